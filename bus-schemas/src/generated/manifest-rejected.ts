@@ -1,0 +1,12 @@
+/* Generated from bus-schemas/schemas/manifest-rejected.schema.json by scripts/gen-types.mjs. Do not edit. */
+
+/**
+ * A configuration file or resource was refused; the previous valid version, if any, stays in force.
+ */
+export interface ManifestRejected {
+  file: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  reason: string;
+}

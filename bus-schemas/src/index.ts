@@ -1,0 +1,29 @@
+export {
+  catalog,
+  streams,
+  subjectPrefix,
+  kindOfType,
+  schemaUri,
+  type CatalogEntry,
+  type EventDataMap,
+  type EventKind,
+  type SchemaName,
+  type StreamName,
+} from './catalog.js';
+export { subjects, parseStateSubject, SubjectError } from './subjects.js';
+export { BusValidator, busValidator, loadSchema, SchemaValidationError } from './validation.js';
+export type { EndpointSet, Endpoint } from './generated/endpoint-set.js';
+export type {
+  ServiceProfileState,
+  ProfileRoute,
+  RequestMatch,
+  ResponseClass,
+  ResponseMatch,
+  RetryBudget,
+  WeightedDst,
+} from './generated/service-profile.js';
+export type { WorkloadRegistration } from './generated/workload-registration.js';
+export type { StateDeleted } from './generated/state-deleted.js';
+export type { ManifestRejected } from './generated/manifest-rejected.js';
+export type { LeaderChanged } from './generated/leader-changed.js';
+export type { WorkloadExpired } from './generated/workload-expired.js';

@@ -1,0 +1,45 @@
+import { MeshbusError } from '@meshbus/runtime';
+import { subjectPrefix } from './catalog.js';
+
+/** A subject or subject token is not acceptable. */
+export class SubjectError extends MeshbusError {
+  override name = 'SubjectError';
+  constructor(message: string) {
+    super('InvalidSubject', message);
+  }
+}
+
+const tokenPattern = /^[A-Za-z0-9_-]{1,253}$/;
+
+function token(value: string | number, what: string): string {
+  const s = String(value);
+  if (!tokenPattern.test(s)) throw new SubjectError(`${what} ${JSON.stringify(s)} cannot be a subject token (letters, digits, '-' and '_' only)`);
+  return s;
+}
+
+/** Builders for every concrete subject, so that no code assembles subjects by hand. */
+export const subjects = {
+  endpoints: (namespace: string, service: string, port: number) =>
+    `${subjectPrefix}.state.endpoints.${token(namespace, 'namespace')}.${token(service, 'service')}.${token(port, 'port')}`,
+  allEndpoints: `${subjectPrefix}.state.endpoints.>`,
+  profile: (namespace: string, service: string) =>
+    `${subjectPrefix}.state.profiles.${token(namespace, 'namespace')}.${token(service, 'service')}`,
+  allProfiles: `${subjectPrefix}.state.profiles.>`,
+  workload: (namespace: string, name: string) =>
+    `${subjectPrefix}.state.workloads.${token(namespace, 'namespace')}.${token(name, 'name')}`,
+  allWorkloads: `${subjectPrefix}.state.workloads.>`,
+  manifestRejected: `${subjectPrefix}.events.manifest.rejected`,
+  leader: (role: string) => `${subjectPrefix}.events.leader.${token(role, 'role')}`,
+  workloadExpired: `${subjectPrefix}.events.workload.expired`,
+  allState: `${subjectPrefix}.state.>`,
+  allEvents: `${subjectPrefix}.events.>`,
+} as const;
+
+/** Splits a state subject into its kind and key tokens, e.g. `endpoints`, [`ns`, `svc`, `80`]. */
+export function parseStateSubject(subject: string): { kind: string; key: string[] } | undefined {
+  const prefix = `${subjectPrefix}.state.`;
+  if (!subject.startsWith(prefix)) return undefined;
+  const [kind, ...key] = subject.slice(prefix.length).split('.');
+  if (!kind) return undefined;
+  return { kind, key };
+}

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { catalog, type EventKind } from './catalog.js';
+import { subjects, parseStateSubject, SubjectError } from './subjects.js';
+import { busValidator, SchemaValidationError } from './validation.js';
+
+const endpointSet = {
+  namespace: 'shop',
+  service: 'web',
+  port: 80,
+  endpoints: [{ address: '10.0.0.1', port: 8080, weight: 10000, identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local', protocolHint: 'h2' }],
+};
+
+describe('BusValidator', () => {
+  const v = busValidator();
+
+  it('accepts valid data of every kind', () => {
+    v.check('endpointSet', endpointSet);
+    v.check('endpointSet', { ...endpointSet, endpoints: [{ address: 'fd00::1', port: 1, weight: 0 }] });
+    v.check('serviceProfile', {
+      namespace: 'shop',
+      service: 'web',
+      routes: [{ name: 'GET /', condition: { all: [{ method: 'GET' }, { pathRegex: '/' }] }, isRetryable: true, timeoutMs: 500 }],
+      dstOverrides: [{ authority: 'web-v2.shop.svc.cluster.local:80', weight: 100 }],
+      opaquePorts: [],
+    });
+    v.check('workloadRegistered', { namespace: 'shop', name: 'vm-1', address: '192.0.2.4', ports: [{ port: 80 }], heartbeatIntervalMs: 1000 });
+    v.check('endpointSetDeleted', { reason: 'service removed' });
+    v.check('leaderChanged', { role: 'destination', holder: 'r1', term: 3 });
+    v.check('workloadExpired', { namespace: 'a', name: 'b', lastHeartbeat: '2026-11-22T10:00:00Z' });
+    v.check('manifestRejected', { file: 'a.yaml', reason: 'bad' });
+  });
+
+  it('rejects invalid data with the path of each problem', () => {
+    expect(() => v.check('endpointSet', { ...endpointSet, port: 0 })).toThrow(SchemaValidationError);
+    expect(() => v.check('endpointSet', { ...endpointSet, endpoints: [{ address: 'not-an-ip', port: 1, weight: 1 }] })).toThrow(
+      /\/endpoints\/0\/address/,
+    );
+    expect(() => v.check('endpointSet', { ...endpointSet, extra: 1 })).toThrow(/additional properties/);
+    expect(() => v.check('serviceProfile', { namespace: 'a', service: 'b', routes: [{ name: 'x', condition: {} }], dstOverrides: [], opaquePorts: [] })).toThrow(
+      /condition/,
+    );
+    expect(() => v.check('workloadExpired', { namespace: 'a', name: 'b', lastHeartbeat: 'yesterday' })).toThrow(/date-time/);
+    expect(() => v.check('leaderChanged', null)).toThrow(SchemaValidationError);
+  });
+});
+
+describe('subjects', () => {
+  it('builds versioned subjects and parses state subjects back', () => {
+    expect(subjects.endpoints('shop', 'web', 80)).toBe('meshbus.v1.state.endpoints.shop.web.80');
+    expect(parseStateSubject('meshbus.v1.state.endpoints.shop.web.80')).toEqual({ kind: 'endpoints', key: ['shop', 'web', '80'] });
+    expect(parseStateSubject('meshbus.v1.events.x')).toBeUndefined();
+  });
+
+  it('refuses tokens that would change the subject structure', () => {
+    expect(() => subjects.endpoints('a.b', 'web', 80)).toThrow(SubjectError);
+    expect(() => subjects.profile('ns', '*')).toThrow(SubjectError);
+    expect(() => subjects.workload('ns', '>')).toThrow(SubjectError);
+  });
+});
+
+describe('docs/events.md', () => {
+  it('documents every event type and subject of the catalogue', () => {
+    const doc = readFileSync(new URL('../../docs/events.md', import.meta.url), 'utf8');
+    for (const kind of Object.keys(catalog) as EventKind[]) {
+      expect(doc, kind).toContain(catalog[kind].type);
+      expect(doc, kind).toContain(catalog[kind].subject);
+      expect(doc, kind).toContain(`${catalog[kind].schema}.schema.json`);
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { MeshbusError } from '@meshbus/runtime';
+import { catalog, type EventDataMap, type EventKind, type SchemaName } from './catalog.js';
+
+/** Event data does not match its schema. */
+export class SchemaValidationError extends MeshbusError {
+  override name = 'SchemaValidationError';
+  constructor(
+    readonly schema: string,
+    readonly problems: string[],
+  ) {
+    super('SchemaValidation', `data does not match schema ${schema}: ${problems.join('; ')}`);
+  }
+}
+
+const schemaDir = new URL('../schemas/', import.meta.url);
+
+/** Reads a schema document from bus-schemas/schemas. */
+export function loadSchema(name: SchemaName): Record<string, unknown> {
+  return JSON.parse(readFileSync(new URL(`${name}.schema.json`, schemaDir), 'utf8')) as Record<string, unknown>;
+}
+
+// ajv-formats is CommonJS: under NodeNext its plugin function is the `default` property.
+const addFormats = addFormatsModule.default;
+
+function formatProblems(errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+}
+
+/** Compiled validators for every schema, built once. */
+export class BusValidator {
+  private readonly validators = new Map<SchemaName, ValidateFunction>();
+
+  constructor() {
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
+    addFormats(ajv, ['date-time']);
+    ajv.addFormat('ip-address', { type: 'string', validate: (s: string) => isIP(s) !== 0 });
+    const names = new Set<SchemaName>(Object.values(catalog).map((e) => e.schema));
+    for (const name of names) this.validators.set(name, ajv.compile(loadSchema(name)));
+  }
+
+  /** Throws {@link SchemaValidationError} unless `data` matches the schema of `kind`. */
+  check<K extends EventKind>(kind: K, data: unknown): asserts data is EventDataMap[K] {
+    const schema = catalog[kind].schema;
+    const validate = this.validators.get(schema)!;
+    if (!validate(data)) throw new SchemaValidationError(schema, formatProblems(validate.errors));
+  }
+}
+
+let shared: BusValidator | undefined;
+
+/** The process-wide validator (schemas compile once). */
+export function busValidator(): BusValidator {
+  shared ??= new BusValidator();
+  return shared;
+}
