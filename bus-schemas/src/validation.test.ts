@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { catalog, type EventKind } from './catalog.js';
 import { subjects, parseStateSubject, SubjectError } from './subjects.js';
-import { busValidator, SchemaValidationError } from './validation.js';
+import { busValidator, SchemaValidationError, type BusValidator } from './validation.js';
 
 const endpointSet = {
   namespace: 'shop',
@@ -12,7 +12,7 @@ const endpointSet = {
 };
 
 describe('BusValidator', () => {
-  const v = busValidator();
+  const v: BusValidator = busValidator();
 
   it('accepts valid data of every kind', () => {
     v.check('endpointSet', endpointSet);

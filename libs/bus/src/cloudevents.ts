@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { headers as natsHeaders, type MsgHdrs } from 'nats';
+import { MeshbusError } from '@meshbus/runtime';
+import {
+  catalog,
+  kindOfType,
+  schemaUri,
+  SchemaValidationError,
+  type BusValidator,
+  type EventDataMap,
+  type EventKind,
+} from '@meshbus/bus-schemas';
+
+/** A decoded, validated CloudEvent from the bus. */
+export interface BusEvent<K extends EventKind = EventKind> {
+  kind: K;
+  /** CloudEvents `id`. */
+  id: string;
+  /** CloudEvents `source`. */
+  source: string;
+  /** CloudEvents `type`. */
+  type: string;
+  /** CloudEvents `time` (RFC 3339). */
+  time: string;
+  /** CloudEvents `subject`: the key the event is about. */
+  subject: string;
+  data: EventDataMap[K];
+  /** NATS subject the event was published on. */
+  natsSubject: string;
+  /** JetStream stream sequence, when read from a stream. */
+  seq?: number;
+}
+
+/** Why a message was refused. Used as the `reason` label of the rejection metric. */
+export type RejectReason = 'missing-header' | 'specversion' | 'unknown-type' | 'content-type' | 'json' | 'schema' | 'subject';
+
+/** A bus message that is not a valid meshbus CloudEvent. */
+export class MalformedEventError extends MeshbusError {
+  override name = 'MalformedEventError';
+  constructor(
+    readonly reason: RejectReason,
+    message: string,
+  ) {
+    super('MalformedEvent', message);
+  }
+}
+
+/** Attributes a publisher sets on an event. */
+export interface EventAttributes {
+  /** CloudEvents `source`, e.g. `/meshbus/destination/<replica>`. */
+  source: string;
+  /** CloudEvents `subject`: the key the event is about. */
+  subject: string;
+  id?: string;
+  time?: Date;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const subjectPatterns = new Map<EventKind, RegExp>(
+  (Object.keys(catalog) as EventKind[]).map((k) => [
+    k,
+    new RegExp(`^${catalog[k].subject.replaceAll('.', '\\.').replace(/\{[a-z]+\}/g, '[^.]+')}$`),
+  ]),
+);
+
+/**
+ * Encodes an event in CloudEvents binary mode: attributes as `ce-*` NATS
+ * headers, JSON data as the payload. The data is validated first.
+ */
+export function encodeEvent<K extends EventKind>(
+  kind: K,
+  natsSubject: string,
+  data: EventDataMap[K],
+  attrs: EventAttributes,
+  validator: BusValidator,
+): { headers: MsgHdrs; payload: Uint8Array; id: string } {
+  validator.check(kind, data);
+  if (!subjectPatterns.get(kind)!.test(natsSubject)) {
+    throw new MalformedEventError('subject', `subject ${natsSubject} does not match ${catalog[kind].subject} for ${catalog[kind].type}`);
+  }
+  const id = attrs.id ?? randomUUID();
+  const h = natsHeaders();
+  h.set('ce-specversion', '1.0');
+  h.set('ce-id', id);
+  h.set('ce-source', attrs.source);
+  h.set('ce-type', catalog[kind].type);
+  h.set('ce-time', (attrs.time ?? new Date()).toISOString());
+  h.set('ce-subject', attrs.subject);
+  h.set('ce-dataschema', schemaUri(catalog[kind].schema));
+  h.set('content-type', 'application/json');
+  return { headers: h, payload: encoder.encode(JSON.stringify(data)), id };
+}
+
+function header(h: MsgHdrs | undefined, name: string): string {
+  const v = h?.get(name);
+  if (!v) throw new MalformedEventError('missing-header', `missing header ${name}`);
+  return v;
+}
+
+/**
+ * Decodes and validates a CloudEvent received from NATS. Throws
+ * {@link MalformedEventError} with the reason; never returns unvalidated data.
+ */
+export function decodeEvent(
+  natsSubject: string,
+  h: MsgHdrs | undefined,
+  payload: Uint8Array,
+  validator: BusValidator,
+  seq?: number,
+): BusEvent {
+  const spec = header(h, 'ce-specversion');
+  if (spec !== '1.0') throw new MalformedEventError('specversion', `unsupported ce-specversion ${spec}`);
+  const type = header(h, 'ce-type');
+  const kind = kindOfType(type);
+  if (!kind) throw new MalformedEventError('unknown-type', `unknown ce-type ${type}`);
+  if (!subjectPatterns.get(kind)!.test(natsSubject)) {
+    throw new MalformedEventError('subject', `${type} is not expected on ${natsSubject}`);
+  }
+  const contentType = h?.get('content-type');
+  if (contentType && !contentType.startsWith('application/json')) {
+    throw new MalformedEventError('content-type', `unsupported content-type ${contentType}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(decoder.decode(payload));
+  } catch (err) {
+    throw new MalformedEventError('json', `data is not JSON: ${(err as Error).message}`);
+  }
+  try {
+    validator.check(kind, data);
+  } catch (err) {
+    if (err instanceof SchemaValidationError) throw new MalformedEventError('schema', err.message);
+    throw err;
+  }
+  const event: BusEvent = {
+    kind,
+    id: header(h, 'ce-id'),
+    source: header(h, 'ce-source'),
+    type,
+    time: header(h, 'ce-time'),
+    subject: h?.get('ce-subject') ?? '',
+    data: data as EventDataMap[EventKind],
+    natsSubject,
+  };
+  if (seq !== undefined) event.seq = seq;
+  return event;
+}
+
+/** True when the event is a tombstone (the key it names was deleted). */
+export function isTombstone(event: BusEvent): boolean {
+  return catalog[event.kind].schema === 'state-deleted';
+}

@@ -1,0 +1,30 @@
+import type { KindDefinition } from './kind.js';
+import { namespaceSchema, serviceAccountSchema } from './schemas.js';
+
+export const namespaceKind: KindDefinition = {
+  kind: 'Namespace',
+  accepts: (apiVersion) => apiVersion === 'v1',
+  apiVersionHint: 'v1',
+  identity: 'Namespace',
+  namespaced: false,
+  collection: 'namespaces',
+  schema: namespaceSchema,
+  decode: (_document, meta) => ({ kind: 'Namespace', name: meta.name, labels: meta.labels, annotations: meta.annotations }),
+};
+
+export const serviceAccountKind: KindDefinition = {
+  kind: 'ServiceAccount',
+  accepts: (apiVersion) => apiVersion === 'v1',
+  apiVersionHint: 'v1',
+  identity: 'ServiceAccount',
+  namespaced: true,
+  collection: 'serviceAccounts',
+  schema: serviceAccountSchema,
+  decode: (_document, meta) => ({
+    kind: 'ServiceAccount',
+    namespace: meta.namespace,
+    name: meta.name,
+    labels: meta.labels,
+    annotations: meta.annotations,
+  }),
+};

@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+
+export * as destination from './gen/destination.js';
+export * as identity from './gen/identity.js';
+export * as inbound from './gen/inbound.js';
+export * as outbound from './gen/outbound.js';
+export * as net from './gen/net.js';
+export * as meta from './gen/meta.js';
+export * as httpRoute from './gen/http_route.js';
+export * as httpTypes from './gen/http_types.js';
+export * as grpcRoute from './gen/grpc_route.js';
+export * as opaqueRoute from './gen/opaque_route.js';
+export * as tlsRoute from './gen/tls_route.js';
+/** `google.protobuf.Duration`, the type of every timeout and interval in the messages above. */
+export { Duration } from './gen/google/protobuf/duration.js';
+
+/**
+ * Absolute path of the folder holding the proxy API `.proto` files (the import
+ * root: `destination.proto`, `identity.proto`, ...), for tools such as grpcurl
+ * or protoc that need the schema.
+ */
+export const protoDir: string = fileURLToPath(new URL('../proto', import.meta.url));

@@ -1,0 +1,61 @@
+import { subjects, type EndpointSet, type ServiceProfileState, type WorkloadRegistration } from '@meshbus/bus-schemas';
+import type { MeshResources, ServiceProfile } from '@meshbus/manifests';
+import { endpointSet } from './endpoints.js';
+import { resolveDestinationOptions, type DestinationOptions } from './options.js';
+import { opaqueServicePorts, profileState } from './profiles.js';
+import { mergeWorkloads } from './workloads.js';
+
+/** What the destination service publishes, keyed by bus subject, in subject order. */
+export interface DestinationState {
+  /** One endpoint set per TCP port of every Service. */
+  readonly endpointSets: Map<string, EndpointSet>;
+  /** One profile per Service, and one per ServiceProfile of the cluster domain whose Service does not exist. */
+  readonly profiles: Map<string, ServiceProfileState>;
+}
+
+/**
+ * Turns mesh resources and workload registrations into endpoint sets and
+ * service profiles. Pure and deterministic: equal inputs give equal output,
+ * down to the order of keys and endpoints.
+ *
+ * ServiceProfiles named for another cluster domain are ignored. A
+ * ServiceProfile whose Service does not exist is still published, as proxies
+ * may ask for the profile of any name.
+ */
+export function computeDestinationState(
+  resources: MeshResources,
+  registered: readonly WorkloadRegistration[],
+  options: DestinationOptions,
+): DestinationState {
+  const resolved = resolveDestinationOptions(options);
+  const workloads = mergeWorkloads(resources.workloads, registered);
+
+  const profilesByService = new Map<string, ServiceProfile>();
+  for (const profile of resources.serviceProfiles) {
+    if (profile.target.clusterDomain !== resolved.clusterDomain) continue;
+    profilesByService.set(`${profile.target.namespace}/${profile.target.service}`, profile);
+  }
+
+  const endpointSets = new Map<string, EndpointSet>();
+  const profiles = new Map<string, ServiceProfileState>();
+  for (const service of resources.services) {
+    const key = `${service.namespace}/${service.name}`;
+    const profile = profilesByService.get(key);
+    profilesByService.delete(key);
+    const opaquePorts = opaqueServicePorts(service, profile);
+    for (const port of service.ports) {
+      const set = endpointSet(service, port, workloads, opaquePorts.includes(port.port), resolved);
+      endpointSets.set(subjects.endpoints(service.namespace, service.name, port.port), set);
+    }
+    profiles.set(subjects.profile(service.namespace, service.name), profileState({ namespace: service.namespace, service: service.name }, service, profile));
+  }
+  for (const profile of profilesByService.values()) {
+    const { namespace, service } = profile.target;
+    profiles.set(subjects.profile(namespace, service), profileState({ namespace, service }, undefined, profile));
+  }
+  return { endpointSets: sortedByKey(endpointSets), profiles: sortedByKey(profiles) };
+}
+
+function sortedByKey<T>(map: Map<string, T>): Map<string, T> {
+  return new Map([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

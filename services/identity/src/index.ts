@@ -1,0 +1,12 @@
+export { IdentityError, IdentityErrorCode } from './identity-error.js';
+export { GrpcStatus, grpcStatusFor } from './grpc-status.js';
+export { assertEntitledIdentity, identityName, isDnsLabel, isDnsSubdomain, parseIdentityName } from './identity-name.js';
+export type { IdentityNameParts } from './identity-name.js';
+export { CertificateAuthority, DEFAULT_CLOCK_SKEW_MS, DEFAULT_LEAF_LIFETIME_MS } from './certificate-authority.js';
+export type { CertificateAuthorityOptions, IssueRequest, IssuedCertificate } from './certificate-authority.js';
+export { createIssuer, createTrustAnchor } from './trust-material.js';
+export type { IssuerOptions, TrustAnchorOptions, TrustMaterial } from './trust-material.js';
+export { TrustMaterialExistsError, TrustMaterialFile, writeTrustMaterial } from './trust-material-files.js';
+export type { TrustMaterialFiles } from './trust-material-files.js';
+export { WorkloadTokenError, WorkloadTokenErrorCode, createWorkloadToken, verifyWorkloadToken } from './workload-token.js';
+export type { WorkloadTokenClaims, WorkloadTokenSubject, WorkloadTokenVerifyOptions } from './workload-token.js';
