@@ -1,3 +1,5 @@
+import type { CertifyRequest } from './generated/certify-request.js';
+import type { CertifyResponse } from './generated/certify-response.js';
 import type { EndpointSet } from './generated/endpoint-set.js';
 import type { LeaderChanged } from './generated/leader-changed.js';
 import type { ManifestRejected } from './generated/manifest-rejected.js';
@@ -25,6 +27,9 @@ export const streams = {
   },
 } as const;
 
+/** Where a kind of event lives: a stream, or core NATS request/reply (not stored). */
+export type Carrier = StreamName | 'request-reply';
+
 /** Name of a stream in {@link streams}. */
 export type StreamName = keyof typeof streams;
 
@@ -36,7 +41,9 @@ export type SchemaName =
   | 'state-deleted'
   | 'manifest-rejected'
   | 'leader-changed'
-  | 'workload-expired';
+  | 'workload-expired'
+  | 'certify-request'
+  | 'certify-response';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -45,7 +52,7 @@ export interface CatalogEntry {
   /** Subject pattern; `{name}` placeholders are single tokens. */
   subject: string;
   schema: SchemaName;
-  stream: StreamName;
+  stream: Carrier;
   publisher: string;
   description: string;
 }
@@ -127,6 +134,22 @@ export const catalog = {
     publisher: 'destination (leader)',
     description: 'A registered workload missed three heartbeats and was removed.',
   },
+  certifyRequest: {
+    type: 'io.meshbus.v1.identity.certify.request',
+    subject: `${subjectPrefix}.identity.certify`,
+    schema: 'certify-request',
+    stream: 'request-reply',
+    publisher: 'gateway (on behalf of a proxy)',
+    description: 'A CSR to sign, answered by any identity replica of the queue group meshbus-identity.',
+  },
+  certifyResponse: {
+    type: 'io.meshbus.v1.identity.certify.response',
+    subject: `_INBOX.>`,
+    schema: 'certify-response',
+    stream: 'request-reply',
+    publisher: 'identity',
+    description: 'The signed certificate and chain, or an error carrying the gRPC status to return.',
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Key of an entry in {@link catalog}. */
@@ -143,6 +166,8 @@ export interface EventDataMap {
   manifestRejected: ManifestRejected;
   leaderChanged: LeaderChanged;
   workloadExpired: WorkloadExpired;
+  certifyRequest: CertifyRequest;
+  certifyResponse: CertifyResponse;
 }
 
 const kindsByType = new Map<string, EventKind>(

@@ -9,6 +9,7 @@ export {
   type EventKind,
   type SchemaName,
   type StreamName,
+  type Carrier,
 } from './catalog.js';
 export { subjects, parseStateSubject, SubjectError } from './subjects.js';
 export { BusValidator, busValidator, loadSchema, SchemaValidationError } from './validation.js';
@@ -27,3 +28,5 @@ export type { StateDeleted } from './generated/state-deleted.js';
 export type { ManifestRejected } from './generated/manifest-rejected.js';
 export type { LeaderChanged } from './generated/leader-changed.js';
 export type { WorkloadExpired } from './generated/workload-expired.js';
+export type { CertifyRequest } from './generated/certify-request.js';
+export type { CertifyResponse } from './generated/certify-response.js';

@@ -31,6 +31,7 @@ export const subjects = {
   manifestRejected: `${subjectPrefix}.events.manifest.rejected`,
   leader: (role: string) => `${subjectPrefix}.events.leader.${token(role, 'role')}`,
   workloadExpired: `${subjectPrefix}.events.workload.expired`,
+  certify: `${subjectPrefix}.identity.certify`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
 } as const;

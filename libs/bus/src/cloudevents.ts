@@ -61,7 +61,7 @@ const decoder = new TextDecoder();
 const subjectPatterns = new Map<EventKind, RegExp>(
   (Object.keys(catalog) as EventKind[]).map((k) => [
     k,
-    new RegExp(`^${catalog[k].subject.replaceAll('.', '\\.').replace(/\{[a-z]+\}/g, '[^.]+')}$`),
+    new RegExp(`^${catalog[k].subject.replaceAll('.', '\\.').replace(/\{[a-z]+\}/g, '[^.]+').replace(/>$/, '.+')}$`),
   ]),
 );
 
