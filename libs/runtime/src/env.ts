@@ -58,3 +58,11 @@ export function parseDuration(text: string): number {
   if (!m) throw new ConfigError(`invalid duration ${JSON.stringify(text)} (expected e.g. 500ms, 30s, 5m, 24h)`);
   return Math.round(Number(m[1]) * units[m[2]!]!);
 }
+
+/** Splits `host:port` (IPv6 in brackets; empty host means all interfaces) into its parts. */
+export function parseHostPort(value: string, name: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`${name} must be host:port, got ${JSON.stringify(value)}`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}

@@ -3,4 +3,4 @@ export { createLogger, silentLogger, type Logger, type LoggerOptions } from './l
 export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './metrics.js';
 export { AdminServer, type AdminServerOptions, type Readiness } from './admin-server.js';
 export { ResourceStack, runUntilSignalled, type Service, type ServiceState, type RunOptions } from './lifecycle.js';
-export { envString, envRequired, envInt, envBool, envDuration, parseDuration, type Env } from './env.js';
+export { envString, envRequired, envInt, envBool, envDuration, parseDuration, parseHostPort, type Env } from './env.js';

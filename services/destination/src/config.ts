@@ -1,0 +1,48 @@
+import { hostname } from 'node:os';
+import { envDuration, envInt, envRequired, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import type { BusConnectionConfig } from '@meshbus/bus';
+
+/** Typed configuration of the destination service. */
+export interface DestinationConfig {
+  bus: BusConnectionConfig;
+  /** JetStream replicas of the meshbus streams. @default 1 */
+  streamReplicas: number;
+  /** Retention of the events stream. @default 7 days */
+  eventsMaxAgeMs: number;
+  admin: { host: string; port: number };
+  logLevel: string;
+  replicaId: string;
+  /** Folder of mesh manifests (local mode). */
+  manifestsDir: string;
+  controlNamespace: string;
+  trustDomain: string;
+  clusterDomain: string;
+  inboundProxyPort: number;
+  /** Leader lease: a standby takes over after this long without renewal. @default 6s */
+  leaseMs: number;
+}
+
+/** Builds the configuration from environment variables; throws ConfigError naming the bad variable. */
+export function envToConfig(env: Env): DestinationConfig {
+  const replicaId = envString(env, 'MESHBUS_REPLICA_ID', `destination-${hostname()}-${process.pid}`);
+  return {
+    bus: {
+      servers: envString(env, 'NATS_URL', 'nats://127.0.0.1:4222').split(','),
+      name: `meshbus-destination/${replicaId}`,
+      user: envString(env, 'NATS_USER'),
+      password: envString(env, 'NATS_PASSWORD'),
+      token: envString(env, 'NATS_TOKEN'),
+    },
+    streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
+    eventsMaxAgeMs: envDuration(env, 'MESHBUS_EVENTS_MAX_AGE', 7 * 86_400_000),
+    admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9996'), 'MESHBUS_ADMIN_ADDR'),
+    logLevel: envString(env, 'MESHBUS_LOG_LEVEL', 'info'),
+    replicaId,
+    manifestsDir: envRequired(env, 'MESHBUS_MANIFESTS_DIR'),
+    controlNamespace: envString(env, 'MESHBUS_CONTROL_NAMESPACE', 'meshbus'),
+    trustDomain: envString(env, 'MESHBUS_TRUST_DOMAIN', 'cluster.local'),
+    clusterDomain: envString(env, 'MESHBUS_CLUSTER_DOMAIN', 'cluster.local'),
+    inboundProxyPort: envInt(env, 'MESHBUS_INBOUND_PROXY_PORT', 4143, { min: 1, max: 65535 }),
+    leaseMs: envDuration(env, 'MESHBUS_LEASE_DURATION', 6000),
+  };
+}

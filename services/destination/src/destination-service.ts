@@ -1,0 +1,335 @@
+import type { NatsConnection } from 'nats';
+import {
+  connectBus,
+  ensureStreams,
+  JetStreamPublisher,
+  LeaderElection,
+  StateView,
+  type BusEvent,
+  type Publisher,
+} from '@meshbus/bus';
+import {
+  busValidator,
+  parseStateSubject,
+  subjects,
+  type EndpointSet,
+  type ServiceProfileState,
+  type WorkloadRegistration,
+} from '@meshbus/bus-schemas';
+import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
+import {
+  AdminServer,
+  Counter,
+  createLogger,
+  createMetricsRegistry,
+  errorMessage,
+  Gauge,
+  Histogram,
+  ResourceStack,
+  type Logger,
+  type Registry,
+  type Service,
+  type ServiceState,
+} from '@meshbus/runtime';
+import { computeDestinationState } from './compute.js';
+import type { DestinationConfig } from './config.js';
+import { canonicalJson, diffState } from './diff.js';
+import { RegistrationTracker } from './registrations.js';
+import { folderResourceSource, type ResourceSource } from './resource-source.js';
+
+/** Dependencies a test (or another mode) may replace. */
+export interface DestinationOverrides {
+  logger?: Logger;
+  source?: ResourceSource;
+  nc?: NatsConnection;
+}
+
+/** The running destination service. */
+export interface DestinationService extends Service {
+  readonly state: ServiceState;
+  readonly isLeader: boolean;
+  /** URL of the admin server (/live, /ready, /metrics), once started. */
+  readonly adminUrl: string;
+}
+
+type StateData = EndpointSet | ServiceProfileState;
+
+const publishBatch = 256;
+
+/**
+ * Creates the destination service: it reads mesh resources, computes every
+ * endpoint set and profile, and — when it holds the leader lease — publishes
+ * what differs from the bus state. Standbys compute the same and stay warm.
+ */
+export function createDestinationService(config: DestinationConfig, overrides: DestinationOverrides = {}): DestinationService {
+  const logger = (overrides.logger ?? createLogger({ service: 'destination', level: config.logLevel })).child({ replica: config.replicaId });
+  const registry = createMetricsRegistry('destination');
+  return new DestinationServiceImpl(config, overrides, logger, registry);
+}
+
+class DestinationServiceImpl implements DestinationService {
+  state: ServiceState = 'initialized';
+  private readonly resources: ResourceStack;
+  private readonly admin: AdminServer;
+  private readonly tracker = new RegistrationTracker();
+  /** What this leader published and the view has not confirmed yet; null is a tombstone. */
+  private readonly overlay = new Map<string, StateData | null>();
+  private reportedProblems = new Set<string>();
+  private meshResources: MeshResources | undefined;
+  private view: StateView | undefined;
+  private publisher: Publisher | undefined;
+  private election: LeaderElection | undefined;
+  private connected = false;
+  private reconciling = false;
+  private dirty = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly metrics: {
+    leader: Gauge;
+    published: Counter<'kind'>;
+    reconcile: Histogram;
+    problems: Gauge;
+    failures: Counter;
+  };
+
+  constructor(
+    private readonly config: DestinationConfig,
+    private readonly overrides: DestinationOverrides,
+    private readonly logger: Logger,
+    private readonly registry: Registry,
+  ) {
+    this.resources = new ResourceStack(logger);
+    this.admin = new AdminServer({ ...config.admin, registry, logger, readiness: () => this.readiness() });
+    this.metrics = {
+      leader: new Gauge({ name: 'meshbus_destination_leader', help: '1 while this replica holds the destination lease.', registers: [registry] }),
+      published: new Counter({ name: 'meshbus_destination_published_total', help: 'State snapshots and tombstones published, by kind.', labelNames: ['kind'], registers: [registry] }),
+      reconcile: new Histogram({
+        name: 'meshbus_destination_reconcile_duration_seconds',
+        help: 'Time to compute the desired state and publish its differences.',
+        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+        registers: [registry],
+      }),
+      problems: new Gauge({ name: 'meshbus_destination_manifest_problems', help: 'Manifest files or resources currently refused.', registers: [registry] }),
+      failures: new Counter({ name: 'meshbus_destination_publish_failures_total', help: 'Reconciliations that failed to publish and will be retried.', registers: [registry] }),
+    };
+  }
+
+  get isLeader(): boolean {
+    return this.election?.isLeader ?? false;
+  }
+
+  get adminUrl(): string {
+    return this.admin.url;
+  }
+
+  private readiness() {
+    const reasons: string[] = [];
+    if (this.state !== 'started') reasons.push(`service ${this.state}`);
+    if (!this.connected) reasons.push('not connected to NATS');
+    if (!this.view?.ready) reasons.push('bus state not synced');
+    if (!this.meshResources) reasons.push('manifests not read');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'initialized') throw new Error(`cannot start a ${this.state} service`);
+    const { config, logger } = this;
+    await this.admin.start();
+    this.resources.use(this.admin);
+
+    const nc = this.overrides.nc ?? (await connectBus(config.bus, logger.child({ component: 'bus' })));
+    if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain());
+    this.connected = true;
+    void this.followConnection(nc);
+    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
+    const validator = busValidator();
+    this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator, source: `/meshbus/destination/${config.replicaId}`, registry: this.registry });
+
+    const view = new StateView({
+      nc,
+      filter: subjects.allState,
+      validator,
+      logger: logger.child({ component: 'state-view' }),
+      registry: this.registry,
+      onChange: (subject, value) => this.onBusChange(subject, value),
+    });
+    this.view = view;
+    await view.start();
+    this.resources.defer(view, () => view.stop());
+
+    const source = this.overrides.source ?? folderResourceSource(config.manifestsDir, logger);
+    await source.start((resources, problems) => {
+      this.meshResources = resources;
+      this.reportProblems(problems);
+      this.scheduleReconcile();
+    });
+    this.resources.use(source);
+
+    const election = new LeaderElection({
+      nc,
+      role: 'destination',
+      holder: config.replicaId,
+      leaseMs: config.leaseMs,
+      replicas: config.streamReplicas,
+      logger: logger.child({ component: 'leader-election' }),
+      onElected: (term) => this.onElected(term),
+      onDeposed: () => {
+        this.metrics.leader.set(0);
+        this.overlay.clear();
+      },
+    });
+    this.election = election;
+    await election.start();
+    this.resources.defer(election, () => election.stop());
+
+    this.expiryTimer = setInterval(() => this.scheduleReconcile(), 1000);
+    this.resources.defer(null, () => clearInterval(this.expiryTimer));
+    this.resources.defer(null, () => clearTimeout(this.retryTimer));
+    this.state = 'started';
+    logger.info({ manifests: config.manifestsDir }, 'destination started');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.state === 'destroyed') return;
+    this.state = 'destroyed';
+    // Let a reconciliation in progress finish its publications before the connection drains.
+    while (this.reconciling) await new Promise((r) => setTimeout(r, 10));
+    await this.resources.disposeAll();
+  }
+
+  private async followConnection(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') this.connected = false;
+      else if (s.type === 'reconnect') {
+        this.connected = true;
+        this.scheduleReconcile();
+      }
+    }
+  }
+
+  private onBusChange(subject: string, value: BusEvent | undefined): void {
+    const parsed = parseStateSubject(subject);
+    if (!parsed) return;
+    if (parsed.kind === 'workloads') {
+      this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, Date.now());
+    } else {
+      this.overlay.delete(subject);
+    }
+    this.scheduleReconcile();
+  }
+
+  private async onElected(term: number): Promise<void> {
+    this.metrics.leader.set(1);
+    this.overlay.clear();
+    this.tracker.refreshAll(Date.now());
+    await this.publisher!.publish('leaderChanged', subjects.leader('destination'), 'destination', {
+      role: 'destination',
+      holder: this.config.replicaId,
+      term,
+    });
+    this.scheduleReconcile();
+  }
+
+  private reportProblems(problems: readonly ManifestProblem[]): void {
+    this.metrics.problems.set(problems.length);
+    const current = new Set<string>();
+    for (const p of problems) {
+      const key = canonicalJson(p);
+      current.add(key);
+      if (this.reportedProblems.has(key)) continue;
+      this.logger.warn({ file: p.file, kind: p.kind, namespace: p.namespace, name: p.name, reason: p.reason }, 'manifest refused');
+      if (this.isLeader) {
+        const data = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as ManifestProblem;
+        this.publisher!.publish('manifestRejected', subjects.manifestRejected, p.file, data).catch((err: unknown) =>
+          this.logger.warn({ err: errorMessage(err) }, 'could not publish manifest problem'),
+        );
+      }
+    }
+    this.reportedProblems = current;
+  }
+
+  private scheduleReconcile(): void {
+    this.dirty = true;
+    if (this.reconciling || this.state === 'destroyed') return;
+    this.reconciling = true;
+    setImmediate(() => void this.reconcileLoop());
+  }
+
+  private async reconcileLoop(): Promise<void> {
+    try {
+      while (this.dirty && this.state !== 'destroyed') {
+        this.dirty = false;
+        const end = this.metrics.reconcile.startTimer();
+        await this.reconcileOnce();
+        end();
+      }
+    } catch (err) {
+      this.metrics.failures.inc();
+      this.logger.warn({ err: errorMessage(err) }, 'publishing failed; retrying');
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.scheduleReconcile(), 1000);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const view = this.view;
+    if (!this.isLeader || !this.meshResources || !view?.ready || !this.connected) return;
+    const publisher = this.publisher!;
+    const now = Date.now();
+
+    for (const expired of this.tracker.expired(now)) {
+      const { namespace, name } = expired.registration;
+      await publisher.publish('workloadDeregistered', expired.subject, `${namespace}/${name}`, { reason: 'heartbeat expired' });
+      await publisher.publish('workloadExpired', subjects.workloadExpired, `${namespace}/${name}`, {
+        namespace,
+        name,
+        lastHeartbeat: new Date(expired.lastSeen).toISOString(),
+      });
+      this.tracker.observe(expired.subject, undefined, now);
+      this.logger.info({ namespace, name }, 'registered workload expired');
+    }
+
+    const desiredState = computeDestinationState(this.meshResources, this.tracker.live(now), {
+      controlNamespace: this.config.controlNamespace,
+      trustDomain: this.config.trustDomain,
+      inboundProxyPort: this.config.inboundProxyPort,
+      clusterDomain: this.config.clusterDomain,
+    });
+    const desired = new Map<string, StateData>([...desiredState.endpointSets, ...desiredState.profiles]);
+    const current = new Map<string, StateData>();
+    for (const e of view.values('endpointSet')) current.set(e.natsSubject, e.data as EndpointSet);
+    for (const e of view.values('serviceProfile')) current.set(e.natsSubject, e.data as ServiceProfileState);
+    for (const [k, v] of this.overlay) {
+      if (v === null) current.delete(k);
+      else current.set(k, v);
+    }
+    const { upserts, deletes } = diffState(desired, current);
+    const jobs: (() => Promise<unknown>)[] = [];
+    for (const [subject, data] of upserts) {
+      const parsed = parseStateSubject(subject)!;
+      const key = parsed.key.join('/');
+      jobs.push(async () => {
+        if (parsed.kind === 'endpoints') await publisher.publish('endpointSet', subject, key, data as EndpointSet);
+        else await publisher.publish('serviceProfile', subject, key, data as ServiceProfileState);
+        this.overlay.set(subject, data);
+        this.metrics.published.inc({ kind: parsed.kind });
+      });
+    }
+    for (const subject of deletes) {
+      const parsed = parseStateSubject(subject)!;
+      const key = parsed.key.join('/');
+      jobs.push(async () => {
+        const kind = parsed.kind === 'endpoints' ? 'endpointSetDeleted' : 'serviceProfileDeleted';
+        await publisher.publish(kind, subject, key, { reason: 'service removed' });
+        this.overlay.set(subject, null);
+        this.metrics.published.inc({ kind: `${parsed.kind}-deleted` });
+      });
+    }
+    for (let i = 0; i < jobs.length; i += publishBatch) {
+      await Promise.all(jobs.slice(i, i + publishBatch).map((j) => j()));
+    }
+    if (jobs.length > 0) this.logger.info({ upserts: upserts.length, deletes: deletes.length }, 'published state changes');
+  }
+}

@@ -1,0 +1,22 @@
+import { FolderSource, type ManifestProblem, type MeshResources } from '@meshbus/manifests';
+import type { Logger } from '@meshbus/runtime';
+
+/** Where the destination service reads services, workloads and profiles from. */
+export interface ResourceSource extends AsyncDisposable {
+  /** Starts following; resolves after the first full read, having called onChange once. */
+  start(onChange: (resources: MeshResources, problems: readonly ManifestProblem[]) => void): Promise<void>;
+}
+
+/** {@link ResourceSource} over a local folder of manifests (local mode). */
+export function folderResourceSource(directory: string, logger: Logger): ResourceSource {
+  let folder: FolderSource | undefined;
+  return {
+    async start(onChange) {
+      folder = new FolderSource({ directory, onChange, logger });
+      await folder.start();
+    },
+    async [Symbol.asyncDispose]() {
+      await folder?.[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { destination } from '@meshbus/proxy-api';
+import type { Endpoint, EndpointSet } from '@meshbus/bus-schemas';
+import { endpointKey, setLabels, toWeightedAddr } from './translate.js';
+import type { Snapshot } from './watch-topic.js';
+
+/** The endpoint set of a service port as streams see it. */
+export interface EndpointSnapshot extends Snapshot {
+  /** False when the service port does not exist. */
+  readonly exists: boolean;
+  readonly endpoints: ReadonlyMap<string, { addr: destination.WeightedAddr; fingerprint: string }>;
+  readonly labels: Record<string, string>;
+  readonly labelsFingerprint: string;
+}
+
+const fingerprint = (e: Endpoint) => JSON.stringify(e);
+
+/** Builds the snapshot of an endpoint set (or of a missing service when `set` is undefined). */
+export function endpointSnapshot(version: number, set: EndpointSet | undefined): EndpointSnapshot {
+  const endpoints = new Map<string, { addr: destination.WeightedAddr; fingerprint: string }>();
+  for (const e of set?.endpoints ?? []) endpoints.set(endpointKey(e), { addr: toWeightedAddr(e), fingerprint: fingerprint(e) });
+  const labels = set ? setLabels(set) : {};
+  return { version, exists: set !== undefined, endpoints, labels, labelsFingerprint: JSON.stringify(labels) };
+}
+
+const encode = (u: destination.Update) => Buffer.from(destination.Update.encode(u).finish());
+
+/**
+ * The Destination.Get updates that take a proxy from `from` to `to`: the full
+ * set first (or no_endpoints), then removals and additions. An endpoint whose
+ * metadata changed is sent again in `add`, which replaces it.
+ */
+export function endpointTransition(from: EndpointSnapshot | undefined, to: EndpointSnapshot): Buffer[] {
+  if (!to.exists) return [encode({ update: { $case: 'noEndpoints', noEndpoints: { exists: false } } })];
+  if (to.endpoints.size === 0) return [encode({ update: { $case: 'noEndpoints', noEndpoints: { exists: true } } })];
+  const all = () => [encode({ update: { $case: 'add', add: { addrs: [...to.endpoints.values()].map((v) => v.addr), metricLabels: to.labels } } })];
+  if (!from || !from.exists || from.endpoints.size === 0 || from.labelsFingerprint !== to.labelsFingerprint) return all();
+  const removed: destination.WeightedAddr[] = [];
+  for (const [k, v] of from.endpoints) if (!to.endpoints.has(k)) removed.push(v.addr);
+  const added: destination.WeightedAddr[] = [];
+  for (const [k, v] of to.endpoints) if (from.endpoints.get(k)?.fingerprint !== v.fingerprint) added.push(v.addr);
+  const msgs: Buffer[] = [];
+  if (removed.length > 0) msgs.push(encode({ update: { $case: 'remove', remove: { addrs: removed.map((a) => a.addr!) } } }));
+  if (added.length > 0) msgs.push(encode({ update: { $case: 'add', add: { addrs: added, metricLabels: to.labels } } }));
+  return msgs;
+}

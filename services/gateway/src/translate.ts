@@ -1,0 +1,130 @@
+import { isIPv4 } from 'node:net';
+import { destination, httpTypes, net } from '@meshbus/proxy-api';
+import type { Endpoint, EndpointSet, RequestMatch, ResponseMatch, ServiceProfileState } from '@meshbus/bus-schemas';
+
+/** Converts an IPv4 or IPv6 address to the proxy API's IPAddress. */
+export function toIpAddress(address: string): net.IPAddress {
+  if (isIPv4(address)) {
+    const b = address.split('.').map(Number);
+    return { ip: { $case: 'ipv4', ipv4: ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 } };
+  }
+  const groups = expandIPv6(address);
+  let first = 0n;
+  let last = 0n;
+  for (let i = 0; i < 4; i++) first = (first << 16n) | BigInt(groups[i]!);
+  for (let i = 4; i < 8; i++) last = (last << 16n) | BigInt(groups[i]!);
+  return { ip: { $case: 'ipv6', ipv6: { first, last } } };
+}
+
+function expandIPv6(address: string): number[] {
+  let text = address.split('%')[0]!;
+  const tail: number[] = [];
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    tail.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+    text = text.slice(0, -v4[1]!.length).replace(/:$/, ':0');
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const parse = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const h = parse(head);
+  const r = parse(rest ?? '');
+  if (v4) r.splice(r.length - 1, 1);
+  const fill = 8 - tail.length - h.length - r.length;
+  const groups = rest === undefined ? [...h, ...tail] : [...h, ...new Array<number>(Math.max(0, fill)).fill(0), ...r, ...tail];
+  return groups.slice(0, 8);
+}
+
+/** The proxy API form of one endpoint of a set. */
+export function toWeightedAddr(e: Endpoint): destination.WeightedAddr {
+  const addr: destination.WeightedAddr = {
+    addr: { ip: toIpAddress(e.address), port: e.port },
+    weight: e.weight,
+    metricLabels: { ...(e.labels ?? {}) },
+  };
+  if (e.zone && !addr.metricLabels.zone) addr.metricLabels.zone = e.zone;
+  if (e.identity) {
+    addr.tlsIdentity = {
+      strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: e.identity } },
+      serverName: { name: e.serverName ?? e.identity },
+    };
+  }
+  if (e.protocolHint === 'h2') addr.protocolHint = { protocol: { $case: 'h2', h2: {} } };
+  else if (e.protocolHint === 'opaque') {
+    addr.protocolHint = { protocol: { $case: 'opaque', opaque: {} } };
+    if (e.opaqueTransportPort) addr.protocolHint.opaqueTransport = { inboundPort: e.opaqueTransportPort };
+  }
+  return addr;
+}
+
+/** Key of an endpoint within a set: what `remove` names. */
+export function endpointKey(e: Endpoint): string {
+  return `${e.address}|${e.port}`;
+}
+
+/** Set-level metric labels sent with every `add`. */
+export function setLabels(set: EndpointSet): Record<string, string> {
+  return { namespace: set.namespace, service: set.service, ...(set.labels ?? {}) };
+}
+
+const methods: Record<string, httpTypes.HttpMethod_Registered> = {
+  GET: httpTypes.HttpMethod_Registered.GET,
+  POST: httpTypes.HttpMethod_Registered.POST,
+  PUT: httpTypes.HttpMethod_Registered.PUT,
+  DELETE: httpTypes.HttpMethod_Registered.DELETE,
+  PATCH: httpTypes.HttpMethod_Registered.PATCH,
+  OPTIONS: httpTypes.HttpMethod_Registered.OPTIONS,
+  CONNECT: httpTypes.HttpMethod_Registered.CONNECT,
+  HEAD: httpTypes.HttpMethod_Registered.HEAD,
+  TRACE: httpTypes.HttpMethod_Registered.TRACE,
+};
+
+function requestMatch(m: RequestMatch): destination.RequestMatch {
+  if (m.all) return { match: { $case: 'all', all: { matches: m.all.map(requestMatch) } } };
+  if (m.any) return { match: { $case: 'any', any: { matches: m.any.map(requestMatch) } } };
+  if (m.not) return { match: { $case: 'not', not: requestMatch(m.not) } };
+  if (m.pathRegex !== undefined) return { match: { $case: 'path', path: { regex: m.pathRegex } } };
+  const method = (m.method ?? '').toUpperCase();
+  const registered = methods[method];
+  return {
+    match: {
+      $case: 'method',
+      method: { type: registered !== undefined ? { $case: 'registered', registered } : { $case: 'unregistered', unregistered: m.method ?? '' } },
+    },
+  };
+}
+
+function responseMatch(m: ResponseMatch): destination.ResponseMatch {
+  if (m.all) return { match: { $case: 'all', all: { matches: m.all.map(responseMatch) } } };
+  if (m.any) return { match: { $case: 'any', any: { matches: m.any.map(responseMatch) } } };
+  if (m.not) return { match: { $case: 'not', not: responseMatch(m.not) } };
+  return { match: { $case: 'status', status: { min: m.status?.min ?? 100, max: m.status?.max ?? 599 } } };
+}
+
+function duration(ms: number): { seconds: bigint; nanos: number } {
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+}
+
+/** Retry budget a proxy uses when the profile names none. */
+export const defaultRetryBudget = { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 };
+
+/** The proxy API profile of a service port; `profile` undefined means the service has none. */
+export function toDestinationProfile(fqdn: string, port: number, profile: ServiceProfileState | undefined): destination.DestinationProfile {
+  const budget = profile?.retryBudget ?? defaultRetryBudget;
+  return {
+    fullyQualifiedName: fqdn,
+    opaqueProtocol: profile?.opaquePorts.includes(port) ?? false,
+    routes: (profile?.routes ?? []).map((r) => {
+      const route: destination.Route = {
+        condition: requestMatch(r.condition),
+        responseClasses: (r.responseClasses ?? []).map((c) => ({ condition: responseMatch(c.condition), isFailure: c.isFailure })),
+        metricsLabels: { route: r.name },
+        isRetryable: r.isRetryable ?? false,
+      };
+      if (r.timeoutMs !== undefined) route.timeout = duration(r.timeoutMs);
+      return route;
+    }),
+    retryBudget: { retryRatio: budget.retryRatio, minRetriesPerSecond: budget.minRetriesPerSecond, ttl: duration(budget.ttlMs) },
+    dstOverrides: (profile?.dstOverrides ?? []).map((d) => ({ authority: d.authority, weight: d.weight })),
+  };
+}

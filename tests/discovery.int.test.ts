@@ -1,0 +1,138 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { connect } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamPublisher, StreamReader, type BusEvent } from '@meshbus/bus';
+import { busValidator, streams, subjects } from '@meshbus/bus-schemas';
+import { silentLogger } from '@meshbus/runtime';
+import { httpGet, waitFor } from '@meshbus/testing';
+import type { DestinationService } from '@meshbus/destination';
+import type { Gateway } from '@meshbus/gateway';
+import { destinationClient, EndpointWatcher, exampleManifests, startDestination, startGateway, startNats, type NatsCluster } from './harness.js';
+
+const web = 'web.shop.svc.cluster.local:80';
+
+describe('service discovery end to end: manifests → destination → NATS → gateway → Destination.Get', () => {
+  let nats: NatsCluster;
+  let manifests: Awaited<ReturnType<typeof exampleManifests>>;
+  let dst: DestinationService;
+  let gw: Gateway;
+  let client: ReturnType<typeof destinationClient>;
+  const events: BusEvent[] = [];
+  let reader: StreamReader;
+  let nc: Awaited<ReturnType<typeof connect>>;
+
+  beforeAll(async () => {
+    nats = await startNats();
+    manifests = await exampleManifests();
+    dst = await startDestination(nats.url, manifests.dir);
+    gw = await startGateway(nats.url);
+    client = destinationClient(gw.grpcPort);
+    nc = await connect({ servers: nats.url });
+    reader = new StreamReader({ nc, stream: streams.events.name, filter: subjects.allEvents, validator: busValidator(), logger: silentLogger(), onEvent: (e) => events.push(e) });
+    await reader.start();
+  });
+  afterAll(async () => {
+    client?.close();
+    await reader?.stop();
+    await nc?.close();
+    await gw?.[Symbol.asyncDispose]();
+    await dst?.[Symbol.asyncDispose]();
+    await manifests?.[Symbol.asyncDispose]();
+    await nats?.stop();
+  });
+
+  it('serves health endpoints once synced', async () => {
+    await waitFor(async () => (await httpGet(`${gw.adminUrl}/ready`)).status === 200, { what: 'gateway ready' });
+    await waitFor(async () => (await httpGet(`${dst.adminUrl}/ready`)).status === 200, { what: 'destination ready' });
+    expect((await httpGet(`${gw.adminUrl}/live`)).status).toBe(200);
+    const metrics = (await httpGet(`${dst.adminUrl}/metrics`)).body;
+    expect(metrics).toContain('meshbus_destination_leader{service="destination"} 1');
+  });
+
+  it('streams the ready endpoints with identity, protocol hint and labels, then changes within a second', async () => {
+    const w = new EndpointWatcher(client, web);
+    await waitFor(() => w.updates.length > 0, { what: 'first update' });
+    const first = w.updates[0]!.update;
+    expect(first?.$case).toBe('add');
+    // web-2 is not ready; web-1 is meshed; web-legacy is not.
+    expect(w.addresses()).toEqual(['127.0.0.11:8080', '127.0.0.13:8080']);
+    const meshed = w.endpoints.get('127.0.0.11:8080')!;
+    expect(meshed.tlsIdentity?.strategy).toEqual({ $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: 'web.shop.serviceaccount.identity.meshbus.cluster.local' } });
+    expect(meshed.protocolHint?.protocol?.$case).toBe('h2');
+    expect(meshed.weight).toBe(10000);
+    expect(meshed.metricLabels).toMatchObject({ workload: 'web-1', serviceaccount: 'web', zone: 'zone-a' });
+    const legacy = w.endpoints.get('127.0.0.13:8080')!;
+    expect(legacy.tlsIdentity).toBeUndefined();
+    expect(legacy.weight).toBe(5000);
+    if (first?.$case === 'add') expect(first.add.metricLabels).toMatchObject({ namespace: 'shop', service: 'web' });
+
+    // web-2 becomes ready and web-1 moves: one file edit.
+    const file = join(manifests.dir, 'web.yaml');
+    const text = await readFile(file, 'utf8');
+    const started = Date.now();
+    await writeFile(file, text.replace('  ready: false\n', '').replace('address: 127.0.0.11', 'address: 127.0.0.21'));
+    await waitFor(() => w.addresses().join() === ['127.0.0.12:8080', '127.0.0.13:8080', '127.0.0.21:8080'].join(), { what: 'edited endpoints', timeoutMs: 5000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    const kinds = w.updates.slice(1).map((u) => u.update?.$case);
+    expect(kinds).toContain('remove');
+    expect(kinds).toContain('add');
+    w.cancel();
+  });
+
+  it('answers no_endpoints for unknown services, and follows them into existence', async () => {
+    const w = new EndpointWatcher(client, 'late.shop.svc.cluster.local:9000');
+    await waitFor(() => w.exists === false, { what: 'no_endpoints exists=false' });
+    await writeFile(
+      join(manifests.dir, 'late.yaml'),
+      [
+        'apiVersion: v1\nkind: Service\nmetadata: {name: late, namespace: shop}\nspec:\n  selector: {app: late}\n  ports: [{port: 9000}]',
+        'apiVersion: meshbus.io/v1alpha1\nkind: Workload\nmetadata: {name: late-1, namespace: shop, labels: {app: late}}\nspec:\n  address: 127.0.0.40\n  ports: [{port: 9000}]',
+      ].join('\n---\n'),
+    );
+    await waitFor(() => w.addresses().join() === '127.0.0.40:9000', { what: 'late service endpoints' });
+    w.cancel();
+  });
+
+  it('refuses malformed paths with INVALID_ARGUMENT', async () => {
+    for (const path of ['web.shop:80', 'web.shop.svc.cluster.local:99999', 'a.b.c.svc.cluster.local:80', '']) {
+      const w = new EndpointWatcher(client, path);
+      await waitFor(() => w.error, { what: `error for ${path}` });
+      expect(w.error?.code, path).toBe(status.INVALID_ARGUMENT);
+    }
+  });
+
+  it('keeps what was valid when a manifest breaks, and reports the problem on the bus', async () => {
+    const w = new EndpointWatcher(client, web);
+    await waitFor(() => w.endpoints.size === 3, { what: 'current endpoints' });
+    const file = join(manifests.dir, 'web.yaml');
+    const good = await readFile(file, 'utf8');
+    await writeFile(file, good + '\n---\n: this is [not yaml\n');
+    await waitFor(() => events.find((e) => e.kind === 'manifestRejected' && (e.data as { file: string }).file === 'web.yaml'), { what: 'manifest.rejected event' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(w.endpoints.size).toBe(3);
+    await writeFile(file, good);
+    w.cancel();
+  });
+
+  it('adds workloads registered over the bus and removes them when heartbeats stop', async () => {
+    const w = new EndpointWatcher(client, web);
+    await waitFor(() => w.endpoints.size === 3, { what: 'current endpoints' });
+    const pub = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/test/vm' });
+    await pub.publish('workloadRegistered', subjects.workload('shop', 'vm-7'), 'shop/vm-7', {
+      namespace: 'shop',
+      name: 'vm-7',
+      address: '127.0.0.77',
+      ports: [{ name: 'http', port: 8080 }],
+      labels: { app: 'web' },
+      serviceAccount: 'web',
+      heartbeatIntervalMs: 200,
+    });
+    await waitFor(() => w.endpoints.has('127.0.0.77:8080'), { what: 'registered workload' });
+    // No more heartbeats: gone after three intervals.
+    await waitFor(() => !w.endpoints.has('127.0.0.77:8080'), { what: 'expired workload', timeoutMs: 5000 });
+    await waitFor(() => events.find((e) => e.kind === 'workloadExpired'), { what: 'workload.expired event' });
+    w.cancel();
+  });
+});
