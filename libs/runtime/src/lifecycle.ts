@@ -88,3 +88,19 @@ export async function runUntilSignalled(service: Service, options: RunOptions): 
     await service[Symbol.asyncDispose]().catch(() => undefined);
   }
 }
+
+/**
+ * Used by a service's main.ts only: builds the typed config, or reports why it
+ * cannot (one JSON line on stderr naming the bad setting) and sets exit code 2.
+ */
+export function loadConfig<C>(service: string, build: () => C): C | undefined {
+  try {
+    return build();
+  } catch (err) {
+    process.stderr.write(
+      JSON.stringify({ level: 'fatal', time: new Date().toISOString(), service, msg: `invalid configuration: ${(err as Error).message}` }) + '\n',
+    );
+    process.exitCode = 2;
+    return undefined;
+  }
+}

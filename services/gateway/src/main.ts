@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-import { createLogger, runUntilSignalled } from '@meshbus/runtime';
+import { createLogger, loadConfig, runUntilSignalled } from '@meshbus/runtime';
 import { envToConfig } from './config.js';
 import { createGateway } from './gateway-service.js';
 
-const config = envToConfig(process.env);
-const logger = createLogger({ service: 'gateway', level: config.logLevel });
-await runUntilSignalled(createGateway(config, { logger }), { logger });
+const config = loadConfig('gateway', () => envToConfig(process.env));
+if (config) {
+  const logger = createLogger({ service: 'gateway', level: config.logLevel });
+  await runUntilSignalled(createGateway(config, { logger }), { logger });
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { toDestinationProfile, toIpAddress, toWeightedAddr } from './translate.js';
+import { parseDestinationPath, DestinationPathError } from './destination-path.js';
+
+describe('toIpAddress', () => {
+  it('packs IPv4 into a uint32 in network order', () => {
+    expect(toIpAddress('10.1.2.3')).toEqual({ ip: { $case: 'ipv4', ipv4: 0x0a010203 } });
+    expect(toIpAddress('255.255.255.255')).toEqual({ ip: { $case: 'ipv4', ipv4: 0xffffffff } });
+  });
+
+  it('splits IPv6 into two 64-bit halves', () => {
+    expect(toIpAddress('2001:db8::1')).toEqual({ ip: { $case: 'ipv6', ipv6: { first: 0x20010db800000000n, last: 1n } } });
+    expect(toIpAddress('::1')).toEqual({ ip: { $case: 'ipv6', ipv6: { first: 0n, last: 1n } } });
+    expect(toIpAddress('fd00:1:2:3:4:5:6:7')).toEqual({ ip: { $case: 'ipv6', ipv6: { first: 0xfd00000100020003n, last: 0x0004000500060007n } } });
+    expect(toIpAddress('::ffff:10.0.0.1')).toEqual({ ip: { $case: 'ipv6', ipv6: { first: 0n, last: 0x0000ffff0a000001n } } });
+  });
+});
+
+describe('toWeightedAddr', () => {
+  it('carries identity, server name, opaque transport and zone', () => {
+    const a = toWeightedAddr({
+      address: '10.0.0.1',
+      port: 5432,
+      weight: 10000,
+      identity: 'db.shop.serviceaccount.identity.meshbus.cluster.local',
+      protocolHint: 'opaque',
+      opaqueTransportPort: 4143,
+      zone: 'z1',
+      labels: { workload: 'db-1' },
+    });
+    expect(a.tlsIdentity?.serverName?.name).toBe('db.shop.serviceaccount.identity.meshbus.cluster.local');
+    expect(a.protocolHint).toEqual({ protocol: { $case: 'opaque', opaque: {} }, opaqueTransport: { inboundPort: 4143 } });
+    expect(a.metricLabels).toEqual({ workload: 'db-1', zone: 'z1' });
+  });
+});
+
+describe('toDestinationProfile', () => {
+  it('translates routes, timeouts, retry budget and traffic split', () => {
+    const p = toDestinationProfile('api.shop.svc.cluster.local', 8080, {
+      namespace: 'shop',
+      service: 'api',
+      routes: [
+        {
+          name: 'GET /items',
+          condition: { all: [{ method: 'GET' }, { pathRegex: '/items' }] },
+          responseClasses: [{ condition: { status: { min: 500, max: 599 } }, isFailure: true }],
+          isRetryable: true,
+          timeoutMs: 1500,
+        },
+      ],
+      retryBudget: { retryRatio: 0.1, minRetriesPerSecond: 5, ttlMs: 2000 },
+      dstOverrides: [{ authority: 'api-v2.shop.svc.cluster.local:8080', weight: 250 }],
+      opaquePorts: [8080],
+    });
+    expect(p.opaqueProtocol).toBe(true);
+    expect(p.routes[0]?.timeout).toEqual({ seconds: 1n, nanos: 500_000_000 });
+    expect(p.routes[0]?.metricsLabels).toEqual({ route: 'GET /items' });
+    expect(p.routes[0]?.condition?.match?.$case).toBe('all');
+    expect(p.retryBudget?.ttl).toEqual({ seconds: 2n, nanos: 0 });
+    expect(p.dstOverrides).toEqual([{ authority: 'api-v2.shop.svc.cluster.local:8080', weight: 250 }]);
+  });
+
+  it('gives a service without profile the default retry budget and no routes', () => {
+    const p = toDestinationProfile('web.shop.svc.cluster.local', 80, undefined);
+    expect(p.routes).toEqual([]);
+    expect(p.retryBudget?.minRetriesPerSecond).toBe(10);
+    expect(p.fullyQualifiedName).toBe('web.shop.svc.cluster.local');
+  });
+});
+
+describe('parseDestinationPath', () => {
+  it('accepts service names of the cluster domain, port 80 by default', () => {
+    expect(parseDestinationPath('web.shop.svc.cluster.local:8080', 'cluster.local')).toEqual({ service: 'web', namespace: 'shop', port: 8080, fqdn: 'web.shop.svc.cluster.local' });
+    expect(parseDestinationPath('Web.Shop.svc.cluster.local.', 'cluster.local').port).toBe(80);
+  });
+
+  it('refuses anything else with a reason', () => {
+    for (const p of ['web.shop:80', 'web.shop.svc.other.domain:80', 'a.b.c.svc.cluster.local:80', 'web.shop.svc.cluster.local:0', 'web.shop.svc.cluster.local:x', '', '10.0.0.1:80']) {
+      expect(() => parseDestinationPath(p, 'cluster.local'), p).toThrow(DestinationPathError);
+    }
+  });
+});
