@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher, StreamReader, type BusEvent } from '@meshbus/bus';
 import { busValidator, streams, subjects } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
+import type { destination } from '@meshbus/proxy-api';
 import { httpGet, waitFor } from '@meshbus/testing';
 import type { DestinationService } from '@meshbus/destination';
 import type { Gateway } from '@meshbus/gateway';
@@ -93,6 +94,33 @@ describe('service discovery end to end: manifests → destination → NATS → g
     );
     await waitFor(() => w.addresses().join() === '127.0.0.40:9000', { what: 'late service endpoints' });
     w.cancel();
+  });
+
+  it('streams service profiles: routes, timeouts, retry budget; a default profile for services without one', async () => {
+    const profiles: destination.DestinationProfile[] = [];
+    const call = client.getProfile({ scheme: 'k8s', path: 'api.shop.svc.cluster.local:8080', contextToken: '' });
+    call.on('data', (p: destination.DestinationProfile) => profiles.push(p));
+    call.on('error', () => undefined);
+    await waitFor(() => profiles.length > 0, { what: 'profile' });
+    const p = profiles[0]!;
+    expect(p.fullyQualifiedName).toBe('api.shop.svc.cluster.local');
+    expect(p.routes.map((r) => r.metricsLabels.route)).toEqual(['ListProducts', 'PlaceOrder']);
+    expect(p.routes[0]!.isRetryable).toBe(true);
+    expect(p.routes[0]!.timeout).toEqual({ seconds: 0n, nanos: 300_000_000 });
+    expect(p.routes[1]!.responseClasses[0]!.isFailure).toBe(true);
+    expect(p.retryBudget?.retryRatio).toBeCloseTo(0.2, 5);
+    expect(p.retryBudget?.minRetriesPerSecond).toBe(10);
+    expect(p.retryBudget?.ttl).toEqual({ seconds: 10n, nanos: 0 });
+    call.cancel();
+
+    const plain: destination.DestinationProfile[] = [];
+    const call2 = client.getProfile({ scheme: 'k8s', path: 'web.shop.svc.cluster.local:80', contextToken: '' });
+    call2.on('data', (x: destination.DestinationProfile) => plain.push(x));
+    call2.on('error', () => undefined);
+    await waitFor(() => plain.length > 0, { what: 'default profile' });
+    expect(plain[0]!.routes).toEqual([]);
+    expect(plain[0]!.fullyQualifiedName).toBe('web.shop.svc.cluster.local');
+    call2.cancel();
   });
 
   it('refuses malformed paths with INVALID_ARGUMENT', async () => {
