@@ -3,6 +3,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { NatsConnection } from 'nats';
 import { connectBus, ensureStreams, StateView } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
+import { identity } from '@meshbus/proxy-api';
 import {
   AdminServer,
   createLogger,
@@ -17,6 +18,7 @@ import {
 import type { GatewayConfig } from './config.js';
 import { DestinationIndex } from './destination-index.js';
 import { createDestinationHandlers, destinationServiceDefinition, type DestinationHandlers } from './destination-server.js';
+import { createIdentityHandler } from './identity-forwarder.js';
 
 /** Dependencies a test may replace. */
 export interface GatewayOverrides {
@@ -123,6 +125,16 @@ class GatewayImpl implements Gateway {
     this.handlers = handlers;
     const server = new Server({ 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 });
     server.addService(destinationServiceDefinition, handlers.implementation);
+    server.addService(
+      identity.IdentityService,
+      createIdentityHandler({
+        nc,
+        validator: busValidator(),
+        source: `/meshbus/gateway/${config.replicaId}`,
+        logger: logger.child({ component: 'identity' }),
+        registry: this.registry,
+      }),
+    );
     const credentials = config.tls
       ? ServerCredentials.createSsl(null, [{ cert_chain: await readFile(config.tls.certFile), private_key: await readFile(config.tls.keyFile) }], false)
       : ServerCredentials.createInsecure();

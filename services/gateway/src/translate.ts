@@ -1,5 +1,6 @@
 import { isIPv4 } from 'node:net';
-import { destination, httpTypes, net } from '@meshbus/proxy-api';
+import { httpTypes } from '@meshbus/proxy-api';
+import type { destination, net } from '@meshbus/proxy-api';
 import type { Endpoint, EndpointSet, RequestMatch, ResponseMatch, ServiceProfileState } from '@meshbus/bus-schemas';
 
 /** Converts an IPv4 or IPv6 address to the proxy API's IPAddress. */
