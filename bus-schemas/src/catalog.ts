@@ -1,10 +1,14 @@
+import type { CertificateIssued } from './generated/certificate-issued.js';
 import type { CertifyRequest } from './generated/certify-request.js';
 import type { CertifyResponse } from './generated/certify-response.js';
 import type { EndpointSet } from './generated/endpoint-set.js';
+import type { IssuerRefused } from './generated/issuer-refused.js';
+import type { IssuerUpdated } from './generated/issuer-updated.js';
 import type { LeaderChanged } from './generated/leader-changed.js';
 import type { ManifestRejected } from './generated/manifest-rejected.js';
 import type { ServiceProfileState } from './generated/service-profile.js';
 import type { StateDeleted } from './generated/state-deleted.js';
+import type { TrustBundle } from './generated/trust-bundle.js';
 import type { WorkloadExpired } from './generated/workload-expired.js';
 import type { WorkloadRegistration } from './generated/workload-registration.js';
 
@@ -43,7 +47,11 @@ export type SchemaName =
   | 'leader-changed'
   | 'workload-expired'
   | 'certify-request'
-  | 'certify-response';
+  | 'certify-response'
+  | 'trust-bundle'
+  | 'certificate-issued'
+  | 'issuer-updated'
+  | 'issuer-refused';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -150,6 +158,38 @@ export const catalog = {
     publisher: 'identity',
     description: 'The signed certificate and chain, or an error carrying the gRPC status to return.',
   },
+  trustBundle: {
+    type: 'io.meshbus.v1.trust-bundle.snapshot',
+    subject: `${subjectPrefix}.state.trust-bundle.current`,
+    schema: 'trust-bundle',
+    stream: 'state',
+    publisher: 'identity (every replica, at start and when its trust anchors change)',
+    description: 'The trust anchors every mesh certificate chains to, and the trust domain.',
+  },
+  certificateIssued: {
+    type: 'io.meshbus.v1.identity.certificate-issued',
+    subject: `${subjectPrefix}.events.identity.certificate-issued`,
+    schema: 'certificate-issued',
+    stream: 'events',
+    publisher: 'identity (the replica that signed)',
+    description: 'A workload leaf certificate was signed: identity, serial, expiry and replica; never a key or token.',
+  },
+  issuerUpdated: {
+    type: 'io.meshbus.v1.identity.issuer-updated',
+    subject: `${subjectPrefix}.events.identity.issuer-updated`,
+    schema: 'issuer-updated',
+    stream: 'events',
+    publisher: 'identity (every replica, at start and on rotation)',
+    description: 'A replica loaded an issuer and signs with it from now on.',
+  },
+  issuerRefused: {
+    type: 'io.meshbus.v1.identity.issuer-refused',
+    subject: `${subjectPrefix}.events.identity.issuer-refused`,
+    schema: 'issuer-refused',
+    stream: 'events',
+    publisher: 'identity (every replica that read the material)',
+    description: 'A replica refused new trust material; its previous issuer, if any, keeps serving.',
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Key of an entry in {@link catalog}. */
@@ -168,6 +208,10 @@ export interface EventDataMap {
   workloadExpired: WorkloadExpired;
   certifyRequest: CertifyRequest;
   certifyResponse: CertifyResponse;
+  trustBundle: TrustBundle;
+  certificateIssued: CertificateIssued;
+  issuerUpdated: IssuerUpdated;
+  issuerRefused: IssuerRefused;
 }
 
 const kindsByType = new Map<string, EventKind>(

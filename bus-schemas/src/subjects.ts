@@ -32,6 +32,11 @@ export const subjects = {
   leader: (role: string) => `${subjectPrefix}.events.leader.${token(role, 'role')}`,
   workloadExpired: `${subjectPrefix}.events.workload.expired`,
   certify: `${subjectPrefix}.identity.certify`,
+  trustBundle: `${subjectPrefix}.state.trust-bundle.current`,
+  certificateIssued: `${subjectPrefix}.events.identity.certificate-issued`,
+  issuerUpdated: `${subjectPrefix}.events.identity.issuer-updated`,
+  issuerRefused: `${subjectPrefix}.events.identity.issuer-refused`,
+  allIdentityEvents: `${subjectPrefix}.events.identity.>`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
 } as const;

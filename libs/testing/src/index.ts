@@ -2,3 +2,13 @@ export { freePort } from './free-port.js';
 export { waitFor, httpGet } from './wait.js';
 export { startNats, natsServerBinary, type NatsCluster, type NatsNode, type NatsOptions } from './nats-server.js';
 export { startProcess, type ProcessOptions, type RunningProcess } from './child-process.js';
+export {
+  startFakeKubeApi,
+  kindPlural,
+  type FakeKubeApi,
+  type FakeKubeApiOptions,
+  type FakeKubeObject,
+  type FakeKubeRequest,
+  type FakeServiceAccountToken,
+  type FakeTokenReviewStatus,
+} from './fake-kube-api.js';

@@ -1,0 +1,373 @@
+import { createPublicKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { NatsConnection } from 'nats';
+import {
+  busValidator,
+  streams,
+  subjects,
+  type BusValidator,
+  type EventDataMap,
+  type EventKind,
+  type TrustBundle,
+} from '@meshbus/bus-schemas';
+import { busMetrics, connectBus, decodeEvent, ensureStreams, isTombstone, JetStreamPublisher } from '@meshbus/bus';
+import {
+  AdminServer,
+  ConfigError,
+  createMetricsRegistry,
+  errorMessage,
+  ResourceStack,
+  silentLogger,
+  type Logger,
+  type Readiness,
+  type Registry,
+  type Service,
+  type ServiceState,
+} from '@meshbus/runtime';
+import { formatName, parseCertificate, serialNumberToHex } from '@meshbus/x509';
+import type { CertificateAuthority } from './certificate-authority.js';
+import { CertifyHandler } from './certify-handler.js';
+import { CertifyResponder } from './certify-responder.js';
+import type { IdentityConfig } from './config.js';
+import { registerIdentityMetrics, type IdentityMetrics } from './identity-metrics.js';
+import { FileIssuerSource } from './issuer-source-file.js';
+import type { IssuerSource } from './issuer-source.js';
+import { IssuerReloader, type IssuerChange, type IssuerRefusal } from './issuer-reloader.js';
+import { WorkloadTokenValidator } from './token-validator-local.js';
+import type { TokenValidator } from './token-validator.js';
+import { TrustBundlePublisher, trustBundleOf } from './trust-bundle.js';
+
+/** Dependencies a test (or an embedding process) may supply instead of the configured ones. */
+export interface IdentityServiceOverrides {
+  /** Root logger; the service derives child loggers with a `component` field. @default silent */
+  readonly logger?: Logger;
+  /** @default a new registry with process metrics */
+  readonly registry?: Registry;
+  readonly issuerSource?: IssuerSource;
+  readonly tokenValidator?: TokenValidator;
+  /** Kubernetes client configuration in cluster mode. @default from `config.mode.kubeconfig`, else in-cluster */
+  readonly kubeConfig?: KubeConfig;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+/** A running identity service. */
+export interface IdentityService extends Service {
+  readonly state: ServiceState;
+  readonly replicaId: string;
+  /** Base URL of the admin server (after start). */
+  readonly adminUrl: string;
+  readiness(): Readiness;
+  /** The issuer this replica signs with, if one is loaded. */
+  readonly issuer: CertificateAuthority | undefined;
+}
+
+/**
+ * Builds the identity service: the mesh certificate authority answering certificate requests
+ * from the bus. Nothing happens until `start()`.
+ */
+export function createIdentityService(config: IdentityConfig, overrides: IdentityServiceOverrides = {}): IdentityService {
+  return new IdentityServiceImpl(config, overrides);
+}
+
+class IdentityServiceImpl implements IdentityService {
+  state: ServiceState = 'initialized';
+  /** Parent of the component loggers; carries the replica id. */
+  private readonly baseLogger: Logger;
+  private readonly logger: Logger;
+  private readonly registry: Registry;
+  private readonly now: () => Date;
+  private readonly validator: BusValidator = busValidator();
+  private readonly metrics: IdentityMetrics;
+  private readonly resources: ResourceStack;
+  private readonly ceSource: string;
+  private readonly pendingEvents = new Set<Promise<void>>();
+  private admin: AdminServer | undefined;
+  private nc: NatsConnection | undefined;
+  private connected = false;
+  private reloader: IssuerReloader | undefined;
+  private responder: CertifyResponder | undefined;
+  private answering = false;
+  private bundles: TrustBundlePublisher | undefined;
+  private publisher: JetStreamPublisher | undefined;
+
+  constructor(
+    private readonly config: IdentityConfig,
+    private readonly overrides: IdentityServiceOverrides,
+  ) {
+    this.baseLogger = (overrides.logger ?? silentLogger()).child({ replica: config.replicaId });
+    this.logger = this.baseLogger.child({ component: 'identity' });
+    this.registry = overrides.registry ?? createMetricsRegistry('identity');
+    this.now = overrides.now ?? (() => new Date());
+    this.metrics = registerIdentityMetrics(this.registry, () => this.reloader?.current, this.now);
+    this.resources = new ResourceStack(this.logger);
+    this.ceSource = `/meshbus/identity/${config.replicaId}`;
+  }
+
+  get replicaId(): string {
+    return this.config.replicaId;
+  }
+
+  get adminUrl(): string {
+    if (!this.admin) throw new Error('the identity service has not started');
+    return this.admin.url;
+  }
+
+  get issuer(): CertificateAuthority | undefined {
+    return this.reloader?.current;
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.state !== 'started') reasons.push(this.state === 'destroyed' ? 'shutting down' : 'starting');
+    if (!this.connected) reasons.push('not connected to NATS');
+    const issuer = this.reloader?.current;
+    if (!issuer) reasons.push(`no valid issuer loaded from ${this.reloader?.source ?? 'the issuer source'}`);
+    else if (this.now().getTime() >= issuer.chainNotAfter.getTime()) reasons.push(`the issuer chain expired at ${issuer.chainNotAfter.toISOString()}`);
+    return reasons.length === 0 ? { ready: true } : { ready: false, reasons };
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'initialized') throw new Error(`cannot start an identity service that is ${this.state}`);
+    const { config, logger } = this;
+    logger.info({ mode: config.mode.kind, controlNamespace: config.controlNamespace, trustDomain: config.trustDomain }, 'starting identity service');
+
+    this.admin = this.resources.use(
+      new AdminServer({
+        host: config.admin.host,
+        port: config.admin.port,
+        registry: this.registry,
+        readiness: () => this.readiness(),
+        logger: this.baseLogger.child({ component: 'admin' }),
+      }),
+    );
+    await this.admin.start();
+
+    const tokenValidator = this.overrides.tokenValidator ?? (await this.createTokenValidator());
+    const issuerSource = this.overrides.issuerSource ?? (await this.createIssuerSource());
+
+    const nc = await connectBus(config.bus, this.baseLogger.child({ component: 'bus' }));
+    this.nc = nc;
+    this.connected = true;
+    this.resources.defer(nc, async () => {
+      this.connected = false;
+      await nc.close();
+    });
+    if (this.isDestroyed()) return this.resources.disposeAll();
+    void this.followConnection(nc);
+
+    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
+    this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: this.validator, source: this.ceSource, registry: this.registry });
+    this.bundles = new TrustBundlePublisher({
+      current: () => this.currentTrustBundle(nc),
+      publish: async (bundle) => {
+        await this.publisher!.publish('trustBundle', subjects.trustBundle, bundle.trustDomain, bundle);
+      },
+      logger: this.baseLogger.child({ component: 'trust-bundle' }),
+    });
+    this.resources.defer(this.bundles, async () => {
+      await this.bundles!.stop();
+      await Promise.all(this.pendingEvents);
+    });
+
+    this.responder = new CertifyResponder({
+      handler: new CertifyHandler({
+        tokenValidator,
+        issuer: () => this.reloader?.current,
+        controlNamespace: config.controlNamespace,
+        trustDomain: config.trustDomain,
+        lifetimeMs: config.certificateLifetimeMs,
+        clockSkewMs: config.clockSkewMs,
+        now: this.now,
+        metrics: this.metrics,
+      }),
+      validator: this.validator,
+      source: this.ceSource,
+      logger: this.baseLogger.child({ component: 'certify' }),
+      metrics: this.metrics,
+      busMetrics: busMetrics(this.registry),
+      onIssued: (outcome) =>
+        this.publishEvent('certificateIssued', subjects.certificateIssued, outcome.identity, {
+          identity: outcome.identity,
+          serial: outcome.issued.serial,
+          notAfter: outcome.issued.validUntil.toISOString(),
+          replica: config.replicaId,
+          issuerSerial: serialOf(outcome.issuer),
+        }),
+    });
+    this.resources.defer(this.responder, () => this.responder!.drain());
+
+    this.reloader = new IssuerReloader({
+      source: issuerSource,
+      now: this.now,
+      onLoaded: (change) => this.issuerLoaded(change),
+      onRefused: (refusal) => this.issuerRefused(refusal),
+    });
+    this.resources.defer(this.reloader, () => this.reloader!.stop());
+    await this.reloader.start();
+    if (this.isDestroyed()) return this.resources.disposeAll();
+
+    this.state = 'started';
+    this.joinQueueGroup();
+    if (!this.reloader.current) {
+      logger.error({ source: issuerSource.description }, 'no valid issuer yet: not answering certificate requests until one is installed');
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.state === 'destroyed') return;
+    this.state = 'destroyed';
+    this.logger.info('stopping identity service');
+    await this.resources.disposeAll();
+  }
+
+  private isDestroyed(): boolean {
+    return this.state === 'destroyed';
+  }
+
+  /** Answers requests only with an issuer, so that NATS does not route requests to a replica that cannot sign. */
+  private joinQueueGroup(): void {
+    if (this.answering || this.state !== 'started' || !this.nc || !this.responder || !this.reloader?.current) return;
+    this.answering = true;
+    this.responder.start(this.nc);
+  }
+
+  private async followConnection(nc: NatsConnection): Promise<void> {
+    void nc.closed().then(() => {
+      this.connected = false;
+    });
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') this.connected = false;
+      else if (status.type === 'reconnect') this.connected = true;
+    }
+  }
+
+  private issuerLoaded(change: IssuerChange): void {
+    const issuer = describeIssuer(change.authority);
+    const previousSerial = change.previous ? serialOf(change.previous) : undefined;
+    this.metrics.issuerReloads.inc({ result: 'loaded' });
+    this.logger.info({ ...issuer, previousSerial, source: change.source }, change.previous ? 'issuer rotated' : 'issuer loaded');
+    this.publishEvent('issuerUpdated', subjects.issuerUpdated, issuer.serial, {
+      ...issuer,
+      replica: this.config.replicaId,
+      source: change.source,
+      ...(previousSerial === undefined ? {} : { previousSerial }),
+    });
+    this.bundles?.update(trustBundleOf(change.authority, this.config.trustDomain));
+    this.joinQueueGroup();
+  }
+
+  private issuerRefused(refusal: IssuerRefusal): void {
+    const current = this.reloader?.current;
+    this.metrics.issuerReloads.inc({ result: refusal.code });
+    this.logger.error(
+      { code: refusal.code, reason: refusal.reason, source: refusal.source, servingIssuerSerial: current ? serialOf(current) : undefined },
+      current ? 'new issuer refused; the current issuer keeps serving' : 'issuer refused; no issuer to serve with',
+    );
+    this.publishEvent('issuerRefused', subjects.issuerRefused, refusal.source, {
+      reason: refusal.reason,
+      code: refusal.code,
+      source: refusal.source,
+      replica: this.config.replicaId,
+    });
+  }
+
+  /** Publishes a one-off event without holding up the caller; a failure is logged. */
+  private publishEvent<K extends EventKind>(kind: K, natsSubject: string, key: string, data: EventDataMap[K]): void {
+    const publisher = this.publisher;
+    if (!publisher) return;
+    const publishing: Promise<void> = publisher.publish(kind, natsSubject, key, data).then(
+      () => undefined,
+      (error: unknown) => this.logger.warn({ kind, error: errorMessage(error) }, 'publishing an event failed'),
+    );
+    this.pendingEvents.add(publishing);
+    void publishing.finally(() => this.pendingEvents.delete(publishing));
+  }
+
+  private async currentTrustBundle(nc: NatsConnection): Promise<TrustBundle | undefined> {
+    const jsm = await nc.jetstreamManager();
+    let stored;
+    try {
+      stored = await jsm.streams.getMessage(streams.state.name, { last_by_subj: subjects.trustBundle });
+    } catch (error) {
+      if (errorMessage(error).includes('no message found')) return undefined;
+      throw error;
+    }
+    const event = decodeEvent(stored.subject, stored.header, stored.data, this.validator, stored.seq);
+    if (event.kind !== 'trustBundle' || isTombstone(event)) return undefined;
+    return event.data as TrustBundle;
+  }
+
+  private async createTokenValidator(): Promise<TokenValidator> {
+    const { mode } = this.config;
+    if (mode.kind === 'kubernetes') {
+      const { TokenReviewValidator } = await import('./token-validator-kubernetes.js');
+      return new TokenReviewValidator({ kubeConfig: await this.kubeConfig(), audiences: mode.tokenAudiences });
+    }
+    let pem: string;
+    try {
+      pem = await readFile(mode.tokenPublicKeyFile, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`the workload token public key ${mode.tokenPublicKeyFile} cannot be read: ${errorMessage(error)}`, { cause: error });
+    }
+    try {
+      return new WorkloadTokenValidator({ publicKey: createPublicKey(pem), audience: mode.tokenAudience, now: this.now });
+    } catch (error) {
+      throw new ConfigError(`the workload token public key ${mode.tokenPublicKeyFile} is not a PEM key: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  private async createIssuerSource(): Promise<IssuerSource> {
+    const { mode, issuerRecheckIntervalMs } = this.config;
+    const logger = this.baseLogger.child({ component: 'issuer-source' });
+    if (mode.kind === 'local') return new FileIssuerSource({ files: mode.files, recheckIntervalMs: issuerRecheckIntervalMs, logger });
+    const { KubernetesIssuerSource } = await import('./issuer-source-kubernetes.js');
+    return new KubernetesIssuerSource({
+      kubeConfig: await this.kubeConfig(),
+      secret: mode.issuerSecret,
+      ...(mode.trustAnchors === undefined ? {} : { trustAnchors: mode.trustAnchors }),
+      recheckIntervalMs: issuerRecheckIntervalMs,
+      logger,
+    });
+  }
+
+  private cachedKubeConfig: KubeConfig | undefined;
+
+  // The Kubernetes client is loaded only in cluster mode: it is large, and the identity core is
+  // imported by processes that never talk to Kubernetes.
+  private async kubeConfig(): Promise<KubeConfig> {
+    if (this.overrides.kubeConfig) return this.overrides.kubeConfig;
+    if (!this.cachedKubeConfig) {
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const kc = new KubeConfig();
+      const mode = this.config.mode;
+      if (mode.kind === 'kubernetes' && mode.kubeconfig !== undefined) kc.loadFromFile(mode.kubeconfig);
+      else kc.loadFromCluster();
+      this.cachedKubeConfig = kc;
+    }
+    return this.cachedKubeConfig;
+  }
+}
+
+const issuerSerials = new WeakMap<CertificateAuthority, string>();
+
+/** The issuer's serial number, lowercase hex; parsed once per authority, as it goes on every certificate-issued event. */
+function serialOf(authority: CertificateAuthority): string {
+  let serial = issuerSerials.get(authority);
+  if (serial === undefined) {
+    serial = serialNumberToHex(parseCertificate(authority.issuerCertificateDer).serialNumber);
+    issuerSerials.set(authority, serial);
+  }
+  return serial;
+}
+
+function describeIssuer(authority: CertificateAuthority): { subject: string; serial: string; notBefore: string; notAfter: string } {
+  const certificate = parseCertificate(authority.issuerCertificateDer);
+  return {
+    subject: formatName(certificate.subject),
+    serial: serialNumberToHex(certificate.serialNumber),
+    notBefore: certificate.notBefore.toISOString(),
+    notAfter: certificate.notAfter.toISOString(),
+  };
+}
