@@ -61,7 +61,7 @@ export function parseDuration(text: string): number {
 
 /** Splits `host:port` (IPv6 in brackets; empty host means all interfaces) into its parts. */
 export function parseHostPort(value: string, name: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new ConfigError(`${name} must be host:port, got ${JSON.stringify(value)}`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };

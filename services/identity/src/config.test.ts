@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@meshbus/runtime';
-import { envToConfig, parseHostPort } from './config.js';
+import { envToConfig } from './config.js';
 
 const host = { hostname: 'node-a', pid: 42 };
 const local = { MESHBUS_IDENTITY_DIR: '/etc/meshbus/identity', MESHBUS_TOKEN_PUBLIC_KEY: '/etc/meshbus/token.pub' };
@@ -130,11 +130,3 @@ describe('envToConfig', () => {
   });
 });
 
-describe('parseHostPort', () => {
-  it('accepts host:port, [v6]:port and :port', () => {
-    expect(parseHostPort('127.0.0.1:9990', 'X')).toEqual({ host: '127.0.0.1', port: 9990 });
-    expect(parseHostPort('[::]:9990', 'X')).toEqual({ host: '::', port: 9990 });
-    expect(parseHostPort(':9990', 'X')).toEqual({ host: '0.0.0.0', port: 9990 });
-    expect(() => parseHostPort('::1:9990', 'X')).toThrow(ConfigError);
-  });
-});

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { BusConnectionConfig } from '@meshbus/bus';
-import { ConfigError, envDuration, envInt, envString, type Env } from '@meshbus/runtime';
+import { ConfigError, envDuration, envInt, envString, type Env, parseHostPort } from '@meshbus/runtime';
 import { isDnsLabel, isDnsSubdomain } from './identity-name.js';
 import type { IssuerFiles } from './issuer-source-file.js';
 import type { ObjectRef, TrustAnchorsLocation } from './issuer-source-kubernetes.js';
@@ -60,14 +60,6 @@ export interface IdentityConfig {
 export interface HostFacts {
   readonly hostname: string;
   readonly pid: number;
-}
-
-/** Splits `host:port` (IPv6 in brackets; an empty host means all interfaces). */
-export function parseHostPort(value: string, name: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new ConfigError(`${name} must be host:port, got ${JSON.stringify(value)}`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 function objectRef(value: string, name: string): ObjectRef {

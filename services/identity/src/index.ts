@@ -10,7 +10,7 @@ export { TrustMaterialExistsError, TrustMaterialFile, writeTrustMaterial } from 
 export type { TrustMaterialFiles } from './trust-material-files.js';
 export { WorkloadTokenError, WorkloadTokenErrorCode, createWorkloadToken, verifyWorkloadToken } from './workload-token.js';
 export type { WorkloadTokenClaims, WorkloadTokenSubject, WorkloadTokenVerifyOptions } from './workload-token.js';
-export { envToConfig, parseHostPort } from './config.js';
+export { envToConfig } from './config.js';
 export type { HostFacts, IdentityConfig, KubernetesModeConfig, LocalModeConfig } from './config.js';
 export { createIdentityService } from './identity-service.js';
 export type { IdentityService, IdentityServiceOverrides } from './identity-service.js';
