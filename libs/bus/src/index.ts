@@ -14,3 +14,4 @@ export { StreamReader, type StreamReaderOptions, type StartPosition } from './st
 export { StateView, type StateViewOptions, type StateChange } from './state-view.js';
 export { LeaderElection, type LeaderElectionOptions } from './leader-election.js';
 export { busMetrics, type BusMetrics } from './metrics.js';
+export { WorkloadRegistrar, WorkloadRegistrarStateError, type WorkloadRegistrarOptions, type HeartbeatResult } from './workload-registrar.js';

@@ -40,19 +40,39 @@ export async function ensureStreams(jsm: JetStreamManager, options: StreamOption
     },
   ];
   for (const cfg of configs) {
-    try {
-      await jsm.streams.info(cfg.name!);
-      await jsm.streams.update(cfg.name!, cfg);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    // A JetStream cluster busy creating a replicated stream drops concurrent
+    // create/update requests for it (replicas starting together): those time
+    // out, and trying again once the stream exists succeeds.
+    for (let attempt = 1; ; attempt++) {
       try {
-        await jsm.streams.add(cfg);
-      } catch (addErr) {
-        // Another replica created it between our look-up and our add.
-        if (!String(addErr).includes('already in use')) throw addErr;
+        await ensureStream(jsm, cfg);
+        break;
+      } catch (err) {
+        if (!isTimeout(err) || attempt >= timeoutAttempts) throw err;
       }
     }
   }
+}
+
+const timeoutAttempts = 4;
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>): Promise<void> {
+  try {
+    await jsm.streams.info(cfg.name!);
+    await jsm.streams.update(cfg.name!, cfg);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(cfg);
+    } catch (addErr) {
+      // Another replica created it between our look-up and our add.
+      if (!String(addErr).includes('already in use')) throw addErr;
+    }
+  }
+}
+
+function isTimeout(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'TIMEOUT';
 }
 
 export function isNotFound(err: unknown): boolean {

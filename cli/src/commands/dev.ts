@@ -1,0 +1,88 @@
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { createCliLogger, untilAborted } from '../cli-logger.js';
+import { parsedBy } from '../commander-parsers.js';
+import type { CliContext } from '../context.js';
+import { defaultStateDir } from '../dev-state.js';
+import { DevMesh } from '../dev/dev-mesh.js';
+import { UsageError } from '../errors.js';
+import { parseCount, parseDurationFlag, parsePort } from '../flags.js';
+import { repoRoot } from '../paths.js';
+
+interface DevFlags {
+  manifests?: string;
+  replicas: number;
+  natsUrl?: string;
+  gatewayPort: number;
+  stateDir: string;
+  logLevel: string;
+  pretty?: boolean;
+  readyTimeout: number;
+}
+
+const examples = `
+Examples:
+  $ npm run dev
+  $ meshbus dev --replicas 2 --pretty
+  $ meshbus dev --manifests ./my-mesh --nats-url nats://127.0.0.1:4222
+
+It starts nats-server (unless --nats-url or NATS_URL is given), then destination,
+gateway and identity (when built) as separate processes, waits until each answers
+/ready, prints the addresses, and writes <state-dir>/dev.json so that the other
+commands find NATS and the gateways. A process that dies is started again after
+1s. Ctrl-C stops everything.`;
+
+/** `meshbus dev`: the whole mesh on this machine, behind `npm run dev`. */
+export function registerDevCommand(program: Command, context: CliContext): void {
+  program
+    .command('dev')
+    .description('run the mesh locally: nats-server and every control-plane service as separate processes')
+    .option('--manifests <dir>', 'folder of mesh manifests (default: <state-dir>/manifests, copied from examples/manifests on first run)')
+    .addOption(new Option('--replicas <n>', 'replicas of each service').argParser(parsedBy((v) => parseCount(v, '--replicas', { min: 1, max: 9 }))).default(1))
+    .option('--nats-url <url>', 'use this NATS instead of starting nats-server (default: NATS_URL)')
+    .addOption(
+      new Option('--gateway-port <port>', 'gRPC port of the first gateway; replica i asks for port + i - 1, a busy port is replaced by a free one')
+        .argParser(parsedBy((v) => parsePort(v, '--gateway-port')))
+        .default(8086),
+    )
+    .addOption(new Option('--state-dir <dir>', 'folder for the NATS store, trust material, manifests and dev.json').default(defaultStateDir))
+    .addOption(new Option('--log-level <level>', 'MESHBUS_LOG_LEVEL of the services').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
+    .option('--pretty', 'print service logs as level, message and fields instead of JSON')
+    .addOption(
+      new Option('--ready-timeout <duration>', 'how long every process may take to answer /ready')
+        .argParser(parsedBy((v) => parseDurationFlag(v, '--ready-timeout', { minMs: 1000 })))
+        .default(60_000, '60s'),
+    )
+    .addHelpText('after', examples)
+    .action(async (flags: DevFlags) => {
+      await runDev(flags, context);
+    });
+}
+
+async function runDev(flags: DevFlags, context: CliContext): Promise<void> {
+  if (flags.gatewayPort + flags.replicas - 1 > 65535) throw new UsageError(`--gateway-port ${flags.gatewayPort} leaves no room for ${flags.replicas} gateways`);
+  const stateDir = resolve(context.cwd, flags.stateDir);
+  const natsUrl = flags.natsUrl ?? (context.env.NATS_URL || undefined);
+  const mesh = new DevMesh(
+    {
+      stateDir,
+      ...(flags.manifests ? { manifestsDir: resolve(context.cwd, flags.manifests) } : {}),
+      replicas: flags.replicas,
+      ...(natsUrl ? { natsUrl } : {}),
+      gatewayPort: flags.gatewayPort,
+      logLevel: flags.logLevel,
+      pretty: flags.pretty ?? false,
+      readyTimeoutMs: flags.readyTimeout,
+      repoRoot,
+    },
+    context,
+    createCliLogger(context.stderr),
+  );
+  try {
+    if (await mesh.start()) await untilAborted(context.signal);
+  } finally {
+    context.stdout.write('[dev] stopping\n');
+    await mesh[Symbol.asyncDispose]();
+    context.stdout.write('[dev] stopped\n');
+  }
+}

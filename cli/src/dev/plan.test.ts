@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { LineSplitter } from './line-splitter.js';
+import { planDevProcesses } from './plan.js';
+import { formatDevSummary } from './summary.js';
+
+describe('planDevProcesses', () => {
+  it('gives every replica its name, admin address and service-specific variables', () => {
+    const specs = planDevProcesses({
+      services: ['destination', 'gateway', 'identity'],
+      replicas: 2,
+      servicesDir: '/repo/services',
+      natsUrl: 'nats://127.0.0.1:4999',
+      logLevel: 'debug',
+      manifestsDir: '/repo/.meshbus/manifests',
+      identityDir: '/repo/.meshbus/identity',
+      adminPorts: [9001, 9002, 9003, 9004, 9005, 9006],
+      gatewayPorts: [8086, 8087],
+    });
+    expect(specs.map((s) => s.name)).toEqual(['destination-1', 'destination-2', 'gateway-1', 'gateway-2', 'identity-1', 'identity-2']);
+    expect(specs[0]).toEqual({
+      name: 'destination-1',
+      service: 'destination',
+      script: '/repo/services/destination/dist/main.js',
+      adminUrl: 'http://127.0.0.1:9001',
+      env: {
+        NATS_URL: 'nats://127.0.0.1:4999',
+        MESHBUS_ADMIN_ADDR: '127.0.0.1:9001',
+        MESHBUS_REPLICA_ID: 'destination-1',
+        MESHBUS_LOG_LEVEL: 'debug',
+        MESHBUS_MANIFESTS_DIR: '/repo/.meshbus/manifests',
+      },
+    });
+    expect(specs[3]!.grpcAddress).toBe('127.0.0.1:8087');
+    expect(specs[3]!.env.MESHBUS_GRPC_ADDR).toBe('127.0.0.1:8087');
+    expect(specs[5]!.env).toMatchObject({
+      MESHBUS_ADMIN_ADDR: '127.0.0.1:9006',
+      MESHBUS_IDENTITY_DIR: '/repo/.meshbus/identity',
+      MESHBUS_TOKEN_PUBLIC_KEY: '/repo/.meshbus/identity/token.pub',
+    });
+  });
+
+  it('needs a port for every process', () => {
+    expect(() =>
+      planDevProcesses({
+        services: ['gateway'],
+        replicas: 2,
+        servicesDir: '/s',
+        natsUrl: 'n',
+        logLevel: 'info',
+        manifestsDir: '/m',
+        identityDir: '/i',
+        adminPorts: [1, 2],
+        gatewayPorts: [3],
+      }),
+    ).toThrow(/no gRPC port for gateway-2/);
+  });
+});
+
+describe('LineSplitter', () => {
+  it('returns whole lines and keeps the partial rest', () => {
+    const s = new LineSplitter();
+    expect(s.push('a\nb')).toEqual(['a']);
+    expect(s.push('c\r\nd\n')).toEqual(['bc', 'd']);
+    expect(s.push('tail')).toEqual([]);
+    expect(s.flush()).toEqual(['tail']);
+    expect(s.flush()).toEqual([]);
+  });
+});
+
+describe('formatDevSummary', () => {
+  it('lists addresses, folders and the next commands', () => {
+    const text = formatDevSummary({
+      natsUrl: 'nats://127.0.0.1:4999',
+      natsMonitorUrl: 'http://127.0.0.1:5000',
+      natsStoreDir: '.meshbus/nats',
+      gateways: ['127.0.0.1:8086'],
+      admin: { 'destination-1': 'http://127.0.0.1:9001', 'gateway-1': 'http://127.0.0.1:9002' },
+      manifestsDir: '/repo/.meshbus/manifests',
+      manifestsCopied: true,
+      identityDir: '/repo/.meshbus/identity',
+      identityCreated: false,
+      statePath: '/repo/.meshbus/dev.json',
+    });
+    expect(text).toContain('  NATS          nats://127.0.0.1:4999  (monitor http://127.0.0.1:5000, store .meshbus/nats)\n');
+    expect(text).toContain('  gateway gRPC  127.0.0.1:8086\n');
+    expect(text).toContain('  admin         destination-1  http://127.0.0.1:9001  (/ready /live /metrics)\n');
+    expect(text).toContain('                gateway-1      http://127.0.0.1:9002');
+    expect(text).toContain('/repo/.meshbus/manifests  (copied from examples/manifests)');
+    expect(text).toContain('npm run meshbus -- endpoints web.shop:80 --watch');
+    expect(text).toContain('npm run meshbus -- events');
+  });
+});

@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+
+/** The control-plane services `meshbus dev` runs. */
+export type DevServiceName = 'destination' | 'gateway' | 'identity';
+
+/** One child process of `meshbus dev`. */
+export interface DevProcessSpec {
+  /** `<service>-<i>`, also its replica id and its output prefix. */
+  name: string;
+  service: DevServiceName;
+  /** The service's built main.js. */
+  script: string;
+  /** Variables set for this process on top of the inherited environment. */
+  env: Record<string, string>;
+  adminUrl: string;
+  /** gRPC address (`host:port`) of a gateway. */
+  grpcAddress?: string;
+}
+
+/** Inputs of {@link planDevProcesses}; ports are picked beforehand. */
+export interface DevPlanInput {
+  services: readonly DevServiceName[];
+  replicas: number;
+  /** Folder holding `<service>/dist/main.js`. */
+  servicesDir: string;
+  natsUrl: string;
+  logLevel: string;
+  manifestsDir: string;
+  identityDir: string;
+  /** Admin port of each process, in plan order (service by service, replica by replica). */
+  adminPorts: readonly number[];
+  /** gRPC port of each gateway replica. */
+  gatewayPorts: readonly number[];
+}
+
+/** Path of a service's built entry point. */
+export function serviceScript(servicesDir: string, service: DevServiceName): string {
+  return join(servicesDir, service, 'dist', 'main.js');
+}
+
+/** Which processes to run, with the environment each one gets. */
+export function planDevProcesses(input: DevPlanInput): DevProcessSpec[] {
+  const specs: DevProcessSpec[] = [];
+  for (const service of input.services) {
+    for (let i = 0; i < input.replicas; i++) {
+      const name = `${service}-${i + 1}`;
+      const adminPort = input.adminPorts[specs.length];
+      if (adminPort === undefined) throw new RangeError(`no admin port for ${name}`);
+      const env: Record<string, string> = {
+        NATS_URL: input.natsUrl,
+        MESHBUS_ADMIN_ADDR: `127.0.0.1:${adminPort}`,
+        MESHBUS_REPLICA_ID: name,
+        MESHBUS_LOG_LEVEL: input.logLevel,
+      };
+      const spec: DevProcessSpec = { name, service, script: serviceScript(input.servicesDir, service), env, adminUrl: `http://127.0.0.1:${adminPort}` };
+      if (service === 'destination') env.MESHBUS_MANIFESTS_DIR = input.manifestsDir;
+      if (service === 'gateway') {
+        const port = input.gatewayPorts[i];
+        if (port === undefined) throw new RangeError(`no gRPC port for ${name}`);
+        spec.grpcAddress = `127.0.0.1:${port}`;
+        env.MESHBUS_GRPC_ADDR = spec.grpcAddress;
+      }
+      if (service === 'identity') {
+        env.MESHBUS_IDENTITY_DIR = input.identityDir;
+        env.MESHBUS_TOKEN_PUBLIC_KEY = join(input.identityDir, 'token.pub');
+      }
+      specs.push(spec);
+    }
+  }
+  return specs;
+}

@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectBus, ensureStreams, JetStreamPublisher } from '@meshbus/bus';
+import { busValidator, subjects } from '@meshbus/bus-schemas';
+import { silentLogger } from '@meshbus/runtime';
+import { startNats, waitFor, type NatsCluster } from '@meshbus/testing';
+import { jsonLines, runCli } from './cli-process.js';
+
+type Connection = Awaited<ReturnType<typeof connectBus>>;
+
+describe('meshbus events against a real nats-server', () => {
+  let nats: NatsCluster;
+  let nc: Connection;
+  let publisher: JetStreamPublisher;
+  let cwd: string;
+
+  beforeAll(async () => {
+    nats = await startNats();
+    nc = await connectBus({ servers: [nats.url], name: 'events-test' }, silentLogger());
+    await ensureStreams(await nc.jetstreamManager());
+    publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/meshbus/test/events' });
+    cwd = await mkdtemp(join(tmpdir(), 'meshbus-cli-events-'));
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('prints new events from both streams as JSON lines, reporting malformed messages on stderr', async () => {
+    await publisher.publish('leaderChanged', subjects.leader('destination'), 'destination', { role: 'destination', holder: 'before', term: 1 });
+    const cli = runCli(['events', '--json', '--nats-url', nats.url], { cwd });
+    await waitFor(() => cli.output().includes('following'), { what: 'the CLI to subscribe', timeoutMs: 15_000 });
+
+    await publisher.publish('endpointSet', subjects.endpoints('shop', 'web', 80), 'shop/web/80', {
+      namespace: 'shop',
+      service: 'web',
+      port: 80,
+      endpoints: [{ address: '127.0.0.11', port: 8080, weight: 10000 }],
+    });
+    await nc.jetstream().publish(subjects.endpoints('shop', 'web', 81), new TextEncoder().encode('{"no":"headers"}'));
+    await publisher.publish('leaderChanged', subjects.leader('destination'), 'destination', { role: 'destination', holder: 'destination-2', term: 2 });
+    await waitFor(() => jsonLines(cli.output()).length >= 2, { what: 'two events' });
+
+    const [endpoints, leader] = jsonLines(cli.output());
+    expect(endpoints).toMatchObject({
+      specversion: '1.0',
+      type: 'io.meshbus.v1.endpoints.snapshot',
+      source: '/meshbus/test/events',
+      subject: 'shop/web/80',
+      datacontenttype: 'application/json',
+      dataschema: 'https://meshbus.io/schemas/v1/endpoint-set.schema.json',
+      natssubject: 'meshbus.v1.state.endpoints.shop.web.80',
+      stream: 'MESHBUS_STATE',
+      data: { namespace: 'shop', service: 'web', port: 80, endpoints: [{ address: '127.0.0.11', port: 8080, weight: 10000 }] },
+    });
+    expect(endpoints!.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(leader).toMatchObject({ type: 'io.meshbus.v1.leader.changed', stream: 'MESHBUS_EVENTS', data: { holder: 'destination-2', term: 2 } });
+    expect(cli.output()).toMatch(/WARN\s+dropped malformed bus message .*subject=meshbus\.v1\.state\.endpoints\.shop\.web\.81.*reason=missing-header/);
+    expect(cli.output()).not.toContain('"holder":"before"');
+
+    expect(await cli.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('replays what the streams keep, narrowed by --subject, in the human format', async () => {
+    const cli = runCli(['events', '--replay', '--subject', 'meshbus.v1.state.endpoints.shop.>', '--nats-url', nats.url], { cwd });
+    await waitFor(() => cli.output().includes('following'), { what: 'the CLI to catch up', timeoutMs: 15_000 });
+    expect(cli.output()).toMatch(/^\S+Z {2}endpoints\.snapshot {6}shop\/web\/80 {2}1 endpoint: 127\.0\.0\.11:8080$/m);
+    expect(cli.output()).toContain('following meshbus.v1.state.endpoints.shop.> (MESHBUS_STATE)');
+    expect(cli.output()).not.toContain('leader.changed');
+    expect((await cli.stop()).code).toBe(0);
+  });
+
+  it('refuses a subject outside both streams, and an unreachable server, with exit code 1', async () => {
+    const bad = runCli(['events', '--subject', 'meshbus.v1.identity.certify', '--nats-url', nats.url], { cwd });
+    expect((await bad.exited).code).toBe(1);
+    expect(bad.output()).toContain('is in no stream: it must fall within meshbus.v1.state.> (MESHBUS_STATE) or meshbus.v1.events.> (MESHBUS_EVENTS)');
+
+    const away = runCli(['events', '--nats-url', 'nats://127.0.0.1:1'], { cwd });
+    expect((await away.exited).code).toBe(1);
+    expect(away.output()).toMatch(/meshbus: cannot reach NATS at nats:\/\/127\.0\.0\.1:1 \(127\.0\.0\.1:1: connect ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,33 @@
+import { createRequire } from 'node:module';
+import { Command } from 'commander';
+import { registerDevCommand } from './commands/dev.js';
+import { registerEndpointsCommand } from './commands/endpoints.js';
+import { registerEventsCommand } from './commands/events.js';
+import { registerIdentityCommands } from './commands/identity.js';
+import { registerRegisterCommand } from './commands/register.js';
+import type { CliContext } from './context.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/**
+ * Builds the `meshbus` program. Commander's output goes to the context's
+ * streams and its errors are thrown (exitOverride), so main.ts decides the
+ * exit code.
+ */
+export function createProgram(context: CliContext): Command {
+  const program = new Command('meshbus')
+    .description('meshbus: a service mesh whose control plane runs on NATS')
+    .version(version)
+    .configureOutput({
+      writeOut: (s) => void context.stdout.write(s),
+      writeErr: (s) => void context.stderr.write(s),
+    })
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerDevCommand(program, context);
+  registerEndpointsCommand(program, context);
+  registerEventsCommand(program, context);
+  registerRegisterCommand(program, context);
+  registerIdentityCommands(program, { stdout: context.stdout });
+  return program;
+}

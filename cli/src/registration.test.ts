@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { buildRegistration, type RegistrationFlags } from './registration.js';
+
+const flags: RegistrationFlags = {
+  namespace: 'shop',
+  name: 'web-9',
+  address: '127.0.0.19',
+  ports: [{ name: 'http', port: 8080 }],
+  labels: [],
+  meshed: true,
+  intervalMs: 5000,
+};
+
+describe('buildRegistration', () => {
+  it('keeps only what was given', () => {
+    expect(buildRegistration(flags)).toEqual({ namespace: 'shop', name: 'web-9', address: '127.0.0.19', ports: [{ name: 'http', port: 8080 }] });
+  });
+
+  it('carries labels, service account, zone and not-meshed', () => {
+    expect(
+      buildRegistration({ ...flags, labels: [['app', 'web'], ['tier', 'front']], serviceAccount: 'web', zone: 'zone-a', meshed: false, ports: [{ port: 1 }, { port: 2 }] }),
+    ).toEqual({
+      namespace: 'shop',
+      name: 'web-9',
+      address: '127.0.0.19',
+      ports: [{ port: 1 }, { port: 2 }],
+      labels: { app: 'web', tier: 'front' },
+      serviceAccount: 'web',
+      zone: 'zone-a',
+      meshed: false,
+    });
+  });
+
+  it('refuses repeated ports and missing ports', () => {
+    expect(() => buildRegistration({ ...flags, ports: [] })).toThrow(/at least one --port/);
+    expect(() => buildRegistration({ ...flags, ports: [{ port: 80 }, { name: 'x', port: 80 }] })).toThrow(/port 80 is given twice/);
+    expect(() => buildRegistration({ ...flags, ports: [{ name: 'x', port: 80 }, { name: 'x', port: 81 }] })).toThrow(/port name x is given twice/);
+  });
+
+  it('reports what the schema refuses', () => {
+    expect(() => buildRegistration({ ...flags, name: 'Web_9' })).toThrow(/the registration is not valid: \/name must match pattern/);
+    expect(() => buildRegistration({ ...flags, intervalMs: 50 })).toThrow(/heartbeatIntervalMs must be >= 100/);
+  });
+});

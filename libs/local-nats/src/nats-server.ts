@@ -1,0 +1,218 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { MeshbusError } from '@meshbus/runtime';
+import { freePort } from './free-port.js';
+
+/** No nats-server binary could be found. */
+export class NatsServerNotFoundError extends MeshbusError {
+  override name = 'NatsServerNotFoundError';
+  constructor() {
+    super('NatsServerNotFound', 'nats-server not found: install it (apt-get install nats-server) or set NATS_SERVER_BIN');
+  }
+}
+
+/** A nats-server did not become healthy in time. */
+export class NatsStartError extends MeshbusError {
+  override name = 'NatsStartError';
+  constructor(message: string) {
+    super('NatsStartFailed', message);
+  }
+}
+
+/** How a server process ended. */
+export interface NatsExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last lines the server wrote to stderr. */
+  stderr: string;
+}
+
+/** Options of {@link startNats}. */
+export interface NatsOptions {
+  /** Number of clustered servers; 1 runs a standalone server. @default 1 */
+  nodes?: number;
+  /** Extra configuration appended to every server's config file. */
+  extraConfig?: string;
+  /** Seconds to wait for the servers (and the JetStream meta leader) to come up. @default 20 */
+  startTimeoutSec?: number;
+  /**
+   * Folder for the config files and JetStream stores, kept after {@link NatsCluster.stop}
+   * so that the next start finds the streams again.
+   * @default a temporary folder, removed on stop
+   */
+  storeDir?: string;
+  /** Called when a server exits on its own, not through `stop()` or `kill()`. */
+  onExit?(node: NatsNode, exit: NatsExit): void;
+  /**
+   * Run each server in its own process group, so that a terminal's Ctrl-C
+   * reaches only the parent, which then stops the servers when it is ready to.
+   * @default false
+   */
+  ownProcessGroup?: boolean;
+  /** Where to look for the binary. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** One running nats-server process of a {@link NatsCluster}. */
+export interface NatsNode {
+  name: string;
+  clientPort: number;
+  monitorPort: number;
+  url: string;
+  running: boolean;
+  /** Process id of the running server. */
+  pid: number | undefined;
+}
+
+/** Real nats-server processes with JetStream, on free ports. */
+export interface NatsCluster extends AsyncDisposable {
+  /** Client URLs of all nodes, comma separated (what NATS clients accept). */
+  readonly url: string;
+  readonly nodes: readonly NatsNode[];
+  /** Folder holding the config files and stores. */
+  readonly storeDir: string;
+  /** Kills node i (SIGKILL), keeping its store. */
+  kill(i: number): Promise<void>;
+  /** Starts node i again with the same ports and store. */
+  restart(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Finds the nats-server binary: $NATS_SERVER_BIN, PATH, or /usr/sbin. */
+export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.NATS_SERVER_BIN) return env.NATS_SERVER_BIN;
+  for (const dir of (env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/bin', '/usr/bin'])) {
+    if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
+  }
+  throw new NatsServerNotFoundError();
+}
+
+async function waitUntilHealthy(check: () => Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const suffix = lastError ? ` (last error: ${String(lastError)})` : '';
+      throw new NatsStartError(`timed out waiting for ${what()}${suffix}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Starts real nats-server processes with JetStream for tests and `npm run dev`:
+ * one standalone server, or a cluster of N with JetStream clustering, each on
+ * free ports with its own store directory.
+ */
+export async function startNats(options: NatsOptions = {}): Promise<NatsCluster> {
+  const n = options.nodes ?? 1;
+  const bin = natsServerBinary(options.env);
+  const persistent = options.storeDir !== undefined;
+  const dir = persistent ? resolvePath(options.storeDir!) : await mkdtemp(join(tmpdir(), 'meshbus-nats-'));
+  if (persistent) await mkdir(dir, { recursive: true });
+  const specs: { name: string; client: number; monitor: number; route: number; config: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    specs.push({ name: `n${i + 1}`, client: await freePort(), monitor: await freePort(), route: await freePort(), config: join(dir, `n${i + 1}.conf`) });
+  }
+  for (const s of specs) {
+    const lines = [
+      `server_name: ${s.name}`,
+      `listen: 127.0.0.1:${s.client}`,
+      `http: 127.0.0.1:${s.monitor}`,
+      `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 1GB }`,
+    ];
+    if (n > 1) {
+      const routes = specs.filter((o) => o !== s).map((o) => `nats-route://127.0.0.1:${o.route}`);
+      lines.push(`cluster { name: meshbus-local, listen: 127.0.0.1:${s.route}, routes: [${routes.join(', ')}] }`);
+    }
+    if (options.extraConfig) lines.push(options.extraConfig);
+    await writeFile(s.config, lines.join('\n') + '\n');
+  }
+  const procs: (ChildProcess | undefined)[] = new Array(n).fill(undefined);
+  const expectedExit: boolean[] = new Array(n).fill(false);
+  const stderrs: string[] = new Array(n).fill('');
+  const nodes: NatsNode[] = specs.map((s) => ({ name: s.name, clientPort: s.client, monitorPort: s.monitor, url: `nats://127.0.0.1:${s.client}`, running: false, pid: undefined }));
+  const timeoutMs = (options.startTimeoutSec ?? 20) * 1000;
+
+  const launch = (i: number) => {
+    const p = spawn(bin, ['-c', specs[i]!.config], { stdio: ['ignore', 'ignore', 'pipe'], detached: options.ownProcessGroup ?? false });
+    stderrs[i] = '';
+    expectedExit[i] = false;
+    p.stderr?.on('data', (d: Buffer) => {
+      stderrs[i] = (stderrs[i] + d.toString()).slice(-4000);
+    });
+    p.on('exit', (code, signal) => {
+      nodes[i]!.running = false;
+      if (!expectedExit[i]) options.onExit?.(nodes[i]!, { code, signal, stderr: stderrs[i]! });
+    });
+    p.on('error', (err) => {
+      stderrs[i] += `\n${err.message}`;
+    });
+    procs[i] = p;
+    nodes[i]!.running = true;
+    nodes[i]!.pid = p.pid;
+  };
+
+  const healthy = async (i: number) => {
+    const res = await fetch(`http://127.0.0.1:${specs[i]!.monitor}/jsz`, { signal: AbortSignal.timeout(1000) });
+    if (!res.ok) return false;
+    if (n === 1) return true;
+    const body = (await res.json()) as { meta_cluster?: { leader?: string } };
+    return Boolean(body.meta_cluster?.leader);
+  };
+
+  const stop = async () => {
+    await Promise.all(
+      procs.map(
+        (p, i) =>
+          new Promise<void>((resolve) => {
+            expectedExit[i] = true;
+            if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once('exit', () => resolve());
+            p.kill('SIGTERM');
+            setTimeout(() => p.kill('SIGKILL'), 3000).unref();
+          }),
+      ),
+    );
+    if (!persistent) await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    specs.forEach((_, i) => launch(i));
+    for (let i = 0; i < n; i++) {
+      await waitUntilHealthy(() => healthy(i), timeoutMs, () => `nats-server ${specs[i]!.name} (stderr: ${stderrs[i]})`);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  return {
+    url: nodes.map((x) => x.url).join(','),
+    nodes,
+    storeDir: dir,
+    async kill(i) {
+      const p = procs[i];
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      expectedExit[i] = true;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGKILL');
+      });
+    },
+    async restart(i) {
+      launch(i);
+      await waitUntilHealthy(() => healthy(i), timeoutMs, () => `nats-server ${specs[i]!.name} restart (stderr: ${stderrs[i]})`);
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
