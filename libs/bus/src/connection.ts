@@ -1,5 +1,5 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import type { Logger } from '@meshbus/runtime';
+import { ConfigError, envString, type Env, type Logger } from '@meshbus/runtime';
 
 /** How a process reaches NATS. */
 export interface BusConnectionConfig {
@@ -40,4 +40,48 @@ export async function connectBus(config: BusConnectionConfig, logger: Logger): P
     }
   })();
   return nc;
+}
+
+/**
+ * Reads the NATS settings every service shares: `NATS_URL` (comma-separated),
+ * `NATS_USER`/`NATS_PASSWORD` or `NATS_TOKEN`.
+ */
+export function busConfigFromEnv(env: Env, connectionName: string): BusConnectionConfig {
+  const servers = envString(env, 'NATS_URL', 'nats://127.0.0.1:4222')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (servers.length === 0) throw new ConfigError('NATS_URL must name at least one server');
+  for (const s of servers) {
+    if (!/^(nats|tls|wss?):\/\/[^\s/]+$|^[^\s/:]+:\d+$/.test(s)) throw new ConfigError(`NATS_URL: ${JSON.stringify(s)} is not a NATS server URL (e.g. nats://127.0.0.1:4222)`);
+  }
+  const config: BusConnectionConfig = { servers, name: connectionName };
+  const user = envString(env, 'NATS_USER');
+  const password = envString(env, 'NATS_PASSWORD');
+  const token = envString(env, 'NATS_TOKEN');
+  if (user) config.user = user;
+  if (password) config.password = password;
+  if (token) config.token = token;
+  return config;
+}
+
+/** Whether a connection is currently up, followed from its status events. */
+export class ConnectionHealth {
+  private up = true;
+
+  constructor(nc: NatsConnection, onReconnect?: () => void) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.up = false;
+        else if (s.type === 'reconnect') {
+          this.up = true;
+          onReconnect?.();
+        }
+      }
+    })();
+  }
+
+  get connected(): boolean {
+    return this.up;
+  }
 }

@@ -1,5 +1,5 @@
 import { parseAllDocuments } from 'yaml';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '@meshbus/runtime';
 import { decodeDocument, type DocumentRef } from './decode.js';
 import type { Collection } from './kind.js';
 import {

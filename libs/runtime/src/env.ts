@@ -29,6 +29,15 @@ export function envInt(env: Env, name: string, fallback: number, bounds: { min?:
   return v;
 }
 
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads MESHBUS_LOG_LEVEL. */
+export function envLogLevel(env: Env): string {
+  const level = envString(env, 'MESHBUS_LOG_LEVEL', 'info');
+  if (!logLevels.includes(level)) throw new ConfigError(`MESHBUS_LOG_LEVEL must be one of ${logLevels.join(', ')}, got ${JSON.stringify(level)}`);
+  return level;
+}
+
 /** Reads a boolean (`true`/`false`/`1`/`0`). */
 export function envBool(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name];

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { envDuration, envInt, envRequired, envString, parseHostPort, type Env } from '@meshbus/runtime';
-import type { BusConnectionConfig } from '@meshbus/bus';
+import { envDuration, envInt, envLogLevel, envRequired, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
 
 /** Typed configuration of the destination service. */
 export interface DestinationConfig {
@@ -26,17 +26,11 @@ export interface DestinationConfig {
 export function envToConfig(env: Env): DestinationConfig {
   const replicaId = envString(env, 'MESHBUS_REPLICA_ID', `destination-${hostname()}-${process.pid}`);
   return {
-    bus: {
-      servers: envString(env, 'NATS_URL', 'nats://127.0.0.1:4222').split(','),
-      name: `meshbus-destination/${replicaId}`,
-      user: envString(env, 'NATS_USER'),
-      password: envString(env, 'NATS_PASSWORD'),
-      token: envString(env, 'NATS_TOKEN'),
-    },
+    bus: busConfigFromEnv(env, `meshbus-destination/${replicaId}`),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     eventsMaxAgeMs: envDuration(env, 'MESHBUS_EVENTS_MAX_AGE', 7 * 86_400_000),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9996'), 'MESHBUS_ADMIN_ADDR'),
-    logLevel: envString(env, 'MESHBUS_LOG_LEVEL', 'info'),
+    logLevel: envLogLevel(env),
     replicaId,
     manifestsDir: envRequired(env, 'MESHBUS_MANIFESTS_DIR'),
     controlNamespace: envString(env, 'MESHBUS_CONTROL_NAMESPACE', 'meshbus'),

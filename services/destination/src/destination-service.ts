@@ -1,5 +1,6 @@
 import type { NatsConnection } from 'nats';
 import {
+  ConnectionHealth,
   connectBus,
   ensureStreams,
   JetStreamPublisher,
@@ -19,6 +20,7 @@ import {
 import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
 import {
   AdminServer,
+  canonicalJson,
   Counter,
   createLogger,
   createMetricsRegistry,
@@ -33,7 +35,7 @@ import {
 } from '@meshbus/runtime';
 import { computeDestinationState } from './compute.js';
 import type { DestinationConfig } from './config.js';
-import { canonicalJson, diffState } from './diff.js';
+import { diffState } from './diff.js';
 import { RegistrationTracker } from './registrations.js';
 import { folderResourceSource, type ResourceSource } from './resource-source.js';
 
@@ -79,7 +81,7 @@ class DestinationServiceImpl implements DestinationService {
   private view: StateView | undefined;
   private publisher: Publisher | undefined;
   private election: LeaderElection | undefined;
-  private connected = false;
+  private connection: ConnectionHealth | undefined;
   private reconciling = false;
   private dirty = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -125,7 +127,7 @@ class DestinationServiceImpl implements DestinationService {
   private readiness() {
     const reasons: string[] = [];
     if (this.state !== 'started') reasons.push(`service ${this.state}`);
-    if (!this.connected) reasons.push('not connected to NATS');
+    if (!this.connection?.connected) reasons.push('not connected to NATS');
     if (!this.view?.ready) reasons.push('bus state not synced');
     if (!this.meshResources) reasons.push('manifests not read');
     return { ready: reasons.length === 0, reasons };
@@ -139,8 +141,7 @@ class DestinationServiceImpl implements DestinationService {
 
     const nc = this.overrides.nc ?? (await connectBus(config.bus, logger.child({ component: 'bus' })));
     if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain());
-    this.connected = true;
-    void this.followConnection(nc);
+    this.connection = new ConnectionHealth(nc, () => this.scheduleReconcile());
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     const validator = busValidator();
     this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator, source: `/meshbus/destination/${config.replicaId}`, registry: this.registry });
@@ -197,15 +198,6 @@ class DestinationServiceImpl implements DestinationService {
     await this.resources.disposeAll();
   }
 
-  private async followConnection(nc: NatsConnection): Promise<void> {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') this.connected = false;
-      else if (s.type === 'reconnect') {
-        this.connected = true;
-        this.scheduleReconcile();
-      }
-    }
-  }
 
   private onBusChange(subject: string, value: BusEvent | undefined): void {
     const parsed = parseStateSubject(subject);
@@ -275,7 +267,7 @@ class DestinationServiceImpl implements DestinationService {
 
   private async reconcileOnce(): Promise<void> {
     const view = this.view;
-    if (!this.isLeader || !this.meshResources || !view?.ready || !this.connected) return;
+    if (!this.isLeader || !this.meshResources || !view?.ready || !this.connection?.connected) return;
     const publisher = this.publisher!;
     const now = Date.now();
 

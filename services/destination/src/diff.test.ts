@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, diffState } from './diff.js';
+import { canonicalJson } from '@meshbus/runtime';
+import { diffState } from './diff.js';
 
 describe('diffState', () => {
   it('upserts new and changed keys and deletes missing ones, in key order', () => {

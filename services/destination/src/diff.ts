@@ -1,3 +1,4 @@
+import { canonicalJson } from '@meshbus/runtime';
 /** What to publish to turn the current state into the desired one. */
 export interface StateDiff<T> {
   /** Keys that are new or whose value changed, with the new value, in key order. */
@@ -19,14 +20,4 @@ export function diffState<T>(desired: ReadonlyMap<string, T>, current: ReadonlyM
   }
   const deletes = [...current.keys()].filter((key) => !desired.has(key)).sort();
   return { upserts, deletes };
-}
-
-/** JSON with object keys sorted at every level, so equal values give equal text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
-    const sorted: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-    return sorted;
-  });
 }

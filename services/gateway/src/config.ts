@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { ConfigError, envInt, envString, parseHostPort, type Env } from '@meshbus/runtime';
-import type { BusConnectionConfig } from '@meshbus/bus';
+import { ConfigError, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
 
 /** Typed configuration of the gateway. */
 export interface GatewayConfig {
@@ -25,18 +25,12 @@ export function envToConfig(env: Env): GatewayConfig {
   const keyFile = envString(env, 'MESHBUS_TLS_KEY');
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError('MESHBUS_TLS_CERT and MESHBUS_TLS_KEY must be set together');
   const config: GatewayConfig = {
-    bus: {
-      servers: envString(env, 'NATS_URL', 'nats://127.0.0.1:4222').split(','),
-      name: `meshbus-gateway/${replicaId}`,
-      user: envString(env, 'NATS_USER'),
-      password: envString(env, 'NATS_PASSWORD'),
-      token: envString(env, 'NATS_TOKEN'),
-    },
+    bus: busConfigFromEnv(env, `meshbus-gateway/${replicaId}`),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9995'), 'MESHBUS_ADMIN_ADDR'),
     grpc: parseHostPort(envString(env, 'MESHBUS_GRPC_ADDR', '0.0.0.0:8086'), 'MESHBUS_GRPC_ADDR'),
     clusterDomain: envString(env, 'MESHBUS_CLUSTER_DOMAIN', 'cluster.local'),
-    logLevel: envString(env, 'MESHBUS_LOG_LEVEL', 'info'),
+    logLevel: envLogLevel(env),
     replicaId,
     drainMs: envInt(env, 'MESHBUS_DRAIN_MS', 5000, { min: 0, max: 120_000 }),
   };

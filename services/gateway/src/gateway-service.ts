@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { NatsConnection } from 'nats';
-import { connectBus, ensureStreams, StateView } from '@meshbus/bus';
+import { ConnectionHealth, connectBus, ensureStreams, StateView } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
 import { identity } from '@meshbus/proxy-api';
 import {
@@ -51,7 +51,7 @@ class GatewayImpl implements Gateway {
   private readonly admin: AdminServer;
   private view: StateView | undefined;
   private handlers: DestinationHandlers | undefined;
-  private connected = false;
+  private connection: ConnectionHealth | undefined;
   private serving = false;
 
   constructor(
@@ -75,7 +75,7 @@ class GatewayImpl implements Gateway {
   private readiness() {
     const reasons: string[] = [];
     if (this.state !== 'started') reasons.push(`service ${this.state}`);
-    if (!this.connected) reasons.push('not connected to NATS');
+    if (!this.connection?.connected) reasons.push('not connected to NATS');
     if (!this.view?.ready) reasons.push('bus state not synced');
     if (!this.serving) reasons.push('gRPC not serving');
     return { ready: reasons.length === 0, reasons };
@@ -89,8 +89,7 @@ class GatewayImpl implements Gateway {
 
     const nc = this.overrides.nc ?? (await connectBus(config.bus, logger.child({ component: 'bus' })));
     if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain());
-    this.connected = true;
-    void this.followConnection(nc);
+    this.connection = new ConnectionHealth(nc);
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
 
     let index: DestinationIndex | undefined;
@@ -175,12 +174,5 @@ class GatewayImpl implements Gateway {
     if (this.state === 'destroyed') return;
     this.state = 'destroyed';
     await this.resources.disposeAll();
-  }
-
-  private async followConnection(nc: NatsConnection): Promise<void> {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') this.connected = false;
-      else if (s.type === 'reconnect') this.connected = true;
-    }
   }
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import type { BusConnectionConfig } from '@meshbus/bus';
-import { ConfigError, envDuration, envInt, envString, type Env, parseHostPort } from '@meshbus/runtime';
+import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
+import { ConfigError, envDuration, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
 import { isDnsLabel, isDnsSubdomain } from './identity-name.js';
 import type { IssuerFiles } from './issuer-source-file.js';
 import type { ObjectRef, TrustAnchorsLocation } from './issuer-source-kubernetes.js';
@@ -166,24 +166,10 @@ export function envToConfig(env: Env, host: HostFacts = { hostname: hostname(), 
   if (modeName !== 'local' && modeName !== 'kubernetes') {
     throw new ConfigError(`MESHBUS_IDENTITY_MODE must be local or kubernetes, got ${JSON.stringify(modeName)}`);
   }
-  const logLevel = envString(env, 'MESHBUS_LOG_LEVEL', 'info');
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError(`MESHBUS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got ${JSON.stringify(logLevel)}`);
-  }
-  const servers = envString(env, 'NATS_URL', 'nats://127.0.0.1:4222')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (servers.length === 0) throw new ConfigError('NATS_URL must name at least one server');
+  const logLevel = envLogLevel(env);
   return {
     replicaId,
-    bus: {
-      servers,
-      name: `meshbus-identity/${replicaId}`,
-      user: envString(env, 'NATS_USER'),
-      password: envString(env, 'NATS_PASSWORD'),
-      token: envString(env, 'NATS_TOKEN'),
-    },
+    bus: busConfigFromEnv(env, `meshbus-identity/${replicaId}`),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9990'), 'MESHBUS_ADMIN_ADDR'),
     logLevel,
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
