@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { BenchFlagError, defaultBenchFlags, MAX_STREAMS, parseBenchFlags } from './flags.js';
+
+describe('parseBenchFlags', () => {
+  it('defaults to both benchmarks at 100, 1,000 and 10,000 streams, 5 rounds', () => {
+    expect(parseBenchFlags([])).toEqual(defaultBenchFlags);
+    expect(defaultBenchFlags).toMatchObject({ only: undefined, streams: [100, 1000, 10_000], rounds: 5, cpuProf: false });
+  });
+
+  it('reads values after a space or an equals sign', () => {
+    expect(parseBenchFlags(['--only', 'fanout', '--streams', '1000', '--rounds', '3'])).toMatchObject({ only: 'fanout', streams: [1000], rounds: 3 });
+    expect(parseBenchFlags(['--only=identity', '--rounds=10'])).toMatchObject({ only: 'identity', rounds: 10 });
+  });
+
+  it('sorts stream counts and drops repeats', () => {
+    expect(parseBenchFlags(['--streams', '10000, 100,1000,100']).streams).toEqual([100, 1000, 10_000]);
+  });
+
+  it('accepts --cpu-prof and --help', () => {
+    expect(parseBenchFlags(['--cpu-prof']).cpuProf).toBe(true);
+    expect(parseBenchFlags(['--help']).help).toBe(true);
+    expect(parseBenchFlags(['-h']).help).toBe(true);
+  });
+
+  it.each([
+    [['--only', 'network'], /--only expects fanout or identity/],
+    [['--streams', '100,,1000'], /comma-separated list/],
+    [['--streams', '1e3'], /whole number/],
+    [['--streams', '0'], /within 1\.\.50000/],
+    [['--streams', String(MAX_STREAMS + 1)], /within 1\.\.50000/],
+    [['--rounds', '-1'], /whole number/],
+    [['--rounds', 'many'], /whole number/],
+    [['--rounds'], /--rounds needs a value/],
+    [['--streams', '--rounds', '3'], /--streams needs a value/],
+    [['--rounds', '2', '--rounds', '3'], /more than once/],
+    [['--fast'], /unknown flag --fast/],
+    [['fanout'], /unexpected argument "fanout"/],
+    [['--cpu-prof=yes'], /takes no value/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseBenchFlags(argv)).toThrow(BenchFlagError);
+    expect(() => parseBenchFlags(argv)).toThrow(message);
+  });
+});

@@ -1,0 +1,85 @@
+/** What `npm run bench` runs. */
+export interface BenchFlags {
+  /** Only one benchmark, or both when undefined. */
+  readonly only: 'fanout' | 'identity' | undefined;
+  /** Numbers of concurrent streams for the fan-out benchmark, ascending. */
+  readonly streams: readonly number[];
+  /** Measured rounds per stream count (after two warm-up rounds). */
+  readonly rounds: number;
+  /** Write a CPU profile of the gateway child (node --cpu-prof) into bench/results/profiles. */
+  readonly cpuProf: boolean;
+  readonly help: boolean;
+}
+
+/** A command line `npm run bench` does not accept. */
+export class BenchFlagError extends Error {
+  override name = 'BenchFlagError';
+}
+
+export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, cpuProf: false, help: false };
+
+/** Most streams one client process opens; 50,000 streams is already ~200 HTTP/2 connections. */
+export const MAX_STREAMS = 50_000;
+export const MAX_ROUNDS = 100;
+
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity] [--streams 100,1000,10000] [--rounds 5] [--cpu-prof]
+
+  --only fanout|identity   run one benchmark (default: both)
+  --streams N[,N...]       concurrent Destination.Get streams per fan-out step (1..${MAX_STREAMS}; default 100,1000,10000)
+  --rounds R               measured endpoint changes per step, after two warm-up changes (1..${MAX_ROUNDS}; default 5)
+  --cpu-prof               write a CPU profile of the gateway process to bench/results/profiles/
+  --help                   print this text`;
+
+function positiveInt(text: string, flag: string, max: number): number {
+  if (!/^\d+$/.test(text)) throw new BenchFlagError(`${flag} expects a whole number, got ${JSON.stringify(text)}`);
+  const n = Number(text);
+  if (n < 1 || n > max) throw new BenchFlagError(`${flag} must be within 1..${max}, got ${n}`);
+  return n;
+}
+
+/** Parses the command line (without `node` and the script); throws {@link BenchFlagError} on anything unexpected. */
+export function parseBenchFlags(argv: readonly string[]): BenchFlags {
+  let only: BenchFlags['only'] = defaultBenchFlags.only;
+  let streams = defaultBenchFlags.streams;
+  let rounds = defaultBenchFlags.rounds;
+  let cpuProf = false;
+  let help = false;
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const takesValue = name === '--only' || name === '--streams' || name === '--rounds';
+    if (!takesValue && name !== '--help' && name !== '-h' && name !== '--cpu-prof') {
+      throw new BenchFlagError(arg.startsWith('-') ? `unknown flag ${name}` : `unexpected argument ${JSON.stringify(arg)}`);
+    }
+    if (seen.has(name)) throw new BenchFlagError(`${name} given more than once`);
+    seen.add(name);
+    if (!takesValue) {
+      if (eq !== -1) throw new BenchFlagError(`${name} takes no value`);
+      if (name === '--cpu-prof') cpuProf = true;
+      else help = true;
+      continue;
+    }
+    let value: string;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new BenchFlagError(`${name} needs a value`);
+      value = next;
+      i++;
+    }
+    if (name === '--only') {
+      if (value !== 'fanout' && value !== 'identity') throw new BenchFlagError(`--only expects fanout or identity, got ${JSON.stringify(value)}`);
+      only = value;
+    } else if (name === '--streams') {
+      const parts = value.split(',').map((s) => s.trim());
+      if (parts.some((p) => p === '')) throw new BenchFlagError(`--streams expects a comma-separated list of numbers, got ${JSON.stringify(value)}`);
+      const list = parts.map((p) => positiveInt(p, '--streams', MAX_STREAMS));
+      streams = [...new Set(list)].sort((a, b) => a - b);
+    } else {
+      rounds = positiveInt(value, '--rounds', MAX_ROUNDS);
+    }
+  }
+  return { only, streams, rounds, cpuProf, help };
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+/*
+ * `npm run bench`: the fan-out and identity benchmarks, printed as tables with
+ * ratios against baselines measured in the same run, and written as JSON to
+ * bench/results/latest.json.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { runFanoutBench, type FanoutBenchResult } from './fanout-bench.js';
+import { BenchFlagError, benchUsage, parseBenchFlags, type BenchFlags } from './flags.js';
+import { runIdentityBench, type IdentityBenchResult } from './identity-bench.js';
+
+const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
+/** Per identity workload; three workloads plus CSR generation stay under ~10 s. */
+const identityDurationMs = 2000;
+
+let flags: BenchFlags;
+try {
+  flags = parseBenchFlags(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof BenchFlagError)) throw err;
+  process.stderr.write(`bench: ${err.message}\n\n${benchUsage}\n`);
+  process.exit(2);
+}
+if (flags.help) {
+  process.stdout.write(`${benchUsage}\n`);
+  process.exit(0);
+}
+
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+const started = Date.now();
+let fanout: FanoutBenchResult | undefined;
+let identity: IdentityBenchResult | undefined;
+
+if (flags.only !== 'identity') {
+  fanout = await runFanoutBench({
+    streams: flags.streams,
+    rounds: flags.rounds,
+    cpuProfileDir: flags.cpuProf ? `${resultsDir}profiles` : undefined,
+    progress,
+  });
+}
+if (flags.only !== 'fanout') {
+  progress('identity: issuing leaf certificates');
+  identity = await runIdentityBench({ durationMs: identityDurationMs });
+}
+
+const report = [fanout?.format(), identity?.format()].filter((s) => s !== undefined).join('\n\n');
+process.stdout.write(`\n${report}\n`);
+
+/** The figures of a result, without its formatter. */
+function figuresOf<T extends { format(): string }>(result: T | undefined): Omit<T, 'format'> | null {
+  if (!result) return null;
+  const { format: _format, ...figures } = result;
+  return figures;
+}
+
+const json = {
+  date: new Date().toISOString(),
+  machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, platform: process.platform },
+  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds },
+  elapsedMs: Date.now() - started,
+  fanout: figuresOf(fanout),
+  identity: figuresOf(identity),
+};
+await mkdir(resultsDir, { recursive: true });
+// Infinity (a stream that never got the change) is not JSON; write it as null.
+await writeFile(`${resultsDir}latest.json`, `${JSON.stringify(json, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+process.stdout.write(`\nraw figures: bench/results/latest.json (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
