@@ -52,7 +52,10 @@ export class LeaderElection {
     const js = this.options.nc.jetstream();
     this.kv = await js.views.kv(bucketName, { history: 1, replicas: this.options.replicas ?? 1 });
     await this.tick();
-    this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.leaseMs / 6)));
+    this.timer = setInterval(() => {
+      this.checkExpiry();
+      void this.tick();
+    }, Math.max(50, Math.floor(this.leaseMs / 6)));
   }
 
   /** Stops campaigning; a leader releases its lease so a standby takes over at once. */
@@ -68,6 +71,16 @@ export class LeaderElection {
       }
       this.depose('released');
     }
+  }
+
+  /**
+   * Steps down when the lease has gone unrenewed for most of its duration,
+   * even while a renewal request is still hanging: a standby may take over
+   * once a whole lease duration has passed on its clock, and by then this
+   * replica must have stopped writing.
+   */
+  private checkExpiry(): void {
+    if (this.leader && Date.now() - this.lastRenewed >= this.leaseMs * 0.8) this.depose('lease not renewed in time');
   }
 
   private lease(): Uint8Array {

@@ -1,8 +1,11 @@
-import { consumerOpts, type ConsumerOptsBuilder, type JetStreamSubscription, type JsMsg, type NatsConnection } from 'nats';
+import { consumerOpts, type ConsumerOptsBuilder, type JetStreamManager, type JetStreamSubscription, type JsMsg, type NatsConnection } from 'nats';
 import type { BusValidator } from '@meshbus/bus-schemas';
 import { errorMessage, type Logger, type Registry } from '@meshbus/runtime';
 import { decodeEvent, MalformedEventError, type BusEvent } from './cloudevents.js';
 import { busMetrics, type BusMetrics } from './metrics.js';
+
+/** Heartbeat interval of the reader's consumer: a lost consumer is recreated after a few missed beats. */
+const idleHeartbeatMs = 1000;
 
 /** Where a {@link StreamReader} starts. */
 export type StartPosition = 'all' | 'new' | { seq: number } | { time: Date };
@@ -39,6 +42,13 @@ export interface StreamReaderOptions {
  */
 export class StreamReader {
   private lastSeq = 0;
+  /**
+   * Sequences at or below this precede the start position ('new', `{ seq }`).
+   * nats.js recreates a lost ordered consumer from the last sequence *it*
+   * delivered plus one, which is the stream's first message when the
+   * consumer had delivered nothing yet; such redeliveries are skipped.
+   */
+  private floor = 0;
   private streamCreated: string | undefined;
   private stopped = false;
   private current: JetStreamSubscription | undefined;
@@ -88,10 +98,21 @@ export class StreamReader {
     this.caughtUpResolve();
   }
 
+  /** The sequence before the configured start position, given the stream's last sequence now. */
+  private startFloor(lastSeq: number): number {
+    const from = this.options.from ?? 'all';
+    if (from === 'new') return lastSeq;
+    if (typeof from === 'object' && 'seq' in from) return Math.max(0, from.seq - 1);
+    return 0;
+  }
+
   /** Ordered push consumer options: resume after the last sequence seen, else the configured start. */
   private consumerOptions(): { opts: ConsumerOptsBuilder; fromStart: boolean; onlyNew: boolean } {
     const opts = consumerOpts();
     opts.orderedConsumer();
+    // A consumer lost with its server (or a gap after a reconnect) is noticed
+    // by missing heartbeats; at the nats.js default of 5 s that took ~15 s.
+    opts.idleHeartbeat(idleHeartbeatMs);
     const from = this.options.from ?? 'all';
     if (this.lastSeq > 0) {
       opts.startSequence(this.lastSeq + 1);
@@ -109,15 +130,17 @@ export class StreamReader {
     let backoff = 100;
     while (!this.stopped) {
       try {
-        const jsm = await nc.jetstreamManager();
+        const jsm = await this.manager();
         const info = await jsm.streams.info(stream);
         if (this.streamCreated !== undefined && info.created !== this.streamCreated) {
           logger.warn({ stream }, 'stream was recreated; reading it again from the start');
           this.metrics?.resyncs.inc({ stream });
           this.lastSeq = 0;
+          this.floor = 0;
           this.pendingCatchUp = true;
           this.options.onReset?.();
         }
+        if (this.streamCreated === undefined) this.floor = this.startFloor(info.state.last_seq);
         this.streamCreated = info.created;
         const { opts, fromStart, onlyNew } = this.consumerOptions();
         const backlog = !onlyNew && (await this.hasBacklog(fromStart));
@@ -145,7 +168,7 @@ export class StreamReader {
    * there is no message to carry that count, so the stream is asked.
    */
   private async hasBacklog(fromStart: boolean): Promise<boolean> {
-    const jsm = await this.options.nc.jetstreamManager();
+    const jsm = await this.manager();
     const info = await jsm.streams.info(this.options.stream, { subjects_filter: this.options.filter });
     const counts = info.state.subjects ?? {};
     for (const subject in counts) if ((counts[subject] ?? 0) > 0) return fromStart || this.lastSeq < info.state.last_seq;
@@ -154,6 +177,11 @@ export class StreamReader {
 
   private handle(m: JsMsg): void {
     const { stream, logger } = this.options;
+    if (m.seq <= Math.max(this.lastSeq, this.floor) || this.beforeStartTime(m)) {
+      // Delivered again by a recreated consumer: already handled, or before the start.
+      if (m.info.pending === 0) this.markCaughtUp();
+      return;
+    }
     this.lastSeq = m.seq;
     this.metrics?.lag.set({ stream }, m.info.pending);
     try {
@@ -171,18 +199,53 @@ export class StreamReader {
     if (m.info.pending === 0) this.markCaughtUp();
   }
 
-  /** After a reconnect, checks whether the stream was recreated while we were away. */
+  /** Before the first message, a `{ time }` start skips what a recreated consumer delivers from earlier. */
+  private beforeStartTime(m: JsMsg): boolean {
+    const from = this.options.from;
+    return this.lastSeq === 0 && typeof from === 'object' && 'time' in from && m.info.timestampNanos < from.time.getTime() * 1e6;
+  }
+
+  /**
+   * The JetStream API without the account check that `jetstreamManager()`
+   * makes by default: that request needs the JetStream meta leader, which a
+   * cluster may be electing just when the reader has to recover.
+   */
+  private manager(): Promise<JetStreamManager> {
+    return this.options.nc.jetstreamManager({ checkAPI: false });
+  }
+
+  /** After each reconnect, checks whether the stream was recreated while we were away. */
   private async watchReconnects(): Promise<void> {
     for await (const s of this.options.nc.status()) {
       if (this.stopped) return;
-      if (s.type !== 'reconnect') continue;
-      try {
-        const jsm = await this.options.nc.jetstreamManager();
-        const info = await jsm.streams.info(this.options.stream);
-        if (this.streamCreated !== undefined && info.created !== this.streamCreated) this.current?.unsubscribe();
-      } catch {
-        this.current?.unsubscribe();
+      if (s.type === 'reconnect') void this.checkRecreated();
+    }
+  }
+
+  private checking = false;
+
+  /**
+   * Asks until JetStream answers whether the stream was recreated, and only
+   * then starts over. A consumer lost with a server recovers by itself (see
+   * the heartbeat); tearing it down merely because JetStream is still
+   * electing leaders would restart the reader at the worst moment.
+   */
+  private async checkRecreated(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      for (let delay = 250; !this.stopped; delay = Math.min(delay * 2, 5000)) {
+        const sub = this.current;
+        try {
+          const info = await (await this.manager()).streams.info(this.options.stream);
+          if (this.streamCreated !== undefined && info.created !== this.streamCreated && sub === this.current) sub?.unsubscribe();
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, delay));
+        }
       }
+    } finally {
+      this.checking = false;
     }
   }
 }

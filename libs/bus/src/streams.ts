@@ -5,7 +5,11 @@ import { streams } from '@meshbus/bus-schemas';
 export interface StreamOptions {
   /** JetStream replicas of each stream (1, or 3 in a cluster). @default 1 */
   replicas?: number;
-  /** How long events are kept. @default 7 days */
+  /**
+   * How long events are kept. When absent, a new events stream gets 7 days
+   * and an existing one keeps its setting: a service without this setting
+   * (the gateway) must not reset what another one configured.
+   */
   eventsMaxAgeMs?: number;
 }
 
@@ -40,12 +44,13 @@ export async function ensureStreams(jsm: JetStreamManager, options: StreamOption
     },
   ];
   for (const cfg of configs) {
+    const keep: (keyof StreamConfig)[] = cfg.name === streams.events.name && options.eventsMaxAgeMs === undefined ? ['max_age'] : [];
     // A JetStream cluster busy creating a replicated stream drops concurrent
     // create/update requests for it (replicas starting together): those time
     // out, and trying again once the stream exists succeeds.
     for (let attempt = 1; ; attempt++) {
       try {
-        await ensureStream(jsm, cfg);
+        await ensureStream(jsm, cfg, keep);
         break;
       } catch (err) {
         if (!isTimeout(err) || attempt >= timeoutAttempts) throw err;
@@ -56,10 +61,13 @@ export async function ensureStreams(jsm: JetStreamManager, options: StreamOption
 
 const timeoutAttempts = 4;
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>): Promise<void> {
+/** Creates the stream, or brings an existing one to `cfg` except for the settings in `keep`. */
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>, keep: (keyof StreamConfig)[]): Promise<void> {
   try {
-    await jsm.streams.info(cfg.name!);
-    await jsm.streams.update(cfg.name!, cfg);
+    const info = await jsm.streams.info(cfg.name!);
+    const wanted: Partial<StreamConfig> = { ...cfg, ...Object.fromEntries(keep.map((k) => [k, info.config[k]])) };
+    // An update is a cluster-wide proposal; skip it when nothing would change.
+    if (!sameSettings(info.config, wanted)) await jsm.streams.update(cfg.name!, wanted);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
@@ -69,6 +77,11 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>): 
       if (!String(addErr).includes('already in use')) throw addErr;
     }
   }
+}
+
+/** True when every setting in `wanted` already has that value in `current`. */
+function sameSettings(current: StreamConfig, wanted: Partial<StreamConfig>): boolean {
+  return Object.entries(wanted).every(([k, v]) => JSON.stringify(current[k as keyof StreamConfig]) === JSON.stringify(v));
 }
 
 function isTimeout(err: unknown): boolean {

@@ -77,6 +77,7 @@ class DestinationServiceImpl implements DestinationService {
   /** What this leader published and the view has not confirmed yet; null is a tombstone. */
   private readonly overlay = new Map<string, StateData | null>();
   private reportedProblems = new Set<string>();
+  private readonly unpublishedProblems: ManifestProblem[] = [];
   private meshResources: MeshResources | undefined;
   private view: StateView | undefined;
   private publisher: Publisher | undefined;
@@ -140,7 +141,9 @@ class DestinationServiceImpl implements DestinationService {
     this.resources.use(this.admin);
 
     const nc = this.overrides.nc ?? (await connectBus(config.bus, logger.child({ component: 'bus' })));
-    if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain());
+    // drain() of a connection that is reconnecting resolves at once but leaves it
+    // reconnecting, which keeps the process alive: close it then.
+    if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain().finally(() => nc.close()));
     this.connection = new ConnectionHealth(nc, () => this.scheduleReconcile());
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     const validator = busValidator();
@@ -214,12 +217,21 @@ class DestinationServiceImpl implements DestinationService {
     this.metrics.leader.set(1);
     this.overlay.clear();
     this.tracker.refreshAll(Date.now());
-    await this.publisher!.publish('leaderChanged', subjects.leader('destination'), 'destination', {
-      role: 'destination',
-      holder: this.config.replicaId,
-      term,
-    });
     this.scheduleReconcile();
+    void this.announceLeadership(term);
+  }
+
+  /** Publishes leader.changed; the bus may be electing stream leaders itself, so retry for a while. */
+  private async announceLeadership(term: number): Promise<void> {
+    for (let attempt = 1; attempt <= 10 && this.isLeader && this.state !== 'destroyed'; attempt++) {
+      try {
+        await this.publisher!.publish('leaderChanged', subjects.leader('destination'), 'destination', { role: 'destination', holder: this.config.replicaId, term });
+        return;
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err), attempt }, 'could not publish leader.changed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+      }
+    }
   }
 
   private reportProblems(problems: readonly ManifestProblem[]): void {
@@ -230,14 +242,19 @@ class DestinationServiceImpl implements DestinationService {
       current.add(key);
       if (this.reportedProblems.has(key)) continue;
       this.logger.warn({ file: p.file, kind: p.kind, namespace: p.namespace, name: p.name, reason: p.reason }, 'manifest refused');
-      if (this.isLeader) {
-        const data = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as ManifestProblem;
-        this.publisher!.publish('manifestRejected', subjects.manifestRejected, p.file, data).catch((err: unknown) =>
-          this.logger.warn({ err: errorMessage(err) }, 'could not publish manifest problem'),
-        );
-      }
+      if (this.isLeader) this.unpublishedProblems.push(p);
     }
     this.reportedProblems = current;
+  }
+
+  /** Publishes refused manifests; one that fails stays queued for the next reconciliation. */
+  private async publishProblems(): Promise<void> {
+    while (this.unpublishedProblems.length > 0) {
+      const p = this.unpublishedProblems[0]!;
+      const data = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as ManifestProblem;
+      await this.publisher!.publish('manifestRejected', subjects.manifestRejected, p.file, data);
+      this.unpublishedProblems.shift();
+    }
   }
 
   private scheduleReconcile(): void {
@@ -270,6 +287,7 @@ class DestinationServiceImpl implements DestinationService {
     if (!this.isLeader || !this.meshResources || !view?.ready || !this.connection?.connected) return;
     const publisher = this.publisher!;
     const now = Date.now();
+    await this.publishProblems();
 
     for (const expired of this.tracker.expired(now)) {
       const { namespace, name } = expired.registration;

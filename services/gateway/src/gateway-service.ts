@@ -88,7 +88,9 @@ class GatewayImpl implements Gateway {
     this.resources.use(this.admin);
 
     const nc = this.overrides.nc ?? (await connectBus(config.bus, logger.child({ component: 'bus' })));
-    if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain());
+    // drain() of a connection that is reconnecting resolves at once but leaves it
+    // reconnecting, which keeps the process alive: close it then.
+    if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain().finally(() => nc.close()));
     this.connection = new ConnectionHealth(nc);
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
 
