@@ -89,6 +89,7 @@ class IdentityServiceImpl implements IdentityService {
   private reloader: IssuerReloader | undefined;
   private responder: CertifyResponder | undefined;
   private answering = false;
+  private subscribed = false;
   private bundles: TrustBundlePublisher | undefined;
   private publisher: JetStreamPublisher | undefined;
 
@@ -125,6 +126,7 @@ class IdentityServiceImpl implements IdentityService {
     const issuer = this.reloader?.current;
     if (!issuer) reasons.push(`no valid issuer loaded from ${this.reloader?.source ?? 'the issuer source'}`);
     else if (this.now().getTime() >= issuer.chainNotAfter.getTime()) reasons.push(`the issuer chain expired at ${issuer.chainNotAfter.toISOString()}`);
+    else if (!this.subscribed) reasons.push('joining the certify queue group');
     return reasons.length === 0 ? { ready: true } : { ready: false, reasons };
   }
 
@@ -209,7 +211,7 @@ class IdentityServiceImpl implements IdentityService {
     if (this.isDestroyed()) return this.resources.disposeAll();
 
     this.state = 'started';
-    this.joinQueueGroup();
+    await this.joinQueueGroup();
     if (!this.reloader.current) {
       logger.error({ source: issuerSource.description }, 'no valid issuer yet: not answering certificate requests until one is installed');
     }
@@ -227,10 +229,17 @@ class IdentityServiceImpl implements IdentityService {
   }
 
   /** Answers requests only with an issuer, so that NATS does not route requests to a replica that cannot sign. */
-  private joinQueueGroup(): void {
+  private async joinQueueGroup(): Promise<void> {
     if (this.answering || this.state !== 'started' || !this.nc || !this.responder || !this.reloader?.current) return;
     this.answering = true;
     this.responder.start(this.nc);
+    // Ready only once the server has the subscription: before that, requests find no responder.
+    try {
+      await this.nc.flush();
+      this.subscribed = true;
+    } catch (error) {
+      this.logger.warn({ error: errorMessage(error) }, 'flushing the certify subscription failed');
+    }
   }
 
   private async followConnection(nc: NatsConnection): Promise<void> {
@@ -255,7 +264,7 @@ class IdentityServiceImpl implements IdentityService {
       ...(previousSerial === undefined ? {} : { previousSerial }),
     });
     this.bundles?.update(trustBundleOf(change.authority, this.config.trustDomain));
-    this.joinQueueGroup();
+    void this.joinQueueGroup();
   }
 
   private issuerRefused(refusal: IssuerRefusal): void {
