@@ -1,4 +1,4 @@
-export { freePort } from './free-port.js';
+export { freePort } from '@meshbus/local-nats';
 export { waitFor, httpGet } from './wait.js';
 export { startNats, natsServerBinary, type NatsCluster, type NatsNode, type NatsOptions } from './nats-server.js';
 export { startProcess, type ProcessOptions, type RunningProcess } from './child-process.js';
