@@ -35,7 +35,8 @@ export async function connectBus(config: BusConnectionConfig, logger: Logger): P
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'pingTimer') continue;
-      const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : 'info';
+      // Attempts repeat every few hundred milliseconds while the server is away; the disconnect and the reconnect say enough.
+      const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : s.type === 'reconnecting' ? 'debug' : 'info';
       logger[level]({ event: s.type, data: typeof s.data === 'string' ? s.data : undefined }, 'NATS connection status');
     }
   })();
