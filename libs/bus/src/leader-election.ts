@@ -65,7 +65,14 @@ export class LeaderElection {
     while (this.ticking) await new Promise((r) => setTimeout(r, 10));
     if (this.leader && this.kv) {
       try {
-        await this.kv.delete(this.options.role, { previousSeq: this.revision });
+        // With NATS unreachable the release cannot happen; the lease then simply expires.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.kv.delete(this.options.role, { previousSeq: this.revision }),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('timed out')), 1000);
+          }),
+        ]).finally(() => clearTimeout(timer));
       } catch (err) {
         this.options.logger.warn({ err: errorMessage(err) }, 'lease release failed');
       }
