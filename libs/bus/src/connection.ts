@@ -1,5 +1,5 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { ConfigError, envString, type Env, type Logger } from '@meshbus/runtime';
+import { ConfigError, envString, type Env, type Logger, type ResourceStack } from '@meshbus/runtime';
 
 /** How a process reaches NATS. */
 export interface BusConnectionConfig {
@@ -85,4 +85,22 @@ export class ConnectionHealth {
   get connected(): boolean {
     return this.up;
   }
+}
+
+/**
+ * The connection a service runs on: the one a test passed in, or a new one
+ * whose release (drain, then close) joins the service's resources.
+ */
+export async function serviceConnection(
+  config: BusConnectionConfig,
+  logger: Logger,
+  resources: ResourceStack,
+  given?: NatsConnection,
+): Promise<NatsConnection> {
+  if (given) return given;
+  const nc = await connectBus(config, logger);
+  // drain() of a connection that is reconnecting resolves at once but leaves it
+  // reconnecting, which keeps the process alive: close it then.
+  resources.defer(nc, () => nc.drain().finally(() => nc.close()));
+  return nc;
 }

@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import {
   ConnectionHealth,
-  connectBus,
+  serviceConnection,
   ensureStreams,
   JetStreamPublisher,
   LeaderElection,
@@ -140,10 +140,7 @@ class DestinationServiceImpl implements DestinationService {
     await this.admin.start();
     this.resources.use(this.admin);
 
-    const nc = this.overrides.nc ?? (await connectBus(config.bus, logger.child({ component: 'bus' })));
-    // drain() of a connection that is reconnecting resolves at once but leaves it
-    // reconnecting, which keeps the process alive: close it then.
-    if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain().finally(() => nc.close()));
+    const nc = await serviceConnection(config.bus, logger.child({ component: 'bus' }), this.resources, this.overrides.nc);
     this.connection = new ConnectionHealth(nc, () => this.scheduleReconcile());
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     const validator = busValidator();

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { NatsConnection } from 'nats';
-import { ConnectionHealth, connectBus, ensureStreams, StateView } from '@meshbus/bus';
+import { ConnectionHealth, ensureStreams, serviceConnection, StateView } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
 import { identity } from '@meshbus/proxy-api';
 import {
@@ -87,10 +87,7 @@ class GatewayImpl implements Gateway {
     await this.admin.start();
     this.resources.use(this.admin);
 
-    const nc = this.overrides.nc ?? (await connectBus(config.bus, logger.child({ component: 'bus' })));
-    // drain() of a connection that is reconnecting resolves at once but leaves it
-    // reconnecting, which keeps the process alive: close it then.
-    if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain().finally(() => nc.close()));
+    const nc = await serviceConnection(config.bus, logger.child({ component: 'bus' }), this.resources, this.overrides.nc);
     this.connection = new ConnectionHealth(nc);
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
 
