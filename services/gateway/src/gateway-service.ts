@@ -92,7 +92,7 @@ class GatewayImpl implements Gateway {
     // reconnecting, which keeps the process alive: close it then.
     if (!this.overrides.nc) this.resources.defer(nc, () => nc.drain().finally(() => nc.close()));
     this.connection = new ConnectionHealth(nc);
-    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
+    if (config.ensureStreams) await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
 
     let index: DestinationIndex | undefined;
     const view = new StateView({
