@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { MeshbusError } from '@meshbus/runtime';
@@ -140,7 +140,9 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
     }
     if (options.authorization) lines.push(options.authorization);
     if (options.extraConfig) lines.push(options.extraConfig);
-    await writeFile(s.config, lines.join('\n') + '\n');
+    // The file may hold passwords (authorization).
+    await writeFile(s.config, lines.join('\n') + '\n', { mode: 0o600 });
+    await chmod(s.config, 0o600);
   }
   const procs: (ChildProcess | undefined)[] = new Array(n).fill(undefined);
   const expectedExit: boolean[] = new Array(n).fill(false);
