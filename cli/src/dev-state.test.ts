@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseDevState, readDevState, resolveGateways, resolveNatsUrl, type DevState } from './dev-state.js';
+import { parseDevState, readDevState, resolveGateways, resolveNatsLogin, resolveNatsUrl, type DevState } from './dev-state.js';
 import { natsServers } from './nats-probe.js';
 
 const state: DevState = { natsUrl: 'nats://127.0.0.1:41000', gateways: ['127.0.0.1:8086', '127.0.0.1:8087'], admin: { 'gateway-1': 'http://127.0.0.1:41001' } };
@@ -40,6 +40,18 @@ describe('dev state', () => {
     expect(resolveNatsUrl(undefined, { NATS_URL: 'nats://env:1' }, state)).toBe('nats://env:1');
     expect(resolveNatsUrl(undefined, { NATS_URL: '' }, state)).toBe('nats://127.0.0.1:41000');
     expect(resolveNatsUrl(undefined, {}, undefined)).toBe('nats://127.0.0.1:4222');
+  });
+
+  it('logs in with the flags, then NATS_USER/NATS_PASSWORD, then the dev user of the role on the dev NATS only', () => {
+    const dev: DevState = { ...state, natsUsers: { reader: { user: 'reader', password: 'r' }, workload: { user: 'workload', password: 'w' } } };
+    expect(parseDevState(JSON.stringify(dev))).toEqual(dev);
+    expect(() => parseDevState(JSON.stringify({ ...state, natsUsers: { reader: { user: 'reader' } } }))).toThrow(/not a meshbus dev state file/);
+    expect(resolveNatsLogin({ natsUser: 'me', natsPassword: 'pw' }, { NATS_USER: 'env' }, dev, dev.natsUrl, 'reader')).toEqual({ user: 'me', password: 'pw' });
+    expect(resolveNatsLogin({}, { NATS_USER: 'env', NATS_PASSWORD: 'e' }, dev, dev.natsUrl, 'reader')).toEqual({ user: 'env', password: 'e' });
+    expect(resolveNatsLogin({}, {}, dev, dev.natsUrl, 'reader')).toEqual({ user: 'reader', password: 'r' });
+    expect(resolveNatsLogin({}, {}, dev, dev.natsUrl, 'workload')).toEqual({ user: 'workload', password: 'w' });
+    expect(resolveNatsLogin({}, {}, dev, 'nats://10.0.0.5:4222', 'reader')).toEqual({});
+    expect(resolveNatsLogin({}, {}, state, state.natsUrl, 'reader')).toEqual({});
   });
 
   it('resolves gateways from the flag, then dev, then the default', () => {

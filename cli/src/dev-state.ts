@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DevStateError } from './errors.js';
 
@@ -19,6 +19,17 @@ export interface DevState {
   /** Process id of `meshbus dev`, so a file left behind by a killed run can be told apart. */
   pid?: number;
   manifestsDir?: string;
+  /**
+   * Logins for the CLI when the dev nats-server requires users: `reader` for
+   * `meshbus events`, `workload` for `meshbus register`.
+   */
+  natsUsers?: { reader: NatsLogin; workload: NatsLogin };
+}
+
+/** A NATS user and password. */
+export interface NatsLogin {
+  user: string;
+  password: string;
 }
 
 /** Path of the state file inside a state folder. */
@@ -44,11 +55,17 @@ export function parseDevState(text: string, path = 'dev.json'): DevState {
     typeof v.admin !== 'object' ||
     v.admin === null ||
     !strings(Object.values(v.admin)) ||
-    (v.pid !== undefined && typeof v.pid !== 'number')
+    (v.pid !== undefined && typeof v.pid !== 'number') ||
+    (v.natsUsers !== undefined && !(isLogin(v.natsUsers?.reader) && isLogin(v.natsUsers?.workload)))
   ) {
     throw new DevStateError(`${path} is not a meshbus dev state file (expected natsUrl, gateways and admin); delete it if no \`meshbus dev\` is running`);
   }
   return v as DevState;
+}
+
+function isLogin(x: unknown): x is NatsLogin {
+  const l = x as Partial<NatsLogin> | undefined;
+  return typeof l?.user === 'string' && typeof l.password === 'string';
 }
 
 function alive(pid: number): boolean {
@@ -78,9 +95,10 @@ export async function readDevState(cwd: string, stateDir = defaultStateDir): Pro
   return state;
 }
 
-/** Writes the state file. */
+/** Writes the state file, readable by the owner only: it may hold NATS passwords. */
 export async function writeDevState(path: string, state: DevState): Promise<void> {
-  await writeFile(path, JSON.stringify(state, null, 2) + '\n');
+  await writeFile(path, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  await chmod(path, 0o600);
 }
 
 /** Removes the state file, if present. */
@@ -91,6 +109,25 @@ export async function removeDevState(path: string): Promise<void> {
 /** Where `events` and `register` find NATS: the flag, NATS_URL, a running `meshbus dev`, or the default. */
 export function resolveNatsUrl(flag: string | undefined, env: Readonly<Record<string, string | undefined>>, dev: DevState | undefined): string {
   return flag ?? (env.NATS_URL || undefined) ?? dev?.natsUrl ?? defaultNatsUrl;
+}
+
+/**
+ * How `events` (role `reader`) and `register` (role `workload`) log in to NATS:
+ * the flags, NATS_USER/NATS_PASSWORD, else the login a running `meshbus dev`
+ * wrote for that role, provided the command talks to that dev NATS.
+ */
+export function resolveNatsLogin(
+  flags: { natsUser?: string; natsPassword?: string },
+  env: Readonly<Record<string, string | undefined>>,
+  dev: DevState | undefined,
+  url: string,
+  role: 'reader' | 'workload',
+): Partial<NatsLogin> {
+  const user = flags.natsUser ?? (env.NATS_USER || undefined);
+  const password = flags.natsPassword ?? (env.NATS_PASSWORD || undefined);
+  if (user !== undefined || password !== undefined) return { ...(user !== undefined ? { user } : {}), ...(password !== undefined ? { password } : {}) };
+  const login = dev?.natsUsers && dev.natsUrl === url ? dev.natsUsers[role] : undefined;
+  return login ? { user: login.user, password: login.password } : {};
 }
 
 /** Where `endpoints` finds gateways: the flag, a running `meshbus dev`, or the default. */

@@ -4,7 +4,7 @@ import { busValidator } from '@meshbus/bus-schemas';
 import { createCliLogger, untilAborted } from '../cli-logger.js';
 import { parsedBy } from '../commander-parsers.js';
 import type { CliContext } from '../context.js';
-import { readDevState, resolveNatsUrl } from '../dev-state.js';
+import { readDevState, resolveNatsLogin, resolveNatsUrl } from '../dev-state.js';
 import { StreamMissingError } from '../errors.js';
 import { eventJson, formatEventLine } from '../event-format.js';
 import { selectStreams, validateSubjectFilter } from '../event-subjects.js';
@@ -15,6 +15,8 @@ interface EventsFlags {
   replay?: boolean;
   json?: boolean;
   natsUrl?: string;
+  natsUser?: string;
+  natsPassword?: string;
 }
 
 const examples = `
@@ -33,6 +35,8 @@ export function registerEventsCommand(program: Command, context: CliContext): vo
     .option('--replay', 'start with everything the streams keep, then follow (default: only new messages)')
     .option('--json', 'one JSON object per line: CloudEvents attributes and data')
     .option('--nats-url <url>', 'NATS server(s), comma separated (default: NATS_URL, .meshbus/dev.json, else nats://127.0.0.1:4222)')
+    .option('--nats-user <user>', 'NATS user (default: NATS_USER, else the reader user of a running meshbus dev)')
+    .option('--nats-password <password>', 'NATS password (default: NATS_PASSWORD, else from .meshbus/dev.json)')
     .addHelpText('after', examples)
     .action(async (flags: EventsFlags) => {
       await runEvents(flags, context);
@@ -41,10 +45,12 @@ export function registerEventsCommand(program: Command, context: CliContext): vo
 
 async function runEvents(flags: EventsFlags, context: CliContext): Promise<void> {
   const selections = selectStreams(flags.subject);
-  const url = resolveNatsUrl(flags.natsUrl, context.env, await readDevState(context.cwd));
+  const dev = await readDevState(context.cwd);
+  const url = resolveNatsUrl(flags.natsUrl, context.env, dev);
+  const login = resolveNatsLogin(flags, context.env, dev, url, 'reader');
   await ensureNatsReachable(url);
   const logger = createCliLogger(context.stderr);
-  const nc = await connectBus({ servers: [url], name: 'meshbus-cli events' }, logger);
+  const nc = await connectBus({ servers: [url], name: 'meshbus-cli events', ...login }, logger);
   const readers: StreamReader[] = [];
   try {
     const jsm = await nc.jetstreamManager();

@@ -5,7 +5,7 @@ import { busValidator, streams } from '@meshbus/bus-schemas';
 import { createCliLogger, untilAborted } from '../cli-logger.js';
 import { collectedBy, parsedBy } from '../commander-parsers.js';
 import type { CliContext } from '../context.js';
-import { readDevState, resolveNatsUrl } from '../dev-state.js';
+import { readDevState, resolveNatsLogin, resolveNatsUrl } from '../dev-state.js';
 import { StreamMissingError } from '../errors.js';
 import { formatDuration, parseDnsLabel, parseDurationFlag, parseIpAddress, parseLabel, parsePortSpec, type PortSpec } from '../flags.js';
 import { ensureNatsReachable } from '../nats-probe.js';
@@ -22,6 +22,8 @@ interface RegisterFlags {
   notMeshed?: boolean;
   interval: number;
   natsUrl?: string;
+  natsUser?: string;
+  natsPassword?: string;
 }
 
 const examples = `
@@ -48,6 +50,8 @@ export function registerRegisterCommand(program: Command, context: CliContext): 
         .default(5000, '5s'),
     )
     .option('--nats-url <url>', 'NATS server(s), comma separated (default: NATS_URL, .meshbus/dev.json, else nats://127.0.0.1:4222)')
+    .option('--nats-user <user>', 'NATS user (default: NATS_USER, else the workload user of a running meshbus dev)')
+    .option('--nats-password <password>', 'NATS password (default: NATS_PASSWORD, else from .meshbus/dev.json)')
     .addHelpText('after', examples)
     .action(async (flags: RegisterFlags) => {
       await runRegister(flags, context);
@@ -66,11 +70,13 @@ async function runRegister(flags: RegisterFlags, context: CliContext): Promise<v
     meshed: !flags.notMeshed,
     intervalMs: flags.interval,
   });
-  const url = resolveNatsUrl(flags.natsUrl, context.env, await readDevState(context.cwd));
+  const dev = await readDevState(context.cwd);
+  const url = resolveNatsUrl(flags.natsUrl, context.env, dev);
+  const login = resolveNatsLogin(flags, context.env, dev, url, 'workload');
   await ensureNatsReachable(url);
   const logger = createCliLogger(context.stderr);
   const key = `${registration.namespace}/${registration.name}`;
-  const nc = await connectBus({ servers: [url], name: `meshbus-cli register ${key}` }, logger);
+  const nc = await connectBus({ servers: [url], name: `meshbus-cli register ${key}`, ...login }, logger);
   try {
     const jsm = await nc.jetstreamManager();
     await jsm.streams.info(streams.state.name).catch(() => {

@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { cp, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, isPortFree, startNats, type NatsCluster } from '@meshbus/local-nats';
+import { freePort, isPortFree, natsAuthorizationConfig, startNats, type NatsCluster } from '@meshbus/local-nats';
 import { errorMessage, ResourceStack, type Logger } from '@meshbus/runtime';
 import type { CliContext } from '../context.js';
 import { devStatePath, readDevState, removeDevState, writeDevState, type DevState } from '../dev-state.js';
 import { DevStartError } from '../errors.js';
 import { ensureNatsReachable } from '../nats-probe.js';
 import { createDevIdentity } from './identity-material.js';
+import { loadOrCreateNatsUsers, natsUserList, natsUsersPath, type DevNatsUsers } from './nats-users.js';
 import { planDevProcesses, serviceScript, type DevServiceName } from './plan.js';
 import { waitUntilReady } from './readiness.js';
 import { describeExit, ProcessSupervisor } from './supervisor.js';
@@ -75,7 +76,9 @@ export class DevMesh implements AsyncDisposable {
     const identityCreated = !existsSync(identityDir);
     if (identityCreated) await createDevIdentity(identityDir);
 
-    const nats = await this.startNats();
+    // With an external NATS its operator decides who may do what; the children inherit NATS_USER/NATS_PASSWORD.
+    const natsUsers = config.natsUrl ? undefined : await loadOrCreateNatsUsers(config.stateDir);
+    const nats = await this.startNats(natsUsers);
     const natsUrl = nats?.url ?? config.natsUrl!;
 
     const processCount = services.length * config.replicas;
@@ -102,6 +105,7 @@ export class DevMesh implements AsyncDisposable {
       identityDir,
       adminPorts,
       gatewayPorts,
+      ...(natsUsers ? { natsUsers } : {}),
     });
 
     const supervisor = new ProcessSupervisor({
@@ -136,6 +140,7 @@ export class DevMesh implements AsyncDisposable {
       admin: Object.fromEntries(specs.map((s) => [s.name, s.adminUrl])),
       pid: process.pid,
       manifestsDir: manifests.dir,
+      ...(natsUsers ? { natsUsers: { reader: natsUsers.reader, workload: natsUsers.workload } } : {}),
     };
     await writeDevState(statePath, state);
     this.stack.defer(statePath, () => removeDevState(statePath));
@@ -143,6 +148,7 @@ export class DevMesh implements AsyncDisposable {
       formatDevSummary({
         natsUrl,
         ...(nats ? { natsMonitorUrl: `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`, natsStoreDir: nats.storeDir } : {}),
+        ...(natsUsers ? { natsUsersPath: natsUsersPath(config.stateDir) } : {}),
         gateways: state.gateways,
         admin: state.admin,
         manifestsDir: manifests.dir,
@@ -179,7 +185,7 @@ export class DevMesh implements AsyncDisposable {
     return { dir, copied: true };
   }
 
-  private async startNats(): Promise<NatsCluster | undefined> {
+  private async startNats(users: DevNatsUsers | undefined): Promise<NatsCluster | undefined> {
     const { config } = this;
     if (config.natsUrl) {
       await ensureNatsReachable(config.natsUrl);
@@ -188,6 +194,7 @@ export class DevMesh implements AsyncDisposable {
     const delay = config.restartDelayMs ?? 1000;
     const nats: NatsCluster = await startNats({
       storeDir: join(config.stateDir, 'nats'),
+      ...(users ? { authorization: natsAuthorizationConfig(natsUserList(users)) } : {}),
       ownProcessGroup: true,
       onExit: (node, exit) => {
         if (this.stopping) return;

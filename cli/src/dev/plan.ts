@@ -31,6 +31,8 @@ export interface DevPlanInput {
   adminPorts: readonly number[];
   /** gRPC port of each gateway replica. */
   gatewayPorts: readonly number[];
+  /** The NATS login of each service, when `meshbus dev` runs its own nats-server with users. */
+  natsUsers?: Readonly<Record<DevServiceName, { user: string; password: string }>>;
 }
 
 /** Path of a service's built entry point. */
@@ -53,6 +55,13 @@ export function planDevProcesses(input: DevPlanInput): DevProcessSpec[] {
         MESHBUS_LOG_LEVEL: input.logLevel,
       };
       const spec: DevProcessSpec = { name, service, script: serviceScript(input.servicesDir, service), env, adminUrl: `http://127.0.0.1:${adminPort}` };
+      const login = input.natsUsers?.[service];
+      if (login) {
+        env.NATS_USER = login.user;
+        env.NATS_PASSWORD = login.password;
+        // The gateway's user may only read the streams; destination and identity create them.
+        if (service === 'gateway') env.MESHBUS_ENSURE_STREAMS = 'false';
+      }
       if (service === 'destination') env.MESHBUS_MANIFESTS_DIR = input.manifestsDir;
       if (service === 'gateway') {
         const port = input.gatewayPorts[i];

@@ -6,6 +6,8 @@ export interface DevSummary {
   /** Set when `meshbus dev` started the server itself. */
   natsMonitorUrl?: string;
   natsStoreDir?: string;
+  /** The users file, when the dev nats-server requires per-role users. */
+  natsUsersPath?: string;
   gateways: string[];
   /** Admin URL by process name. */
   admin: Record<string, string>;
@@ -21,6 +23,7 @@ export function formatDevSummary(s: DevSummary): string {
   const rows: string[][] = [];
   const nats = s.natsMonitorUrl ? `${s.natsUrl}  (monitor ${s.natsMonitorUrl}, store ${s.natsStoreDir})` : `${s.natsUrl}  (external)`;
   rows.push(['NATS', nats]);
+  if (s.natsUsersPath) rows.push(['NATS users', `${s.natsUsersPath}  (one per role; events and register log in from the state file)`]);
   s.gateways.forEach((g, i) => rows.push([i === 0 ? 'gateway gRPC' : '', g]));
   Object.entries(s.admin).forEach(([name, url], i) => rows.push([i === 0 ? 'admin' : '', `${name.padEnd(14)} ${url}  (/ready /live /metrics)`]));
   rows.push(['manifests', `${s.manifestsDir}${s.manifestsCopied ? '  (copied from examples/manifests)' : ''}`]);

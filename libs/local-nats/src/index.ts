@@ -9,3 +9,12 @@ export {
   type NatsOptions,
 } from './nats-server.js';
 export { freePort, isPortFree } from './free-port.js';
+export {
+  natsAuthorizationConfig,
+  natsRoles,
+  rolePermissions,
+  NatsAuthorizationError,
+  type NatsPermissions,
+  type NatsRole,
+  type NatsUser,
+} from './permissions.js';

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { MeshbusError } from '@meshbus/runtime';
@@ -36,6 +36,11 @@ export interface NatsOptions {
   nodes?: number;
   /** Extra configuration appended to every server's config file. */
   extraConfig?: string;
+  /**
+   * An `authorization { ... }` block (see `natsAuthorizationConfig`):
+   * clients must then log in. The monitoring port used for health checks stays open.
+   */
+  authorization?: string;
   /** Seconds to wait for the servers (and the JetStream meta leader) to come up. @default 20 */
   startTimeoutSec?: number;
   /**
@@ -133,8 +138,11 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
       const routes = specs.filter((o) => o !== s).map((o) => `nats-route://127.0.0.1:${o.route}`);
       lines.push(`cluster { name: meshbus-local, listen: 127.0.0.1:${s.route}, routes: [${routes.join(', ')}] }`);
     }
+    if (options.authorization) lines.push(options.authorization);
     if (options.extraConfig) lines.push(options.extraConfig);
-    await writeFile(s.config, lines.join('\n') + '\n');
+    // The file may hold passwords (authorization).
+    await writeFile(s.config, lines.join('\n') + '\n', { mode: 0o600 });
+    await chmod(s.config, 0o600);
   }
   const procs: (ChildProcess | undefined)[] = new Array(n).fill(undefined);
   const expectedExit: boolean[] = new Array(n).fill(false);

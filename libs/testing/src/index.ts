@@ -1,6 +1,6 @@
 export { freePort } from '@meshbus/local-nats';
 export { waitFor, httpGet } from './wait.js';
-export { startNats, natsServerBinary, type NatsCluster, type NatsNode, type NatsOptions } from './nats-server.js';
+export { startNats, natsServerBinary, natsAuthorizationConfig, type NatsCluster, type NatsNode, type NatsOptions, type NatsRole, type NatsUser } from './nats-server.js';
 export { startProcess, type ProcessOptions, type RunningProcess } from './child-process.js';
 export {
   startFakeKubeApi,

@@ -1,2 +1,2 @@
 // The launcher lives in @meshbus/local-nats so that `meshbus dev` can use it too.
-export { startNats, natsServerBinary, type NatsCluster, type NatsNode, type NatsOptions } from '@meshbus/local-nats';
+export { startNats, natsServerBinary, natsAuthorizationConfig, type NatsCluster, type NatsNode, type NatsOptions, type NatsRole, type NatsUser } from '@meshbus/local-nats';

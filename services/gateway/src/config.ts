@@ -1,11 +1,17 @@
 import { hostname } from 'node:os';
-import { ConfigError, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import { ConfigError, envBool, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
 import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
 
 /** Typed configuration of the gateway. */
 export interface GatewayConfig {
   bus: BusConnectionConfig;
   streamReplicas: number;
+  /**
+   * Create or update the meshbus streams at start. Off when the gateway's NATS
+   * user may only read them: it then waits until a writer created them.
+   * @default true
+   */
+  ensureStreams: boolean;
   admin: { host: string; port: number };
   /** Where proxies connect (gRPC). */
   grpc: { host: string; port: number };
@@ -27,6 +33,7 @@ export function envToConfig(env: Env): GatewayConfig {
   const config: GatewayConfig = {
     bus: busConfigFromEnv(env, `meshbus-gateway/${replicaId}`),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
+    ensureStreams: envBool(env, 'MESHBUS_ENSURE_STREAMS', true),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9995'), 'MESHBUS_ADMIN_ADDR'),
     grpc: parseHostPort(envString(env, 'MESHBUS_GRPC_ADDR', '0.0.0.0:8086'), 'MESHBUS_GRPC_ADDR'),
     clusterDomain: envString(env, 'MESHBUS_CLUSTER_DOMAIN', 'cluster.local'),

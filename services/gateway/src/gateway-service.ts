@@ -89,7 +89,7 @@ class GatewayImpl implements Gateway {
 
     const nc = await serviceConnection(config.bus, logger.child({ component: 'bus' }), this.resources, this.overrides.nc);
     this.connection = new ConnectionHealth(nc);
-    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
+    if (config.ensureStreams) await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
 
     let index: DestinationIndex | undefined;
     const view = new StateView({
