@@ -4,6 +4,7 @@ import { registerDevCommand } from './commands/dev.js';
 import { registerEndpointsCommand } from './commands/endpoints.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommands } from './commands/identity.js';
+import { registerNatsAuthCommand } from './commands/nats-auth.js';
 import { registerRegisterCommand } from './commands/register.js';
 import type { CliContext } from './context.js';
 
@@ -29,5 +30,6 @@ export function createProgram(context: CliContext): Command {
   registerEventsCommand(program, context);
   registerRegisterCommand(program, context);
   registerIdentityCommands(program, { stdout: context.stdout });
+  registerNatsAuthCommand(program, context);
   return program;
 }

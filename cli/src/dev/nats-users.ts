@@ -28,7 +28,11 @@ function newPassword(): string {
  * events` started against the previous run's dev.json reconnect after a restart.
  */
 export async function loadOrCreateNatsUsers(stateDir: string): Promise<DevNatsUsers> {
-  const path = natsUsersPath(stateDir);
+  return loadOrCreateNatsUsersFile(natsUsersPath(stateDir));
+}
+
+/** {@link loadOrCreateNatsUsers} for a users file anywhere. */
+export async function loadOrCreateNatsUsersFile(path: string): Promise<DevNatsUsers> {
   let text: string | undefined;
   try {
     text = await readFile(path, 'utf8');
