@@ -71,6 +71,9 @@ export class ConnectionHealth {
   private up = true;
 
   constructor(nc: NatsConnection, onReconnect?: () => void) {
+    void nc.closed().then(() => {
+      this.up = false;
+    });
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') this.up = false;

@@ -11,7 +11,7 @@ import {
   type EventKind,
   type TrustBundle,
 } from '@meshbus/bus-schemas';
-import { busMetrics, connectBus, decodeEvent, ensureStreams, isTombstone, JetStreamPublisher } from '@meshbus/bus';
+import { busMetrics, ConnectionHealth, decodeEvent, ensureStreams, isTombstone, JetStreamPublisher, serviceConnection } from '@meshbus/bus';
 import {
   AdminServer,
   ConfigError,
@@ -85,7 +85,7 @@ class IdentityServiceImpl implements IdentityService {
   private readonly pendingEvents = new Set<Promise<void>>();
   private admin: AdminServer | undefined;
   private nc: NatsConnection | undefined;
-  private connected = false;
+  private connection: ConnectionHealth | undefined;
   private reloader: IssuerReloader | undefined;
   private responder: CertifyResponder | undefined;
   private answering = false;
@@ -122,7 +122,7 @@ class IdentityServiceImpl implements IdentityService {
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.state !== 'started') reasons.push(this.state === 'destroyed' ? 'shutting down' : 'starting');
-    if (!this.connected) reasons.push('not connected to NATS');
+    if (!this.connection?.connected) reasons.push('not connected to NATS');
     const issuer = this.reloader?.current;
     if (!issuer) reasons.push(`no valid issuer loaded from ${this.reloader?.source ?? 'the issuer source'}`);
     else if (this.now().getTime() >= issuer.chainNotAfter.getTime()) reasons.push(`the issuer chain expired at ${issuer.chainNotAfter.toISOString()}`);
@@ -149,15 +149,10 @@ class IdentityServiceImpl implements IdentityService {
     const tokenValidator = this.overrides.tokenValidator ?? (await this.createTokenValidator());
     const issuerSource = this.overrides.issuerSource ?? (await this.createIssuerSource());
 
-    const nc = await connectBus(config.bus, this.baseLogger.child({ component: 'bus' }));
+    const nc = await serviceConnection(config.bus, this.baseLogger.child({ component: 'bus' }), this.resources);
     this.nc = nc;
-    this.connected = true;
-    this.resources.defer(nc, async () => {
-      this.connected = false;
-      await nc.close();
-    });
+    this.connection = new ConnectionHealth(nc);
     if (this.isDestroyed()) return this.resources.disposeAll();
-    void this.followConnection(nc);
 
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: this.validator, source: this.ceSource, registry: this.registry });
@@ -239,16 +234,6 @@ class IdentityServiceImpl implements IdentityService {
       this.subscribed = true;
     } catch (error) {
       this.logger.warn({ error: errorMessage(error) }, 'flushing the certify subscription failed');
-    }
-  }
-
-  private async followConnection(nc: NatsConnection): Promise<void> {
-    void nc.closed().then(() => {
-      this.connected = false;
-    });
-    for await (const status of nc.status()) {
-      if (status.type === 'disconnect') this.connected = false;
-      else if (status.type === 'reconnect') this.connected = true;
     }
   }
 
