@@ -1,6 +1,7 @@
 import { X509Certificate, generateKeyPairSync, randomBytes, sign, webcrypto } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { CertificateAuthority, createIssuer, createTrustAnchor, identityName } from '@meshbus/identity';
+import { identityName } from '@meshbus/core';
+import { CertificateAuthority, createIssuer, createTrustAnchor } from '@meshbus/trust';
 import { Oid, createCsr, decodePem, keyIdentifierOf, parseCertificate } from '@meshbus/x509';
 
 /** Options of {@link runIdentityBench}. */

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { isIpAddress } from '@meshbus/core';
 import { parseDuration } from '@meshbus/runtime';
 import { UsageError } from './errors.js';
 
@@ -67,7 +68,7 @@ export function parseDomain(text: string, what = 'domain'): string {
 
 /** Parses an IPv4 or IPv6 address. */
 export function parseIpAddress(text: string): string {
-  if (isIP(text) === 0) throw new UsageError(`${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
+  if (!isIpAddress(text)) throw new UsageError(`${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
   return text;
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CertificateAuthority, verifyWorkloadToken } from '@meshbus/identity';
+import { CertificateAuthority, verifyWorkloadToken } from '@meshbus/trust';
 import { createCsr, encodePem } from '@meshbus/x509';
 import { registerIdentityCommands } from './identity.js';
 

@@ -11,7 +11,7 @@ import {
   createWorkloadToken,
   writeTrustMaterial,
   type TrustMaterial,
-} from '@meshbus/identity';
+} from '@meshbus/trust';
 import { errorMessage } from '@meshbus/runtime';
 import { decodePemAll, encodePem } from '@meshbus/x509';
 import { parsedBy } from '../commander-parsers.js';

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createIssuer, createTrustAnchor, writeTrustMaterial } from '@meshbus/identity';
+import { createIssuer, createTrustAnchor, writeTrustMaterial } from '@meshbus/trust';
 
 const day = 86_400_000;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority, createIssuer, createTrustAnchor, grpcStatusFor, type TrustMaterial } from '@meshbus/identity';
+import { CertificateAuthority, createIssuer, createTrustAnchor, grpcStatusFor, type TrustMaterial } from '@meshbus/trust';
 import { identity } from '@meshbus/proxy-api';
 import { CertificateClient, CertificateClientError, type WorkloadCertificate } from './certificate-client.js';
 

@@ -1,7 +1,7 @@
 import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { CertificateAuthority, createIssuer, createTrustAnchor } from '@meshbus/identity';
+import { CertificateAuthority, createIssuer, createTrustAnchor } from '@meshbus/trust';
 import type { identity } from '@meshbus/proxy-api';
 import { createCsr } from '@meshbus/x509';
 import { CertificateClientError, resolveCertificateClientOptions, toWorkloadCertificate } from './certificate-client.js';

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIpAddress } from '@meshbus/core';
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dns1035Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -27,10 +27,7 @@ export function isPortName(value: string): boolean {
   return value.length <= 15 && dns1123Label.test(value) && /[a-z]/.test(value) && !value.includes('--');
 }
 
-/** An IPv4 or IPv6 address (no zone, no prefix length). */
-export function isIpAddress(value: string): boolean {
-  return isIP(value) !== 0;
-}
+export { isIpAddress };
 
 /** Human-readable descriptions of the formats above, used in problem reasons. */
 export const formatDescriptions = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '@meshbus/core';
 import { envBool, envDuration, envInt, parseDuration, parseHostPort } from './env.js';
 
 describe('parseHostPort', () => {

@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.js';
+import { ConfigError } from '@meshbus/core';
 
 /** The process environment as read once by a service's main.ts. */
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -1,5 +1,5 @@
 export { canonicalJson } from './canonical-json.js';
-export { MeshbusError, ConfigError, errorMessage } from './errors.js';
+export { MeshbusError, ConfigError, errorMessage } from '@meshbus/core';
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
 export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './metrics.js';
 export { AdminServer, type AdminServerOptions, type Readiness } from './admin-server.js';

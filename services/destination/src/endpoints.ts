@@ -1,6 +1,6 @@
 import type { Endpoint, EndpointSet } from '@meshbus/bus-schemas';
 import { portInRanges, type Service, type ServicePort, type StringMap, type Workload } from '@meshbus/manifests';
-import { compareAddresses } from './address-order.js';
+import { compareIp } from '@meshbus/core';
 import { workloadIdentity, type ResolvedDestinationOptions } from './options.js';
 
 /**
@@ -67,7 +67,7 @@ function endpoint(workload: Workload, port: number, servicePortOpaque: boolean, 
 
 function compareEndpoints(a: Endpoint, b: Endpoint): number {
   return (
-    compareAddresses(a.address, b.address) ||
+    compareIp(a.address, b.address) ||
     a.port - b.port ||
     compareText(a.workload?.namespace ?? '', b.workload?.namespace ?? '') ||
     compareText(a.workload?.name ?? '', b.workload?.name ?? '')

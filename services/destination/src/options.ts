@@ -1,3 +1,5 @@
+import { identityName } from '@meshbus/core';
+
 /** Options of {@link computeDestinationState}. */
 export interface DestinationOptions {
   /** Namespace of the meshbus control plane; part of every workload identity. */
@@ -25,5 +27,5 @@ export function resolveDestinationOptions(options: DestinationOptions): Resolved
 
 /** The TLS identity of a meshed workload: `<sa>.<ns>.serviceaccount.identity.<control-ns>.<trust-domain>`. */
 export function workloadIdentity(serviceAccount: string, namespace: string, options: Pick<DestinationOptions, 'controlNamespace' | 'trustDomain'>): string {
-  return `${serviceAccount}.${namespace}.serviceaccount.identity.${options.controlNamespace}.${options.trustDomain}`;
+  return identityName({ serviceAccount, namespace, controlNamespace: options.controlNamespace, trustDomain: options.trustDomain });
 }

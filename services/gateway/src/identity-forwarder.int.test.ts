@@ -4,14 +4,8 @@ import { connect, type NatsConnection, type Subscription } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent, encodeEvent } from '@meshbus/bus';
 import { busValidator, subjects, type CertifyResponse } from '@meshbus/bus-schemas';
-import {
-  CertificateAuthority,
-  createIssuer,
-  createTrustAnchor,
-  GrpcStatus,
-  grpcStatusFor,
-  identityName,
-} from '@meshbus/identity';
+import { identityName } from '@meshbus/core';
+import { CertificateAuthority, createIssuer, createTrustAnchor, GrpcStatus, grpcStatusFor } from '@meshbus/trust';
 import { identity } from '@meshbus/proxy-api';
 import { createMetricsRegistry, silentLogger } from '@meshbus/runtime';
 import { startNats, type NatsCluster } from '@meshbus/testing';

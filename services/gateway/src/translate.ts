@@ -1,39 +1,13 @@
-import { isIPv4 } from 'node:net';
+import { parseIp } from '@meshbus/core';
 import { httpTypes } from '@meshbus/proxy-api';
 import type { destination, net } from '@meshbus/proxy-api';
 import type { Endpoint, EndpointSet, RequestMatch, ResponseMatch, ServiceProfileState } from '@meshbus/bus-schemas';
 
 /** Converts an IPv4 or IPv6 address to the proxy API's IPAddress. */
 export function toIpAddress(address: string): net.IPAddress {
-  if (isIPv4(address)) {
-    const b = address.split('.').map(Number);
-    return { ip: { $case: 'ipv4', ipv4: ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 } };
-  }
-  const groups = expandIPv6(address);
-  let first = 0n;
-  let last = 0n;
-  for (let i = 0; i < 4; i++) first = (first << 16n) | BigInt(groups[i]!);
-  for (let i = 4; i < 8; i++) last = (last << 16n) | BigInt(groups[i]!);
-  return { ip: { $case: 'ipv6', ipv6: { first, last } } };
-}
-
-function expandIPv6(address: string): number[] {
-  let text = address.split('%')[0]!;
-  const tail: number[] = [];
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    tail.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
-    text = text.slice(0, -v4[1]!.length).replace(/:$/, ':0');
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const parse = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const h = parse(head);
-  const r = parse(rest ?? '');
-  if (v4) r.splice(r.length - 1, 1);
-  const fill = 8 - tail.length - h.length - r.length;
-  const groups = rest === undefined ? [...h, ...tail] : [...h, ...new Array<number>(Math.max(0, fill)).fill(0), ...r, ...tail];
-  return groups.slice(0, 8);
+  const ip = parseIp(address);
+  if (ip.family === 4) return { ip: { $case: 'ipv4', ipv4: ip.value } };
+  return { ip: { $case: 'ipv6', ipv6: { first: ip.high, last: ip.low } } };
 }
 
 /** The proxy API form of one endpoint of a set. */

@@ -9,10 +9,10 @@ import { CertifyResponder, type CertifyMessage } from './certify-responder.js';
 import { registerIdentityMetrics } from './identity-metrics.js';
 import type { IssuerMaterial, IssuerSource, IssuerSourceListener } from './issuer-source.js';
 import { IssuerReloader, type IssuerRefusal } from './issuer-reloader.js';
-import { TokenRejectedError, TokenReviewUnavailableError, type ServiceAccountRef, type TokenValidator } from './token-validator.js';
-import { WorkloadTokenValidator } from './token-validator-local.js';
+import { TokenRejectedError, TokenReviewUnavailableError, type ServiceAccountRef, type TokenValidator } from '@meshbus/trust';
+import { WorkloadTokenValidator } from '@meshbus/trust';
 import { certifyRequest, identityOf, makeCsr, makeTokenKeys, makeTrustMaterial, workloadToken } from './test-fixtures.js';
-import type { TrustMaterial } from './trust-material.js';
+import type { TrustMaterial } from '@meshbus/trust';
 
 /** Authenticates every token as one service account, or fails with one error. */
 class FakeTokenValidator implements TokenValidator {

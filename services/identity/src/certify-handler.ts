@@ -1,11 +1,11 @@
 import type { CertifyRequest, CertifyResponse } from '@meshbus/bus-schemas';
 import { errorMessage } from '@meshbus/runtime';
-import type { CertificateAuthority, IssuedCertificate } from './certificate-authority.js';
-import { GrpcStatus, grpcStatusFor } from './grpc-status.js';
-import { IdentityError, IdentityErrorCode } from './identity-error.js';
-import { assertEntitledIdentity, identityName } from './identity-name.js';
+import type { CertificateAuthority, IssuedCertificate } from '@meshbus/trust';
+import { GrpcStatus, grpcStatusFor } from '@meshbus/trust';
+import { assertEntitledIdentity, IdentityError, IdentityErrorCode } from '@meshbus/trust';
+import { identityName } from '@meshbus/core';
 import type { IdentityMetrics } from './identity-metrics.js';
-import { TokenRejectedError, TokenReviewUnavailableError, type TokenValidator } from './token-validator.js';
+import { TokenRejectedError, TokenReviewUnavailableError, type TokenValidator } from '@meshbus/trust';
 
 /** Options of {@link CertifyHandler}. */
 export interface CertifyHandlerOptions {

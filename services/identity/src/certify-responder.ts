@@ -2,7 +2,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import { subjects, type BusValidator, type CertifyRequest, type CertifyResponse } from '@meshbus/bus-schemas';
 import { decodeEvent, encodeEvent, MalformedEventError, type BusMetrics } from '@meshbus/bus';
 import { errorMessage, type Logger } from '@meshbus/runtime';
-import { GrpcStatus } from './grpc-status.js';
+import { GrpcStatus } from '@meshbus/trust';
 import type { CertifyHandler, CertifyOutcome } from './certify-handler.js';
 import type { IdentityMetrics } from './identity-metrics.js';
 

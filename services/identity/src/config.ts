@@ -2,10 +2,10 @@ import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
 import { ConfigError, envDuration, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
-import { isDnsLabel, isDnsSubdomain } from './identity-name.js';
+import { isDnsLabel, isDnsSubdomain } from '@meshbus/core';
 import type { IssuerFiles } from './issuer-source-file.js';
 import type { ObjectRef, TrustAnchorsLocation } from './issuer-source-kubernetes.js';
-import { TrustMaterialFile } from './trust-material-files.js';
+import { TrustMaterialFile } from '@meshbus/trust';
 
 /** Local mode: trust material in files, workload tokens signed by the control plane. */
 export interface LocalModeConfig {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from '@meshbus/runtime';
-import type { CertificateAuthority } from './certificate-authority.js';
+import type { CertificateAuthority } from '@meshbus/trust';
 
 /** The identity service's Prometheus metrics. */
 export interface IdentityMetrics {

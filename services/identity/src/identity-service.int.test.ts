@@ -23,8 +23,8 @@ import {
   requestCertificate,
   workloadToken,
 } from './test-fixtures.js';
-import { writeTrustMaterial } from './trust-material-files.js';
-import type { TrustMaterial } from './trust-material.js';
+import { writeTrustMaterial } from '@meshbus/trust';
+import type { TrustMaterial } from '@meshbus/trust';
 
 const validator = busValidator();
 const web = identityOf('web', 'shop');

@@ -26,7 +26,7 @@ import {
   type ServiceState,
 } from '@meshbus/runtime';
 import { formatName, parseCertificate, serialNumberToHex } from '@meshbus/x509';
-import type { CertificateAuthority } from './certificate-authority.js';
+import type { CertificateAuthority } from '@meshbus/trust';
 import { CertifyHandler } from './certify-handler.js';
 import { CertifyResponder } from './certify-responder.js';
 import type { IdentityConfig } from './config.js';
@@ -34,8 +34,8 @@ import { registerIdentityMetrics, type IdentityMetrics } from './identity-metric
 import { FileIssuerSource } from './issuer-source-file.js';
 import type { IssuerSource } from './issuer-source.js';
 import { IssuerReloader, type IssuerChange, type IssuerRefusal } from './issuer-reloader.js';
-import { WorkloadTokenValidator } from './token-validator-local.js';
-import type { TokenValidator } from './token-validator.js';
+import { WorkloadTokenValidator } from '@meshbus/trust';
+import type { TokenValidator } from '@meshbus/trust';
 import { TrustBundlePublisher, trustBundleOf } from './trust-bundle.js';
 
 /** Dependencies a test (or an embedding process) may supply instead of the configured ones. */
@@ -296,7 +296,7 @@ class IdentityServiceImpl implements IdentityService {
   private async createTokenValidator(): Promise<TokenValidator> {
     const { mode } = this.config;
     if (mode.kind === 'kubernetes') {
-      const { TokenReviewValidator } = await import('./token-validator-kubernetes.js');
+      const { TokenReviewValidator } = await import('@meshbus/trust/kubernetes');
       return new TokenReviewValidator({ kubeConfig: await this.kubeConfig(), audiences: mode.tokenAudiences });
     }
     let pem: string;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { errorMessage } from '@meshbus/runtime';
-import { CertificateAuthority } from './certificate-authority.js';
-import { IdentityError } from './identity-error.js';
+import { CertificateAuthority } from '@meshbus/trust';
+import { IdentityError } from '@meshbus/trust';
 import type { IssuerMaterial, IssuerSource } from './issuer-source.js';
 
 /** Code of a refusal because the material could not be read at all. */

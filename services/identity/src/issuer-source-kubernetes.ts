@@ -10,7 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import { errorMessage, type Logger } from '@meshbus/runtime';
 import type { IssuerMaterial, IssuerSource, IssuerSourceListener } from './issuer-source.js';
-import { describeApiError } from './token-validator-kubernetes.js';
+import { describeApiError } from '@meshbus/trust/kubernetes';
 
 /** A namespaced Kubernetes object, by name. */
 export interface ObjectRef {

@@ -18,9 +18,9 @@ import {
   refusalOf,
   requestCertificate,
 } from './test-fixtures.js';
-import { TokenRejectedError } from './token-validator.js';
-import { TokenReviewValidator } from './token-validator-kubernetes.js';
-import type { TrustMaterial } from './trust-material.js';
+import { TokenRejectedError } from '@meshbus/trust';
+import { TokenReviewValidator } from '@meshbus/trust/kubernetes';
+import type { TrustMaterial } from '@meshbus/trust';
 
 const validator = busValidator();
 const web = identityOf('web', 'shop');

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { freePort, httpGet, startNats, startProcess, waitFor, type NatsCluster } from '@meshbus/testing';
 import { certifyRequest, identityOf, makeCsr, makeTokenKeys, makeTrustMaterial, refusalOf, requestCertificate, workloadToken } from './test-fixtures.js';
-import { writeTrustMaterial } from './trust-material-files.js';
+import { writeTrustMaterial } from '@meshbus/trust';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));

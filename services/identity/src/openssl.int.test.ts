@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePem } from '@meshbus/x509';
-import { CertificateAuthority } from './certificate-authority.js';
-import type { IdentityError } from './identity-error.js';
-import { identityName } from './identity-name.js';
-import { createIssuer, createTrustAnchor } from './trust-material.js';
-import { writeTrustMaterial } from './trust-material-files.js';
+import { CertificateAuthority } from '@meshbus/trust';
+import type { IdentityError } from '@meshbus/trust';
+import { identityName } from '@meshbus/core';
+import { createIssuer, createTrustAnchor } from '@meshbus/trust';
+import { writeTrustMaterial } from '@meshbus/trust';
 
 const HOUR = 3_600_000;
 const identity = identityName({ serviceAccount: 'web', namespace: 'shop', controlNamespace: 'meshbus', trustDomain: 'cluster.local' });

@@ -3,9 +3,9 @@ import type { NatsConnection } from 'nats';
 import { busValidator, subjects, type CertifyRequest, type CertifyResponse } from '@meshbus/bus-schemas';
 import { decodeEvent, encodeEvent, type BusEvent } from '@meshbus/bus';
 import { createCsr } from '@meshbus/x509';
-import { createIssuer, createTrustAnchor, type TrustMaterial } from './trust-material.js';
-import { createWorkloadToken } from './workload-token.js';
-import { identityName } from './identity-name.js';
+import { createIssuer, createTrustAnchor, type TrustMaterial } from '@meshbus/trust';
+import { createWorkloadToken } from '@meshbus/trust';
+import { identityName } from '@meshbus/core';
 
 // Shared by this package's tests only; not exported from the package.
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { busValidator, type BusValidator, type TrustBundle } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
-import { CertificateAuthority } from './certificate-authority.js';
+import { CertificateAuthority } from '@meshbus/trust';
 import { makeTrustMaterial } from './test-fixtures.js';
 import { TrustBundlePublisher, sameTrustBundle, trustBundleOf } from './trust-bundle.js';
 

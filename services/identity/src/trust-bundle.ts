@@ -1,7 +1,7 @@
 import type { TrustBundle } from '@meshbus/bus-schemas';
 import { errorMessage, type Logger } from '@meshbus/runtime';
 import { encodePem } from '@meshbus/x509';
-import type { CertificateAuthority } from './certificate-authority.js';
+import type { CertificateAuthority } from '@meshbus/trust';
 
 /** The trust bundle a certificate authority's anchors make, one PEM block per anchor. */
 export function trustBundleOf(authority: CertificateAuthority, trustDomain: string): TrustBundle {

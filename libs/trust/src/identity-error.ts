@@ -1,3 +1,5 @@
+import { MeshbusError } from '@meshbus/core';
+
 /** Stable codes of {@link IdentityError}. */
 export const IdentityErrorCode = {
   // A certificate request that cannot be served as sent.
@@ -42,12 +44,24 @@ export const IdentityErrorCode = {
 export type IdentityErrorCode = (typeof IdentityErrorCode)[keyof typeof IdentityErrorCode];
 
 /** A refusal by the identity core; the message says what to change. */
-export class IdentityError extends Error {
+export class IdentityError extends MeshbusError {
   override readonly name = 'IdentityError';
-  readonly code: IdentityErrorCode;
+  declare readonly code: IdentityErrorCode;
 
   constructor(code: IdentityErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
+  }
+}
+
+/**
+ * Throws {@link IdentityError} `IdentityMismatch` unless a caller asks for the identity its
+ * credentials entitle it to (from a TokenReview or a workload token).
+ */
+export function assertEntitledIdentity(check: { readonly requestedIdentity: string; readonly entitledIdentity: string }): void {
+  if (check.requestedIdentity !== check.entitledIdentity) {
+    throw new IdentityError(
+      IdentityErrorCode.IdentityMismatch,
+      `requested identity ${check.requestedIdentity} is not the caller's identity ${check.entitledIdentity}`,
+    );
   }
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IdentityError } from './identity-error.js';
-import { assertEntitledIdentity, identityName, isDnsSubdomain, parseIdentityName } from './identity-name.js';
+import { IdentityNameError, identityName, isDnsSubdomain, parseIdentityName } from './identity-name.js';
 
 const mesh = { controlNamespace: 'meshbus', trustDomain: 'cluster.local' };
 
@@ -28,7 +27,7 @@ describe('identityName', () => {
       identityName({ serviceAccount: 'web', namespace: 'shop', ...mesh, ...override });
       expect.unreachable();
     } catch (error) {
-      expect(error).toBeInstanceOf(IdentityError);
+      expect(error).toBeInstanceOf(IdentityNameError);
       expect(error).toMatchObject({ code: 'InvalidIdentityName' });
       expect((error as Error).message).toContain(field);
     }
@@ -37,7 +36,7 @@ describe('identityName', () => {
   it('accepts 63-character labels but refuses names over 253 characters', () => {
     const label = 'a'.repeat(63);
     expect(identityName({ serviceAccount: label, namespace: label, ...mesh })).toHaveLength(63 * 2 + 2 + 'serviceaccount.identity.meshbus.cluster.local'.length);
-    expect(() => identityName({ serviceAccount: label, namespace: label, controlNamespace: label, trustDomain: `${label}.${label}` })).toThrow(IdentityError);
+    expect(() => identityName({ serviceAccount: label, namespace: label, controlNamespace: label, trustDomain: `${label}.${label}` })).toThrow(IdentityNameError);
   });
 });
 
@@ -52,15 +51,6 @@ describe('parseIdentityName', () => {
       expect(parseIdentityName(identity, mesh)).toBeUndefined();
     },
   );
-});
-
-describe('assertEntitledIdentity', () => {
-  it('passes for the same identity and refuses another with IdentityMismatch', () => {
-    expect(() => assertEntitledIdentity({ requestedIdentity: 'a.b', entitledIdentity: 'a.b' })).not.toThrow();
-    expect(() => assertEntitledIdentity({ requestedIdentity: 'admin.b', entitledIdentity: 'a.b' })).toThrow(
-      expect.objectContaining({ name: 'IdentityError', code: 'IdentityMismatch' }),
-    );
-  });
 });
 
 describe('isDnsSubdomain', () => {

@@ -1,6 +1,6 @@
 import { sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { isDnsLabel } from './identity-name.js';
+import { Base64Error, decodeBase64Url, encodeBase64Url, isDnsLabel, MeshbusError } from '@meshbus/core';
 
 /** Stable codes of {@link WorkloadTokenError}. */
 export const WorkloadTokenErrorCode = {
@@ -17,13 +17,13 @@ export const WorkloadTokenErrorCode = {
 } as const;
 export type WorkloadTokenErrorCode = (typeof WorkloadTokenErrorCode)[keyof typeof WorkloadTokenErrorCode];
 
-export class WorkloadTokenError extends Error {
+/** A workload token that cannot be created or is refused; `code` says why. */
+export class WorkloadTokenError extends MeshbusError {
   override readonly name = 'WorkloadTokenError';
-  readonly code: WorkloadTokenErrorCode;
+  declare readonly code: WorkloadTokenErrorCode;
 
   constructor(code: WorkloadTokenErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }
 
@@ -54,7 +54,6 @@ type JwsAlgorithm = 'ES256' | 'EdDSA';
 
 // The subject is written the way Kubernetes names service accounts in tokens.
 const SUBJECT_PREFIX = 'system:serviceaccount:';
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 function algorithmFor(key: KeyObject): JwsAlgorithm | undefined {
   if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
@@ -63,7 +62,7 @@ function algorithmFor(key: KeyObject): JwsAlgorithm | undefined {
 }
 
 function encodeSegment(value: object): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
+  return encodeBase64Url(JSON.stringify(value));
 }
 
 function malformed(message: string): WorkloadTokenError {
@@ -71,8 +70,12 @@ function malformed(message: string): WorkloadTokenError {
 }
 
 function decodeBase64url(segment: string, what: string): Buffer {
-  if (!BASE64URL.test(segment) || segment.length % 4 === 1) throw malformed(`token ${what} is not base64url`);
-  return Buffer.from(segment, 'base64url');
+  try {
+    return decodeBase64Url(segment, `token ${what}`);
+  } catch (err) {
+    if (err instanceof Base64Error) throw malformed(err.message);
+    throw err;
+  }
 }
 
 function decodeJsonObject(segment: string, what: string): Record<string, unknown> {
@@ -109,7 +112,7 @@ export function createWorkloadToken(claims: WorkloadTokenClaims, privateKey: Key
     exp,
   })}`;
   const signature = sign(alg === 'ES256' ? 'sha256' : null, Buffer.from(signingInput), { key: privateKey, dsaEncoding: 'ieee-p1363' });
-  return `${signingInput}.${signature.toString('base64url')}`;
+  return `${signingInput}.${encodeBase64Url(signature)}`;
 }
 
 /**

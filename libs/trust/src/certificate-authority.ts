@@ -16,7 +16,7 @@ import {
 } from '@meshbus/x509';
 import type { CertificationRequest, DecodedCertificate } from '@meshbus/x509';
 import { IdentityError, IdentityErrorCode } from './identity-error.js';
-import { isDnsSubdomain } from './identity-name.js';
+import { isDnsSubdomain } from '@meshbus/core';
 
 /** @default 24 hours */
 export const DEFAULT_LEAF_LIFETIME_MS = 24 * 60 * 60 * 1000;

@@ -1,4 +1,4 @@
-import { MeshbusError } from '@meshbus/runtime';
+import { MeshbusError } from '@meshbus/core';
 
 /** The Kubernetes service account a caller proved it runs as. */
 export interface ServiceAccountRef {

@@ -1,4 +1,12 @@
-import { IdentityError, IdentityErrorCode } from './identity-error.js';
+import { MeshbusError } from './errors.js';
+
+/** A service account, namespace, control namespace or trust domain is not a valid DNS-1123 name. */
+export class IdentityNameError extends MeshbusError {
+  override name = 'IdentityNameError';
+  constructor(message: string) {
+    super('InvalidIdentityName', message);
+  }
+}
 
 /** The parts an identity name is made of. */
 export interface IdentityNameParts {
@@ -27,8 +35,7 @@ export function isDnsSubdomain(text: string): boolean {
 
 function requireLabel(field: string, value: string): void {
   if (!isDnsLabel(value)) {
-    throw new IdentityError(
-      IdentityErrorCode.InvalidIdentityName,
+    throw new IdentityNameError(
       `${field} ${JSON.stringify(value)} is not a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)`,
     );
   }
@@ -36,21 +43,20 @@ function requireLabel(field: string, value: string): void {
 
 /**
  * The TLS identity of a workload: `<sa>.<ns>.serviceaccount.identity.<control-ns>.<trust-domain>`.
- * Throws {@link IdentityError} `InvalidIdentityName` if a part is not a valid DNS-1123 name.
+ * Throws {@link IdentityNameError} if a part is not a valid DNS-1123 name.
  */
 export function identityName(parts: IdentityNameParts): string {
   requireLabel('service account', parts.serviceAccount);
   requireLabel('namespace', parts.namespace);
   requireLabel('control namespace', parts.controlNamespace);
   if (!isDnsSubdomain(parts.trustDomain)) {
-    throw new IdentityError(
-      IdentityErrorCode.InvalidIdentityName,
+    throw new IdentityNameError(
       `trust domain ${JSON.stringify(parts.trustDomain)} is not a DNS-1123 subdomain such as cluster.local`,
     );
   }
   const name = `${parts.serviceAccount}.${parts.namespace}.serviceaccount.identity.${parts.controlNamespace}.${parts.trustDomain}`;
   if (name.length > MAX_DNS_NAME_LENGTH) {
-    throw new IdentityError(IdentityErrorCode.InvalidIdentityName, `identity ${name} is longer than 253 characters`);
+    throw new IdentityNameError(`identity ${name} is longer than 253 characters`);
   }
   return name;
 }
@@ -70,17 +76,4 @@ export function parseIdentityName(
   const [serviceAccount = '', namespace = ''] = labels;
   if (!isDnsLabel(serviceAccount) || !isDnsLabel(namespace)) return undefined;
   return { serviceAccount, namespace };
-}
-
-/**
- * Throws {@link IdentityError} `IdentityMismatch` unless a caller asks for the identity its
- * credentials entitle it to (from a TokenReview or a workload token).
- */
-export function assertEntitledIdentity(check: { readonly requestedIdentity: string; readonly entitledIdentity: string }): void {
-  if (check.requestedIdentity !== check.entitledIdentity) {
-    throw new IdentityError(
-      IdentityErrorCode.IdentityMismatch,
-      `requested identity ${check.requestedIdentity} is not the caller's identity ${check.entitledIdentity}`,
-    );
-  }
 }

@@ -1,6 +1,6 @@
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
-import { errorMessage } from '@meshbus/runtime';
-import { isDnsLabel } from './identity-name.js';
+import { errorMessage } from '@meshbus/core';
+import { isDnsLabel } from '@meshbus/core';
 import { TokenRejectedError, TokenReviewUnavailableError, type ServiceAccountRef, type TokenValidator } from './token-validator.js';
 
 /** Options of {@link TokenReviewValidator}. */

@@ -1,3 +1,4 @@
+import { MeshbusError } from '@meshbus/core';
 import { chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrustMaterial } from './trust-material.js';
@@ -20,13 +21,12 @@ export interface TrustMaterialFiles {
 }
 
 /** {@link writeTrustMaterial} found files it would replace and `overwrite` was not set. */
-export class TrustMaterialExistsError extends Error {
+export class TrustMaterialExistsError extends MeshbusError {
   override readonly name = 'TrustMaterialExistsError';
-  readonly code = 'TrustMaterialExists';
   readonly paths: readonly string[];
 
   constructor(paths: readonly string[]) {
-    super(`refusing to overwrite existing trust material: ${paths.join(', ')}`);
+    super('TrustMaterialExists', `refusing to overwrite existing trust material: ${paths.join(', ')}`);
     this.paths = paths;
   }
 }

@@ -1,7 +1,7 @@
-import { DerError, X509Error } from '@meshbus/x509';
-import { IdentityError } from './identity-error.js';
-import type { IdentityErrorCode } from './identity-error.js';
+import { IdentityNameError } from '@meshbus/core';
+import { IdentityError, type IdentityErrorCode } from './identity-error.js';
 import { WorkloadTokenError } from './workload-token.js';
+import { DerError, X509Error } from '@meshbus/x509';
 
 /** The gRPC status codes the identity service answers with (numbers from the gRPC spec). */
 export const GrpcStatus = {
@@ -40,11 +40,12 @@ const STATUS_BY_CODE: Record<IdentityErrorCode, GrpcStatus> = {
 
 /**
  * The gRPC status code for an error thrown by the identity core: by {@link IdentityError} code;
- * UNAUTHENTICATED for any {@link WorkloadTokenError}; INVALID_ARGUMENT for malformed X.509 input;
+ * INVALID_ARGUMENT for an {@link IdentityNameError}; UNAUTHENTICATED for any {@link WorkloadTokenError}; INVALID_ARGUMENT for malformed X.509 input;
  * INTERNAL for anything else.
  */
 export function grpcStatusFor(error: unknown): GrpcStatus {
   if (error instanceof IdentityError) return STATUS_BY_CODE[error.code];
+  if (error instanceof IdentityNameError) return GrpcStatus.INVALID_ARGUMENT;
   if (error instanceof WorkloadTokenError) return GrpcStatus.UNAUTHENTICATED;
   if (error instanceof X509Error || error instanceof DerError) return GrpcStatus.INVALID_ARGUMENT;
   return GrpcStatus.INTERNAL;

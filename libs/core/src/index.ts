@@ -1,0 +1,4 @@
+export { MeshbusError, ConfigError, errorMessage } from './errors.js';
+export { IdentityNameError, identityName, isDnsLabel, isDnsSubdomain, parseIdentityName, type IdentityNameParts } from './identity-name.js';
+export { IpAddressError, isIpAddress, parseIp, formatIp, canonicalIp, compareIp, type ParsedIp } from './ip.js';
+export { Base64Error, encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url } from './base64.js';

@@ -1,0 +1,14 @@
+export { IdentityError, IdentityErrorCode, assertEntitledIdentity } from './identity-error.js';
+export { CertificateAuthority, DEFAULT_CLOCK_SKEW_MS, DEFAULT_LEAF_LIFETIME_MS } from './certificate-authority.js';
+export type { CertificateAuthorityOptions, IssueRequest, IssuedCertificate } from './certificate-authority.js';
+export { createIssuer, createTrustAnchor } from './trust-material.js';
+export type { IssuerOptions, TrustAnchorOptions, TrustMaterial } from './trust-material.js';
+export { TrustMaterialExistsError, TrustMaterialFile, writeTrustMaterial } from './trust-material-files.js';
+export type { TrustMaterialFiles } from './trust-material-files.js';
+export { WorkloadTokenError, WorkloadTokenErrorCode, createWorkloadToken, verifyWorkloadToken } from './workload-token.js';
+export type { WorkloadTokenClaims, WorkloadTokenSubject, WorkloadTokenVerifyOptions } from './workload-token.js';
+export { TokenRejectedError, TokenReviewUnavailableError } from './token-validator.js';
+export type { ServiceAccountRef, TokenValidator } from './token-validator.js';
+export { WorkloadTokenValidator } from './token-validator-local.js';
+export type { WorkloadTokenValidatorOptions } from './token-validator-local.js';
+export { GrpcStatus, grpcStatusFor } from './grpc-status.js';
