@@ -11,7 +11,7 @@ export {
   type StreamName,
   type Carrier,
 } from './catalog.js';
-export { subjects, parseStateSubject, SubjectError } from './subjects.js';
+export { subjects, busServices, parseStateSubject, SubjectError } from './subjects.js';
 export { BusValidator, busValidator, loadSchema, SchemaValidationError } from './validation.js';
 export type { EndpointSet, Endpoint } from './generated/endpoint-set.js';
 export type {

@@ -32,6 +32,10 @@ export const subjects = {
   leader: (role: string) => `${subjectPrefix}.events.leader.${token(role, 'role')}`,
   workloadExpired: `${subjectPrefix}.events.workload.expired`,
   certify: `${subjectPrefix}.identity.certify`,
+  /** Requests to the destination replicas (NATS services API `meshbus-destination`). */
+  workloadRegister: `${subjectPrefix}.rpc.workloads.register`,
+  workloadHeartbeat: `${subjectPrefix}.rpc.workloads.heartbeat`,
+  workloadDeregister: `${subjectPrefix}.rpc.workloads.deregister`,
   trustBundle: `${subjectPrefix}.state.trust-bundle.current`,
   certificateIssued: `${subjectPrefix}.events.identity.certificate-issued`,
   issuerUpdated: `${subjectPrefix}.events.identity.issuer-updated`,
@@ -39,6 +43,12 @@ export const subjects = {
   allIdentityEvents: `${subjectPrefix}.events.identity.>`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
+} as const;
+
+/** NATS services API names and queue groups of the request/reply responders. */
+export const busServices = {
+  destination: { name: 'meshbus-destination', queue: 'meshbus-destination' },
+  identity: { name: 'meshbus-identity', queue: 'meshbus-identity' },
 } as const;
 
 /** Splits a state subject into its kind and key tokens, e.g. `endpoints`, [`ns`, `svc`, `80`]. */
