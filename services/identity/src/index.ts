@@ -12,8 +12,10 @@ export { WorkloadTokenError, WorkloadTokenErrorCode, createWorkloadToken, verify
 export type { WorkloadTokenClaims, WorkloadTokenSubject, WorkloadTokenVerifyOptions } from './workload-token.js';
 export { envToConfig } from './config.js';
 export type { HostFacts, IdentityConfig, KubernetesModeConfig, LocalModeConfig } from './config.js';
-export { createIdentityService } from './identity-service.js';
-export type { IdentityService, IdentityServiceOverrides } from './identity-service.js';
+export { createIdentityService } from './composition-root.js';
+export type { IdentityServiceOverrides } from './composition-root.js';
+export { IdentityServiceImpl } from './identity-service.js';
+export type { IdentityAdapters, IdentityService } from './identity-service.js';
 export { TokenRejectedError, TokenReviewUnavailableError } from './token-validator.js';
 export type { ServiceAccountRef, TokenValidator } from './token-validator.js';
 export { WorkloadTokenValidator } from './token-validator-local.js';
