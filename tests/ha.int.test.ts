@@ -7,7 +7,7 @@ import { JetStreamPublisher, StreamReader } from '@meshbus/bus';
 import { busValidator, streams, subjects, type LeaderChanged, type WorkloadExpired } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, waitFor } from '@meshbus/testing';
-import { destinationClient, EndpointWatcher, exampleManifests, startNats, type NatsCluster } from './harness.js';
+import { destinationClient, EndpointWatcher, startMesh, type Mesh, type NatsCluster } from './harness.js';
 import { clusterHealthy, Fleet, metricValue, nodeOfConnection, parseLogLines, parsePrometheusText, type LogLine, type ServiceProcess } from './process-harness.js';
 
 // Failure and HA behaviour of the control plane with every service as its own
@@ -83,8 +83,9 @@ function endpointView(w: EndpointWatcher): string {
 }
 
 describe('HA and failure behaviour with real processes on a 3-node NATS cluster', () => {
+  let mesh: Mesh;
   let nats: NatsCluster;
-  let manifests: Awaited<ReturnType<typeof exampleManifests>>;
+  let manifests: { dir: string };
   let fleet: Fleet;
   let nc: NatsConnection;
   const leaderEvents = new LeaderEvents();
@@ -119,8 +120,10 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
 
   beforeAll(async () => {
     const t0 = Date.now();
-    nats = await startNats({ nodes: 3 });
-    manifests = await exampleManifests();
+    // NATS and the manifests come from the mesh; the services run as processes of the fleet.
+    mesh = await startMesh({ nats: { nodes: 3 }, manifests: true });
+    nats = mesh.nats;
+    manifests = { dir: mesh.manifestsDir! };
     fleet = new Fleet(nats.url, {
       MESHBUS_STREAM_REPLICAS: '3',
       MESHBUS_LEASE_DURATION: `${leaseMs / 1000}s`,
@@ -142,8 +145,7 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
     await leaderEvents.stop();
     await nc?.close();
     await fleet?.stopAll();
-    await manifests?.[Symbol.asyncDispose]();
-    await nats?.stop();
+    await mesh?.[Symbol.asyncDispose]();
     console.log(`HA timings (ms):\n${Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join('\n')}`);
   });
 
