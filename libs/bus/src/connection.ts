@@ -1,5 +1,5 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { ConfigError, envString, type ConnectionFactory, type Env, type HostConnection, type Logger, type ResourceStack } from '@meshbus/runtime';
+import { ConfigError, envString, type ConnectionFactory, type Env, type HostConnection, type Logger } from '@meshbus/runtime';
 
 /** How a process reaches NATS. */
 export interface BusConnectionConfig {
@@ -116,22 +116,4 @@ export function natsConnectionFactory(config: BusConnectionConfig, given?: NatsC
       release: given ? async () => undefined : () => nc.drain().finally(() => nc.close()),
     };
   };
-}
-
-/**
- * The connection a service runs on: the one a test passed in, or a new one
- * whose release (drain, then close) joins the service's resources.
- */
-export async function serviceConnection(
-  config: BusConnectionConfig,
-  logger: Logger,
-  resources: ResourceStack,
-  given?: NatsConnection,
-): Promise<NatsConnection> {
-  if (given) return given;
-  const nc = await connectBus(config, logger);
-  // drain() of a connection that is reconnecting resolves at once but leaves it
-  // reconnecting, which keeps the process alive: close it then.
-  resources.defer(nc, () => nc.drain().finally(() => nc.close()));
-  return nc;
 }
