@@ -122,7 +122,7 @@ export class DestinationServiceImpl implements DestinationService {
 
   async start(): Promise<void> {
     await this.host.start((nc) => this.startOnBus(nc));
-    this.logger.info({ manifests: this.config.manifestsDir }, 'destination started');
+    if (this.state === 'started') this.logger.info({ manifests: this.config.manifestsDir }, 'destination started');
   }
 
   private async startOnBus(nc: NatsConnection): Promise<void> {
