@@ -135,11 +135,12 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
     await Promise.all([startDestination(), startDestination()]);
     gwA = await startGateway('gateway-a');
     gwB = await startGateway('gateway-b');
-    await Promise.all(fleet.all.map((p) => p.waitReady()));
+    // The first start creates the streams and the lease bucket (R3): each waits for nats-server to elect a stream leader.
+    await Promise.all(fleet.all.map((p) => p.waitReady(45_000)));
     nc = await connect({ servers: nats.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     await leaderEvents.start(nc);
     timings['start-up (cluster + 4 processes ready)'] = Date.now() - t0;
-  });
+  }, 90_000);
 
   /** The example manifests again, without the files tests added. */
   const resetManifests = async () => {
