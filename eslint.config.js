@@ -18,4 +18,11 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['@meshbus/*/src/*', '@meshbus/*/dist/*'], message: 'Import a package through its index.' }] }],
     },
   },
+  {
+    // Colocated tests are left out of each package's build; they are type-checked by tsconfig.test.json.
+    files: ['**/src/**/*.test.ts', 'services/identity/src/test-fixtures.ts'],
+    languageOptions: {
+      parserOptions: { projectService: false, project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
 );

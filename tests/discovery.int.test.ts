@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { connect } from 'nats';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher, StreamReader, type BusEvent } from '@meshbus/bus';
 import { busValidator, streams, subjects } from '@meshbus/bus-schemas';
@@ -10,38 +10,33 @@ import type { destination } from '@meshbus/proxy-api';
 import { httpGet, waitFor } from '@meshbus/testing';
 import type { DestinationService } from '@meshbus/destination';
 import type { Gateway } from '@meshbus/gateway';
-import { destinationClient, EndpointWatcher, exampleManifests, startDestination, startGateway, startNats, type NatsCluster } from './harness.js';
+import { destinationClient, EndpointWatcher, startMesh, type Mesh } from './harness.js';
 
 const web = 'web.shop.svc.cluster.local:80';
 
 describe('service discovery end to end: manifests → destination → NATS → gateway → Destination.Get', () => {
-  let nats: NatsCluster;
-  let manifests: Awaited<ReturnType<typeof exampleManifests>>;
+  let mesh: Mesh;
+  let manifests: { dir: string };
   let dst: DestinationService;
   let gw: Gateway;
   let client: ReturnType<typeof destinationClient>;
   const events: BusEvent[] = [];
-  let reader: StreamReader;
-  let nc: Awaited<ReturnType<typeof connect>>;
+  let nc: NatsConnection;
 
   beforeAll(async () => {
-    nats = await startNats();
-    manifests = await exampleManifests();
-    dst = await startDestination(nats.url, manifests.dir);
-    gw = await startGateway(nats.url);
-    client = destinationClient(gw.grpcPort);
-    nc = await connect({ servers: nats.url });
-    reader = new StreamReader({ nc, stream: streams.events.name, filter: subjects.allEvents, validator: busValidator(), logger: silentLogger(), onEvent: (e) => events.push(e) });
+    mesh = await startMesh({ destination: true, gateway: true });
+    ({ destination: dst, gateway: gw } = mesh);
+    manifests = { dir: mesh.manifestsDir! };
+    const grpc = destinationClient(gw.grpcPort);
+    client = grpc;
+    mesh.defer(() => grpc.close());
+    nc = await mesh.connect();
+    const reader = new StreamReader({ nc, stream: streams.events.name, filter: subjects.allEvents, validator: busValidator(), logger: silentLogger(), onEvent: (e) => events.push(e) });
     await reader.start();
+    mesh.defer(() => reader.stop());
   });
   afterAll(async () => {
-    client?.close();
-    await reader?.stop();
-    await nc?.close();
-    await gw?.[Symbol.asyncDispose]();
-    await dst?.[Symbol.asyncDispose]();
-    await manifests?.[Symbol.asyncDispose]();
-    await nats?.stop();
+    await mesh?.[Symbol.asyncDispose]();
   });
 
   it('serves health endpoints once synced', async () => {
@@ -50,6 +45,20 @@ describe('service discovery end to end: manifests → destination → NATS → g
     expect((await httpGet(`${gw.adminUrl}/live`)).status).toBe(200);
     const metrics = (await httpGet(`${dst.adminUrl}/metrics`)).body;
     expect(metrics).toContain('meshbus_destination_leader{service="destination"} 1');
+  });
+
+  it('lets an operator read and change the log level of a running service over its admin server', async () => {
+    const put = (body: string) => fetch(`${gw.adminUrl}/log-level`, { method: 'PUT', body }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    expect(await httpGet(`${gw.adminUrl}/log-level`)).toEqual({ status: 200, body: 'silent\n' });
+    // error, not debug: the test's own output stays quiet.
+    expect(await put('error')).toEqual({ status: 200, body: 'error\n' });
+    expect(await httpGet(`${gw.adminUrl}/log-level`)).toEqual({ status: 200, body: 'error\n' });
+    expect(await httpGet(`${dst.adminUrl}/log-level`)).toEqual({ status: 200, body: 'silent\n' });
+    const bad = await put('loud');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('unknown log level "loud": send one of fatal, error, warn, info, debug, trace, silent');
+    expect(await httpGet(`${gw.adminUrl}/log-level`)).toEqual({ status: 200, body: 'error\n' });
+    expect(await put('silent')).toEqual({ status: 200, body: 'silent\n' });
   });
 
   it('streams the ready endpoints with identity, protocol hint and labels, then changes within a second', async () => {
@@ -133,20 +142,21 @@ describe('service discovery end to end: manifests → destination → NATS → g
 
   it('keeps what was valid when a manifest breaks, and reports the problem on the bus', async () => {
     const w = new EndpointWatcher(client, web);
-    await waitFor(() => w.endpoints.size === 3, { what: 'current endpoints' });
+    await waitFor(() => w.endpoints.size > 0, { what: 'current endpoints' });
+    const before = w.addresses();
     const file = join(manifests.dir, 'web.yaml');
     const good = await readFile(file, 'utf8');
     await writeFile(file, good + '\n---\n: this is [not yaml\n');
     await waitFor(() => events.find((e) => e.kind === 'manifestRejected' && (e.data as { file: string }).file === 'web.yaml'), { what: 'manifest.rejected event' });
     await new Promise((r) => setTimeout(r, 300));
-    expect(w.endpoints.size).toBe(3);
+    expect(w.addresses()).toEqual(before);
     await writeFile(file, good);
     w.cancel();
   });
 
   it('adds workloads registered over the bus and removes them when heartbeats stop', async () => {
     const w = new EndpointWatcher(client, web);
-    await waitFor(() => w.endpoints.size === 3, { what: 'current endpoints' });
+    await waitFor(() => w.endpoints.size > 0, { what: 'current endpoints' });
     const pub = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/test/vm' });
     await pub.publish('workloadRegistered', subjects.workload('shop', 'vm-7'), 'shop/vm-7', {
       namespace: 'shop',

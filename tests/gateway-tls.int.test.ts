@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destination } from '@meshbus/proxy-api';
 import { waitFor } from '@meshbus/testing';
 import type { Gateway } from '@meshbus/gateway';
-import { EndpointWatcher, startGateway, startNats, type NatsCluster } from './harness.js';
+import { EndpointWatcher, startMesh, type Mesh } from './harness.js';
 
 describe('gateway over TLS', () => {
-  let nats: NatsCluster;
+  let mesh: Mesh;
   let gw: Gateway;
   let dir: string;
 
@@ -22,12 +22,11 @@ describe('gateway over TLS', () => {
     run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'gw.key', '-out', 'gw.csr', '-subj', '/CN=gateway']);
     await writeFile(join(dir, 'ext.cnf'), 'subjectAltName=DNS:gateway,IP:127.0.0.1\n');
     run(['x509', '-req', '-in', 'gw.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'gw.crt', '-days', '1', '-extfile', 'ext.cnf']);
-    nats = await startNats();
-    gw = await startGateway(nats.url, { MESHBUS_TLS_CERT: join(dir, 'gw.crt'), MESHBUS_TLS_KEY: join(dir, 'gw.key') });
+    mesh = await startMesh({ gateway: { env: { MESHBUS_TLS_CERT: join(dir, 'gw.crt'), MESHBUS_TLS_KEY: join(dir, 'gw.key') } } });
+    gw = mesh.gateway;
   }, 60_000);
   afterAll(async () => {
-    await gw?.[Symbol.asyncDispose]();
-    await nats?.stop();
+    await mesh?.[Symbol.asyncDispose]();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -1,19 +1,21 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { connect, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JetStreamPublisher, StreamReader } from '@meshbus/bus';
 import { busValidator, streams, subjects, type LeaderChanged, type WorkloadExpired } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, waitFor } from '@meshbus/testing';
-import { destinationClient, EndpointWatcher, exampleManifests, startNats, type NatsCluster } from './harness.js';
+import { destinationClient, EndpointWatcher, repoRoot, startMesh, type Mesh, type NatsCluster } from './harness.js';
 import { clusterHealthy, Fleet, metricValue, nodeOfConnection, parseLogLines, parsePrometheusText, type LogLine, type ServiceProcess } from './process-harness.js';
 
 // Failure and HA behaviour of the control plane with every service as its own
 // process (services/<svc>/dist/main.js, built by `npx tsc --build`) on a real
-// 3-node JetStream cluster. The tests run in order and share the processes:
-// each one leaves the mesh in the state the next one starts from.
+// 3-node JetStream cluster. The tests share the processes; before each, the
+// mesh is brought back to the same start (the example manifests, two
+// destinations with one leader, gateways A and B serving them), so that each
+// also passes on its own.
 
 const leaseMs = 1000;
 const web = 'web.shop.svc.cluster.local:80';
@@ -83,8 +85,9 @@ function endpointView(w: EndpointWatcher): string {
 }
 
 describe('HA and failure behaviour with real processes on a 3-node NATS cluster', () => {
+  let mesh: Mesh;
   let nats: NatsCluster;
-  let manifests: Awaited<ReturnType<typeof exampleManifests>>;
+  let manifests: { dir: string };
   let fleet: Fleet;
   let nc: NatsConnection;
   const leaderEvents = new LeaderEvents();
@@ -119,8 +122,10 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
 
   beforeAll(async () => {
     const t0 = Date.now();
-    nats = await startNats({ nodes: 3 });
-    manifests = await exampleManifests();
+    // NATS and the manifests come from the mesh; the services run as processes of the fleet.
+    mesh = await startMesh({ nats: { nodes: 3 }, manifests: true });
+    nats = mesh.nats;
+    manifests = { dir: mesh.manifestsDir! };
     fleet = new Fleet(nats.url, {
       MESHBUS_STREAM_REPLICAS: '3',
       MESHBUS_LEASE_DURATION: `${leaseMs / 1000}s`,
@@ -130,11 +135,43 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
     await Promise.all([startDestination(), startDestination()]);
     gwA = await startGateway('gateway-a');
     gwB = await startGateway('gateway-b');
-    await Promise.all(fleet.all.map((p) => p.waitReady()));
+    // The first start creates the streams and the lease bucket (R3): each waits for nats-server to elect a stream leader.
+    await Promise.all(fleet.all.map((p) => p.waitReady(45_000)));
     nc = await connect({ servers: nats.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     await leaderEvents.start(nc);
     timings['start-up (cluster + 4 processes ready)'] = Date.now() - t0;
-  });
+  }, 90_000);
+
+  /** The example manifests again, without the files tests added. */
+  const resetManifests = async () => {
+    const examples = join(repoRoot, 'examples/manifests');
+    const keep = new Set(await readdir(examples));
+    for (const f of await readdir(manifests.dir)) if (!keep.has(f)) await rm(join(manifests.dir, f), { recursive: true, force: true });
+    for (const f of keep) {
+      const text = await readFile(join(examples, f), 'utf8');
+      if ((await readFile(join(manifests.dir, f), 'utf8').catch(() => undefined)) !== text) await writeFile(join(manifests.dir, f), text);
+    }
+  };
+
+  beforeEach(async () => {
+    await resetManifests();
+    destinations = destinations.filter((d) => d.running);
+    while (destinations.length < 2) await startDestination();
+    if (!gwA.running) gwA = fleet.restart(gwA);
+    if (!gwB.running) gwB = fleet.restart(gwB);
+    await Promise.all([...destinations, gwA, gwB].map((p) => p.waitReady()));
+    await waitFor(() => leaderOf(destinations), { what: 'one destination leader' });
+    for (const gw of [gwA, gwB]) {
+      const w = watch(gw, web);
+      const d = watch(gw, db);
+      await waitFor(() => w.addresses().join() === initialWeb.join() && d.addresses().join() === '127.0.0.31:5432', {
+        what: `${gw.replicaId} serves the example manifests`,
+        timeoutMs: 20_000,
+      });
+      w.cancel();
+      d.cancel();
+    }
+  }, 60_000);
 
   afterAll(async () => {
     for (const w of watchers) w.cancel();
@@ -142,8 +179,7 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
     await leaderEvents.stop();
     await nc?.close();
     await fleet?.stopAll();
-    await manifests?.[Symbol.asyncDispose]();
-    await nats?.stop();
+    await mesh?.[Symbol.asyncDispose]();
     console.log(`HA timings (ms):\n${Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join('\n')}`);
   });
 
@@ -214,6 +250,7 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
       for await (const e of watchIt) lease.push({ op: e.operation, at: Date.now() });
     })();
     const w = watch(gwA, web);
+    await editManifest('web-3.yaml', workloadYaml('web-3', '127.0.0.14'));
     await waitFor(() => w.endpoints.has('127.0.0.14:8080'), { what: 'current web endpoints' });
 
     const stoppedAt = Date.now();
@@ -280,7 +317,7 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
   it('destination down while the folder changes: the replica that comes back converges the gateways to the folder', async () => {
     const webOnA = watch(gwA, web);
     const dbOnB = watch(gwB, db);
-    await waitFor(() => webOnA.addresses().join() === '127.0.0.11:8080,127.0.0.12:8080', { what: 'web endpoints' });
+    await waitFor(() => webOnA.addresses().join() === initialWeb.join(), { what: 'web endpoints' });
     await waitFor(() => dbOnB.addresses().join() === '127.0.0.31:5432', { what: 'db endpoints' });
 
     const exits = await Promise.all(destinations.map((d) => d.terminate()));
@@ -289,7 +326,7 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
 
     // Gateways keep serving what the bus holds.
     const late = watch(gwB, web);
-    await waitFor(() => late.addresses().join() === '127.0.0.11:8080,127.0.0.12:8080', { what: 'gateway serves while no destination runs' });
+    await waitFor(() => late.addresses().join() === initialWeb.join(), { what: 'gateway serves while no destination runs' });
 
     await editManifest('web-4.yaml', workloadYaml('web-4', '127.0.0.15'));
     await rm(join(manifests.dir, 'db.yaml'));
@@ -311,16 +348,13 @@ describe('HA and failure behaviour with real processes on a 3-node NATS cluster'
     await waitFor(() => fresh.exists === false, { what: 'fresh client: db does not exist' });
     await d.waitReady();
     expect(await leaderGauge(d)).toBe(1);
-
-    // A standby again for what follows.
-    await (await startDestination()).waitReady();
   });
 
   it('NATS node failure: with the server of the leader (and of the most services) killed, changes still reach clients through both gateways', async () => {
     const leader = await waitFor(() => leaderOf(destinations), { what: 'one leader' });
     const onA = watch(gwA, web);
     const onB = watch(gwB, web);
-    await waitFor(() => onA.addresses().length === 3 && onB.addresses().length === 3, { what: 'web endpoints on both gateways' });
+    await waitFor(() => onA.addresses().length === initialWeb.length && onB.addresses().length === initialWeb.length, { what: 'web endpoints on both gateways' });
 
     // The node to kill: the one most of the leader and the two gateways are attached to, the leader's on a tie.
     const placement = new Map<ServiceProcess, number>();

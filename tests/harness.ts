@@ -2,11 +2,13 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { destination } from '@meshbus/proxy-api';
-import { createDestinationService, envToConfig as destinationEnv, type DestinationService } from '@meshbus/destination';
-import { createGateway, envToConfig as gatewayEnv, type Gateway } from '@meshbus/gateway';
-import { silentLogger } from '@meshbus/runtime';
-import { freePort, startNats, type NatsCluster } from '@meshbus/testing';
+import { createDestinationService, envToConfig as destinationEnv, type DestinationOverrides, type DestinationService } from '@meshbus/destination';
+import { createGateway, envToConfig as gatewayEnv, type Gateway, type GatewayOverrides } from '@meshbus/gateway';
+import { createIdentityService, envToConfig as identityEnv, type IdentityService, type IdentityServiceOverrides } from '@meshbus/identity';
+import { ResourceStack, silentLogger, type Logger } from '@meshbus/runtime';
+import { startNats, type NatsCluster, type NatsOptions } from '@meshbus/testing';
 
 export const repoRoot = new URL('..', import.meta.url).pathname;
 
@@ -17,23 +19,168 @@ export async function exampleManifests(): Promise<{ dir: string } & AsyncDisposa
   return { dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Starts a destination replica in-process. */
-export async function startDestination(natsUrl: string, manifestsDir: string, extra: Record<string, string> = {}): Promise<DestinationService> {
-  const svc = createDestinationService(
-    destinationEnv({ NATS_URL: natsUrl, MESHBUS_MANIFESTS_DIR: manifestsDir, MESHBUS_ADMIN_ADDR: `127.0.0.1:${await freePort()}`, MESHBUS_LEASE_DURATION: '1s', ...extra }),
-    { logger: silentLogger() },
-  );
-  await svc.start();
-  return svc;
+/** The in-process services {@link startMesh} can start. */
+export type MeshServiceKind = 'destination' | 'gateway' | 'identity';
+
+interface Services {
+  destination: DestinationService;
+  gateway: Gateway;
+  identity: IdentityService;
 }
 
-/** Starts a gateway in-process. */
-export async function startGateway(natsUrl: string, extra: Record<string, string> = {}): Promise<Gateway> {
-  const gw = createGateway(gatewayEnv({ NATS_URL: natsUrl, MESHBUS_GRPC_ADDR: '127.0.0.1:0', MESHBUS_ADMIN_ADDR: `127.0.0.1:${await freePort()}`, MESHBUS_DRAIN_MS: '500', ...extra }), {
-    logger: silentLogger(),
-  });
-  await gw.start();
-  return gw;
+interface Overrides {
+  destination: DestinationOverrides;
+  gateway: GatewayOverrides;
+  identity: IdentityServiceOverrides;
+}
+
+/** One replica of a service in {@link startMesh}. */
+export interface ReplicaOptions<K extends MeshServiceKind> {
+  /** @default `<kind>-<n>` */
+  replicaId?: string;
+  /** Environment on top of the mesh's defaults (NATS login, TLS files, timings...). */
+  env?: Record<string, string>;
+  /** @default the mesh's logger */
+  overrides?: Overrides[K];
+}
+
+/** How many replicas of a service, or the options of each. */
+export type ReplicasOption<K extends MeshServiceKind> = boolean | number | ReplicaOptions<K> | ReplicaOptions<K>[];
+
+/** Options of {@link startMesh}. */
+export interface MeshOptions {
+  /** The NATS to run on: options of a new one (`{ nodes: 3 }` for a cluster), or one already running. @default one new node */
+  nats?: NatsOptions | NatsCluster;
+  destination?: ReplicasOption<'destination'>;
+  gateway?: ReplicasOption<'gateway'>;
+  identity?: ReplicasOption<'identity'>;
+  /** Environment every service gets, on top of the defaults and below each replica's. */
+  env?: Partial<Record<MeshServiceKind, Record<string, string>>>;
+  /** Manifests folder of destination: a copy of examples/manifests is made when true or when destination runs. @default a copy when destination runs */
+  manifests?: boolean | string;
+  /** Trust material and `token.pub` for identity (as `meshbus identity init` writes them); required with identity. */
+  identityDir?: string;
+  /** The order services are started in; disposal is the reverse. @default destination, identity, gateway */
+  order?: MeshServiceKind[];
+  /** Root logger of every service. @default a silent logger for each replica, so that a level changed on one stays there */
+  logger?: Logger;
+}
+
+/** A running mesh: NATS and in-process services, disposed in the reverse order of start. */
+export interface Mesh extends AsyncDisposable {
+  readonly nats: NatsCluster;
+  /** The manifests folder destination reads, when there is one. */
+  readonly manifestsDir: string | undefined;
+  readonly destinations: DestinationService[];
+  readonly gateways: Gateway[];
+  readonly identities: IdentityService[];
+  /** The first replica of each (throws when none runs). */
+  readonly destination: DestinationService;
+  readonly gateway: Gateway;
+  readonly identity: IdentityService;
+  /** Starts one more replica, disposed with the mesh. */
+  add<K extends MeshServiceKind>(kind: K, options?: ReplicaOptions<K>): Promise<Services[K]>;
+  /** A NATS connection closed with the mesh. */
+  connect(options?: ConnectionOptions): Promise<NatsConnection>;
+  /** Runs `cleanup` when the mesh is disposed, before what was started earlier. */
+  defer(cleanup: () => unknown): void;
+}
+
+function replicaList<K extends MeshServiceKind>(option: ReplicasOption<K> | undefined): ReplicaOptions<K>[] {
+  if (option === undefined || option === false) return [];
+  if (option === true) return [{}];
+  if (typeof option === 'number') return Array.from({ length: option }, () => ({}));
+  return Array.isArray(option) ? option : [option];
+}
+
+/**
+ * Starts a real NATS (one node or a cluster) and any set of in-process
+ * services on it in one call: `startMesh({ destination: true, gateway: 2 })`.
+ * Each service is configured as main.ts would configure it from its
+ * environment, on free ports. Disposing the mesh stops everything in the
+ * reverse order of start; a start that fails disposes what was started.
+ */
+export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
+  const stack = new ResourceStack(options.logger ?? silentLogger());
+  try {
+    const given = options.nats && 'url' in options.nats ? options.nats : undefined;
+    const nats = given ?? (await startNats(options.nats as NatsOptions | undefined));
+    if (!given) stack.defer(nats, () => nats.stop());
+
+    const wanted = { destination: replicaList(options.destination), gateway: replicaList(options.gateway), identity: replicaList(options.identity) };
+    let manifestsDir: string | undefined = typeof options.manifests === 'string' ? options.manifests : undefined;
+    if (manifestsDir === undefined && (options.manifests === true || (options.manifests === undefined && wanted.destination.length > 0))) {
+      const copy = await exampleManifests();
+      stack.use(copy);
+      manifestsDir = copy.dir;
+    }
+    const started: { [K in MeshServiceKind]: Services[K][] } = { destination: [], gateway: [], identity: [] };
+    const counts: Record<MeshServiceKind, number> = { destination: 0, gateway: 0, identity: 0 };
+
+    const create = <K extends MeshServiceKind>(kind: K, replica: ReplicaOptions<K>): Services[K] => {
+      const replicaId = replica.replicaId ?? `${kind}-${++counts[kind]}`;
+      const env: Record<string, string> = { NATS_URL: nats.url, MESHBUS_REPLICA_ID: replicaId, MESHBUS_ADMIN_ADDR: '127.0.0.1:0' };
+      const overrides = { logger: options.logger ?? silentLogger(), ...replica.overrides };
+      if (kind === 'destination') {
+        if (!manifestsDir) throw new Error('startMesh: destination needs a manifests folder');
+        Object.assign(env, { MESHBUS_MANIFESTS_DIR: manifestsDir, MESHBUS_LEASE_DURATION: '1s' }, options.env?.destination, replica.env);
+        return createDestinationService(destinationEnv(env), overrides) as Services[K];
+      }
+      if (kind === 'gateway') {
+        Object.assign(env, { MESHBUS_GRPC_ADDR: '127.0.0.1:0', MESHBUS_DRAIN_MS: '500' }, options.env?.gateway, replica.env);
+        return createGateway(gatewayEnv(env), overrides) as Services[K];
+      }
+      if (!options.identityDir) throw new Error('startMesh: identity needs identityDir (trust material and token.pub, from `meshbus identity init`)');
+      Object.assign(env, { MESHBUS_IDENTITY_DIR: options.identityDir, MESHBUS_TOKEN_PUBLIC_KEY: join(options.identityDir, 'token.pub') }, options.env?.identity, replica.env);
+      return createIdentityService(identityEnv(env), overrides) as Services[K];
+    };
+    const add = async <K extends MeshServiceKind>(kind: K, replica: ReplicaOptions<K> = {}): Promise<Services[K]> => {
+      const service = create(kind, replica);
+      stack.use(service);
+      await service.start();
+      started[kind].push(service);
+      return service;
+    };
+
+    for (const kind of options.order ?? (['destination', 'identity', 'gateway'] as const)) {
+      for (const replica of wanted[kind]) await add(kind, replica);
+    }
+
+    const first = <K extends MeshServiceKind>(kind: K): Services[K] => {
+      const service = started[kind][0];
+      if (!service) throw new Error(`startMesh: no ${kind} was started`);
+      return service;
+    };
+    return {
+      nats,
+      manifestsDir,
+      destinations: started.destination,
+      gateways: started.gateway,
+      identities: started.identity,
+      get destination() {
+        return first('destination');
+      },
+      get gateway() {
+        return first('gateway');
+      },
+      get identity() {
+        return first('identity');
+      },
+      add,
+      async connect(connectOptions = {}) {
+        const nc = await connect({ servers: nats.url.split(','), ...connectOptions });
+        stack.defer(nc, () => nc.close());
+        return nc;
+      },
+      defer(cleanup) {
+        stack.defer(null, cleanup);
+      },
+      [Symbol.asyncDispose]: () => stack.disposeAll(),
+    };
+  } catch (err) {
+    await stack.disposeAll();
+    throw err;
+  }
 }
 
 export function destinationClient(port: number): destination.DestinationClient {

@@ -5,17 +5,16 @@ import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateClient } from '@meshbus/identity-client';
-import { createIdentityService, envToConfig as identityEnv, type IdentityService } from '@meshbus/identity';
-import { silentLogger } from '@meshbus/runtime';
-import { freePort, waitFor } from '@meshbus/testing';
+import type { IdentityService } from '@meshbus/identity';
+import { waitFor } from '@meshbus/testing';
 import type { Gateway } from '@meshbus/gateway';
-import { repoRoot, startGateway, startNats, type NatsCluster } from './harness.js';
+import { repoRoot, startMesh, type Mesh } from './harness.js';
 
 const cli = (args: string[]) => execFileSync('node', [join(repoRoot, 'cli/dist/main.js'), ...args], { encoding: 'utf8' });
 const webIdentity = 'web.shop.serviceaccount.identity.meshbus.cluster.local';
 
 describe('workload certificates through the gateway, with local-mode tokens', () => {
-  let nats: NatsCluster;
+  let mesh: Mesh;
   let dir: string;
   let replicas: IdentityService[] = [];
   let gw: Gateway;
@@ -24,28 +23,12 @@ describe('workload certificates through the gateway, with local-mode tokens', ()
     dir = await mkdtemp(join(tmpdir(), 'meshbus-identity-e2e-'));
     // What a user runs: trust material and the token signing key.
     cli(['identity', 'init', '--dir', join(dir, 'identity')]);
-    nats = await startNats();
-    for (const id of ['identity-a', 'identity-b']) {
-      const svc = createIdentityService(
-        identityEnv({
-          NATS_URL: nats.url,
-          MESHBUS_REPLICA_ID: id,
-          MESHBUS_ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
-          MESHBUS_IDENTITY_DIR: join(dir, 'identity'),
-          MESHBUS_TOKEN_PUBLIC_KEY: join(dir, 'identity', 'token.pub'),
-        }),
-        { logger: silentLogger() },
-      );
-      await svc.start();
-      replicas.push(svc);
-    }
-    gw = await startGateway(nats.url);
+    mesh = await startMesh({ identity: [{ replicaId: 'identity-a' }, { replicaId: 'identity-b' }], gateway: true, identityDir: join(dir, 'identity') });
+    replicas = mesh.identities;
+    gw = mesh.gateway;
   }, 60_000);
   afterAll(async () => {
-    await gw?.[Symbol.asyncDispose]();
-    for (const r of replicas) await r[Symbol.asyncDispose]();
-    replicas = [];
-    await nats?.stop();
+    await mesh?.[Symbol.asyncDispose]();
     await rm(dir, { recursive: true, force: true });
   });
 

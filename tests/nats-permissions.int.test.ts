@@ -6,12 +6,11 @@ import { credentials } from '@grpc/grpc-js';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateClient } from '@meshbus/identity-client';
-import { createIdentityService, envToConfig as identityEnv, type IdentityService } from '@meshbus/identity';
+import type { IdentityService } from '@meshbus/identity';
 import type { DestinationService } from '@meshbus/destination';
 import type { Gateway } from '@meshbus/gateway';
-import { silentLogger } from '@meshbus/runtime';
-import { freePort, httpGet, natsAuthorizationConfig, waitFor, type NatsRole } from '@meshbus/testing';
-import { destinationClient, EndpointWatcher, exampleManifests, repoRoot, startDestination, startGateway, startNats, type NatsCluster } from './harness.js';
+import { httpGet, natsAuthorizationConfig, waitFor, type NatsCluster, type NatsRole } from '@meshbus/testing';
+import { destinationClient, EndpointWatcher, repoRoot, startMesh, type Mesh } from './harness.js';
 
 const cli = (args: string[]) => execFileSync('node', [join(repoRoot, 'cli/dist/main.js'), ...args], { encoding: 'utf8' });
 const roles: NatsRole[] = ['destination', 'gateway', 'identity', 'workload', 'reader'];
@@ -29,9 +28,9 @@ async function connectAs(url: string, role: NatsRole): Promise<{ nc: NatsConnect
 }
 
 describe('per-service NATS users with least-privilege permissions', () => {
+  let mesh: Mesh;
   let nats: NatsCluster;
   let dir: string;
-  let manifests: Awaited<ReturnType<typeof exampleManifests>>;
   let dst: DestinationService;
   let gw: Gateway;
   let idsvc: IdentityService;
@@ -40,30 +39,21 @@ describe('per-service NATS users with least-privilege permissions', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshbus-nats-perm-'));
     cli(['identity', 'init', '--dir', join(dir, 'identity')]);
-    nats = await startNats({ authorization: natsAuthorizationConfig(roles.map((role) => ({ user: role, password: password(role), role }))) });
-    manifests = await exampleManifests();
-    // The gateway first: with its read-only user it waits for the streams a writer creates.
-    gw = await startGateway(nats.url, { ...login('gateway'), MESHBUS_ENSURE_STREAMS: 'false' });
-    dst = await startDestination(nats.url, manifests.dir, login('destination'));
-    idsvc = createIdentityService(
-      identityEnv({
-        NATS_URL: nats.url,
-        ...login('identity'),
-        MESHBUS_ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
-        MESHBUS_IDENTITY_DIR: join(dir, 'identity'),
-        MESHBUS_TOKEN_PUBLIC_KEY: join(dir, 'identity', 'token.pub'),
-      }),
-      { logger: silentLogger() },
-    );
-    await idsvc.start();
+    mesh = await startMesh({
+      nats: { authorization: natsAuthorizationConfig(roles.map((role) => ({ user: role, password: password(role), role }))) },
+      destination: true,
+      gateway: true,
+      identity: true,
+      identityDir: join(dir, 'identity'),
+      env: { destination: login('destination'), gateway: { ...login('gateway'), MESHBUS_ENSURE_STREAMS: 'false' }, identity: login('identity') },
+      // The gateway first: with its read-only user it waits for the streams a writer creates.
+      order: ['gateway', 'destination', 'identity'],
+    });
+    ({ nats, destination: dst, gateway: gw, identity: idsvc } = mesh);
   }, 60_000);
   afterAll(async () => {
     for (const nc of conns) await nc.close();
-    await gw?.[Symbol.asyncDispose]();
-    await idsvc?.[Symbol.asyncDispose]();
-    await dst?.[Symbol.asyncDispose]();
-    await manifests?.[Symbol.asyncDispose]();
-    await nats?.stop();
+    await mesh?.[Symbol.asyncDispose]();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -103,7 +93,8 @@ describe('per-service NATS users with least-privilege permissions', () => {
     const { nc, violations } = await connectAs(nats.url, 'reader');
     conns.push(nc);
     const jsm = await nc.jetstreamManager({ timeout: 2000 });
-    expect((await jsm.streams.info('MESHBUS_STATE')).state.messages).toBeGreaterThan(0);
+    // Run on its own, this test may come before destination's first publication.
+    await waitFor(async () => (await jsm.streams.info('MESHBUS_STATE')).state.messages > 0, { what: 'state published' });
 
     nc.publish('meshbus.v1.state.endpoints.x.y.80', new Uint8Array());
     await waitFor(() => violations.includes('publish meshbus.v1.state.endpoints.x.y.80'), { what: 'publish refused' });

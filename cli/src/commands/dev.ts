@@ -16,14 +16,15 @@ interface DevFlags {
   gatewayPort: number;
   stateDir: string;
   logLevel: string;
-  pretty?: boolean;
+  json?: boolean;
   readyTimeout: number;
 }
 
 const examples = `
 Examples:
   $ npm run dev
-  $ meshbus dev --replicas 2 --pretty
+  $ meshbus dev --replicas 2 --log-level debug
+  $ meshbus dev --json | jq -R 'fromjson? | select(.level == "warn")'
   $ meshbus dev --manifests ./my-mesh --nats-url nats://127.0.0.1:4222
 
 It starts nats-server (unless --nats-url or NATS_URL is given), then destination,
@@ -47,7 +48,7 @@ export function registerDevCommand(program: Command, context: CliContext): void 
     )
     .addOption(new Option('--state-dir <dir>', 'folder for the NATS store, trust material, manifests and dev.json').default(defaultStateDir))
     .addOption(new Option('--log-level <level>', 'MESHBUS_LOG_LEVEL of the services').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
-    .option('--pretty', 'print service logs as level, message and fields instead of JSON')
+    .option('--json', 'print the services\' log records as the JSON lines they write, instead of one readable line each')
     .addOption(
       new Option('--ready-timeout <duration>', 'how long every process may take to answer /ready')
         .argParser(parsedBy((v) => parseDurationFlag(v, '--ready-timeout', { minMs: 1000 })))
@@ -71,7 +72,7 @@ async function runDev(flags: DevFlags, context: CliContext): Promise<void> {
       ...(natsUrl ? { natsUrl } : {}),
       gatewayPort: flags.gatewayPort,
       logLevel: flags.logLevel,
-      pretty: flags.pretty ?? false,
+      json: flags.json ?? false,
       readyTimeoutMs: flags.readyTimeout,
       repoRoot,
     },

@@ -27,8 +27,8 @@ export interface DevMeshConfig {
   /** gRPC port of the first gateway; replica i asks for `gatewayPort + i - 1`. */
   gatewayPort: number;
   logLevel: string;
-  /** Print service logs as level and message. */
-  pretty: boolean;
+  /** Print the services' JSON log lines as they are instead of readable lines. */
+  json: boolean;
   readyTimeoutMs: number;
   /** Repository root: `services/<svc>/dist/main.js` and `examples/manifests` are found from here. */
   repoRoot: string;
@@ -113,7 +113,7 @@ export class DevMesh implements AsyncDisposable {
       baseEnv: io.env,
       stdout: io.stdout,
       stderr: io.stderr,
-      pretty: config.pretty,
+      json: config.json,
       restartDelayMs: config.restartDelayMs,
       stopGraceMs: config.stopGraceMs,
       notice: (t) => this.notice(t),

@@ -45,25 +45,38 @@ describe('ProcessSupervisor', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('prefixes whole output lines with the process name and passes its environment', async () => {
+  it('passes whole JSON records through with json, prefixes other lines with the process name, and passes its environment', async () => {
     const stdout = new Buffered();
     const stderr = new Buffered();
-    const supervisor = new ProcessSupervisor({ specs: [spec('destination-1', 'steady')], baseEnv: process.env, stdout, stderr, notice: () => undefined });
+    const supervisor = new ProcessSupervisor({ specs: [spec('destination-1', 'steady')], baseEnv: process.env, stdout, stderr, json: true, notice: () => undefined });
     supervisor.start();
     await waitFor(() => stdout.text.includes('\n'), { what: 'a log line' });
-    expect(stdout.text).toBe('[destination-1] {"level":"info","msg":"listening","replica":"destination-1"}\n');
+    expect(stdout.text).toBe('{"level":"info","msg":"listening","replica":"destination-1"}\n');
     await supervisor.stop();
     expect(stderr.text).toBe('[destination-1] bye\n');
     expect(supervisor.processes[0]!.lastExit).toEqual({ code: 0, signal: null });
   });
 
-  it('prints JSON logs as level and message with pretty', async () => {
+  it('prints each JSON log record as one readable line by default', async () => {
     const stdout = new Buffered();
-    const supervisor = new ProcessSupervisor({ specs: [spec('gateway-2', 'steady')], baseEnv: process.env, stdout, stderr: new Buffered(), pretty: true, notice: () => undefined });
+    const stderr = new Buffered();
+    const supervisor = new ProcessSupervisor({ specs: [spec('gateway-2', 'steady')], baseEnv: process.env, stdout, stderr, notice: () => undefined });
     supervisor.start();
     await waitFor(() => stdout.text.includes('\n'), { what: 'a log line' });
-    expect(stdout.text).toBe('[gateway-2] INFO  listening replica=gateway-2\n');
+    expect(stdout.text).toBe('gateway-2 INFO  listening\n');
     await supervisor.stop();
+    expect(stderr.text).toBe('[gateway-2] bye\n');
+  });
+
+  it('prints lines that are not JSON after the process name, in both modes', async () => {
+    for (const json of [false, true]) {
+      const stdout = new Buffered();
+      const supervisor = new ProcessSupervisor({ specs: [spec('destination-3', 'stubborn')], baseEnv: process.env, stdout, stderr: new Buffered(), json, stopGraceMs: 100, notice: () => undefined });
+      supervisor.start();
+      await waitFor(() => stdout.text.includes('\n'), { what: 'a line' });
+      expect(stdout.text).toBe('[destination-3] up\n');
+      await supervisor.stop();
+    }
   });
 
   it('reports a process that dies and starts it again after the delay, but not once stopping', async () => {

@@ -28,8 +28,8 @@ export interface ProcessSupervisorOptions {
   baseEnv: Readonly<Record<string, string | undefined>>;
   stdout: TextSink;
   stderr: TextSink;
-  /** Print JSON log lines as level, message and fields. @default false */
-  pretty?: boolean;
+  /** Pass the children's JSON log records through as they are, instead of one readable line each. @default false */
+  json?: boolean;
   /** Pause before a child that died is started again. @default 1000 */
   restartDelayMs?: number;
   /** How long a child may take to exit after SIGTERM before it is killed. @default 10000 */
@@ -52,8 +52,10 @@ export function describeExit(exit: ChildExit): string {
 }
 
 /**
- * Runs each spec's main.js as a child process with node, prefixes every
- * output line with `[name]`, and starts a child that dies on its own again
+ * Runs each spec's main.js as a child process with node, prints every
+ * output line as a readable line that names the process (or, with `json`,
+ * log records as written, which name their service and replica, and other
+ * lines after `[name]`), and starts a child that dies on its own again
  * after a pause. Children get their own process group, so a terminal's
  * Ctrl-C reaches only `meshbus dev`, which then stops them in order.
  */
@@ -139,10 +141,20 @@ export class ProcessSupervisor {
   private pipe(from: Readable, to: TextSink, name: string): void {
     const splitter = new LineSplitter();
     const write = (lines: string[]) => {
-      for (const line of lines) to.write(`[${name}] ${this.options.pretty ? formatLogLine(line) : line}\n`);
+      for (const line of lines) to.write(`${this.options.json ? (isJsonObject(line) ? line : `[${name}] ${line}`) : formatLogLine(line, { source: name })}\n`);
     };
     from.setEncoding('utf8');
     from.on('data', (chunk: string) => write(splitter.push(chunk)));
     from.on('end', () => write(splitter.flush()));
+  }
+}
+
+function isJsonObject(line: string): boolean {
+  if (!line.startsWith('{')) return false;
+  try {
+    const v: unknown = JSON.parse(line);
+    return typeof v === 'object' && v !== null;
+  } catch {
+    return false;
   }
 }

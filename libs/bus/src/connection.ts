@@ -1,5 +1,5 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { ConfigError, envString, type Env, type Logger, type ResourceStack } from '@meshbus/runtime';
+import { ConfigError, envString, type ConnectionFactory, type Env, type HostConnection, type Logger } from '@meshbus/runtime';
 
 /** How a process reaches NATS. */
 export interface BusConnectionConfig {
@@ -69,8 +69,10 @@ export function busConfigFromEnv(env: Env, connectionName: string): BusConnectio
 /** Whether a connection is currently up, followed from its status events. */
 export class ConnectionHealth {
   private up = true;
+  private readonly reconnectListeners: (() => void)[] = [];
 
   constructor(nc: NatsConnection, onReconnect?: () => void) {
+    if (onReconnect) this.reconnectListeners.push(onReconnect);
     void nc.closed().then(() => {
       this.up = false;
     });
@@ -79,7 +81,7 @@ export class ConnectionHealth {
         if (s.type === 'disconnect') this.up = false;
         else if (s.type === 'reconnect') {
           this.up = true;
-          onReconnect?.();
+          for (const listener of this.reconnectListeners) listener();
         }
       }
     })();
@@ -88,22 +90,30 @@ export class ConnectionHealth {
   get connected(): boolean {
     return this.up;
   }
+
+  /** Calls `listener` after each reconnection. */
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
 }
 
 /**
- * The connection a service runs on: the one a test passed in, or a new one
- * whose release (drain, then close) joins the service's resources.
+ * The NATS connection of a service host: opens one from `config` (released by
+ * drain, then close), or follows `given`, which stays open for whoever passed it.
  */
-export async function serviceConnection(
-  config: BusConnectionConfig,
-  logger: Logger,
-  resources: ResourceStack,
-  given?: NatsConnection,
-): Promise<NatsConnection> {
-  if (given) return given;
-  const nc = await connectBus(config, logger);
-  // drain() of a connection that is reconnecting resolves at once but leaves it
-  // reconnecting, which keeps the process alive: close it then.
-  resources.defer(nc, () => nc.drain().finally(() => nc.close()));
-  return nc;
+export function natsConnectionFactory(config: BusConnectionConfig, given?: NatsConnection): ConnectionFactory<NatsConnection> {
+  return async (logger: Logger): Promise<HostConnection<NatsConnection>> => {
+    const nc = given ?? (await connectBus(config, logger));
+    const health = new ConnectionHealth(nc);
+    return {
+      client: nc,
+      get connected() {
+        return health.connected;
+      },
+      onReconnect: (listener) => health.onReconnect(listener),
+      // drain() of a connection that is reconnecting resolves at once but leaves it
+      // reconnecting, which keeps the process alive: close it then.
+      release: given ? async () => undefined : () => nc.drain().finally(() => nc.close()),
+    };
+  };
 }

@@ -1,4 +1,4 @@
-export { connectBus, busConfigFromEnv, serviceConnection, ConnectionHealth, type BusConnectionConfig } from './connection.js';
+export { connectBus, busConfigFromEnv, natsConnectionFactory, ConnectionHealth, type BusConnectionConfig } from './connection.js';
 export {
   encodeEvent,
   decodeEvent,

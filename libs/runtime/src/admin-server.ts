@@ -1,12 +1,17 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { isLogLevel, logLevels } from './logger.js';
+import type { Readiness } from './readiness.js';
 
-/** What /ready reports: ready, or not yet with the reasons why. */
-export interface Readiness {
-  ready: boolean;
-  reasons?: string[];
+export type { Readiness } from './readiness.js';
+
+/** Reads and changes the level of a running service's logger. */
+export interface LogLevelControl {
+  get(): string;
+  /** Called only with a valid level (one of `logLevels`). */
+  set(level: string): void;
 }
 
 /** Options of {@link AdminServer}. */
@@ -18,11 +23,17 @@ export interface AdminServerOptions {
   registry: Registry;
   readiness: () => Readiness;
   logger: Logger;
+  /** Serves `GET /log-level` and `PUT /log-level` when given. */
+  logLevel?: LogLevelControl;
 }
+
+/** The longest body PUT /log-level reads; a level name is a few bytes. */
+const maxLevelBody = 64;
 
 /**
  * The admin HTTP endpoint every meshbus process serves: `/live` (the process
- * answers), `/ready` (it has synced and can serve), `/metrics` (Prometheus).
+ * answers), `/ready` (it has synced and can serve, or why not), `/metrics`
+ * (Prometheus) and `/log-level` (read or change the log level while running).
  */
 export class AdminServer {
   private readonly server: Server;
@@ -30,31 +41,74 @@ export class AdminServer {
 
   constructor(options: AdminServerOptions) {
     this.options = options;
-    this.server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    this.server = createServer((req, res) => this.route(req, res));
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/log-level' && this.options.logLevel) {
+      this.logLevel(this.options.logLevel, req, res);
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      text(res.setHeader('allow', 'GET, HEAD'), 405, `${req.method} is not allowed on ${path}\n`);
+      return;
+    }
+    if (path === '/live') {
+      text(res, 200, 'live\n');
+    } else if (path === '/ready') {
+      const r = this.options.readiness();
+      text(res, r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${(r.reasons ?? []).join('; ')}\n`);
+    } else if (path === '/metrics') {
+      this.options.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': this.options.registry.contentType }).end(body),
+        (err: unknown) => {
+          this.options.logger.error({ err }, 'metrics collection failed');
+          res.writeHead(500).end();
+        },
+      );
+    } else {
+      text(res, 404, 'not found\n');
+    }
+  }
+
+  private logLevel(control: LogLevelControl, req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      text(res, 200, `${control.get()}\n`);
+      return;
+    }
+    if (req.method !== 'PUT') {
+      text(res.setHeader('allow', 'GET, HEAD, PUT'), 405, `${req.method} is not allowed on /log-level: GET reads the level, PUT sets it\n`);
+      return;
+    }
+    let body = '';
+    let tooLong = false;
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      if (tooLong) return;
+      body += chunk;
+      if (body.length > maxLevelBody) tooLong = true;
+    });
+    req.on('end', () => {
+      if (tooLong) {
+        text(res, 413, `the body must be a log level name (${logLevels.join(', ')})\n`);
         return;
       }
-      if (path === '/live') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('live\n');
-      } else if (path === '/ready') {
-        const r = this.options.readiness();
-        res
-          .writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' })
-          .end(r.ready ? 'ready\n' : `not ready: ${(r.reasons ?? []).join('; ')}\n`);
-      } else if (path === '/metrics') {
-        this.options.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': this.options.registry.contentType }).end(text),
-          (err: unknown) => {
-            this.options.logger.error({ err }, 'metrics collection failed');
-            res.writeHead(500).end();
-          },
-        );
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      const level = body.trim().toLowerCase();
+      if (!isLogLevel(level)) {
+        text(res, 400, `${level === '' ? 'no log level given' : `unknown log level ${JSON.stringify(body.trim())}`}: send one of ${logLevels.join(', ')}\n`);
+        return;
       }
+      const previous = control.get();
+      // Said at the more verbose of the two levels, so that the change shows either way.
+      const say = () => this.options.logger.info({ from: previous, to: level }, 'log level changed');
+      const wasShown = this.options.logger.isLevelEnabled('info');
+      if (wasShown) say();
+      control.set(level);
+      if (!wasShown && this.options.logger.isLevelEnabled('info')) say();
+      text(res, 200, `${level}\n`);
     });
+    req.on('error', () => res.destroy());
   }
 
   async start(): Promise<void> {
@@ -83,4 +137,8 @@ export class AdminServer {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
 }

@@ -1,4 +1,5 @@
 import { ConfigError } from '@meshbus/core';
+import { isLogLevel, logLevels } from './logger.js';
 
 /** The process environment as read once by a service's main.ts. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -29,12 +30,10 @@ export function envInt(env: Env, name: string, fallback: number, bounds: { min?:
   return v;
 }
 
-const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 /** Reads MESHBUS_LOG_LEVEL. */
 export function envLogLevel(env: Env): string {
   const level = envString(env, 'MESHBUS_LOG_LEVEL', 'info');
-  if (!logLevels.includes(level)) throw new ConfigError(`MESHBUS_LOG_LEVEL must be one of ${logLevels.join(', ')}, got ${JSON.stringify(level)}`);
+  if (!isLogLevel(level)) throw new ConfigError(`MESHBUS_LOG_LEVEL must be one of ${logLevels.join(', ')}, got ${JSON.stringify(level)}`);
   return level;
 }
 

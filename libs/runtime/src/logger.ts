@@ -2,6 +2,17 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger } from 'pino';
 
+/** The levels a meshbus logger accepts, most severe first; `silent` writes nothing. */
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** One of {@link logLevels}. */
+export type LogLevel = (typeof logLevels)[number];
+
+/** Whether `value` names a log level. */
+export function isLogLevel(value: string): value is LogLevel {
+  return (logLevels as readonly string[]).includes(value);
+}
+
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
   /** Service name, written as `service` on every line. */

@@ -1,7 +1,5 @@
 import type { NatsConnection } from 'nats';
 import {
-  ConnectionHealth,
-  serviceConnection,
   ensureStreams,
   JetStreamPublisher,
   LeaderElection,
@@ -19,32 +17,23 @@ import {
 } from '@meshbus/bus-schemas';
 import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
 import {
-  AdminServer,
   canonicalJson,
   Counter,
-  createLogger,
-  createMetricsRegistry,
   errorMessage,
   Gauge,
   Histogram,
-  ResourceStack,
   type Logger,
   type Registry,
+  type ResourceStack,
   type Service,
+  type ServiceHost,
   type ServiceState,
 } from '@meshbus/runtime';
 import { computeDestinationState } from './compute.js';
 import type { DestinationConfig } from './config.js';
 import { diffState } from './diff.js';
 import { RegistrationTracker } from './registrations.js';
-import { folderResourceSource, type ResourceSource } from './resource-source.js';
-
-/** Dependencies a test (or another mode) may replace. */
-export interface DestinationOverrides {
-  logger?: Logger;
-  source?: ResourceSource;
-  nc?: NatsConnection;
-}
+import type { ResourceSource } from './resource-source.js';
 
 /** The running destination service. */
 export interface DestinationService extends Service {
@@ -59,20 +48,15 @@ type StateData = EndpointSet | ServiceProfileState;
 const publishBatch = 256;
 
 /**
- * Creates the destination service: it reads mesh resources, computes every
- * endpoint set and profile, and — when it holds the leader lease — publishes
- * what differs from the bus state. Standbys compute the same and stay warm.
+ * The destination service: it reads mesh resources, computes every endpoint
+ * set and profile, and — when it holds the leader lease — publishes what
+ * differs from the bus state. Standbys compute the same and stay warm.
+ * Built by `createDestinationService`; runs on a {@link ServiceHost}.
  */
-export function createDestinationService(config: DestinationConfig, overrides: DestinationOverrides = {}): DestinationService {
-  const logger = (overrides.logger ?? createLogger({ service: 'destination', level: config.logLevel })).child({ replica: config.replicaId });
-  const registry = createMetricsRegistry('destination');
-  return new DestinationServiceImpl(config, overrides, logger, registry);
-}
-
-class DestinationServiceImpl implements DestinationService {
-  state: ServiceState = 'initialized';
+export class DestinationServiceImpl implements DestinationService {
   private readonly resources: ResourceStack;
-  private readonly admin: AdminServer;
+  private readonly logger: Logger;
+  private readonly registry: Registry;
   private readonly tracker = new RegistrationTracker();
   /** What this leader published and the view has not confirmed yet; null is a tombstone. */
   private readonly overlay = new Map<string, StateData | null>();
@@ -82,7 +66,6 @@ class DestinationServiceImpl implements DestinationService {
   private view: StateView | undefined;
   private publisher: Publisher | undefined;
   private election: LeaderElection | undefined;
-  private connection: ConnectionHealth | undefined;
   private reconciling = false;
   private dirty = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -97,12 +80,15 @@ class DestinationServiceImpl implements DestinationService {
 
   constructor(
     private readonly config: DestinationConfig,
-    private readonly overrides: DestinationOverrides,
-    private readonly logger: Logger,
-    private readonly registry: Registry,
+    private readonly host: ServiceHost<NatsConnection>,
+    private readonly source: ResourceSource,
+    private readonly now: () => Date,
   ) {
-    this.resources = new ResourceStack(logger);
-    this.admin = new AdminServer({ ...config.admin, registry, logger, readiness: () => this.readiness() });
+    this.resources = host.resources;
+    this.logger = host.logger;
+    const registry = (this.registry = host.registry);
+    host.readiness.add('state', () => (this.view?.ready ? undefined : 'bus state not synced'));
+    host.readiness.add('manifests', () => (this.meshResources ? undefined : 'manifests not read'));
     this.metrics = {
       leader: new Gauge({ name: 'meshbus_destination_leader', help: '1 while this replica holds the destination lease.', registers: [registry] }),
       published: new Counter({ name: 'meshbus_destination_published_total', help: 'State snapshots and tombstones published, by kind.', labelNames: ['kind'], registers: [registry] }),
@@ -121,27 +107,27 @@ class DestinationServiceImpl implements DestinationService {
     return this.election?.isLeader ?? false;
   }
 
-  get adminUrl(): string {
-    return this.admin.url;
+  get state(): ServiceState {
+    return this.host.state;
   }
 
-  private readiness() {
-    const reasons: string[] = [];
-    if (this.state !== 'started') reasons.push(`service ${this.state}`);
-    if (!this.connection?.connected) reasons.push('not connected to NATS');
-    if (!this.view?.ready) reasons.push('bus state not synced');
-    if (!this.meshResources) reasons.push('manifests not read');
-    return { ready: reasons.length === 0, reasons };
+  get adminUrl(): string {
+    return this.host.adminUrl;
+  }
+
+  /** The bus connection's health, as the host follows it. */
+  private get connection(): { readonly connected: boolean } {
+    return this.host;
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'initialized') throw new Error(`cannot start a ${this.state} service`);
-    const { config, logger } = this;
-    await this.admin.start();
-    this.resources.use(this.admin);
+    await this.host.start((nc) => this.startOnBus(nc));
+    if (this.state === 'started') this.logger.info({ manifests: this.config.manifestsDir }, 'destination started');
+  }
 
-    const nc = await serviceConnection(config.bus, logger.child({ component: 'bus' }), this.resources, this.overrides.nc);
-    this.connection = new ConnectionHealth(nc, () => this.scheduleReconcile());
+  private async startOnBus(nc: NatsConnection): Promise<void> {
+    const { config, logger } = this;
+    this.host.onReconnect(() => this.scheduleReconcile());
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     const validator = busValidator();
     this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator, source: `/meshbus/destination/${config.replicaId}`, registry: this.registry });
@@ -158,7 +144,7 @@ class DestinationServiceImpl implements DestinationService {
     await view.start();
     this.resources.defer(view, () => view.stop());
 
-    const source = this.overrides.source ?? folderResourceSource(config.manifestsDir, logger);
+    const source = this.source;
     await source.start((resources, problems) => {
       this.meshResources = resources;
       this.reportProblems(problems);
@@ -186,16 +172,13 @@ class DestinationServiceImpl implements DestinationService {
     this.expiryTimer = setInterval(() => this.scheduleReconcile(), 1000);
     this.resources.defer(null, () => clearInterval(this.expiryTimer));
     this.resources.defer(null, () => clearTimeout(this.retryTimer));
-    this.state = 'started';
-    logger.info({ manifests: config.manifestsDir }, 'destination started');
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.state === 'destroyed') return;
-    this.state = 'destroyed';
-    // Let a reconciliation in progress finish its publications before the connection drains.
-    while (this.reconciling) await new Promise((r) => setTimeout(r, 10));
-    await this.resources.disposeAll();
+    await this.host.stop(async () => {
+      // Let a reconciliation in progress finish its publications before the connection drains.
+      while (this.reconciling) await new Promise((r) => setTimeout(r, 10));
+    });
   }
 
 
@@ -203,7 +186,7 @@ class DestinationServiceImpl implements DestinationService {
     const parsed = parseStateSubject(subject);
     if (!parsed) return;
     if (parsed.kind === 'workloads') {
-      this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, Date.now());
+      this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, this.now().getTime());
     } else {
       this.overlay.delete(subject);
     }
@@ -213,7 +196,7 @@ class DestinationServiceImpl implements DestinationService {
   private async onElected(term: number): Promise<void> {
     this.metrics.leader.set(1);
     this.overlay.clear();
-    this.tracker.refreshAll(Date.now());
+    this.tracker.refreshAll(this.now().getTime());
     this.scheduleReconcile();
     void this.announceLeadership(term);
   }
@@ -283,7 +266,7 @@ class DestinationServiceImpl implements DestinationService {
     const view = this.view;
     if (!this.isLeader || !this.meshResources || !view?.ready || !this.connection?.connected) return;
     const publisher = this.publisher!;
-    const now = Date.now();
+    const now = this.now().getTime();
     await this.publishProblems();
 
     for (const expired of this.tracker.expired(now)) {

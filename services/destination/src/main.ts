@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createLogger, loadConfig, runUntilSignalled } from '@meshbus/runtime';
 import { envToConfig } from './config.js';
-import { createDestinationService } from './destination-service.js';
+import { createDestinationService } from './composition-root.js';
 
 const config = loadConfig('destination', () => envToConfig(process.env));
 if (config) {

@@ -1,30 +1,13 @@
-import { readFile } from 'node:fs/promises';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { NatsConnection } from 'nats';
-import { ConnectionHealth, ensureStreams, serviceConnection, StateView } from '@meshbus/bus';
+import { ensureStreams, StateView } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
 import { identity } from '@meshbus/proxy-api';
-import {
-  AdminServer,
-  createLogger,
-  createMetricsRegistry,
-  Gauge,
-  ResourceStack,
-  type Logger,
-  type Registry,
-  type Service,
-  type ServiceState,
-} from '@meshbus/runtime';
+import { Gauge, type Logger, type Registry, type ResourceStack, type Service, type ServiceHost, type ServiceState } from '@meshbus/runtime';
 import type { GatewayConfig } from './config.js';
 import { DestinationIndex } from './destination-index.js';
 import { createDestinationHandlers, destinationServiceDefinition, type DestinationHandlers } from './destination-server.js';
 import { createIdentityHandler } from './identity-forwarder.js';
-
-/** Dependencies a test may replace. */
-export interface GatewayOverrides {
-  logger?: Logger;
-  nc?: NatsConnection;
-}
 
 /** The running gateway. */
 export interface Gateway extends Service {
@@ -35,60 +18,58 @@ export interface Gateway extends Service {
   readonly openStreams: number;
 }
 
-/**
- * Creates the gateway: a materialized view of the bus state served to proxies
- * as gRPC watch streams. It holds nothing that cannot be rebuilt from the bus.
- */
-export function createGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Gateway {
-  const logger = (overrides.logger ?? createLogger({ service: 'gateway', level: config.logLevel })).child({ replica: config.replicaId });
-  return new GatewayImpl(config, overrides, logger, createMetricsRegistry('gateway'));
+/** The gRPC side of the gateway, as the composition root builds it. */
+export interface GatewayGrpc {
+  /** A new, empty gRPC server. */
+  createServer(): Server;
+  /** TLS credentials from the configured files, or plaintext. */
+  credentials(): Promise<ServerCredentials>;
 }
 
-class GatewayImpl implements Gateway {
-  state: ServiceState = 'initialized';
+/**
+ * The gateway: a materialized view of the bus state served to proxies as gRPC
+ * watch streams. It holds nothing that cannot be rebuilt from the bus.
+ * Built by `createGateway`; runs on a {@link ServiceHost}.
+ */
+export class GatewayImpl implements Gateway {
   grpcPort = 0;
   private readonly resources: ResourceStack;
-  private readonly admin: AdminServer;
+  private readonly logger: Logger;
+  private readonly registry: Registry;
   private view: StateView | undefined;
   private handlers: DestinationHandlers | undefined;
-  private connection: ConnectionHealth | undefined;
   private serving = false;
 
   constructor(
     private readonly config: GatewayConfig,
-    private readonly overrides: GatewayOverrides,
-    private readonly logger: Logger,
-    private readonly registry: Registry,
+    private readonly host: ServiceHost<NatsConnection>,
+    private readonly grpc: GatewayGrpc,
   ) {
-    this.resources = new ResourceStack(logger);
-    this.admin = new AdminServer({ ...config.admin, registry, logger, readiness: () => this.readiness() });
+    this.resources = host.resources;
+    this.logger = host.logger;
+    this.registry = host.registry;
+    host.readiness.add('state', () => (this.view?.ready ? undefined : 'bus state not synced'));
+    host.readiness.add('grpc', () => (this.serving ? undefined : 'gRPC not serving'));
+  }
+
+  get state(): ServiceState {
+    return this.host.state;
   }
 
   get adminUrl(): string {
-    return this.admin.url;
+    return this.host.adminUrl;
   }
 
   get openStreams(): number {
     return this.handlers?.openStreams ?? 0;
   }
 
-  private readiness() {
-    const reasons: string[] = [];
-    if (this.state !== 'started') reasons.push(`service ${this.state}`);
-    if (!this.connection?.connected) reasons.push('not connected to NATS');
-    if (!this.view?.ready) reasons.push('bus state not synced');
-    if (!this.serving) reasons.push('gRPC not serving');
-    return { ready: reasons.length === 0, reasons };
+  async start(): Promise<void> {
+    await this.host.start((nc) => this.startOnBus(nc));
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'initialized') throw new Error(`cannot start a ${this.state} gateway`);
+  private async startOnBus(nc: NatsConnection): Promise<void> {
     const { config, logger } = this;
-    await this.admin.start();
-    this.resources.use(this.admin);
-
-    const nc = await serviceConnection(config.bus, logger.child({ component: 'bus' }), this.resources, this.overrides.nc);
-    this.connection = new ConnectionHealth(nc);
     if (config.ensureStreams) await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas });
 
     let index: DestinationIndex | undefined;
@@ -121,7 +102,7 @@ class GatewayImpl implements Gateway {
 
     const handlers = createDestinationHandlers({ index, clusterDomain: config.clusterDomain, logger: logger.child({ component: 'destination' }), registry: this.registry });
     this.handlers = handlers;
-    const server = new Server({ 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 });
+    const server = this.grpc.createServer();
     server.addService(destinationServiceDefinition, handlers.implementation);
     server.addService(
       identity.IdentityService,
@@ -133,13 +114,11 @@ class GatewayImpl implements Gateway {
         registry: this.registry,
       }),
     );
-    const credentials = config.tls
-      ? ServerCredentials.createSsl(null, [{ cert_chain: await readFile(config.tls.certFile), private_key: await readFile(config.tls.keyFile) }], false)
-      : ServerCredentials.createInsecure();
+    const credentials = await this.grpc.credentials();
     if (!config.tls) logger.warn('gRPC listener without TLS (set MESHBUS_TLS_CERT and MESHBUS_TLS_KEY outside local development)');
-    const host = config.grpc.host.includes(':') ? `[${config.grpc.host}]` : config.grpc.host;
+    const bindHost = config.grpc.host.includes(':') ? `[${config.grpc.host}]` : config.grpc.host;
     this.grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${config.grpc.port}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
+      server.bindAsync(`${bindHost}:${config.grpc.port}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.resources.defer(server, () => this.shutdownServer(server));
     this.serving = true;
@@ -150,8 +129,7 @@ class GatewayImpl implements Gateway {
       logger.info({ keys: view.size }, 'bus state synced');
     });
     this.resources.defer(view, () => view.stop());
-    this.state = 'started';
-    logger.info({ grpc: `${host}:${this.grpcPort}`, tls: Boolean(config.tls) }, 'gateway serving');
+    logger.info({ grpc: `${bindHost}:${this.grpcPort}`, tls: Boolean(config.tls) }, 'gateway serving');
   }
 
   private async shutdownServer(server: Server): Promise<void> {
@@ -170,8 +148,6 @@ class GatewayImpl implements Gateway {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.state === 'destroyed') return;
-    this.state = 'destroyed';
-    await this.resources.disposeAll();
+    await this.host.stop();
   }
 }

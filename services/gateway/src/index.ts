@@ -1,5 +1,6 @@
 export { envToConfig, type GatewayConfig } from './config.js';
-export { createGateway, type Gateway, type GatewayOverrides } from './gateway-service.js';
+export { createGateway, type GatewayOverrides } from './composition-root.js';
+export { GatewayImpl, type Gateway, type GatewayGrpc } from './gateway-service.js';
 export { parseDestinationPath, DestinationPathError, type ServiceTarget } from './destination-path.js';
 export { DestinationIndex } from './destination-index.js';
 export { WatchTopic, TopicWatch, type Snapshot, type StreamSink } from './watch-topic.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createLogger, loadConfig, runUntilSignalled } from '@meshbus/runtime';
 import { envToConfig } from './config.js';
-import { createGateway } from './gateway-service.js';
+import { createGateway } from './composition-root.js';
 
 const config = loadConfig('gateway', () => envToConfig(process.env));
 if (config) {

@@ -1,6 +1,3 @@
-import { createPublicKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { NatsConnection } from 'nats';
 import {
   busValidator,
@@ -11,18 +8,15 @@ import {
   type EventKind,
   type TrustBundle,
 } from '@meshbus/bus-schemas';
-import { busMetrics, ConnectionHealth, decodeEvent, ensureStreams, isTombstone, JetStreamPublisher, serviceConnection } from '@meshbus/bus';
+import { busMetrics, decodeEvent, ensureStreams, isTombstone, JetStreamPublisher } from '@meshbus/bus';
 import {
-  AdminServer,
-  ConfigError,
-  createMetricsRegistry,
   errorMessage,
-  ResourceStack,
-  silentLogger,
   type Logger,
   type Readiness,
   type Registry,
+  type ResourceStack,
   type Service,
+  type ServiceHost,
   type ServiceState,
 } from '@meshbus/runtime';
 import { formatName, parseCertificate, serialNumberToHex } from '@meshbus/x509';
@@ -31,25 +25,15 @@ import { CertifyHandler } from './certify-handler.js';
 import { CertifyResponder } from './certify-responder.js';
 import type { IdentityConfig } from './config.js';
 import { registerIdentityMetrics, type IdentityMetrics } from './identity-metrics.js';
-import { FileIssuerSource } from './issuer-source-file.js';
 import type { IssuerSource } from './issuer-source.js';
 import { IssuerReloader, type IssuerChange, type IssuerRefusal } from './issuer-reloader.js';
-import { WorkloadTokenValidator } from '@meshbus/trust';
 import type { TokenValidator } from '@meshbus/trust';
 import { TrustBundlePublisher, trustBundleOf } from './trust-bundle.js';
 
-/** Dependencies a test (or an embedding process) may supply instead of the configured ones. */
-export interface IdentityServiceOverrides {
-  /** Root logger; the service derives child loggers with a `component` field. @default silent */
-  readonly logger?: Logger;
-  /** @default a new registry with process metrics */
-  readonly registry?: Registry;
-  readonly issuerSource?: IssuerSource;
-  readonly tokenValidator?: TokenValidator;
-  /** Kubernetes client configuration in cluster mode. @default from `config.mode.kubeconfig`, else in-cluster */
-  readonly kubeConfig?: KubeConfig;
-  /** @default () => new Date() */
-  readonly now?: () => Date;
+/** The adapters the identity service signs with, made by the composition root once the admin server is up. */
+export interface IdentityAdapters {
+  tokenValidator(): Promise<TokenValidator>;
+  issuerSource(): Promise<IssuerSource>;
 }
 
 /** A running identity service. */
@@ -64,28 +48,21 @@ export interface IdentityService extends Service {
 }
 
 /**
- * Builds the identity service: the mesh certificate authority answering certificate requests
- * from the bus. Nothing happens until `start()`.
+ * The identity service: the mesh certificate authority answering certificate
+ * requests from the bus. Built by `createIdentityService`; runs on a
+ * {@link ServiceHost}.
  */
-export function createIdentityService(config: IdentityConfig, overrides: IdentityServiceOverrides = {}): IdentityService {
-  return new IdentityServiceImpl(config, overrides);
-}
-
-class IdentityServiceImpl implements IdentityService {
-  state: ServiceState = 'initialized';
+export class IdentityServiceImpl implements IdentityService {
   /** Parent of the component loggers; carries the replica id. */
   private readonly baseLogger: Logger;
   private readonly logger: Logger;
   private readonly registry: Registry;
-  private readonly now: () => Date;
   private readonly validator: BusValidator = busValidator();
   private readonly metrics: IdentityMetrics;
   private readonly resources: ResourceStack;
   private readonly ceSource: string;
   private readonly pendingEvents = new Set<Promise<void>>();
-  private admin: AdminServer | undefined;
   private nc: NatsConnection | undefined;
-  private connection: ConnectionHealth | undefined;
   private reloader: IssuerReloader | undefined;
   private responder: CertifyResponder | undefined;
   private answering = false;
@@ -95,15 +72,26 @@ class IdentityServiceImpl implements IdentityService {
 
   constructor(
     private readonly config: IdentityConfig,
-    private readonly overrides: IdentityServiceOverrides,
+    private readonly host: ServiceHost<NatsConnection>,
+    private readonly adapters: IdentityAdapters,
+    private readonly now: () => Date,
   ) {
-    this.baseLogger = (overrides.logger ?? silentLogger()).child({ replica: config.replicaId });
+    this.baseLogger = host.logger;
     this.logger = this.baseLogger.child({ component: 'identity' });
-    this.registry = overrides.registry ?? createMetricsRegistry('identity');
-    this.now = overrides.now ?? (() => new Date());
+    this.registry = host.registry;
     this.metrics = registerIdentityMetrics(this.registry, () => this.reloader?.current, this.now);
-    this.resources = new ResourceStack(this.logger);
+    this.resources = host.resources;
     this.ceSource = `/meshbus/identity/${config.replicaId}`;
+    host.readiness.add('issuer', () => {
+      const issuer = this.reloader?.current;
+      if (!issuer) return `no valid issuer loaded from ${this.reloader?.source ?? 'the issuer source'}`;
+      if (this.now().getTime() >= issuer.chainNotAfter.getTime()) return `the issuer chain expired at ${issuer.chainNotAfter.toISOString()}`;
+      return this.subscribed ? undefined : 'joining the certify queue group';
+    });
+  }
+
+  get state(): ServiceState {
+    return this.host.state;
   }
 
   get replicaId(): string {
@@ -111,8 +99,8 @@ class IdentityServiceImpl implements IdentityService {
   }
 
   get adminUrl(): string {
-    if (!this.admin) throw new Error('the identity service has not started');
-    return this.admin.url;
+    if (this.state === 'initialized') throw new Error('the identity service has not started');
+    return this.host.adminUrl;
   }
 
   get issuer(): CertificateAuthority | undefined {
@@ -120,39 +108,31 @@ class IdentityServiceImpl implements IdentityService {
   }
 
   readiness(): Readiness {
-    const reasons: string[] = [];
-    if (this.state !== 'started') reasons.push(this.state === 'destroyed' ? 'shutting down' : 'starting');
-    if (!this.connection?.connected) reasons.push('not connected to NATS');
-    const issuer = this.reloader?.current;
-    if (!issuer) reasons.push(`no valid issuer loaded from ${this.reloader?.source ?? 'the issuer source'}`);
-    else if (this.now().getTime() >= issuer.chainNotAfter.getTime()) reasons.push(`the issuer chain expired at ${issuer.chainNotAfter.toISOString()}`);
-    else if (!this.subscribed) reasons.push('joining the certify queue group');
-    return reasons.length === 0 ? { ready: true } : { ready: false, reasons };
+    return this.host.ready();
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'initialized') throw new Error(`cannot start an identity service that is ${this.state}`);
     const { config, logger } = this;
     logger.info({ mode: config.mode.kind, controlNamespace: config.controlNamespace, trustDomain: config.trustDomain }, 'starting identity service');
-
-    this.admin = this.resources.use(
-      new AdminServer({
-        host: config.admin.host,
-        port: config.admin.port,
-        registry: this.registry,
-        readiness: () => this.readiness(),
-        logger: this.baseLogger.child({ component: 'admin' }),
-      }),
+    let tokenValidator: TokenValidator | undefined;
+    let issuerSource: IssuerSource | undefined;
+    await this.host.start(
+      (nc) => this.startOnBus(nc, tokenValidator!, issuerSource!),
+      async () => {
+        tokenValidator = await this.adapters.tokenValidator();
+        issuerSource = await this.adapters.issuerSource();
+      },
     );
-    await this.admin.start();
+    if (this.isDestroyed()) return;
+    await this.joinQueueGroup();
+    if (!this.reloader?.current) {
+      logger.error({ source: issuerSource?.description }, 'no valid issuer yet: not answering certificate requests until one is installed');
+    }
+  }
 
-    const tokenValidator = this.overrides.tokenValidator ?? (await this.createTokenValidator());
-    const issuerSource = this.overrides.issuerSource ?? (await this.createIssuerSource());
-
-    const nc = await serviceConnection(config.bus, this.baseLogger.child({ component: 'bus' }), this.resources);
+  private async startOnBus(nc: NatsConnection, tokenValidator: TokenValidator, issuerSource: IssuerSource): Promise<void> {
+    const { config } = this;
     this.nc = nc;
-    this.connection = new ConnectionHealth(nc);
-    if (this.isDestroyed()) return this.resources.disposeAll();
 
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: this.validator, source: this.ceSource, registry: this.registry });
@@ -203,20 +183,12 @@ class IdentityServiceImpl implements IdentityService {
     });
     this.resources.defer(this.reloader, () => this.reloader!.stop());
     await this.reloader.start();
-    if (this.isDestroyed()) return this.resources.disposeAll();
-
-    this.state = 'started';
-    await this.joinQueueGroup();
-    if (!this.reloader.current) {
-      logger.error({ source: issuerSource.description }, 'no valid issuer yet: not answering certificate requests until one is installed');
-    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.state === 'destroyed') return;
-    this.state = 'destroyed';
     this.logger.info('stopping identity service');
-    await this.resources.disposeAll();
+    await this.host.stop();
   }
 
   private isDestroyed(): boolean {
@@ -291,56 +263,6 @@ class IdentityServiceImpl implements IdentityService {
     const event = decodeEvent(stored.subject, stored.header, stored.data, this.validator, stored.seq);
     if (event.kind !== 'trustBundle' || isTombstone(event)) return undefined;
     return event.data as TrustBundle;
-  }
-
-  private async createTokenValidator(): Promise<TokenValidator> {
-    const { mode } = this.config;
-    if (mode.kind === 'kubernetes') {
-      const { TokenReviewValidator } = await import('@meshbus/trust/kubernetes');
-      return new TokenReviewValidator({ kubeConfig: await this.kubeConfig(), audiences: mode.tokenAudiences });
-    }
-    let pem: string;
-    try {
-      pem = await readFile(mode.tokenPublicKeyFile, 'utf8');
-    } catch (error) {
-      throw new ConfigError(`the workload token public key ${mode.tokenPublicKeyFile} cannot be read: ${errorMessage(error)}`, { cause: error });
-    }
-    try {
-      return new WorkloadTokenValidator({ publicKey: createPublicKey(pem), audience: mode.tokenAudience, now: this.now });
-    } catch (error) {
-      throw new ConfigError(`the workload token public key ${mode.tokenPublicKeyFile} is not a PEM key: ${errorMessage(error)}`, { cause: error });
-    }
-  }
-
-  private async createIssuerSource(): Promise<IssuerSource> {
-    const { mode, issuerRecheckIntervalMs } = this.config;
-    const logger = this.baseLogger.child({ component: 'issuer-source' });
-    if (mode.kind === 'local') return new FileIssuerSource({ files: mode.files, recheckIntervalMs: issuerRecheckIntervalMs, logger });
-    const { KubernetesIssuerSource } = await import('./issuer-source-kubernetes.js');
-    return new KubernetesIssuerSource({
-      kubeConfig: await this.kubeConfig(),
-      secret: mode.issuerSecret,
-      ...(mode.trustAnchors === undefined ? {} : { trustAnchors: mode.trustAnchors }),
-      recheckIntervalMs: issuerRecheckIntervalMs,
-      logger,
-    });
-  }
-
-  private cachedKubeConfig: KubeConfig | undefined;
-
-  // The Kubernetes client is loaded only in cluster mode: it is large, and the identity core is
-  // imported by processes that never talk to Kubernetes.
-  private async kubeConfig(): Promise<KubeConfig> {
-    if (this.overrides.kubeConfig) return this.overrides.kubeConfig;
-    if (!this.cachedKubeConfig) {
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const kc = new KubeConfig();
-      const mode = this.config.mode;
-      if (mode.kind === 'kubernetes' && mode.kubeconfig !== undefined) kc.loadFromFile(mode.kubeconfig);
-      else kc.loadFromCluster();
-      this.cachedKubeConfig = kc;
-    }
-    return this.cachedKubeConfig;
   }
 }
 

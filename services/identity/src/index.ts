@@ -1,7 +1,9 @@
 export { envToConfig } from './config.js';
 export type { HostFacts, IdentityConfig, KubernetesModeConfig, LocalModeConfig } from './config.js';
-export { createIdentityService } from './identity-service.js';
-export type { IdentityService, IdentityServiceOverrides } from './identity-service.js';
+export { createIdentityService } from './composition-root.js';
+export type { IdentityServiceOverrides } from './composition-root.js';
+export { IdentityServiceImpl } from './identity-service.js';
+export type { IdentityAdapters, IdentityService } from './identity-service.js';
 export type { IssuerMaterial, IssuerSource, IssuerSourceListener } from './issuer-source.js';
 export { FileIssuerSource } from './issuer-source-file.js';
 export type { FileIssuerSourceOptions, IssuerFiles } from './issuer-source-file.js';

@@ -7,7 +7,8 @@ import { decodeEvent, type BusEvent } from '@meshbus/bus';
 import { silentLogger } from '@meshbus/runtime';
 import { httpGet, startFakeKubeApi, startNats, waitFor, type FakeKubeApi, type NatsCluster } from '@meshbus/testing';
 import { envToConfig } from './config.js';
-import { createIdentityService, type IdentityService } from './identity-service.js';
+import { createIdentityService } from './composition-root.js';
+import type { IdentityService } from './identity-service.js';
 import {
   certifyRequest,
   identityOf,

@@ -80,6 +80,48 @@ describe('the built identity service as a process', () => {
     expect(proc.output()).not.toContain('PRIVATE KEY');
   });
 
+  it('changes its log level while running when an operator asks its admin server', async () => {
+    const adminPort = await freePort();
+    const admin = `http://127.0.0.1:${adminPort}`;
+    await using proc = startProcess({
+      command: process.execPath,
+      args: [mainJs],
+      env: {
+        PATH: process.env.PATH,
+        NATS_URL: nats.url,
+        MESHBUS_ADMIN_ADDR: `127.0.0.1:${adminPort}`,
+        MESHBUS_REPLICA_ID: 'proc-1',
+        MESHBUS_IDENTITY_DIR: dir,
+        MESHBUS_TOKEN_PUBLIC_KEY: join(dir, 'token.pub'),
+      },
+    });
+    await waitFor(async () => (await httpGet(`${admin}/ready`)).status === 200, { timeoutMs: 20_000, what: `/ready (output: ${proc.output()})` });
+    const put = async (body: string) => {
+      const r = await fetch(`${admin}/log-level`, { method: 'PUT', body });
+      return { status: r.status, body: await r.text() };
+    };
+    expect(await httpGet(`${admin}/log-level`)).toEqual({ status: 200, body: 'info\n' });
+    expect(await put('chatty')).toEqual({ status: 400, body: 'unknown log level "chatty": send one of fatal, error, warn, info, debug, trace, silent\n' });
+    expect(await put(' Warn\n')).toEqual({ status: 200, body: 'warn\n' });
+    expect(await httpGet(`${admin}/log-level`)).toEqual({ status: 200, body: 'warn\n' });
+
+    // At warn, issuing a certificate (an info record of the certify component) writes nothing.
+    const web = identityOf('web', 'shop');
+    const nc = await connect({ servers: nats.url });
+    try {
+      const { response } = await requestCertificate(nc, certifyRequest(web, workloadToken(keys.privateKey, 'web', 'shop'), makeCsr(web).csrDer));
+      expect(refusalOf(response)).toBeUndefined();
+    } finally {
+      await nc.close();
+    }
+    expect(await proc.stop()).toEqual({ code: 0, signal: null });
+    const lines = proc.output().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.find((l) => l.msg === 'log level changed')).toMatchObject({ from: 'info', to: 'warn', replica: 'proc-1', component: 'admin' });
+    const changedAt = lines.findIndex((l) => l.msg === 'log level changed');
+    expect(lines.slice(changedAt + 1).filter((l) => l.level === 'info' || l.level === 'debug')).toEqual([]);
+    expect(lines.slice(0, changedAt).some((l) => l.level === 'info')).toBe(true);
+  });
+
   it('exits 2 with the variable named when the configuration is invalid', async () => {
     await using proc = startProcess({
       command: process.execPath,
