@@ -76,6 +76,8 @@ class DestinationServiceImpl implements DestinationService {
   private readonly tracker = new RegistrationTracker();
   /** What this leader published and the view has not confirmed yet; null is a tombstone. */
   private readonly overlay = new Map<string, StateData | null>();
+  /** Keys whose last write on the bus came from a deposed leader (refused by the view): the leader writes them again. */
+  private readonly fenced = new Set<string>();
   private reportedProblems = new Set<string>();
   private readonly unpublishedProblems: ManifestProblem[] = [];
   private meshResources: MeshResources | undefined;
@@ -144,7 +146,13 @@ class DestinationServiceImpl implements DestinationService {
     this.connection = new ConnectionHealth(nc, () => this.scheduleReconcile());
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     const validator = busValidator();
-    this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator, source: `/meshbus/destination/${config.replicaId}`, registry: this.registry });
+    this.publisher = new JetStreamPublisher({
+      js: nc.jetstream(),
+      validator,
+      source: `/meshbus/destination/${config.replicaId}`,
+      registry: this.registry,
+      term: () => this.election?.term,
+    });
 
     const view = new StateView({
       nc,
@@ -153,6 +161,11 @@ class DestinationServiceImpl implements DestinationService {
       logger: logger.child({ component: 'state-view' }),
       registry: this.registry,
       onChange: (subject, value) => this.onBusChange(subject, value),
+      onFenced: ({ event }) => {
+        if (parseStateSubject(event.natsSubject)?.kind === 'workloads') return;
+        this.fenced.add(event.natsSubject);
+        this.scheduleReconcile();
+      },
     });
     this.view = view;
     await view.start();
@@ -202,6 +215,7 @@ class DestinationServiceImpl implements DestinationService {
   private onBusChange(subject: string, value: BusEvent | undefined): void {
     const parsed = parseStateSubject(subject);
     if (!parsed) return;
+    this.fenced.delete(subject);
     if (parsed.kind === 'workloads') {
       this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, Date.now());
     } else {
@@ -308,6 +322,8 @@ class DestinationServiceImpl implements DestinationService {
     const current = new Map<string, StateData>();
     for (const e of view.values('endpointSet')) current.set(e.natsSubject, e.data as EndpointSet);
     for (const e of view.values('serviceProfile')) current.set(e.natsSubject, e.data as ServiceProfileState);
+    // A value no desired state equals: the key is published again (or deleted again).
+    for (const k of this.fenced) current.set(k, {} as StateData);
     for (const [k, v] of this.overlay) {
       if (v === null) current.delete(k);
       else current.set(k, v);
