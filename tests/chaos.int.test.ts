@@ -357,7 +357,7 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
     const afterKill = await probeEdit();
     failovers['destination leader SIGKILL -> first correct update on a stream'] = afterKill.first - killedAt;
     failovers['destination leader SIGKILL -> update on all probe streams'] = afterKill.all - killedAt;
-    expect(await leader()).toBe(destinations[0]);
+    expect(await waitFor(leader, { what: 'the standby leads' })).toBe(destinations[0]);
     await (await startDestination()).waitReady(30_000);
 
     // 2. An identity replica: certificates keep coming through the other one.
