@@ -5,6 +5,7 @@ import {
   ensureStreams,
   JetStreamPublisher,
   LeaderElection,
+  NotLeaderError,
   StateView,
   type BusEvent,
   type Publisher,
@@ -284,10 +285,17 @@ class DestinationServiceImpl implements DestinationService {
         end();
       }
     } catch (err) {
-      this.metrics.failures.inc();
-      this.logger.warn({ err: errorMessage(err) }, 'publishing failed; retrying');
+      // Deposed in the middle of a reconciliation is no failure: look again at once (nothing to do
+      // unless elected again meanwhile).
+      const deposed = err instanceof NotLeaderError;
+      if (deposed) {
+        this.logger.debug('stepped down during a reconciliation');
+      } else {
+        this.metrics.failures.inc();
+        this.logger.warn({ err: errorMessage(err) }, 'publishing failed; retrying');
+      }
       clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.scheduleReconcile(), 1000);
+      this.retryTimer = setTimeout(() => this.scheduleReconcile(), deposed ? 0 : 1000);
     } finally {
       this.reconciling = false;
     }
