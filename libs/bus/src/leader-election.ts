@@ -97,12 +97,12 @@ export class LeaderElection {
     clearTimeout(this.timer);
     clearInterval(this.poller);
     this.watch?.stop();
-    // Let the release (bounded by its timeout) and other requests finish.
-    await Promise.allSettled([...this.inFlight]);
+    // Let the release (bounded by its timeout) and requests in flight finish; a renewal landing
+    // late leads to one more release.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   private feed(obs: LeaseObservation): void {
-    if (this.stopped) return;
     const { state, actions } = stepLease(this.settings, this.state, obs, this.now());
     this.state = state;
     for (const a of actions) this.perform(a);

@@ -210,6 +210,17 @@ describe('stepLease: leading', () => {
     expect(r.step({ type: 'lease-read', record: undefined }, 400)).toEqual([]);
   });
 
+  it('on shutdown with a renewal in flight, releases the revision that renewal wrote once it lands', () => {
+    const r = leaderAt(7, 0);
+    r.step({ type: 'tick' }, 250); // renewal in flight
+    expect(r.step({ type: 'shutdown' }, 260)).toEqual([
+      { type: 'step-down', reason: 'released' },
+      { type: 'release', expectRevision: 7 },
+    ]);
+    expect(r.step({ type: 'renewed', revision: 8, sentAt: 250 }, 270)).toEqual([{ type: 'release', expectRevision: 8 }]);
+    expect(r.step({ type: 'renewed', revision: 9, sentAt: 250 }, 280)).toEqual([]);
+  });
+
   it('a standby shutting down writes nothing', () => {
     const r = new Replica();
     r.step({ type: 'tick' }, 0);

@@ -55,7 +55,8 @@ export type Pending = 'read' | 'acquire' | 'renew' | undefined;
 export type LeaseState =
   | { phase: 'standby'; observed: ObservedLease | undefined; deleted: { revision: number } | 'absent' | undefined; pending: Pending }
   | { phase: 'leader'; term: number; revision: number; renewedAt: number; pending: Pending }
-  | { phase: 'stopped' };
+  /** Campaign over; `releaseOnRenewal` while a renewal sent before the shutdown may still land. */
+  | { phase: 'stopped'; releaseOnRenewal?: boolean };
 
 /** Something the driver saw happen. */
 export type LeaseObservation =
@@ -107,10 +108,16 @@ export function leaseValue(settings: LeaseSettings): { holder: string; leaseMs: 
 
 /** One transition of the lease state machine. Pure: same inputs, same result. */
 export function stepLease(settings: LeaseSettings, state: LeaseState, obs: LeaseObservation, now: number): LeaseStep {
-  if (state.phase === 'stopped') return { state, actions: [] };
+  if (state.phase === 'stopped') {
+    // A renewal that landed after the release was sent made that release miss: release its revision.
+    if (state.releaseOnRenewal && obs.type === 'renewed') return { state: { phase: 'stopped' }, actions: [{ type: 'release', expectRevision: obs.revision }] };
+    if (state.releaseOnRenewal && obs.type === 'renew-failed') return { state: { phase: 'stopped' }, actions: [] };
+    return { state, actions: [] };
+  }
   if (obs.type === 'shutdown') {
     if (state.phase === 'leader') {
-      return { state: { phase: 'stopped' }, actions: [{ type: 'step-down', reason: 'released' }, { type: 'release', expectRevision: state.revision }] };
+      const stopped: LeaseState = state.pending === 'renew' ? { phase: 'stopped', releaseOnRenewal: true } : { phase: 'stopped' };
+      return { state: stopped, actions: [{ type: 'step-down', reason: 'released' }, { type: 'release', expectRevision: state.revision }] };
     }
     return { state: { phase: 'stopped' }, actions: [] };
   }
