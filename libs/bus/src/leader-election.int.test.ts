@@ -69,12 +69,25 @@ describe('LeaderElection on a real nats-server, with the destination NATS user',
     await new Promise((r) => setTimeout(r, leaseMs));
     expect(await lastRenewal()).toBeGreaterThan(before);
 
+    // When each revision of the key was seen, as the standby's watch sees them.
+    const seen: { revision: number; at: number }[] = [];
+    const watch = await kv.watch({ key: 'test-role' });
+    void (async () => {
+      for await (const e of watch) seen.push({ revision: e.revision, at: Date.now() });
+    })();
+    await new Promise((r) => setTimeout(r, leaseMs / 2));
+
     // A crash: the connection drops, nothing is released.
     const renewedRevision = await lastRenewal();
     const crashedAt = Date.now();
     await leader.nc.close();
     await waitFor(() => standby.election.isLeader, { what: 'standby takes over', timeoutMs: 5000 });
-    const takeover = Date.now() - crashedAt;
+    const tookOverAt = Date.now();
+    const takeover = tookOverAt - crashedAt;
+    // Safety: not before a whole lease after the last renewal was seen (a little slack for two watchers' delivery).
+    const lastSeen = seen.filter((e) => e.revision < standby.terms[0]!).at(-1)!;
+    expect(tookOverAt - lastSeen.at).toBeGreaterThanOrEqual(leaseMs - 20);
+    watch.stop();
     expect(standby.terms).toHaveLength(1);
     expect(standby.terms[0]!).toBeGreaterThan(leader.terms.at(-1)!);
     expect(standby.terms[0]!).toBeGreaterThan(renewedRevision);
