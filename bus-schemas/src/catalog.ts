@@ -223,6 +223,21 @@ export function kindOfType(type: string): EventKind | undefined {
   return kindsByType.get(type);
 }
 
+/**
+ * CloudEvents extension attributes meshbus sets besides the standard ones,
+ * each carried as a `ce-<name>` NATS header. Readers ignore extensions they
+ * do not know; these are checked when present.
+ */
+export const extensionAttributes = {
+  /**
+   * The term (leader-election revision) of the writer that published the
+   * event, a positive integer in decimal. Set by every leader on every write;
+   * readers of state refuse a write whose term is lower than the highest
+   * they have seen from writers of the same role.
+   */
+  term: { name: 'meshbusterm', header: 'ce-meshbusterm', maxValue: Number.MAX_SAFE_INTEGER },
+} as const;
+
 /** URI of a schema, used as CloudEvents `dataschema`. */
 export function schemaUri(schema: SchemaName): string {
   return `https://meshbus.io/schemas/v1/${schema}.schema.json`;

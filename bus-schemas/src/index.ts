@@ -1,5 +1,6 @@
 export {
   catalog,
+  extensionAttributes,
   streams,
   subjectPrefix,
   kindOfType,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { catalog, type EventKind } from './catalog.js';
+import { catalog, extensionAttributes, type EventKind } from './catalog.js';
 import { subjects, parseStateSubject, SubjectError } from './subjects.js';
 import { busValidator, SchemaValidationError, type BusValidator } from './validation.js';
 
@@ -60,6 +60,14 @@ describe('subjects', () => {
 });
 
 describe('docs/events.md', () => {
+  it('documents every CloudEvents extension attribute', () => {
+    const doc = readFileSync(new URL('../../docs/events.md', import.meta.url), 'utf8');
+    for (const a of Object.values(extensionAttributes)) {
+      expect(doc, a.name).toContain(`\`${a.header}\``);
+      expect(doc, a.name).toContain(`\`${a.name}\``);
+    }
+  });
+
   it('documents every event type and subject of the catalogue', () => {
     const doc = readFileSync(new URL('../../docs/events.md', import.meta.url), 'utf8');
     for (const kind of Object.keys(catalog) as EventKind[]) {

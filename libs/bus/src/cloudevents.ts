@@ -3,6 +3,7 @@ import { headers as natsHeaders, type MsgHdrs } from 'nats';
 import { MeshbusError } from '@meshbus/runtime';
 import {
   catalog,
+  extensionAttributes,
   kindOfType,
   schemaUri,
   SchemaValidationError,
@@ -29,10 +30,12 @@ export interface BusEvent<K extends EventKind = EventKind> {
   natsSubject: string;
   /** JetStream stream sequence, when read from a stream. */
   seq?: number;
+  /** The writer's leader term (`meshbusterm` extension), when it set one. */
+  term?: number;
 }
 
 /** Why a message was refused. Used as the `reason` label of the rejection metric. */
-export type RejectReason = 'missing-header' | 'specversion' | 'unknown-type' | 'content-type' | 'json' | 'schema' | 'subject';
+export type RejectReason = 'missing-header' | 'specversion' | 'unknown-type' | 'content-type' | 'json' | 'schema' | 'subject' | 'term';
 
 /** A bus message that is not a valid meshbus CloudEvent. */
 export class MalformedEventError extends MeshbusError {
@@ -53,6 +56,8 @@ export interface EventAttributes {
   subject: string;
   id?: string;
   time?: Date;
+  /** The publisher's leader term, sent as the `meshbusterm` extension. */
+  term?: number;
 }
 
 const encoder = new TextEncoder();
@@ -89,8 +94,27 @@ export function encodeEvent<K extends EventKind>(
   h.set('ce-time', (attrs.time ?? new Date()).toISOString());
   h.set('ce-subject', attrs.subject);
   h.set('ce-dataschema', schemaUri(catalog[kind].schema));
+  if (attrs.term !== undefined) h.set(extensionAttributes.term.header, String(checkedTerm(attrs.term)));
   h.set('content-type', 'application/json');
   return { headers: h, payload: encoder.encode(JSON.stringify(data)), id };
+}
+
+function checkedTerm(term: number): number {
+  if (!Number.isSafeInteger(term) || term < 1) throw new MalformedEventError('term', `term must be a positive integer, not ${term}`);
+  return term;
+}
+
+const termPattern = /^[1-9][0-9]{0,15}$/;
+
+/** The `meshbusterm` extension, if present: a positive decimal integer. */
+function termOf(h: MsgHdrs | undefined): number | undefined {
+  const raw = h?.get(extensionAttributes.term.header);
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!termPattern.test(raw) || value > extensionAttributes.term.maxValue) {
+    throw new MalformedEventError('term', `${extensionAttributes.term.header} must be a positive integer, not ${JSON.stringify(raw.slice(0, 40))}`);
+  }
+  return value;
 }
 
 function header(h: MsgHdrs | undefined, name: string): string {
@@ -145,6 +169,8 @@ export function decodeEvent(
     natsSubject,
   };
   if (seq !== undefined) event.seq = seq;
+  const term = termOf(h);
+  if (term !== undefined) event.term = term;
   return event;
 }
 

@@ -9,9 +9,20 @@ export {
   type RejectReason,
 } from './cloudevents.js';
 export { ensureStreams, type StreamOptions } from './streams.js';
-export { JetStreamPublisher, type Publisher, type JetStreamPublisherOptions } from './publisher.js';
+export { JetStreamPublisher, NotLeaderError, type Publisher, type JetStreamPublisherOptions } from './publisher.js';
 export { StreamReader, type StreamReaderOptions, type StartPosition } from './stream-reader.js';
-export { StateView, type StateViewOptions, type StateChange } from './state-view.js';
-export { LeaderElection, type LeaderElectionOptions } from './leader-election.js';
+export { StateView, writerRole, type StateViewOptions, type StateChange, type FencedWrite } from './state-view.js';
+export { LeaderElection, leaseBucket, defaultLeaseMs, type LeaderElectionOptions } from './leader-election.js';
+export {
+  stepLease,
+  initialLeaseState,
+  leaseSettings,
+  type LeaseSettings,
+  type LeaseState,
+  type LeaseObservation,
+  type LeaseAction,
+  type LeaseRecord,
+  type LeaseStep,
+} from './lease.js';
 export { busMetrics, type BusMetrics } from './metrics.js';
 export { WorkloadRegistrar, WorkloadRegistrarStateError, type WorkloadRegistrarOptions, type HeartbeatResult } from './workload-registrar.js';

@@ -6,6 +6,7 @@ export interface BusMetrics {
   received: Counter<'stream'>;
   resyncs: Counter<'stream'>;
   lag: Gauge<'stream'>;
+  fenced: Counter<'stream' | 'role'>;
 }
 
 const byRegistry = new WeakMap<Registry, BusMetrics>();
@@ -31,6 +32,12 @@ export function busMetrics(registry: Registry): BusMetrics {
         name: 'meshbus_bus_resyncs_total',
         help: 'Times a reader rebuilt its view from the start of a stream (stream recreated).',
         labelNames: ['stream'],
+        registers: [registry],
+      }),
+      fenced: new Counter({
+        name: 'meshbus_bus_fenced_writes_total',
+        help: 'State writes ignored because their writer term is lower than one already seen from the same role (a deposed leader).',
+        labelNames: ['stream', 'role'],
         registers: [registry],
       }),
       lag: new Gauge({

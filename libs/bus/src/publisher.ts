@@ -1,6 +1,6 @@
 import type { JetStreamClient } from 'nats';
 import type { BusValidator, EventDataMap, EventKind } from '@meshbus/bus-schemas';
-import { Counter, type Registry } from '@meshbus/runtime';
+import { Counter, MeshbusError, type Registry } from '@meshbus/runtime';
 import { encodeEvent } from './cloudevents.js';
 
 /** Publishes validated CloudEvents into JetStream. */
@@ -19,6 +19,20 @@ export interface JetStreamPublisherOptions {
   /** CloudEvents `source` of everything this process publishes. */
   source: string;
   registry?: Registry;
+  /**
+   * The publisher's current leader term, for a single-writer role: every
+   * event then carries it (`meshbusterm`), and while it returns undefined
+   * (not leading) nothing is published. Absent for writers that do not lead.
+   */
+  term?: () => number | undefined;
+}
+
+/** A leader's publisher was asked to publish after it stepped down. */
+export class NotLeaderError extends MeshbusError {
+  override name = 'NotLeaderError';
+  constructor(what: string) {
+    super('NotLeader', `not publishing ${what}: this replica no longer holds the lease`);
+  }
 }
 
 /** {@link Publisher} on JetStream, de-duplicated by event id. */
@@ -37,7 +51,13 @@ export class JetStreamPublisher implements Publisher {
   }
 
   async publish<K extends EventKind>(kind: K, natsSubject: string, key: string, data: EventDataMap[K]): Promise<number> {
-    const { headers, payload, id } = encodeEvent(kind, natsSubject, data, { source: this.options.source, subject: key }, this.options.validator);
+    let term: number | undefined;
+    if (this.options.term) {
+      term = this.options.term();
+      if (term === undefined) throw new NotLeaderError(natsSubject);
+    }
+    const attrs = { source: this.options.source, subject: key, ...(term === undefined ? {} : { term }) };
+    const { headers, payload, id } = encodeEvent(kind, natsSubject, data, attrs, this.options.validator);
     const ack = await this.options.js.publish(natsSubject, payload, { headers, msgID: id, timeout: 5000 });
     this.published?.inc({ type: headers.get('ce-type') });
     return ack.seq;

@@ -14,7 +14,7 @@ describe('natsAuthorizationConfig', () => {
     for (const role of natsRoles) {
       const { publish } = rolePermissions(role);
       expect(publish.filter((s) => /\.(DELETE|PURGE)\./.test(s) && !s.includes('.CONSUMER.')), role).toEqual([]);
-      expect(publish.filter((s) => s.includes('>') && s.startsWith('$JS.API')) .filter((s) => !/^\$JS\.API\.(CONSUMER\.CREATE\.MESHBUS_|DIRECT\.GET\.)/.test(s)), role).toEqual([]);
+      expect(publish.filter((s) => s.includes('>') && s.startsWith('$JS.API')) .filter((s) => !/^\$JS\.API\.(CONSUMER\.CREATE\.MESHBUS_|CONSUMER\.CREATE\.KV_meshbus-leases\.\*\.\$KV\.meshbus-leases\.>$|DIRECT\.GET\.)/.test(s)), role).toEqual([]);
     }
   });
 

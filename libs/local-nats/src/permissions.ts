@@ -62,8 +62,15 @@ const acks = '$JS.ACK.>';
 const streamReading = [accountInfo, streamNames, ...[stateStream, eventsStream].flatMap((s) => [streamInfo(s), ...orderedConsumer(s), ...messageGet(s)]), flowControl];
 /** What `ensureStreams` does: look the streams up, create or update them. */
 const streamSetup = [stateStream, eventsStream].flatMap((s) => [streamInfo(s), ...streamWrite(s)]);
-/** The leader-election lease bucket: create it, read and compare-and-set keys. */
-const leases = [streamInfo(leaseStream), ...streamWrite(leaseStream), ...messageGet(leaseStream), `$KV.${leaseBucket}.>`];
+/** A watch of lease keys: an ordered consumer on the bucket, filtered to its keys. */
+const leaseWatch = [
+  `${api}.CONSUMER.CREATE.${leaseStream}`,
+  `${api}.CONSUMER.CREATE.${leaseStream}.*.$KV.${leaseBucket}.>`,
+  `${api}.CONSUMER.INFO.${leaseStream}.*`,
+  `${api}.CONSUMER.DELETE.${leaseStream}.*`,
+];
+/** The leader-election lease bucket: create it, read, watch and compare-and-set keys. */
+const leases = [streamInfo(leaseStream), ...streamWrite(leaseStream), ...messageGet(leaseStream), ...leaseWatch, `$KV.${leaseBucket}.>`];
 
 /**
  * Least-privilege permissions per role. Everything not listed is denied; none

@@ -18,7 +18,7 @@ export interface DestinationConfig {
   trustDomain: string;
   clusterDomain: string;
   inboundProxyPort: number;
-  /** Leader lease: a standby takes over after this long without renewal. @default 6s */
+  /** Leader lease: a standby takes over after this long without renewal. @default 1.5s */
   leaseMs: number;
 }
 
@@ -37,6 +37,6 @@ export function envToConfig(env: Env): DestinationConfig {
     trustDomain: envString(env, 'MESHBUS_TRUST_DOMAIN', 'cluster.local'),
     clusterDomain: envString(env, 'MESHBUS_CLUSTER_DOMAIN', 'cluster.local'),
     inboundProxyPort: envInt(env, 'MESHBUS_INBOUND_PROXY_PORT', 4143, { min: 1, max: 65535 }),
-    leaseMs: envDuration(env, 'MESHBUS_LEASE_DURATION', 6000),
+    leaseMs: envDuration(env, 'MESHBUS_LEASE_DURATION', 1500),
   };
 }

@@ -3,6 +3,7 @@ import {
   ensureStreams,
   JetStreamPublisher,
   LeaderElection,
+  NotLeaderError,
   StateView,
   type BusEvent,
   type Publisher,
@@ -60,6 +61,8 @@ export class DestinationServiceImpl implements DestinationService {
   private readonly tracker = new RegistrationTracker();
   /** What this leader published and the view has not confirmed yet; null is a tombstone. */
   private readonly overlay = new Map<string, StateData | null>();
+  /** Keys whose last write on the bus came from a deposed leader (refused by the view): the leader writes them again. */
+  private readonly fenced = new Set<string>();
   private reportedProblems = new Set<string>();
   private readonly unpublishedProblems: ManifestProblem[] = [];
   private meshResources: MeshResources | undefined;
@@ -130,7 +133,13 @@ export class DestinationServiceImpl implements DestinationService {
     this.host.onReconnect(() => this.scheduleReconcile());
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     const validator = busValidator();
-    this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator, source: `/meshbus/destination/${config.replicaId}`, registry: this.registry });
+    this.publisher = new JetStreamPublisher({
+      js: nc.jetstream(),
+      validator,
+      source: `/meshbus/destination/${config.replicaId}`,
+      registry: this.registry,
+      term: () => this.election?.term,
+    });
 
     const view = new StateView({
       nc,
@@ -139,6 +148,11 @@ export class DestinationServiceImpl implements DestinationService {
       logger: logger.child({ component: 'state-view' }),
       registry: this.registry,
       onChange: (subject, value) => this.onBusChange(subject, value),
+      onFenced: ({ event }) => {
+        if (parseStateSubject(event.natsSubject)?.kind === 'workloads') return;
+        this.fenced.add(event.natsSubject);
+        this.scheduleReconcile();
+      },
     });
     this.view = view;
     await view.start();
@@ -185,6 +199,7 @@ export class DestinationServiceImpl implements DestinationService {
   private onBusChange(subject: string, value: BusEvent | undefined): void {
     const parsed = parseStateSubject(subject);
     if (!parsed) return;
+    this.fenced.delete(subject);
     if (parsed.kind === 'workloads') {
       this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, this.now().getTime());
     } else {
@@ -253,10 +268,17 @@ export class DestinationServiceImpl implements DestinationService {
         end();
       }
     } catch (err) {
-      this.metrics.failures.inc();
-      this.logger.warn({ err: errorMessage(err) }, 'publishing failed; retrying');
+      // Deposed in the middle of a reconciliation is no failure: look again at once (nothing to do
+      // unless elected again meanwhile).
+      const deposed = err instanceof NotLeaderError;
+      if (deposed) {
+        this.logger.debug('stepped down during a reconciliation');
+      } else {
+        this.metrics.failures.inc();
+        this.logger.warn({ err: errorMessage(err) }, 'publishing failed; retrying');
+      }
       clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.scheduleReconcile(), 1000);
+      this.retryTimer = setTimeout(() => this.scheduleReconcile(), deposed ? 0 : 1000);
     } finally {
       this.reconciling = false;
     }
@@ -291,6 +313,8 @@ export class DestinationServiceImpl implements DestinationService {
     const current = new Map<string, StateData>();
     for (const e of view.values('endpointSet')) current.set(e.natsSubject, e.data as EndpointSet);
     for (const e of view.values('serviceProfile')) current.set(e.natsSubject, e.data as ServiceProfileState);
+    // A value no desired state equals: the key is published again (or deleted again).
+    for (const k of this.fenced) current.set(k, {} as StateData);
     for (const [k, v] of this.overlay) {
       if (v === null) current.delete(k);
       else current.set(k, v);

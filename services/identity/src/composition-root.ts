@@ -19,8 +19,7 @@ import type { IdentityConfig } from './config.js';
 import { IdentityServiceImpl, type IdentityAdapters, type IdentityService } from './identity-service.js';
 import { FileIssuerSource } from './issuer-source-file.js';
 import type { IssuerSource } from './issuer-source.js';
-import { WorkloadTokenValidator } from './token-validator-local.js';
-import type { TokenValidator } from './token-validator.js';
+import { WorkloadTokenValidator, type TokenValidator } from '@meshbus/trust';
 
 /** Dependencies a test (or an embedding process) may supply: `logger`, `registry`, `nc`, `now`, and the identity adapters. */
 export interface IdentityServiceOverrides extends HostOverrides<NatsConnection> {
@@ -139,7 +138,7 @@ export function createIdentityService(config: IdentityConfig, overrides: Identit
 async function tokenValidatorFor(config: IdentityConfig, kubeConfig: Lazy<KubeConfig>, now: () => Date): Promise<TokenValidator> {
   const { mode } = config;
   if (mode.kind === 'kubernetes') {
-    const { TokenReviewValidator } = await import('./token-validator-kubernetes.js');
+    const { TokenReviewValidator } = await import('@meshbus/trust/kubernetes');
     return new TokenReviewValidator({ kubeConfig: await kubeConfig(), audiences: mode.tokenAudiences });
   }
   let pem: string;
