@@ -5,3 +5,4 @@ export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './me
 export { AdminServer, type AdminServerOptions, type Readiness } from './admin-server.js';
 export { ResourceStack, runUntilSignalled, loadConfig, type Service, type ServiceState, type RunOptions } from './lifecycle.js';
 export { envString, envRequired, envInt, envBool, envDuration, envLogLevel, parseDuration, parseHostPort, type Env } from './env.js';
+export { natsInboxPrefix } from './nats-inbox.js';
