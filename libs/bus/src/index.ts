@@ -2,6 +2,9 @@ export { connectBus, busConfigFromEnv, serviceConnection, ConnectionHealth, type
 export {
   encodeEvent,
   decodeEvent,
+  compressEvent,
+  compressionThreshold,
+  maxDecodedBytes,
   isTombstone,
   MalformedEventError,
   type BusEvent,
@@ -9,7 +12,7 @@ export {
   type RejectReason,
 } from './cloudevents.js';
 export { ensureStreams, type StreamOptions } from './streams.js';
-export { JetStreamPublisher, type Publisher, type JetStreamPublisherOptions } from './publisher.js';
+export { JetStreamPublisher, EventTooLargeError, type Publisher, type JetStreamPublisherOptions } from './publisher.js';
 export { StreamReader, type StreamReaderOptions, type StartPosition } from './stream-reader.js';
 export { StateView, type StateViewOptions, type StateChange } from './state-view.js';
 export { LeaderElection, type LeaderElectionOptions } from './leader-election.js';
