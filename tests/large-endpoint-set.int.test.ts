@@ -11,7 +11,13 @@ import type { Gateway } from '@meshbus/gateway';
 
 const roles: NatsRole[] = ['destination', 'gateway', 'identity', 'workload', 'reader'];
 const password = (role: NatsRole) => `${role}-pw-0123456789`;
-const login = (role: NatsRole) => ({ servers: [] as string[], name: `large-set-${role}`, user: role, password: password(role), inboxPrefix: natsInboxPrefix(role) });
+const login = (role: NatsRole) => ({
+  servers: [] as string[],
+  name: `large-set-${role}`,
+  user: role,
+  password: password(role),
+  inboxPrefix: natsInboxPrefix(role),
+});
 const authorization = natsAuthorizationConfig(roles.map((role) => ({ user: role, password: password(role), role })));
 const count = 25_000;
 
@@ -65,7 +71,9 @@ describe('a service with 25,000 endpoints', () => {
 
   it('reaches a proxy through a gateway', async () => {
     gw = await startGateway(nats.url, { NATS_USER: 'gateway', NATS_PASSWORD: password('gateway'), MESHBUS_ENSURE_STREAMS: 'false' });
-    const client = new destination.DestinationClient(`127.0.0.1:${gw.grpcPort}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    const client = new destination.DestinationClient(`127.0.0.1:${gw.grpcPort}`, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    });
     const w = new EndpointWatcher(client, 'big.shop.svc.cluster.local:80');
     try {
       await waitFor(() => w.endpoints.size === count || w.error, { what: `${count} endpoints`, timeoutMs: 30_000 });
@@ -85,7 +93,9 @@ describe('a service with 25,000 endpoints', () => {
       const pub = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/meshbus/test/large' });
       const err = await pub.publish('endpointSet', subject, 'shop/big/80', set).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(EventTooLargeError);
-      expect((err as Error).message).toMatch(/^event on meshbus\.v1\.state\.endpoints\.shop\.big\.80 is \d+ bytes on the wire \(\d+ bytes of JSON data\) and exceeds the NATS server's max_payload/);
+      expect((err as Error).message).toMatch(
+        /^event on meshbus\.v1\.state\.endpoints\.shop\.big\.80 is \d+ bytes on the wire \(\d+ bytes of JSON data\) and exceeds the NATS server's max_payload/,
+      );
       expect((err as EventTooLargeError).bytes).toBeGreaterThan(64 * 1024);
       await expect((await nc.jetstreamManager()).streams.getMessage('MESHBUS_STATE', { last_by_subj: subject })).rejects.toThrow(/no message found/);
       // Small data still goes through, as plain JSON.
