@@ -26,6 +26,8 @@ describe('a service with 25,000 endpoints', () => {
   let writer: NatsConnection;
   let publisher: JetStreamPublisher;
   let gw: Gateway | undefined;
+  /** Stream sequence of the published set. */
+  let seq: number;
   const set = sampleEndpointSet(count) as EndpointSet;
   const subject = subjects.endpoints('shop', 'big', 80);
 
@@ -34,6 +36,7 @@ describe('a service with 25,000 endpoints', () => {
     writer = await connectBus({ ...login('destination'), servers: [nats.url] }, silentLogger());
     await ensureStreams(await writer.jetstreamManager());
     publisher = new JetStreamPublisher({ js: writer.jetstream(), validator: busValidator(), source: '/meshbus/test/large' });
+    seq = await publisher.publish('endpointSet', subject, 'shop/big/80', set);
   }, 30_000);
   afterAll(async () => {
     await gw?.[Symbol.asyncDispose]();
@@ -43,7 +46,6 @@ describe('a service with 25,000 endpoints', () => {
 
   it('is published compressed, well within max_payload, and read back whole by the state view of a gateway login', async () => {
     const json = JSON.stringify(set).length;
-    const seq = await publisher.publish('endpointSet', subject, 'shop/big/80', set);
 
     const reader = await connect({ servers: nats.url, user: 'reader', pass: password('reader'), inboxPrefix: natsInboxPrefix('reader') });
     try {
@@ -69,11 +71,9 @@ describe('a service with 25,000 endpoints', () => {
     }
   }, 60_000);
 
-  it('reaches a proxy through a gateway', async () => {
+  it('reaches a proxy with default gRPC limits through a gateway, in several updates', async () => {
     gw = await startGateway(nats.url, { NATS_USER: 'gateway', NATS_PASSWORD: password('gateway'), MESHBUS_ENSURE_STREAMS: 'false' });
-    const client = new destination.DestinationClient(`127.0.0.1:${gw.grpcPort}`, credentials.createInsecure(), {
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    });
+    const client = new destination.DestinationClient(`127.0.0.1:${gw.grpcPort}`, credentials.createInsecure());
     const w = new EndpointWatcher(client, 'big.shop.svc.cluster.local:80');
     try {
       await waitFor(() => w.endpoints.size === count || w.error, { what: `${count} endpoints`, timeoutMs: 30_000 });

@@ -66,11 +66,11 @@ const serviceDiscovery = serviceVerbs.flatMap((v) => [`$SRV.${v}`, `$SRV.${v}.*`
 const serviceDiscoverySubjects = (name: string) => serviceVerbs.flatMap((v) => [`$SRV.${v}`, `$SRV.${v}.${name}`, `$SRV.${v}.${name}.*`]);
 
 /** Service name and queue group of the destination replicas' request/reply endpoints. */
-export const destinationServiceName = 'meshbus-destination';
+const destinationServiceName = 'meshbus-destination';
 /** Service name and queue group of identity's certify responder. */
-export const identityServiceName = 'meshbus-identity';
+const identityServiceName = 'meshbus-identity';
 /** Requests a workload makes of the destination replicas. */
-export const workloadRequestSubjects = ['meshbus.v1.rpc.workloads.register', 'meshbus.v1.rpc.workloads.heartbeat', 'meshbus.v1.rpc.workloads.deregister'] as const;
+const workloadRequestSubjects = ['meshbus.v1.rpc.workloads.register', 'meshbus.v1.rpc.workloads.heartbeat', 'meshbus.v1.rpc.workloads.deregister'] as const;
 const certifySubject = 'meshbus.v1.identity.certify';
 
 /** Reads the state and event streams from any position. */
