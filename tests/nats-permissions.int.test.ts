@@ -3,12 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
-import { connect, type NatsConnection } from 'nats';
+import { connect, headers as natsHeaders, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateClient } from '@meshbus/identity-client';
 import type { IdentityService } from '@meshbus/identity';
 import type { DestinationService } from '@meshbus/destination';
 import type { Gateway } from '@meshbus/gateway';
+import { StreamReader, type BusEvent } from '@meshbus/bus';
+import { busValidator } from '@meshbus/bus-schemas';
+import { natsInboxPrefix, silentLogger } from '@meshbus/runtime';
 import { httpGet, natsAuthorizationConfig, waitFor, type NatsCluster, type NatsRole } from '@meshbus/testing';
 import { destinationClient, EndpointWatcher, repoRoot, startMesh, type Mesh } from './harness.js';
 
@@ -17,9 +20,13 @@ const roles: NatsRole[] = ['destination', 'gateway', 'identity', 'workload', 're
 const password = (role: NatsRole) => `${role}-pw-0123456789`;
 const login = (role: NatsRole) => ({ NATS_USER: role, NATS_PASSWORD: password(role) });
 
-/** A connection as `role` that records the permission violations the server reports. */
+/** An operator login with every permission, to look at what the roles left behind. */
+const admin = { user: 'admin', pass: 'admin-pw-0123456789' };
+const withAdmin = (authorization: string) => authorization.replace('users = [\n', `users = [\n    { user: "${admin.user}", password: "${admin.pass}" }\n`);
+
+/** A connection as `role`, with its private inbox prefix, that records the permission violations the server reports. */
 async function connectAs(url: string, role: NatsRole): Promise<{ nc: NatsConnection; violations: string[] }> {
-  const nc = await connect({ servers: url, user: role, pass: password(role) });
+  const nc = await connect({ servers: url, user: role, pass: password(role), inboxPrefix: natsInboxPrefix(role) });
   const violations: string[] = [];
   void (async () => {
     for await (const s of nc.status()) if (s.permissionContext) violations.push(`${s.permissionContext.operation} ${s.permissionContext.subject}`);
@@ -40,7 +47,7 @@ describe('per-service NATS users with least-privilege permissions', () => {
     dir = await mkdtemp(join(tmpdir(), 'meshbus-nats-perm-'));
     cli(['identity', 'init', '--dir', join(dir, 'identity')]);
     mesh = await startMesh({
-      nats: { authorization: natsAuthorizationConfig(roles.map((role) => ({ user: role, password: password(role), role }))) },
+      nats: { authorization: withAdmin(natsAuthorizationConfig(roles.map((role) => ({ user: role, password: password(role), role })))) },
       destination: true,
       gateway: true,
       identity: true,
@@ -103,14 +110,143 @@ describe('per-service NATS users with least-privilege permissions', () => {
     expect((await jsm.streams.info('MESHBUS_STATE')).state.messages).toBeGreaterThan(0);
   });
 
-  it('keeps the gateway and the workload off state they do not own', async () => {
+  it('keeps the gateway off state it does not own', async () => {
     const gateway = await connectAs(nats.url, 'gateway');
-    const workload = await connectAs(nats.url, 'workload');
-    conns.push(gateway.nc, workload.nc);
+    conns.push(gateway.nc);
     gateway.nc.publish('meshbus.v1.state.endpoints.shop.web.80', new Uint8Array());
     await waitFor(() => gateway.violations.includes('publish meshbus.v1.state.endpoints.shop.web.80'), { what: 'gateway publish refused' });
-    await expect(workload.nc.jetstream().publish('meshbus.v1.state.endpoints.shop.web.80', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(
-      /Permissions Violation for Publish to "meshbus.v1.state.endpoints.shop.web.80"/,
+  });
+
+  it('keeps a workload out of the state stream: a malformed registration never lands', async () => {
+    const workload = await connectAs(nats.url, 'workload');
+    const root = await connect({ servers: nats.url, ...admin });
+    conns.push(workload.nc, root);
+    const subject = 'meshbus.v1.state.workloads.shop.vm-1';
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries({
+      'ce-specversion': '1.0',
+      'ce-id': 'poison-1',
+      'ce-source': '/meshbus/register/host',
+      'ce-type': 'io.meshbus.v1.workload.registered',
+      'ce-time': new Date().toISOString(),
+      'ce-subject': 'shop/vm-1',
+      'content-type': 'application/json',
+    }))
+      h.set(k, v);
+    await expect(workload.nc.jetstream().publish(subject, new TextEncoder().encode('not json'), { headers: h, timeout: 2000 })).rejects.toThrow(
+      /Permissions Violation for Publish to "meshbus.v1.state.workloads.shop.vm-1"/,
     );
+    await expect(workload.nc.jetstream().publish('meshbus.v1.state.endpoints.shop.web.80', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(
+      /Permissions Violation for Publish/,
+    );
+    const jsm = await root.jetstreamManager();
+    await expect(jsm.streams.getMessage('MESHBUS_STATE', { last_by_subj: subject })).rejects.toThrow(/no message found/);
+    // No JetStream at all, not even to look.
+    await expect(workload.nc.jetstreamManager({ timeout: 2000 })).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.INFO"/);
+  });
+
+  it('lets a workload ask the destination replicas, served through the NATS services API and discoverable by readers', async () => {
+    const dst = await connectAs(nats.url, 'destination');
+    const workload = await connectAs(nats.url, 'workload');
+    const reader = await connectAs(nats.url, 'reader');
+    conns.push(dst.nc, workload.nc, reader.nc);
+    const service = await dst.nc.services.add({ name: 'meshbus-destination', version: '0.0.1', queue: 'meshbus-destination' });
+    for (const verb of ['register', 'heartbeat', 'deregister']) {
+      service.addEndpoint(verb, { subject: `meshbus.v1.rpc.workloads.${verb}`, handler: (_err, m) => m.respond(new TextEncoder().encode(`ok ${verb}`)) });
+    }
+    await dst.nc.flush();
+    try {
+      for (const verb of ['register', 'heartbeat', 'deregister']) {
+        const reply = await workload.nc.request(`meshbus.v1.rpc.workloads.${verb}`, new Uint8Array(), { timeout: 2000 });
+        expect(new TextDecoder().decode(reply.data)).toBe(`ok ${verb}`);
+      }
+      const found: string[] = [];
+      for await (const p of await reader.nc.services.client().ping('meshbus-destination')) found.push(p.name);
+      expect(found).toEqual(['meshbus-destination']);
+      const infos: string[] = [];
+      for await (const i of await reader.nc.services.client().info()) infos.push(...i.endpoints.map((e) => `${e.subject} ${e.queue_group}`));
+      expect(infos).toContain('meshbus.v1.rpc.workloads.register meshbus-destination');
+      expect(reader.violations).toEqual([]);
+      expect(workload.violations).toEqual([]);
+      // Outside its queue group the destination login sees no registration.
+      dst.nc.subscribe('meshbus.v1.rpc.workloads.register');
+      await waitFor(() => dst.violations.includes('subscription meshbus.v1.rpc.workloads.register'), { what: 'plain subscription refused' });
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('keeps every reply private to its role: the reader cannot subscribe to the shared inbox or another role\'s', async () => {
+    const reader = await connectAs(nats.url, 'reader');
+    conns.push(reader.nc);
+    for (const subject of ['_INBOX.>', `${natsInboxPrefix('gateway')}.>`, `${natsInboxPrefix('identity')}.>`, '>']) {
+      reader.nc.subscribe(subject);
+      await waitFor(() => reader.violations.includes(`subscription ${subject}`), { what: `subscription to ${subject} refused` });
+    }
+  });
+
+  it('lets the reader create ephemeral ordered consumers only: no durable, no names, no deletes', async () => {
+    const reader = await connectAs(nats.url, 'reader');
+    const root = await connect({ servers: nats.url, ...admin });
+    conns.push(reader.nc, root);
+    const jsm = await reader.nc.jetstreamManager({ timeout: 2000 });
+    const rootJsm = await root.jetstreamManager();
+    const existing = await rootJsm.consumers.list('MESHBUS_STATE').next();
+    expect(existing.length).toBeGreaterThan(0);
+    const victim = existing[0]!.name;
+
+    await expect(jsm.consumers.add('MESHBUS_STATE', { durable_name: 'mine', ack_policy: 'explicit' as never })).rejects.toThrow(
+      /Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.CREATE\.MESHBUS_STATE\.mine"/,
+    );
+    // The ephemeral-create subject it may use refuses a durable name.
+    const sneaky = await reader.nc.request(
+      '$JS.API.CONSUMER.CREATE.MESHBUS_STATE',
+      new TextEncoder().encode(JSON.stringify({ stream_name: 'MESHBUS_STATE', config: { durable_name: 'mine', ack_policy: 'none', deliver_subject: `${natsInboxPrefix('reader')}.x` } })),
+      { timeout: 2000 },
+    );
+    expect(new TextDecoder().decode(sneaky.data)).toMatch(/consumer expected to be ephemeral but a durable name was set/);
+    await expect(jsm.consumers.list('MESHBUS_STATE').next()).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.LIST\.MESHBUS_STATE"/);
+    await expect(reader.nc.request('$JS.API.CONSUMER.NAMES.MESHBUS_STATE', undefined, { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+    await expect(jsm.consumers.info('MESHBUS_STATE', victim)).rejects.toThrow(/Permissions Violation/);
+    await expect(jsm.consumers.delete('MESHBUS_STATE', victim)).rejects.toThrow(
+      new RegExp(`Permissions Violation for Publish to "\\$JS\\.API\\.CONSUMER\\.DELETE\\.MESHBUS_STATE\\.${victim}"`),
+    );
+    expect((await rootJsm.consumers.list('MESHBUS_STATE').next()).map((c) => c.name)).toContain(victim);
+    expect((await rootJsm.consumers.list('MESHBUS_STATE').next()).map((c) => c.name)).not.toContain('mine');
+  });
+
+  it('lets the reader replay the state with an ordered consumer delivered under its own inbox, and recover when the consumer is lost', async () => {
+    const reader = await connectAs(nats.url, 'reader');
+    const root = await connect({ servers: nats.url, ...admin });
+    conns.push(reader.nc, root);
+    const seen: BusEvent[] = [];
+    const sr = new StreamReader({ nc: reader.nc, stream: 'MESHBUS_STATE', filter: 'meshbus.v1.state.>', validator: busValidator(), logger: silentLogger(), onEvent: (e) => seen.push(e) });
+    await sr.start();
+    try {
+      expect(seen.some((e) => e.natsSubject === 'meshbus.v1.state.endpoints.shop.web.80')).toBe(true);
+      const rootJsm = await root.jetstreamManager();
+      const mine = async () => (await rootJsm.consumers.list('MESHBUS_STATE').next()).filter((c) => c.config.deliver_subject?.startsWith(`${natsInboxPrefix('reader')}.`));
+      const [first] = await mine();
+      expect(first).toBeDefined();
+      // An operator (or a lost server) removes the consumer: nats.js recreates it with the ephemeral-create subject only.
+      await rootJsm.consumers.delete('MESHBUS_STATE', first!.name);
+      await waitFor(async () => (await mine()).some((c) => c.name !== first!.name), { what: 'ordered consumer recreated', timeoutMs: 15_000 });
+      const h = natsHeaders();
+      for (const [k, v] of Object.entries({
+        'ce-specversion': '1.0',
+        'ce-id': 'after-reset',
+        'ce-source': '/meshbus/test',
+        'ce-type': 'io.meshbus.v1.endpoints.deleted',
+        'ce-time': new Date().toISOString(),
+        'ce-subject': 'shop/gone:80',
+        'content-type': 'application/json',
+      }))
+        h.set(k, v);
+      await root.jetstream().publish('meshbus.v1.state.endpoints.shop.gone.80', new TextEncoder().encode(JSON.stringify({ reason: 'test' })), { headers: h });
+      await waitFor(() => seen.some((e) => e.id === 'after-reset'), { what: 'event after the reset' });
+      expect(reader.violations).toEqual([]);
+    } finally {
+      await sr.stop();
+    }
   });
 });

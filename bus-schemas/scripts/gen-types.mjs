@@ -13,6 +13,8 @@ for (const file of files) {
     bannerComment: `/* Generated from bus-schemas/schemas/${file} by scripts/gen-types.mjs. Do not edit. */`,
     additionalProperties: false,
     format: true,
+    // Bounded arrays stay plain arrays (ajv enforces the bounds), not unions of tuples.
+    maxItems: -1,
     style: { singleQuote: true, printWidth: 120 },
   });
   const out = new URL(`src/generated/${file.replace('.schema.json', '.ts')}`, root);

@@ -152,7 +152,8 @@ export const catalog = {
   },
   certifyResponse: {
     type: 'io.meshbus.v1.identity.certify.response',
-    subject: `_INBOX.>`,
+    // The requester's reply inbox: `_INBOX.…`, or `_INBOX_<role>.…` with the generated NATS users.
+    subject: `{inbox}.>`,
     schema: 'certify-response',
     stream: 'request-reply',
     publisher: 'identity',

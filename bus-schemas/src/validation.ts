@@ -26,8 +26,19 @@ export function loadSchema(name: SchemaName): Record<string, unknown> {
 // ajv-formats is CommonJS: under NodeNext its plugin function is the `default` property.
 const addFormats = addFormatsModule.default;
 
+/** One line per problem, naming the field (and the key, for a bad object key such as a label name). */
 function formatProblems(errors: ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+  const all = errors ?? [];
+  const problems: string[] = [];
+  for (const [i, e] of all.entries()) {
+    if (e.keyword === 'propertyNames') continue;
+    // ajv reports what is wrong with a bad key, then a `propertyNames` error naming the key.
+    const owner = all.slice(i + 1).find((n) => n.keyword === 'propertyNames' && n.instancePath === e.instancePath && e.schemaPath.startsWith(n.schemaPath));
+    const key = owner && typeof owner.params.propertyName === 'string' ? ` key ${JSON.stringify(owner.params.propertyName)}` : '';
+    problems.push(`${e.instancePath || '/'}${key} ${e.message ?? 'is invalid'}`);
+    if (problems.length === 5) break;
+  }
+  return problems;
 }
 
 /** Compiled validators for every schema, built once. */

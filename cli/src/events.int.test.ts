@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, ensureStreams, JetStreamPublisher } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
-import { startNats, waitFor, type NatsCluster } from '@meshbus/testing';
+import { sampleEndpointSet, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { jsonLines, runCli } from './cli-process.js';
 
 type Connection = Awaited<ReturnType<typeof connectBus>>;
@@ -70,6 +70,15 @@ describe('meshbus events against a real nats-server', () => {
     expect(cli.output()).toMatch(/^\S+Z {2}endpoints\.snapshot {6}shop\/web\/80 {2}1 endpoint: 127\.0\.0\.11:8080$/m);
     expect(cli.output()).toContain('following meshbus.v1.state.endpoints.shop.> (MESHBUS_STATE)');
     expect(cli.output()).not.toContain('leader.changed');
+    expect((await cli.stop()).code).toBe(0);
+  });
+
+  it('reads a compressed endpoint set of 25,000 endpoints like any other', async () => {
+    await publisher.publish('endpointSet', subjects.endpoints('shop', 'big', 80), 'shop/big/80', sampleEndpointSet(25_000, 'big'));
+    const cli = runCli(['events', '--replay', '--subject', 'meshbus.v1.state.endpoints.shop.big.80', '--nats-url', nats.url], { cwd });
+    await waitFor(() => cli.output().includes('shop/big/80'), { what: 'the big set', timeoutMs: 20_000 });
+    expect(cli.output()).toMatch(/endpoints\.snapshot {6}shop\/big\/80 {2}25000 endpoints: 10\.0\.0\.0:8080 .* \+\d+ more$/m);
+    expect(cli.output()).not.toContain('malformed');
     expect((await cli.stop()).code).toBe(0);
   });
 

@@ -11,6 +11,8 @@ export type CertifyResponse =
       certificate: string;
       /**
        * Base64 DER of the issuer chain, leaf's issuer first, anchor excluded.
+       *
+       * @maxItems 10
        */
       intermediates: string[];
       validUntil: string;

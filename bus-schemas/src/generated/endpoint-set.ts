@@ -39,7 +39,7 @@ export interface Endpoint {
    */
   port: number;
   /**
-   * Relative load-balancing weight; 10000 is the default.
+   * Relative load-balancing weight (uint32 of the proxy API); 10000 is the default.
    */
   weight: number;
   /**
@@ -64,6 +64,9 @@ export interface Endpoint {
    * The peer proxy's inbound port, for opaque traffic.
    */
   opaqueTransportPort?: number;
+  /**
+   * Topology zone: a Kubernetes label value (at most 63 characters).
+   */
   zone?: string;
   workload?: {
     kind: string;

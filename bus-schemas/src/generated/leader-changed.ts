@@ -4,6 +4,9 @@
  * A replica became the single writer of a role (for example the destination publisher).
  */
 export interface LeaderChanged {
+  /**
+   * What the leader writes, e.g. destination.
+   */
   role: string;
   /**
    * Replica id of the new leader.

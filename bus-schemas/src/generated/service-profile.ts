@@ -6,23 +6,40 @@
 export interface ServiceProfileState {
   namespace: string;
   service: string;
+  /**
+   * @maxItems 1000
+   */
   routes: ProfileRoute[];
   retryBudget?: RetryBudget;
   /**
    * Traffic split: each authority receives weight / sum(weights) of the requests.
+   *
+   * @maxItems 100
    */
   dstOverrides: WeightedDst[];
+  /**
+   * @maxItems 65535
+   */
   opaquePorts: number[];
 }
 export interface ProfileRoute {
   name: string;
   condition: RequestMatch;
+  /**
+   * @maxItems 100
+   */
   responseClasses?: ResponseClass[];
   isRetryable?: boolean;
   timeoutMs?: number;
 }
 export interface RequestMatch {
+  /**
+   * @maxItems 100
+   */
   all?: RequestMatch[];
+  /**
+   * @maxItems 100
+   */
   any?: RequestMatch[];
   not?: RequestMatch;
   pathRegex?: string;
@@ -33,7 +50,13 @@ export interface ResponseClass {
   isFailure: boolean;
 }
 export interface ResponseMatch {
+  /**
+   * @maxItems 100
+   */
   all?: ResponseMatch[];
+  /**
+   * @maxItems 100
+   */
   any?: ResponseMatch[];
   not?: ResponseMatch;
   status?: {
@@ -47,6 +70,9 @@ export interface RetryBudget {
   ttlMs: number;
 }
 export interface WeightedDst {
+  /**
+   * host:port, the host at most 253 characters.
+   */
   authority: string;
   weight: number;
 }

@@ -6,9 +6,13 @@
 export interface WorkloadRegistration {
   namespace: string;
   name: string;
+  /**
+   * IPv4 or IPv6 address.
+   */
   address: string;
   /**
    * @minItems 1
+   * @maxItems 1024
    */
   ports: [
     {
@@ -20,14 +24,26 @@ export interface WorkloadRegistration {
       port: number;
     }[]
   ];
+  /**
+   * Kubernetes-style labels, matched by service selectors.
+   */
   labels?: {
     [k: string]: string;
   };
   serviceAccount?: string;
   ready?: boolean;
   meshed?: boolean;
+  /**
+   * Topology zone: a Kubernetes label value (at most 63 characters).
+   */
   zone?: string;
+  /**
+   * Relative load-balancing weight (uint32 of the proxy API); 10000 is the default.
+   */
   weight?: number;
+  /**
+   * @maxItems 65535
+   */
   opaquePorts?: number[];
   heartbeatIntervalMs: number;
 }

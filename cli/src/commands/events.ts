@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { connectBus, StreamReader, type BusEvent } from '@meshbus/bus';
 import { busValidator } from '@meshbus/bus-schemas';
+import { natsInboxPrefix } from '@meshbus/runtime';
 import { createCliLogger, untilAborted } from '../cli-logger.js';
 import { parsedBy } from '../commander-parsers.js';
 import type { CliContext } from '../context.js';
@@ -50,7 +51,7 @@ async function runEvents(flags: EventsFlags, context: CliContext): Promise<void>
   const login = resolveNatsLogin(flags, context.env, dev, url, 'reader');
   await ensureNatsReachable(url);
   const logger = createCliLogger(context.stderr);
-  const nc = await connectBus({ servers: [url], name: 'meshbus-cli events', ...login }, logger);
+  const nc = await connectBus({ servers: [url], name: 'meshbus-cli events', inboxPrefix: natsInboxPrefix('reader'), ...login }, logger);
   const readers: StreamReader[] = [];
   try {
     const jsm = await nc.jetstreamManager();

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
 import { connectBus, JetStreamPublisher, WorkloadRegistrar } from '@meshbus/bus';
+import { natsInboxPrefix } from '@meshbus/runtime';
 import { busValidator, streams } from '@meshbus/bus-schemas';
 import { createCliLogger, untilAborted } from '../cli-logger.js';
 import { collectedBy, parsedBy } from '../commander-parsers.js';
@@ -76,7 +77,8 @@ async function runRegister(flags: RegisterFlags, context: CliContext): Promise<v
   await ensureNatsReachable(url);
   const logger = createCliLogger(context.stderr);
   const key = `${registration.namespace}/${registration.name}`;
-  const nc = await connectBus({ servers: [url], name: `meshbus-cli register ${key}`, ...login }, logger);
+  // With the generated NATS users the workload role may no longer write state: this path waits for registration requests to the destination replicas.
+  const nc = await connectBus({ servers: [url], name: `meshbus-cli register ${key}`, inboxPrefix: natsInboxPrefix('workload'), ...login }, logger);
   try {
     const jsm = await nc.jetstreamManager();
     await jsm.streams.info(streams.state.name).catch(() => {

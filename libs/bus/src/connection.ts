@@ -1,5 +1,5 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { ConfigError, envString, type ConnectionFactory, type Env, type HostConnection, type Logger } from '@meshbus/runtime';
+import { ConfigError, envString, natsInboxPrefix, type ConnectionFactory, type Env, type HostConnection, type Logger } from '@meshbus/runtime';
 
 /** How a process reaches NATS. */
 export interface BusConnectionConfig {
@@ -10,6 +10,12 @@ export interface BusConnectionConfig {
   user?: string;
   password?: string;
   token?: string;
+  /**
+   * Prefix of the connection's reply inboxes and push-consumer deliveries;
+   * with the generated NATS users it must be the role's (`_INBOX_<role>`).
+   * @default `_INBOX`
+   */
+  inboxPrefix?: string;
 }
 
 /**
@@ -30,6 +36,7 @@ export async function connectBus(config: BusConnectionConfig, logger: Logger): P
   if (config.user) options.user = config.user;
   if (config.password) options.pass = config.password;
   if (config.token) options.token = config.token;
+  if (config.inboxPrefix) options.inboxPrefix = config.inboxPrefix;
   const nc = await connect(options);
   logger.info({ server: nc.getServer() }, 'connected to NATS');
   void (async () => {
@@ -45,9 +52,10 @@ export async function connectBus(config: BusConnectionConfig, logger: Logger): P
 
 /**
  * Reads the NATS settings every service shares: `NATS_URL` (comma-separated),
- * `NATS_USER`/`NATS_PASSWORD` or `NATS_TOKEN`.
+ * `NATS_USER`/`NATS_PASSWORD` or `NATS_TOKEN`, and `NATS_INBOX_PREFIX`
+ * (default: the private prefix of the service's `role`, `_INBOX_<role>`).
  */
-export function busConfigFromEnv(env: Env, connectionName: string): BusConnectionConfig {
+export function busConfigFromEnv(env: Env, connectionName: string, role: string): BusConnectionConfig {
   const servers = envString(env, 'NATS_URL', 'nats://127.0.0.1:4222')
     .split(',')
     .map((s) => s.trim())
@@ -56,7 +64,10 @@ export function busConfigFromEnv(env: Env, connectionName: string): BusConnectio
   for (const s of servers) {
     if (!/^(nats|tls|wss?):\/\/[^\s/]+$|^[^\s/:]+:\d+$/.test(s)) throw new ConfigError(`NATS_URL: ${JSON.stringify(s)} is not a NATS server URL (e.g. nats://127.0.0.1:4222)`);
   }
-  const config: BusConnectionConfig = { servers, name: connectionName };
+  const inboxPrefix = envString(env, 'NATS_INBOX_PREFIX', natsInboxPrefix(role));
+  // One token: replies are recognised by their first token (see the certify response in the catalogue).
+  if (!/^[A-Za-z0-9_-]+$/.test(inboxPrefix)) throw new ConfigError(`NATS_INBOX_PREFIX: ${JSON.stringify(inboxPrefix)} must be one NATS subject token (letters, digits, '_', '-'), e.g. _INBOX_${role}`);
+  const config: BusConnectionConfig = { servers, name: connectionName, inboxPrefix };
   const user = envString(env, 'NATS_USER');
   const password = envString(env, 'NATS_PASSWORD');
   const token = envString(env, 'NATS_TOKEN');

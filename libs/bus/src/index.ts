@@ -2,6 +2,9 @@ export { connectBus, busConfigFromEnv, natsConnectionFactory, ConnectionHealth, 
 export {
   encodeEvent,
   decodeEvent,
+  compressEvent,
+  compressionThreshold,
+  maxDecodedBytes,
   isTombstone,
   MalformedEventError,
   type BusEvent,
@@ -9,7 +12,7 @@ export {
   type RejectReason,
 } from './cloudevents.js';
 export { ensureStreams, type StreamOptions } from './streams.js';
-export { JetStreamPublisher, NotLeaderError, type Publisher, type JetStreamPublisherOptions } from './publisher.js';
+export { JetStreamPublisher, NotLeaderError, EventTooLargeError, type Publisher, type JetStreamPublisherOptions } from './publisher.js';
 export { StreamReader, type StreamReaderOptions, type StartPosition } from './stream-reader.js';
 export { StateView, writerRole, type StateViewOptions, type StateChange, type FencedWrite } from './state-view.js';
 export { LeaderElection, leaseBucket, defaultLeaseMs, type LeaderElectionOptions } from './leader-election.js';

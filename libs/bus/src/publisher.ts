@@ -1,7 +1,23 @@
-import type { JetStreamClient } from 'nats';
+import { ErrorCode, NatsError, type JetStreamClient, type MsgHdrs } from 'nats';
 import type { BusValidator, EventDataMap, EventKind } from '@meshbus/bus-schemas';
 import { Counter, MeshbusError, type Registry } from '@meshbus/runtime';
-import { encodeEvent } from './cloudevents.js';
+import { compressEvent, compressionThreshold, encodeEvent } from './cloudevents.js';
+
+/** An event that, even compressed, is larger than the NATS server accepts. */
+export class EventTooLargeError extends MeshbusError {
+  override name = 'EventTooLargeError';
+  constructor(
+    readonly natsSubject: string,
+    readonly bytes: number,
+    readonly jsonBytes: number,
+  ) {
+    super(
+      'EventTooLarge',
+      `event on ${natsSubject} is ${bytes} bytes on the wire (${jsonBytes} bytes of JSON data) and exceeds the NATS server's max_payload: ` +
+        'raise max_payload in the nats-server configuration (meshbus dev uses 8 MiB) or make the state smaller',
+    );
+  }
+}
 
 /** Publishes validated CloudEvents into JetStream. */
 export interface Publisher {
@@ -20,6 +36,11 @@ export interface JetStreamPublisherOptions {
   source: string;
   registry?: Registry;
   /**
+   * Data of at least this many bytes is sent gzip-compressed.
+   * @default {@link compressionThreshold} (64 KiB)
+   */
+  compressAbove?: number;
+  /**
    * The publisher's current leader term, for a single-writer role: every
    * event then carries it (`meshbusterm`), and while it returns undefined
    * (not leading) nothing is published. Absent for writers that do not lead.
@@ -35,7 +56,11 @@ export class NotLeaderError extends MeshbusError {
   }
 }
 
-/** {@link Publisher} on JetStream, de-duplicated by event id. */
+/**
+ * {@link Publisher} on JetStream, de-duplicated by event id. Large data is
+ * compressed; what is still larger than the server's `max_payload` is refused
+ * with {@link EventTooLargeError}.
+ */
 export class JetStreamPublisher implements Publisher {
   private readonly published?: Counter;
 
@@ -57,9 +82,26 @@ export class JetStreamPublisher implements Publisher {
       if (term === undefined) throw new NotLeaderError(natsSubject);
     }
     const attrs = { source: this.options.source, subject: key, ...(term === undefined ? {} : { term }) };
-    const { headers, payload, id } = encodeEvent(kind, natsSubject, data, attrs, this.options.validator);
-    const ack = await this.options.js.publish(natsSubject, payload, { headers, msgID: id, timeout: 5000 });
+    const encoded = encodeEvent(kind, natsSubject, data, attrs, this.options.validator);
+    const { headers, payload } = await compressEvent(encoded, this.options.compressAbove ?? compressionThreshold);
+    const id = encoded.id;
+    let ack;
+    try {
+      ack = await this.options.js.publish(natsSubject, payload, { headers, msgID: id, timeout: 5000 });
+    } catch (err) {
+      if (err instanceof NatsError && err.code === ErrorCode.MaxPayloadExceeded) {
+        throw new EventTooLargeError(natsSubject, payload.length + headerBytes(headers), encoded.payload.length);
+      }
+      throw err;
+    }
     this.published?.inc({ type: headers.get('ce-type') });
     return ack.seq;
   }
+}
+
+/** Size of the headers block as NATS sends it (`NATS/1.0`, one `key: value` line each, blank line). */
+function headerBytes(h: MsgHdrs): number {
+  let n = 'NATS/1.0\r\n\r\n'.length;
+  for (const [k, vs] of h) for (const v of vs) n += Buffer.byteLength(`${k}: ${v}\r\n`);
+  return n;
 }

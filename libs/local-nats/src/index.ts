@@ -1,5 +1,6 @@
 export {
   startNats,
+  defaultMaxPayload,
   natsServerBinary,
   NatsServerNotFoundError,
   NatsStartError,

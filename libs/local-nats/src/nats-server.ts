@@ -30,12 +30,22 @@ export interface NatsExit {
   stderr: string;
 }
 
+/** `max_payload` of the servers {@link startNats} writes the configuration of: 8 MiB. */
+export const defaultMaxPayload = 8 * 1024 * 1024;
+
 /** Options of {@link startNats}. */
 export interface NatsOptions {
   /** Number of clustered servers; 1 runs a standalone server. @default 1 */
   nodes?: number;
   /** Extra configuration appended to every server's config file. */
   extraConfig?: string;
+  /**
+   * Largest message the servers accept, in bytes (`max_payload`). Raised from
+   * the nats-server default of 1 MB so that the endpoint set of a very large
+   * service still fits once compressed (see docs/events.md).
+   * @default 8 MiB ({@link defaultMaxPayload})
+   */
+  maxPayload?: number;
   /**
    * An `authorization { ... }` block (see `natsAuthorizationConfig`):
    * clients must then log in. The monitoring port used for health checks stays open.
@@ -133,6 +143,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
       `listen: 127.0.0.1:${s.client}`,
       `http: 127.0.0.1:${s.monitor}`,
       `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 1GB }`,
+      `max_payload: ${options.maxPayload ?? defaultMaxPayload}`,
     ];
     if (n > 1) {
       const routes = specs.filter((o) => o !== s).map((o) => `nats-route://127.0.0.1:${o.route}`);

@@ -10,12 +10,37 @@ describe('natsAuthorizationConfig', () => {
     await expect(text).toMatchFileSnapshot('./testdata/authorization.golden.conf');
   });
 
-  it('lets no role delete or purge a stream, or delete a message', () => {
+  it('lets no role delete or purge a stream, delete a message or a consumer, name or list consumers', () => {
     for (const role of natsRoles) {
       const { publish } = rolePermissions(role);
-      expect(publish.filter((s) => /\.(DELETE|PURGE)\./.test(s) && !s.includes('.CONSUMER.')), role).toEqual([]);
-      expect(publish.filter((s) => s.includes('>') && s.startsWith('$JS.API')) .filter((s) => !/^\$JS\.API\.(CONSUMER\.CREATE\.MESHBUS_|CONSUMER\.CREATE\.KV_meshbus-leases\.\*\.\$KV\.meshbus-leases\.>$|DIRECT\.GET\.)/.test(s)), role).toEqual([]);
+      // The destination's lease watch (a KV watch on its own bucket) is the one consumer exception, checked below.
+      const api = publish.filter((s) => !s.includes('KV_meshbus-leases'));
+      expect(api.filter((s) => /\.(DELETE|PURGE)(\.|$)/.test(s)), role).toEqual([]);
+      expect(api.filter((s) => /^\$JS\.API\.CONSUMER\./.test(s) && !/^\$JS\.API\.CONSUMER\.CREATE\.[A-Za-z_-]+$/.test(s)), role).toEqual([]);
+      expect(api.filter((s) => s.includes('>') && s.startsWith('$JS.API') && !s.startsWith('$JS.API.DIRECT.GET.')), role).toEqual([]);
+      if (role !== 'destination') expect(publish.filter((s) => s.includes('KV_meshbus-leases')), role).toEqual([]);
     }
+  });
+
+  it('lets each role subscribe under its own inbox prefix only, besides the requests it serves', () => {
+    for (const role of natsRoles) {
+      const { subscribe } = rolePermissions(role);
+      expect(subscribe.filter((s) => s.startsWith('_INBOX')), role).toEqual([`_INBOX_${role}.>`]);
+      expect(subscribe.filter((s) => !s.startsWith('_INBOX') && !s.startsWith('$SRV.') && !s.includes(' ')), role).toEqual([]);
+    }
+    expect(rolePermissions('destination').subscribe).toContain('meshbus.v1.rpc.workloads.register meshbus-destination');
+    expect(rolePermissions('destination').subscribe).toContain('$SRV.PING.meshbus-destination.*');
+    expect(rolePermissions('identity').subscribe).toContain('meshbus.v1.identity.certify meshbus-identity');
+    expect(rolePermissions('identity').subscribe).toContain('$SRV.INFO.meshbus-identity');
+    expect(rolePermissions('identity').subscribe).not.toContain('$SRV.INFO.meshbus-destination');
+  });
+
+  it('lets a workload only ask the destination replicas, and readers discover services', () => {
+    expect(rolePermissions('workload')).toEqual({
+      publish: ['meshbus.v1.rpc.workloads.register', 'meshbus.v1.rpc.workloads.heartbeat', 'meshbus.v1.rpc.workloads.deregister'],
+      subscribe: ['_INBOX_workload.>'],
+    });
+    expect(rolePermissions('reader').publish).toEqual(expect.arrayContaining(['$SRV.PING', '$SRV.INFO.*', '$SRV.STATS.*.*']));
   });
 
   it('keeps the reader and the gateway off meshbus state and events', () => {

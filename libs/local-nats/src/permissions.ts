@@ -1,4 +1,4 @@
-import { MeshbusError } from '@meshbus/runtime';
+import { MeshbusError, natsInboxPrefix } from '@meshbus/runtime';
 
 /** The NATS users of a meshbus installation, one per kind of client. */
 export const natsRoles = ['destination', 'gateway', 'identity', 'workload', 'reader'] as const;
@@ -42,21 +42,36 @@ const streamInfo = (s: string) => `${api}.STREAM.INFO.${s}`;
 const streamWrite = (s: string) => [`${api}.STREAM.CREATE.${s}`, `${api}.STREAM.UPDATE.${s}`];
 const messageGet = (s: string) => [`${api}.STREAM.MSG.GET.${s}`, `${api}.DIRECT.GET.${s}`, `${api}.DIRECT.GET.${s}.>`];
 /**
- * An ordered push consumer: nats.js creates it (named or not, with or without
- * a filter in the subject), reads its info and deletes it when it resets.
+ * An ordered push consumer. nats.js creates it, and recreates it after missed
+ * heartbeats or a gap, with `CONSUMER.CREATE.<stream>` and nothing else: it
+ * never asks for its info and never deletes it; the server removes it once
+ * nobody listens. That subject only creates ephemeral consumers (the server
+ * refuses a durable name there), so no `CONSUMER.CREATE.<stream>.<name>`
+ * (which creates durables), no `DELETE`, `INFO`, `NAMES` or `LIST`: a login
+ * can neither learn a consumer's name nor delete one, its own included.
  */
-const orderedConsumer = (s: string) => [
-  `${api}.CONSUMER.CREATE.${s}`,
-  `${api}.CONSUMER.CREATE.${s}.>`,
-  `${api}.CONSUMER.INFO.${s}.*`,
-  `${api}.CONSUMER.DELETE.${s}.*`,
-];
+const orderedConsumer = (s: string) => [`${api}.CONSUMER.CREATE.${s}`];
 
-/** Replies of a client: JetStream acks, API answers and deliveries of push consumers. */
-const inbox = '_INBOX.>';
+/** Only the role itself may subscribe under its private inbox prefix. */
+const inbox = (role: NatsRole) => `${natsInboxPrefix(role)}.>`;
 /** Flow-control answers of ordered consumers, which have flow control on. */
 const flowControl = '$JS.FC.>';
 const acks = '$JS.ACK.>';
+
+/** Discovery verbs of the NATS services API. */
+const serviceVerbs = ['PING', 'INFO', 'STATS'] as const;
+/** What a client may publish to discover services: `$SRV.<verb>[.<name>[.<id>]]`. */
+const serviceDiscovery = serviceVerbs.flatMap((v) => [`$SRV.${v}`, `$SRV.${v}.*`, `$SRV.${v}.*.*`]);
+/** What a responder built on the services API subscribes to for its own name. */
+const serviceDiscoverySubjects = (name: string) => serviceVerbs.flatMap((v) => [`$SRV.${v}`, `$SRV.${v}.${name}`, `$SRV.${v}.${name}.*`]);
+
+/** Service name and queue group of the destination replicas' request/reply endpoints. */
+const destinationServiceName = 'meshbus-destination';
+/** Service name and queue group of identity's certify responder. */
+const identityServiceName = 'meshbus-identity';
+/** Requests a workload makes of the destination replicas. */
+const workloadRequestSubjects = ['meshbus.v1.rpc.workloads.register', 'meshbus.v1.rpc.workloads.heartbeat', 'meshbus.v1.rpc.workloads.deregister'] as const;
+const certifySubject = 'meshbus.v1.identity.certify';
 
 /** Reads the state and event streams from any position. */
 const streamReading = [accountInfo, streamNames, ...[stateStream, eventsStream].flatMap((s) => [streamInfo(s), ...orderedConsumer(s), ...messageGet(s)]), flowControl];
@@ -74,7 +89,9 @@ const leases = [streamInfo(leaseStream), ...streamWrite(leaseStream), ...message
 
 /**
  * Least-privilege permissions per role. Everything not listed is denied; none
- * of them may delete or purge a stream, or delete a message.
+ * of them may delete or purge a stream, delete a message or a consumer, or
+ * create a durable consumer; each subscribes only under its own inbox prefix
+ * ({@link natsInboxPrefix}) besides the requests it serves.
  */
 export function rolePermissions(role: NatsRole): NatsPermissions {
   switch (role) {
@@ -92,12 +109,14 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
           'meshbus.v1.events.leader.>',
           'meshbus.v1.events.workload.>',
         ]),
-        subscribe: [inbox],
+        // Queue-group members only, so that a stray login cannot see every registration.
+        subscribe: [inbox(role), ...workloadRequestSubjects.map((s) => `${s} ${destinationServiceName}`), ...serviceDiscoverySubjects(destinationServiceName)],
+        allowResponses: true,
       };
     case 'gateway':
       // The gateway does not run ensureStreams (MESHBUS_ENSURE_STREAMS=false):
       // it waits until a writer has created the streams.
-      return { publish: unique([...streamReading, 'meshbus.v1.identity.certify']), subscribe: [inbox] };
+      return { publish: unique([...streamReading, certifySubject]), subscribe: [inbox(role)] };
     case 'identity':
       return {
         publish: unique([
@@ -108,13 +127,14 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
           'meshbus.v1.events.identity.>',
         ]),
         // Only as a member of the queue group, so a stray identity client cannot see every CSR twice.
-        subscribe: [inbox, 'meshbus.v1.identity.certify meshbus-identity'],
+        subscribe: [inbox(role), `${certifySubject} ${identityServiceName}`, ...serviceDiscoverySubjects(identityServiceName)],
         allowResponses: true,
       };
     case 'workload':
-      return { publish: [accountInfo, streamInfo(stateStream), 'meshbus.v1.state.workloads.>'], subscribe: [inbox] };
+      // Requests to the destination replicas and nothing else: no state, no JetStream.
+      return { publish: [...workloadRequestSubjects], subscribe: [inbox(role)] };
     case 'reader':
-      return { publish: streamReading, subscribe: [inbox] };
+      return { publish: unique([...streamReading, ...serviceDiscovery]), subscribe: [inbox(role)] };
   }
 }
 

@@ -7,3 +7,4 @@ export { ReadinessChecks, type Readiness, type ReadinessCheck } from './readines
 export { ServiceHost, type ServiceHostOptions, type HostOverrides, type HostConnection, type ConnectionFactory } from './service-host.js';
 export { ResourceStack, runUntilSignalled, loadConfig, type Service, type ServiceState, type RunOptions } from './lifecycle.js';
 export { envString, envRequired, envInt, envBool, envDuration, envLogLevel, parseDuration, parseHostPort, type Env } from './env.js';
+export { natsInboxPrefix } from './nats-inbox.js';

@@ -12,3 +12,4 @@ export {
   type FakeServiceAccountToken,
   type FakeTokenReviewStatus,
 } from './fake-kube-api.js';
+export { sampleEndpointSet, type SampleEndpoint } from './endpoint-sets.js';

@@ -26,7 +26,7 @@ export interface DestinationConfig {
 export function envToConfig(env: Env): DestinationConfig {
   const replicaId = envString(env, 'MESHBUS_REPLICA_ID', `destination-${hostname()}-${process.pid}`);
   return {
-    bus: busConfigFromEnv(env, `meshbus-destination/${replicaId}`),
+    bus: busConfigFromEnv(env, `meshbus-destination/${replicaId}`, 'destination'),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     eventsMaxAgeMs: envDuration(env, 'MESHBUS_EVENTS_MAX_AGE', 7 * 86_400_000),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9996'), 'MESHBUS_ADMIN_ADDR'),

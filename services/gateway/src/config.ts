@@ -31,7 +31,7 @@ export function envToConfig(env: Env): GatewayConfig {
   const keyFile = envString(env, 'MESHBUS_TLS_KEY');
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError('MESHBUS_TLS_CERT and MESHBUS_TLS_KEY must be set together');
   const config: GatewayConfig = {
-    bus: busConfigFromEnv(env, `meshbus-gateway/${replicaId}`),
+    bus: busConfigFromEnv(env, `meshbus-gateway/${replicaId}`, 'gateway'),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     ensureStreams: envBool(env, 'MESHBUS_ENSURE_STREAMS', true),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9995'), 'MESHBUS_ADMIN_ADDR'),

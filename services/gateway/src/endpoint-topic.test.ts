@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { destination } from '@meshbus/proxy-api';
 import type { EndpointSet } from '@meshbus/bus-schemas';
-import { endpointSnapshot, endpointTransition } from './endpoint-topic.js';
+import { addressesPerUpdate, endpointSnapshot, endpointTransition } from './endpoint-topic.js';
 
 const set = (addresses: string[], weight = 10000): EndpointSet => ({
   namespace: 'shop',
@@ -48,5 +48,22 @@ describe('endpointTransition', () => {
     const full = endpointSnapshot(2, set(['10.0.0.9']));
     expect(decode(endpointTransition(empty, full))[0]?.$case).toBe('add');
     expect(decode(endpointTransition(full, endpointSnapshot(3, undefined)))).toEqual([{ $case: 'noEndpoints', noEndpoints: { exists: false } }]);
+  });
+
+  it('sends a big set, and big changes, in updates of at most addressesPerUpdate addresses', () => {
+    const many = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `10.1.${((i + from) >> 8) & 255}.${(i + from) & 255}`);
+    const first = decode(endpointTransition(undefined, endpointSnapshot(1, set(many(2500)))));
+    expect(first.map((u) => [u?.$case, ips(u).length])).toEqual([
+      ['add', addressesPerUpdate],
+      ['add', addressesPerUpdate],
+      ['add', 500],
+    ]);
+    const next = decode(endpointTransition(endpointSnapshot(1, set(many(2500))), endpointSnapshot(2, set(many(2500, 1200)))));
+    expect(next.map((u) => [u?.$case, ips(u).length])).toEqual([
+      ['remove', addressesPerUpdate],
+      ['remove', 200],
+      ['add', addressesPerUpdate],
+      ['add', 200],
+    ]);
   });
 });

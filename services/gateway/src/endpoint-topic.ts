@@ -25,21 +25,36 @@ export function endpointSnapshot(version: number, set: EndpointSet | undefined):
 const encode = (u: destination.Update) => Buffer.from(destination.Update.encode(u).finish());
 
 /**
+ * Addresses per `add` or `remove` update. Proxies accept gRPC messages of
+ * 4 MB by default; a thousand addresses with identity and labels take about
+ * 200 KB, so a service of any size reaches them in pieces that fit.
+ */
+export const addressesPerUpdate = 1000;
+
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += addressesPerUpdate) out.push(xs.slice(i, i + addressesPerUpdate));
+  return out;
+}
+
+const adds = (addrs: destination.WeightedAddr[], metricLabels: Record<string, string>) =>
+  chunks(addrs).map((part) => encode({ update: { $case: 'add', add: { addrs: part, metricLabels } } }));
+const removes = (addrs: NonNullable<destination.WeightedAddr['addr']>[]) => chunks(addrs).map((part) => encode({ update: { $case: 'remove', remove: { addrs: part } } }));
+
+/**
  * The Destination.Get updates that take a proxy from `from` to `to`: the full
- * set first (or no_endpoints), then removals and additions. An endpoint whose
- * metadata changed is sent again in `add`, which replaces it.
+ * set first (or no_endpoints), then removals and additions, each in updates of
+ * at most {@link addressesPerUpdate} addresses. An endpoint whose metadata
+ * changed is sent again in `add`, which replaces it.
  */
 export function endpointTransition(from: EndpointSnapshot | undefined, to: EndpointSnapshot): Buffer[] {
   if (!to.exists) return [encode({ update: { $case: 'noEndpoints', noEndpoints: { exists: false } } })];
   if (to.endpoints.size === 0) return [encode({ update: { $case: 'noEndpoints', noEndpoints: { exists: true } } })];
-  const all = () => [encode({ update: { $case: 'add', add: { addrs: [...to.endpoints.values()].map((v) => v.addr), metricLabels: to.labels } } })];
+  const all = () => adds([...to.endpoints.values()].map((v) => v.addr), to.labels);
   if (!from || !from.exists || from.endpoints.size === 0 || from.labelsFingerprint !== to.labelsFingerprint) return all();
   const removed: destination.WeightedAddr[] = [];
   for (const [k, v] of from.endpoints) if (!to.endpoints.has(k)) removed.push(v.addr);
   const added: destination.WeightedAddr[] = [];
   for (const [k, v] of to.endpoints) if (from.endpoints.get(k)?.fingerprint !== v.fingerprint) added.push(v.addr);
-  const msgs: Buffer[] = [];
-  if (removed.length > 0) msgs.push(encode({ update: { $case: 'remove', remove: { addrs: removed.map((a) => a.addr!) } } }));
-  if (added.length > 0) msgs.push(encode({ update: { $case: 'add', add: { addrs: added, metricLabels: to.labels } } }));
-  return msgs;
+  return [...removes(removed.map((a) => a.addr!)), ...adds(added, to.labels)];
 }

@@ -20,7 +20,7 @@ describe('envToConfig', () => {
     const config = envToConfig(local, host);
     expect(config).toEqual({
       replicaId: 'node-a-42',
-      bus: { servers: ['nats://127.0.0.1:4222'], name: 'meshbus-identity/node-a-42', user: undefined, password: undefined, token: undefined },
+      bus: { servers: ['nats://127.0.0.1:4222'], name: 'meshbus-identity/node-a-42', inboxPrefix: '_INBOX_identity', user: undefined, password: undefined, token: undefined },
       admin: { host: '0.0.0.0', port: 9990 },
       logLevel: 'info',
       streamReplicas: 1,
@@ -65,7 +65,7 @@ describe('envToConfig', () => {
       },
       host,
     );
-    expect(config.bus).toEqual({ servers: ['nats://a:4222', 'nats://b:4222'], name: 'meshbus-identity/identity-0', user: 'identity', password: 'secret', token: undefined });
+    expect(config.bus).toEqual({ servers: ['nats://a:4222', 'nats://b:4222'], name: 'meshbus-identity/identity-0', inboxPrefix: '_INBOX_identity', user: 'identity', password: 'secret', token: undefined });
     expect(config.admin).toEqual({ host: '::1', port: 0 });
     expect(config).toMatchObject({ logLevel: 'debug', streamReplicas: 3, controlNamespace: 'mesh', trustDomain: 'example.org' });
     expect(config).toMatchObject({ certificateLifetimeMs: 3_600_000, clockSkewMs: 0, issuerRecheckIntervalMs: 5000 });

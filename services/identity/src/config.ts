@@ -169,7 +169,7 @@ export function envToConfig(env: Env, host: HostFacts = { hostname: hostname(), 
   const logLevel = envLogLevel(env);
   return {
     replicaId,
-    bus: busConfigFromEnv(env, `meshbus-identity/${replicaId}`),
+    bus: busConfigFromEnv(env, `meshbus-identity/${replicaId}`, 'identity'),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9990'), 'MESHBUS_ADMIN_ADDR'),
     logLevel,
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
