@@ -15,7 +15,6 @@ import {
   subjects,
   type EndpointSet,
   type ServiceProfileState,
-  type WorkloadRegistration,
 } from '@meshbus/bus-schemas';
 import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
 import {
@@ -38,6 +37,9 @@ import type { DestinationConfig } from './config.js';
 import { diffState } from './diff.js';
 import { RegistrationTracker } from './registrations.js';
 import { folderResourceSource, type ResourceSource } from './resource-source.js';
+import type { RegistrationResponder } from './registration-responder.js';
+import { startRegistrationResponder } from './registration-wiring.js';
+import { WorkloadState } from './workload-state.js';
 
 /** Dependencies a test (or another mode) may replace. */
 export interface DestinationOverrides {
@@ -87,6 +89,8 @@ class DestinationServiceImpl implements DestinationService {
   private dirty = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private workloadState: WorkloadState | undefined;
+  private registration: RegistrationResponder | undefined;
   private readonly metrics: {
     leader: Gauge;
     published: Counter<'kind'>;
@@ -146,6 +150,8 @@ class DestinationServiceImpl implements DestinationService {
     const validator = busValidator();
     this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator, source: `/meshbus/destination/${config.replicaId}`, registry: this.registry });
 
+    const workloadState = new WorkloadState({ tracker: this.tracker, publisher: () => this.publisher, isLeader: () => this.isLeader, logger: logger.child({ component: 'workload-state' }), registry: this.registry });
+    this.workloadState = workloadState;
     const view = new StateView({
       nc,
       filter: subjects.allState,
@@ -153,6 +159,7 @@ class DestinationServiceImpl implements DestinationService {
       logger: logger.child({ component: 'state-view' }),
       registry: this.registry,
       onChange: (subject, value) => this.onBusChange(subject, value),
+      onRejected: (subject, error) => workloadState.rejected(subject, error.reason, error.message),
     });
     this.view = view;
     await view.start();
@@ -175,6 +182,7 @@ class DestinationServiceImpl implements DestinationService {
       logger: logger.child({ component: 'leader-election' }),
       onElected: (term) => this.onElected(term),
       onDeposed: () => {
+        this.registration?.leadershipChanged();
         this.metrics.leader.set(0);
         this.overlay.clear();
       },
@@ -182,6 +190,12 @@ class DestinationServiceImpl implements DestinationService {
     this.election = election;
     await election.start();
     this.resources.defer(election, () => election.stop());
+
+    const registration = await startRegistrationResponder({
+      nc, config, validator, state: workloadState, isLeader: () => this.isLeader, ready: () => view.ready, logger: logger.child({ component: 'registration' }), registry: this.registry,
+    });
+    this.registration = registration;
+    this.resources.defer(registration, () => registration.stop());
 
     this.expiryTimer = setInterval(() => this.scheduleReconcile(), 1000);
     this.resources.defer(null, () => clearInterval(this.expiryTimer));
@@ -203,7 +217,7 @@ class DestinationServiceImpl implements DestinationService {
     const parsed = parseStateSubject(subject);
     if (!parsed) return;
     if (parsed.kind === 'workloads') {
-      this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, Date.now());
+      this.workloadState?.observe(subject, value);
     } else {
       this.overlay.delete(subject);
     }
@@ -214,6 +228,8 @@ class DestinationServiceImpl implements DestinationService {
     this.metrics.leader.set(1);
     this.overlay.clear();
     this.tracker.refreshAll(Date.now());
+    this.registration?.leadershipChanged();
+    this.workloadState?.restoreRefused();
     this.scheduleReconcile();
     void this.announceLeadership(term);
   }
