@@ -15,3 +15,11 @@ export { StateView, type StateViewOptions, type StateChange } from './state-view
 export { LeaderElection, type LeaderElectionOptions } from './leader-election.js';
 export { busMetrics, type BusMetrics } from './metrics.js';
 export { WorkloadRegistrar, WorkloadRegistrarStateError, type WorkloadRegistrarOptions, type HeartbeatResult } from './workload-registrar.js';
+export {
+  NatsRegistrationTransport,
+  WorkloadRegistrationError,
+  type NatsRegistrationTransportOptions,
+  type RegistrationAnswer,
+  type RegistrationRequestKind,
+  type RegistrationTransport,
+} from './registration-client.js';
