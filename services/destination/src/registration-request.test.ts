@@ -2,7 +2,7 @@ import { test as fcTest, fc } from '@fast-check/vitest';
 import { headers as natsHeaders } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { encodeEvent } from '@meshbus/bus';
-import { busValidator, subjects, type WorkloadRegistration } from '@meshbus/bus-schemas';
+import { busValidator, subjects, type BusValidator, type WorkloadRegistration } from '@meshbus/bus-schemas';
 import { TokenRejectedError, TokenReviewUnavailableError, type ServiceAccountRef, type TokenValidator } from '@meshbus/trust';
 import {
   authenticateRequest,
@@ -14,7 +14,7 @@ import {
   type WorkloadRequest,
 } from './registration-request.js';
 
-const validator = busValidator();
+const validator: BusValidator = busValidator();
 const registration = { namespace: 'shop', name: 'vm-1', address: '127.0.0.50', ports: [{ name: 'http', port: 8080 }], serviceAccount: 'web', heartbeatIntervalMs: 5000 };
 
 function registerMessage(data: unknown) {
