@@ -80,6 +80,11 @@ export class RegistrationResponder {
       metadata: { replica: this.options.replicaId },
     });
     this.service = service;
+    // The services API stops the whole service when one of its subscriptions fails (a NATS
+    // permission missing, for example); say so, since registrations are no longer answered.
+    void service.stopped.then((error) => {
+      if (error && !this.stopped) logger.error({ err: errorMessage(error) }, 'the registration service stopped: workload registration requests are no longer answered by this replica');
+    });
     for (const operation of registrationOperations) {
       const subject = operationSubject(operation);
       service.addEndpoint(operation, {
