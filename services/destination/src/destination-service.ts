@@ -38,7 +38,7 @@ import { diffState } from './diff.js';
 import { RegistrationTracker } from './registrations.js';
 import { folderResourceSource, type ResourceSource } from './resource-source.js';
 import type { RegistrationResponder } from './registration-responder.js';
-import { startRegistrationResponder } from './registration-wiring.js';
+import { registrationTokenValidator, startRegistrationResponder } from './registration-wiring.js';
 import { WorkloadState } from './workload-state.js';
 
 /** Dependencies a test (or another mode) may replace. */
@@ -173,6 +173,7 @@ class DestinationServiceImpl implements DestinationService {
     });
     this.resources.use(source);
 
+    const registrationTokens = await registrationTokenValidator(config);
     const election = new LeaderElection({
       nc,
       role: 'destination',
@@ -192,7 +193,7 @@ class DestinationServiceImpl implements DestinationService {
     this.resources.defer(election, () => election.stop());
 
     const registration = await startRegistrationResponder({
-      nc, config, validator, state: workloadState, isLeader: () => this.isLeader, ready: () => view.ready, logger: logger.child({ component: 'registration' }), registry: this.registry,
+      nc, config, validator, tokens: registrationTokens, state: workloadState, isLeader: () => this.isLeader, ready: () => view.ready, logger: logger.child({ component: 'registration' }), registry: this.registry,
     });
     this.registration = registration;
     this.resources.defer(registration, () => registration.stop());

@@ -20,14 +20,21 @@ export interface RegistrationWiring {
   ready: () => boolean;
   logger: Logger;
   registry: Registry;
-  /** Replaces the validator built from `config.registrationAuth` (tests). */
-  tokens?: TokenValidator;
+  /** From {@link createRegistrationTokenValidator}; undefined: registration disabled. */
+  tokens: TokenValidator | undefined;
 }
 
-/** Builds the token validator and starts answering registration requests. */
+/**
+ * Builds the token validator of the configuration. Call it before the leader election starts:
+ * in cluster mode it loads the Kubernetes client, which holds the event loop for a moment.
+ */
+export async function registrationTokenValidator(config: DestinationConfig): Promise<TokenValidator | undefined> {
+  return createRegistrationTokenValidator(config.registrationAuth);
+}
+
+/** Starts answering registration requests. */
 export async function startRegistrationResponder(wiring: RegistrationWiring): Promise<RegistrationResponder> {
-  const { config, logger } = wiring;
-  const tokens = wiring.tokens ?? (await createRegistrationTokenValidator(config.registrationAuth));
+  const { config, logger, tokens } = wiring;
   if (!tokens) logger.warn('workload registration is disabled: set MESHBUS_TOKEN_PUBLIC_KEY (or MESHBUS_TOKEN_VALIDATION=kubernetes) to accept registrations');
   const responder = new RegistrationResponder({
     nc: wiring.nc,
