@@ -17,6 +17,9 @@ import {
 } from './registration-request.js';
 import type { WorkloadState } from './workload-state.js';
 
+/** How long {@link RegistrationResponder.stop} waits for the service's subscriptions to drain. */
+const stopGraceMs = 2000;
+
 /** A request message as the responder needs it; a NATS `Msg` is one. */
 export type RegistrationMessage = Pick<Msg, 'subject' | 'reply' | 'headers' | 'data' | 'respond'>;
 
@@ -119,7 +122,11 @@ export class RegistrationResponder {
     this.stopped = true;
     for (const s of this.leaderSubscriptions) s.unsubscribe();
     this.leaderSubscriptions = [];
-    await this.service?.stop().catch((error: unknown) => this.options.logger.warn({ err: errorMessage(error) }, 'stopping the registration service failed'));
+    // Draining waits for the server; with NATS unreachable, give up after a while rather than hang a shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = this.service?.stop().catch((error: unknown) => this.options.logger.warn({ err: errorMessage(error) }, 'stopping the registration service failed'));
+    await Promise.race([stopped, new Promise((r) => (timer = setTimeout(r, stopGraceMs)))]);
+    clearTimeout(timer);
     await Promise.all(this.inFlight);
   }
 
