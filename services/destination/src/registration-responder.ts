@@ -96,7 +96,7 @@ export class RegistrationResponder {
         handler: (err, msg) => this.track(err, () => this.answerPublic(operation, msg)),
       });
     }
-    logger.info({ service: name, queue, subjects: registrationOperations.map(operationSubject) }, 'answering workload registration requests');
+    logger.info({ natsService: name, queue, subjects: registrationOperations.map(operationSubject) }, 'answering workload registration requests');
     this.leadershipChanged();
   }
 
