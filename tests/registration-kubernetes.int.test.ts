@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsRegistrationTransport, WorkloadRegistrar, WorkloadRegistrationError } from '@meshbus/bus';
+import { NatsRegistrationTransport, WorkloadRegistrar, type WorkloadRegistrationError } from '@meshbus/bus';
 import { silentLogger } from '@meshbus/runtime';
 import { startFakeKubeApi, waitFor, type FakeKubeApi } from '@meshbus/testing';
 import type { DestinationService } from '@meshbus/destination';
