@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamPublisher, WorkloadRegistrar } from '@meshbus/bus';
-import { busValidator, streams } from '@meshbus/bus-schemas';
+import { NatsRegistrationTransport, WorkloadRegistrar } from '@meshbus/bus';
+import { streams, type WorkloadRegistration } from '@meshbus/bus-schemas';
 import { CertificateClient } from '@meshbus/identity-client';
 import { destination } from '@meshbus/proxy-api';
 import { silentLogger } from '@meshbus/runtime';
@@ -273,23 +273,19 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
         await new Promise((r) => setTimeout(r, churnEveryMs));
       }
     })();
-    // A workload registering and deregistering over the bus.
+    // A workload registering and deregistering through the destination replicas' request path.
     registrationLoop = (async () => {
-      const publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/meshbus/workload/chaos-reg' });
+      const transport = new NatsRegistrationTransport({ nc, source: '/meshbus/workload/chaos-reg', timeoutMs: 2000 });
       const address = newAddress(registered);
       const ip = address.split(':')[0]!;
+      const registration: Omit<WorkloadRegistration, 'heartbeatIntervalMs'> = { namespace: ns, name: 'reg-1', address: ip, ports: [{ name: 'http', port: 8080 }], labels: { app: registered }, serviceAccount: 'web' };
       while (churning) {
-        const registrar = new WorkloadRegistrar({
-          publisher,
-          registration: { namespace: ns, name: 'reg-1', address: ip, ports: [{ name: 'http', port: 8080 }], labels: { app: registered }, serviceAccount: 'web' },
-          intervalMs: 10_000,
-          logger: silentLogger(),
-        });
-        // A tombstone that must land, whatever the bus is going through; the registrar's own is tried first.
+        const registrar = new WorkloadRegistrar({ transport, token: () => token, registration, intervalMs: 10_000, logger: silentLogger() });
+        // A deregistration that must land, whatever the bus is going through; the registrar's own is tried first.
         const deregister = async () => {
           for (let i = 0; i < 40; i++) {
             try {
-              await publisher.publish('workloadDeregistered', registrar.subject, registrar.key, { reason: 'workload deregistered' });
+              await transport.request('workloadDeregisterRequest', { token, namespace: ns, name: 'reg-1' });
               return;
             } catch {
               await new Promise((r) => setTimeout(r, 500));

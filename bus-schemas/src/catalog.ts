@@ -11,6 +11,10 @@ import type { StateDeleted } from './generated/state-deleted.js';
 import type { TrustBundle } from './generated/trust-bundle.js';
 import type { WorkloadExpired } from './generated/workload-expired.js';
 import type { WorkloadRegistration } from './generated/workload-registration.js';
+import type { WorkloadRegisterRequest } from './generated/workload-register-request.js';
+import type { WorkloadHeartbeatRequest } from './generated/workload-heartbeat-request.js';
+import type { WorkloadDeregisterRequest } from './generated/workload-deregister-request.js';
+import type { WorkloadRegistrationReply } from './generated/workload-registration-reply.js';
 
 /** Prefix of every subject of this bus version. */
 export const subjectPrefix = 'meshbus.v1';
@@ -51,7 +55,11 @@ export type SchemaName =
   | 'trust-bundle'
   | 'certificate-issued'
   | 'issuer-updated'
-  | 'issuer-refused';
+  | 'issuer-refused'
+  | 'workload-register-request'
+  | 'workload-heartbeat-request'
+  | 'workload-deregister-request'
+  | 'workload-registration-reply';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -107,15 +115,15 @@ export const catalog = {
     subject: `${subjectPrefix}.state.workloads.{namespace}.{name}`,
     schema: 'workload-registration',
     stream: 'state',
-    publisher: 'workloads outside Kubernetes (proxy, `meshbus register`)',
-    description: 'A workload announcing its address, ports and labels; repeated every heartbeat interval.',
+    publisher: 'destination (leader), on a workload\'s register request',
+    description: 'A registered workload outside Kubernetes: address, ports and labels; rewritten only when they change.',
   },
   workloadDeregistered: {
     type: 'io.meshbus.v1.workload.deregistered',
     subject: `${subjectPrefix}.state.workloads.{namespace}.{name}`,
     schema: 'state-deleted',
     stream: 'state',
-    publisher: 'the workload itself, or destination (leader) when heartbeats stop',
+    publisher: 'destination (leader), on a deregister request or when heartbeats stop',
     description: 'Tombstone: the workload left or stopped sending heartbeats.',
   },
   manifestRejected: {
@@ -191,6 +199,39 @@ export const catalog = {
     publisher: 'identity (every replica that read the material)',
     description: 'A replica refused new trust material; its previous issuer, if any, keeps serving.',
   },
+  workloadRegisterRequest: {
+    type: 'io.meshbus.v1.workload.register.request',
+    subject: `${subjectPrefix}.rpc.workloads.register`,
+    schema: 'workload-register-request',
+    stream: 'request-reply',
+    publisher: 'workloads outside Kubernetes (proxy, `meshbus register`)',
+    description: 'A workload asks to be registered, with its token; answered by a destination replica of the queue group meshbus-destination.',
+  },
+  workloadHeartbeatRequest: {
+    type: 'io.meshbus.v1.workload.heartbeat.request',
+    subject: `${subjectPrefix}.rpc.workloads.heartbeat`,
+    schema: 'workload-heartbeat-request',
+    stream: 'request-reply',
+    publisher: 'workloads outside Kubernetes (proxy, `meshbus register`)',
+    description: 'A registered workload is still there; sent every heartbeat interval.',
+  },
+  workloadDeregisterRequest: {
+    type: 'io.meshbus.v1.workload.deregister.request',
+    subject: `${subjectPrefix}.rpc.workloads.deregister`,
+    schema: 'workload-deregister-request',
+    stream: 'request-reply',
+    publisher: 'workloads outside Kubernetes (proxy, `meshbus register`)',
+    description: 'A registered workload leaves.',
+  },
+  workloadRegistrationReply: {
+    type: 'io.meshbus.v1.workload.registration.reply',
+    // The requester's reply inbox, as for certifyResponse.
+    subject: `{inbox}.>`,
+    schema: 'workload-registration-reply',
+    stream: 'request-reply',
+    publisher: 'destination',
+    description: 'The answer to a register, heartbeat or deregister request: the outcome, or an error with a stable code.',
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Key of an entry in {@link catalog}. */
@@ -213,6 +254,10 @@ export interface EventDataMap {
   certificateIssued: CertificateIssued;
   issuerUpdated: IssuerUpdated;
   issuerRefused: IssuerRefused;
+  workloadRegisterRequest: WorkloadRegisterRequest;
+  workloadHeartbeatRequest: WorkloadHeartbeatRequest;
+  workloadDeregisterRequest: WorkloadDeregisterRequest;
+  workloadRegistrationReply: WorkloadRegistrationReply;
 }
 
 const kindsByType = new Map<string, EventKind>(

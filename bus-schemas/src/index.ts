@@ -35,3 +35,7 @@ export type { TrustBundle } from './generated/trust-bundle.js';
 export type { CertificateIssued } from './generated/certificate-issued.js';
 export type { IssuerUpdated } from './generated/issuer-updated.js';
 export type { IssuerRefused } from './generated/issuer-refused.js';
+export type { WorkloadRegisterRequest, RegisteredWorkload } from './generated/workload-register-request.js';
+export type { WorkloadHeartbeatRequest } from './generated/workload-heartbeat-request.js';
+export type { WorkloadDeregisterRequest } from './generated/workload-deregister-request.js';
+export type { WorkloadRegistrationReply } from './generated/workload-registration-reply.js';

@@ -36,6 +36,11 @@ export const subjects = {
   workloadRegister: `${subjectPrefix}.rpc.workloads.register`,
   workloadHeartbeat: `${subjectPrefix}.rpc.workloads.heartbeat`,
   workloadDeregister: `${subjectPrefix}.rpc.workloads.deregister`,
+  /**
+   * Where a standby destination replica forwards a workload request it validated: only the
+   * current leader subscribes. Not for workloads (their permissions stop at `rpc.workloads.*`).
+   */
+  destinationLeader: (operation: 'register' | 'heartbeat' | 'deregister') => `${subjectPrefix}.rpc.destination.leader.${operation}`,
   trustBundle: `${subjectPrefix}.state.trust-bundle.current`,
   certificateIssued: `${subjectPrefix}.events.identity.certificate-issued`,
   issuerUpdated: `${subjectPrefix}.events.identity.issuer-updated`,

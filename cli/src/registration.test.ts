@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildRegistration, type RegistrationFlags } from './registration.js';
+import { WorkloadRegistrationError } from '@meshbus/bus';
+import { buildRegistration, chooseWorkloadTokenSource, describeRegistrationError, type RegistrationFlags } from './registration.js';
 
 const flags: RegistrationFlags = {
   namespace: 'shop',
@@ -40,5 +41,23 @@ describe('buildRegistration', () => {
   it('reports what the schema refuses', () => {
     expect(() => buildRegistration({ ...flags, name: 'Web_9' })).toThrow(/the registration is not valid: \/name must match pattern/);
     expect(() => buildRegistration({ ...flags, intervalMs: 50 })).toThrow(/heartbeatIntervalMs must be >= 100/);
+  });
+});
+
+describe('chooseWorkloadTokenSource', () => {
+  it('prefers --token-file, then MESHBUS_WORKLOAD_TOKEN, then the dev key', () => {
+    expect(chooseWorkloadTokenSource({ tokenFile: '/t', env: { MESHBUS_WORKLOAD_TOKEN: 'x' }, devKeyFile: '/k' })).toEqual({ kind: 'file', path: '/t' });
+    expect(chooseWorkloadTokenSource({ tokenFile: undefined, env: { MESHBUS_WORKLOAD_TOKEN: ' x\n' }, devKeyFile: '/k' })).toEqual({ kind: 'env', token: 'x' });
+    expect(chooseWorkloadTokenSource({ tokenFile: undefined, env: { MESHBUS_WORKLOAD_TOKEN: '' }, devKeyFile: '/k' })).toEqual({ kind: 'dev', keyFile: '/k' });
+    expect(() => chooseWorkloadTokenSource({ tokenFile: undefined, env: {}, devKeyFile: undefined })).toThrow(/pass --token-file <file> or set MESHBUS_WORKLOAD_TOKEN/);
+  });
+
+  it('describes a refusal with its code, field and what to fix, never the token', () => {
+    const error = new WorkloadRegistrationError('Unauthenticated', 'the token was refused (TokenExpired): token expired at 2026-01-01T00:00:00.000Z', false, '/token');
+    const text = describeRegistrationError(error, { kind: 'env', token: 'secret-token' });
+    expect(text).toBe(
+      'registration refused (Unauthenticated at /token): the token was refused (TokenExpired): token expired at 2026-01-01T00:00:00.000Z; check the token (MESHBUS_WORKLOAD_TOKEN): it must be signed by the mesh\'s token key, unexpired, for audience identity.meshbus.io',
+    );
+    expect(text).not.toContain('secret-token');
   });
 });

@@ -1,4 +1,5 @@
 import { busValidator, SchemaValidationError, type BusValidator, type WorkloadRegistration } from '@meshbus/bus-schemas';
+import type { WorkloadRegistrationError } from '@meshbus/bus';
 import { UsageError } from './errors.js';
 import type { PortSpec } from './flags.js';
 
@@ -16,8 +17,8 @@ export interface RegistrationFlags {
 }
 
 /**
- * Builds the announcement `meshbus register` publishes and checks it against
- * the bus schema, so that a bad flag is reported before anything connects.
+ * Builds the registration `meshbus register` sends and checks it against the
+ * request schema, so that a bad flag is reported before anything connects.
  */
 export function buildRegistration(flags: RegistrationFlags): Omit<WorkloadRegistration, 'heartbeatIntervalMs'> {
   const [first, ...rest] = flags.ports;
@@ -42,10 +43,63 @@ export function buildRegistration(flags: RegistrationFlags): Omit<WorkloadRegist
   if (!flags.meshed) registration.meshed = false;
   const validator: BusValidator = busValidator();
   try {
-    validator.check('workloadRegistered', { ...registration, heartbeatIntervalMs: flags.intervalMs });
+    // The token is checked by the destination; a placeholder lets the schema check everything else here.
+    validator.check('workloadRegisterRequest', { token: 'unchecked', registration: { ...registration, heartbeatIntervalMs: flags.intervalMs } });
   } catch (err) {
-    if (err instanceof SchemaValidationError) throw new UsageError(`the registration is not valid: ${err.problems.join('; ')}`);
+    if (err instanceof SchemaValidationError) throw new UsageError(`the registration is not valid: ${err.problems.map((p) => p.replace(/^\/registration/, '')).join('; ')}`);
     throw err;
   }
   return registration;
+}
+
+/** Where `meshbus register` gets the workload's token, in order of preference. */
+export type WorkloadTokenSource =
+  | { kind: 'file'; path: string }
+  | { kind: 'env'; token: string }
+  /** A running `meshbus dev`: signed on the spot with its token key. */
+  | { kind: 'dev'; keyFile: string };
+
+/**
+ * `--token-file`, else `MESHBUS_WORKLOAD_TOKEN`, else the token key of a running `meshbus dev`
+ * that the command talks to. Throws {@link UsageError} saying how to provide one.
+ */
+export function chooseWorkloadTokenSource(input: {
+  tokenFile: string | undefined;
+  env: Readonly<Record<string, string | undefined>>;
+  devKeyFile: string | undefined;
+}): WorkloadTokenSource {
+  if (input.tokenFile !== undefined) return { kind: 'file', path: input.tokenFile };
+  const fromEnv = input.env.MESHBUS_WORKLOAD_TOKEN?.trim();
+  if (fromEnv) return { kind: 'env', token: fromEnv };
+  if (input.devKeyFile !== undefined) return { kind: 'dev', keyFile: input.devKeyFile };
+  throw new UsageError(
+    'register needs the workload token: pass --token-file <file> or set MESHBUS_WORKLOAD_TOKEN (`meshbus identity token --namespace <ns> --service-account <sa>` prints one in local mode)',
+  );
+}
+
+/** Describes a refused or failed registration so that the person knows what to fix. */
+export function describeRegistrationError(error: WorkloadRegistrationError, source: WorkloadTokenSource): string {
+  const where = error.field ? ` at ${error.field}` : '';
+  const hint: Record<string, string> = {
+    Unauthenticated: `check the token (${describeTokenSource(source)}): it must be signed by the mesh's token key, unexpired, for audience identity.meshbus.io`,
+    PermissionDenied: 'the token must be for the namespace of --namespace and the service account of --service-account (default: default)',
+    InvalidRequest: 'fix the flag that sets this field',
+    RegistrationDisabled: 'the destination service needs MESHBUS_TOKEN_PUBLIC_KEY (meshbus dev sets it)',
+    Unavailable: 'is the destination service running? try again in a few seconds',
+    NotLeader: 'try again in a few seconds',
+  };
+  const advice = hint[error.code];
+  return `registration refused (${error.code}${where}): ${error.message}${advice ? `; ${advice}` : ''}`;
+}
+
+/** Says where the token came from, without showing it. */
+export function describeTokenSource(source: WorkloadTokenSource): string {
+  switch (source.kind) {
+    case 'file':
+      return `--token-file ${source.path}`;
+    case 'env':
+      return 'MESHBUS_WORKLOAD_TOKEN';
+    case 'dev':
+      return `signed with the meshbus dev token key ${source.keyFile}`;
+  }
 }

@@ -1,16 +1,31 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { connectBus, JetStreamPublisher, WorkloadRegistrar } from '@meshbus/bus';
-import { natsInboxPrefix } from '@meshbus/runtime';
-import { busValidator, streams } from '@meshbus/bus-schemas';
+import { connectBus, NatsRegistrationTransport, WorkloadRegistrar, WorkloadRegistrationError } from '@meshbus/bus';
+import { errorMessage, MeshbusError, natsInboxPrefix } from '@meshbus/runtime';
 import { createCliLogger, untilAborted } from '../cli-logger.js';
 import { collectedBy, parsedBy } from '../commander-parsers.js';
 import type { CliContext } from '../context.js';
-import { readDevState, resolveNatsLogin, resolveNatsUrl } from '../dev-state.js';
-import { StreamMissingError } from '../errors.js';
+import { defaultStateDir, readDevState, resolveNatsLogin, resolveNatsUrl } from '../dev-state.js';
+import { UsageError } from '../errors.js';
 import { formatDuration, parseDnsLabel, parseDurationFlag, parseIpAddress, parseLabel, parsePortSpec, type PortSpec } from '../flags.js';
 import { ensureNatsReachable } from '../nats-probe.js';
-import { buildRegistration } from '../registration.js';
+import { buildRegistration, chooseWorkloadTokenSource, describeRegistrationError, describeTokenSource, type WorkloadTokenSource } from '../registration.js';
+import { identityCommandDefaults, signWorkloadToken, TokenKeyFile } from './identity.js';
+
+/** The destination refused the registration, or could not be told of the deregistration. */
+export class RegistrationFailedError extends MeshbusError {
+  override name = 'RegistrationFailedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RegistrationFailed', message, options);
+  }
+}
+
+/** Tokens the CLI signs in `meshbus dev` state live this long and are signed again well before. */
+const devTokenLifetimeMs = 3_600_000;
+const devTokenRefreshMs = 600_000;
 
 interface RegisterFlags {
   namespace: string;
@@ -22,6 +37,7 @@ interface RegisterFlags {
   zone?: string;
   notMeshed?: boolean;
   interval: number;
+  tokenFile?: string;
   natsUrl?: string;
   natsUser?: string;
   natsPassword?: string;
@@ -30,7 +46,8 @@ interface RegisterFlags {
 const examples = `
 Examples:
   $ meshbus register --namespace shop --name web-3 --address 127.0.0.13 --port http=8080 --label app=web --service-account web
-  $ meshbus register --namespace shop --name legacy-1 --address 10.0.0.7 --port 5432 --label app=db --not-meshed --interval 10s`;
+  $ meshbus register --namespace shop --name legacy-1 --address 10.0.0.7 --port 5432 --label app=db --not-meshed --interval 10s
+  $ meshbus register --namespace shop --name vm-1 --address 10.0.0.8 --port http=8080 --label app=web --service-account web --token-file /var/run/meshbus/token`;
 
 /** `meshbus register`: keeps a workload outside Kubernetes registered over the bus until Ctrl-C. */
 export function registerRegisterCommand(program: Command, context: CliContext): void {
@@ -50,6 +67,7 @@ export function registerRegisterCommand(program: Command, context: CliContext): 
         .argParser(parsedBy((v) => parseDurationFlag(v, '--interval', { minMs: 100, maxMs: 3_600_000 })))
         .default(5000, '5s'),
     )
+    .option('--token-file <file>', 'file holding the workload token, read before every request (default: MESHBUS_WORKLOAD_TOKEN, else signed with the key of a running meshbus dev)')
     .option('--nats-url <url>', 'NATS server(s), comma separated (default: NATS_URL, .meshbus/dev.json, else nats://127.0.0.1:4222)')
     .option('--nats-user <user>', 'NATS user (default: NATS_USER, else the workload user of a running meshbus dev)')
     .option('--nats-password <password>', 'NATS password (default: NATS_PASSWORD, else from .meshbus/dev.json)')
@@ -75,26 +93,78 @@ async function runRegister(flags: RegisterFlags, context: CliContext): Promise<v
   const url = resolveNatsUrl(flags.natsUrl, context.env, dev);
   const login = resolveNatsLogin(flags, context.env, dev, url, 'workload');
   await ensureNatsReachable(url);
+  const devKeyFile = join(resolve(context.cwd), defaultStateDir, 'identity', TokenKeyFile.privateKey);
+  const source = chooseWorkloadTokenSource({
+    tokenFile: flags.tokenFile,
+    env: context.env,
+    devKeyFile: dev && dev.natsUrl === url && existsSync(devKeyFile) ? devKeyFile : undefined,
+  });
+  const token = workloadToken(source, registration.namespace, registration.serviceAccount ?? 'default');
+  await token();
   const logger = createCliLogger(context.stderr);
   const key = `${registration.namespace}/${registration.name}`;
   // With the generated NATS users the workload role may no longer write state: this path waits for registration requests to the destination replicas.
   const nc = await connectBus({ servers: [url], name: `meshbus-cli register ${key}`, inboxPrefix: natsInboxPrefix('workload'), ...login }, logger);
   try {
-    const jsm = await nc.jetstreamManager();
-    await jsm.streams.info(streams.state.name).catch(() => {
-      throw new StreamMissingError(streams.state.name, url);
+    const transport = new NatsRegistrationTransport({ nc, source: `/meshbus/register/${hostname()}` });
+    const registrar = new WorkloadRegistrar({ transport, token, registration, intervalMs: flags.interval, logger, startTimeoutMs: 15_000 });
+    const answer = await registrar.start().catch((error: unknown) => {
+      throw refused(error, source);
     });
-    const publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: `/meshbus/register/${hostname()}` });
-    const registrar = new WorkloadRegistrar({ publisher, registration, intervalMs: flags.interval, logger });
-    await registrar.start();
     const ports = registration.ports.map((p) => (p.name ? `${p.name}=${p.port}` : String(p.port))).join(',');
     context.stdout.write(
-      `registered ${key} (${registration.address}, ports ${ports}) on ${url}; heartbeat every ${formatDuration(flags.interval)}; Ctrl-C deregisters\n`,
+      `${answer.outcome === 'unchanged' ? 'already registered' : 'registered'} ${key} (${registration.address}, ports ${ports}) on ${url}; heartbeat every ${formatDuration(flags.interval)}; Ctrl-C deregisters\n`,
     );
     await untilAborted(context.signal);
-    await registrar.stop();
+    await registrar.stop().catch((error: unknown) => {
+      throw new RegistrationFailedError(`could not deregister ${key} (${errorMessage(error)}); the destination removes it after three missed heartbeats`, { cause: error });
+    });
     context.stdout.write(`deregistered ${key}\n`);
   } finally {
     await nc.close();
+  }
+}
+
+function refused(error: unknown, source: WorkloadTokenSource): unknown {
+  if (error instanceof WorkloadRegistrationError) return new RegistrationFailedError(describeRegistrationError(error, source), { cause: error });
+  return error;
+}
+
+/** Reads (or signs) the token before each request, so that a rotated token file is picked up. */
+function workloadToken(source: WorkloadTokenSource, namespace: string, serviceAccount: string): () => Promise<string> {
+  switch (source.kind) {
+    case 'env':
+      return async () => source.token;
+    case 'file':
+      return async () => {
+        let text: string;
+        try {
+          text = (await readFile(source.path, 'utf8')).trim();
+        } catch (error) {
+          throw new UsageError(`--token-file ${source.path} cannot be read: ${errorMessage(error)}`);
+        }
+        if (text === '') throw new UsageError(`--token-file ${source.path} is empty`);
+        return text;
+      };
+    case 'dev': {
+      let cached: { token: string; at: number } | undefined;
+      return async () => {
+        const now = Date.now();
+        if (!cached || now - cached.at > devTokenRefreshMs) {
+          const signed = await signWorkloadToken({
+            namespace,
+            serviceAccount,
+            expiresMs: devTokenLifetimeMs,
+            audience: identityCommandDefaults.audience,
+            keyFile: source.keyFile,
+            now: new Date(now),
+          }).catch((error: unknown) => {
+            throw new UsageError(`cannot sign a workload token (${describeTokenSource(source)}): ${errorMessage(error)}`);
+          });
+          cached = { token: signed, at: now };
+        }
+        return cached.token;
+      };
+    }
   }
 }

@@ -28,6 +28,7 @@ describe('planDevProcesses', () => {
         MESHBUS_REPLICA_ID: 'destination-1',
         MESHBUS_LOG_LEVEL: 'debug',
         MESHBUS_MANIFESTS_DIR: '/repo/.meshbus/manifests',
+        MESHBUS_TOKEN_PUBLIC_KEY: '/repo/.meshbus/identity/token.pub',
       },
     });
     expect(specs[3]!.grpcAddress).toBe('127.0.0.1:8087');

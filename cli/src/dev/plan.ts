@@ -62,7 +62,11 @@ export function planDevProcesses(input: DevPlanInput): DevProcessSpec[] {
         // The gateway's user may only read the streams; destination and identity create them.
         if (service === 'gateway') env.MESHBUS_ENSURE_STREAMS = 'false';
       }
-      if (service === 'destination') env.MESHBUS_MANIFESTS_DIR = input.manifestsDir;
+      if (service === 'destination') {
+        env.MESHBUS_MANIFESTS_DIR = input.manifestsDir;
+        // Registration requests carry the same workload tokens identity accepts.
+        env.MESHBUS_TOKEN_PUBLIC_KEY = join(input.identityDir, 'token.pub');
+      }
       if (service === 'gateway') {
         const port = input.gatewayPorts[i];
         if (port === undefined) throw new RangeError(`no gRPC port for ${name}`);

@@ -29,3 +29,11 @@ export {
 } from './lease.js';
 export { busMetrics, type BusMetrics } from './metrics.js';
 export { WorkloadRegistrar, WorkloadRegistrarStateError, type WorkloadRegistrarOptions, type HeartbeatResult } from './workload-registrar.js';
+export {
+  NatsRegistrationTransport,
+  WorkloadRegistrationError,
+  type NatsRegistrationTransportOptions,
+  type RegistrationAnswer,
+  type RegistrationRequestKind,
+  type RegistrationTransport,
+} from './registration-client.js';

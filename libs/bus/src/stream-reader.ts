@@ -32,6 +32,8 @@ export interface StreamReaderOptions {
   onReset?(): void;
   /** Called each time the reader reaches the end of the stream after (re)starting. */
   onCaughtUp?(): void;
+  /** Called for every message refused as malformed (after it is logged and counted), in stream order. */
+  onRejected?(natsSubject: string, error: MalformedEventError): void;
 }
 
 /**
@@ -192,6 +194,7 @@ export class StreamReader {
       if (err instanceof MalformedEventError) {
         this.metrics?.rejected.inc({ reason: err.reason, stream });
         logger.warn({ stream, subject: m.subject, seq: m.seq, reason: err.reason, error: err.message }, 'dropped malformed bus message');
+        this.options.onRejected?.(m.subject, err);
       } else {
         logger.error({ stream, subject: m.subject, seq: m.seq, err }, 'bus message handler failed');
       }

@@ -1,29 +1,41 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { EventDataMap, EventKind } from '@meshbus/bus-schemas';
+import type { EventDataMap } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
-import type { Publisher } from './publisher.js';
+import { WorkloadRegistrationError, type RegistrationAnswer, type RegistrationRequestKind, type RegistrationTransport } from './registration-client.js';
 import { WorkloadRegistrar, WorkloadRegistrarStateError, type HeartbeatResult } from './workload-registrar.js';
 
-interface Published {
-  kind: EventKind;
-  subject: string;
-  key: string;
+interface Sent {
+  kind: RegistrationRequestKind;
   data: unknown;
 }
 
-/** Records what is published; fails while `failing` is set. */
-class RecordingPublisher implements Publisher {
-  readonly published: Published[] = [];
-  failing = false;
+/** Records requests and answers them like a destination that knows what was registered; `failWith` makes the next answers fail. */
+class RecordingTransport implements RegistrationTransport {
+  readonly sent: Sent[] = [];
+  failWith: WorkloadRegistrationError | undefined;
+  registered = false;
 
-  async publish<K extends EventKind>(kind: K, subject: string, key: string, data: EventDataMap[K]): Promise<number> {
-    if (this.failing) throw new Error('no responders');
-    this.published.push({ kind, subject, key, data });
-    return this.published.length;
+  async request<K extends RegistrationRequestKind>(kind: K, data: EventDataMap[K]): Promise<RegistrationAnswer> {
+    this.sent.push({ kind, data });
+    if (this.failWith) throw this.failWith;
+    const base = { namespace: 'shop', name: 'web-9' };
+    if (kind === 'workloadRegisterRequest') {
+      const outcome = this.registered ? 'unchanged' : 'registered';
+      this.registered = true;
+      return { ...base, outcome };
+    }
+    if (kind === 'workloadHeartbeatRequest') {
+      if (!this.registered) throw new WorkloadRegistrationError('NotRegistered', 'shop/web-9 is not registered', false);
+      return { ...base, outcome: 'renewed' };
+    }
+    const outcome = this.registered ? 'deregistered' : 'not-registered';
+    this.registered = false;
+    return { ...base, outcome };
   }
 }
 
 const registration = { namespace: 'shop', name: 'web-9', address: '127.0.0.19', ports: [{ name: 'http', port: 8080 }] as [{ name: string; port: number }] };
+const unavailable = new WorkloadRegistrationError('Unavailable', 'no leader', true);
 
 describe('WorkloadRegistrar', () => {
   beforeEach(() => {
@@ -33,55 +45,65 @@ describe('WorkloadRegistrar', () => {
     vi.useRealTimers();
   });
 
-  it('announces at start and every interval, with the interval in the data', async () => {
-    const publisher = new RecordingPublisher();
-    const registrar = new WorkloadRegistrar({ publisher, registration, intervalMs: 1000, logger: silentLogger() });
-    await registrar.start();
-    expect(publisher.published).toEqual([
-      { kind: 'workloadRegistered', subject: 'meshbus.v1.state.workloads.shop.web-9', key: 'shop/web-9', data: { ...registration, heartbeatIntervalMs: 1000 } },
-    ]);
+  it('registers with its token at start, then sends a heartbeat every interval', async () => {
+    const transport = new RecordingTransport();
+    let n = 0;
+    const registrar = new WorkloadRegistrar({ transport, token: () => `token-${++n}`, registration, intervalMs: 1000, logger: silentLogger() });
+    expect(await registrar.start()).toMatchObject({ outcome: 'registered' });
+    expect(transport.sent).toEqual([{ kind: 'workloadRegisterRequest', data: { token: 'token-1', registration: { ...registration, heartbeatIntervalMs: 1000 } } }]);
     await vi.advanceTimersByTimeAsync(3000);
-    expect(publisher.published).toHaveLength(4);
+    expect(transport.sent.slice(1)).toEqual([2, 3, 4].map((i) => ({ kind: 'workloadHeartbeatRequest', data: { token: `token-${i}`, namespace: 'shop', name: 'web-9' } })));
     await registrar.stop();
   });
 
-  it('keeps beating after a failed heartbeat', async () => {
-    const publisher = new RecordingPublisher();
+  it('registers again when the destination no longer knows the workload, and keeps beating after a failure', async () => {
+    const transport = new RecordingTransport();
     const results: HeartbeatResult[] = [];
-    const registrar = new WorkloadRegistrar({ publisher, registration, intervalMs: 1000, logger: silentLogger(), onHeartbeat: (r) => results.push(r) });
+    const registrar = new WorkloadRegistrar({ transport, token: () => 't', registration, intervalMs: 1000, logger: silentLogger(), onHeartbeat: (r) => results.push(r) });
     await registrar.start();
-    publisher.failing = true;
+    transport.registered = false;
     await vi.advanceTimersByTimeAsync(1000);
-    publisher.failing = false;
+    transport.failWith = unavailable;
     await vi.advanceTimersByTimeAsync(1000);
-    expect(results.map((r) => r.ok)).toEqual([false, true]);
+    transport.failWith = undefined;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(results.map((r) => (r.ok ? r.outcome : 'failed'))).toEqual(['registered', 'failed', 'renewed']);
     await registrar.stop();
   });
 
-  it('publishes a tombstone on stop, once, and nothing after it', async () => {
-    const publisher = new RecordingPublisher();
-    const registrar = new WorkloadRegistrar({ publisher, registration, intervalMs: 1000, logger: silentLogger() });
+  it('retries a start while no leader answers, but not a refusal', async () => {
+    const transport = new RecordingTransport();
+    transport.failWith = unavailable;
+    const registrar = new WorkloadRegistrar({ transport, token: () => 't', registration, logger: silentLogger() });
+    const started = registrar.start();
+    await vi.advanceTimersByTimeAsync(600);
+    transport.failWith = undefined;
+    await vi.advanceTimersByTimeAsync(1000);
+    await expect(started).resolves.toMatchObject({ outcome: 'registered' });
+    await registrar.stop();
+
+    const refused = new RecordingTransport();
+    refused.failWith = new WorkloadRegistrationError('PermissionDenied', 'the token is for another namespace', false, '/registration/namespace');
+    const other = new WorkloadRegistrar({ transport: refused, token: () => 't', registration, logger: silentLogger() });
+    await expect(other.start()).rejects.toMatchObject({ code: 'PermissionDenied', field: '/registration/namespace' });
+    expect(refused.sent).toHaveLength(1);
+    await expect(other.start()).rejects.toBeInstanceOf(WorkloadRegistrarStateError);
+  });
+
+  it('deregisters on stop, once, and sends nothing after it', async () => {
+    const transport = new RecordingTransport();
+    const registrar = new WorkloadRegistrar({ transport, token: () => 't', registration, intervalMs: 1000, logger: silentLogger() });
     await registrar.start();
     await registrar.stop('host shut down');
     await registrar.stop();
     await vi.advanceTimersByTimeAsync(5000);
-    expect(publisher.published.map((p) => p.kind)).toEqual(['workloadRegistered', 'workloadDeregistered']);
-    expect(publisher.published[1]!.data).toEqual({ reason: 'host shut down' });
+    expect(transport.sent.map((s) => s.kind)).toEqual(['workloadRegisterRequest', 'workloadDeregisterRequest']);
+    expect(transport.sent[1]!.data).toEqual({ token: 't', namespace: 'shop', name: 'web-9', reason: 'host shut down' });
   });
 
-  it('fails start when the first announcement is not stored, and cannot be restarted', async () => {
-    const publisher = new RecordingPublisher();
-    publisher.failing = true;
-    const registrar = new WorkloadRegistrar({ publisher, registration, logger: silentLogger() });
-    await expect(registrar.start()).rejects.toThrow(/no responders/);
-    await expect(registrar.start()).rejects.toBeInstanceOf(WorkloadRegistrarStateError);
-    await registrar.stop();
-    expect(publisher.published).toEqual([]);
-  });
-
-  it('refuses a name that cannot be a subject token', () => {
-    expect(() => new WorkloadRegistrar({ publisher: new RecordingPublisher(), registration: { ...registration, name: 'a.b' }, logger: silentLogger() })).toThrow(
-      /cannot be a subject token/,
+  it('refuses a name that is not a DNS-1123 label before sending anything', () => {
+    expect(() => new WorkloadRegistrar({ transport: new RecordingTransport(), token: () => 't', registration: { ...registration, name: 'a.b' }, logger: silentLogger() })).toThrow(
+      /name "a.b" is not a DNS-1123 label/,
     );
   });
 });

@@ -72,6 +72,8 @@ const identityServiceName = 'meshbus-identity';
 /** Requests a workload makes of the destination replicas. */
 const workloadRequestSubjects = ['meshbus.v1.rpc.workloads.register', 'meshbus.v1.rpc.workloads.heartbeat', 'meshbus.v1.rpc.workloads.deregister'] as const;
 const certifySubject = 'meshbus.v1.identity.certify';
+/** Requests a destination standby forwards to the leader, which alone writes workload state. */
+const leaderForwardSubjects = ['meshbus.v1.rpc.destination.leader.register', 'meshbus.v1.rpc.destination.leader.heartbeat', 'meshbus.v1.rpc.destination.leader.deregister'] as const;
 
 /** Reads the state and event streams from any position. */
 const streamReading = [accountInfo, streamNames, ...[stateStream, eventsStream].flatMap((s) => [streamInfo(s), ...orderedConsumer(s), ...messageGet(s)]), flowControl];
@@ -108,9 +110,15 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
           'meshbus.v1.events.manifest.>',
           'meshbus.v1.events.leader.>',
           'meshbus.v1.events.workload.>',
+          ...leaderForwardSubjects,
         ]),
         // Queue-group members only, so that a stray login cannot see every registration.
-        subscribe: [inbox(role), ...workloadRequestSubjects.map((s) => `${s} ${destinationServiceName}`), ...serviceDiscoverySubjects(destinationServiceName)],
+        subscribe: [
+          inbox(role),
+          ...workloadRequestSubjects.map((s) => `${s} ${destinationServiceName}`),
+          ...leaderForwardSubjects.map((s) => `${s} ${destinationServiceName}-leader`),
+          ...serviceDiscoverySubjects(destinationServiceName),
+        ],
         allowResponses: true,
       };
     case 'gateway':

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { envDuration, envInt, envLogLevel, envRequired, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import { ConfigError, envDuration, envInt, envLogLevel, envRequired, envString, parseHostPort, type Env } from '@meshbus/runtime';
 import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
+import type { RegistrationAuthConfig } from './registration-auth.js';
 
 /** Typed configuration of the destination service. */
 export interface DestinationConfig {
@@ -20,6 +21,30 @@ export interface DestinationConfig {
   inboundProxyPort: number;
   /** Leader lease: a standby takes over after this long without renewal. @default 1.5s */
   leaseMs: number;
+  /** How workload registration requests are authenticated. @default local with MESHBUS_TOKEN_PUBLIC_KEY, else disabled */
+  registrationAuth: RegistrationAuthConfig;
+}
+
+/**
+ * `MESHBUS_TOKEN_VALIDATION` local (default) or kubernetes. Local mode uses the identity service's
+ * settings: `MESHBUS_TOKEN_PUBLIC_KEY` (without it registration is disabled) and
+ * `MESHBUS_TOKEN_AUDIENCE`; kubernetes mode asks TokenReview for `MESHBUS_TOKEN_AUDIENCE`
+ * (comma separated), with `KUBECONFIG` or the in-cluster service account.
+ */
+export function registrationAuthFromEnv(env: Env): RegistrationAuthConfig {
+  const mode = envString(env, 'MESHBUS_TOKEN_VALIDATION', 'local');
+  const audience = envString(env, 'MESHBUS_TOKEN_AUDIENCE', 'identity.meshbus.io');
+  if (mode === 'local') {
+    const tokenPublicKeyFile = envString(env, 'MESHBUS_TOKEN_PUBLIC_KEY');
+    return tokenPublicKeyFile === undefined ? { kind: 'disabled' } : { kind: 'local', tokenPublicKeyFile, tokenAudience: audience };
+  }
+  if (mode === 'kubernetes') {
+    const tokenAudiences = audience.split(',').map((a) => a.trim()).filter(Boolean);
+    if (tokenAudiences.length === 0) throw new ConfigError('MESHBUS_TOKEN_AUDIENCE must name at least one audience');
+    const kubeconfig = envString(env, 'KUBECONFIG');
+    return { kind: 'kubernetes', tokenAudiences, ...(kubeconfig === undefined ? {} : { kubeconfig: kubeconfig.split(':')[0]! }) };
+  }
+  throw new ConfigError(`MESHBUS_TOKEN_VALIDATION must be local or kubernetes, got ${JSON.stringify(mode)}`);
 }
 
 /** Builds the configuration from environment variables; throws ConfigError naming the bad variable. */
@@ -38,5 +63,6 @@ export function envToConfig(env: Env): DestinationConfig {
     clusterDomain: envString(env, 'MESHBUS_CLUSTER_DOMAIN', 'cluster.local'),
     inboundProxyPort: envInt(env, 'MESHBUS_INBOUND_PROXY_PORT', 4143, { min: 1, max: 65535 }),
     leaseMs: envDuration(env, 'MESHBUS_LEASE_DURATION', 1500),
+    registrationAuth: registrationAuthFromEnv(env),
   };
 }

@@ -14,7 +14,6 @@ import {
   subjects,
   type EndpointSet,
   type ServiceProfileState,
-  type WorkloadRegistration,
 } from '@meshbus/bus-schemas';
 import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
 import {
@@ -35,6 +34,9 @@ import type { DestinationConfig } from './config.js';
 import { diffState } from './diff.js';
 import { RegistrationTracker } from './registrations.js';
 import type { ResourceSource } from './resource-source.js';
+import type { RegistrationResponder } from './registration-responder.js';
+import { registrationTokenValidator, startRegistrationResponder } from './registration-wiring.js';
+import { WorkloadState } from './workload-state.js';
 
 /** The running destination service. */
 export interface DestinationService extends Service {
@@ -73,6 +75,8 @@ export class DestinationServiceImpl implements DestinationService {
   private dirty = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private workloadState: WorkloadState | undefined;
+  private registration: RegistrationResponder | undefined;
   private readonly metrics: {
     leader: Gauge;
     published: Counter<'kind'>;
@@ -141,6 +145,8 @@ export class DestinationServiceImpl implements DestinationService {
       term: () => this.election?.term,
     });
 
+    const workloadState = new WorkloadState({ tracker: this.tracker, publisher: () => this.publisher, isLeader: () => this.isLeader, logger: logger.child({ component: 'workload-state' }), registry: this.registry });
+    this.workloadState = workloadState;
     const view = new StateView({
       nc,
       filter: subjects.allState,
@@ -153,6 +159,7 @@ export class DestinationServiceImpl implements DestinationService {
         this.fenced.add(event.natsSubject);
         this.scheduleReconcile();
       },
+      onRejected: (subject, error) => workloadState.rejected(subject, error.reason, error.message),
     });
     this.view = view;
     await view.start();
@@ -166,6 +173,7 @@ export class DestinationServiceImpl implements DestinationService {
     });
     this.resources.use(source);
 
+    const registrationTokens = await registrationTokenValidator(config);
     const election = new LeaderElection({
       nc,
       role: 'destination',
@@ -175,6 +183,7 @@ export class DestinationServiceImpl implements DestinationService {
       logger: logger.child({ component: 'leader-election' }),
       onElected: (term) => this.onElected(term),
       onDeposed: () => {
+        this.registration?.leadershipChanged();
         this.metrics.leader.set(0);
         this.overlay.clear();
       },
@@ -182,6 +191,12 @@ export class DestinationServiceImpl implements DestinationService {
     this.election = election;
     await election.start();
     this.resources.defer(election, () => election.stop());
+
+    const registration = await startRegistrationResponder({
+      nc, config, validator, tokens: registrationTokens, state: workloadState, isLeader: () => this.isLeader, ready: () => view.ready, logger: logger.child({ component: 'registration' }), registry: this.registry,
+    });
+    this.registration = registration;
+    this.resources.defer(registration, () => registration.stop());
 
     this.expiryTimer = setInterval(() => this.scheduleReconcile(), 1000);
     this.resources.defer(null, () => clearInterval(this.expiryTimer));
@@ -201,7 +216,7 @@ export class DestinationServiceImpl implements DestinationService {
     if (!parsed) return;
     this.fenced.delete(subject);
     if (parsed.kind === 'workloads') {
-      this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, this.now().getTime());
+      this.workloadState?.observe(subject, value);
     } else {
       this.overlay.delete(subject);
     }
@@ -212,6 +227,8 @@ export class DestinationServiceImpl implements DestinationService {
     this.metrics.leader.set(1);
     this.overlay.clear();
     this.tracker.refreshAll(this.now().getTime());
+    this.registration?.leadershipChanged();
+    this.workloadState?.restoreRefused();
     this.scheduleReconcile();
     void this.announceLeadership(term);
   }

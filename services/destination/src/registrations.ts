@@ -25,6 +25,19 @@ export class RegistrationTracker {
     else this.entries.delete(subject);
   }
 
+  /** The registration stored on `subject`, expired or not. */
+  get(subject: string): WorkloadRegistration | undefined {
+    return this.entries.get(subject)?.registration;
+  }
+
+  /** Counts a heartbeat: restarts the allowance without a new registration. False when unknown. */
+  renew(subject: string, now: number): boolean {
+    const e = this.entries.get(subject);
+    if (!e) return false;
+    e.lastSeen = now;
+    return true;
+  }
+
   /** Registrations still within their heartbeat allowance. */
   live(now: number): WorkloadRegistration[] {
     const out: WorkloadRegistration[] = [];
