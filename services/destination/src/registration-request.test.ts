@@ -47,7 +47,7 @@ describe('decodeWorkloadRequest', () => {
       [{ token: 't', registration: { ...registration, zone: 'z'.repeat(600_000) } }, '/registration/zone', /more than 63 characters/],
       [{ token: 't', registration: { ...registration, weight: 2 ** 32 } }, '/registration/weight', /<= 4294967295/],
       [{ token: 't', registration: { ...registration, name: 'Not_A_Name' } }, '/registration/name', /must match pattern/],
-      [{ token: 't', registration: { ...registration, labels: { 'bad key!': 'x' } } }, '/registration/labels', /property name must be valid/],
+      [{ token: 't', registration: { ...registration, labels: { 'bad key!': 'x' } } }, '/registration/labels', /labels key "bad key!" must match pattern/],
       [{ token: 't', registration: { ...registration, ports: Array.from({ length: 65 }, (_, i) => ({ port: i + 1 })) } }, '/registration/ports', /more than 64 items/],
       [{ token: '', registration }, '/token', /fewer than 1 characters/],
     ];
