@@ -55,6 +55,8 @@ type JwsAlgorithm = 'ES256' | 'EdDSA';
 // The subject is written the way Kubernetes names service accounts in tokens.
 const SUBJECT_PREFIX = 'system:serviceaccount:';
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+// The largest time a Date holds (ECMAScript: 8.64e15 ms from the epoch), in seconds.
+const MAX_EXP_SECONDS = 8.64e12;
 
 function algorithmFor(key: KeyObject): JwsAlgorithm | undefined {
   if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
@@ -72,7 +74,11 @@ function malformed(message: string): WorkloadTokenError {
 
 function decodeBase64url(segment: string, what: string): Buffer {
   if (!BASE64URL.test(segment) || segment.length % 4 === 1) throw malformed(`token ${what} is not base64url`);
-  return Buffer.from(segment, 'base64url');
+  const bytes = Buffer.from(segment, 'base64url');
+  // The last character may carry bits past the end of the data, which decoding drops: without
+  // this check, several texts would decode to the same signature.
+  if (bytes.toString('base64url') !== segment) throw malformed(`token ${what} is not canonical base64url (unpadded, unused bits zero)`);
+  return bytes;
 }
 
 function decodeJsonObject(segment: string, what: string): Record<string, unknown> {
@@ -148,6 +154,7 @@ export function verifyWorkloadToken(token: string, publicKey: KeyObject, options
   const payload = decodeJsonObject(payloadSegment, 'payload');
   const { sub, aud, exp } = payload;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) throw malformed('token has no numeric exp claim');
+  if (Math.abs(exp) > MAX_EXP_SECONDS) throw malformed(`token exp ${exp} is outside the range of dates`);
   const now = options.now ?? new Date();
   if (now.getTime() >= exp * 1000) {
     throw new WorkloadTokenError(WorkloadTokenErrorCode.TokenExpired, `token expired at ${new Date(exp * 1000).toISOString()}`);
