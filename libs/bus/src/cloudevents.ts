@@ -31,8 +31,11 @@ export interface BusEvent<K extends EventKind = EventKind> {
   seq?: number;
 }
 
-/** Why a message was refused. Used as the `reason` label of the rejection metric. */
-export type RejectReason = 'missing-header' | 'specversion' | 'unknown-type' | 'content-type' | 'json' | 'schema' | 'subject';
+/**
+ * Why a message was refused. Used as the `reason` label of the rejection metric. `attribute` is
+ * only given by {@link encodeEvent}, for an attribute a NATS header cannot carry unchanged.
+ */
+export type RejectReason = 'missing-header' | 'specversion' | 'unknown-type' | 'content-type' | 'json' | 'schema' | 'subject' | 'attribute';
 
 /** A bus message that is not a valid meshbus CloudEvent. */
 export class MalformedEventError extends MeshbusError {
@@ -81,6 +84,9 @@ export function encodeEvent<K extends EventKind>(
     throw new MalformedEventError('subject', `subject ${natsSubject} does not match ${catalog[kind].subject} for ${catalog[kind].type}`);
   }
   const id = attrs.id ?? randomUUID();
+  checkAttribute('ce-id', id);
+  checkAttribute('ce-source', attrs.source);
+  checkAttribute('ce-subject', attrs.subject);
   const h = natsHeaders();
   h.set('ce-specversion', '1.0');
   h.set('ce-id', id);
@@ -91,6 +97,17 @@ export function encodeEvent<K extends EventKind>(
   h.set('ce-dataschema', schemaUri(catalog[kind].schema));
   h.set('content-type', 'application/json');
   return { headers: h, payload: encoder.encode(JSON.stringify(data)), id };
+}
+
+// NATS trims header values and cannot carry line breaks: an attribute that would not arrive as
+// written (or would arrive empty, which decodeEvent refuses) is refused when encoding.
+function checkAttribute(name: string, value: string): void {
+  if (value === '' || value.trim() !== value || /[\r\n]/.test(value)) {
+    throw new MalformedEventError(
+      'attribute',
+      `${name} ${JSON.stringify(value)} cannot be sent in a NATS header: it must be non-empty, without line breaks or surrounding whitespace`,
+    );
+  }
 }
 
 function header(h: MsgHdrs | undefined, name: string): string {

@@ -62,5 +62,11 @@ export function fuzzProperty<Ts extends [unknown, ...unknown[]]>(
     startedAt ??= performance.now();
     return predicate(...args);
   };
-  test.prop(arbitraries, parameters)(name, timed, requestedRuns === undefined ? undefined : longTimeoutMs);
+  // test.prop's types pick tuple or record form through a conditional type that a generic Ts does
+  // not resolve; this function only takes the tuple form.
+  const prop = test.prop as unknown as (
+    arbitraries: readonly fc.Arbitrary<unknown>[],
+    parameters: fc.Parameters<Ts>,
+  ) => (name: string, predicate: (...args: Ts) => boolean | void | PromiseLike<boolean | void>, timeout?: number) => void;
+  prop(arbitraries as readonly fc.Arbitrary<unknown>[], parameters)(name, timed, requestedRuns === undefined ? undefined : longTimeoutMs);
 }

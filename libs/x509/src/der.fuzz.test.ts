@@ -22,13 +22,13 @@ function forgeTree(node: forge.asn1.Asn1): Tree {
 }
 
 function hasHighTagNumber(node: forge.asn1.Asn1): boolean {
-  return node.type === 0x1f || (Array.isArray(node.value) && node.value.some(hasHighTagNumber));
+  return (node.type as number) === 0x1f || (Array.isArray(node.value) && node.value.some(hasHighTagNumber));
 }
 
 // Forge reads a BMPString's content two bytes at a time while parsing and runs past the element
 // when its length is odd; with no type number matching it, forge keeps BMPString content as raw
 // bytes like any other primitive, which is what this comparison is about.
-(forge.asn1.Type as Record<string, number>).BMPSTRING = -1;
+(forge.asn1.Type as unknown as Record<string, number>).BMPSTRING = -1;
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -40,10 +40,19 @@ function attempt<T>(run: () => T): Outcome<T> {
   }
 }
 
+// @types/node-forge declares only the older boolean form of the options.
+interface ForgeDerOptions {
+  readonly strict: boolean;
+  readonly parseAllBytes: boolean;
+  readonly decodeBitStrings: boolean;
+  readonly maxDepth: number;
+}
+const forgeFromDer = forge.asn1.fromDer as unknown as (bytes: string, options: ForgeDerOptions) => forge.asn1.Asn1;
+
 function viaForge(bytes: Uint8Array): Outcome<forge.asn1.Asn1> {
   const binary = Buffer.from(bytes).toString('binary');
   // decodeBitStrings off: forge would otherwise guess whether a BIT STRING holds DER.
-  return attempt(() => forge.asn1.fromDer(binary, { strict: true, parseAllBytes: true, decodeBitStrings: false, maxDepth: 100_000 }));
+  return attempt(() => forgeFromDer(binary, { strict: true, parseAllBytes: true, decodeBitStrings: false, maxDepth: 100_000 }));
 }
 
 /**

@@ -56,8 +56,14 @@ const payloadValue = fc.record(
   { requiredKeys: [] },
 );
 
+type TextEdit =
+  | { readonly kind: 'replace'; readonly at: number; readonly char: string }
+  | { readonly kind: 'delete'; readonly at: number; readonly count: number }
+  | { readonly kind: 'insert'; readonly at: number; readonly text: string }
+  | { readonly kind: 'flip'; readonly at: number; readonly bit: number };
+
 /** Edits of a token's text. */
-const textEdit = fc.oneof(
+const textEdit: fc.Arbitrary<TextEdit> = fc.oneof(
   fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), char: fc.constantFrom(...'Aa0_-.=+/ \n'.split(''), 'é') }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.string({ minLength: 1, maxLength: 4 }) }),
@@ -65,7 +71,7 @@ const textEdit = fc.oneof(
 );
 const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-function applyEdit(token: string, edit: fc.GeneratedValueOf<typeof textEdit>): string {
+function applyEdit(token: string, edit: TextEdit): string {
   const at = edit.at % (token.length + 1);
   switch (edit.kind) {
     case 'replace':
