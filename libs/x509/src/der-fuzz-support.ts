@@ -53,8 +53,41 @@ export const derTree: fc.Arbitrary<DerTree> = fc.letrec<{ tree: DerTree }>((tie)
   ),
 })).tree;
 
+/** The tree of valid DER (read with the project's decoder, so only for inputs it accepts). */
+export function parseTree(der: Uint8Array, offset = 0, limit = der.length): DerTree[] {
+  const trees: DerTree[] = [];
+  while (offset < limit) {
+    const element = readDerElement(der, offset, limit);
+    trees.push(
+      (element.tag & 0x20) !== 0
+        ? { tag: element.tag, children: parseTree(der, element.contentStart, element.end) }
+        : { tag: element.tag, content: der.slice(element.contentStart, element.end) },
+    );
+    offset = element.end;
+  }
+  return trees;
+}
+
+/** Replaces the content (and maybe the tag) of the `leaf`-th primitive, counted modulo their number. */
+export function editLeaf(tree: DerTree, leaf: number, content: Uint8Array, tag: number | undefined): DerTree {
+  let count = 0;
+  const countLeaves = (t: DerTree): void => {
+    if ('content' in t) count++;
+    else t.children.forEach(countLeaves);
+  };
+  countLeaves(tree);
+  if (count === 0) return tree;
+  let target = leaf % count;
+  const rewrite = (t: DerTree): DerTree => {
+    if ('content' in t) return target-- === 0 ? { tag: tag === undefined ? t.tag : tag & ~0x20, content } : t;
+    return { tag: t.tag, children: t.children.map(rewrite) };
+  };
+  return rewrite(tree);
+}
+
 /** One edit of an encoding. Positions are taken modulo the input's length when applied. */
 export type Mutation =
+  | { readonly kind: 'leaf'; readonly leaf: number; readonly content: Uint8Array; readonly tag: number | undefined }
   | { readonly kind: 'flip'; readonly at: number; readonly bit: number }
   | { readonly kind: 'set'; readonly at: number; readonly value: number }
   | { readonly kind: 'truncate'; readonly at: number }
@@ -75,7 +108,20 @@ const lengthEdit: fc.Arbitrary<LengthEdit> = fc.oneof(
   fc.record({ form: fc.constant('indefinite' as const), endOfContents: fc.boolean() }),
   fc.record({ form: fc.constant('raw' as const), octets: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
 );
+const leafContent = fc.oneof(
+  fc.uint8Array({ maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 20 }).map((text) => new TextEncoder().encode(text)),
+  fc.constantFrom(Uint8Array.of(), Uint8Array.of(0), Uint8Array.of(0xff), Uint8Array.of(0, 0x80), Uint8Array.of(0xff, 0x7f), Uint8Array.of(0x80), Uint8Array.of(0xc3, 0x28)),
+);
+/** A primitive of valid DER given new content, sometimes a new tag: the structure around it stays valid. */
+export const leafMutation: fc.Arbitrary<Mutation> = fc.record({
+  kind: fc.constant('leaf' as const),
+  leaf: position,
+  content: leafContent,
+  tag: fc.option(fc.constantFrom(0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x12, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1a, 0x1c, 0x1e, 0x80, 0x81, 0x82, 0x86, 0x87), { nil: undefined }),
+});
 export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  leafMutation,
   fc.record({ kind: fc.constant('flip' as const), at: position, bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('set' as const), at: position, value: fc.integer({ min: 0, max: 0xff }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: position }),
@@ -136,6 +182,16 @@ function editLength(der: Uint8Array, element: { start: number; contentStart: num
 /** Applies one mutation; `offsets` are the element headers of the input when it is valid DER. */
 export function applyMutation(der: Uint8Array, edit: Mutation, offsets: ReturnType<typeof elementOffsets>): Uint8Array {
   if (der.length === 0) return edit.kind === 'insert' ? edit.bytes : der;
+  if (edit.kind === 'leaf') {
+    if (offsets.length === 0) return der;
+    let tree: DerTree | undefined;
+    try {
+      [tree] = parseTree(der);
+    } catch {
+      return der;
+    }
+    return tree === undefined ? der : encodeTree(editLeaf(tree, edit.leaf, edit.content, edit.tag));
+  }
   const at = (edit.kind === 'length' ? edit.element : edit.at) % der.length;
   switch (edit.kind) {
     case 'flip': {
