@@ -15,10 +15,15 @@ if (!/^[1-9]\d*$/.test(runs)) {
 const dir = mkdtempSync(join(tmpdir(), 'meshbus-fuzz-'));
 const report = join(dir, 'report.jsonl');
 const started = Date.now();
-const vitest = spawnSync('npx', ['vitest', 'run', '--project', 'unit', '--project', 'integration', '.fuzz.'], {
-  stdio: 'inherit',
-  env: { ...process.env, FUZZ_RUNS: runs, FUZZ_REPORT: report },
-});
+// One project at a time: vitest refuses to run projects with different worker counts together.
+let status = 0;
+for (const project of ['unit', 'integration']) {
+  const vitest = spawnSync('npx', ['vitest', 'run', '--project', project, '.fuzz.'], {
+    stdio: 'inherit',
+    env: { ...process.env, FUZZ_RUNS: runs, FUZZ_REPORT: report },
+  });
+  if (vitest.status !== 0) status = vitest.status ?? 1;
+}
 
 let rows = [];
 try {
@@ -39,4 +44,4 @@ for (const row of rows) {
 }
 const total = rows.reduce((sum, row) => sum + row.cases, 0);
 console.log(`\n${rows.length} properties passed, ${total} cases, ${((Date.now() - started) / 1000).toFixed(0)} s in all (FUZZ_RUNS=${runs})`);
-process.exit(vitest.status ?? 1);
+process.exit(status);

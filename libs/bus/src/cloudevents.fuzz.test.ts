@@ -59,8 +59,32 @@ const body = fc.oneof(
   fc.integer({ min: 1, max: 50_000 }).map((depth) => encoder.encode(nested(depth, '{"a":', '}').replace(/}+$/, (closing) => `1${closing}`))),
 );
 
+/** Mostly `valid`; else any header value, or no header. */
+const mostly = (valid: fc.Arbitrary<string>): fc.Arbitrary<string | undefined> =>
+  fc.oneof({ arbitrary: valid, weight: 6 }, { arbitrary: headerValue, weight: 1 }, { arbitrary: fc.constant(undefined), weight: 1 });
+/** Messages close to a valid event of some kind: each header right, wrong or missing. */
+const nearEvent = fc.constantFrom(...kinds).chain((kind) =>
+  fc.tuple(
+    fc.oneof({ arbitrary: subjectOf(kind), weight: 6 }, { arbitrary: natsSubject, weight: 1 }),
+    fc.record({
+      'ce-specversion': mostly(fc.constant('1.0')),
+      'ce-type': mostly(fc.constant(catalog[kind].type)),
+      'ce-id': mostly(fc.uuid()),
+      'ce-source': mostly(fc.constant('/meshbus/test')),
+      'ce-time': mostly(fc.date({ noInvalidDate: true, min: new Date(0), max: new Date('9999-01-01') }).map((d) => d.toISOString())),
+      'ce-subject': mostly(fc.string({ minLength: 1, maxLength: 10 })),
+      'content-type': mostly(fc.constantFrom('application/json', 'application/json; charset=utf-8')),
+    }).map((values) => {
+      const h = natsHeaders();
+      for (const [name, value] of Object.entries(values)) if (value !== undefined && value.trim() === value && !/[\r\n]/.test(value)) h.set(name, value);
+      return h;
+    }),
+    body,
+  ),
+);
+
 describe('decodeEvent', () => {
-  fuzzProperty('returns a validated event or throws MalformedEventError with a reason', [natsSubject, headerMap, body], (subject, h, payload) => {
+  fuzzProperty('returns a validated event or throws MalformedEventError with a reason', [fc.oneof(fc.tuple(natsSubject, headerMap, body), nearEvent)], ([subject, h, payload]) => {
     let event;
     try {
       event = decodeEvent(subject, h, payload, validator);

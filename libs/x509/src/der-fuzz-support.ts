@@ -97,6 +97,7 @@ export type Mutation =
 /** How a `length` mutation rewrites an element's length octets. */
 export type LengthEdit =
   | { readonly form: 'delta'; readonly delta: number }
+  /** Long form with `extraZeros` leading zero bytes (none: the long form of a short length). */
   | { readonly form: 'padded'; readonly extraZeros: number }
   | { readonly form: 'indefinite'; readonly endOfContents: boolean }
   | { readonly form: 'raw'; readonly octets: Uint8Array };
@@ -104,7 +105,7 @@ export type LengthEdit =
 const position = fc.nat({ max: 1 << 20 });
 const lengthEdit: fc.Arbitrary<LengthEdit> = fc.oneof(
   fc.record({ form: fc.constant('delta' as const), delta: fc.integer({ min: -4, max: 4 }) }),
-  fc.record({ form: fc.constant('padded' as const), extraZeros: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({ form: fc.constant('padded' as const), extraZeros: fc.integer({ min: 0, max: 4 }) }),
   fc.record({ form: fc.constant('indefinite' as const), endOfContents: fc.boolean() }),
   fc.record({ form: fc.constant('raw' as const), octets: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
 );
