@@ -7,10 +7,14 @@ import { readDerElement } from './der-decoder.js';
 import { createCsr } from './csr.js';
 import { createRootCaCertificate, createLeafCertificate } from './certificate-profiles.js';
 
-/** An ASN.1 value to encode: a primitive with content bytes, or a constructed element with children. */
-export type DerTree =
+/**
+ * An ASN.1 value to encode: a primitive with content bytes, or a constructed element with children.
+ * `header` replaces the length octets (the minimal ones by default), `tail` follows the content.
+ */
+export type DerTree = (
   | { readonly tag: number; readonly content: Uint8Array }
-  | { readonly tag: number; readonly children: readonly DerTree[] };
+  | { readonly tag: number; readonly children: readonly DerTree[] }
+) & { readonly header?: readonly number[]; readonly tail?: readonly number[] };
 
 function lengthOctets(length: number): number[] {
   if (length < 0x80) return [length];
@@ -22,7 +26,7 @@ function lengthOctets(length: number): number[] {
 /** Minimal-length DER of a tree; the tag octet is written as given. */
 export function encodeTree(tree: DerTree): Uint8Array {
   const content = 'content' in tree ? tree.content : concat(tree.children.map(encodeTree));
-  return concat([Uint8Array.of(tree.tag, ...lengthOctets(content.length)), content]);
+  return concat([Uint8Array.of(tree.tag, ...(tree.header ?? lengthOctets(content.length))), content, Uint8Array.from(tree.tail ?? [])]);
 }
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
@@ -149,8 +153,29 @@ export function elementOffsets(der: Uint8Array): { start: number; contentStart: 
   return found;
 }
 
-function editLength(der: Uint8Array, element: { start: number; contentStart: number; end: number }, edit: LengthEdit): Uint8Array {
-  const length = element.end - element.contentStart;
+/**
+ * Rewrites the length octets of the `index`-th element (depth first) of valid DER; the elements
+ * around it get lengths that fit, so the edit is the only thing wrong.
+ */
+function editLength(der: Uint8Array, index: number, edit: LengthEdit): Uint8Array {
+  let trees: DerTree[];
+  try {
+    trees = parseTree(der);
+  } catch {
+    return der;
+  }
+  let remaining = index;
+  const rewrite = (tree: DerTree): DerTree => {
+    if (remaining-- === 0) {
+      const length = 'content' in tree ? tree.content.length : concat(tree.children.map(encodeTree)).length;
+      return { ...tree, ...lengthEdited(length, edit) };
+    }
+    return 'content' in tree ? tree : { ...tree, children: tree.children.map(rewrite) };
+  };
+  return concat(trees.map(rewrite).map(encodeTree));
+}
+
+function lengthEdited(length: number, edit: LengthEdit): { header: number[]; tail: number[] } {
   let octets: number[];
   let tail: number[] = [];
   switch (edit.form) {
@@ -171,13 +196,7 @@ function editLength(der: Uint8Array, element: { start: number; contentStart: num
       octets = [...edit.octets];
       break;
   }
-  return concat([
-    der.subarray(0, element.start + 1),
-    Uint8Array.from(octets),
-    der.subarray(element.contentStart, element.end),
-    Uint8Array.from(tail),
-    der.subarray(element.end),
-  ]);
+  return { header: octets, tail };
 }
 
 /** Applies one mutation; `offsets` are the element headers of the input when it is valid DER. */
@@ -210,8 +229,7 @@ export function applyMutation(der: Uint8Array, edit: Mutation, offsets: ReturnTy
     case 'insert':
       return concat([der.subarray(0, edit.at % (der.length + 1)), edit.bytes, der.subarray(edit.at % (der.length + 1))]);
     case 'length': {
-      const element = offsets[edit.element % Math.max(1, offsets.length)];
-      return element === undefined ? der : editLength(der, element, edit.encoding);
+      return offsets.length === 0 ? der : editLength(der, edit.element % offsets.length, edit.encoding);
     }
   }
 }
