@@ -173,7 +173,7 @@ describe('malformed requests', () => {
   it('refuses a subject whose attribute value is not a string (OpenSSL refuses it too)', async () => {
     const key = p256();
     const spki = subjectPublicKeyInfoOf(key).der;
-    for (const value of [Uint8Array.of(0x01, 0x00), Uint8Array.of(0x02, 0x01, 0x05), Uint8Array.of(0x82, 0x01, 0x61), Uint8Array.of(0x30, 0x00), Uint8Array.of(0x1a, 0x00), Uint8Array.of(0x1c, 0x01, 0x61)]) {
+    for (const value of [Uint8Array.of(0x01, 0x00), Uint8Array.of(0x02, 0x01, 0x05), Uint8Array.of(0x82, 0x01, 0x61), Uint8Array.of(0x30, 0x00), Uint8Array.of(0x1a, 0x00), Uint8Array.of(0x1c, 0x01, 0x61), Uint8Array.of(0x1c, 0x04, 0xf0, 0x90, 0x80, 0x80)]) {
       const subject = derSequence(derSet(derSequence(derObjectIdentifier(Oid.commonName), value)));
       const info = derSequence(derInteger(0), subject, spki, Uint8Array.of(0xa0, 0x00));
       const request = derSequence(info, derSequence(derObjectIdentifier(Oid.ecdsaWithSha256)), derBitString(sign('sha256', info, key)));

@@ -65,6 +65,13 @@ function checkAttributeValue(element: DerElement): void {
     if ((element.end - element.contentStart) % 4 !== 0) {
       throw new DerError(DerErrorCode.InvalidValue, 'UniversalString length is not a multiple of 4', element.start);
     }
+    const view = new DataView(element.source.buffer, element.source.byteOffset + element.contentStart, element.end - element.contentStart);
+    for (let i = 0; i < view.byteLength; i += 4) {
+      const codePoint = view.getUint32(i);
+      if (codePoint > 0x10ffff || (codePoint >= 0xd800 && codePoint <= 0xdfff)) {
+        throw new DerError(DerErrorCode.InvalidValue, `UniversalString holds ${codePoint.toString(16)}, which is not a Unicode character`, element.start);
+      }
+    }
     return;
   }
   throw new DerError(DerErrorCode.UnexpectedTag, `AttributeValue must be a directory string, found ${describeTag(element.tag)}`, element.start);
