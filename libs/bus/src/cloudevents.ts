@@ -36,8 +36,11 @@ export interface BusEvent<K extends EventKind = EventKind> {
   term?: number;
 }
 
-/** Why a message was refused. Used as the `reason` label of the rejection metric. */
-export type RejectReason = 'missing-header' | 'specversion' | 'unknown-type' | 'content-type' | 'content-encoding' | 'json' | 'schema' | 'subject' | 'term';
+/**
+ * Why a message was refused. Used as the `reason` label of the rejection metric. `attribute` is
+ * only given by {@link encodeEvent}, for an attribute a NATS header cannot carry unchanged.
+ */
+export type RejectReason = 'missing-header' | 'specversion' | 'unknown-type' | 'content-type' | 'content-encoding' | 'json' | 'schema' | 'subject' | 'term' | 'attribute';
 
 /** A bus message that is not a valid meshbus CloudEvent. */
 export class MalformedEventError extends MeshbusError {
@@ -88,6 +91,9 @@ export function encodeEvent<K extends EventKind>(
     throw new MalformedEventError('subject', `subject ${natsSubject} does not match ${catalog[kind].subject} for ${catalog[kind].type}`);
   }
   const id = attrs.id ?? randomUUID();
+  checkAttribute('ce-id', id);
+  checkAttribute('ce-source', attrs.source);
+  checkAttribute('ce-subject', attrs.subject);
   const h = natsHeaders();
   h.set('ce-specversion', '1.0');
   h.set('ce-id', id);
@@ -158,6 +164,17 @@ function decodedPayload(h: MsgHdrs | undefined, payload: Uint8Array): Uint8Array
   } catch (err) {
     const tooBig = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
     throw new MalformedEventError('content-encoding', tooBig ? `gzip data expands beyond ${maxDecodedBytes} bytes` : `gzip data cannot be read: ${(err as Error).message}`);
+  }
+}
+
+// NATS trims header values and cannot carry line breaks: an attribute that would not arrive as
+// written (or would arrive empty, which decodeEvent refuses) is refused when encoding.
+function checkAttribute(name: string, value: string): void {
+  if (value === '' || value.trim() !== value || /[\r\n]/.test(value)) {
+    throw new MalformedEventError(
+      'attribute',
+      `${name} ${JSON.stringify(value)} cannot be sent in a NATS header: it must be non-empty, without line breaks or surrounding whitespace`,
+    );
   }
 }
 

@@ -100,6 +100,24 @@ describe('workload tokens', () => {
     expect(verify(sign({ sub: 'system:serviceaccount:shop:web', aud: ['other', 'identity.meshbus'], exp }))).toEqual({ namespace: 'shop', serviceAccount: 'web' });
   });
 
+  it('refuses an exp outside the range of dates as malformed, not with a RangeError', () => {
+    const input = `${encode({ alg: 'ES256' })}.${encode({ sub: 'system:serviceaccount:shop:web', aud: 'identity.meshbus', exp: -8640000000000.001 })}`;
+    const token = `${input}.${cryptoSign('sha256', Buffer.from(input), { key: es256.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+    expect(tokenError(() => verifyWorkloadToken(token, es256.publicKey, { audience: 'identity.meshbus', now }))).toBe('MalformedToken');
+  });
+
+  it('refuses a signature whose last character carries unused bits (another text of the same bytes)', () => {
+    for (const keys of [es256, ed25519]) {
+      const token = createWorkloadToken(claims, keys.privateKey);
+      // 64 signature bytes take 86 characters; the last one holds 2 data bits and 4 unused ones.
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const last = alphabet.indexOf(token.at(-1)!);
+      const twin = token.slice(0, -1) + alphabet[last ^ 1];
+      expect(Buffer.from(segments(twin)[2], 'base64url')).toEqual(Buffer.from(segments(token)[2], 'base64url'));
+      expect(tokenError(() => verifyWorkloadToken(twin, keys.publicKey, { audience: 'identity.meshbus', now }))).toBe('MalformedToken');
+    }
+  });
+
   it('refuses to create tokens from invalid claims or keys', () => {
     expect(tokenError(() => createWorkloadToken({ ...claims, namespace: 'Shop' }, es256.privateKey))).toBe('InvalidClaims');
     expect(tokenError(() => createWorkloadToken({ ...claims, audience: '' }, es256.privateKey))).toBe('InvalidClaims');

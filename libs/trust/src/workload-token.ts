@@ -54,6 +54,8 @@ type JwsAlgorithm = 'ES256' | 'EdDSA';
 
 // The subject is written the way Kubernetes names service accounts in tokens.
 const SUBJECT_PREFIX = 'system:serviceaccount:';
+// The largest time a Date holds (ECMAScript: 8.64e15 ms from the epoch), in seconds.
+const MAX_EXP_SECONDS = 8.64e12;
 
 function algorithmFor(key: KeyObject): JwsAlgorithm | undefined {
   if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
@@ -151,6 +153,7 @@ export function verifyWorkloadToken(token: string, publicKey: KeyObject, options
   const payload = decodeJsonObject(payloadSegment, 'payload');
   const { sub, aud, exp } = payload;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) throw malformed('token has no numeric exp claim');
+  if (Math.abs(exp) > MAX_EXP_SECONDS) throw malformed(`token exp ${exp} is outside the range of dates`);
   const now = options.now ?? new Date();
   if (now.getTime() >= exp * 1000) {
     throw new WorkloadTokenError(WorkloadTokenErrorCode.TokenExpired, `token expired at ${new Date(exp * 1000).toISOString()}`);

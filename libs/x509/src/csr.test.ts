@@ -1,8 +1,8 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { X509Error } from './errors.js';
-import { derBitString, derInteger, derObjectIdentifier, derSequence } from './der-encoder.js';
+import { derBitString, derInteger, derObjectIdentifier, derSequence, derSet } from './der-encoder.js';
 import { encodeCommonName } from './name.js';
 import { Oid } from './oids.js';
 import { createCsr, parseCsr, verifyCsrSignature } from './csr.js';
@@ -168,5 +168,16 @@ describe('malformed requests', () => {
     expect(Array.from(info.subarray(headerLength, headerLength + 3))).toEqual([0x02, 0x01, 0x00]);
     info[headerLength + 2] = 1;
     expect(await x509ErrorCode(() => parseCsr(derSequence(info, derSequence(derObjectIdentifier(Oid.ecdsaWithSha256)), derBitString(csr.signature))))).toBe('MalformedCsr');
+  });
+
+  it('refuses a subject whose attribute value is not a string (OpenSSL refuses it too)', async () => {
+    const key = p256();
+    const spki = subjectPublicKeyInfoOf(key).der;
+    for (const value of [Uint8Array.of(0x01, 0x00), Uint8Array.of(0x02, 0x01, 0x05), Uint8Array.of(0x82, 0x01, 0x61), Uint8Array.of(0x30, 0x00), Uint8Array.of(0x1a, 0x00), Uint8Array.of(0x1c, 0x01, 0x61), Uint8Array.of(0x1c, 0x04, 0xf0, 0x90, 0x80, 0x80)]) {
+      const subject = derSequence(derSet(derSequence(derObjectIdentifier(Oid.commonName), value)));
+      const info = derSequence(derInteger(0), subject, spki, Uint8Array.of(0xa0, 0x00));
+      const request = derSequence(info, derSequence(derObjectIdentifier(Oid.ecdsaWithSha256)), derBitString(sign('sha256', info, key)));
+      expect(await x509ErrorCode(() => parseCsr(request))).toBe('MalformedCsr');
+    }
   });
 });

@@ -52,13 +52,14 @@ function parseIpv4(text: string): number[] | undefined {
 function parseIpv6(text: string): number[] | undefined {
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
-  const groupsOf = (half: string): number[] | undefined => {
+  // A dotted quad may only end the address: in the part after '::' if there is one.
+  const groupsOf = (half: string, mayEndInQuad: boolean): number[] | undefined => {
     if (half === '') return [];
     const words: number[] = [];
     const pieces = half.split(':');
     for (let i = 0; i < pieces.length; i++) {
       const piece = pieces[i]!;
-      if (i === pieces.length - 1 && piece.includes('.')) {
+      if (mayEndInQuad && i === pieces.length - 1 && piece.includes('.')) {
         const v4 = parseIpv4(piece);
         if (v4 === undefined) return undefined;
         words.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
@@ -70,8 +71,8 @@ function parseIpv6(text: string): number[] | undefined {
     }
     return words;
   };
-  const head = groupsOf(halves[0]!);
-  const tail = halves.length === 2 ? groupsOf(halves[1]!) : [];
+  const head = groupsOf(halves[0]!, halves.length === 1);
+  const tail = halves.length === 2 ? groupsOf(halves[1]!, true) : [];
   if (head === undefined || tail === undefined) return undefined;
   const missing = 8 - head.length - tail.length;
   if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;

@@ -1,4 +1,5 @@
-import { DerTag } from './der-tag.js';
+import { DerError, DerErrorCode } from './errors.js';
+import { DerTag, describeTag } from './der-tag.js';
 import { DerReader, decodeObjectIdentifier, decodeString, derEncoding, expectTag } from './der-decoder.js';
 import type { DerElement } from './der-decoder.js';
 import { derObjectIdentifier, derPrintableString, derSequence, derSet, derUtf8String } from './der-encoder.js';
@@ -8,7 +9,7 @@ import { Oid } from './oids.js';
 export interface NameAttribute {
   /** The attribute type's OID (see {@link Oid}). */
   readonly type: string;
-  /** The value as text; values of unknown string types are given as `#` and hex of their encoding. */
+  /** The value as text; a UniversalString value is given as `#` and hex of its encoding. */
   readonly value: string;
 }
 
@@ -52,9 +53,29 @@ const STRING_TAGS = new Set<number>([
   DerTag.Ia5String,
   DerTag.TeletexString,
   DerTag.BmpString,
-  DerTag.VisibleString,
   DerTag.NumericString,
 ]);
+
+// The string types OpenSSL reads in names are those of STRING_TAGS and UniversalString (kept as
+// its encoding; 4 bytes a character). Other values (VisibleString, GeneralString, BOOLEAN,
+// SEQUENCE, context tags...) are refused, as OpenSSL refuses them.
+function checkAttributeValue(element: DerElement): void {
+  if (STRING_TAGS.has(element.tag)) return;
+  if (element.tag === DerTag.UniversalString) {
+    if ((element.end - element.contentStart) % 4 !== 0) {
+      throw new DerError(DerErrorCode.InvalidValue, 'UniversalString length is not a multiple of 4', element.start);
+    }
+    const view = new DataView(element.source.buffer, element.source.byteOffset + element.contentStart, element.end - element.contentStart);
+    for (let i = 0; i < view.byteLength; i += 4) {
+      const codePoint = view.getUint32(i);
+      if (codePoint > 0x10ffff || (codePoint >= 0xd800 && codePoint <= 0xdfff)) {
+        throw new DerError(DerErrorCode.InvalidValue, `UniversalString holds ${codePoint.toString(16)}, which is not a Unicode character`, element.start);
+      }
+    }
+    return;
+  }
+  throw new DerError(DerErrorCode.UnexpectedTag, `AttributeValue must be a directory string, found ${describeTag(element.tag)}`, element.start);
+}
 
 export function decodeName(element: DerElement): DistinguishedName {
   const rdns = new DerReader(expectTag(element, DerTag.Sequence, 'Name'), 'Name');
@@ -68,6 +89,7 @@ export function decodeName(element: DerElement): DistinguishedName {
       const type = decodeObjectIdentifier(pair.next(DerTag.ObjectIdentifier, 'type'));
       const valueElement = pair.next(undefined, 'value');
       pair.end();
+      checkAttributeValue(valueElement);
       const value = STRING_TAGS.has(valueElement.tag) ? decodeString(valueElement) : `#${hex(derEncoding(valueElement))}`;
       attributes.push({ type, value });
       if (type === Oid.commonName) commonNames.push(value);

@@ -25,6 +25,8 @@ const label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  */
 export function parseDestinationPath(path: string, clusterDomain: string): ServiceTarget {
   if (path.length === 0 || path.length > 300) throw new DestinationPathError(`path must be <service>.<namespace>.svc.${clusterDomain}:<port>`);
+  // Checked before lower-casing, which turns some non-ASCII letters (the Kelvin sign) into ASCII ones.
+  if (!/^[\x21-\x7e]+$/.test(path)) throw new DestinationPathError(`${JSON.stringify(path)} holds characters other than printable ASCII`);
   let host = path;
   let port = 80;
   const colon = path.lastIndexOf(':');

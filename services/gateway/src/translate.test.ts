@@ -79,4 +79,9 @@ describe('parseDestinationPath', () => {
       expect(() => parseDestinationPath(p, 'cluster.local'), p).toThrow(DestinationPathError);
     }
   });
+
+  it('refuses non-ASCII letters that lower-case to ASCII (the Kelvin sign)', () => {
+    expect(() => parseDestinationPath('\u212Aube.shop.svc.cluster.local:80', 'cluster.local')).toThrow(/printable ASCII/);
+    expect(() => parseDestinationPath('web.shop.svc.cluster.local:80 ', 'cluster.local')).toThrow(DestinationPathError);
+  });
 });

@@ -1,0 +1,1 @@
+export { fuzzProperty, fuzzRuns, type FuzzOptions } from './fuzz-property.js';
