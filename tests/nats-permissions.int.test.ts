@@ -99,6 +99,16 @@ describe('per-service NATS users with least-privilege permissions', () => {
     expect((await c.start()).identity).toBe(identity);
   });
 
+  it('lets the reader discover the identity service on the NATS services API', async () => {
+    await waitFor(() => idsvc.readiness().ready, { what: 'identity ready' });
+    const { nc, violations } = await connectAs(nats.url, 'reader');
+    conns.push(nc);
+    const pings = [];
+    for await (const ping of await nc.services.client({ maxWait: 1000 }).ping('meshbus-identity')) pings.push(ping);
+    expect(pings.map((p) => p.name)).toEqual(['meshbus-identity']);
+    expect(violations).toEqual([]);
+  });
+
   it('keeps the reader read-only: it follows the streams but cannot publish state nor delete or purge a stream', async () => {
     const { nc, violations } = await connectAs(nats.url, 'reader');
     conns.push(nc);

@@ -57,6 +57,13 @@ const inbox = '_INBOX.>';
 /** Flow-control answers of ordered consumers, which have flow control on. */
 const flowControl = '$JS.FC.>';
 const acks = '$JS.ACK.>';
+/**
+ * What a responder on the NATS services API listens to besides its endpoints: `$SRV.PING`,
+ * `$SRV.INFO` and `$SRV.STATS`, for every service, for its name and for its own id.
+ */
+const serviceDiscovery = (name: string) => ['$SRV.PING', '$SRV.INFO', '$SRV.STATS', `$SRV.*.${name}`, `$SRV.*.${name}.*`];
+/** Asking services for PING, INFO and STATS; the answers come to the asker's inbox. */
+const serviceQueries = '$SRV.>';
 
 /** Reads the state and event streams from any position. */
 const streamReading = [accountInfo, streamNames, ...[stateStream, eventsStream].flatMap((s) => [streamInfo(s), ...orderedConsumer(s), ...messageGet(s)]), flowControl];
@@ -101,13 +108,13 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
           'meshbus.v1.events.identity.>',
         ]),
         // Only as a member of the queue group, so a stray identity client cannot see every CSR twice.
-        subscribe: [inbox, 'meshbus.v1.identity.certify meshbus-identity'],
+        subscribe: [inbox, 'meshbus.v1.identity.certify meshbus-identity', ...serviceDiscovery('meshbus-identity')],
         allowResponses: true,
       };
     case 'workload':
       return { publish: [accountInfo, streamInfo(stateStream), 'meshbus.v1.state.workloads.>'], subscribe: [inbox] };
     case 'reader':
-      return { publish: streamReading, subscribe: [inbox] };
+      return { publish: [...streamReading, serviceQueries], subscribe: [inbox] };
   }
 }
 
