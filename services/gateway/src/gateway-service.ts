@@ -3,7 +3,6 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { NatsConnection } from 'nats';
 import { ConnectionHealth, ensureStreams, serviceConnection, StateView } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
-import { identity } from '@meshbus/proxy-api';
 import {
   AdminServer,
   createLogger,
@@ -18,7 +17,7 @@ import {
 import type { GatewayConfig } from './config.js';
 import { DestinationIndex } from './destination-index.js';
 import { createDestinationHandlers, destinationServiceDefinition, type DestinationHandlers } from './destination-server.js';
-import { createIdentityHandler } from './identity-forwarder.js';
+import { createIdentityHandler, identityServiceDefinition } from './identity-forwarder.js';
 
 /** Dependencies a test may replace. */
 export interface GatewayOverrides {
@@ -124,7 +123,7 @@ class GatewayImpl implements Gateway {
     const server = new Server({ 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 });
     server.addService(destinationServiceDefinition, handlers.implementation);
     server.addService(
-      identity.IdentityService,
+      identityServiceDefinition,
       createIdentityHandler({
         nc,
         validator: busValidator(),
