@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
-import { connect, type NatsConnection } from 'nats';
+import { connect, RequestStrategy, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateClient } from '@meshbus/identity-client';
 import { createIdentityService, envToConfig as identityEnv, type IdentityService } from '@meshbus/identity';
@@ -104,7 +104,7 @@ describe('per-service NATS users with least-privilege permissions', () => {
     const { nc, violations } = await connectAs(nats.url, 'reader');
     conns.push(nc);
     const pings = [];
-    for await (const ping of await nc.services.client({ maxWait: 1000 }).ping('meshbus-identity')) pings.push(ping);
+    for await (const ping of await nc.services.client({ strategy: RequestStrategy.Timer, maxWait: 1000 }).ping('meshbus-identity')) pings.push(ping);
     expect(pings.map((p) => p.name)).toEqual(['meshbus-identity']);
     expect(violations).toEqual([]);
   });

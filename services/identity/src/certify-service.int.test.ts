@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, headers, type NatsConnection, type ServiceClient, type ServiceIdentity, type ServiceInfo, type ServiceStats } from 'nats';
+import { connect, headers, RequestStrategy, type NatsConnection, type ServiceClient, type ServiceIdentity, type ServiceInfo, type ServiceStats } from 'nats';
 import { busServices, busValidator, subjects, type CertifyResponse } from '@meshbus/bus-schemas';
 import { decodeEvent } from '@meshbus/bus';
 import { createMetricsRegistry, silentLogger, type Registry } from '@meshbus/runtime';
@@ -48,7 +48,7 @@ describe('the certify responder on the NATS services API (two replicas, real nat
     await writeFile(join(dir, 'token.pub'), keys.publicKey.export({ type: 'spki', format: 'pem' }));
     token = workloadToken(keys.privateKey, 'web', 'shop');
     nc = await connect({ servers: nats.url });
-    client = nc.services.client({ maxWait: 1000 });
+    client = nc.services.client({ strategy: RequestStrategy.Timer, maxWait: 1000 });
     replicas = ['identity-a', 'identity-b'].map((replicaId) => {
       const registry = createMetricsRegistry('identity');
       registries.set(replicaId, registry);
