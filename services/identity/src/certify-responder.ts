@@ -98,7 +98,7 @@ export class CertifyResponder {
         logger.error({ error: errorMessage(error) }, 'the certify service stopped; this replica answers no more certificate requests');
       }
     });
-    logger.info({ service: busServices.identity.name, id: service.info().id, subject: subjects.certify, queue: CERTIFY_QUEUE_GROUP }, 'answering certificate requests');
+    logger.info({ natsService: busServices.identity.name, natsServiceId: service.info().id, subject: subjects.certify, queue: CERTIFY_QUEUE_GROUP }, 'answering certificate requests');
   }
 
   /** Stops taking requests, answers those already received, and returns once all replies are sent. */
