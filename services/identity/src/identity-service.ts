@@ -234,7 +234,7 @@ class IdentityServiceImpl implements IdentityService {
       await this.nc.flush();
       this.subscribed = true;
     } catch (error) {
-      this.logger.warn({ error: errorMessage(error) }, 'flushing the certify subscription failed');
+      this.logger.warn({ error: errorMessage(error) }, 'joining the certify queue group failed');
     }
   }
 
