@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
-import { connect, headers as natsHeaders, type NatsConnection } from 'nats';
+import { connect, headers as natsHeaders, RequestStrategy, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateClient } from '@meshbus/identity-client';
 import type { IdentityService } from '@meshbus/identity';
@@ -94,6 +94,16 @@ describe('per-service NATS users with least-privilege permissions', () => {
       backoff: { initialMs: 50, maxMs: 200 },
     });
     expect((await c.start()).identity).toBe(identity);
+  });
+
+  it('lets the reader discover the identity service on the NATS services API', async () => {
+    await waitFor(() => idsvc.readiness().ready, { what: 'identity ready' });
+    const { nc, violations } = await connectAs(nats.url, 'reader');
+    conns.push(nc);
+    const pings = [];
+    for await (const ping of await nc.services.client({ strategy: RequestStrategy.Timer, maxWait: 1000 }).ping('meshbus-identity')) pings.push(ping);
+    expect(pings.map((p) => p.name)).toEqual(['meshbus-identity']);
+    expect(violations).toEqual([]);
   });
 
   it('keeps the reader read-only: it follows the streams but cannot publish state nor delete or purge a stream', async () => {

@@ -10,10 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { runFanoutBench, type FanoutBenchResult } from './fanout-bench.js';
 import { BenchFlagError, benchUsage, parseBenchFlags, type BenchFlags } from './flags.js';
 import { runIdentityBench, type IdentityBenchResult } from './identity-bench.js';
+import { runIdentityBusBench, type IdentityBusBenchResult } from './identity-bus-bench.js';
 
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
-/** Per identity workload; three workloads plus CSR generation stay under ~10 s. */
+/** Per identity workload; the workloads plus CSR generation stay under ~15 s. */
 const identityDurationMs = 2000;
+/** Requests over the bus to one identity replica, after a one-second warm-up. */
+const identityBusDurationMs = 3000;
 
 let flags: BenchFlags;
 try {
@@ -32,6 +35,7 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 const started = Date.now();
 let fanout: FanoutBenchResult | undefined;
 let identity: IdentityBenchResult | undefined;
+let identityBus: IdentityBusBenchResult | undefined;
 
 if (flags.only !== 'identity') {
   fanout = await runFanoutBench({
@@ -44,9 +48,11 @@ if (flags.only !== 'identity') {
 if (flags.only !== 'fanout') {
   progress('identity: issuing leaf certificates');
   identity = await runIdentityBench({ durationMs: identityDurationMs });
+  progress('identity: certificates over NATS from one replica');
+  identityBus = await runIdentityBusBench({ durationMs: identityBusDurationMs });
 }
 
-const report = [fanout?.format(), identity?.format()].filter((s) => s !== undefined).join('\n\n');
+const report = [fanout?.format(), identity?.format(), identityBus?.format()].filter((s) => s !== undefined).join('\n\n');
 process.stdout.write(`\n${report}\n`);
 
 /** The figures of a result, without its formatter. */
@@ -63,6 +69,7 @@ const json = {
   elapsedMs: Date.now() - started,
   fanout: figuresOf(fanout),
   identity: figuresOf(identity),
+  identityBus: figuresOf(identityBus),
 };
 await mkdir(resultsDir, { recursive: true });
 // Infinity (a stream that never got the change) is not JSON; write it as null.

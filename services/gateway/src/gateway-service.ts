@@ -2,12 +2,11 @@ import type { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { NatsConnection } from 'nats';
 import { ensureStreams, StateView } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
-import { identity } from '@meshbus/proxy-api';
 import { Gauge, type Logger, type Registry, type ResourceStack, type Service, type ServiceHost, type ServiceState } from '@meshbus/runtime';
 import type { GatewayConfig } from './config.js';
 import { DestinationIndex } from './destination-index.js';
 import { createDestinationHandlers, destinationServiceDefinition, type DestinationHandlers } from './destination-server.js';
-import { createIdentityHandler } from './identity-forwarder.js';
+import { createIdentityHandler, identityServiceDefinition } from './identity-forwarder.js';
 
 /** The running gateway. */
 export interface Gateway extends Service {
@@ -105,7 +104,7 @@ export class GatewayImpl implements Gateway {
     const server = this.grpc.createServer();
     server.addService(destinationServiceDefinition, handlers.implementation);
     server.addService(
-      identity.IdentityService,
+      identityServiceDefinition,
       createIdentityHandler({
         nc,
         validator: busValidator(),

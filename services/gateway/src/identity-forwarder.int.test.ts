@@ -1,5 +1,5 @@
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent, encodeEvent } from '@meshbus/bus';
@@ -10,7 +10,7 @@ import { identity } from '@meshbus/proxy-api';
 import { createMetricsRegistry, silentLogger } from '@meshbus/runtime';
 import { startNats, type NatsCluster } from '@meshbus/testing';
 import { createCsr, decodePem } from '@meshbus/x509';
-import { createIdentityHandler } from './identity-forwarder.js';
+import { createIdentityHandler, identityServiceDefinition, type IdentityForwarder } from './identity-forwarder.js';
 
 const validator = busValidator();
 const HOUR = 3_600_000;
@@ -65,15 +65,16 @@ function serveIdentity(nc: NatsConnection, ca: CertificateAuthority): Subscripti
   return sub;
 }
 
-async function serve(handler: identity.IdentityServer): Promise<{ client: identity.IdentityClient; stop: () => Promise<void> }> {
+async function serve(handler: IdentityForwarder): Promise<{ client: identity.IdentityClient; port: number; stop: () => Promise<void> }> {
   const server = new Server();
-  server.addService(identity.IdentityService, handler);
+  server.addService(identityServiceDefinition, handler);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   const client = new identity.IdentityClient(`127.0.0.1:${port}`, credentials.createInsecure());
   return {
     client,
+    port,
     stop: async () => {
       client.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
@@ -162,6 +163,37 @@ describe('identity forwarder through a real nats-server', () => {
     expect(error.details).toMatch(/certificate_signing_request is empty/);
   });
 
+  it('answers raw bytes that are not a CertifyRequest with INVALID_ARGUMENT (not INTERNAL, which proxies retry)', async () => {
+    const raw = new Client(`127.0.0.1:${gateway.port}`, credentials.createInsecure());
+    const send = (bytes: Buffer) =>
+      new Promise<ServiceError>((resolve, reject) => {
+        raw.makeUnaryRequest<Buffer, Buffer>(
+          identity.IdentityService.certify.path,
+          (b) => b,
+          (b) => b,
+          bytes,
+          new Metadata(),
+          { deadline: Date.now() + 10_000 },
+          (error) => (error ? resolve(error) : reject(new Error('the garbage was accepted'))),
+        );
+      });
+    try {
+      for (const garbage of [Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from([0x0a, 0x7f, 0x01]), Buffer.from('GET / HTTP/1.1\r\n')]) {
+        const error = await send(garbage);
+        expect(error.code, garbage.toString('hex')).toBe(status.INVALID_ARGUMENT);
+        expect(error.details).toMatch(new RegExp(`^the request \\(${garbage.length} bytes\\) is not a protobuf io\\.linkerd\\.proxy\\.identity\\.CertifyRequest: `));
+        expect(error.metadata.get('meshbus-error-code')).toEqual(['InvalidCertifyRequest']);
+      }
+    } finally {
+      raw.close();
+    }
+    const values = (await registry.getSingleMetric('meshbus_gateway_certify_invalid_requests_total')?.get())?.values ?? [];
+    expect(values.find((v) => v.labels.reason === 'undecodable')?.value).toBe(3);
+    // The gateway still serves well-formed calls.
+    const response = await certify(gateway.client, { identity: workload, token: Buffer.from(GOOD_TOKEN), certificateSigningRequest: csrFor(workload) });
+    expect(response.leafCertificate.length).toBeGreaterThan(0);
+  });
+
   it('answers UNAVAILABLE when an identity replica does not answer in time', async () => {
     const silent = identityNc.subscribe(subjects.certify, { queue: 'meshbus-identity-silent' });
     if (!responder.isClosed()) responder.unsubscribe();
@@ -191,6 +223,8 @@ describe('identity forwarder through a real nats-server', () => {
   it('counts the calls by status', async () => {
     const values = (await registry.getSingleMetric('meshbus_gateway_certify_total')?.get())?.values ?? [];
     const byCode = Object.fromEntries(values.map((v) => [v.labels.code, v.value]));
-    expect(byCode).toMatchObject({ OK: 1, PERMISSION_DENIED: 1, FAILED_PRECONDITION: 1, INVALID_ARGUMENT: 1, UNAVAILABLE: 1 });
+    expect(byCode).toMatchObject({ OK: 2, PERMISSION_DENIED: 1, FAILED_PRECONDITION: 1, INVALID_ARGUMENT: 4, UNAVAILABLE: 1 });
+    const invalid = (await registry.getSingleMetric('meshbus_gateway_certify_invalid_requests_total')?.get())?.values ?? [];
+    expect(Object.fromEntries(invalid.map((v) => [v.labels.reason, v.value]))).toEqual({ undecodable: 3, field: 1 });
   });
 });

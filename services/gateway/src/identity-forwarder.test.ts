@@ -10,10 +10,14 @@ import {
   certifyFailure,
   certifyRequestLimits,
   createIdentityHandler,
+  decodeCertifyRequest,
   fromBusCertifyReply,
   requestTimeoutMs,
   toBusCertifyRequest,
+  UndecodableCertifyRequest,
   type CertifyRequester,
+  type IdentityForwarder,
+  type ReceivedCertifyRequest,
 } from './identity-forwarder.js';
 
 const validator = busValidator();
@@ -174,14 +178,45 @@ async function counted(registry: Registry, metric: string, code: string, series 
 
 type Outcome = { error: Partial<StatusObject> | null; response: identity.CertifyResponse | null | undefined };
 
-function call(handler: identity.IdentityServer, req: identity.CertifyRequest, deadline: Date | number = Infinity): Promise<Outcome> {
-  const unaryCall = { request: req, getDeadline: () => deadline } as unknown as ServerUnaryCall<identity.CertifyRequest, identity.CertifyResponse>;
+function call(handler: IdentityForwarder, req: ReceivedCertifyRequest, deadline: Date | number = Infinity): Promise<Outcome> {
+  const unaryCall = { request: req, getDeadline: () => deadline, getPeer: () => 'ipv4:127.0.0.1:1' } as unknown as ServerUnaryCall<ReceivedCertifyRequest, identity.CertifyResponse>;
   return new Promise((resolve) => {
     handler.certify(unaryCall, (error, response) => resolve({ error: error as Partial<StatusObject> | null, response }));
   });
 }
 
+describe('decodeCertifyRequest', () => {
+  it('decodes a CertifyRequest and gives the decoder error for anything else, without throwing', () => {
+    const bytes = Buffer.from([0x0a, 0x01, 0x61, 0x12, 0x01, 0x62, 0x1a, 0x01, 0x63]);
+    expect(decodeCertifyRequest(bytes)).toEqual({ identity: 'a', token: Buffer.from('b'), certificateSigningRequest: Buffer.from('c') });
+    for (const garbage of [[0xff, 0xff, 0xff], [0x0a, 0x10, 0x61], [0x0f], [0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]) {
+      const decoded = decodeCertifyRequest(Buffer.from(garbage));
+      expect(decoded, JSON.stringify(garbage)).toBeInstanceOf(UndecodableCertifyRequest);
+      expect((decoded as UndecodableCertifyRequest).byteLength).toBe(garbage.length);
+      expect((decoded as UndecodableCertifyRequest).reason.length).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('createIdentityHandler', () => {
+  it('answers an undecodable request with INVALID_ARGUMENT, sends nothing on the bus and counts it', async () => {
+    const nc = new FakeRequester(async () => replyMsg({ certificate: 'AQID', intermediates: [], validUntil: '2030-01-02T03:04:05Z', serial: '0a' }));
+    const registry = createMetricsRegistry('gateway', { processMetrics: false });
+    const handler = createIdentityHandler({ nc, validator, source: '/meshbus/gateway/test', logger: silentLogger(), registry });
+
+    const { error, response } = await call(handler, new UndecodableCertifyRequest(3, 'invalid wire type 7'));
+
+    expect(response).toBeNull();
+    expect(error).toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(error?.details).toMatch(/^the request \(3 bytes\) is not a protobuf io\.linkerd\.proxy\.identity\.CertifyRequest: invalid wire type 7/);
+    expect((error?.metadata as Metadata).get('meshbus-error-code')).toEqual(['InvalidCertifyRequest']);
+    expect(nc.sent).toEqual([]);
+    expect(await counted(registry, 'meshbus_gateway_certify_total', 'INVALID_ARGUMENT')).toBe(1);
+    const invalid = (await registry.getSingleMetric('meshbus_gateway_certify_invalid_requests_total')?.get())?.values ?? [];
+    expect(invalid.map((v) => [v.labels.reason, v.value])).toEqual([['undecodable', 1]]);
+  });
+
+
   const issued: CertifyResponse = { certificate: 'AQID', intermediates: ['BAU='], validUntil: '2030-01-02T03:04:05Z', serial: '0a' };
 
   it('sends a certifyRequest CloudEvent and answers with the certificate', async () => {

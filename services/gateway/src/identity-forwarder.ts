@@ -1,8 +1,8 @@
-import { Metadata, status, type Deadline, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { Metadata, status, type Deadline, type handleUnaryCall, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ErrorCode, NatsError, type NatsConnection } from 'nats';
 import { decodeEvent, encodeEvent, MalformedEventError, type BusEvent } from '@meshbus/bus';
 import { subjects, SchemaValidationError, type BusValidator, type CertifyRequest } from '@meshbus/bus-schemas';
-import type { identity } from '@meshbus/proxy-api';
+import { identity } from '@meshbus/proxy-api';
 import { ConfigError, Counter, Histogram, MeshbusError, errorMessage, type Logger, type Registry } from '@meshbus/runtime';
 
 /** @default 10 seconds */
@@ -65,6 +65,45 @@ export interface IdentityHandlerOptions {
   /** Where the certify metrics are registered; none keeps them unregistered. */
   registry?: Registry;
 }
+
+/**
+ * Bytes a client sent as a Certify request that are not a protobuf `CertifyRequest`. The gateway's
+ * deserializer gives this instead of throwing, because grpc-js answers a throwing deserializer
+ * with INTERNAL, which proxies retry for ever; the handler answers it with INVALID_ARGUMENT.
+ */
+export class UndecodableCertifyRequest {
+  constructor(
+    /** Length of the request message. */
+    readonly byteLength: number,
+    /** What the protobuf decoder reported. */
+    readonly reason: string,
+  ) {}
+}
+
+/** A Certify request as the gateway's deserializer hands it to the handler. */
+export type ReceivedCertifyRequest = identity.CertifyRequest | UndecodableCertifyRequest;
+
+/** Decodes a Certify request message; never throws. */
+export function decodeCertifyRequest(bytes: Buffer): ReceivedCertifyRequest {
+  try {
+    return identity.CertifyRequest.decode(bytes);
+  } catch (error) {
+    return new UndecodableCertifyRequest(bytes.length, errorMessage(error));
+  }
+}
+
+/** The gateway's `io.linkerd.proxy.identity.Identity` implementation, see {@link createIdentityHandler}. */
+export interface IdentityForwarder extends UntypedServiceImplementation {
+  certify: handleUnaryCall<ReceivedCertifyRequest, identity.CertifyResponse>;
+}
+
+/**
+ * The `io.linkerd.proxy.identity.Identity` service definition the gateway serves: the generated
+ * one, with a request deserializer that never throws (see {@link UndecodableCertifyRequest}).
+ */
+export const identityServiceDefinition = {
+  certify: { ...identity.IdentityService.certify, requestDeserialize: decodeCertifyRequest },
+} as const;
 
 function invalid(message: string): CertifyForwardError {
   return new CertifyForwardError(status.INVALID_ARGUMENT, CertifyForwardErrorCode.InvalidCertifyRequest, message);
@@ -163,6 +202,7 @@ export function requestTimeoutMs(deadline: Deadline, timeoutMs: number, nowMs: n
 interface CertifyMetrics {
   requests: Counter<'code'>;
   duration: Histogram<'code'>;
+  invalid: Counter<'reason'>;
 }
 
 const metricsByRegistry = new WeakMap<Registry, CertifyMetrics>();
@@ -185,6 +225,12 @@ function certifyMetrics(registry: Registry | undefined): CertifyMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    invalid: new Counter({
+      name: 'meshbus_gateway_certify_invalid_requests_total',
+      help: 'Certify calls refused by the gateway with INVALID_ARGUMENT, by reason: undecodable (not a protobuf CertifyRequest) or field (a missing or oversized field).',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
   if (registry) metricsByRegistry.set(registry, metrics);
   return metrics;
@@ -196,7 +242,7 @@ function certifyMetrics(registry: Registry | undefined): CertifyMetrics {
  * takes it, and answered with the replica's certificate or refusal. A missing or silent identity
  * service gives UNAVAILABLE, which proxies retry.
  */
-export function createIdentityHandler(options: IdentityHandlerOptions): identity.IdentityServer {
+export function createIdentityHandler(options: IdentityHandlerOptions): IdentityForwarder {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CERTIFY_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ConfigError(`identity timeout must be a positive number of milliseconds, got ${timeoutMs}`);
   const { nc, validator, source } = options;
@@ -220,11 +266,29 @@ export function createIdentityHandler(options: IdentityHandlerOptions): identity
     metrics.duration.observe({ code: label }, (performance.now() - startedMs) / 1000);
   }
 
+  function refuse(callback: sendUnaryData<identity.CertifyResponse>, failure: CertifyForwardError): void {
+    const metadata = new Metadata();
+    metadata.set(ERROR_CODE_TRAILER, failure.code);
+    callback({ code: failure.grpcCode, details: failure.message, metadata }, null);
+  }
+
   return {
-    certify(call: ServerUnaryCall<identity.CertifyRequest, identity.CertifyResponse>, callback: sendUnaryData<identity.CertifyResponse>) {
+    certify(call: ServerUnaryCall<ReceivedCertifyRequest, identity.CertifyResponse>, callback: sendUnaryData<identity.CertifyResponse>) {
       const startedMs = performance.now();
-      const name = call.request.identity.slice(0, certifyRequestLimits.maxIdentityLength);
-      forward(call.request, call.getDeadline()).then(
+      const { request } = call;
+      if (request instanceof UndecodableCertifyRequest) {
+        const failure = invalid(
+          `the request (${request.byteLength} bytes) is not a protobuf io.linkerd.proxy.identity.CertifyRequest: ${request.reason}; ` +
+            'send identity, token and certificate_signing_request in that message',
+        );
+        finish(failure.grpcCode, startedMs);
+        metrics.invalid.inc({ reason: 'undecodable' });
+        logger.warn({ peer: call.getPeer(), bytes: request.byteLength, reason: request.reason, code: failure.code }, 'undecodable Certify request refused');
+        refuse(callback, failure);
+        return;
+      }
+      const name = request.identity.slice(0, certifyRequestLimits.maxIdentityLength);
+      forward(request, call.getDeadline()).then(
         (response) => {
           finish(status.OK, startedMs);
           logger.debug({ identity: name, validUntil: response.validUntil?.toISOString() }, 'certificate issued');
@@ -233,15 +297,14 @@ export function createIdentityHandler(options: IdentityHandlerOptions): identity
         (err: unknown) => {
           const failure = certifyFailure(err);
           finish(failure.grpcCode, startedMs);
+          if (failure.code === CertifyForwardErrorCode.InvalidCertifyRequest) metrics.invalid.inc({ reason: 'field' });
           const fields = { identity: name, code: failure.code, grpcCode: status[failure.grpcCode] };
           if (failure.grpcCode === status.UNAVAILABLE || failure.grpcCode === status.INTERNAL) {
             logger.warn({ ...fields, err: failure.cause ?? failure }, failure.message);
           } else {
             logger.info(fields, `certify refused: ${failure.message}`);
           }
-          const metadata = new Metadata();
-          metadata.set(ERROR_CODE_TRAILER, failure.code);
-          callback({ code: failure.grpcCode, details: failure.message, metadata }, null);
+          refuse(callback, failure);
         },
       );
     },

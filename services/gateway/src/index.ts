@@ -7,3 +7,4 @@ export { WatchTopic, TopicWatch, type Snapshot, type StreamSink } from './watch-
 export { endpointSnapshot, endpointTransition, type EndpointSnapshot } from './endpoint-topic.js';
 export { toIpAddress, toWeightedAddr, toDestinationProfile } from './translate.js';
 export { destinationServiceDefinition } from './destination-server.js';
+export { identityServiceDefinition, UndecodableCertifyRequest, type IdentityForwarder, type ReceivedCertifyRequest } from './identity-forwarder.js';

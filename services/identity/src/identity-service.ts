@@ -161,6 +161,7 @@ export class IdentityServiceImpl implements IdentityService {
       }),
       validator: this.validator,
       source: this.ceSource,
+      serviceMetadata: { replica: config.replicaId },
       logger: this.baseLogger.child({ component: 'certify' }),
       metrics: this.metrics,
       busMetrics: busMetrics(this.registry),
@@ -199,13 +200,13 @@ export class IdentityServiceImpl implements IdentityService {
   private async joinQueueGroup(): Promise<void> {
     if (this.answering || this.state !== 'started' || !this.nc || !this.responder || !this.reloader?.current) return;
     this.answering = true;
-    this.responder.start(this.nc);
     // Ready only once the server has the subscription: before that, requests find no responder.
     try {
+      await this.responder.start(this.nc);
       await this.nc.flush();
       this.subscribed = true;
     } catch (error) {
-      this.logger.warn({ error: errorMessage(error) }, 'flushing the certify subscription failed');
+      this.logger.warn({ error: errorMessage(error) }, 'joining the certify queue group failed');
     }
   }
 
