@@ -84,6 +84,7 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
           'meshbus.v1.events.manifest.>',
           'meshbus.v1.events.leader.>',
           'meshbus.v1.events.workload.>',
+          'meshbus.v1.events.publish.>',
         ]),
         subscribe: [inbox],
       };

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 export interface Readiness {
   ready: boolean;
   reasons?: string[];
+  /** Conditions worth an operator's attention that do not make the service unready; printed one per line. */
+  details?: string[];
 }
 
 /** Options of {@link AdminServer}. */
@@ -42,7 +44,7 @@ export class AdminServer {
         const r = this.options.readiness();
         res
           .writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' })
-          .end(r.ready ? 'ready\n' : `not ready: ${(r.reasons ?? []).join('; ')}\n`);
+          .end(`${r.ready ? 'ready' : `not ready: ${(r.reasons ?? []).join('; ')}`}\n${(r.details ?? []).map((d) => `${d}\n`).join('')}`);
       } else if (path === '/metrics') {
         this.options.registry.metrics().then(
           (text) => res.writeHead(200, { 'content-type': this.options.registry.contentType }).end(text),

@@ -9,33 +9,22 @@ import {
   type BusEvent,
   type Publisher,
 } from '@meshbus/bus';
-import {
-  busValidator,
-  parseStateSubject,
-  subjects,
-  type EndpointSet,
-  type ServiceProfileState,
-  type WorkloadRegistration,
-} from '@meshbus/bus-schemas';
-import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
+import { busValidator, parseStateSubject, subjects, type WorkloadRegistration } from '@meshbus/bus-schemas';
 import {
   AdminServer,
-  canonicalJson,
-  Counter,
   createLogger,
   createMetricsRegistry,
   errorMessage,
   Gauge,
-  Histogram,
   ResourceStack,
   type Logger,
   type Registry,
   type Service,
   type ServiceState,
 } from '@meshbus/runtime';
-import { computeDestinationState } from './compute.js';
 import type { DestinationConfig } from './config.js';
-import { diffState } from './diff.js';
+import { Reconciler } from './reconciler.js';
+import { busStateReader, failingKeysReadiness } from './reconciler-adapters.js';
 import { RegistrationTracker } from './registrations.js';
 import { folderResourceSource, type ResourceSource } from './resource-source.js';
 
@@ -54,10 +43,6 @@ export interface DestinationService extends Service {
   readonly adminUrl: string;
 }
 
-type StateData = EndpointSet | ServiceProfileState;
-
-const publishBatch = 256;
-
 /**
  * Creates the destination service: it reads mesh resources, computes every
  * endpoint set and profile, and — when it holds the leader lease — publishes
@@ -74,26 +59,13 @@ class DestinationServiceImpl implements DestinationService {
   private readonly resources: ResourceStack;
   private readonly admin: AdminServer;
   private readonly tracker = new RegistrationTracker();
-  /** What this leader published and the view has not confirmed yet; null is a tombstone. */
-  private readonly overlay = new Map<string, StateData | null>();
-  private reportedProblems = new Set<string>();
-  private readonly unpublishedProblems: ManifestProblem[] = [];
-  private meshResources: MeshResources | undefined;
+  private readonly reconciler: Reconciler;
   private view: StateView | undefined;
   private publisher: Publisher | undefined;
   private election: LeaderElection | undefined;
   private connection: ConnectionHealth | undefined;
-  private reconciling = false;
-  private dirty = false;
-  private retryTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
-  private readonly metrics: {
-    leader: Gauge;
-    published: Counter<'kind'>;
-    reconcile: Histogram;
-    problems: Gauge;
-    failures: Counter;
-  };
+  private readonly metrics: { leader: Gauge };
 
   constructor(
     private readonly config: DestinationConfig,
@@ -105,16 +77,16 @@ class DestinationServiceImpl implements DestinationService {
     this.admin = new AdminServer({ ...config.admin, registry, logger, readiness: () => this.readiness() });
     this.metrics = {
       leader: new Gauge({ name: 'meshbus_destination_leader', help: '1 while this replica holds the destination lease.', registers: [registry] }),
-      published: new Counter({ name: 'meshbus_destination_published_total', help: 'State snapshots and tombstones published, by kind.', labelNames: ['kind'], registers: [registry] }),
-      reconcile: new Histogram({
-        name: 'meshbus_destination_reconcile_duration_seconds',
-        help: 'Time to compute the desired state and publish its differences.',
-        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-        registers: [registry],
-      }),
-      problems: new Gauge({ name: 'meshbus_destination_manifest_problems', help: 'Manifest files or resources currently refused.', registers: [registry] }),
-      failures: new Counter({ name: 'meshbus_destination_publish_failures_total', help: 'Reconciliations that failed to publish and will be retried.', registers: [registry] }),
     };
+    this.reconciler = new Reconciler({
+      destination: config,
+      publisher: () => this.publisher,
+      bus: busStateReader(() => this.view),
+      tracker: this.tracker,
+      mayPublish: () => this.isLeader && (this.view?.ready ?? false) && (this.connection?.connected ?? false),
+      logger: logger.child({ component: 'reconciler' }),
+      registry,
+    });
   }
 
   get isLeader(): boolean {
@@ -130,8 +102,8 @@ class DestinationServiceImpl implements DestinationService {
     if (this.state !== 'started') reasons.push(`service ${this.state}`);
     if (!this.connection?.connected) reasons.push('not connected to NATS');
     if (!this.view?.ready) reasons.push('bus state not synced');
-    if (!this.meshResources) reasons.push('manifests not read');
-    return { ready: reasons.length === 0, reasons };
+    if (!this.reconciler.hasResources) reasons.push('manifests not read');
+    return { ready: reasons.length === 0, reasons, ...failingKeysReadiness(this.reconciler.failing) };
   }
 
   async start(): Promise<void> {
@@ -159,11 +131,7 @@ class DestinationServiceImpl implements DestinationService {
     this.resources.defer(view, () => view.stop());
 
     const source = this.overrides.source ?? folderResourceSource(config.manifestsDir, logger);
-    await source.start((resources, problems) => {
-      this.meshResources = resources;
-      this.reportProblems(problems);
-      this.scheduleReconcile();
-    });
+    await source.start((resources, problems) => this.reconciler.resourcesChanged(resources, problems, this.isLeader));
     this.resources.use(source);
 
     const election = new LeaderElection({
@@ -176,7 +144,7 @@ class DestinationServiceImpl implements DestinationService {
       onElected: (term) => this.onElected(term),
       onDeposed: () => {
         this.metrics.leader.set(0);
-        this.overlay.clear();
+        this.reconciler.deposed();
       },
     });
     this.election = election;
@@ -185,7 +153,6 @@ class DestinationServiceImpl implements DestinationService {
 
     this.expiryTimer = setInterval(() => this.scheduleReconcile(), 1000);
     this.resources.defer(null, () => clearInterval(this.expiryTimer));
-    this.resources.defer(null, () => clearTimeout(this.retryTimer));
     this.state = 'started';
     logger.info({ manifests: config.manifestsDir }, 'destination started');
   }
@@ -194,7 +161,7 @@ class DestinationServiceImpl implements DestinationService {
     if (this.state === 'destroyed') return;
     this.state = 'destroyed';
     // Let a reconciliation in progress finish its publications before the connection drains.
-    while (this.reconciling) await new Promise((r) => setTimeout(r, 10));
+    await this.reconciler.stop();
     await this.resources.disposeAll();
   }
 
@@ -204,18 +171,21 @@ class DestinationServiceImpl implements DestinationService {
     if (!parsed) return;
     if (parsed.kind === 'workloads') {
       this.tracker.observe(subject, value?.data as WorkloadRegistration | undefined, Date.now());
+      this.reconciler.schedule();
     } else {
-      this.overlay.delete(subject);
+      this.reconciler.busChanged(subject);
     }
-    this.scheduleReconcile();
   }
 
   private async onElected(term: number): Promise<void> {
     this.metrics.leader.set(1);
-    this.overlay.clear();
     this.tracker.refreshAll(Date.now());
-    this.scheduleReconcile();
+    this.reconciler.elected();
     void this.announceLeadership(term);
+  }
+
+  private scheduleReconcile(): void {
+    this.reconciler.schedule();
   }
 
   /** Publishes leader.changed; the bus may be electing stream leaders itself, so retry for a while. */
@@ -229,114 +199,5 @@ class DestinationServiceImpl implements DestinationService {
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
       }
     }
-  }
-
-  private reportProblems(problems: readonly ManifestProblem[]): void {
-    this.metrics.problems.set(problems.length);
-    const current = new Set<string>();
-    for (const p of problems) {
-      const key = canonicalJson(p);
-      current.add(key);
-      if (this.reportedProblems.has(key)) continue;
-      this.logger.warn({ file: p.file, kind: p.kind, namespace: p.namespace, name: p.name, reason: p.reason }, 'manifest refused');
-      if (this.isLeader) this.unpublishedProblems.push(p);
-    }
-    this.reportedProblems = current;
-  }
-
-  /** Publishes refused manifests; one that fails stays queued for the next reconciliation. */
-  private async publishProblems(): Promise<void> {
-    while (this.unpublishedProblems.length > 0) {
-      const p = this.unpublishedProblems[0]!;
-      const data = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as ManifestProblem;
-      await this.publisher!.publish('manifestRejected', subjects.manifestRejected, p.file, data);
-      this.unpublishedProblems.shift();
-    }
-  }
-
-  private scheduleReconcile(): void {
-    this.dirty = true;
-    if (this.reconciling || this.state === 'destroyed') return;
-    this.reconciling = true;
-    setImmediate(() => void this.reconcileLoop());
-  }
-
-  private async reconcileLoop(): Promise<void> {
-    try {
-      while (this.dirty && this.state !== 'destroyed') {
-        this.dirty = false;
-        const end = this.metrics.reconcile.startTimer();
-        await this.reconcileOnce();
-        end();
-      }
-    } catch (err) {
-      this.metrics.failures.inc();
-      this.logger.warn({ err: errorMessage(err) }, 'publishing failed; retrying');
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.scheduleReconcile(), 1000);
-    } finally {
-      this.reconciling = false;
-    }
-  }
-
-  private async reconcileOnce(): Promise<void> {
-    const view = this.view;
-    if (!this.isLeader || !this.meshResources || !view?.ready || !this.connection?.connected) return;
-    const publisher = this.publisher!;
-    const now = Date.now();
-    await this.publishProblems();
-
-    for (const expired of this.tracker.expired(now)) {
-      const { namespace, name } = expired.registration;
-      await publisher.publish('workloadDeregistered', expired.subject, `${namespace}/${name}`, { reason: 'heartbeat expired' });
-      await publisher.publish('workloadExpired', subjects.workloadExpired, `${namespace}/${name}`, {
-        namespace,
-        name,
-        lastHeartbeat: new Date(expired.lastSeen).toISOString(),
-      });
-      this.tracker.observe(expired.subject, undefined, now);
-      this.logger.info({ namespace, name }, 'registered workload expired');
-    }
-
-    const desiredState = computeDestinationState(this.meshResources, this.tracker.live(now), {
-      controlNamespace: this.config.controlNamespace,
-      trustDomain: this.config.trustDomain,
-      inboundProxyPort: this.config.inboundProxyPort,
-      clusterDomain: this.config.clusterDomain,
-    });
-    const desired = new Map<string, StateData>([...desiredState.endpointSets, ...desiredState.profiles]);
-    const current = new Map<string, StateData>();
-    for (const e of view.values('endpointSet')) current.set(e.natsSubject, e.data as EndpointSet);
-    for (const e of view.values('serviceProfile')) current.set(e.natsSubject, e.data as ServiceProfileState);
-    for (const [k, v] of this.overlay) {
-      if (v === null) current.delete(k);
-      else current.set(k, v);
-    }
-    const { upserts, deletes } = diffState(desired, current);
-    const jobs: (() => Promise<unknown>)[] = [];
-    for (const [subject, data] of upserts) {
-      const parsed = parseStateSubject(subject)!;
-      const key = parsed.key.join('/');
-      jobs.push(async () => {
-        if (parsed.kind === 'endpoints') await publisher.publish('endpointSet', subject, key, data as EndpointSet);
-        else await publisher.publish('serviceProfile', subject, key, data as ServiceProfileState);
-        this.overlay.set(subject, data);
-        this.metrics.published.inc({ kind: parsed.kind });
-      });
-    }
-    for (const subject of deletes) {
-      const parsed = parseStateSubject(subject)!;
-      const key = parsed.key.join('/');
-      jobs.push(async () => {
-        const kind = parsed.kind === 'endpoints' ? 'endpointSetDeleted' : 'serviceProfileDeleted';
-        await publisher.publish(kind, subject, key, { reason: 'service removed' });
-        this.overlay.set(subject, null);
-        this.metrics.published.inc({ kind: `${parsed.kind}-deleted` });
-      });
-    }
-    for (let i = 0; i < jobs.length; i += publishBatch) {
-      await Promise.all(jobs.slice(i, i + publishBatch).map((j) => j()));
-    }
-    if (jobs.length > 0) this.logger.info({ upserts: upserts.length, deletes: deletes.length }, 'published state changes');
   }
 }
