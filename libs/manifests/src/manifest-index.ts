@@ -1,6 +1,6 @@
-import { parseAllDocuments } from 'yaml';
 import { canonicalJson } from '@meshbus/runtime';
-import { decodeDocument, type DocumentRef } from './decode.js';
+import type { DocumentRef } from './decode.js';
+import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import type { Collection } from './kind.js';
 import {
   emptyMeshResources,
@@ -10,6 +10,12 @@ import {
   type MeshResource,
   type MeshResources,
 } from './resources.js';
+
+/** A file's current content, already parsed (see {@link parseManifest}), for example on a worker thread. */
+export interface ParsedManifestChange {
+  readonly file: string;
+  readonly parsed: ParsedManifest;
+}
 
 /** What an {@link ManifestIndex.apply} changed. */
 export interface ManifestIndexUpdate {
@@ -25,6 +31,7 @@ interface Entry {
   readonly collection: Collection;
   readonly resource: MeshResource;
   readonly fingerprint: string;
+  readonly sortKey: string;
 }
 
 interface FileState {
@@ -32,8 +39,6 @@ interface FileState {
   readonly entries: ReadonlyMap<string, Entry>;
   readonly problems: readonly ManifestProblem[];
 }
-
-const maxAliasCount = 100;
 
 /**
  * The valid mesh resources of a set of manifest files, and the problems of
@@ -68,10 +73,22 @@ export class ManifestIndex {
   }
 
   /** Applies the new state of one file. */
-  apply(change: ManifestChange): ManifestIndexUpdate {
+  apply(change: ManifestChange | ParsedManifestChange): ManifestIndexUpdate {
+    return this.applyAll([change]);
+  }
+
+  /** Applies the new state of several files at once: one merge, however many files. */
+  applyAll(changes: readonly (ManifestChange | ParsedManifestChange)[]): ManifestIndexUpdate {
+    let touched = false;
+    for (const change of changes) touched = this.#applyFile(change) || touched;
+    return touched ? this.#rebuild() : { resourcesChanged: false, problemsChanged: false };
+  }
+
+  /** Records a file's new state; false when nothing changed. */
+  #applyFile(change: ManifestChange | ParsedManifestChange): boolean {
     const previous = this.#files.get(change.file);
     if ('deleted' in change) {
-      if (!previous) return { resourcesChanged: false, problemsChanged: false };
+      if (!previous) return false;
       this.#files.delete(change.file);
     } else if ('error' in change) {
       const entries = previous?.entries ?? new Map<string, Entry>();
@@ -80,9 +97,10 @@ export class ManifestIndex {
         problems: [{ file: change.file, reason: `cannot be read: ${change.error}${keptSuffix(entries.size)}` }],
       });
     } else {
-      this.#files.set(change.file, readFile(change.file, change.text, previous));
+      const parsed = 'parsed' in change ? change.parsed : parseManifest(change.text);
+      this.#files.set(change.file, readFile(change.file, parsed, previous));
     }
-    return this.#rebuild();
+    return true;
   }
 
   #rebuild(): ManifestIndexUpdate {
@@ -106,7 +124,7 @@ export class ManifestIndex {
     const resourcesChanged = !sameEntries(merged, this.#merged);
     if (resourcesChanged) {
       this.#merged = merged;
-      this.#resources = assemble(merged);
+      this.#resources = assemble(merged, this.#resources);
       this.#version += 1;
     }
     const problemsChanged = canonicalJson(problems) !== canonicalJson(this.#problems);
@@ -115,37 +133,25 @@ export class ManifestIndex {
   }
 }
 
-function readFile(file: string, text: string, previous: FileState | undefined): FileState {
+function readFile(file: string, parsed: ParsedManifest, previous: FileState | undefined): FileState {
   const previousEntries = previous?.entries ?? new Map<string, Entry>();
-  const yamlFailure = (message: string): FileState => ({
-    entries: previousEntries,
-    problems: [{ file, reason: `invalid YAML: ${message}${keptSuffix(previousEntries.size)}` }],
-  });
-
-  const documents = parseAllDocuments(text, { merge: true, prettyErrors: true });
-  const streamErrors = 'empty' in documents ? documents.errors : documents.flatMap((d) => d.errors);
-  if (streamErrors[0]) return yamlFailure(firstLine(streamErrors[0].message));
-
-  const values: unknown[] = [];
-  try {
-    for (const document of documents) values.push(document.toJS({ maxAliasCount }));
-  } catch (err) {
-    return yamlFailure(firstLine((err as Error).message));
+  if ('yamlError' in parsed) {
+    return { entries: previousEntries, problems: [{ file, reason: `invalid YAML: ${parsed.yamlError}${keptSuffix(previousEntries.size)}` }] };
   }
+  const values = parsed.documents;
 
   const entries = new Map<string, Entry>();
   const problems: ManifestProblem[] = [];
   let unidentified = false;
-  for (const [index, value] of values.entries()) {
-    if (value === null || value === undefined) continue;
-    const decoded = decodeDocument(value);
+  for (const [index, decoded] of values.entries()) {
+    if (decoded === null) continue;
     if (decoded.ok) {
       if (entries.has(decoded.key)) {
         problems.push(problem(file, decoded.ref, 'is defined twice in this file; the first definition is used'));
         continue;
       }
       const { key, ref, collection, resource } = decoded;
-      entries.set(key, { key, ref, collection, resource, fingerprint: canonicalJson(resource) });
+      entries.set(key, { key, ref, collection, resource, fingerprint: decoded.fingerprint ?? canonicalJson(resource), sortKey: sortKey(resource) });
       continue;
     }
     if (decoded.key === undefined) {
@@ -197,9 +203,6 @@ function resourceCount(count: number): string {
   return count === 1 ? '1 resource' : `${count} resources`;
 }
 
-function firstLine(message: string): string {
-  return (message.split('\n')[0] ?? message).replace(/:$/, '');
-}
 
 function sameEntries(a: ReadonlyMap<string, Entry>, b: ReadonlyMap<string, Entry>): boolean {
   if (a.size !== b.size) return false;
@@ -209,7 +212,8 @@ function sameEntries(a: ReadonlyMap<string, Entry>, b: ReadonlyMap<string, Entry
   return true;
 }
 
-function assemble(entries: ReadonlyMap<string, Entry>): MeshResources {
+/** The resources by collection; a collection whose resources are all the same objects keeps its previous list. */
+function assemble(entries: ReadonlyMap<string, Entry>, previous: MeshResources): MeshResources {
   const lists: Record<Collection, MeshResource[]> = {
     namespaces: [],
     services: [],
@@ -218,14 +222,17 @@ function assemble(entries: ReadonlyMap<string, Entry>): MeshResources {
     serviceProfiles: [],
     others: [],
   };
-  for (const entry of entries.values()) lists[entry.collection].push(entry.resource);
-  for (const list of Object.values(lists)) list.sort(compareResources);
+  const sorted: Record<Collection, Entry[]> = { namespaces: [], services: [], serviceAccounts: [], workloads: [], serviceProfiles: [], others: [] };
+  for (const entry of entries.values()) sorted[entry.collection].push(entry);
+  for (const [collection, list] of Object.entries(sorted) as [Collection, Entry[]][]) {
+    list.sort((a, b) => compareStrings(a.sortKey, b.sortKey));
+    const next = list.map((e) => e.resource);
+    const before = previous[collection] as readonly MeshResource[];
+    lists[collection] = before.length === next.length && before.every((r, i) => r === next[i]) ? (before as MeshResource[]) : next;
+  }
   return Object.freeze(lists as unknown as MeshResources);
 }
 
-function compareResources(a: MeshResource, b: MeshResource): number {
-  return compareStrings(sortKey(a), sortKey(b));
-}
 
 function sortKey(r: MeshResource): string {
   const namespace = 'namespace' in r ? r.namespace : '';
