@@ -130,7 +130,7 @@ class DestinationServiceImpl implements DestinationService {
     await view.start();
     this.resources.defer(view, () => view.stop());
 
-    const source = this.overrides.source ?? folderResourceSource(config.manifestsDir, logger);
+    const source = this.overrides.source ?? folderResourceSource(config.manifestsDir, logger, { quietMs: config.manifestsQuietMs });
     await source.start((resources, problems) => this.reconciler.resourcesChanged(resources, problems, this.isLeader));
     this.resources.use(source);
 
