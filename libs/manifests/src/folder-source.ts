@@ -313,7 +313,19 @@ export class FolderSource implements AsyncDisposable {
       if ('stamp' in read && read.stamp === 'gone') this.#files.delete(file);
       else this.#files.set(file, read);
     }
-    const update = this.#index.applyAll(changes);
+    const steps = this.#index.applyAllInSteps(changes);
+    let update;
+    for (;;) {
+      const step = steps.next();
+      if (step.done) {
+        update = step.value;
+        break;
+      }
+      if (performance.now() - sliceStart < 20) continue;
+      await new Promise((r) => setImmediate(r));
+      sliceStart = performance.now();
+    }
+    if (this.#isDisposed()) return Infinity;
     if ((update.resourcesChanged || update.problemsChanged) && this.#state === 'started') {
       this.#logger.info({ version: this.version, files: changes.length, problems: this.problems.length }, 'manifests changed');
       this.#notify();

@@ -24,7 +24,7 @@ export {
   type WorkloadPort,
 } from './resources.js';
 export { ManifestIndex, type ManifestIndexUpdate, type ParsedManifestChange } from './manifest-index.js';
-export { parseManifest, type ParsedManifest } from './manifest-parse.js';
+export { parseManifest, type ParsedDocument, type ParsedManifest } from './manifest-parse.js';
 export { ManifestParser, type ManifestParserOptions } from './manifest-parser.js';
 export { FolderSource, ManifestFolderError, loadManifestFolder, type FolderSourceOptions, type ManifestFolderSnapshot } from './folder-source.js';
 export { opaquePortsAnnotation } from './opaque-ports.js';

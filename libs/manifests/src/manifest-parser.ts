@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { errorMessage, type Logger } from '@meshbus/runtime';
-import { parseManifest, type ParsedManifest } from './manifest-parse.js';
+import { parseManifest, type ParsedDocument, type ParsedManifest } from './manifest-parse.js';
 
 /** Options of {@link ManifestParser}. */
 export interface ManifestParserOptions {
@@ -32,7 +32,7 @@ export class ManifestParser implements AsyncDisposable {
   #worker: Worker | undefined;
   #workerUnavailable = false;
   #nextId = 0;
-  readonly #pending = new Map<number, { resolve: (p: ParsedManifest) => void; text: string }>();
+  readonly #pending = new Map<number, { resolve: (p: ParsedManifest) => void; text: string; documents: ParsedDocument[] }>();
 
   constructor(options: ManifestParserOptions) {
     this.#threshold = options.workerThreshold ?? 65_536;
@@ -45,7 +45,7 @@ export class ManifestParser implements AsyncDisposable {
     if (!worker) return parseManifest(text);
     const id = this.#nextId++;
     return new Promise((resolve) => {
-      this.#pending.set(id, { resolve, text });
+      this.#pending.set(id, { resolve, text, documents: [] });
       worker.postMessage({ id, text });
     });
   }
@@ -66,12 +66,17 @@ export class ManifestParser implements AsyncDisposable {
       this.#logger.warn('the manifest parse worker is not built; big manifest files are parsed on the main thread');
       return undefined;
     }
-    const worker = new Worker(file);
+    // Not the parent's flags: a test runner's resolution conditions would point the worker at TypeScript sources.
+    const worker = new Worker(file, { execArgv: [] });
     worker.unref();
-    worker.on('message', (reply: { id: number; parsed: ParsedManifest }) => {
+    // Replies come in slices of documents, so that decoding a big file's result never blocks this thread for long.
+    worker.on('message', (reply: { id: number; done: boolean } & ({ parsed: ParsedManifest } | { documents: ParsedDocument[] })) => {
       const pending = this.#pending.get(reply.id);
+      if (!pending) return;
+      if ('documents' in reply) for (const d of reply.documents) pending.documents.push(d);
+      if (!reply.done) return;
       this.#pending.delete(reply.id);
-      pending?.resolve(reply.parsed);
+      pending.resolve('parsed' in reply ? reply.parsed : { documents: pending.documents });
     });
     worker.on('error', (err) => {
       this.#logger.error({ err: errorMessage(err) }, 'the manifest parse worker failed; parsing on the main thread');

@@ -172,7 +172,7 @@ export class DesiredStateIndex implements StateLookup {
 
   /** Brings the state up to date with these inputs; returns how many services were recomputed. */
   update(resources: MeshResources, registered: readonly WorkloadRegistration[]): number {
-    const steps = this.updateInSlices(resources, registered, Infinity);
+    const steps = this.updateInSteps(resources, registered);
     for (;;) {
       const step = steps.next();
       if (step.done) return step.value;
@@ -180,12 +180,12 @@ export class DesiredStateIndex implements StateLookup {
   }
 
   /**
-   * {@link update} cut into slices of about `sliceSize` workloads or
-   * services: it pauses (yields the services recomputed so far) between
-   * slices, so that a caller can let other work run. The state is complete
-   * once the generator returns; until then it mixes old and new values.
+   * {@link update} cut into steps: it pauses after each workload or service
+   * (yielding the services recomputed so far), so that a caller can let
+   * other work run. The state is complete once the generator returns; until
+   * then it mixes old and new values.
    */
-  *updateInSlices(resources: MeshResources, registered: readonly WorkloadRegistration[], sliceSize: number): Generator<number, number, void> {
+  *updateInSteps(resources: MeshResources, registered: readonly WorkloadRegistration[]): Generator<number, number, void> {
     const targets = new Set<string>();
     for (const c of this.#services.update(resources.services)) {
       if (c.before?.selector) this.#selectorIndex.remove(c.before.namespace, c.before.selector, c.key);
@@ -199,16 +199,15 @@ export class DesiredStateIndex implements StateLookup {
     const workloadKeys = new Set<string>();
     for (const c of this.#manifestWorkloads.update(resources.workloads)) workloadKeys.add(c.key);
     this.#updateRegistrations(registered, workloadKeys);
-    let work = 0;
     for (const key of workloadKeys) {
       this.#refreshWorkload(key, targets);
-      if (++work % sliceSize === 0) yield 0;
+      yield 0;
     }
     let recomputed = 0;
     for (const target of targets) {
       this.#recompute(target);
       recomputed += 1;
-      if (++work % sliceSize === 0) yield recomputed;
+      yield recomputed;
     }
     return recomputed;
   }

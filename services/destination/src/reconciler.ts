@@ -29,9 +29,12 @@ export interface ReconcilerOptions {
   /** @default Date.now */
   readonly now?: () => number;
   readonly retryPolicy?: RetryPolicy;
-  /** Keys computed or planned between two yields to the event loop. @default 500 */
+  /** Keys planned and published between two yields to the event loop. @default 64 */
   readonly sliceSize?: number;
 }
+
+/** Longest stretch of computation between two yields to the event loop. */
+const sliceMs = 10;
 
 /** Publications in flight at once. */
 const publishBatch = 256;
@@ -214,7 +217,7 @@ export class Reconciler {
         return own === null ? undefined : (own ?? this.#options.bus.get(subject));
       },
     };
-    const sliceSize = this.#options.sliceSize ?? 500;
+    const sliceSize = this.#options.sliceSize ?? 64;
     let retryAt = Infinity;
     let published = 0;
     for (let i = 0; i === 0 || i < keys.length; i += sliceSize) {
@@ -239,13 +242,16 @@ export class Reconciler {
     if (published > 0) this.#logger.info({ published, failing: this.#failures.size }, 'published state changes');
   }
 
-  /** Recomputes what changed, a slice of services at a time. */
+  /** Recomputes what changed, letting the event loop run at least every {@link sliceMs}. */
   async #updateDesired(resources: MeshResources, registered: WorkloadRegistration[]): Promise<number> {
-    const steps = this.#desired.updateInSlices(resources, registered, this.#options.sliceSize ?? 500);
+    const steps = this.#desired.updateInSteps(resources, registered);
+    let sliceStart = performance.now();
     for (;;) {
       const step = steps.next();
       if (step.done) return step.value;
+      if (performance.now() - sliceStart < sliceMs) continue;
       await yieldToEventLoop();
+      sliceStart = performance.now();
     }
   }
 
