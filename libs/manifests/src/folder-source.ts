@@ -252,9 +252,17 @@ export class FolderSource implements AsyncDisposable {
     const stamps = new Map<string, FileRead>();
     let wakeIn = Infinity;
     let sliceStart = performance.now();
-    for (const [file, entry] of [...listed].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const seen = await this.#look(entry);
+    const ordered = [...listed].sort(([a], [b]) => (a < b ? -1 : 1));
+    // Look at many files at once: a rescan of thousands of files must not take thousands of round trips in a row.
+    const looks = new Map<string, Awaited<ReturnType<FolderSource['lookAt']>>>();
+    for (let i = 0; i < ordered.length; i += 128) {
+      const batch = ordered.slice(i, i + 128);
+      const seenBatch = await Promise.all(batch.map(([, entry]) => this.lookAt(entry)));
+      for (const [k, [file]] of batch.entries()) looks.set(file, seenBatch[k]!);
       if (this.#isDisposed()) return Infinity;
+    }
+    for (const [file, entry] of ordered) {
+      const seen = looks.get(file)!;
       if (seen === 'gone') {
         if (this.#files.has(file)) {
           changes.push({ file, deleted: true });
@@ -334,7 +342,7 @@ export class FolderSource implements AsyncDisposable {
   }
 
   /** What is at a listed path now: a stamp and the time of its last change, why it cannot be read, or gone. */
-  async #look(entry: ListedFile): Promise<{ stamp: string; changedAt: number } | { error: string } | 'gone'> {
+  private async lookAt(entry: ListedFile): Promise<{ stamp: string; changedAt: number } | { error: string } | 'gone'> {
     if (entry.unreadable !== undefined) return { error: entry.unreadable };
     let info: BigIntStats;
     try {

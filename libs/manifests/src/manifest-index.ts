@@ -191,14 +191,22 @@ export class ManifestIndex {
     if (resourcesChanged) {
       const lists = { ...this.#lists };
       for (const collection of changedCollections) lists[collection] = [...lists[collection]];
-      for (const entry of removed) {
-        const list = lists[entry.collection];
-        const at = list.indexOf(entry, lowerBound(list, entry.sortKey));
-        if (at !== -1) list.splice(at, 1);
-      }
-      for (const entry of added) {
-        const list = lists[entry.collection];
-        list.splice(lowerBound(list, entry.sortKey), 0, entry);
+      if (removed.length + added.length > 256) {
+        // Many changes (a first read): one sort beats thousands of insertions.
+        const gone = new Set(removed);
+        for (const collection of changedCollections) lists[collection] = lists[collection].filter((e) => !gone.has(e));
+        for (const entry of added) lists[entry.collection].push(entry);
+        for (const collection of changedCollections) lists[collection].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+      } else {
+        for (const entry of removed) {
+          const list = lists[entry.collection];
+          const at = list.indexOf(entry, lowerBound(list, entry.sortKey));
+          if (at !== -1) list.splice(at, 1);
+        }
+        for (const entry of added) {
+          const list = lists[entry.collection];
+          list.splice(lowerBound(list, entry.sortKey), 0, entry);
+        }
       }
       this.#lists = lists;
       const resources = { ...this.#resources } as Record<Collection, readonly MeshResource[]>;

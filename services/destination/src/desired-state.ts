@@ -25,21 +25,23 @@ class IdentityTracker<T extends Keyed> {
     if (list === this.#list) return [];
     this.#list = list;
     const changes: Change<T>[] = [];
-    const present = new Set<string>();
     let known = 0;
     for (const item of list) {
-      const oldKey = this.#keyOf.get(item);
-      if (oldKey !== undefined) {
+      if (this.#keyOf.has(item)) {
         known += 1;
-        present.add(oldKey);
         continue;
       }
       const key = `${item.namespace}/${item.name}`;
-      present.add(key);
       changes.push({ key, before: this.byKey.get(key), after: item });
     }
     const removed: Change<T>[] = [];
+    // Only when fewer keys remain than before is it worth finding which went away.
     if (known + changes.filter((c) => c.before !== undefined).length < this.byKey.size) {
+      const present = new Set<string>(changes.map((c) => c.key));
+      for (const item of list) {
+        const key = this.#keyOf.get(item);
+        if (key !== undefined) present.add(key);
+      }
       for (const [key, item] of this.byKey) if (!present.has(key)) removed.push({ key, before: item, after: undefined });
     }
     for (const c of changes) {
