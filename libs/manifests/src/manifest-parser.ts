@@ -69,12 +69,16 @@ export class ManifestParser implements AsyncDisposable {
     // Not the parent's flags: a test runner's resolution conditions would point the worker at TypeScript sources.
     const worker = new Worker(file, { execArgv: [] });
     worker.unref();
-    // Replies come in slices of documents, so that decoding a big file's result never blocks this thread for long.
+    // Replies come in slices of documents, pulled one by one, so that decoding a big result never blocks this thread for long.
     worker.on('message', (reply: { id: number; done: boolean } & ({ parsed: ParsedManifest } | { documents: ParsedDocument[] })) => {
       const pending = this.#pending.get(reply.id);
       if (!pending) return;
       if ('documents' in reply) for (const d of reply.documents) pending.documents.push(d);
-      if (!reply.done) return;
+      if (!reply.done) {
+        // Ask for the next slice only once this one is taken, so that other work runs in between.
+        setImmediate(() => this.#worker?.postMessage({ id: reply.id, more: true }));
+        return;
+      }
       this.#pending.delete(reply.id);
       pending.resolve('parsed' in reply ? reply.parsed : { documents: pending.documents });
     });
