@@ -23,7 +23,7 @@ describe('parseBenchFlags', () => {
   });
 
   it.each([
-    [['--only', 'network'], /--only expects fanout or identity/],
+    [['--only', 'network'], /--only expects fanout, identity or destination/],
     [['--streams', '100,,1000'], /comma-separated list/],
     [['--streams', '1e3'], /whole number/],
     [['--streams', '0'], /within 1\.\.50000/],

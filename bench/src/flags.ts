@@ -1,7 +1,7 @@
 /** What `npm run bench` runs. */
 export interface BenchFlags {
-  /** Only one benchmark, or both when undefined. */
-  readonly only: 'fanout' | 'identity' | undefined;
+  /** Only one benchmark, or all when undefined. */
+  readonly only: 'fanout' | 'identity' | 'destination' | undefined;
   /** Numbers of concurrent streams for the fan-out benchmark, ascending. */
   readonly streams: readonly number[];
   /** Measured rounds per stream count (after two warm-up rounds). */
@@ -22,9 +22,10 @@ export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1
 export const MAX_STREAMS = 50_000;
 export const MAX_ROUNDS = 100;
 
-export const benchUsage = `usage: npm run bench -- [--only fanout|identity] [--streams 100,1000,10000] [--rounds 5] [--cpu-prof]
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination] [--streams 100,1000,10000] [--rounds 5] [--cpu-prof]
 
-  --only fanout|identity   run one benchmark (default: both)
+  --only fanout|identity|destination
+                           run one benchmark (default: all three)
   --streams N[,N...]       concurrent Destination.Get streams per fan-out step (1..${MAX_STREAMS}; default 100,1000,10000)
   --rounds R               measured endpoint changes per step, after two warm-up changes (1..${MAX_ROUNDS}; default 5)
   --cpu-prof               write a CPU profile of the gateway process to bench/results/profiles/
@@ -70,7 +71,9 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
       i++;
     }
     if (name === '--only') {
-      if (value !== 'fanout' && value !== 'identity') throw new BenchFlagError(`--only expects fanout or identity, got ${JSON.stringify(value)}`);
+      if (value !== 'fanout' && value !== 'identity' && value !== 'destination') {
+        throw new BenchFlagError(`--only expects fanout, identity or destination, got ${JSON.stringify(value)}`);
+      }
       only = value;
     } else if (name === '--streams') {
       const parts = value.split(',').map((s) => s.trim());

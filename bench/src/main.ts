@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /*
- * `npm run bench`: the fan-out and identity benchmarks, printed as tables with
- * ratios against baselines measured in the same run, and written as JSON to
- * bench/results/latest.json.
+ * `npm run bench`: the fan-out, identity and destination benchmarks, printed as
+ * tables (with ratios against baselines measured in the same run where there is
+ * one), and written as JSON to bench/results/latest.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runFanoutBench, type FanoutBenchResult } from './fanout-bench.js';
 import { BenchFlagError, benchUsage, parseBenchFlags, type BenchFlags } from './flags.js';
+import { runDestinationBench, type DestinationBenchResult } from './destination-bench.js';
 import { runIdentityBench, type IdentityBenchResult } from './identity-bench.js';
 import { runIdentityBusBench, type IdentityBusBenchResult } from './identity-bus-bench.js';
 
@@ -36,8 +37,9 @@ const started = Date.now();
 let fanout: FanoutBenchResult | undefined;
 let identity: IdentityBenchResult | undefined;
 let identityBus: IdentityBusBenchResult | undefined;
+let destination: DestinationBenchResult | undefined;
 
-if (flags.only !== 'identity') {
+if (flags.only === undefined || flags.only === 'fanout') {
   fanout = await runFanoutBench({
     streams: flags.streams,
     rounds: flags.rounds,
@@ -45,14 +47,18 @@ if (flags.only !== 'identity') {
     progress,
   });
 }
-if (flags.only !== 'fanout') {
+if (flags.only === undefined || flags.only === 'identity') {
   progress('identity: issuing leaf certificates');
   identity = await runIdentityBench({ durationMs: identityDurationMs });
   progress('identity: certificates over NATS from one replica');
   identityBus = await runIdentityBusBench({ durationMs: identityBusDurationMs });
 }
 
-const report = [fanout?.format(), identity?.format(), identityBus?.format()].filter((s) => s !== undefined).join('\n\n');
+if (flags.only === undefined || flags.only === 'destination') {
+  destination = await runDestinationBench({ progress });
+}
+
+const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format()].filter((s) => s !== undefined).join('\n\n');
 process.stdout.write(`\n${report}\n`);
 
 /** The figures of a result, without its formatter. */
@@ -70,6 +76,7 @@ const json = {
   fanout: figuresOf(fanout),
   identity: figuresOf(identity),
   identityBus: figuresOf(identityBus),
+  destination: figuresOf(destination),
 };
 await mkdir(resultsDir, { recursive: true });
 // Infinity (a stream that never got the change) is not JSON; write it as null.

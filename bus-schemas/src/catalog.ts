@@ -6,6 +6,7 @@ import type { IssuerRefused } from './generated/issuer-refused.js';
 import type { IssuerUpdated } from './generated/issuer-updated.js';
 import type { LeaderChanged } from './generated/leader-changed.js';
 import type { ManifestRejected } from './generated/manifest-rejected.js';
+import type { PublishFailed } from './generated/publish-failed.js';
 import type { ServiceProfileState } from './generated/service-profile.js';
 import type { StateDeleted } from './generated/state-deleted.js';
 import type { TrustBundle } from './generated/trust-bundle.js';
@@ -48,6 +49,7 @@ export type SchemaName =
   | 'workload-registration'
   | 'state-deleted'
   | 'manifest-rejected'
+  | 'publish-failed'
   | 'leader-changed'
   | 'workload-expired'
   | 'certify-request'
@@ -133,6 +135,14 @@ export const catalog = {
     stream: 'events',
     publisher: 'destination (leader)',
     description: 'A manifest file or resource failed to parse or validate; the previous valid version stays.',
+  },
+  publishFailed: {
+    type: 'io.meshbus.v1.publish.failed',
+    subject: `${subjectPrefix}.events.publish.failed`,
+    schema: 'publish-failed',
+    stream: 'events',
+    publisher: 'destination (leader)',
+    description: 'The state of one key could not be stored; that key is retried with backoff while the others keep being published.',
   },
   leaderChanged: {
     type: 'io.meshbus.v1.leader.changed',
@@ -246,6 +256,7 @@ export interface EventDataMap {
   workloadRegistered: WorkloadRegistration;
   workloadDeregistered: StateDeleted;
   manifestRejected: ManifestRejected;
+  publishFailed: PublishFailed;
   leaderChanged: LeaderChanged;
   workloadExpired: WorkloadExpired;
   certifyRequest: CertifyRequest;

@@ -27,6 +27,7 @@ export type {
 export type { WorkloadRegistration } from './generated/workload-registration.js';
 export type { StateDeleted } from './generated/state-deleted.js';
 export type { ManifestRejected } from './generated/manifest-rejected.js';
+export type { PublishFailed } from './generated/publish-failed.js';
 export type { LeaderChanged } from './generated/leader-changed.js';
 export type { WorkloadExpired } from './generated/workload-expired.js';
 export type { CertifyRequest } from './generated/certify-request.js';

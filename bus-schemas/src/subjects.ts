@@ -29,6 +29,7 @@ export const subjects = {
     `${subjectPrefix}.state.workloads.${token(namespace, 'namespace')}.${token(name, 'name')}`,
   allWorkloads: `${subjectPrefix}.state.workloads.>`,
   manifestRejected: `${subjectPrefix}.events.manifest.rejected`,
+  publishFailed: `${subjectPrefix}.events.publish.failed`,
   leader: (role: string) => `${subjectPrefix}.events.leader.${token(role, 'role')}`,
   workloadExpired: `${subjectPrefix}.events.workload.expired`,
   certify: `${subjectPrefix}.identity.certify`,

@@ -111,6 +111,7 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
           'meshbus.v1.events.leader.>',
           'meshbus.v1.events.workload.>',
           ...leaderForwardSubjects,
+          'meshbus.v1.events.publish.>',
         ]),
         // Queue-group members only, so that a stray login cannot see every registration.
         subscribe: [

@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { appendFile, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -119,6 +120,73 @@ describe('FolderSource', () => {
     await writeFile(path.join(dir, 'late.yaml'), service('late', 1));
     await new Promise((r) => setTimeout(r, 200));
     expect(log.changes.length).toBe(9);
+  });
+
+  it.each<[string, (file: string) => Promise<void>, RegExp]>([
+    [
+      'a symbolic link loop',
+      async (file) => {
+        await symlink(file, `${file}.other`);
+        await rm(file);
+        await symlink(`${file}.other`, file);
+      },
+      /symbolic link that cannot be followed/,
+    ],
+    [
+      'a folder',
+      async (file) => {
+        await rm(file);
+        await mkdir(file);
+      },
+      /is a folder, not a file/,
+    ],
+    [
+      'a FIFO',
+      async (file) => {
+        await rm(file);
+        execFileSync('mkfifo', [file]);
+      },
+      /is a FIFO/,
+    ],
+  ])('keeps the resources of a file that turns into %s, and reports it', async (_what, breakIt, reason) => {
+    const file = path.join(dir, 'web.yaml');
+    await writeFile(file, service('web', 80));
+    await writeFile(path.join(dir, 'api.yaml'), service('api', 80));
+    const log = new ChangeLog();
+    source = new FolderSource({ directory: dir, onChange: log.onChange, quietMs: 50 });
+    await source.start();
+    expect(servicePorts(await log.next(0))).toEqual(['api:80', 'web:80']);
+
+    await breakIt(file);
+    const broken = await log.next(2000);
+    expect(servicePorts(broken)).toEqual(['api:80', 'web:80']);
+    expect(broken.problems).toEqual([{ file: 'web.yaml', reason: expect.stringMatching(reason) }]);
+    expect(broken.problems[0]!.reason).toMatch(/the 1 resource read earlier from this file stay in force$/);
+
+    // Other files keep being followed, and repairing the file clears the problem.
+    await writeFile(path.join(dir, 'api.yaml'), service('api', 81));
+    expect(servicePorts(await log.next(2000))).toEqual(['api:81', 'web:80']);
+    await rm(file, { recursive: true });
+    await writeFile(file, service('web', 82));
+    const fixed = await log.until((c) => c.problems.length === 0 && servicePorts(c).includes('web:82'), 2000);
+    expect(servicePorts(fixed)).toEqual(['api:81', 'web:82']);
+  });
+
+  it('does not read a file whose write pauses halfway before the quiet period is over', async () => {
+    const log = new ChangeLog();
+    source = new FolderSource({ directory: dir, onChange: log.onChange, quietMs: 300 });
+    await source.start();
+    await log.next(0);
+    const whole = service('web', 80) + `---\n${service('api', 8080)}`;
+    const half = whole.slice(0, whole.indexOf('namespace: shop', whole.indexOf('api')));
+    await writeFile(path.join(dir, 'web.yaml'), half);
+    await new Promise((r) => setTimeout(r, 150));
+    await appendFile(path.join(dir, 'web.yaml'), whole.slice(half.length));
+    const change = await log.next(2000);
+    expect(servicePorts(change)).toEqual(['api:8080', 'web:80']);
+    expect(change.problems).toEqual([]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(log.changes.length).toBe(2);
   });
 
   it('calls onChange once at start, even for an empty folder', async () => {

@@ -23,7 +23,9 @@ export {
   type Workload,
   type WorkloadPort,
 } from './resources.js';
-export { ManifestIndex, type ManifestIndexUpdate } from './manifest-index.js';
+export { ManifestIndex, type ManifestIndexUpdate, type ParsedManifestChange } from './manifest-index.js';
+export { parseManifest, type ParsedDocument, type ParsedManifest } from './manifest-parse.js';
+export { ManifestParser, type ManifestParserOptions } from './manifest-parser.js';
 export { FolderSource, ManifestFolderError, loadManifestFolder, type FolderSourceOptions, type ManifestFolderSnapshot } from './folder-source.js';
 export { opaquePortsAnnotation } from './opaque-ports.js';
 export { defaultWorkloadWeight } from './kind-workload.js';

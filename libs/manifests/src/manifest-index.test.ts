@@ -285,3 +285,67 @@ describe('ManifestIndex golden files', () => {
     await expect(`${JSON.stringify(index.problems, null, 2)}\n`).toMatchFileSnapshot('./testdata/problems.golden.json');
   });
 });
+
+describe('ManifestIndex, change by change', () => {
+  /** A small deterministic generator (mulberry32). */
+  function random(seed: number) {
+    let a = seed >>> 0;
+    return (n: number) => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+    };
+  }
+  const doc = (int: (n: number) => number) => {
+    const name = `s${int(6)}`;
+    switch (int(5)) {
+      case 0:
+        return `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: shop }\nspec: { ports: [{ port: ${80 + int(3)} }] }\n`;
+      case 1:
+        return `apiVersion: meshbus.io/v1alpha1\nkind: Workload\nmetadata: { name: ${name}, namespace: shop }\nspec: { address: 10.0.0.${1 + int(3)}, ports: [{ port: 8080 }] }\n`;
+      case 2:
+        return `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: shop }\nspec: { ports: [{ port: 99999 }] }\n`;
+      case 3:
+        return `kind: [`;
+      default:
+        return `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${name} }\n`;
+    }
+  };
+
+  it('ends with the same resources and problems as an index fed the same files from scratch', () => {
+    let compared = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const int = random(seed);
+      const files = new Map<string, { text: string } | { error: string }>();
+      const index = new ManifestIndex();
+      for (let step = 0; step < 30; step++) {
+        const file = `f${int(5)}.yaml`;
+        const changes: ManifestChange[] = [];
+        if (files.has(file) && int(4) === 0) {
+          files.delete(file);
+          changes.push({ file, deleted: true });
+        } else if (int(8) === 0) {
+          files.set(file, { error: 'EACCES' });
+          changes.push({ file, error: 'EACCES' });
+        } else {
+          const text = Array.from({ length: 1 + int(3) }, () => doc(int)).join('---\n');
+          files.set(file, { text });
+          changes.push({ file, text });
+        }
+        index.applyAll(changes);
+        // What stays in force after a bad change depends on history; compare only when nothing is kept that way.
+        const fresh = new ManifestIndex();
+        fresh.applyAll([...files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, content]) => ({ file: f, ...content })));
+        const keptOnly = index.problems.some((p) => /stay in force|previous valid version/.test(p.reason));
+        if (!keptOnly) {
+          expect(index.resources, `seed ${seed} step ${step}`).toEqual(fresh.resources);
+          expect(index.problems, `seed ${seed} step ${step}`).toEqual(fresh.problems);
+          compared += 1;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(100);
+  }, 60_000);
+});

@@ -1,6 +1,6 @@
-import { parseAllDocuments } from 'yaml';
 import { canonicalJson } from '@meshbus/runtime';
-import { decodeDocument, type DocumentRef } from './decode.js';
+import type { DocumentRef } from './decode.js';
+import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import type { Collection } from './kind.js';
 import {
   emptyMeshResources,
@@ -10,6 +10,12 @@ import {
   type MeshResource,
   type MeshResources,
 } from './resources.js';
+
+/** A file's current content, already parsed (see {@link parseManifest}), for example on a worker thread. */
+export interface ParsedManifestChange {
+  readonly file: string;
+  readonly parsed: ParsedManifest;
+}
 
 /** What an {@link ManifestIndex.apply} changed. */
 export interface ManifestIndexUpdate {
@@ -25,6 +31,7 @@ interface Entry {
   readonly collection: Collection;
   readonly resource: MeshResource;
   readonly fingerprint: string;
+  readonly sortKey: string;
 }
 
 interface FileState {
@@ -32,8 +39,6 @@ interface FileState {
   readonly entries: ReadonlyMap<string, Entry>;
   readonly problems: readonly ManifestProblem[];
 }
-
-const maxAliasCount = 100;
 
 /**
  * The valid mesh resources of a set of manifest files, and the problems of
@@ -48,6 +53,16 @@ const maxAliasCount = 100;
 export class ManifestIndex {
   #files = new Map<string, FileState>();
   #merged = new Map<string, Entry>();
+  /** Files defining each key, in path order: the first one wins. */
+  readonly #definers = new Map<string, string[]>();
+  /** Per file, its definitions that another file overrides. */
+  readonly #duplicates = new Map<string, ManifestProblem[]>();
+  #sortedFiles: string[] | undefined = [];
+  /** The merged entries of each collection, in resource order. */
+  #lists: Record<Collection, Entry[]> = { namespaces: [], services: [], serviceAccounts: [], workloads: [], serviceProfiles: [], others: [] };
+  /** Keys and files the changes applied since the last merge touched. */
+  #touchedKeys = new Set<string>();
+  #touchedFiles = new Set<string>();
   #resources: MeshResources = emptyMeshResources;
   #problems: readonly ManifestProblem[] = [];
   #version = 0;
@@ -68,10 +83,63 @@ export class ManifestIndex {
   }
 
   /** Applies the new state of one file. */
-  apply(change: ManifestChange): ManifestIndexUpdate {
+  apply(change: ManifestChange | ParsedManifestChange): ManifestIndexUpdate {
+    return this.applyAll([change]);
+  }
+
+  /** Applies the new state of several files at once: one merge, however many files. */
+  applyAll(changes: readonly (ManifestChange | ParsedManifestChange)[]): ManifestIndexUpdate {
+    const steps = this.applyAllInSteps(changes);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /**
+   * {@link applyAll} cut into steps of a few hundred resources, so that a
+   * caller can let other work run between them. The index must not be used
+   * otherwise until the generator returns.
+   */
+  *applyAllInSteps(changes: readonly (ManifestChange | ParsedManifestChange)[]): Generator<void, ManifestIndexUpdate, void> {
+    let touched = false;
+    for (const change of changes) touched = (yield* this.#applyFile(change)) || touched;
+    return touched ? yield* this.#rebuild() : { resourcesChanged: false, problemsChanged: false };
+  }
+
+  /** Records a file's new state; false when nothing changed. */
+  *#applyFile(change: ManifestChange | ParsedManifestChange): Generator<void, boolean, void> {
     const previous = this.#files.get(change.file);
+    const before = previous?.entries;
+    const changed = yield* this.#replaceFile(change, previous);
+    if (!changed) return false;
+    const after = this.#files.get(change.file)?.entries;
+    if (before !== after) this.#redefine(change.file, before, after);
+    this.#touchedFiles.add(change.file);
+    return true;
+  }
+
+  /** Keeps {@link #definers} current for one file whose entries went from `before` to `after`. */
+  #redefine(file: string, before: ReadonlyMap<string, Entry> | undefined, after: ReadonlyMap<string, Entry> | undefined): void {
+    if (!before || !after) this.#sortedFiles = undefined;
+    for (const key of before?.keys() ?? []) {
+      if (after?.has(key)) continue;
+      const files = this.#definers.get(key)!.filter((f) => f !== file);
+      if (files.length === 0) this.#definers.delete(key);
+      else this.#definers.set(key, files);
+      this.#touchedKeys.add(key);
+    }
+    for (const key of after?.keys() ?? []) {
+      this.#touchedKeys.add(key);
+      if (before?.has(key)) continue;
+      const files = this.#definers.get(key) ?? [];
+      if (!files.includes(file)) this.#definers.set(key, [...files, file].sort());
+    }
+  }
+
+  *#replaceFile(change: ManifestChange | ParsedManifestChange, previous: FileState | undefined): Generator<void, boolean, void> {
     if ('deleted' in change) {
-      if (!previous) return { resourcesChanged: false, problemsChanged: false };
+      if (!previous) return false;
       this.#files.delete(change.file);
     } else if ('error' in change) {
       const entries = previous?.entries ?? new Map<string, Entry>();
@@ -80,72 +148,133 @@ export class ManifestIndex {
         problems: [{ file: change.file, reason: `cannot be read: ${change.error}${keptSuffix(entries.size)}` }],
       });
     } else {
-      this.#files.set(change.file, readFile(change.file, change.text, previous));
+      const parsed = 'parsed' in change ? change.parsed : parseManifest(change.text);
+      this.#files.set(change.file, yield* readFile(change.file, parsed, previous));
     }
-    return this.#rebuild();
+    return true;
   }
 
-  #rebuild(): ManifestIndexUpdate {
-    const merged = new Map<string, Entry>();
-    const owners = new Map<string, string>();
-    const problems: ManifestProblem[] = [];
-    for (const file of [...this.#files.keys()].sort()) {
-      const state = this.#files.get(file)!;
-      problems.push(...state.problems);
-      for (const entry of state.entries.values()) {
-        const owner = owners.get(entry.key);
-        if (owner !== undefined) {
-          problems.push(problem(file, entry.ref, `is also defined in ${owner}, which comes first in path order; this definition is ignored`));
-          continue;
-        }
-        owners.set(entry.key, file);
-        merged.set(entry.key, entry);
+  /** Merges what the touched files define, and rebuilds the problem list (one entry per file, cheap). */
+  *#rebuild(): Generator<void, ManifestIndexUpdate, void> {
+    const keys = this.#touchedKeys;
+    const touchedFiles = this.#touchedFiles;
+    this.#touchedKeys = new Set();
+    this.#touchedFiles = new Set();
+
+    const changedCollections = new Set<Collection>();
+    const removed: Entry[] = [];
+    const added: Entry[] = [];
+    let steps = 0;
+    for (const key of keys) {
+      if (++steps % stepSize === 0) yield;
+      const files = this.#definers.get(key);
+      for (const f of files ?? []) touchedFiles.add(f);
+      const owner = files?.[0];
+      const next = owner === undefined ? undefined : this.#files.get(owner)?.entries.get(key);
+      const current = this.#merged.get(key);
+      if (current?.fingerprint === next?.fingerprint) continue;
+      if (current) removed.push(current);
+      if (next) {
+        added.push(next);
+        this.#merged.set(key, next);
+      } else {
+        this.#merged.delete(key);
       }
+      changedCollections.add((next ?? current)!.collection);
+    }
+    for (const file of touchedFiles) {
+      if (this.#files.has(file)) this.#duplicates.set(file, this.#duplicatesOf(file));
+      else this.#duplicates.delete(file);
     }
 
-    const resourcesChanged = !sameEntries(merged, this.#merged);
+    const resourcesChanged = changedCollections.size > 0;
     if (resourcesChanged) {
-      this.#merged = merged;
-      this.#resources = assemble(merged);
+      const lists = { ...this.#lists };
+      for (const collection of changedCollections) lists[collection] = [...lists[collection]];
+      if (removed.length + added.length > 256) {
+        // Many changes (a first read): one sort beats thousands of insertions.
+        const gone = new Set(removed);
+        for (const collection of changedCollections) lists[collection] = lists[collection].filter((e) => !gone.has(e));
+        for (const entry of added) lists[entry.collection].push(entry);
+        for (const collection of changedCollections) lists[collection].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+      } else {
+        for (const entry of removed) {
+          const list = lists[entry.collection];
+          const at = list.indexOf(entry, lowerBound(list, entry.sortKey));
+          if (at !== -1) list.splice(at, 1);
+        }
+        for (const entry of added) {
+          const list = lists[entry.collection];
+          list.splice(lowerBound(list, entry.sortKey), 0, entry);
+        }
+      }
+      this.#lists = lists;
+      const resources = { ...this.#resources } as Record<Collection, readonly MeshResource[]>;
+      for (const collection of changedCollections) resources[collection] = lists[collection].map((e) => e.resource);
+      this.#resources = Object.freeze(resources as unknown as MeshResources);
       this.#version += 1;
+    }
+
+    this.#sortedFiles ??= [...this.#files.keys()].sort();
+    const problems: ManifestProblem[] = [];
+    for (const file of this.#sortedFiles) {
+      const state = this.#files.get(file);
+      if (state) problems.push(...state.problems);
+      for (const p of this.#duplicates.get(file) ?? []) problems.push(p);
     }
     const problemsChanged = canonicalJson(problems) !== canonicalJson(this.#problems);
     if (problemsChanged) this.#problems = Object.freeze(problems);
     return { resourcesChanged, problemsChanged };
   }
+
+  /** The definitions of `file` that a file earlier in path order overrides. */
+  #duplicatesOf(file: string): ManifestProblem[] {
+    const out: ManifestProblem[] = [];
+    for (const entry of this.#files.get(file)?.entries.values() ?? []) {
+      const owner = this.#definers.get(entry.key)?.[0];
+      if (owner !== undefined && owner !== file) {
+        out.push(problem(file, entry.ref, `is also defined in ${owner}, which comes first in path order; this definition is ignored`));
+      }
+    }
+    return out;
+  }
 }
 
-function readFile(file: string, text: string, previous: FileState | undefined): FileState {
-  const previousEntries = previous?.entries ?? new Map<string, Entry>();
-  const yamlFailure = (message: string): FileState => ({
-    entries: previousEntries,
-    problems: [{ file, reason: `invalid YAML: ${message}${keptSuffix(previousEntries.size)}` }],
-  });
-
-  const documents = parseAllDocuments(text, { merge: true, prettyErrors: true });
-  const streamErrors = 'empty' in documents ? documents.errors : documents.flatMap((d) => d.errors);
-  if (streamErrors[0]) return yamlFailure(firstLine(streamErrors[0].message));
-
-  const values: unknown[] = [];
-  try {
-    for (const document of documents) values.push(document.toJS({ maxAliasCount }));
-  } catch (err) {
-    return yamlFailure(firstLine((err as Error).message));
+/** Index of the first entry whose sort key is not below `key`. */
+function lowerBound(list: readonly Entry[], key: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.sortKey < key) lo = mid + 1;
+    else hi = mid;
   }
+  return lo;
+}
+
+/** Resources handled between two pauses of the stepwise methods. */
+const stepSize = 500;
+
+function* readFile(file: string, parsed: ParsedManifest, previous: FileState | undefined): Generator<void, FileState, void> {
+  const previousEntries = previous?.entries ?? new Map<string, Entry>();
+  if ('yamlError' in parsed) {
+    return { entries: previousEntries, problems: [{ file, reason: `invalid YAML: ${parsed.yamlError}${keptSuffix(previousEntries.size)}` }] };
+  }
+  const values = parsed.documents;
 
   const entries = new Map<string, Entry>();
   const problems: ManifestProblem[] = [];
   let unidentified = false;
-  for (const [index, value] of values.entries()) {
-    if (value === null || value === undefined) continue;
-    const decoded = decodeDocument(value);
+  for (const [index, decoded] of values.entries()) {
+    if (index % stepSize === stepSize - 1) yield;
+    if (decoded === null) continue;
     if (decoded.ok) {
       if (entries.has(decoded.key)) {
         problems.push(problem(file, decoded.ref, 'is defined twice in this file; the first definition is used'));
         continue;
       }
       const { key, ref, collection, resource } = decoded;
-      entries.set(key, { key, ref, collection, resource, fingerprint: canonicalJson(resource) });
+      entries.set(key, { key, ref, collection, resource, fingerprint: decoded.fingerprint ?? canonicalJson(resource), sortKey: sortKey(resource) });
       continue;
     }
     if (decoded.key === undefined) {
@@ -197,42 +326,12 @@ function resourceCount(count: number): string {
   return count === 1 ? '1 resource' : `${count} resources`;
 }
 
-function firstLine(message: string): string {
-  return (message.split('\n')[0] ?? message).replace(/:$/, '');
-}
 
-function sameEntries(a: ReadonlyMap<string, Entry>, b: ReadonlyMap<string, Entry>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [key, entry] of a) {
-    if (b.get(key)?.fingerprint !== entry.fingerprint) return false;
-  }
-  return true;
-}
 
-function assemble(entries: ReadonlyMap<string, Entry>): MeshResources {
-  const lists: Record<Collection, MeshResource[]> = {
-    namespaces: [],
-    services: [],
-    serviceAccounts: [],
-    workloads: [],
-    serviceProfiles: [],
-    others: [],
-  };
-  for (const entry of entries.values()) lists[entry.collection].push(entry.resource);
-  for (const list of Object.values(lists)) list.sort(compareResources);
-  return Object.freeze(lists as unknown as MeshResources);
-}
 
-function compareResources(a: MeshResource, b: MeshResource): number {
-  return compareStrings(sortKey(a), sortKey(b));
-}
 
 function sortKey(r: MeshResource): string {
   const namespace = 'namespace' in r ? r.namespace : '';
   const prefix = 'apiVersion' in r ? `${(r as GenericResource).apiVersion}\u0000${r.kind}\u0000` : '';
   return `${prefix}${namespace}\u0000${r.name}`;
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -58,7 +58,8 @@ export class AdminServer {
       text(res, 200, 'live\n');
     } else if (path === '/ready') {
       const r = this.options.readiness();
-      text(res, r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${(r.reasons ?? []).join('; ')}\n`);
+      const details = (r.details ?? []).map((d) => `${d}\n`).join('');
+      text(res, r.ready ? 200 : 503, `${r.ready ? 'ready' : `not ready: ${(r.reasons ?? []).join('; ')}`}\n${details}`);
     } else if (path === '/metrics') {
       this.options.registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': this.options.registry.contentType }).end(body),

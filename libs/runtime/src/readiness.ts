@@ -2,7 +2,12 @@
 export interface Readiness {
   ready: boolean;
   reasons?: string[];
+  /** Conditions worth an operator's attention that do not make the service unready; printed one per line. */
+  details?: string[];
 }
+
+/** Lines for /ready that do not affect readiness, such as keys that keep failing to publish. */
+export type ReadinessDetails = () => readonly string[];
 
 /**
  * One condition of readiness: returns why the service is not ready, or
@@ -17,6 +22,7 @@ export type ReadinessCheck = () => string | undefined;
  */
 export class ReadinessChecks {
   private readonly checks = new Map<string, ReadinessCheck>();
+  private readonly details = new Map<string, ReadinessDetails>();
 
   /** Adds a check; a check of the same name is replaced. */
   add(name: string, check: ReadinessCheck): void {
@@ -25,6 +31,12 @@ export class ReadinessChecks {
 
   remove(name: string): void {
     this.checks.delete(name);
+    this.details.delete(name);
+  }
+
+  /** Adds details shown under the verdict; details of the same name are replaced. */
+  addDetails(name: string, details: ReadinessDetails): void {
+    this.details.set(name, details);
   }
 
   /** Names of the checks, in order. */
@@ -44,6 +56,15 @@ export class ReadinessChecks {
       }
       if (reason !== undefined) reasons.push(reason);
     }
-    return reasons.length === 0 ? { ready: true } : { ready: false, reasons };
+    const details: string[] = [];
+    for (const [name, lines] of this.details) {
+      try {
+        details.push(...lines());
+      } catch (err) {
+        details.push(`${name} details failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const verdict: Readiness = reasons.length === 0 ? { ready: true } : { ready: false, reasons };
+    return details.length > 0 ? { ...verdict, details } : verdict;
   }
 }

@@ -52,7 +52,7 @@ function busModule(config: DestinationConfig): ContainerModule {
 /** Where mesh resources come from: the manifests folder in local mode. */
 function sourcesModule(config: DestinationConfig): ContainerModule {
   return new ContainerModule(({ bind }) => {
-    bind<ResourceSource>(ids.source).toDynamicValue((ctx) => folderResourceSource(config.manifestsDir, ctx.get<ServiceHost<NatsConnection>>(ids.host).logger));
+    bind<ResourceSource>(ids.source).toDynamicValue((ctx) => folderResourceSource(config.manifestsDir, ctx.get<ServiceHost<NatsConnection>>(ids.host).logger, { quietMs: config.manifestsQuietMs }));
   });
 }
 

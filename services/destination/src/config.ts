@@ -15,6 +15,8 @@ export interface DestinationConfig {
   replicaId: string;
   /** Folder of mesh manifests (local mode). */
   manifestsDir: string;
+  /** A manifest file is read once it has not changed for this long. @default 250ms */
+  manifestsQuietMs: number;
   controlNamespace: string;
   trustDomain: string;
   clusterDomain: string;
@@ -58,6 +60,7 @@ export function envToConfig(env: Env): DestinationConfig {
     logLevel: envLogLevel(env),
     replicaId,
     manifestsDir: envRequired(env, 'MESHBUS_MANIFESTS_DIR'),
+    manifestsQuietMs: envDuration(env, 'MESHBUS_MANIFESTS_QUIET_PERIOD', 250),
     controlNamespace: envString(env, 'MESHBUS_CONTROL_NAMESPACE', 'meshbus'),
     trustDomain: envString(env, 'MESHBUS_TRUST_DOMAIN', 'cluster.local'),
     clusterDomain: envString(env, 'MESHBUS_CLUSTER_DOMAIN', 'cluster.local'),

@@ -1,27 +1,9 @@
 import type { NatsConnection } from 'nats';
+import { ensureStreams, JetStreamPublisher, LeaderElection, StateView, type BusEvent, type Publisher } from '@meshbus/bus';
+import { busValidator, parseStateSubject, subjects } from '@meshbus/bus-schemas';
 import {
-  ensureStreams,
-  JetStreamPublisher,
-  LeaderElection,
-  NotLeaderError,
-  StateView,
-  type BusEvent,
-  type Publisher,
-} from '@meshbus/bus';
-import {
-  busValidator,
-  parseStateSubject,
-  subjects,
-  type EndpointSet,
-  type ServiceProfileState,
-} from '@meshbus/bus-schemas';
-import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
-import {
-  canonicalJson,
-  Counter,
   errorMessage,
   Gauge,
-  Histogram,
   type Logger,
   type Registry,
   type ResourceStack,
@@ -29,9 +11,9 @@ import {
   type ServiceHost,
   type ServiceState,
 } from '@meshbus/runtime';
-import { computeDestinationState } from './compute.js';
 import type { DestinationConfig } from './config.js';
-import { diffState } from './diff.js';
+import { Reconciler } from './reconciler.js';
+import { busStateReader, failingKeysReadiness } from './reconciler-adapters.js';
 import { RegistrationTracker } from './registrations.js';
 import type { ResourceSource } from './resource-source.js';
 import type { RegistrationResponder } from './registration-responder.js';
@@ -46,44 +28,26 @@ export interface DestinationService extends Service {
   readonly adminUrl: string;
 }
 
-type StateData = EndpointSet | ServiceProfileState;
-
-const publishBatch = 256;
-
 /**
  * The destination service: it reads mesh resources, computes every endpoint
  * set and profile, and — when it holds the leader lease — publishes what
- * differs from the bus state. Standbys compute the same and stay warm.
- * Built by `createDestinationService`; runs on a {@link ServiceHost}.
+ * differs from the bus state (through the {@link Reconciler}). Standbys
+ * compute the same and stay warm. Built by `createDestinationService`; runs on
+ * a {@link ServiceHost}.
  */
 export class DestinationServiceImpl implements DestinationService {
   private readonly resources: ResourceStack;
   private readonly logger: Logger;
   private readonly registry: Registry;
   private readonly tracker = new RegistrationTracker();
-  /** What this leader published and the view has not confirmed yet; null is a tombstone. */
-  private readonly overlay = new Map<string, StateData | null>();
-  /** Keys whose last write on the bus came from a deposed leader (refused by the view): the leader writes them again. */
-  private readonly fenced = new Set<string>();
-  private reportedProblems = new Set<string>();
-  private readonly unpublishedProblems: ManifestProblem[] = [];
-  private meshResources: MeshResources | undefined;
+  private readonly reconciler: Reconciler;
   private view: StateView | undefined;
   private publisher: Publisher | undefined;
   private election: LeaderElection | undefined;
-  private reconciling = false;
-  private dirty = false;
-  private retryTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private workloadState: WorkloadState | undefined;
   private registration: RegistrationResponder | undefined;
-  private readonly metrics: {
-    leader: Gauge;
-    published: Counter<'kind'>;
-    reconcile: Histogram;
-    problems: Gauge;
-    failures: Counter;
-  };
+  private readonly metrics: { leader: Gauge };
 
   constructor(
     private readonly config: DestinationConfig,
@@ -95,19 +59,21 @@ export class DestinationServiceImpl implements DestinationService {
     this.logger = host.logger;
     const registry = (this.registry = host.registry);
     host.readiness.add('state', () => (this.view?.ready ? undefined : 'bus state not synced'));
-    host.readiness.add('manifests', () => (this.meshResources ? undefined : 'manifests not read'));
+    host.readiness.add('manifests', () => (this.reconciler.hasResources ? undefined : 'manifests not read'));
+    host.readiness.addDetails('publishing', () => failingKeysReadiness(this.reconciler.failing).details ?? []);
     this.metrics = {
       leader: new Gauge({ name: 'meshbus_destination_leader', help: '1 while this replica holds the destination lease.', registers: [registry] }),
-      published: new Counter({ name: 'meshbus_destination_published_total', help: 'State snapshots and tombstones published, by kind.', labelNames: ['kind'], registers: [registry] }),
-      reconcile: new Histogram({
-        name: 'meshbus_destination_reconcile_duration_seconds',
-        help: 'Time to compute the desired state and publish its differences.',
-        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-        registers: [registry],
-      }),
-      problems: new Gauge({ name: 'meshbus_destination_manifest_problems', help: 'Manifest files or resources currently refused.', registers: [registry] }),
-      failures: new Counter({ name: 'meshbus_destination_publish_failures_total', help: 'Reconciliations that failed to publish and will be retried.', registers: [registry] }),
     };
+    this.reconciler = new Reconciler({
+      destination: config,
+      publisher: () => this.publisher,
+      bus: busStateReader(() => this.view),
+      tracker: this.tracker,
+      mayPublish: () => this.isLeader && (this.view?.ready ?? false) && this.host.connected,
+      logger: this.logger.child({ component: 'reconciler' }),
+      registry,
+      now: () => this.now().getTime(),
+    });
   }
 
   get isLeader(): boolean {
@@ -122,11 +88,6 @@ export class DestinationServiceImpl implements DestinationService {
     return this.host.adminUrl;
   }
 
-  /** The bus connection's health, as the host follows it. */
-  private get connection(): { readonly connected: boolean } {
-    return this.host;
-  }
-
   async start(): Promise<void> {
     await this.host.start((nc) => this.startOnBus(nc));
     if (this.state === 'started') this.logger.info({ manifests: this.config.manifestsDir }, 'destination started');
@@ -134,7 +95,7 @@ export class DestinationServiceImpl implements DestinationService {
 
   private async startOnBus(nc: NatsConnection): Promise<void> {
     const { config, logger } = this;
-    this.host.onReconnect(() => this.scheduleReconcile());
+    this.host.onReconnect(() => this.reconciler.schedule());
     await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs });
     const validator = busValidator();
     this.publisher = new JetStreamPublisher({
@@ -155,9 +116,9 @@ export class DestinationServiceImpl implements DestinationService {
       registry: this.registry,
       onChange: (subject, value) => this.onBusChange(subject, value),
       onFenced: ({ event }) => {
+        // Workload state is restored by the workload-state guard; endpoint sets and profiles by the reconciler.
         if (parseStateSubject(event.natsSubject)?.kind === 'workloads') return;
-        this.fenced.add(event.natsSubject);
-        this.scheduleReconcile();
+        this.reconciler.fenced(event.natsSubject);
       },
       onRejected: (subject, error) => workloadState.rejected(subject, error.reason, error.message),
     });
@@ -166,11 +127,7 @@ export class DestinationServiceImpl implements DestinationService {
     this.resources.defer(view, () => view.stop());
 
     const source = this.source;
-    await source.start((resources, problems) => {
-      this.meshResources = resources;
-      this.reportProblems(problems);
-      this.scheduleReconcile();
-    });
+    await source.start((resources, problems) => this.reconciler.resourcesChanged(resources, problems, this.isLeader));
     this.resources.use(source);
 
     const registrationTokens = await registrationTokenValidator(config);
@@ -185,7 +142,7 @@ export class DestinationServiceImpl implements DestinationService {
       onDeposed: () => {
         this.registration?.leadershipChanged();
         this.metrics.leader.set(0);
-        this.overlay.clear();
+        this.reconciler.deposed();
       },
     });
     this.election = election;
@@ -193,43 +150,46 @@ export class DestinationServiceImpl implements DestinationService {
     this.resources.defer(election, () => election.stop());
 
     const registration = await startRegistrationResponder({
-      nc, config, validator, tokens: registrationTokens, state: workloadState, isLeader: () => this.isLeader, ready: () => view.ready, logger: logger.child({ component: 'registration' }), registry: this.registry,
+      nc,
+      config,
+      validator,
+      tokens: registrationTokens,
+      state: workloadState,
+      isLeader: () => this.isLeader,
+      ready: () => view.ready,
+      logger: logger.child({ component: 'registration' }),
+      registry: this.registry,
     });
     this.registration = registration;
     this.resources.defer(registration, () => registration.stop());
 
-    this.expiryTimer = setInterval(() => this.scheduleReconcile(), 1000);
+    // Heartbeat expiry is checked once a second.
+    this.expiryTimer = setInterval(() => this.reconciler.schedule(), 1000);
     this.resources.defer(null, () => clearInterval(this.expiryTimer));
-    this.resources.defer(null, () => clearTimeout(this.retryTimer));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.host.stop(async () => {
-      // Let a reconciliation in progress finish its publications before the connection drains.
-      while (this.reconciling) await new Promise((r) => setTimeout(r, 10));
-    });
+    // Let a reconciliation in progress finish its publications before the connection drains.
+    await this.host.stop(() => this.reconciler.stop());
   }
-
 
   private onBusChange(subject: string, value: BusEvent | undefined): void {
     const parsed = parseStateSubject(subject);
     if (!parsed) return;
-    this.fenced.delete(subject);
     if (parsed.kind === 'workloads') {
       this.workloadState?.observe(subject, value);
+      this.reconciler.schedule();
     } else {
-      this.overlay.delete(subject);
+      this.reconciler.busChanged(subject);
     }
-    this.scheduleReconcile();
   }
 
   private async onElected(term: number): Promise<void> {
     this.metrics.leader.set(1);
-    this.overlay.clear();
     this.tracker.refreshAll(this.now().getTime());
     this.registration?.leadershipChanged();
     this.workloadState?.restoreRefused();
-    this.scheduleReconcile();
+    this.reconciler.elected();
     void this.announceLeadership(term);
   }
 
@@ -244,123 +204,5 @@ export class DestinationServiceImpl implements DestinationService {
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
       }
     }
-  }
-
-  private reportProblems(problems: readonly ManifestProblem[]): void {
-    this.metrics.problems.set(problems.length);
-    const current = new Set<string>();
-    for (const p of problems) {
-      const key = canonicalJson(p);
-      current.add(key);
-      if (this.reportedProblems.has(key)) continue;
-      this.logger.warn({ file: p.file, kind: p.kind, namespace: p.namespace, name: p.name, reason: p.reason }, 'manifest refused');
-      if (this.isLeader) this.unpublishedProblems.push(p);
-    }
-    this.reportedProblems = current;
-  }
-
-  /** Publishes refused manifests; one that fails stays queued for the next reconciliation. */
-  private async publishProblems(): Promise<void> {
-    while (this.unpublishedProblems.length > 0) {
-      const p = this.unpublishedProblems[0]!;
-      const data = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as ManifestProblem;
-      await this.publisher!.publish('manifestRejected', subjects.manifestRejected, p.file, data);
-      this.unpublishedProblems.shift();
-    }
-  }
-
-  private scheduleReconcile(): void {
-    this.dirty = true;
-    if (this.reconciling || this.state === 'destroyed') return;
-    this.reconciling = true;
-    setImmediate(() => void this.reconcileLoop());
-  }
-
-  private async reconcileLoop(): Promise<void> {
-    try {
-      while (this.dirty && this.state !== 'destroyed') {
-        this.dirty = false;
-        const end = this.metrics.reconcile.startTimer();
-        await this.reconcileOnce();
-        end();
-      }
-    } catch (err) {
-      // Deposed in the middle of a reconciliation is no failure: look again at once (nothing to do
-      // unless elected again meanwhile).
-      const deposed = err instanceof NotLeaderError;
-      if (deposed) {
-        this.logger.debug('stepped down during a reconciliation');
-      } else {
-        this.metrics.failures.inc();
-        this.logger.warn({ err: errorMessage(err) }, 'publishing failed; retrying');
-      }
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.scheduleReconcile(), deposed ? 0 : 1000);
-    } finally {
-      this.reconciling = false;
-    }
-  }
-
-  private async reconcileOnce(): Promise<void> {
-    const view = this.view;
-    if (!this.isLeader || !this.meshResources || !view?.ready || !this.connection?.connected) return;
-    const publisher = this.publisher!;
-    const now = this.now().getTime();
-    await this.publishProblems();
-
-    for (const expired of this.tracker.expired(now)) {
-      const { namespace, name } = expired.registration;
-      await publisher.publish('workloadDeregistered', expired.subject, `${namespace}/${name}`, { reason: 'heartbeat expired' });
-      await publisher.publish('workloadExpired', subjects.workloadExpired, `${namespace}/${name}`, {
-        namespace,
-        name,
-        lastHeartbeat: new Date(expired.lastSeen).toISOString(),
-      });
-      this.tracker.observe(expired.subject, undefined, now);
-      this.logger.info({ namespace, name }, 'registered workload expired');
-    }
-
-    const desiredState = computeDestinationState(this.meshResources, this.tracker.live(now), {
-      controlNamespace: this.config.controlNamespace,
-      trustDomain: this.config.trustDomain,
-      inboundProxyPort: this.config.inboundProxyPort,
-      clusterDomain: this.config.clusterDomain,
-    });
-    const desired = new Map<string, StateData>([...desiredState.endpointSets, ...desiredState.profiles]);
-    const current = new Map<string, StateData>();
-    for (const e of view.values('endpointSet')) current.set(e.natsSubject, e.data as EndpointSet);
-    for (const e of view.values('serviceProfile')) current.set(e.natsSubject, e.data as ServiceProfileState);
-    // A value no desired state equals: the key is published again (or deleted again).
-    for (const k of this.fenced) current.set(k, {} as StateData);
-    for (const [k, v] of this.overlay) {
-      if (v === null) current.delete(k);
-      else current.set(k, v);
-    }
-    const { upserts, deletes } = diffState(desired, current);
-    const jobs: (() => Promise<unknown>)[] = [];
-    for (const [subject, data] of upserts) {
-      const parsed = parseStateSubject(subject)!;
-      const key = parsed.key.join('/');
-      jobs.push(async () => {
-        if (parsed.kind === 'endpoints') await publisher.publish('endpointSet', subject, key, data as EndpointSet);
-        else await publisher.publish('serviceProfile', subject, key, data as ServiceProfileState);
-        this.overlay.set(subject, data);
-        this.metrics.published.inc({ kind: parsed.kind });
-      });
-    }
-    for (const subject of deletes) {
-      const parsed = parseStateSubject(subject)!;
-      const key = parsed.key.join('/');
-      jobs.push(async () => {
-        const kind = parsed.kind === 'endpoints' ? 'endpointSetDeleted' : 'serviceProfileDeleted';
-        await publisher.publish(kind, subject, key, { reason: 'service removed' });
-        this.overlay.set(subject, null);
-        this.metrics.published.inc({ kind: `${parsed.kind}-deleted` });
-      });
-    }
-    for (let i = 0; i < jobs.length; i += publishBatch) {
-      await Promise.all(jobs.slice(i, i + publishBatch).map((j) => j()));
-    }
-    if (jobs.length > 0) this.logger.info({ upserts: upserts.length, deletes: deletes.length }, 'published state changes');
   }
 }

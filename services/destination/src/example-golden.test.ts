@@ -4,6 +4,7 @@ import { busValidator, type BusValidator, type WorkloadRegistration } from '@mes
 import { loadManifestFolder } from '@meshbus/manifests';
 import { describe, expect, it } from 'vitest';
 import { computeDestinationState } from './compute.js';
+import { DesiredStateIndex } from './desired-state.js';
 
 // Regenerate the golden files after an intended change with:
 //   npx vitest run --project unit services/destination -u
@@ -23,5 +24,15 @@ describe('the example manifests', () => {
 
     await expect(`${JSON.stringify(Object.fromEntries(state.endpointSets), null, 2)}\n`).toMatchFileSnapshot('./testdata/example-endpoint-sets.golden.json');
     await expect(`${JSON.stringify(Object.fromEntries(state.profiles), null, 2)}\n`).toMatchFileSnapshot('./testdata/example-profiles.golden.json');
+  });
+
+  it('give the same state when fed to the incremental index', async () => {
+    const { resources } = await loadManifestFolder(examples);
+    const options = { controlNamespace: 'meshbus', trustDomain: 'cluster.local' };
+    const index = new DesiredStateIndex(options);
+    index.update(resources, registered);
+    const full = computeDestinationState(resources, registered, options);
+    expect([...index.snapshot().endpointSets]).toEqual([...full.endpointSets]);
+    expect([...index.snapshot().profiles]).toEqual([...full.profiles]);
   });
 });

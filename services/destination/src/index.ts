@@ -5,5 +5,7 @@ export { workloadFromRegistration } from './workloads.js';
 export { envToConfig, type DestinationConfig } from './config.js';
 export { createDestinationService, type DestinationOverrides } from './composition-root.js';
 export { DestinationServiceImpl, type DestinationService } from './destination-service.js';
-export { folderResourceSource, type ResourceSource } from './resource-source.js';
+export { folderResourceSource, type FolderResourceSourceOptions, type ResourceSource } from './resource-source.js';
+export { DesiredStateIndex } from './desired-state.js';
+export { planReconcile, type Publication, type ReconcileInput, type ReconcilePlan } from './reconcile.js';
 export { RegistrationTracker, missedHeartbeatsAllowed, type ExpiredRegistration } from './registrations.js';

@@ -1,4 +1,4 @@
-import { FolderSource, type ManifestProblem, type MeshResources } from '@meshbus/manifests';
+import { FolderSource, type FolderSourceOptions, type ManifestProblem, type MeshResources } from '@meshbus/manifests';
 import type { Logger } from '@meshbus/runtime';
 
 /** Where the destination service reads services, workloads and profiles from. */
@@ -7,12 +7,15 @@ export interface ResourceSource extends AsyncDisposable {
   start(onChange: (resources: MeshResources, problems: readonly ManifestProblem[]) => void): Promise<void>;
 }
 
+/** Tuning of the folder source (see {@link FolderSourceOptions}). */
+export type FolderResourceSourceOptions = Pick<FolderSourceOptions, 'quietMs' | 'debounceMs' | 'rescanIntervalMs' | 'workerThreshold'>;
+
 /** {@link ResourceSource} over a local folder of manifests (local mode). */
-export function folderResourceSource(directory: string, logger: Logger): ResourceSource {
+export function folderResourceSource(directory: string, logger: Logger, options: FolderResourceSourceOptions = {}): ResourceSource {
   let folder: FolderSource | undefined;
   return {
     async start(onChange) {
-      folder = new FolderSource({ directory, onChange, logger });
+      folder = new FolderSource({ ...options, directory, onChange, logger });
       await folder.start();
     },
     async [Symbol.asyncDispose]() {
