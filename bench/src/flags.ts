@@ -1,3 +1,5 @@
+import { MeshbusError } from '@meshbus/core';
+
 /** What `npm run bench` runs. */
 export interface BenchFlags {
   /** Only one benchmark, or all when undefined. */
@@ -12,8 +14,11 @@ export interface BenchFlags {
 }
 
 /** A command line `npm run bench` does not accept. */
-export class BenchFlagError extends Error {
+export class BenchFlagError extends MeshbusError {
   override name = 'BenchFlagError';
+  constructor(message: string) {
+    super('InvalidBenchFlag', message);
+  }
 }
 
 export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, cpuProf: false, help: false };

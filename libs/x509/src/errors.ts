@@ -1,3 +1,5 @@
+import { MeshbusError } from '@meshbus/core';
+
 /** Stable codes of {@link DerError}. */
 export const DerErrorCode = {
   /** The input ends before the element or its content does. */
@@ -16,14 +18,13 @@ export const DerErrorCode = {
 export type DerErrorCode = (typeof DerErrorCode)[keyof typeof DerErrorCode];
 
 /** Malformed or unencodable DER. `offset` points into the input when decoding. */
-export class DerError extends Error {
+export class DerError extends MeshbusError {
   override readonly name = 'DerError';
-  readonly code: DerErrorCode;
+  declare readonly code: DerErrorCode;
   readonly offset: number | undefined;
 
   constructor(code: DerErrorCode, message: string, offset?: number) {
-    super(offset === undefined ? message : `${message} (at byte ${offset})`);
-    this.code = code;
+    super(code, offset === undefined ? message : `${message} (at byte ${offset})`);
     this.offset = offset;
   }
 }
@@ -48,13 +49,12 @@ export const X509ErrorCode = {
 export type X509ErrorCode = (typeof X509ErrorCode)[keyof typeof X509ErrorCode];
 
 /** A certificate, CSR or PEM input that cannot be used, or a builder argument that is invalid. */
-export class X509Error extends Error {
+export class X509Error extends MeshbusError {
   override readonly name = 'X509Error';
-  readonly code: X509ErrorCode;
+  declare readonly code: X509ErrorCode;
 
   constructor(code: X509ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
   }
 }
 
