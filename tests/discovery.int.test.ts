@@ -1,11 +1,14 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamPublisher, StreamReader, type BusEvent } from '@meshbus/bus';
+import { NatsRegistrationTransport, StreamReader, type BusEvent } from '@meshbus/bus';
 import { busValidator, streams, subjects } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
+import { createWorkloadToken } from '@meshbus/trust';
 import type { destination } from '@meshbus/proxy-api';
 import { httpGet, waitFor } from '@meshbus/testing';
 import type { DestinationService } from '@meshbus/destination';
@@ -23,8 +26,13 @@ describe('service discovery end to end: manifests → destination → NATS → g
   const events: BusEvent[] = [];
   let nc: NatsConnection;
 
+  const tokenKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
   beforeAll(async () => {
-    mesh = await startMesh({ destination: true, gateway: true });
+    const keyDir = await mkdtemp(join(tmpdir(), 'meshbus-discovery-'));
+    await writeFile(join(keyDir, 'token.pub'), tokenKeys.publicKey.export({ type: 'spki', format: 'pem' }));
+    mesh = await startMesh({ destination: true, gateway: true, env: { destination: { MESHBUS_TOKEN_PUBLIC_KEY: join(keyDir, 'token.pub') } } });
+    mesh.defer(() => rm(keyDir, { recursive: true, force: true }));
     ({ destination: dst, gateway: gw } = mesh);
     manifests = { dir: mesh.manifestsDir! };
     const grpc = destinationClient(gw.grpcPort);
@@ -154,18 +162,23 @@ describe('service discovery end to end: manifests → destination → NATS → g
     w.cancel();
   });
 
-  it('adds workloads registered over the bus and removes them when heartbeats stop', async () => {
+  it('adds workloads registered through the destination replicas and removes them when heartbeats stop', async () => {
     const w = new EndpointWatcher(client, web);
     await waitFor(() => w.endpoints.size > 0, { what: 'current endpoints' });
-    const pub = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/test/vm' });
-    await pub.publish('workloadRegistered', subjects.workload('shop', 'vm-7'), 'shop/vm-7', {
-      namespace: 'shop',
-      name: 'vm-7',
-      address: '127.0.0.77',
-      ports: [{ name: 'http', port: 8080 }],
-      labels: { app: 'web' },
-      serviceAccount: 'web',
-      heartbeatIntervalMs: 200,
+    const transport = new NatsRegistrationTransport({ nc, source: '/test/vm' });
+    const token = createWorkloadToken({ namespace: 'shop', serviceAccount: 'web', audience: 'identity.meshbus.io', expiresAt: new Date(Date.now() + 3_600_000) }, tokenKeys.privateKey);
+    await waitFor(() => dst.isLeader, { what: 'destination leader' });
+    await transport.request('workloadRegisterRequest', {
+      token,
+      registration: {
+        namespace: 'shop',
+        name: 'vm-7',
+        address: '127.0.0.77',
+        ports: [{ name: 'http', port: 8080 }],
+        labels: { app: 'web' },
+        serviceAccount: 'web',
+        heartbeatIntervalMs: 200,
+      },
     });
     await waitFor(() => w.endpoints.has('127.0.0.77:8080'), { what: 'registered workload' });
     // No more heartbeats: gone after three intervals.
