@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { silentLogger } from '@meshbus/runtime';
+import { natsInboxPrefix, silentLogger } from '@meshbus/runtime';
 import { natsAuthorizationConfig, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { LeaderElection, leaseBucket } from './leader-election.js';
 
@@ -18,7 +18,7 @@ class Candidate {
   constructor(readonly holder: string) {}
 
   async start(url: string): Promise<this> {
-    this.nc = await connect({ servers: url, ...login });
+    this.nc = await connect({ servers: url, ...login, inboxPrefix: natsInboxPrefix('destination') });
     void (async () => {
       for await (const s of this.nc.status()) if (s.permissionContext) this.violations.push(`${s.permissionContext.operation} ${s.permissionContext.subject}`);
     })();

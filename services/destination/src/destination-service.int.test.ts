@@ -52,11 +52,12 @@ describe('destination: a key the bus keeps refusing', () => {
   const small = (name: string) => subjects.endpoints('shop', name, 80);
 
   beforeAll(async () => {
-    // A small max_payload stands in for any value the server refuses: a service whose endpoint set is too big.
-    nats = await startNats({ extraConfig: 'max_payload: 65536' });
+    // A small max_payload stands in for any value the server refuses: a service whose endpoint set is
+    // too big even compressed (1,200 endpoints are well over 8 KiB of gzip).
+    nats = await startNats({ extraConfig: 'max_payload: 8192' });
     nc = await connect({ servers: nats.url });
     dir = await mkdtemp(path.join(tmpdir(), 'meshbus-refused-'));
-    await writeFile(path.join(dir, 'big.yaml'), service('big') + bigWorkloads(400));
+    await writeFile(path.join(dir, 'big.yaml'), service('big') + bigWorkloads(1200));
     for (const name of ['a', 'b', 'c']) await writeFile(path.join(dir, `${name}.yaml`), service(name) + workload(name, `${name}-1`, '10.0.0.1'));
     dst = createDestinationService(
       envToConfig({ NATS_URL: nats.url, MESHBUS_MANIFESTS_DIR: dir, MESHBUS_ADMIN_ADDR: `127.0.0.1:${await freePort()}`, MESHBUS_LEASE_DURATION: '1s' }),
