@@ -55,11 +55,16 @@ export async function waitUntilReady(targets: readonly ReadinessTarget[], option
       throw new DevStartError(`not ready after ${options.timeoutMs / 1000}s: ${list.join('; ')}`);
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.intervalMs ?? 250);
-      options.signal.addEventListener('abort', () => {
+      // One listener per wait, removed when the wait ends, so that polling never piles them up.
+      const onAbort = () => {
         clearTimeout(timer);
         resolve();
-      }, { once: true });
+      };
+      const timer = setTimeout(() => {
+        options.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, options.intervalMs ?? 250);
+      options.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
   return true;
