@@ -1,5 +1,4 @@
 export { computeDestinationState, type DestinationState } from './compute.js';
-export { diffState, type StateDiff } from './diff.js';
 export { workloadIdentity, type DestinationOptions } from './options.js';
 export { workloadFromRegistration } from './workloads.js';
 export { envToConfig, type DestinationConfig } from './config.js';
