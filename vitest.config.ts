@@ -4,6 +4,11 @@ import { defineConfig } from 'vitest/config';
 // "meshbus-source" export condition; built code resolves to dist/.
 const conditions = ['meshbus-source', 'import', 'module', 'node', 'default'];
 
+// Tests that kill processes on a timer or load the machine on purpose: they run
+// one at a time after the other integration tests, so neither skews the other's
+// timings on a two-core machine.
+const serial = ['tests/chaos.int.test.ts', 'services/destination/src/big-manifest.int.test.ts'];
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['meshbus-source'] } },
@@ -23,12 +28,24 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['{libs,services,bus-schemas,proxy-api,cli,bench}/**/src/**/*.int.test.ts', 'tests/**/*.int.test.ts'],
-          exclude: ['**/node_modules/**', '**/dist/**'],
+          exclude: ['**/node_modules/**', '**/dist/**', ...serial],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Each file starts its own nats-server and services; two at a time fits two cores.
           maxWorkers: 2,
           minWorkers: 1,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'serial',
+          include: serial,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          maxWorkers: 1,
+          minWorkers: 1,
+          fileParallelism: false,
         },
       },
     ],

@@ -11,6 +11,8 @@ export interface StreamOptions {
    * (the gateway) must not reset what another one configured.
    */
   eventsMaxAgeMs?: number;
+  /** Told about each JetStream request that timed out and is being tried again. */
+  onRetry?: (stream: string, attempt: number, err: unknown) => void;
 }
 
 /**
@@ -54,12 +56,14 @@ export async function ensureStreams(jsm: JetStreamManager, options: StreamOption
         break;
       } catch (err) {
         if (!isTimeout(err) || attempt >= timeoutAttempts) throw err;
+        options.onRetry?.(cfg.name!, attempt, err);
       }
     }
   }
 }
 
-const timeoutAttempts = 4;
+/** A JetStream busy electing leaders or under load answers within a few tries; past that the service gives up and says why. */
+const timeoutAttempts = 6;
 
 /** Creates the stream, or brings an existing one to `cfg` except for the settings in `keep`. */
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>, keep: (keyof StreamConfig)[]): Promise<void> {
