@@ -16,6 +16,11 @@ import type { WorkloadRegisterRequest } from './generated/workload-register-requ
 import type { WorkloadHeartbeatRequest } from './generated/workload-heartbeat-request.js';
 import type { WorkloadDeregisterRequest } from './generated/workload-deregister-request.js';
 import type { WorkloadRegistrationReply } from './generated/workload-registration-reply.js';
+import type { InboundPolicy } from './generated/inbound-policy.js';
+import type { OutboundPolicy } from './generated/outbound-policy.js';
+import type { PolicyDefaults } from './generated/policy-defaults.js';
+import type { PolicyStatus } from './generated/policy-status.js';
+import type { PolicyRejected } from './generated/policy-rejected.js';
 
 /** Prefix of every subject of this bus version. */
 export const subjectPrefix = 'meshbus.v1';
@@ -61,7 +66,12 @@ export type SchemaName =
   | 'workload-register-request'
   | 'workload-heartbeat-request'
   | 'workload-deregister-request'
-  | 'workload-registration-reply';
+  | 'workload-registration-reply'
+  | 'inbound-policy'
+  | 'outbound-policy'
+  | 'policy-defaults'
+  | 'policy-status'
+  | 'policy-rejected';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -242,6 +252,70 @@ export const catalog = {
     publisher: 'destination',
     description: 'The answer to a register, heartbeat or deregister request: the outcome, or an error with a stable code.',
   },
+  inboundPolicy: {
+    type: 'io.meshbus.v1.policy.inbound.snapshot',
+    subject: `${subjectPrefix}.state.inbound-policy.{namespace}.{workload}`,
+    schema: 'inbound-policy',
+    stream: 'state',
+    publisher: 'policy (leader)',
+    description: 'The inbound policy of a workload: per port, the protocol, authorizations, routes and rate limit; and the server of every other port.',
+  },
+  inboundPolicyDeleted: {
+    type: 'io.meshbus.v1.policy.inbound.deleted',
+    subject: `${subjectPrefix}.state.inbound-policy.{namespace}.{workload}`,
+    schema: 'state-deleted',
+    stream: 'state',
+    publisher: 'policy (leader)',
+    description: 'Tombstone: the workload no longer exists.',
+  },
+  outboundPolicy: {
+    type: 'io.meshbus.v1.policy.outbound.snapshot',
+    subject: `${subjectPrefix}.state.outbound-policy.{namespace}.{service}.{port}`,
+    schema: 'outbound-policy',
+    stream: 'state',
+    publisher: 'policy (leader)',
+    description: 'The outbound policy of a service port: producer and consumer routes, backends and weights, timeouts, retries and failure accrual.',
+  },
+  outboundPolicyDeleted: {
+    type: 'io.meshbus.v1.policy.outbound.deleted',
+    subject: `${subjectPrefix}.state.outbound-policy.{namespace}.{service}.{port}`,
+    schema: 'state-deleted',
+    stream: 'state',
+    publisher: 'policy (leader)',
+    description: 'Tombstone: the service port no longer exists.',
+  },
+  policyDefaults: {
+    type: 'io.meshbus.v1.policy.defaults.snapshot',
+    subject: `${subjectPrefix}.state.policy-defaults.cluster`,
+    schema: 'policy-defaults',
+    stream: 'state',
+    publisher: 'policy (leader)',
+    description: 'The cluster and namespace default inbound policies and the cluster networks, for workloads and ports without a published policy.',
+  },
+  policyStatus: {
+    type: 'io.meshbus.v1.policy.status.snapshot',
+    subject: `${subjectPrefix}.state.policy-status.{namespace}.{kind}.{name}`,
+    schema: 'policy-status',
+    stream: 'state',
+    publisher: 'policy (leader)',
+    description: 'Whether a policy or route resource is accepted, with Kubernetes-style conditions saying why not.',
+  },
+  policyStatusDeleted: {
+    type: 'io.meshbus.v1.policy.status.deleted',
+    subject: `${subjectPrefix}.state.policy-status.{namespace}.{kind}.{name}`,
+    schema: 'state-deleted',
+    stream: 'state',
+    publisher: 'policy (leader)',
+    description: 'Tombstone: the resource was removed.',
+  },
+  policyRejected: {
+    type: 'io.meshbus.v1.policy.rejected',
+    subject: `${subjectPrefix}.events.policy.rejected`,
+    schema: 'policy-rejected',
+    stream: 'events',
+    publisher: 'policy (leader)',
+    description: 'A policy or route resource is invalid or conflicts with another; it is left out, and nothing else changes.',
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Key of an entry in {@link catalog}. */
@@ -269,6 +343,14 @@ export interface EventDataMap {
   workloadHeartbeatRequest: WorkloadHeartbeatRequest;
   workloadDeregisterRequest: WorkloadDeregisterRequest;
   workloadRegistrationReply: WorkloadRegistrationReply;
+  inboundPolicy: InboundPolicy;
+  inboundPolicyDeleted: StateDeleted;
+  outboundPolicy: OutboundPolicy;
+  outboundPolicyDeleted: StateDeleted;
+  policyDefaults: PolicyDefaults;
+  policyStatus: PolicyStatus;
+  policyStatusDeleted: StateDeleted;
+  policyRejected: PolicyRejected;
 }
 
 const kindsByType = new Map<string, EventKind>(

@@ -40,3 +40,55 @@ export type { WorkloadRegisterRequest, RegisteredWorkload } from './generated/wo
 export type { WorkloadHeartbeatRequest } from './generated/workload-heartbeat-request.js';
 export type { WorkloadDeregisterRequest } from './generated/workload-deregister-request.js';
 export type { WorkloadRegistrationReply } from './generated/workload-registration-reply.js';
+export type {
+  InboundPolicy,
+  InboundPortPolicy,
+  InboundServer,
+  InboundHttpRoute,
+  InboundHttpRule,
+  InboundGrpcRoute,
+  InboundGrpcRule,
+  InboundRateLimit,
+  RateLimitOverride,
+  Authorization,
+  Authentication,
+  PolicyNetwork,
+} from './generated/inbound-policy.js';
+export type {
+  OutboundPolicy,
+  OutboundRoutes,
+  OutboundHttpRoute,
+  OutboundHttpRule,
+  OutboundGrpcRoute,
+  OutboundGrpcRule,
+  OutboundBackend,
+  BackendService,
+  BackendForward,
+  RouteTimeouts,
+  HttpRetry,
+  GrpcRetry,
+  StatusRange,
+  Backoff,
+  ConsumerRoutes,
+  FailureAccrual,
+  PolicyRef,
+  HostMatch,
+  HttpMatch,
+  PathMatch,
+  HeaderValueMatch,
+  HttpFilter,
+  HeaderModifier,
+  HeaderValue,
+  RequestRedirect,
+  PathModifier,
+  UrlRewrite,
+  PathRewrite,
+  HttpFailureInjector,
+  Ratio,
+  GrpcMatch,
+  GrpcFilter,
+  GrpcFailureInjector,
+} from './generated/outbound-policy.js';
+export type { PolicyDefaults, NamespacePolicyDefault } from './generated/policy-defaults.js';
+export type { PolicyStatus, PolicyCondition } from './generated/policy-status.js';
+export type { PolicyRejected } from './generated/policy-rejected.js';

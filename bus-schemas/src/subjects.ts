@@ -47,6 +47,17 @@ export const subjects = {
   issuerUpdated: `${subjectPrefix}.events.identity.issuer-updated`,
   issuerRefused: `${subjectPrefix}.events.identity.issuer-refused`,
   allIdentityEvents: `${subjectPrefix}.events.identity.>`,
+  inboundPolicy: (namespace: string, workload: string) =>
+    `${subjectPrefix}.state.inbound-policy.${token(namespace, 'namespace')}.${token(workload, 'workload')}`,
+  allInboundPolicies: `${subjectPrefix}.state.inbound-policy.>`,
+  outboundPolicy: (namespace: string, service: string, port: number) =>
+    `${subjectPrefix}.state.outbound-policy.${token(namespace, 'namespace')}.${token(service, 'service')}.${token(port, 'port')}`,
+  allOutboundPolicies: `${subjectPrefix}.state.outbound-policy.>`,
+  policyDefaults: `${subjectPrefix}.state.policy-defaults.cluster`,
+  policyStatus: (namespace: string, kind: string, name: string) =>
+    `${subjectPrefix}.state.policy-status.${token(namespace, 'namespace')}.${token(kind, 'kind')}.${token(name, 'name')}`,
+  allPolicyStatus: `${subjectPrefix}.state.policy-status.>`,
+  policyRejected: `${subjectPrefix}.events.policy.rejected`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
 } as const;

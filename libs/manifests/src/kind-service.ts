@@ -72,6 +72,8 @@ export const serviceKind: KindDefinition = {
       ...(selector ? { selector } : {}),
       ports,
       opaquePorts: readOpaquePorts(meta.annotations, issues),
+      clusterIPs: [],
+      traffic: {},
     };
   },
 };

@@ -51,6 +51,7 @@ export const workloadKind: KindDefinition = {
       ...(spec.zone !== undefined ? { zone: spec.zone } : {}),
       weight: spec.weight ?? defaultWorkloadWeight,
       opaquePorts: readOpaquePorts(meta.annotations, issues),
+      probes: [],
     };
   },
 };

@@ -59,7 +59,7 @@ export class ManifestIndex {
   readonly #duplicates = new Map<string, ManifestProblem[]>();
   #sortedFiles: string[] | undefined = [];
   /** The merged entries of each collection, in resource order. */
-  #lists: Record<Collection, Entry[]> = { namespaces: [], services: [], serviceAccounts: [], workloads: [], serviceProfiles: [], others: [] };
+  #lists: Record<Collection, Entry[]> = emptyLists();
   /** Keys and files the changes applied since the last merge touched. */
   #touchedKeys = new Set<string>();
   #touchedFiles = new Set<string>();
@@ -334,4 +334,8 @@ function sortKey(r: MeshResource): string {
   const namespace = 'namespace' in r ? r.namespace : '';
   const prefix = 'apiVersion' in r ? `${(r as GenericResource).apiVersion}\u0000${r.kind}\u0000` : '';
   return `${prefix}${namespace}\u0000${r.name}`;
+}
+
+function emptyLists(): Record<Collection, Entry[]> {
+  return Object.fromEntries(Object.keys(emptyMeshResources).map((k) => [k, []])) as unknown as Record<Collection, Entry[]>;
 }

@@ -1,3 +1,5 @@
+import type { PolicyResource, PolicyResources, ProbeSpec, ServiceTrafficSettings } from './policy-resources.js';
+
 /** Labels or annotations: string keys to string values. */
 export type StringMap = Readonly<Record<string, string>>;
 
@@ -47,6 +49,10 @@ export interface Service {
   readonly ports: readonly ServicePort[];
   /** Service ports carrying opaque TCP (annotation `config.meshbus.io/opaque-ports`). */
   readonly opaquePorts: readonly PortRange[];
+  /** `spec.clusterIP` and `spec.clusterIPs`, without duplicates; empty for a headless Service or none given. */
+  readonly clusterIPs: readonly string[];
+  /** Circuit breaking, retries and timeouts of the default route, from annotations. */
+  readonly traffic: ServiceTrafficSettings;
 }
 
 /** A port a {@link Workload} listens on. */
@@ -76,6 +82,8 @@ export interface Workload {
   readonly weight: number;
   /** Workload ports carrying opaque TCP (annotation `config.meshbus.io/opaque-ports`). */
   readonly opaquePorts: readonly PortRange[];
+  /** HTTP probes (`spec.probes`, or `livenessProbe`/`readinessProbe`/`startupProbe` with `httpGet`, as on a container). */
+  readonly probes: readonly ProbeSpec[];
 }
 
 /** The service a ServiceProfile is named after: `<service>.<namespace>.svc.<clusterDomain>`. */
@@ -170,18 +178,18 @@ export interface GenericResource {
 }
 
 /** Every valid resource, each list sorted by namespace and name. */
-export interface MeshResources {
+export interface MeshResources extends PolicyResources {
   readonly namespaces: readonly Namespace[];
   readonly services: readonly Service[];
   readonly serviceAccounts: readonly ServiceAccount[];
   readonly workloads: readonly Workload[];
   readonly serviceProfiles: readonly ServiceProfile[];
-  /** Kinds kept for later consumers, sorted by apiVersion, kind, namespace and name. */
+  /** Kinds read but not interpreted, sorted by apiVersion, kind, namespace and name. */
   readonly others: readonly GenericResource[];
 }
 
 /** A resource understood by meshbus. */
-export type MeshResource = Namespace | ServiceAccount | Service | Workload | ServiceProfile | GenericResource;
+export type MeshResource = Namespace | ServiceAccount | Service | Workload | ServiceProfile | PolicyResource | GenericResource;
 
 /**
  * Something wrong with a file or a resource in it. The same shape as the
@@ -214,6 +222,14 @@ export const emptyMeshResources: MeshResources = Object.freeze({
   workloads: [],
   serviceProfiles: [],
   others: [],
+  servers: [],
+  authorizationPolicies: [],
+  meshTLSAuthentications: [],
+  networkAuthentications: [],
+  httpRoutes: [],
+  grpcRoutes: [],
+  rateLimitPolicies: [],
+  faultInjections: [],
 });
 
 /** Whether `port` lies in one of `ranges`. */

@@ -17,6 +17,7 @@ export function workloadFromRegistration(registration: WorkloadRegistration): Wo
     ...(registration.zone !== undefined ? { zone: registration.zone } : {}),
     weight: registration.weight ?? defaultWorkloadWeight,
     opaquePorts: (registration.opaquePorts ?? []).map((port) => ({ min: port, max: port })),
+    probes: [],
   };
 }
 
