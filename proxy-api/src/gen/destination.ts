@@ -19,6 +19,7 @@ import {
 } from "@grpc/grpc-js";
 import { Duration } from "./google/protobuf/duration.js";
 import { HttpMethod } from "./http_types.js";
+import { Metadata as Metadata1 } from "./meta.js";
 import { TcpAddress } from "./net.js";
 
 export const protobufPackage = "io.linkerd.proxy.destination";
@@ -76,7 +77,22 @@ export interface WeightedAddr {
   metricLabels: { [key: string]: string };
   tlsIdentity?: TlsIdentity | undefined;
   protocolHint?: ProtocolHint | undefined;
-  authorityOverride?: AuthorityOverride | undefined;
+  authorityOverride?:
+    | AuthorityOverride
+    | undefined;
+  /**
+   * HTTP/2 connection settings for this endpoint. They apply whenever the
+   * client reaches it over HTTP/2, including HTTP/1 traffic carried over
+   * HTTP/2 because of an `h2` protocol hint. Unset keeps the client's defaults.
+   */
+  http2?:
+    | Http2ClientParams
+    | undefined;
+  /**
+   * The workload behind this endpoint (for example a Pod or a meshbus
+   * Workload). Unset when the server does not know what kind of resource it is.
+   */
+  resourceRef?: Metadata1 | undefined;
 }
 
 export interface WeightedAddr_MetricLabelsEntry {
@@ -143,6 +159,53 @@ export interface ProtocolHint_OpaqueTransport {
   inboundPort: number;
 }
 
+/**
+ * Settings for a client's HTTP/2 connection to an endpoint. Any part left
+ * unset keeps the client's own default.
+ */
+export interface Http2ClientParams {
+  flowControl?:
+    | Http2ClientParams_FlowControl
+    | undefined;
+  /** Pings that detect a dead connection; unset sends none. */
+  keepAlive?:
+    | Http2ClientParams_KeepAlive
+    | undefined;
+  /** Low-level limits of the client's HTTP/2 implementation. */
+  internals?: Http2ClientParams_Internals | undefined;
+}
+
+export interface Http2ClientParams_FlowControl {
+  /** Initial flow-control window of the whole connection, in bytes. */
+  initialConnectionWindowSize: number;
+  /** Initial flow-control window of each stream, in bytes. */
+  initialStreamWindowSize: number;
+  /**
+   * Let the client size its windows from measured throughput; the two
+   * window sizes above are then not used.
+   */
+  adaptiveFlowControl: boolean;
+}
+
+export interface Http2ClientParams_KeepAlive {
+  /** How often a ping is sent. */
+  interval?:
+    | Duration
+    | undefined;
+  /** How long to wait for the ping's answer before closing the connection. */
+  timeout?:
+    | Duration
+    | undefined;
+  /** Also ping while no request is in flight. */
+  whileIdle: boolean;
+}
+
+export interface Http2ClientParams_Internals {
+  maxConcurrentResetStreams: number;
+  maxFrameSize: number;
+  maxSendBufSize: number;
+}
+
 export interface DestinationProfile {
   /**
    * Fully qualified service name without a port (e.g.
@@ -168,7 +231,21 @@ export interface DestinationProfile {
    * the client then skips discovery, splitting and balancing and connects
    * here. Unset when the target is unknown.
    */
-  endpoint?: WeightedAddr | undefined;
+  endpoint?:
+    | WeightedAddr
+    | undefined;
+  /**
+   * The resource the destination stands for, usually its Service (with the
+   * port that was looked up). Unset when the target is not a service.
+   */
+  parentRef?:
+    | Metadata1
+    | undefined;
+  /**
+   * The ServiceProfile the routes and retry budget come from; unset when the
+   * destination has none.
+   */
+  profileRef?: Metadata1 | undefined;
 }
 
 export interface Route {
@@ -255,6 +332,8 @@ export interface WeightedDst {
   authority: string;
   /** Share relative to the other entries of dst_overrides. */
   weight: number;
+  /** The Service this entry sends to, when `authority` names one. */
+  backendRef?: Metadata1 | undefined;
 }
 
 function createBaseGetDestination(): GetDestination {
@@ -780,6 +859,8 @@ function createBaseWeightedAddr(): WeightedAddr {
     tlsIdentity: undefined,
     protocolHint: undefined,
     authorityOverride: undefined,
+    http2: undefined,
+    resourceRef: undefined,
   };
 }
 
@@ -802,6 +883,12 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
     }
     if (message.authorityOverride !== undefined) {
       AuthorityOverride.encode(message.authorityOverride, writer.uint32(58).fork()).join();
+    }
+    if (message.http2 !== undefined) {
+      Http2ClientParams.encode(message.http2, writer.uint32(66).fork()).join();
+    }
+    if (message.resourceRef !== undefined) {
+      Metadata1.encode(message.resourceRef, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -870,6 +957,22 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
             message.authorityOverride = AuthorityOverride.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.http2 = Http2ClientParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.resourceRef = Metadata1.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -928,6 +1031,12 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
         : isSet(object.authority_override)
         ? AuthorityOverride.fromJSON(object.authority_override)
         : undefined,
+      http2: isSet(object.http2) ? Http2ClientParams.fromJSON(object.http2) : undefined,
+      resourceRef: isSet(object.resourceRef)
+        ? Metadata1.fromJSON(object.resourceRef)
+        : isSet(object.resource_ref)
+        ? Metadata1.fromJSON(object.resource_ref)
+        : undefined,
     };
   },
 
@@ -956,6 +1065,12 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
     }
     if (message.authorityOverride !== undefined) {
       obj.authorityOverride = AuthorityOverride.toJSON(message.authorityOverride);
+    }
+    if (message.http2 !== undefined) {
+      obj.http2 = Http2ClientParams.toJSON(message.http2);
+    }
+    if (message.resourceRef !== undefined) {
+      obj.resourceRef = Metadata1.toJSON(message.resourceRef);
     }
     return obj;
   },
@@ -986,6 +1101,12 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
       : undefined;
     message.authorityOverride = (object.authorityOverride !== undefined && object.authorityOverride !== null)
       ? AuthorityOverride.fromPartial(object.authorityOverride)
+      : undefined;
+    message.http2 = (object.http2 !== undefined && object.http2 !== null)
+      ? Http2ClientParams.fromPartial(object.http2)
+      : undefined;
+    message.resourceRef = (object.resourceRef !== undefined && object.resourceRef !== null)
+      ? Metadata1.fromPartial(object.resourceRef)
       : undefined;
     return message;
   },
@@ -1791,6 +1912,458 @@ export const ProtocolHint_OpaqueTransport: MessageFns<ProtocolHint_OpaqueTranspo
   },
 };
 
+function createBaseHttp2ClientParams(): Http2ClientParams {
+  return { flowControl: undefined, keepAlive: undefined, internals: undefined };
+}
+
+export const Http2ClientParams: MessageFns<Http2ClientParams> = {
+  encode(message: Http2ClientParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.flowControl !== undefined) {
+      Http2ClientParams_FlowControl.encode(message.flowControl, writer.uint32(10).fork()).join();
+    }
+    if (message.keepAlive !== undefined) {
+      Http2ClientParams_KeepAlive.encode(message.keepAlive, writer.uint32(18).fork()).join();
+    }
+    if (message.internals !== undefined) {
+      Http2ClientParams_Internals.encode(message.internals, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Http2ClientParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttp2ClientParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.flowControl = Http2ClientParams_FlowControl.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keepAlive = Http2ClientParams_KeepAlive.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.internals = Http2ClientParams_Internals.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Http2ClientParams {
+    return {
+      flowControl: isSet(object.flowControl)
+        ? Http2ClientParams_FlowControl.fromJSON(object.flowControl)
+        : isSet(object.flow_control)
+        ? Http2ClientParams_FlowControl.fromJSON(object.flow_control)
+        : undefined,
+      keepAlive: isSet(object.keepAlive)
+        ? Http2ClientParams_KeepAlive.fromJSON(object.keepAlive)
+        : isSet(object.keep_alive)
+        ? Http2ClientParams_KeepAlive.fromJSON(object.keep_alive)
+        : undefined,
+      internals: isSet(object.internals) ? Http2ClientParams_Internals.fromJSON(object.internals) : undefined,
+    };
+  },
+
+  toJSON(message: Http2ClientParams): unknown {
+    const obj: any = {};
+    if (message.flowControl !== undefined) {
+      obj.flowControl = Http2ClientParams_FlowControl.toJSON(message.flowControl);
+    }
+    if (message.keepAlive !== undefined) {
+      obj.keepAlive = Http2ClientParams_KeepAlive.toJSON(message.keepAlive);
+    }
+    if (message.internals !== undefined) {
+      obj.internals = Http2ClientParams_Internals.toJSON(message.internals);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Http2ClientParams>, I>>(base?: I): Http2ClientParams {
+    return Http2ClientParams.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Http2ClientParams>, I>>(object: I): Http2ClientParams {
+    const message = createBaseHttp2ClientParams();
+    message.flowControl = (object.flowControl !== undefined && object.flowControl !== null)
+      ? Http2ClientParams_FlowControl.fromPartial(object.flowControl)
+      : undefined;
+    message.keepAlive = (object.keepAlive !== undefined && object.keepAlive !== null)
+      ? Http2ClientParams_KeepAlive.fromPartial(object.keepAlive)
+      : undefined;
+    message.internals = (object.internals !== undefined && object.internals !== null)
+      ? Http2ClientParams_Internals.fromPartial(object.internals)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseHttp2ClientParams_FlowControl(): Http2ClientParams_FlowControl {
+  return { initialConnectionWindowSize: 0, initialStreamWindowSize: 0, adaptiveFlowControl: false };
+}
+
+export const Http2ClientParams_FlowControl: MessageFns<Http2ClientParams_FlowControl> = {
+  encode(message: Http2ClientParams_FlowControl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.initialConnectionWindowSize !== 0) {
+      writer.uint32(8).uint32(message.initialConnectionWindowSize);
+    }
+    if (message.initialStreamWindowSize !== 0) {
+      writer.uint32(16).uint32(message.initialStreamWindowSize);
+    }
+    if (message.adaptiveFlowControl !== false) {
+      writer.uint32(24).bool(message.adaptiveFlowControl);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Http2ClientParams_FlowControl {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttp2ClientParams_FlowControl();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.initialConnectionWindowSize = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.initialStreamWindowSize = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.adaptiveFlowControl = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Http2ClientParams_FlowControl {
+    return {
+      initialConnectionWindowSize: isSet(object.initialConnectionWindowSize)
+        ? globalThis.Number(object.initialConnectionWindowSize)
+        : isSet(object.initial_connection_window_size)
+        ? globalThis.Number(object.initial_connection_window_size)
+        : 0,
+      initialStreamWindowSize: isSet(object.initialStreamWindowSize)
+        ? globalThis.Number(object.initialStreamWindowSize)
+        : isSet(object.initial_stream_window_size)
+        ? globalThis.Number(object.initial_stream_window_size)
+        : 0,
+      adaptiveFlowControl: isSet(object.adaptiveFlowControl)
+        ? globalThis.Boolean(object.adaptiveFlowControl)
+        : isSet(object.adaptive_flow_control)
+        ? globalThis.Boolean(object.adaptive_flow_control)
+        : false,
+    };
+  },
+
+  toJSON(message: Http2ClientParams_FlowControl): unknown {
+    const obj: any = {};
+    if (message.initialConnectionWindowSize !== 0) {
+      obj.initialConnectionWindowSize = Math.round(message.initialConnectionWindowSize);
+    }
+    if (message.initialStreamWindowSize !== 0) {
+      obj.initialStreamWindowSize = Math.round(message.initialStreamWindowSize);
+    }
+    if (message.adaptiveFlowControl !== false) {
+      obj.adaptiveFlowControl = message.adaptiveFlowControl;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Http2ClientParams_FlowControl>, I>>(base?: I): Http2ClientParams_FlowControl {
+    return Http2ClientParams_FlowControl.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Http2ClientParams_FlowControl>, I>>(
+    object: I,
+  ): Http2ClientParams_FlowControl {
+    const message = createBaseHttp2ClientParams_FlowControl();
+    message.initialConnectionWindowSize = object.initialConnectionWindowSize ?? 0;
+    message.initialStreamWindowSize = object.initialStreamWindowSize ?? 0;
+    message.adaptiveFlowControl = object.adaptiveFlowControl ?? false;
+    return message;
+  },
+};
+
+function createBaseHttp2ClientParams_KeepAlive(): Http2ClientParams_KeepAlive {
+  return { interval: undefined, timeout: undefined, whileIdle: false };
+}
+
+export const Http2ClientParams_KeepAlive: MessageFns<Http2ClientParams_KeepAlive> = {
+  encode(message: Http2ClientParams_KeepAlive, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.interval !== undefined) {
+      Duration.encode(message.interval, writer.uint32(10).fork()).join();
+    }
+    if (message.timeout !== undefined) {
+      Duration.encode(message.timeout, writer.uint32(18).fork()).join();
+    }
+    if (message.whileIdle !== false) {
+      writer.uint32(24).bool(message.whileIdle);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Http2ClientParams_KeepAlive {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttp2ClientParams_KeepAlive();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.interval = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.timeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.whileIdle = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Http2ClientParams_KeepAlive {
+    return {
+      interval: isSet(object.interval) ? Duration.fromJSON(object.interval) : undefined,
+      timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
+      whileIdle: isSet(object.whileIdle)
+        ? globalThis.Boolean(object.whileIdle)
+        : isSet(object.while_idle)
+        ? globalThis.Boolean(object.while_idle)
+        : false,
+    };
+  },
+
+  toJSON(message: Http2ClientParams_KeepAlive): unknown {
+    const obj: any = {};
+    if (message.interval !== undefined) {
+      obj.interval = Duration.toJSON(message.interval);
+    }
+    if (message.timeout !== undefined) {
+      obj.timeout = Duration.toJSON(message.timeout);
+    }
+    if (message.whileIdle !== false) {
+      obj.whileIdle = message.whileIdle;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Http2ClientParams_KeepAlive>, I>>(base?: I): Http2ClientParams_KeepAlive {
+    return Http2ClientParams_KeepAlive.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Http2ClientParams_KeepAlive>, I>>(object: I): Http2ClientParams_KeepAlive {
+    const message = createBaseHttp2ClientParams_KeepAlive();
+    message.interval = (object.interval !== undefined && object.interval !== null)
+      ? Duration.fromPartial(object.interval)
+      : undefined;
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
+    message.whileIdle = object.whileIdle ?? false;
+    return message;
+  },
+};
+
+function createBaseHttp2ClientParams_Internals(): Http2ClientParams_Internals {
+  return { maxConcurrentResetStreams: 0, maxFrameSize: 0, maxSendBufSize: 0 };
+}
+
+export const Http2ClientParams_Internals: MessageFns<Http2ClientParams_Internals> = {
+  encode(message: Http2ClientParams_Internals, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxConcurrentResetStreams !== 0) {
+      writer.uint32(8).uint32(message.maxConcurrentResetStreams);
+    }
+    if (message.maxFrameSize !== 0) {
+      writer.uint32(16).uint32(message.maxFrameSize);
+    }
+    if (message.maxSendBufSize !== 0) {
+      writer.uint32(24).uint32(message.maxSendBufSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Http2ClientParams_Internals {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttp2ClientParams_Internals();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxConcurrentResetStreams = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxFrameSize = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxSendBufSize = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Http2ClientParams_Internals {
+    return {
+      maxConcurrentResetStreams: isSet(object.maxConcurrentResetStreams)
+        ? globalThis.Number(object.maxConcurrentResetStreams)
+        : isSet(object.max_concurrent_reset_streams)
+        ? globalThis.Number(object.max_concurrent_reset_streams)
+        : 0,
+      maxFrameSize: isSet(object.maxFrameSize)
+        ? globalThis.Number(object.maxFrameSize)
+        : isSet(object.max_frame_size)
+        ? globalThis.Number(object.max_frame_size)
+        : 0,
+      maxSendBufSize: isSet(object.maxSendBufSize)
+        ? globalThis.Number(object.maxSendBufSize)
+        : isSet(object.max_send_buf_size)
+        ? globalThis.Number(object.max_send_buf_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: Http2ClientParams_Internals): unknown {
+    const obj: any = {};
+    if (message.maxConcurrentResetStreams !== 0) {
+      obj.maxConcurrentResetStreams = Math.round(message.maxConcurrentResetStreams);
+    }
+    if (message.maxFrameSize !== 0) {
+      obj.maxFrameSize = Math.round(message.maxFrameSize);
+    }
+    if (message.maxSendBufSize !== 0) {
+      obj.maxSendBufSize = Math.round(message.maxSendBufSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Http2ClientParams_Internals>, I>>(base?: I): Http2ClientParams_Internals {
+    return Http2ClientParams_Internals.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Http2ClientParams_Internals>, I>>(object: I): Http2ClientParams_Internals {
+    const message = createBaseHttp2ClientParams_Internals();
+    message.maxConcurrentResetStreams = object.maxConcurrentResetStreams ?? 0;
+    message.maxFrameSize = object.maxFrameSize ?? 0;
+    message.maxSendBufSize = object.maxSendBufSize ?? 0;
+    return message;
+  },
+};
+
 function createBaseDestinationProfile(): DestinationProfile {
   return {
     fullyQualifiedName: "",
@@ -1799,6 +2372,8 @@ function createBaseDestinationProfile(): DestinationProfile {
     retryBudget: undefined,
     dstOverrides: [],
     endpoint: undefined,
+    parentRef: undefined,
+    profileRef: undefined,
   };
 }
 
@@ -1821,6 +2396,12 @@ export const DestinationProfile: MessageFns<DestinationProfile> = {
     }
     if (message.endpoint !== undefined) {
       WeightedAddr.encode(message.endpoint, writer.uint32(50).fork()).join();
+    }
+    if (message.parentRef !== undefined) {
+      Metadata1.encode(message.parentRef, writer.uint32(58).fork()).join();
+    }
+    if (message.profileRef !== undefined) {
+      Metadata1.encode(message.profileRef, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1886,6 +2467,22 @@ export const DestinationProfile: MessageFns<DestinationProfile> = {
             message.endpoint = WeightedAddr.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.parentRef = Metadata1.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.profileRef = Metadata1.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1922,6 +2519,16 @@ export const DestinationProfile: MessageFns<DestinationProfile> = {
         ? object.dst_overrides.map((e: any) => WeightedDst.fromJSON(e))
         : [],
       endpoint: isSet(object.endpoint) ? WeightedAddr.fromJSON(object.endpoint) : undefined,
+      parentRef: isSet(object.parentRef)
+        ? Metadata1.fromJSON(object.parentRef)
+        : isSet(object.parent_ref)
+        ? Metadata1.fromJSON(object.parent_ref)
+        : undefined,
+      profileRef: isSet(object.profileRef)
+        ? Metadata1.fromJSON(object.profileRef)
+        : isSet(object.profile_ref)
+        ? Metadata1.fromJSON(object.profile_ref)
+        : undefined,
     };
   },
 
@@ -1945,6 +2552,12 @@ export const DestinationProfile: MessageFns<DestinationProfile> = {
     if (message.endpoint !== undefined) {
       obj.endpoint = WeightedAddr.toJSON(message.endpoint);
     }
+    if (message.parentRef !== undefined) {
+      obj.parentRef = Metadata1.toJSON(message.parentRef);
+    }
+    if (message.profileRef !== undefined) {
+      obj.profileRef = Metadata1.toJSON(message.profileRef);
+    }
     return obj;
   },
 
@@ -1962,6 +2575,12 @@ export const DestinationProfile: MessageFns<DestinationProfile> = {
     message.dstOverrides = object.dstOverrides?.map((e) => WeightedDst.fromPartial(e)) || [];
     message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
       ? WeightedAddr.fromPartial(object.endpoint)
+      : undefined;
+    message.parentRef = (object.parentRef !== undefined && object.parentRef !== null)
+      ? Metadata1.fromPartial(object.parentRef)
+      : undefined;
+    message.profileRef = (object.profileRef !== undefined && object.profileRef !== null)
+      ? Metadata1.fromPartial(object.profileRef)
       : undefined;
     return message;
   },
@@ -3042,7 +3661,7 @@ export const HttpStatusRange: MessageFns<HttpStatusRange> = {
 };
 
 function createBaseWeightedDst(): WeightedDst {
-  return { authority: "", weight: 0 };
+  return { authority: "", weight: 0, backendRef: undefined };
 }
 
 export const WeightedDst: MessageFns<WeightedDst> = {
@@ -3052,6 +3671,9 @@ export const WeightedDst: MessageFns<WeightedDst> = {
     }
     if (message.weight !== 0) {
       writer.uint32(16).uint32(message.weight);
+    }
+    if (message.backendRef !== undefined) {
+      Metadata1.encode(message.backendRef, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -3085,6 +3707,14 @@ export const WeightedDst: MessageFns<WeightedDst> = {
             message.weight = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.backendRef = Metadata1.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3101,6 +3731,11 @@ export const WeightedDst: MessageFns<WeightedDst> = {
     return {
       authority: isSet(object.authority) ? globalThis.String(object.authority) : "",
       weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+      backendRef: isSet(object.backendRef)
+        ? Metadata1.fromJSON(object.backendRef)
+        : isSet(object.backend_ref)
+        ? Metadata1.fromJSON(object.backend_ref)
+        : undefined,
     };
   },
 
@@ -3112,6 +3747,9 @@ export const WeightedDst: MessageFns<WeightedDst> = {
     if (message.weight !== 0) {
       obj.weight = Math.round(message.weight);
     }
+    if (message.backendRef !== undefined) {
+      obj.backendRef = Metadata1.toJSON(message.backendRef);
+    }
     return obj;
   },
 
@@ -3122,6 +3760,9 @@ export const WeightedDst: MessageFns<WeightedDst> = {
     const message = createBaseWeightedDst();
     message.authority = object.authority ?? "";
     message.weight = object.weight ?? 0;
+    message.backendRef = (object.backendRef !== undefined && object.backendRef !== null)
+      ? Metadata1.fromPartial(object.backendRef)
+      : undefined;
     return message;
   },
 };

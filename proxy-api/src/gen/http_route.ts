@@ -98,6 +98,16 @@ export interface PathModifier {
     | undefined;
 }
 
+/**
+ * meshbus extension (the Gateway API URLRewrite filter), not in the public
+ * API: rewrites the request before it is forwarded. An empty `host` keeps the
+ * request's host; an unset `path` keeps its path.
+ */
+export interface UrlRewrite {
+  host: string;
+  path?: PathModifier | undefined;
+}
+
 /** Fails matching requests with a synthetic response instead of forwarding them. */
 export interface HttpFailureInjector {
   status: number;
@@ -1215,6 +1225,93 @@ export const PathModifier: MessageFns<PathModifier> = {
         break;
       }
     }
+    return message;
+  },
+};
+
+function createBaseUrlRewrite(): UrlRewrite {
+  return { host: "", path: undefined };
+}
+
+export const UrlRewrite: MessageFns<UrlRewrite> = {
+  encode(message: UrlRewrite, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.path !== undefined) {
+      PathModifier.encode(message.path, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UrlRewrite {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUrlRewrite();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = PathModifier.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UrlRewrite {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      path: isSet(object.path) ? PathModifier.fromJSON(object.path) : undefined,
+    };
+  },
+
+  toJSON(message: UrlRewrite): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.path !== undefined) {
+      obj.path = PathModifier.toJSON(message.path);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UrlRewrite>, I>>(base?: I): UrlRewrite {
+    return UrlRewrite.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UrlRewrite>, I>>(object: I): UrlRewrite {
+    const message = createBaseUrlRewrite();
+    message.host = object.host ?? "";
+    message.path = (object.path !== undefined && object.path !== null)
+      ? PathModifier.fromPartial(object.path)
+      : undefined;
     return message;
   },
 };

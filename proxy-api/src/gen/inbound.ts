@@ -28,6 +28,7 @@ import {
   HttpRouteMatch,
   RequestHeaderModifier,
   RequestRedirect,
+  UrlRewrite,
 } from "./http_route.js";
 import { Metadata as Metadata1 } from "./meta.js";
 import { IPAddress, IPNetwork } from "./net.js";
@@ -78,14 +79,18 @@ export interface ProxyProtocol_Detect {
     | undefined;
   /** Routes used when the connection turns out to be HTTP. */
   httpRoutes: HttpRoute[];
+  /** Rate limit applied when the connection turns out to be HTTP. */
+  httpLocalRateLimit?: HttpLocalRateLimit | undefined;
 }
 
 export interface ProxyProtocol_Http1 {
   routes: HttpRoute[];
+  localRateLimit?: HttpLocalRateLimit | undefined;
 }
 
 export interface ProxyProtocol_Http2 {
   routes: HttpRoute[];
+  localRateLimit?: HttpLocalRateLimit | undefined;
 }
 
 export interface ProxyProtocol_Grpc {
@@ -188,6 +193,13 @@ export interface HttpRoute_Filter {
     | { $case: "failureInjector"; failureInjector: HttpFailureInjector }
     | { $case: "requestHeaderModifier"; requestHeaderModifier: RequestHeaderModifier }
     | { $case: "redirect"; redirect: RequestRedirect }
+    | //
+    /**
+     * meshbus extension, not in the public API: a proxy built for the public
+     * API does not know this filter. The number sits far above the public
+     * range so that it never clashes with a future public field.
+     */
+    { $case: "urlRewrite"; urlRewrite: UrlRewrite }
     | undefined;
 }
 
@@ -214,6 +226,42 @@ export interface GrpcRoute_Filter {
     $case: "requestHeaderModifier";
     requestHeaderModifier: RequestHeaderModifier;
   } | undefined;
+}
+
+/**
+ * Request-rate limits the proxy enforces itself on a server's HTTP traffic.
+ * Each limit left unset does not apply.
+ */
+export interface HttpLocalRateLimit {
+  /** The rate-limit policy resource this was built from. */
+  metadata?:
+    | Metadata1
+    | undefined;
+  /** Ceiling for all requests to the server together. */
+  total?:
+    | HttpLocalRateLimit_Limit
+    | undefined;
+  /** Ceiling for each client identity on its own. */
+  identity?:
+    | HttpLocalRateLimit_Limit
+    | undefined;
+  /** Limits that replace `identity` for the listed clients. */
+  overrides: HttpLocalRateLimit_Override[];
+}
+
+export interface HttpLocalRateLimit_Override {
+  limit?: HttpLocalRateLimit_Limit | undefined;
+  clients?: HttpLocalRateLimit_Override_ClientIdentities | undefined;
+}
+
+export interface HttpLocalRateLimit_Override_ClientIdentities {
+  /** Exact client identities this override applies to. */
+  identities: Identity[];
+}
+
+export interface HttpLocalRateLimit_Limit {
+  /** The field name is camelCase in the public API too; keep it (JSON name). */
+  requestsPerSecond: number;
 }
 
 function createBasePortSpec(): PortSpec {
@@ -727,7 +775,7 @@ export const ProxyProtocol: MessageFns<ProxyProtocol> = {
 };
 
 function createBaseProxyProtocol_Detect(): ProxyProtocol_Detect {
-  return { timeout: undefined, httpRoutes: [] };
+  return { timeout: undefined, httpRoutes: [], httpLocalRateLimit: undefined };
 }
 
 export const ProxyProtocol_Detect: MessageFns<ProxyProtocol_Detect> = {
@@ -737,6 +785,9 @@ export const ProxyProtocol_Detect: MessageFns<ProxyProtocol_Detect> = {
     }
     for (const v of message.httpRoutes) {
       HttpRoute.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.httpLocalRateLimit !== undefined) {
+      HttpLocalRateLimit.encode(message.httpLocalRateLimit, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -770,6 +821,14 @@ export const ProxyProtocol_Detect: MessageFns<ProxyProtocol_Detect> = {
             message.httpRoutes.push(HttpRoute.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.httpLocalRateLimit = HttpLocalRateLimit.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -790,6 +849,11 @@ export const ProxyProtocol_Detect: MessageFns<ProxyProtocol_Detect> = {
         : globalThis.Array.isArray(object?.http_routes)
         ? object.http_routes.map((e: any) => HttpRoute.fromJSON(e))
         : [],
+      httpLocalRateLimit: isSet(object.httpLocalRateLimit)
+        ? HttpLocalRateLimit.fromJSON(object.httpLocalRateLimit)
+        : isSet(object.http_local_rate_limit)
+        ? HttpLocalRateLimit.fromJSON(object.http_local_rate_limit)
+        : undefined,
     };
   },
 
@@ -800,6 +864,9 @@ export const ProxyProtocol_Detect: MessageFns<ProxyProtocol_Detect> = {
     }
     if (message.httpRoutes?.length) {
       obj.httpRoutes = message.httpRoutes.map((e) => HttpRoute.toJSON(e));
+    }
+    if (message.httpLocalRateLimit !== undefined) {
+      obj.httpLocalRateLimit = HttpLocalRateLimit.toJSON(message.httpLocalRateLimit);
     }
     return obj;
   },
@@ -813,18 +880,24 @@ export const ProxyProtocol_Detect: MessageFns<ProxyProtocol_Detect> = {
       ? Duration.fromPartial(object.timeout)
       : undefined;
     message.httpRoutes = object.httpRoutes?.map((e) => HttpRoute.fromPartial(e)) || [];
+    message.httpLocalRateLimit = (object.httpLocalRateLimit !== undefined && object.httpLocalRateLimit !== null)
+      ? HttpLocalRateLimit.fromPartial(object.httpLocalRateLimit)
+      : undefined;
     return message;
   },
 };
 
 function createBaseProxyProtocol_Http1(): ProxyProtocol_Http1 {
-  return { routes: [] };
+  return { routes: [], localRateLimit: undefined };
 }
 
 export const ProxyProtocol_Http1: MessageFns<ProxyProtocol_Http1> = {
   encode(message: ProxyProtocol_Http1, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.routes) {
       HttpRoute.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.localRateLimit !== undefined) {
+      HttpLocalRateLimit.encode(message.localRateLimit, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -850,6 +923,14 @@ export const ProxyProtocol_Http1: MessageFns<ProxyProtocol_Http1> = {
             message.routes.push(HttpRoute.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.localRateLimit = HttpLocalRateLimit.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -865,6 +946,11 @@ export const ProxyProtocol_Http1: MessageFns<ProxyProtocol_Http1> = {
   fromJSON(object: any): ProxyProtocol_Http1 {
     return {
       routes: globalThis.Array.isArray(object?.routes) ? object.routes.map((e: any) => HttpRoute.fromJSON(e)) : [],
+      localRateLimit: isSet(object.localRateLimit)
+        ? HttpLocalRateLimit.fromJSON(object.localRateLimit)
+        : isSet(object.local_rate_limit)
+        ? HttpLocalRateLimit.fromJSON(object.local_rate_limit)
+        : undefined,
     };
   },
 
@@ -872,6 +958,9 @@ export const ProxyProtocol_Http1: MessageFns<ProxyProtocol_Http1> = {
     const obj: any = {};
     if (message.routes?.length) {
       obj.routes = message.routes.map((e) => HttpRoute.toJSON(e));
+    }
+    if (message.localRateLimit !== undefined) {
+      obj.localRateLimit = HttpLocalRateLimit.toJSON(message.localRateLimit);
     }
     return obj;
   },
@@ -882,18 +971,24 @@ export const ProxyProtocol_Http1: MessageFns<ProxyProtocol_Http1> = {
   fromPartial<I extends Exact<DeepPartial<ProxyProtocol_Http1>, I>>(object: I): ProxyProtocol_Http1 {
     const message = createBaseProxyProtocol_Http1();
     message.routes = object.routes?.map((e) => HttpRoute.fromPartial(e)) || [];
+    message.localRateLimit = (object.localRateLimit !== undefined && object.localRateLimit !== null)
+      ? HttpLocalRateLimit.fromPartial(object.localRateLimit)
+      : undefined;
     return message;
   },
 };
 
 function createBaseProxyProtocol_Http2(): ProxyProtocol_Http2 {
-  return { routes: [] };
+  return { routes: [], localRateLimit: undefined };
 }
 
 export const ProxyProtocol_Http2: MessageFns<ProxyProtocol_Http2> = {
   encode(message: ProxyProtocol_Http2, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.routes) {
       HttpRoute.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.localRateLimit !== undefined) {
+      HttpLocalRateLimit.encode(message.localRateLimit, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -919,6 +1014,14 @@ export const ProxyProtocol_Http2: MessageFns<ProxyProtocol_Http2> = {
             message.routes.push(HttpRoute.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.localRateLimit = HttpLocalRateLimit.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -934,6 +1037,11 @@ export const ProxyProtocol_Http2: MessageFns<ProxyProtocol_Http2> = {
   fromJSON(object: any): ProxyProtocol_Http2 {
     return {
       routes: globalThis.Array.isArray(object?.routes) ? object.routes.map((e: any) => HttpRoute.fromJSON(e)) : [],
+      localRateLimit: isSet(object.localRateLimit)
+        ? HttpLocalRateLimit.fromJSON(object.localRateLimit)
+        : isSet(object.local_rate_limit)
+        ? HttpLocalRateLimit.fromJSON(object.local_rate_limit)
+        : undefined,
     };
   },
 
@@ -941,6 +1049,9 @@ export const ProxyProtocol_Http2: MessageFns<ProxyProtocol_Http2> = {
     const obj: any = {};
     if (message.routes?.length) {
       obj.routes = message.routes.map((e) => HttpRoute.toJSON(e));
+    }
+    if (message.localRateLimit !== undefined) {
+      obj.localRateLimit = HttpLocalRateLimit.toJSON(message.localRateLimit);
     }
     return obj;
   },
@@ -951,6 +1062,9 @@ export const ProxyProtocol_Http2: MessageFns<ProxyProtocol_Http2> = {
   fromPartial<I extends Exact<DeepPartial<ProxyProtocol_Http2>, I>>(object: I): ProxyProtocol_Http2 {
     const message = createBaseProxyProtocol_Http2();
     message.routes = object.routes?.map((e) => HttpRoute.fromPartial(e)) || [];
+    message.localRateLimit = (object.localRateLimit !== undefined && object.localRateLimit !== null)
+      ? HttpLocalRateLimit.fromPartial(object.localRateLimit)
+      : undefined;
     return message;
   },
 };
@@ -2174,6 +2288,9 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
       case "redirect":
         RequestRedirect.encode(message.kind.redirect, writer.uint32(26).fork()).join();
         break;
+      case "urlRewrite":
+        UrlRewrite.encode(message.kind.urlRewrite, writer.uint32(8002).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2221,6 +2338,14 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
             message.kind = { $case: "redirect", redirect: RequestRedirect.decode(reader, reader.uint32()) };
             continue;
           }
+          case 1000: {
+            if (tag !== 8002) {
+              break;
+            }
+
+            message.kind = { $case: "urlRewrite", urlRewrite: UrlRewrite.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2251,6 +2376,10 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
         }
         : isSet(object.redirect)
         ? { $case: "redirect", redirect: RequestRedirect.fromJSON(object.redirect) }
+        : isSet(object.urlRewrite)
+        ? { $case: "urlRewrite", urlRewrite: UrlRewrite.fromJSON(object.urlRewrite) }
+        : isSet(object.url_rewrite)
+        ? { $case: "urlRewrite", urlRewrite: UrlRewrite.fromJSON(object.url_rewrite) }
         : undefined,
     };
   },
@@ -2263,6 +2392,8 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
       obj.requestHeaderModifier = RequestHeaderModifier.toJSON(message.kind.requestHeaderModifier);
     } else if (message.kind?.$case === "redirect") {
       obj.redirect = RequestRedirect.toJSON(message.kind.redirect);
+    } else if (message.kind?.$case === "urlRewrite") {
+      obj.urlRewrite = UrlRewrite.toJSON(message.kind.urlRewrite);
     }
     return obj;
   },
@@ -2294,6 +2425,12 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
       case "redirect": {
         if (object.kind?.redirect !== undefined && object.kind?.redirect !== null) {
           message.kind = { $case: "redirect", redirect: RequestRedirect.fromPartial(object.kind.redirect) };
+        }
+        break;
+      }
+      case "urlRewrite": {
+        if (object.kind?.urlRewrite !== undefined && object.kind?.urlRewrite !== null) {
+          message.kind = { $case: "urlRewrite", urlRewrite: UrlRewrite.fromPartial(object.kind.urlRewrite) };
         }
         break;
       }
@@ -2631,6 +2768,367 @@ export const GrpcRoute_Filter: MessageFns<GrpcRoute_Filter> = {
         break;
       }
     }
+    return message;
+  },
+};
+
+function createBaseHttpLocalRateLimit(): HttpLocalRateLimit {
+  return { metadata: undefined, total: undefined, identity: undefined, overrides: [] };
+}
+
+export const HttpLocalRateLimit: MessageFns<HttpLocalRateLimit> = {
+  encode(message: HttpLocalRateLimit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.metadata !== undefined) {
+      Metadata1.encode(message.metadata, writer.uint32(10).fork()).join();
+    }
+    if (message.total !== undefined) {
+      HttpLocalRateLimit_Limit.encode(message.total, writer.uint32(18).fork()).join();
+    }
+    if (message.identity !== undefined) {
+      HttpLocalRateLimit_Limit.encode(message.identity, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.overrides) {
+      HttpLocalRateLimit_Override.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpLocalRateLimit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpLocalRateLimit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.metadata = Metadata1.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.total = HttpLocalRateLimit_Limit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.identity = HttpLocalRateLimit_Limit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.overrides.push(HttpLocalRateLimit_Override.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpLocalRateLimit {
+    return {
+      metadata: isSet(object.metadata) ? Metadata1.fromJSON(object.metadata) : undefined,
+      total: isSet(object.total) ? HttpLocalRateLimit_Limit.fromJSON(object.total) : undefined,
+      identity: isSet(object.identity) ? HttpLocalRateLimit_Limit.fromJSON(object.identity) : undefined,
+      overrides: globalThis.Array.isArray(object?.overrides)
+        ? object.overrides.map((e: any) => HttpLocalRateLimit_Override.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: HttpLocalRateLimit): unknown {
+    const obj: any = {};
+    if (message.metadata !== undefined) {
+      obj.metadata = Metadata1.toJSON(message.metadata);
+    }
+    if (message.total !== undefined) {
+      obj.total = HttpLocalRateLimit_Limit.toJSON(message.total);
+    }
+    if (message.identity !== undefined) {
+      obj.identity = HttpLocalRateLimit_Limit.toJSON(message.identity);
+    }
+    if (message.overrides?.length) {
+      obj.overrides = message.overrides.map((e) => HttpLocalRateLimit_Override.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpLocalRateLimit>, I>>(base?: I): HttpLocalRateLimit {
+    return HttpLocalRateLimit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpLocalRateLimit>, I>>(object: I): HttpLocalRateLimit {
+    const message = createBaseHttpLocalRateLimit();
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? Metadata1.fromPartial(object.metadata)
+      : undefined;
+    message.total = (object.total !== undefined && object.total !== null)
+      ? HttpLocalRateLimit_Limit.fromPartial(object.total)
+      : undefined;
+    message.identity = (object.identity !== undefined && object.identity !== null)
+      ? HttpLocalRateLimit_Limit.fromPartial(object.identity)
+      : undefined;
+    message.overrides = object.overrides?.map((e) => HttpLocalRateLimit_Override.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHttpLocalRateLimit_Override(): HttpLocalRateLimit_Override {
+  return { limit: undefined, clients: undefined };
+}
+
+export const HttpLocalRateLimit_Override: MessageFns<HttpLocalRateLimit_Override> = {
+  encode(message: HttpLocalRateLimit_Override, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== undefined) {
+      HttpLocalRateLimit_Limit.encode(message.limit, writer.uint32(10).fork()).join();
+    }
+    if (message.clients !== undefined) {
+      HttpLocalRateLimit_Override_ClientIdentities.encode(message.clients, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpLocalRateLimit_Override {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpLocalRateLimit_Override();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.limit = HttpLocalRateLimit_Limit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clients = HttpLocalRateLimit_Override_ClientIdentities.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpLocalRateLimit_Override {
+    return {
+      limit: isSet(object.limit) ? HttpLocalRateLimit_Limit.fromJSON(object.limit) : undefined,
+      clients: isSet(object.clients)
+        ? HttpLocalRateLimit_Override_ClientIdentities.fromJSON(object.clients)
+        : undefined,
+    };
+  },
+
+  toJSON(message: HttpLocalRateLimit_Override): unknown {
+    const obj: any = {};
+    if (message.limit !== undefined) {
+      obj.limit = HttpLocalRateLimit_Limit.toJSON(message.limit);
+    }
+    if (message.clients !== undefined) {
+      obj.clients = HttpLocalRateLimit_Override_ClientIdentities.toJSON(message.clients);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpLocalRateLimit_Override>, I>>(base?: I): HttpLocalRateLimit_Override {
+    return HttpLocalRateLimit_Override.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpLocalRateLimit_Override>, I>>(object: I): HttpLocalRateLimit_Override {
+    const message = createBaseHttpLocalRateLimit_Override();
+    message.limit = (object.limit !== undefined && object.limit !== null)
+      ? HttpLocalRateLimit_Limit.fromPartial(object.limit)
+      : undefined;
+    message.clients = (object.clients !== undefined && object.clients !== null)
+      ? HttpLocalRateLimit_Override_ClientIdentities.fromPartial(object.clients)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseHttpLocalRateLimit_Override_ClientIdentities(): HttpLocalRateLimit_Override_ClientIdentities {
+  return { identities: [] };
+}
+
+export const HttpLocalRateLimit_Override_ClientIdentities: MessageFns<HttpLocalRateLimit_Override_ClientIdentities> = {
+  encode(
+    message: HttpLocalRateLimit_Override_ClientIdentities,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    for (const v of message.identities) {
+      Identity.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpLocalRateLimit_Override_ClientIdentities {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpLocalRateLimit_Override_ClientIdentities();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.identities.push(Identity.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpLocalRateLimit_Override_ClientIdentities {
+    return {
+      identities: globalThis.Array.isArray(object?.identities)
+        ? object.identities.map((e: any) => Identity.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: HttpLocalRateLimit_Override_ClientIdentities): unknown {
+    const obj: any = {};
+    if (message.identities?.length) {
+      obj.identities = message.identities.map((e) => Identity.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpLocalRateLimit_Override_ClientIdentities>, I>>(
+    base?: I,
+  ): HttpLocalRateLimit_Override_ClientIdentities {
+    return HttpLocalRateLimit_Override_ClientIdentities.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpLocalRateLimit_Override_ClientIdentities>, I>>(
+    object: I,
+  ): HttpLocalRateLimit_Override_ClientIdentities {
+    const message = createBaseHttpLocalRateLimit_Override_ClientIdentities();
+    message.identities = object.identities?.map((e) => Identity.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHttpLocalRateLimit_Limit(): HttpLocalRateLimit_Limit {
+  return { requestsPerSecond: 0 };
+}
+
+export const HttpLocalRateLimit_Limit: MessageFns<HttpLocalRateLimit_Limit> = {
+  encode(message: HttpLocalRateLimit_Limit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestsPerSecond !== 0) {
+      writer.uint32(8).uint32(message.requestsPerSecond);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpLocalRateLimit_Limit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpLocalRateLimit_Limit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestsPerSecond = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpLocalRateLimit_Limit {
+    return { requestsPerSecond: isSet(object.requestsPerSecond) ? globalThis.Number(object.requestsPerSecond) : 0 };
+  },
+
+  toJSON(message: HttpLocalRateLimit_Limit): unknown {
+    const obj: any = {};
+    if (message.requestsPerSecond !== 0) {
+      obj.requestsPerSecond = Math.round(message.requestsPerSecond);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpLocalRateLimit_Limit>, I>>(base?: I): HttpLocalRateLimit_Limit {
+    return HttpLocalRateLimit_Limit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpLocalRateLimit_Limit>, I>>(object: I): HttpLocalRateLimit_Limit {
+    const message = createBaseHttpLocalRateLimit_Limit();
+    message.requestsPerSecond = object.requestsPerSecond ?? 0;
     return message;
   },
 };

@@ -31,6 +31,7 @@ import {
   RequestRedirect,
   ResponseHeaderModifier,
   Timeouts,
+  UrlRewrite,
 } from "./http_route.js";
 import { Metadata as Metadata1 } from "./meta.js";
 import { TcpAddress } from "./net.js";
@@ -147,6 +148,14 @@ export interface HttpRoute_Filter {
     | { $case: "requestHeaderModifier"; requestHeaderModifier: RequestHeaderModifier }
     | { $case: "redirect"; redirect: RequestRedirect }
     | { $case: "responseHeaderModifier"; responseHeaderModifier: ResponseHeaderModifier }
+    | //
+    /**
+     * meshbus extension, not in the public API: a proxy built for the public
+     * API does not know this filter. The number sits far above the public
+     * range so that it never clashes with a future public field. Used by
+     * route rules and by RouteBackend filters alike.
+     */
+    { $case: "urlRewrite"; urlRewrite: UrlRewrite }
     | undefined;
 }
 
@@ -432,7 +441,12 @@ export interface Backend_BalanceP2c {
     | Backend_EndpointDiscovery
     | undefined;
   /** How endpoint load is estimated. */
-  load?: { $case: "peakEwma"; peakEwma: Backend_BalanceP2c_PeakEwma } | undefined;
+  load?: { $case: "peakEwma"; peakEwma: Backend_BalanceP2c_PeakEwma } | //
+  /**
+   * Peak EWMA that also counts overload answers (such as 429) against an
+   * endpoint, so that busy endpoints get less traffic.
+   */
+  { $case: "penaltyPeakEwma"; penaltyPeakEwma: Backend_BalanceP2c_PenaltyPeakEwma } | undefined;
 }
 
 /** Peak exponentially weighted moving average of latency. */
@@ -445,6 +459,34 @@ export interface Backend_BalanceP2c_PeakEwma {
   decay?: Duration | undefined;
 }
 
+/**
+ * Like PeakEwma, plus an artificial latency added to an endpoint's
+ * estimate each time it answers with an overload response.
+ */
+export interface Backend_BalanceP2c_PenaltyPeakEwma {
+  /** Latency assumed for an endpoint before any has been observed. */
+  defaultRtt?:
+    | Duration
+    | undefined;
+  /** Length of the latency averaging window. */
+  decay?:
+    | Duration
+    | undefined;
+  /** Latency added for each overload response. */
+  penalty?:
+    | Duration
+    | undefined;
+  /**
+   * Upper bound on a Retry-After value the balancer takes into account;
+   * longer hints are cut to this.
+   */
+  maxRetryAfter?:
+    | Duration
+    | undefined;
+  /** Length of the window over which penalties fade. */
+  penaltyDecay?: Duration | undefined;
+}
+
 export interface Queue {
   /** Requests that may wait before backpressure applies. */
   capacity: number;
@@ -452,13 +494,58 @@ export interface Queue {
   failfastTimeout?: Duration | undefined;
 }
 
+/**
+ * Circuit breaking: when an endpoint trips a policy it stops getting traffic
+ * until a probe request succeeds. A numeric threshold of zero turns that
+ * threshold off.
+ */
 export interface FailureAccrual {
-  kind?: { $case: "consecutiveFailures"; consecutiveFailures: FailureAccrual_ConsecutiveFailures } | undefined;
+  kind?:
+    | { $case: "consecutiveFailures"; consecutiveFailures: FailureAccrual_ConsecutiveFailures }
+    | //
+    /** Success rate and consecutive failures together. */
+    { $case: "unified"; unified: FailureAccrual_Unified }
+    | undefined;
+  /** Keeps a floor of endpoints in the pool; unset means no floor. */
+  ejection?: EjectionConfig | undefined;
 }
 
 export interface FailureAccrual_ConsecutiveFailures {
+  /** Failures in a row that trip the circuit; zero (or unset) never trips. */
   maxFailures: number;
+  /** Required: how long an endpoint stays out before it is probed. */
   backoff?: ExponentialBackoff | undefined;
+}
+
+export interface FailureAccrual_Unified {
+  /**
+   * Trip when the moving average of the success rate falls below this
+   * share, between 0.0 and 1.0; 0.0 turns the check off. A double because
+   * proxies compare it with a 64-bit average.
+   */
+  successRateThreshold: number;
+  /** Window of the success-rate moving average. */
+  decay?:
+    | Duration
+    | undefined;
+  /** Requests needed before the success rate can trip the circuit. */
+  minRequests: number;
+  /** Failures in a row that trip the circuit; zero (or unset) never trips. */
+  maxConsecutiveFailures: number;
+  /** Required: how long an endpoint stays out before it is probed. */
+  backoff?: ExponentialBackoff | undefined;
+}
+
+/**
+ * Guards a load-balancing pool against losing all its endpoints to circuit
+ * breaking.
+ */
+export interface EjectionConfig {
+  /**
+   * Endpoints that stay in the pool whatever their failures; zero (or unset)
+   * turns the guard off.
+   */
+  minReadyEndpoints: number;
 }
 
 export interface ExponentialBackoff {
@@ -471,6 +558,11 @@ export interface ExponentialBackoff {
     | undefined;
   /** Share of the base delay that may be added at random; not negative. */
   jitterRatio: number;
+  /**
+   * Start from the response's Retry-After value, when it has one, kept
+   * between min_backoff and max_backoff.
+   */
+  respectRetryAfterHint: boolean;
 }
 
 function createBaseTrafficSpec(): TrafficSpec {
@@ -1715,6 +1807,9 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
       case "responseHeaderModifier":
         ResponseHeaderModifier.encode(message.kind.responseHeaderModifier, writer.uint32(34).fork()).join();
         break;
+      case "urlRewrite":
+        UrlRewrite.encode(message.kind.urlRewrite, writer.uint32(8002).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1773,6 +1868,14 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
             };
             continue;
           }
+          case 1000: {
+            if (tag !== 8002) {
+              break;
+            }
+
+            message.kind = { $case: "urlRewrite", urlRewrite: UrlRewrite.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1813,6 +1916,10 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
           $case: "responseHeaderModifier",
           responseHeaderModifier: ResponseHeaderModifier.fromJSON(object.response_header_modifier),
         }
+        : isSet(object.urlRewrite)
+        ? { $case: "urlRewrite", urlRewrite: UrlRewrite.fromJSON(object.urlRewrite) }
+        : isSet(object.url_rewrite)
+        ? { $case: "urlRewrite", urlRewrite: UrlRewrite.fromJSON(object.url_rewrite) }
         : undefined,
     };
   },
@@ -1827,6 +1934,8 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
       obj.redirect = RequestRedirect.toJSON(message.kind.redirect);
     } else if (message.kind?.$case === "responseHeaderModifier") {
       obj.responseHeaderModifier = ResponseHeaderModifier.toJSON(message.kind.responseHeaderModifier);
+    } else if (message.kind?.$case === "urlRewrite") {
+      obj.urlRewrite = UrlRewrite.toJSON(message.kind.urlRewrite);
     }
     return obj;
   },
@@ -1867,6 +1976,12 @@ export const HttpRoute_Filter: MessageFns<HttpRoute_Filter> = {
             $case: "responseHeaderModifier",
             responseHeaderModifier: ResponseHeaderModifier.fromPartial(object.kind.responseHeaderModifier),
           };
+        }
+        break;
+      }
+      case "urlRewrite": {
+        if (object.kind?.urlRewrite !== undefined && object.kind?.urlRewrite !== null) {
+          message.kind = { $case: "urlRewrite", urlRewrite: UrlRewrite.fromPartial(object.kind.urlRewrite) };
         }
         break;
       }
@@ -5917,6 +6032,9 @@ export const Backend_BalanceP2c: MessageFns<Backend_BalanceP2c> = {
       case "peakEwma":
         Backend_BalanceP2c_PeakEwma.encode(message.load.peakEwma, writer.uint32(18).fork()).join();
         break;
+      case "penaltyPeakEwma":
+        Backend_BalanceP2c_PenaltyPeakEwma.encode(message.load.penaltyPeakEwma, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -5950,6 +6068,17 @@ export const Backend_BalanceP2c: MessageFns<Backend_BalanceP2c> = {
             message.load = { $case: "peakEwma", peakEwma: Backend_BalanceP2c_PeakEwma.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.load = {
+              $case: "penaltyPeakEwma",
+              penaltyPeakEwma: Backend_BalanceP2c_PenaltyPeakEwma.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5969,6 +6098,16 @@ export const Backend_BalanceP2c: MessageFns<Backend_BalanceP2c> = {
         ? { $case: "peakEwma", peakEwma: Backend_BalanceP2c_PeakEwma.fromJSON(object.peakEwma) }
         : isSet(object.peak_ewma)
         ? { $case: "peakEwma", peakEwma: Backend_BalanceP2c_PeakEwma.fromJSON(object.peak_ewma) }
+        : isSet(object.penaltyPeakEwma)
+        ? {
+          $case: "penaltyPeakEwma",
+          penaltyPeakEwma: Backend_BalanceP2c_PenaltyPeakEwma.fromJSON(object.penaltyPeakEwma),
+        }
+        : isSet(object.penalty_peak_ewma)
+        ? {
+          $case: "penaltyPeakEwma",
+          penaltyPeakEwma: Backend_BalanceP2c_PenaltyPeakEwma.fromJSON(object.penalty_peak_ewma),
+        }
         : undefined,
     };
   },
@@ -5980,6 +6119,8 @@ export const Backend_BalanceP2c: MessageFns<Backend_BalanceP2c> = {
     }
     if (message.load?.$case === "peakEwma") {
       obj.peakEwma = Backend_BalanceP2c_PeakEwma.toJSON(message.load.peakEwma);
+    } else if (message.load?.$case === "penaltyPeakEwma") {
+      obj.penaltyPeakEwma = Backend_BalanceP2c_PenaltyPeakEwma.toJSON(message.load.penaltyPeakEwma);
     }
     return obj;
   },
@@ -5996,6 +6137,15 @@ export const Backend_BalanceP2c: MessageFns<Backend_BalanceP2c> = {
       case "peakEwma": {
         if (object.load?.peakEwma !== undefined && object.load?.peakEwma !== null) {
           message.load = { $case: "peakEwma", peakEwma: Backend_BalanceP2c_PeakEwma.fromPartial(object.load.peakEwma) };
+        }
+        break;
+      }
+      case "penaltyPeakEwma": {
+        if (object.load?.penaltyPeakEwma !== undefined && object.load?.penaltyPeakEwma !== null) {
+          message.load = {
+            $case: "penaltyPeakEwma",
+            penaltyPeakEwma: Backend_BalanceP2c_PenaltyPeakEwma.fromPartial(object.load.penaltyPeakEwma),
+          };
         }
         break;
       }
@@ -6097,6 +6247,171 @@ export const Backend_BalanceP2c_PeakEwma: MessageFns<Backend_BalanceP2c_PeakEwma
   },
 };
 
+function createBaseBackend_BalanceP2c_PenaltyPeakEwma(): Backend_BalanceP2c_PenaltyPeakEwma {
+  return {
+    defaultRtt: undefined,
+    decay: undefined,
+    penalty: undefined,
+    maxRetryAfter: undefined,
+    penaltyDecay: undefined,
+  };
+}
+
+export const Backend_BalanceP2c_PenaltyPeakEwma: MessageFns<Backend_BalanceP2c_PenaltyPeakEwma> = {
+  encode(message: Backend_BalanceP2c_PenaltyPeakEwma, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.defaultRtt !== undefined) {
+      Duration.encode(message.defaultRtt, writer.uint32(10).fork()).join();
+    }
+    if (message.decay !== undefined) {
+      Duration.encode(message.decay, writer.uint32(18).fork()).join();
+    }
+    if (message.penalty !== undefined) {
+      Duration.encode(message.penalty, writer.uint32(26).fork()).join();
+    }
+    if (message.maxRetryAfter !== undefined) {
+      Duration.encode(message.maxRetryAfter, writer.uint32(34).fork()).join();
+    }
+    if (message.penaltyDecay !== undefined) {
+      Duration.encode(message.penaltyDecay, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Backend_BalanceP2c_PenaltyPeakEwma {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackend_BalanceP2c_PenaltyPeakEwma();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.defaultRtt = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.decay = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.penalty = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.maxRetryAfter = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.penaltyDecay = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Backend_BalanceP2c_PenaltyPeakEwma {
+    return {
+      defaultRtt: isSet(object.defaultRtt)
+        ? Duration.fromJSON(object.defaultRtt)
+        : isSet(object.default_rtt)
+        ? Duration.fromJSON(object.default_rtt)
+        : undefined,
+      decay: isSet(object.decay) ? Duration.fromJSON(object.decay) : undefined,
+      penalty: isSet(object.penalty) ? Duration.fromJSON(object.penalty) : undefined,
+      maxRetryAfter: isSet(object.maxRetryAfter)
+        ? Duration.fromJSON(object.maxRetryAfter)
+        : isSet(object.max_retry_after)
+        ? Duration.fromJSON(object.max_retry_after)
+        : undefined,
+      penaltyDecay: isSet(object.penaltyDecay)
+        ? Duration.fromJSON(object.penaltyDecay)
+        : isSet(object.penalty_decay)
+        ? Duration.fromJSON(object.penalty_decay)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Backend_BalanceP2c_PenaltyPeakEwma): unknown {
+    const obj: any = {};
+    if (message.defaultRtt !== undefined) {
+      obj.defaultRtt = Duration.toJSON(message.defaultRtt);
+    }
+    if (message.decay !== undefined) {
+      obj.decay = Duration.toJSON(message.decay);
+    }
+    if (message.penalty !== undefined) {
+      obj.penalty = Duration.toJSON(message.penalty);
+    }
+    if (message.maxRetryAfter !== undefined) {
+      obj.maxRetryAfter = Duration.toJSON(message.maxRetryAfter);
+    }
+    if (message.penaltyDecay !== undefined) {
+      obj.penaltyDecay = Duration.toJSON(message.penaltyDecay);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Backend_BalanceP2c_PenaltyPeakEwma>, I>>(
+    base?: I,
+  ): Backend_BalanceP2c_PenaltyPeakEwma {
+    return Backend_BalanceP2c_PenaltyPeakEwma.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Backend_BalanceP2c_PenaltyPeakEwma>, I>>(
+    object: I,
+  ): Backend_BalanceP2c_PenaltyPeakEwma {
+    const message = createBaseBackend_BalanceP2c_PenaltyPeakEwma();
+    message.defaultRtt = (object.defaultRtt !== undefined && object.defaultRtt !== null)
+      ? Duration.fromPartial(object.defaultRtt)
+      : undefined;
+    message.decay = (object.decay !== undefined && object.decay !== null)
+      ? Duration.fromPartial(object.decay)
+      : undefined;
+    message.penalty = (object.penalty !== undefined && object.penalty !== null)
+      ? Duration.fromPartial(object.penalty)
+      : undefined;
+    message.maxRetryAfter = (object.maxRetryAfter !== undefined && object.maxRetryAfter !== null)
+      ? Duration.fromPartial(object.maxRetryAfter)
+      : undefined;
+    message.penaltyDecay = (object.penaltyDecay !== undefined && object.penaltyDecay !== null)
+      ? Duration.fromPartial(object.penaltyDecay)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseQueue(): Queue {
   return { capacity: 0, failfastTimeout: undefined };
 }
@@ -6189,7 +6504,7 @@ export const Queue: MessageFns<Queue> = {
 };
 
 function createBaseFailureAccrual(): FailureAccrual {
-  return { kind: undefined };
+  return { kind: undefined, ejection: undefined };
 }
 
 export const FailureAccrual: MessageFns<FailureAccrual> = {
@@ -6198,6 +6513,12 @@ export const FailureAccrual: MessageFns<FailureAccrual> = {
       case "consecutiveFailures":
         FailureAccrual_ConsecutiveFailures.encode(message.kind.consecutiveFailures, writer.uint32(10).fork()).join();
         break;
+      case "unified":
+        FailureAccrual_Unified.encode(message.kind.unified, writer.uint32(18).fork()).join();
+        break;
+    }
+    if (message.ejection !== undefined) {
+      EjectionConfig.encode(message.ejection, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -6226,6 +6547,22 @@ export const FailureAccrual: MessageFns<FailureAccrual> = {
             };
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = { $case: "unified", unified: FailureAccrual_Unified.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ejection = EjectionConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6250,7 +6587,10 @@ export const FailureAccrual: MessageFns<FailureAccrual> = {
           $case: "consecutiveFailures",
           consecutiveFailures: FailureAccrual_ConsecutiveFailures.fromJSON(object.consecutive_failures),
         }
+        : isSet(object.unified)
+        ? { $case: "unified", unified: FailureAccrual_Unified.fromJSON(object.unified) }
         : undefined,
+      ejection: isSet(object.ejection) ? EjectionConfig.fromJSON(object.ejection) : undefined,
     };
   },
 
@@ -6258,6 +6598,11 @@ export const FailureAccrual: MessageFns<FailureAccrual> = {
     const obj: any = {};
     if (message.kind?.$case === "consecutiveFailures") {
       obj.consecutiveFailures = FailureAccrual_ConsecutiveFailures.toJSON(message.kind.consecutiveFailures);
+    } else if (message.kind?.$case === "unified") {
+      obj.unified = FailureAccrual_Unified.toJSON(message.kind.unified);
+    }
+    if (message.ejection !== undefined) {
+      obj.ejection = EjectionConfig.toJSON(message.ejection);
     }
     return obj;
   },
@@ -6277,7 +6622,16 @@ export const FailureAccrual: MessageFns<FailureAccrual> = {
         }
         break;
       }
+      case "unified": {
+        if (object.kind?.unified !== undefined && object.kind?.unified !== null) {
+          message.kind = { $case: "unified", unified: FailureAccrual_Unified.fromPartial(object.kind.unified) };
+        }
+        break;
+      }
     }
+    message.ejection = (object.ejection !== undefined && object.ejection !== null)
+      ? EjectionConfig.fromPartial(object.ejection)
+      : undefined;
     return message;
   },
 };
@@ -6377,8 +6731,230 @@ export const FailureAccrual_ConsecutiveFailures: MessageFns<FailureAccrual_Conse
   },
 };
 
+function createBaseFailureAccrual_Unified(): FailureAccrual_Unified {
+  return { successRateThreshold: 0, decay: undefined, minRequests: 0, maxConsecutiveFailures: 0, backoff: undefined };
+}
+
+export const FailureAccrual_Unified: MessageFns<FailureAccrual_Unified> = {
+  encode(message: FailureAccrual_Unified, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.successRateThreshold !== 0) {
+      writer.uint32(9).double(message.successRateThreshold);
+    }
+    if (message.decay !== undefined) {
+      Duration.encode(message.decay, writer.uint32(18).fork()).join();
+    }
+    if (message.minRequests !== 0) {
+      writer.uint32(24).uint32(message.minRequests);
+    }
+    if (message.maxConsecutiveFailures !== 0) {
+      writer.uint32(32).uint32(message.maxConsecutiveFailures);
+    }
+    if (message.backoff !== undefined) {
+      ExponentialBackoff.encode(message.backoff, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FailureAccrual_Unified {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFailureAccrual_Unified();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.successRateThreshold = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.decay = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.minRequests = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxConsecutiveFailures = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backoff = ExponentialBackoff.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FailureAccrual_Unified {
+    return {
+      successRateThreshold: isSet(object.successRateThreshold)
+        ? globalThis.Number(object.successRateThreshold)
+        : isSet(object.success_rate_threshold)
+        ? globalThis.Number(object.success_rate_threshold)
+        : 0,
+      decay: isSet(object.decay) ? Duration.fromJSON(object.decay) : undefined,
+      minRequests: isSet(object.minRequests)
+        ? globalThis.Number(object.minRequests)
+        : isSet(object.min_requests)
+        ? globalThis.Number(object.min_requests)
+        : 0,
+      maxConsecutiveFailures: isSet(object.maxConsecutiveFailures)
+        ? globalThis.Number(object.maxConsecutiveFailures)
+        : isSet(object.max_consecutive_failures)
+        ? globalThis.Number(object.max_consecutive_failures)
+        : 0,
+      backoff: isSet(object.backoff) ? ExponentialBackoff.fromJSON(object.backoff) : undefined,
+    };
+  },
+
+  toJSON(message: FailureAccrual_Unified): unknown {
+    const obj: any = {};
+    if (message.successRateThreshold !== 0) {
+      obj.successRateThreshold = floatToJson(message.successRateThreshold);
+    }
+    if (message.decay !== undefined) {
+      obj.decay = Duration.toJSON(message.decay);
+    }
+    if (message.minRequests !== 0) {
+      obj.minRequests = Math.round(message.minRequests);
+    }
+    if (message.maxConsecutiveFailures !== 0) {
+      obj.maxConsecutiveFailures = Math.round(message.maxConsecutiveFailures);
+    }
+    if (message.backoff !== undefined) {
+      obj.backoff = ExponentialBackoff.toJSON(message.backoff);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FailureAccrual_Unified>, I>>(base?: I): FailureAccrual_Unified {
+    return FailureAccrual_Unified.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FailureAccrual_Unified>, I>>(object: I): FailureAccrual_Unified {
+    const message = createBaseFailureAccrual_Unified();
+    message.successRateThreshold = object.successRateThreshold ?? 0;
+    message.decay = (object.decay !== undefined && object.decay !== null)
+      ? Duration.fromPartial(object.decay)
+      : undefined;
+    message.minRequests = object.minRequests ?? 0;
+    message.maxConsecutiveFailures = object.maxConsecutiveFailures ?? 0;
+    message.backoff = (object.backoff !== undefined && object.backoff !== null)
+      ? ExponentialBackoff.fromPartial(object.backoff)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEjectionConfig(): EjectionConfig {
+  return { minReadyEndpoints: 0 };
+}
+
+export const EjectionConfig: MessageFns<EjectionConfig> = {
+  encode(message: EjectionConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.minReadyEndpoints !== 0) {
+      writer.uint32(8).uint32(message.minReadyEndpoints);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EjectionConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEjectionConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.minReadyEndpoints = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EjectionConfig {
+    return {
+      minReadyEndpoints: isSet(object.minReadyEndpoints)
+        ? globalThis.Number(object.minReadyEndpoints)
+        : isSet(object.min_ready_endpoints)
+        ? globalThis.Number(object.min_ready_endpoints)
+        : 0,
+    };
+  },
+
+  toJSON(message: EjectionConfig): unknown {
+    const obj: any = {};
+    if (message.minReadyEndpoints !== 0) {
+      obj.minReadyEndpoints = Math.round(message.minReadyEndpoints);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EjectionConfig>, I>>(base?: I): EjectionConfig {
+    return EjectionConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EjectionConfig>, I>>(object: I): EjectionConfig {
+    const message = createBaseEjectionConfig();
+    message.minReadyEndpoints = object.minReadyEndpoints ?? 0;
+    return message;
+  },
+};
+
 function createBaseExponentialBackoff(): ExponentialBackoff {
-  return { minBackoff: undefined, maxBackoff: undefined, jitterRatio: 0 };
+  return { minBackoff: undefined, maxBackoff: undefined, jitterRatio: 0, respectRetryAfterHint: false };
 }
 
 export const ExponentialBackoff: MessageFns<ExponentialBackoff> = {
@@ -6391,6 +6967,9 @@ export const ExponentialBackoff: MessageFns<ExponentialBackoff> = {
     }
     if (message.jitterRatio !== 0) {
       writer.uint32(29).float(message.jitterRatio);
+    }
+    if (message.respectRetryAfterHint !== false) {
+      writer.uint32(32).bool(message.respectRetryAfterHint);
     }
     return writer;
   },
@@ -6432,6 +7011,14 @@ export const ExponentialBackoff: MessageFns<ExponentialBackoff> = {
             message.jitterRatio = reader.float();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.respectRetryAfterHint = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6461,6 +7048,11 @@ export const ExponentialBackoff: MessageFns<ExponentialBackoff> = {
         : isSet(object.jitter_ratio)
         ? globalThis.Number(object.jitter_ratio)
         : 0,
+      respectRetryAfterHint: isSet(object.respectRetryAfterHint)
+        ? globalThis.Boolean(object.respectRetryAfterHint)
+        : isSet(object.respect_retry_after_hint)
+        ? globalThis.Boolean(object.respect_retry_after_hint)
+        : false,
     };
   },
 
@@ -6474,6 +7066,9 @@ export const ExponentialBackoff: MessageFns<ExponentialBackoff> = {
     }
     if (message.jitterRatio !== 0) {
       obj.jitterRatio = floatToJson(message.jitterRatio);
+    }
+    if (message.respectRetryAfterHint !== false) {
+      obj.respectRetryAfterHint = message.respectRetryAfterHint;
     }
     return obj;
   },
@@ -6490,6 +7085,7 @@ export const ExponentialBackoff: MessageFns<ExponentialBackoff> = {
       ? Duration.fromPartial(object.maxBackoff)
       : undefined;
     message.jitterRatio = object.jitterRatio ?? 0;
+    message.respectRetryAfterHint = object.respectRetryAfterHint ?? false;
     return message;
   },
 };
