@@ -32,6 +32,22 @@ describe('toWeightedAddr', () => {
     expect(a.protocolHint).toEqual({ protocol: { $case: 'opaque', opaque: {} }, opaqueTransport: { inboundPort: 4143 } });
     expect(a.metricLabels).toEqual({ workload: 'db-1', zone: 'z1' });
   });
+
+  it('names the Workload behind the endpoint in resource_ref', () => {
+    const a = toWeightedAddr({ address: '10.0.0.2', port: 8080, weight: 10000, workload: { kind: 'Workload', namespace: 'shop', name: 'web-1' } });
+    expect(a.resourceRef).toEqual({
+      kind: { $case: 'resource', resource: { group: 'meshbus.io', kind: 'Workload', name: 'web-1', namespace: 'shop', section: '', port: 0 } },
+    });
+  });
+
+  it('leaves resource_ref unset for an unknown workload kind or none, and never sets HTTP/2 settings', () => {
+    const unknown = toWeightedAddr({ address: '10.0.0.3', port: 80, weight: 1, workload: { kind: 'Pod', namespace: 'shop', name: 'web-1' } });
+    const none = toWeightedAddr({ address: '10.0.0.4', port: 80, weight: 1 });
+    for (const a of [unknown, none]) {
+      expect(a.resourceRef).toBeUndefined();
+      expect(a.http2).toBeUndefined();
+    }
+  });
 });
 
 describe('toDestinationProfile', () => {
@@ -57,7 +73,44 @@ describe('toDestinationProfile', () => {
     expect(p.routes[0]?.metricsLabels).toEqual({ route: 'GET /items' });
     expect(p.routes[0]?.condition?.match?.$case).toBe('all');
     expect(p.retryBudget?.ttl).toEqual({ seconds: 2n, nanos: 0 });
-    expect(p.dstOverrides).toEqual([{ authority: 'api-v2.shop.svc.cluster.local:8080', weight: 250 }]);
+    expect(p.dstOverrides).toEqual([
+      {
+        authority: 'api-v2.shop.svc.cluster.local:8080',
+        weight: 250,
+        backendRef: { kind: { $case: 'resource', resource: { group: 'core', kind: 'Service', name: 'api-v2', namespace: 'shop', section: '', port: 8080 } } },
+      },
+    ]);
+    expect(p.parentRef).toEqual({ kind: { $case: 'resource', resource: { group: 'core', kind: 'Service', name: 'api', namespace: 'shop', section: '', port: 8080 } } });
+    expect(p.profileRef).toEqual({
+      kind: { $case: 'resource', resource: { group: 'linkerd.io', kind: 'ServiceProfile', name: 'api.shop.svc.cluster.local', namespace: 'shop', section: '', port: 0 } },
+    });
+  });
+
+  it('gives backend_ref only to split entries that name a service of the cluster domain (port 80 by default)', () => {
+    const p = toDestinationProfile('api.shop.svc.example.org', 80, {
+      namespace: 'shop',
+      service: 'api',
+      routes: [],
+      dstOverrides: [
+        { authority: 'api-v2.shop.svc.example.org', weight: 1 },
+        { authority: 'api-v3.shop.svc.cluster.local:80', weight: 1 },
+        { authority: 'api.example.com:443', weight: 1 },
+      ],
+      opaquePorts: [],
+    });
+    expect(p.dstOverrides.map((d) => d.backendRef?.kind?.$case === 'resource' && d.backendRef.kind.resource)).toEqual([
+      { group: 'core', kind: 'Service', name: 'api-v2', namespace: 'shop', section: '', port: 80 },
+      false,
+      false,
+    ]);
+    expect(p.profileRef?.kind?.$case).toBe('resource');
+  });
+
+  it('names the Service but no ServiceProfile when the profile is empty', () => {
+    const p = toDestinationProfile('web.shop.svc.cluster.local', 9000, { namespace: 'shop', service: 'web', routes: [], dstOverrides: [], opaquePorts: [9000] });
+    expect(p.parentRef).toEqual({ kind: { $case: 'resource', resource: { group: 'core', kind: 'Service', name: 'web', namespace: 'shop', section: '', port: 9000 } } });
+    expect(p.profileRef).toBeUndefined();
+    expect(p.opaqueProtocol).toBe(true);
   });
 
   it('gives a service without profile the default retry budget and no routes', () => {
@@ -65,6 +118,8 @@ describe('toDestinationProfile', () => {
     expect(p.routes).toEqual([]);
     expect(p.retryBudget?.minRetriesPerSecond).toBe(10);
     expect(p.fullyQualifiedName).toBe('web.shop.svc.cluster.local');
+    expect(p.parentRef).toBeUndefined();
+    expect(p.profileRef).toBeUndefined();
   });
 });
 

@@ -1,7 +1,8 @@
 import { parseIp } from '@meshbus/core';
 import { httpTypes } from '@meshbus/proxy-api';
-import type { destination, net } from '@meshbus/proxy-api';
+import type { destination, meta, net } from '@meshbus/proxy-api';
 import type { Endpoint, EndpointSet, RequestMatch, ResponseMatch, ServiceProfileState } from '@meshbus/bus-schemas';
+import { DestinationPathError, parseDestinationPath } from './destination-path.js';
 
 /** Converts an IPv4 or IPv6 address to the proxy API's IPAddress. */
 export function toIpAddress(address: string): net.IPAddress {
@@ -10,7 +11,17 @@ export function toIpAddress(address: string): net.IPAddress {
   return { ip: { $case: 'ipv6', ipv6: { first: ip.high, last: ip.low } } };
 }
 
-/** The proxy API form of one endpoint of a set. */
+/** API group of each workload kind an endpoint may name; a kind not listed gets no resource reference. */
+const workloadGroups: Readonly<Record<string, string>> = { Workload: 'meshbus.io' };
+
+function resource(group: string, kind: string, namespace: string, name: string, port = 0): meta.Metadata {
+  return { kind: { $case: 'resource', resource: { group, kind, name, namespace, section: '', port } } };
+}
+
+/**
+ * The proxy API form of one endpoint of a set. HTTP/2 client settings
+ * (`http2`) stay unset: endpoint sets carry none, so proxies keep their defaults.
+ */
 export function toWeightedAddr(e: Endpoint): destination.WeightedAddr {
   const addr: destination.WeightedAddr = {
     addr: { ip: toIpAddress(e.address), port: e.port },
@@ -29,6 +40,8 @@ export function toWeightedAddr(e: Endpoint): destination.WeightedAddr {
     addr.protocolHint = { protocol: { $case: 'opaque', opaque: {} } };
     if (e.opaqueTransportPort) addr.protocolHint.opaqueTransport = { inboundPort: e.opaqueTransportPort };
   }
+  const group = e.workload ? workloadGroups[e.workload.kind] : undefined;
+  if (e.workload && group !== undefined) addr.resourceRef = resource(group, e.workload.kind, e.workload.namespace, e.workload.name);
   return addr;
 }
 
@@ -83,10 +96,44 @@ function duration(ms: number): { seconds: bigint; nanos: number } {
 /** Retry budget a proxy uses when the profile names none. */
 export const defaultRetryBudget = { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 };
 
-/** The proxy API profile of a service port; `profile` undefined means the service has none. */
+/**
+ * True when the profile holds something only a ServiceProfile provides. The
+ * profile state does not say whether one exists, so a ServiceProfile that sets
+ * nothing but opaque ports is not recognised.
+ */
+function fromServiceProfile(profile: ServiceProfileState): boolean {
+  return profile.routes.length > 0 || profile.retryBudget !== undefined || profile.dstOverrides.length > 0;
+}
+
+/** The cluster domain of `<svc>.<ns>.svc.<cluster-domain>`; undefined for any other name. */
+function clusterDomainOf(fqdn: string): string | undefined {
+  const labels = fqdn.split('.');
+  return labels.length > 3 && labels[2] === 'svc' ? labels.slice(3).join('.') : undefined;
+}
+
+/** The Service a traffic-split authority names, when it is a service of the same cluster domain. */
+function backendRef(authority: string, clusterDomain: string | undefined): meta.Metadata | undefined {
+  if (clusterDomain === undefined) return undefined;
+  try {
+    const t = parseDestinationPath(authority, clusterDomain);
+    return resource('core', 'Service', t.namespace, t.service, t.port);
+  } catch (err) {
+    if (err instanceof DestinationPathError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The proxy API profile of a service port; `profile` undefined means there is
+ * no profile state (neither the Service nor a ServiceProfile exists).
+ * `parent_ref` names the Service and port, `profile_ref` the ServiceProfile
+ * (whose name is the service's FQDN), and each traffic-split entry that names
+ * a service gets a `backend_ref`.
+ */
 export function toDestinationProfile(fqdn: string, port: number, profile: ServiceProfileState | undefined): destination.DestinationProfile {
   const budget = profile?.retryBudget ?? defaultRetryBudget;
-  return {
+  const clusterDomain = clusterDomainOf(fqdn);
+  const result: destination.DestinationProfile = {
     fullyQualifiedName: fqdn,
     opaqueProtocol: profile?.opaquePorts.includes(port) ?? false,
     routes: (profile?.routes ?? []).map((r) => {
@@ -100,6 +147,16 @@ export function toDestinationProfile(fqdn: string, port: number, profile: Servic
       return route;
     }),
     retryBudget: { retryRatio: budget.retryRatio, minRetriesPerSecond: budget.minRetriesPerSecond, ttl: duration(budget.ttlMs) },
-    dstOverrides: (profile?.dstOverrides ?? []).map((d) => ({ authority: d.authority, weight: d.weight })),
+    dstOverrides: (profile?.dstOverrides ?? []).map((d) => {
+      const dst: destination.WeightedDst = { authority: d.authority, weight: d.weight };
+      const ref = backendRef(d.authority, clusterDomain);
+      if (ref) dst.backendRef = ref;
+      return dst;
+    }),
   };
+  if (profile) {
+    result.parentRef = resource('core', 'Service', profile.namespace, profile.service, port);
+    if (fromServiceProfile(profile)) result.profileRef = resource('linkerd.io', 'ServiceProfile', profile.namespace, fqdn);
+  }
+  return result;
 }
