@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { destination, httpTypes, identity, type net } from './index.js';
+import { destination, httpTypes, identity, inbound, outbound, type meta, type net } from './index.js';
 
 const ipv4 = (a: number, b: number, c: number, d: number): net.IPAddress => ({
   ip: { $case: 'ipv4', ipv4: ((a << 24) | (b << 16) | (c << 8) | d) >>> 0 },
 });
+
+const ref = (group: string, kind: string, name: string, namespace: string, port = 0): meta.Metadata => ({
+  kind: { $case: 'resource', resource: { group, kind, name, namespace, section: '', port } },
+});
+
+const seconds = (n: bigint) => ({ seconds: n, nanos: 0 });
 
 const roundTrip = <T>(codec: { encode(m: T): { finish(): Uint8Array }; decode(b: Uint8Array): T }, message: T): T =>
   codec.decode(codec.encode(message).finish());
@@ -31,6 +37,12 @@ describe('destination.Update', () => {
                 opaqueTransport: { inboundPort: 4143 },
               },
               authorityOverride: undefined,
+              http2: {
+                flowControl: { initialConnectionWindowSize: 1 << 20, initialStreamWindowSize: 1 << 16, adaptiveFlowControl: false },
+                keepAlive: { interval: seconds(10n), timeout: seconds(3n), whileIdle: true },
+                internals: { maxConcurrentResetStreams: 20, maxFrameSize: 16_384, maxSendBufSize: 409_600 },
+              },
+              resourceRef: ref('meshbus.io', 'Workload', 'web-0', 'default'),
             },
           ],
           metricLabels: { service: 'web', namespace: 'default' },
@@ -107,10 +119,12 @@ describe('destination.DestinationProfile', () => {
       ],
       retryBudget: { retryRatio: 0.25, minRetriesPerSecond: 10, ttl: { seconds: 10n, nanos: 0 } },
       dstOverrides: [
-        { authority: 'web-v1.default.svc.cluster.local:80', weight: 900 },
+        { authority: 'web-v1.default.svc.cluster.local:80', weight: 900, backendRef: ref('core', 'Service', 'web-v1', 'default', 80) },
         { authority: 'web-v2.default.svc.cluster.local:80', weight: 100 },
       ],
       endpoint: undefined,
+      parentRef: ref('core', 'Service', 'web', 'default', 80),
+      profileRef: ref('linkerd.io', 'ServiceProfile', 'web.default.svc.cluster.local', 'default'),
     };
 
     const decoded = roundTrip(destination.DestinationProfile, profile);
@@ -118,6 +132,117 @@ describe('destination.DestinationProfile', () => {
     expect(decoded).toEqual(profile);
     expect(decoded.routes[0]?.timeout).toEqual({ seconds: 2n, nanos: 500_000_000 });
     expect(decoded.dstOverrides.map((d) => d.weight)).toEqual([900, 100]);
+  });
+});
+
+describe('inbound.Server', () => {
+  it('round-trips an HTTP/1 server with a local rate limit and a URL rewrite filter', () => {
+    const server: inbound.Server = {
+      protocol: {
+        kind: {
+          $case: 'http1',
+          http1: {
+            routes: [
+              {
+                metadata: ref('gateway.networking.k8s.io', 'HTTPRoute', 'web', 'default'),
+                hosts: [],
+                authorizations: [],
+                rules: [
+                  {
+                    matches: [],
+                    filters: [{ kind: { $case: 'urlRewrite', urlRewrite: { host: 'web.internal', path: { replace: { $case: 'full', full: '/v2' } } } } }],
+                  },
+                ],
+              },
+            ],
+            localRateLimit: {
+              metadata: ref('policy.linkerd.io', 'HTTPLocalRateLimitPolicy', 'web', 'default'),
+              total: { requestsPerSecond: 1000 },
+              identity: { requestsPerSecond: 100 },
+              overrides: [{ limit: { requestsPerSecond: 500 }, clients: { identities: [{ name: 'batch.default.serviceaccount.identity.linkerd.cluster.local' }] } }],
+            },
+          },
+        },
+      },
+      serverIps: [ipv4(10, 1, 2, 3)],
+      authorizations: [],
+      labels: { kind: 'default', name: 'all-unauthenticated' },
+    };
+
+    expect(roundTrip(inbound.Server, server)).toEqual(server);
+  });
+});
+
+describe('outbound.OutboundPolicy', () => {
+  it('round-trips penalty EWMA balancing, unified failure accrual and Retry-After backoff', () => {
+    const backoff: outbound.ExponentialBackoff = { minBackoff: seconds(1n), maxBackoff: seconds(60n), jitterRatio: 0.5, respectRetryAfterHint: true };
+    const policy: outbound.OutboundPolicy = {
+      metadata: ref('core', 'Service', 'web', 'default', 80),
+      protocol: {
+        kind: {
+          $case: 'http2',
+          http2: {
+            routes: [
+              {
+                metadata: { kind: { $case: 'default', default: 'http' } },
+                hosts: [],
+                rules: [
+                  {
+                    matches: [],
+                    filters: [{ kind: { $case: 'urlRewrite', urlRewrite: { host: '', path: { replace: { $case: 'prefix', prefix: '/api' } } } } }],
+                    backends: {
+                      kind: {
+                        $case: 'firstAvailable',
+                        firstAvailable: {
+                          backends: [
+                            {
+                              backend: {
+                                metadata: ref('core', 'Service', 'web', 'default', 80),
+                                kind: {
+                                  $case: 'balancer',
+                                  balancer: {
+                                    discovery: { kind: { $case: 'dst', dst: { path: 'web.default.svc.cluster.local:80' } } },
+                                    load: {
+                                      $case: 'penaltyPeakEwma',
+                                      penaltyPeakEwma: {
+                                        defaultRtt: seconds(0n),
+                                        decay: seconds(10n),
+                                        penalty: seconds(1n),
+                                        maxRetryAfter: seconds(30n),
+                                        penaltyDecay: seconds(5n),
+                                      },
+                                    },
+                                  },
+                                },
+                                queue: { capacity: 100, failfastTimeout: seconds(3n) },
+                              },
+                              filters: [{ kind: { $case: 'urlRewrite', urlRewrite: { host: 'web.internal' } } }],
+                            },
+                          ],
+                        },
+                      },
+                    },
+                    allowL5dRequestHeaders: false,
+                    retry: { maxRetries: 3, maxRequestBytes: 65_536, conditions: { statusRanges: [{ start: 500, end: 599 }] }, backoff },
+                  },
+                ],
+              },
+            ],
+            failureAccrual: {
+              kind: {
+                $case: 'unified',
+                unified: { successRateThreshold: 0.8, decay: seconds(30n), minRequests: 20, maxConsecutiveFailures: 7, backoff },
+              },
+              ejection: { minReadyEndpoints: 1 },
+            },
+          },
+        },
+      },
+    };
+
+    const decoded = roundTrip(outbound.OutboundPolicy, policy);
+
+    expect(decoded).toEqual(policy);
   });
 });
 
