@@ -17,6 +17,10 @@ const firstUpdate: destination.Update = {
           },
           protocolHint: { protocol: { $case: 'h2', h2: {} }, opaqueTransport: undefined },
           authorityOverride: undefined,
+          http2: { keepAlive: { interval: { seconds: 10n, nanos: 0 }, timeout: undefined, whileIdle: false } },
+          resourceRef: {
+            kind: { $case: 'resource', resource: { group: 'meshbus.io', kind: 'Workload', name: 'web-0', namespace: 'default', section: '', port: 0 } },
+          },
         },
       ],
       metricLabels: { service: 'web' },
