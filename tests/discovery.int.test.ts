@@ -81,6 +81,7 @@ describe('service discovery end to end: manifests → destination → NATS → g
     expect(meshed.protocolHint?.protocol?.$case).toBe('h2');
     expect(meshed.weight).toBe(10000);
     expect(meshed.metricLabels).toMatchObject({ workload: 'web-1', serviceaccount: 'web', zone: 'zone-a' });
+    expect(meshed.resourceRef?.kind).toEqual({ $case: 'resource', resource: { group: 'meshbus.io', kind: 'Workload', name: 'web-1', namespace: 'shop', section: '', port: 0 } });
     const legacy = w.endpoints.get('127.0.0.13:8080')!;
     expect(legacy.tlsIdentity).toBeUndefined();
     expect(legacy.weight).toBe(5000);
@@ -128,6 +129,11 @@ describe('service discovery end to end: manifests → destination → NATS → g
     expect(p.retryBudget?.retryRatio).toBeCloseTo(0.2, 5);
     expect(p.retryBudget?.minRetriesPerSecond).toBe(10);
     expect(p.retryBudget?.ttl).toEqual({ seconds: 10n, nanos: 0 });
+    expect(p.parentRef?.kind).toEqual({ $case: 'resource', resource: { group: 'core', kind: 'Service', name: 'api', namespace: 'shop', section: '', port: 8080 } });
+    expect(p.profileRef?.kind).toEqual({
+      $case: 'resource',
+      resource: { group: 'linkerd.io', kind: 'ServiceProfile', name: 'api.shop.svc.cluster.local', namespace: 'shop', section: '', port: 0 },
+    });
     call.cancel();
 
     const plain: destination.DestinationProfile[] = [];
@@ -137,6 +143,8 @@ describe('service discovery end to end: manifests → destination → NATS → g
     await waitFor(() => plain.length > 0, { what: 'default profile' });
     expect(plain[0]!.routes).toEqual([]);
     expect(plain[0]!.fullyQualifiedName).toBe('web.shop.svc.cluster.local');
+    expect(plain[0]!.parentRef?.kind).toEqual({ $case: 'resource', resource: { group: 'core', kind: 'Service', name: 'web', namespace: 'shop', section: '', port: 80 } });
+    expect(plain[0]!.profileRef).toBeUndefined();
     call2.cancel();
   });
 
