@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { busValidator } from '@meshbus/bus-schemas';
+import { busValidator, type BusValidator } from '@meshbus/bus-schemas';
 import { describe, expect, it } from 'vitest';
 import type { PolicyInputs } from './api.js';
 import { computePolicies, createPolicyIndex } from './policy-index.js';
@@ -13,7 +13,7 @@ import { goldenCases } from './testdata/golden-cases.js';
 //   UPDATE_GOLDEN=1 npx vitest run --project unit libs/policy/src/golden.test.ts
 // and read the diff.
 const update = process.env.UPDATE_GOLDEN === '1';
-const validator = busValidator();
+const validator: BusValidator = busValidator();
 const folder = (name: string) => fileURLToPath(new URL(`./testdata/golden/${name}/`, import.meta.url));
 
 /**

@@ -1,4 +1,4 @@
-import { busValidator } from '@meshbus/bus-schemas';
+import { busValidator, type BusValidator } from '@meshbus/bus-schemas';
 import type { MeshResources, ResourceRef } from '@meshbus/manifests';
 import { fuzzProperty } from '@meshbus/property-testing';
 import { fc } from '@fast-check/vitest';
@@ -7,7 +7,7 @@ import type { PolicyResult } from './api.js';
 import { computePolicies, createPolicyIndex } from './policy-index.js';
 import * as b from './testdata/builders.js';
 
-const validator = busValidator();
+const validator: BusValidator = busValidator();
 const namespaces = ['a', 'b'] as const;
 const ns = fc.constantFrom(...namespaces);
 const app = fc.constantFrom('web', 'api');

@@ -49,7 +49,7 @@ function sortedMap<T>(map: ReadonlyMap<string, T>): Map<string, T> {
  * (reference equality first, then value), turns what changed into the keys
  * it invalidates, and computes again only the values that read one of them:
  * a workload's inbound policy, a service's outbound policies, a resource's
- * check and status. See docs in policy-model.ts for the rules computed.
+ * check and status. The rules it computes are written down in libs/policy/README.md.
  */
 class PolicyIndex implements PolicyComputation {
   #lookup = new Lookup(emptyInputs);
