@@ -1,4 +1,4 @@
-import type { Authorization, InboundServer, PolicyDefaults } from '@meshbus/bus-schemas';
+import type { Authorization, InboundGrpcRoute, InboundHttpRoute, InboundServer, PolicyDefaults } from '@meshbus/bus-schemas';
 import type { DefaultInboundPolicy } from '@meshbus/manifests';
 import { allNetworks, type PolicySettings } from './settings.js';
 
@@ -21,9 +21,20 @@ export function defaultAuthorizations(policy: DefaultInboundPolicy, clusterNetwo
   }
 }
 
+/** The route of a server no HTTPRoute attaches to: every request, with the server's authorizations. */
+export function defaultHttpRoute(authorizations: Authorization[]): InboundHttpRoute {
+  return { metadata: { default: 'default' }, authorizations, rules: [{ matches: [{ path: { prefix: '/' } }] }] };
+}
+
+/** The route of a gRPC server no GRPCRoute attaches to: every call, with the server's authorizations. */
+export function defaultGrpcRoute(authorizations: Authorization[]): InboundGrpcRoute {
+  return { metadata: { default: 'default' }, authorizations, rules: [{ matches: [{}] }] };
+}
+
 /**
- * The server of a port nothing is said about: protocol detection, and the
- * authorizations of the default policy. Probe routes are added by the index
+ * The server of a port nothing is said about: protocol detection, the
+ * authorizations of the default policy, and the default route (a server's
+ * requests no route matches are refused). Probe routes are added by the index
  * for ports with probes; an unknown workload has none.
  */
 export function defaultInboundServer(policy: DefaultInboundPolicy, settings: Pick<PolicySettings, 'clusterNetworks' | 'detectTimeoutMs'>): InboundServer {
@@ -33,6 +44,7 @@ export function defaultInboundServer(policy: DefaultInboundPolicy, settings: Pic
     detectTimeoutMs: settings.detectTimeoutMs,
     labels: { group: '', kind: 'default', name: policy },
     authorizations: defaultAuthorizations(policy, settings.clusterNetworks),
+    httpRoutes: [defaultHttpRoute(defaultAuthorizations(policy, settings.clusterNetworks))],
   };
 }
 
