@@ -58,7 +58,8 @@ function fromJson(text: string): WorkloadRef {
 export function parseWorkloadRef(text: string): WorkloadRef {
   if (text.length === 0) throw new WorkloadRefError(`workload is empty; ${forms}`);
   if (text.length > 1024) throw new WorkloadRefError(`workload is ${text.length} characters long (at most 1024); ${forms}`);
-  if (text.trimStart().startsWith('{')) return fromJson(text);
+  const first = text.trimStart()[0];
+  if (first === '{' || first === '[') return fromJson(text);
   const colon = text.indexOf(':');
   if (colon === -1) throw new WorkloadRefError(`workload ${JSON.stringify(text)} names no namespace; ${forms}`);
   return checked(text.slice(0, colon), text.slice(colon + 1), text);
