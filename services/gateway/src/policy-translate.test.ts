@@ -318,7 +318,9 @@ describe('toOutboundPolicy', () => {
       }),
       undefined,
     );
-    const rule = (grpc.protocol!.kind as { grpc: { routes: { rules: Record<string, unknown>[] }[] } }).grpc.routes[0]!.rules[0]!;
+    const kind = grpc.protocol!.kind;
+    if (kind?.$case !== 'grpc') throw new Error(`protocol ${kind?.$case}`);
+    const rule = kind.grpc.routes[0]!.rules[0]!;
     expect(rule.matches).toEqual([{ rpc: { service: 'shop.Cart', method: '' }, headers: [] }]);
     expect(rule.retry).toEqual({ maxRetries: 2, maxRequestBytes: 65_536, conditions: { cancelled: false, deadineExceeded: true, resourceExhausted: false, internal: false, unavailable: true } });
   });

@@ -24,7 +24,8 @@ import type {
   PolicyRef,
   RouteTimeouts,
 } from '@meshbus/bus-schemas';
-import { Duration, grpcRoute, httpRoute, httpTypes, inbound, meta, net, outbound } from '@meshbus/proxy-api';
+import type { Duration, grpcRoute, httpRoute, inbound, meta, net, outbound } from '@meshbus/proxy-api';
+import { httpTypes } from '@meshbus/proxy-api';
 import { toIpAddress } from './translate.js';
 
 // Defaults of the balancer and queue of every service backend. The proxy needs values; these
