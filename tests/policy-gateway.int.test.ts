@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamPublisher } from '@meshbus/bus';
+import { ensureStreams, JetStreamPublisher } from '@meshbus/bus';
 import { busValidator, subjects, type InboundPolicy, type InboundServer, type OutboundPolicy, type PolicyDefaults } from '@meshbus/bus-schemas';
 import { inbound, outbound } from '@meshbus/proxy-api';
 import { httpGet, waitFor } from '@meshbus/testing';
@@ -194,6 +194,9 @@ describe('policy APIs of the gateway, served from policy state on the bus', () =
         await new Promise((r) => setTimeout(r, 300));
         expect(w.received).toHaveLength(2);
         expect(w.error).toBeUndefined();
+        const metrics = (await httpGet(`${gw.adminUrl}/metrics`)).body;
+        expect(metrics).toMatch(/meshbus_gateway_policy_streams\{[^}]*api="inbound"[^}]*\} 1/);
+        expect(metrics).toMatch(/meshbus_gateway_policy_updates_total\{[^}]*api="inbound"[^}]*\} [2-9]/);
       } finally {
         w.cancel();
       }
@@ -359,5 +362,43 @@ describe('policy APIs of the gateway, served from policy state on the bus', () =
       const files = described.file_descriptor_response?.file_descriptor_proto.map((b) => Buffer.from(b).toString('latin1')) ?? [];
       expect(files.some((f) => f.includes('io.linkerd.proxy.outbound') && f.includes('OutboundPolicies'))).toBe(true);
     });
+  });
+});
+
+describe('a gateway that has not read the bus state yet', () => {
+  it('is NOT_SERVING, answers GetPort with UNAVAILABLE, holds WatchPort open, and serves both once the state is there', async () => {
+    // The gateway may not create the streams; until a writer does, it has nothing to serve.
+    await using mesh = await startMesh({ gateway: { env: { MESHBUS_ENSURE_STREAMS: 'false' } } });
+    const gw = mesh.gateway;
+    const address = `127.0.0.1:${gw.grpcPort}`;
+    const client = new inbound.InboundServerPoliciesClient(address, credentials.createInsecure());
+    const healthPackage = loadPackageDefinition(loadSync(healthProto, { keepCase: true, enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client & Record<string, (...args: unknown[]) => unknown> } } };
+    };
+    const health = new healthPackage.grpc.health.v1.Health(address, credentials.createInsecure());
+    mesh.defer(() => {
+      client.close();
+      health.close();
+    });
+    const check = () => call<{ status: string }>((cb) => health.Check!({ service: 'io.linkerd.proxy.inbound.InboundServerPolicies' }, cb));
+
+    expect((await check()).status).toBe('NOT_SERVING');
+    expect((await httpGet(`${gw.adminUrl}/ready`)).body).toContain('policy state not synced');
+    const err = await callError(call<inbound.Server>((cb) => client.getPort({ workload: 'shop:web-1', port: 80 }, cb)));
+    expect(err.code).toBe(status.UNAVAILABLE);
+    const w = new Watch(client.watchPort({ workload: 'shop:web-1', port: 80 }));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(w.received).toEqual([]);
+      expect(w.error).toBeUndefined();
+
+      const nc = await mesh.connect();
+      await ensureStreams(await nc.jetstreamManager());
+      const first = await w.next(1, 'the first server once synced');
+      expect(first.labels.name).toBe('all-unauthenticated');
+      await waitFor(async () => (await check()).status === 'SERVING', { what: 'SERVING' });
+    } finally {
+      w.cancel();
+    }
   });
 });
