@@ -54,7 +54,7 @@ export class GatewayImpl implements Gateway {
     this.logger = host.logger;
     this.registry = host.registry;
     host.readiness.add('state', () => (this.view?.ready ? undefined : 'bus state not synced'));
-    host.readiness.add('policy', () => (this.policyIndex?.live ? undefined : 'policy state not synced'));
+    host.readiness.add('policy', () => (this.view?.ready && this.policyIndex?.live ? undefined : 'policy state not synced'));
     host.readiness.add('grpc', () => (this.serving ? undefined : 'gRPC not serving'));
   }
 
