@@ -52,7 +52,7 @@ describe('shared parts', () => {
     expect(toHttpRouteMatch({})).toEqual({ headers: [], queryParams: [] });
   });
 
-  it('translates filters, and leaves out URL rewrites, which the proxy API has no field for', () => {
+  it('translates filters, URL rewrites into the extension field', () => {
     expect(toHttpFilterKind({ requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }], remove: ['x-b'] } })).toEqual({
       $case: 'requestHeaderModifier',
       requestHeaderModifier: { set: { headers: [{ name: 'x-a', value: Buffer.from('1') }] }, remove: ['x-b'] },
@@ -65,7 +65,11 @@ describe('shared parts', () => {
       $case: 'failureInjector',
       failureInjector: { status: 503, message: '', ratio: { numerator: 1, denominator: 10 } },
     });
-    expect(toHttpFilterKind({ urlRewrite: { path: { prefix: '/' } } })).toBeUndefined();
+    expect(toHttpFilterKind({ urlRewrite: { path: { prefix: '/' } } })).toEqual({ $case: 'urlRewrite', urlRewrite: { host: '', path: { replace: { $case: 'prefix', prefix: '/' } } } });
+    expect(toHttpFilterKind({ urlRewrite: { host: 'api.internal', path: { full: '/v2/items' } } })).toEqual({
+      $case: 'urlRewrite',
+      urlRewrite: { host: 'api.internal', path: { replace: { $case: 'full', full: '/v2/items' } } },
+    });
   });
 });
 
@@ -87,6 +91,36 @@ describe('toInboundServer', () => {
         },
       },
     });
+  });
+
+  it('carries the rate limit on HTTP servers', () => {
+    const limited: InboundServer = {
+      metadata: { group: 'policy.meshbus.io', kind: 'Server', namespace: 'shop', name: 'api' },
+      protocol: 'http1',
+      labels: {},
+      authorizations: [],
+      rateLimit: {
+        metadata: { group: 'policy.linkerd.io', kind: 'HTTPLocalRateLimitPolicy', namespace: 'shop', name: 'api-limit' },
+        total: 100,
+        identity: 10,
+        overrides: [{ limit: 50, identities: ['web.shop.serviceaccount.identity.meshbus.cluster.local'] }],
+      },
+    };
+    const out = toInboundServer(limited);
+    expect(out.protocol?.kind).toEqual({
+      $case: 'http1',
+      http1: {
+        routes: [],
+        localRateLimit: {
+          metadata: resource({ group: 'policy.linkerd.io', kind: 'HTTPLocalRateLimitPolicy', namespace: 'shop', name: 'api-limit' }),
+          total: { requestsPerSecond: 100 },
+          identity: { requestsPerSecond: 10 },
+          overrides: [{ limit: { requestsPerSecond: 50 }, clients: { identities: [{ name: 'web.shop.serviceaccount.identity.meshbus.cluster.local' }] } }],
+        },
+      },
+    });
+    const detect = toInboundServer({ ...limited, protocol: 'detect', detectTimeoutMs: 1000 });
+    expect(detect.protocol?.kind?.$case === 'detect' && detect.protocol.kind.detect.httpLocalRateLimit?.total).toEqual({ requestsPerSecond: 100 });
   });
 
   it('carries protocol, routes with their authorizations, server IPs and labels', () => {
@@ -227,7 +261,7 @@ describe('toOutboundPolicy', () => {
                 ],
               },
             ],
-            failureAccrual: { kind: { $case: 'consecutiveFailures', consecutiveFailures: { maxFailures: 7, backoff: { minBackoff: ms(1_000), maxBackoff: ms(60_000), jitterRatio: 0.5 } } } },
+            failureAccrual: { kind: { $case: 'consecutiveFailures', consecutiveFailures: { maxFailures: 7, backoff: { minBackoff: ms(1_000), maxBackoff: ms(60_000), jitterRatio: 0.5, respectRetryAfterHint: false } } } },
           },
         },
       },
@@ -265,7 +299,7 @@ describe('toOutboundPolicy', () => {
       },
       timeouts: { request: ms(10_000), response: ms(2_000) },
       requestTimeout: ms(2_000),
-      retry: { maxRetries: 3, maxRequestBytes: 65_536, conditions: { statusRanges: [{ start: 500, end: 599 }] }, timeout: ms(1_000), backoff: { minBackoff: ms(25), maxBackoff: ms(250), jitterRatio: 0 } },
+      retry: { maxRetries: 3, maxRequestBytes: 65_536, conditions: { statusRanges: [{ start: 500, end: 599 }] }, timeout: ms(1_000), backoff: { minBackoff: ms(25), maxBackoff: ms(250), jitterRatio: 0, respectRetryAfterHint: false } },
       allowL5dRequestHeaders: false,
     });
   });

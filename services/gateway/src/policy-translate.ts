@@ -23,6 +23,7 @@ import type {
   PolicyNetwork,
   PolicyRef,
   RouteTimeouts,
+  InboundRateLimit,
 } from '@meshbus/bus-schemas';
 import type { Duration, grpcRoute, httpRoute, inbound, meta, net, outbound } from '@meshbus/proxy-api';
 import { httpTypes } from '@meshbus/proxy-api';
@@ -138,9 +139,8 @@ const ratio = (r: { numerator: number; denominator: number }): httpRoute.Ratio =
 type HttpFilterKind = NonNullable<outbound.HttpRoute_Filter['kind']>;
 
 /**
- * One HTTP filter of the bus model as the proxy API's, or undefined for a
- * filter the API cannot carry here (`urlRewrite` everywhere; response header
- * edits on inbound routes).
+ * One HTTP filter of the bus model as the proxy API's (URL rewrites in
+ * meshbus's extension field), or undefined for a filter with nothing set.
  */
 export function toHttpFilterKind(f: HttpFilter): HttpFilterKind | undefined {
   if (f.requestHeaderModifier) return { $case: 'requestHeaderModifier', requestHeaderModifier: toHeaderModifier(f.requestHeaderModifier) };
@@ -155,6 +155,14 @@ export function toHttpFilterKind(f: HttpFilter): HttpFilterKind | undefined {
     if (r.path?.full !== undefined) redirect.path = { replace: { $case: 'full', full: r.path.full } };
     else if (r.path?.prefix !== undefined) redirect.path = { replace: { $case: 'prefix', prefix: r.path.prefix } };
     return { $case: 'redirect', redirect };
+  }
+  if (f.urlRewrite) {
+    // meshbus's extension of the proxy API (field 1000 of the filter oneof): see docs/proxy-api.md.
+    const w = f.urlRewrite;
+    const urlRewrite: httpRoute.UrlRewrite = { host: w.host ?? '' };
+    if (w.path?.full !== undefined) urlRewrite.path = { replace: { $case: 'full', full: w.path.full } };
+    else if (w.path?.prefix !== undefined) urlRewrite.path = { replace: { $case: 'prefix', prefix: w.path.prefix } };
+    return { $case: 'urlRewrite', urlRewrite };
   }
   return undefined;
 }
@@ -242,15 +250,26 @@ export function toInboundGrpcRoute(r: InboundGrpcRoute): inbound.GrpcRoute {
   };
 }
 
+export function toRateLimit(r: InboundRateLimit): inbound.HttpLocalRateLimit {
+  const out: inbound.HttpLocalRateLimit = {
+    metadata: toMetadata(r.metadata),
+    overrides: (r.overrides ?? []).map((o) => ({ limit: { requestsPerSecond: o.limit }, clients: { identities: o.identities.map((name) => ({ name })) } })),
+  };
+  if (r.total !== undefined) out.total = { requestsPerSecond: r.total };
+  if (r.identity !== undefined) out.identity = { requestsPerSecond: r.identity };
+  return out;
+}
+
 function inboundProtocol(s: InboundServer): inbound.ProxyProtocol {
   const httpRoutes = () => (s.httpRoutes ?? []).map(toInboundHttpRoute);
+  const limit = s.rateLimit ? toRateLimit(s.rateLimit) : undefined;
   switch (s.protocol) {
     case 'detect':
-      return { kind: { $case: 'detect', detect: { timeout: duration(s.detectTimeoutMs ?? defaultDetectTimeoutMs), httpRoutes: httpRoutes() } } };
+      return { kind: { $case: 'detect', detect: { timeout: duration(s.detectTimeoutMs ?? defaultDetectTimeoutMs), httpRoutes: httpRoutes(), ...(limit ? { httpLocalRateLimit: limit } : {}) } } };
     case 'http1':
-      return { kind: { $case: 'http1', http1: { routes: httpRoutes() } } };
+      return { kind: { $case: 'http1', http1: { routes: httpRoutes(), ...(limit ? { localRateLimit: limit } : {}) } } };
     case 'http2':
-      return { kind: { $case: 'http2', http2: { routes: httpRoutes() } } };
+      return { kind: { $case: 'http2', http2: { routes: httpRoutes(), ...(limit ? { localRateLimit: limit } : {}) } } };
     case 'grpc':
       return { kind: { $case: 'grpc', grpc: { routes: (s.grpcRoutes ?? []).map(toInboundGrpcRoute) } } };
     case 'opaque':
@@ -260,10 +279,7 @@ function inboundProtocol(s: InboundServer): inbound.ProxyProtocol {
   }
 }
 
-/**
- * The inbound.Server a proxy enforces on one port. The rate limit of the bus
- * model is not carried: the generated types have no field for it yet.
- */
+/** The inbound.Server a proxy enforces on one port. */
 export function toInboundServer(s: InboundServer): inbound.Server {
   return {
     protocol: inboundProtocol(s),
@@ -276,7 +292,7 @@ export function toInboundServer(s: InboundServer): inbound.Server {
 // ---------------------------------------------------------------- outbound
 
 function toBackoff(b: Backoff): outbound.ExponentialBackoff {
-  return { minBackoff: duration(b.minMs), maxBackoff: duration(Math.max(b.minMs, b.maxMs)), jitterRatio: b.jitterRatio ?? 0 };
+  return { minBackoff: duration(b.minMs), maxBackoff: duration(Math.max(b.minMs, b.maxMs)), jitterRatio: b.jitterRatio ?? 0, respectRetryAfterHint: b.respectRetryAfter ?? false };
 }
 
 function toFailureAccrual(f: FailureAccrual): outbound.FailureAccrual {
