@@ -145,7 +145,7 @@ function validPolicyResources() {
       collection: 'networkAuthentications' as const,
       expected: { kind: 'NetworkAuthentication', ...meta('policy.linkerd.io/v1alpha1', m), networks: networks.map((n) => ({ cidr: n.cidr, except: [n.canonicalExcept] })) },
     })),
-    fc.record({ m: policyMetadata, target: fc.constantFrom(['policy.linkerd.io', 'Server'], ['gateway.networking.k8s.io', 'HTTPRoute'], ['gateway.networking.k8s.io', 'GRPCRoute']), targetName: dns1123, authName: dns1123, authKind: fc.constantFrom('MeshTLSAuthentication', 'NetworkAuthentication') }).map(({ m, target: [group, kind], targetName, authName, authKind }) => ({
+    fc.record({ m: policyMetadata, target: fc.constantFrom<[string, string]>(['policy.linkerd.io', 'Server'], ['gateway.networking.k8s.io', 'HTTPRoute'], ['gateway.networking.k8s.io', 'GRPCRoute']), targetName: dns1123, authName: dns1123, authKind: fc.constantFrom('MeshTLSAuthentication', 'NetworkAuthentication') }).map(({ m, target: [group, kind], targetName, authName, authKind }) => ({
       document: { apiVersion: 'policy.linkerd.io/v1alpha1', kind: 'AuthorizationPolicy', metadata: m, spec: { targetRef: { group, kind, name: targetName }, requiredAuthenticationRefs: [{ group: 'policy.linkerd.io', kind: authKind, name: authName }] } },
       collection: 'authorizationPolicies' as const,
       expected: { kind: 'AuthorizationPolicy', ...meta('policy.linkerd.io/v1alpha1', m), targetRef: { group, kind, name: targetName }, requiredAuthenticationRefs: [{ group: 'policy.linkerd.io', kind: authKind, name: authName }] },

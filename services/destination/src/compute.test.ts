@@ -17,6 +17,8 @@ function service(name: string, fields: Partial<Service> = {}): Service {
     selector: { app: name },
     ports: [{ name: 'http', port: 80, targetPort: 'http' }],
     opaquePorts: [],
+    clusterIPs: [],
+    traffic: {},
     ...fields,
   };
 }
@@ -35,6 +37,7 @@ function workload(name: string, address: string, fields: Partial<Workload> = {})
     meshed: true,
     weight: 10000,
     opaquePorts: [],
+    probes: [],
     ...fields,
   };
 }

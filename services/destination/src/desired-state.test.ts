@@ -48,6 +48,8 @@ function randomService(r: Random, namespace: string, name: string): Service {
     ...(selector ? { selector } : {}),
     ports,
     opaquePorts: r.chance(0.2) ? [{ min: 80, max: 80 }] : [],
+    clusterIPs: [],
+    traffic: {},
   };
 }
 
@@ -66,6 +68,7 @@ function randomWorkload(r: Random, namespace: string, name: string): Workload {
     ...(r.chance(0.3) ? { zone: r.pick(['zone-a', 'zone-b']) } : {}),
     weight: r.pick([10000, 5000]),
     opaquePorts: r.chance(0.2) ? [{ min: 8000, max: 8001 }] : [],
+    probes: [],
   };
 }
 
@@ -167,7 +170,7 @@ describe('DesiredStateIndex', () => {
     const services: Service[] = [];
     const workloads: Workload[] = [];
     for (let i = 0; i < 200; i++) {
-      services.push({ kind: 'Service', namespace: 'shop', name: `s${i}`, labels: {}, annotations: {}, selector: { app: `s${i}` }, ports: [{ port: 80, targetPort: 8080 }], opaquePorts: [] });
+      services.push({ kind: 'Service', namespace: 'shop', name: `s${i}`, labels: {}, annotations: {}, selector: { app: `s${i}` }, ports: [{ port: 80, targetPort: 8080 }], opaquePorts: [], clusterIPs: [], traffic: {} });
       for (let j = 0; j < 5; j++) {
         workloads.push({
           kind: 'Workload',
@@ -182,6 +185,7 @@ describe('DesiredStateIndex', () => {
           meshed: true,
           weight: 10000,
           opaquePorts: [],
+          probes: [],
         });
       }
     }
@@ -203,7 +207,7 @@ describe('DesiredStateIndex', () => {
   });
 
   it('leaves a registration that only repeats itself (a heartbeat) alone', () => {
-    const service: Service = { kind: 'Service', namespace: 'shop', name: 'web', labels: {}, annotations: {}, selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }], opaquePorts: [] };
+    const service: Service = { kind: 'Service', namespace: 'shop', name: 'web', labels: {}, annotations: {}, selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }], opaquePorts: [], clusterIPs: [], traffic: {} };
     const reg = (): WorkloadRegistration => ({ namespace: 'shop', name: 'vm-1', address: '10.0.0.1', ports: [{ port: 8080 }], labels: { app: 'web' }, heartbeatIntervalMs: 1000 });
     const index = new DesiredStateIndex(options);
     const resources = { ...emptyMeshResources, services: [service] };

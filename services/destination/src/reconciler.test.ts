@@ -17,7 +17,7 @@ class FakePublisher implements Publisher {
   }
 }
 
-const service = (name: string): Service => ({ kind: 'Service', namespace: 'shop', name, labels: {}, annotations: {}, selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }], opaquePorts: [] });
+const service = (name: string): Service => ({ kind: 'Service', namespace: 'shop', name, labels: {}, annotations: {}, selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }], opaquePorts: [], clusterIPs: [], traffic: {} });
 const workload = (app: string, address: string): Workload => ({
   kind: 'Workload',
   namespace: 'shop',
@@ -31,6 +31,7 @@ const workload = (app: string, address: string): Workload => ({
   meshed: true,
   weight: 10000,
   opaquePorts: [],
+  probes: [],
 });
 
 const settle = async (r: Reconciler) => {
