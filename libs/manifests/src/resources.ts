@@ -167,8 +167,9 @@ export interface ServiceProfile {
 }
 
 /**
- * A resource meshbus keeps without interpreting it yet (policy resources,
- * HTTPRoute): checked for apiVersion, kind and name only.
+ * A resource meshbus keeps without interpreting it: checked for apiVersion,
+ * kind and name only. No kind is read this way today; the collection stays
+ * for kinds that later services will consume before meshbus interprets them.
  */
 export interface GenericResource {
   readonly apiVersion: string;
