@@ -239,10 +239,10 @@ describe('ManifestIndex', () => {
       collection: 'serviceAccounts' as const,
       expected: { kind: 'ServiceAccount', ...m },
     })),
-    fc.tuple(fc.record({ name: dns1035, namespace: dns1123, labels: stringMap, annotations }), fc.option(stringMap, { nil: undefined }), servicePorts).map(([m, selector, ports]) => {
+    fc.tuple(fc.record({ name: dns1035, namespace: dns1123, labels: stringMap, annotations }), fc.option(stringMap, { nil: undefined }), servicePorts, fc.option(fc.ipV4(), { nil: undefined })).map(([m, selector, ports, clusterIP]) => {
       const named = ports.map((p, i) => withoutUndefined({ name: `p${i}`, ...p }));
       return {
-        document: { apiVersion: 'v1', kind: 'Service', metadata: m, spec: withoutUndefined({ selector, ports: named }) },
+        document: { apiVersion: 'v1', kind: 'Service', metadata: m, spec: withoutUndefined({ selector, ports: named, clusterIP }) },
         collection: 'services' as const,
         expected: withoutUndefined({
           kind: 'Service',
@@ -250,15 +250,15 @@ describe('ManifestIndex', () => {
           ...(selector !== undefined && Object.keys(selector).length > 0 ? { selector } : {}),
           ports: named.filter((p) => p.protocol === 'TCP').map(({ protocol: _protocol, ...p }) => ({ ...p, targetPort: p.targetPort ?? p.port })),
           opaquePorts: [],
-          clusterIPs: [],
+          clusterIPs: clusterIP === undefined ? [] : [clusterIP],
           traffic: {},
         }),
       };
     }),
-    fc.record({ metadata: fc.record({ name: dns1123, namespace: dns1123, labels: stringMap, annotations }), address: fc.oneof(fc.ipV4(), fc.ipV6()), ports: workloadPorts, serviceAccount: fc.option(dns1123, { nil: undefined }), ready: fc.option(fc.boolean(), { nil: undefined }), meshed: fc.option(fc.boolean(), { nil: undefined }), zone: fc.option(fc.string({ minLength: 1, maxLength: 10 }), { nil: undefined }), weight: fc.option(fc.nat(), { nil: undefined }) }).map(({ metadata, ...spec }) => ({
+    fc.record({ metadata: fc.record({ name: dns1123, namespace: dns1123, labels: stringMap, annotations }), address: fc.oneof(fc.ipV4(), fc.ipV6()), ports: workloadPorts, serviceAccount: fc.option(dns1123, { nil: undefined }), ready: fc.option(fc.boolean(), { nil: undefined }), meshed: fc.option(fc.boolean(), { nil: undefined }), zone: fc.option(fc.string({ minLength: 1, maxLength: 10 }), { nil: undefined }), weight: fc.option(fc.nat(), { nil: undefined }), probes: fc.option(fc.uniqueArray(fc.record({ port, path: fc.stringMatching(/^\/[a-z0-9/]{0,10}$/) }), { maxLength: 2, selector: (p) => `${p.port} ${p.path}` }), { nil: undefined }) }).map(({ metadata, ...spec }) => ({
       document: withoutUndefined({ apiVersion: 'meshbus.io/v1alpha1', kind: 'Workload', metadata, spec }),
       collection: 'workloads' as const,
-      expected: withoutUndefined({ kind: 'Workload', ...metadata, ...spec, ports: spec.ports.map((p) => withoutUndefined(p)), serviceAccount: spec.serviceAccount ?? 'default', ready: spec.ready ?? true, meshed: spec.meshed ?? true, weight: spec.weight ?? defaultWorkloadWeight, opaquePorts: [], probes: [] }),
+      expected: withoutUndefined({ kind: 'Workload', ...metadata, ...spec, ports: spec.ports.map((p) => withoutUndefined(p)), serviceAccount: spec.serviceAccount ?? 'default', ready: spec.ready ?? true, meshed: spec.meshed ?? true, weight: spec.weight ?? defaultWorkloadWeight, opaquePorts: [], probes: spec.probes ?? [] }),
     })),
     ...validPolicyResources(),
   );
