@@ -65,7 +65,7 @@ describe('meshbus authz table', () => {
   it('lists per port the server authorizations (route *), then each route of its own, the default server last', () => {
     expect(formatAuthz(policy)).toBe(
       [
-        'shop/web-1: default policy deny; 2 ports with a server of their own',
+        'shop/web-1: default policy deny; 2 ports with servers of their own',
         'PORT  SERVER            ROUTE              AUTHORIZATION                           NETWORKS                           CLIENTS',
         `8080  server/web-http   *                  authorizationpolicy/web-from-front      0.0.0.0/0 except 10.9.0.0/16,::/0  front.shop.serviceaccount.${domain},*.ops.serviceaccount.${domain}`,
         '8080  server/web-http   httproute/web-api  authorizationpolicy/other/api-from-tls  0.0.0.0/0                          any TLS client',

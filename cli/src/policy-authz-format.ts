@@ -56,7 +56,7 @@ export function authzRows(policy: InboundPolicy): string[][] {
 
 /** `meshbus authz` for a workload with a published policy. */
 export function formatAuthz(policy: InboundPolicy): string {
-  const head = `${policy.namespace}/${policy.workload}: default policy ${policy.defaultPolicy}; ${policy.ports.length} port${policy.ports.length === 1 ? '' : 's'} with a server of their own\n`;
+  const head = `${policy.namespace}/${policy.workload}: default policy ${policy.defaultPolicy}; ${policy.ports.length === 1 ? '1 port with a server of its own' : `${policy.ports.length} ports with servers of their own`}\n`;
   const note =
     "ROUTE * is every request on the port; a route's own authorizations add to the server's for requests on it. PORT * is every other port.\n";
   return head + formatTable(['PORT', 'SERVER', 'ROUTE', 'AUTHORIZATION', 'NETWORKS', 'CLIENTS'], authzRows(policy)) + note;
