@@ -26,7 +26,7 @@ const backend = (service: string, weight: number): outbound.HttpRoute_WeightedRo
 });
 
 const accrual: outbound.FailureAccrual = {
-  kind: { $case: 'consecutiveFailures', consecutiveFailures: { maxFailures: 7, backoff: { minBackoff: s(1), maxBackoff: s(60), jitterRatio: 0.5 } } },
+  kind: { $case: 'consecutiveFailures', consecutiveFailures: { maxFailures: 7, backoff: outbound.ExponentialBackoff.fromPartial({ minBackoff: s(1), maxBackoff: s(60), jitterRatio: 0.5 }) } },
 };
 
 const canary: outbound.HttpRoute = {
@@ -43,7 +43,7 @@ const canary: outbound.HttpRoute = {
         maxRequestBytes: 65536,
         conditions: { statusRanges: [{ start: 500, end: 599 }, { start: 429, end: 429 }] },
         timeout: s(1),
-        backoff: { minBackoff: s(0, 25), maxBackoff: s(0, 250), jitterRatio: 1 },
+        backoff: outbound.ExponentialBackoff.fromPartial({ minBackoff: s(0, 25), maxBackoff: s(0, 250), jitterRatio: 1 }),
       },
       allowL5dRequestHeaders: false,
     },
@@ -163,5 +163,16 @@ describe('pieces', () => {
     expect(backendText(undefined)).toBe('(no backend)');
     expect(backendText({ metadata: { kind: { $case: 'default', default: 'x' } } })).toBe('default x -> nowhere');
     expect(failureAccrualText(undefined)).toBe('none');
+  });
+
+  it('reads the unified failure accrual, the ejection floor and the Retry-After hint of the newer messages', () => {
+    // Built loosely: the fields come with the newer proxy API messages.
+    const unified = {
+      kind: { $case: 'unified', unified: { successRateThreshold: 0.8, decay: s(30), minRequests: 20, maxConsecutiveFailures: 5, backoff: { minBackoff: s(1), maxBackoff: s(10), jitterRatio: 0, respectRetryAfterHint: true } } },
+      ejection: { minReadyEndpoints: 2 },
+    } as unknown as outbound.FailureAccrual;
+    expect(failureAccrualText(unified)).toBe(
+      'after success rate below 0.8 over 30s (from 20 requests) or 5 consecutive failures, backoff 1s to 10s, jitter 0, honouring Retry-After; keeps at least 2 endpoints in the pool',
+    );
   });
 });

@@ -16,21 +16,43 @@ interface RouteBackendLike {
   requestTimeout?: outbound.HttpRoute_RouteBackend['requestTimeout'];
 }
 
-function backoffText(b: outbound.ExponentialBackoff | undefined): string {
-  if (!b) return 'no backoff';
-  return `backoff ${durationText(b.minBackoff)} to ${durationText(b.maxBackoff)}, jitter ${b.jitterRatio}`;
+/**
+ * The newer parts of failure accrual and backoff in the proxy API (unified
+ * accrual, the ejection floor, the Retry-After hint), read structurally so the
+ * text does not depend on which generation of the messages is compiled in.
+ */
+interface UnifiedAccrualView {
+  successRateThreshold: number;
+  decay?: outbound.ExponentialBackoff['minBackoff'];
+  minRequests: number;
+  maxConsecutiveFailures: number;
+  backoff?: outbound.ExponentialBackoff;
 }
 
-/** `7 consecutive failures, then backoff 1s to 1m, jitter 0.5`; `none` when unset. */
+function backoffText(b: outbound.ExponentialBackoff | undefined): string {
+  if (!b) return 'no backoff';
+  const retryAfter = (b as { respectRetryAfterHint?: boolean }).respectRetryAfterHint ? ', honouring Retry-After' : '';
+  return `backoff ${durationText(b.minBackoff)} to ${durationText(b.maxBackoff)}, jitter ${b.jitterRatio}${retryAfter}`;
+}
+
+/** `after 7 consecutive failures, backoff 1s to 1m, jitter 0.5`; `none` when unset. */
 export function failureAccrualText(f: outbound.FailureAccrual | undefined): string {
-  const kind = f?.kind;
-  if (!kind) return 'none';
+  const kind = f?.kind as ({ $case: string } & Record<string, unknown>) | undefined;
+  const floor = (f as { ejection?: { minReadyEndpoints: number } } | undefined)?.ejection;
+  const ejection = floor ? `; keeps at least ${floor.minReadyEndpoints} endpoints in the pool` : '';
+  if (!kind) return floor ? `none${ejection}` : 'none';
   if (kind.$case === 'consecutiveFailures') {
-    const c = kind.consecutiveFailures;
-    return `after ${c.maxFailures} consecutive failures, ${backoffText(c.backoff)}`;
+    const c = kind.consecutiveFailures as outbound.FailureAccrual_ConsecutiveFailures;
+    return `after ${c.maxFailures} consecutive failures, ${backoffText(c.backoff)}${ejection}`;
   }
-  const other = kind as { $case: string };
-  return other.$case;
+  if (kind.$case === 'unified') {
+    const u = kind.unified as UnifiedAccrualView;
+    const trips: string[] = [];
+    if (u.successRateThreshold > 0) trips.push(`success rate below ${u.successRateThreshold} over ${durationText(u.decay)} (from ${u.minRequests} requests)`);
+    if (u.maxConsecutiveFailures > 0) trips.push(`${u.maxConsecutiveFailures} consecutive failures`);
+    return `after ${trips.length ? trips.join(' or ') : 'never (both checks off)'}, ${backoffText(u.backoff)}${ejection}`;
+  }
+  return `${kind.$case}${ejection}`;
 }
 
 /** Where a backend sends traffic: `dst web-v1.shop.svc.cluster.local:80 (p2c, peak EWMA)` or `forward 10.0.0.7:8080`. */
