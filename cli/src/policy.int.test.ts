@@ -269,7 +269,7 @@ describe('meshbus policy and authz against real NATS and a real gRPC server', ()
     expect(missing.output()).toContain(`meshbus: gateway ${gateway}: NOT_FOUND (5): no such port`);
   });
 
-  it('policy inbound --watch: prints every update of WatchPort until stopped', async () => {
+  it('policy inbound --watch: prints every update of WatchPort, reopens an ended stream, until stopped', async () => {
     const before = watchers.length;
     const cli = runCli(['policy', 'inbound', 'shop/web-1', '8080', '--watch', '--json'], { cwd });
     await waitFor(() => jsonLines(cli.output()).length >= 1 && watchers.length > before, { what: 'the first update', timeoutMs: 15_000 });
@@ -279,6 +279,13 @@ describe('meshbus policy and authz against real NATS and a real gRPC server', ()
     expect(first!.labels.name).toBe('web-http');
     expect(second!.labels.name).toBe('web-http-v2');
     expect(cli.output()).toContain('watching for changes (Ctrl-C to stop)');
+
+    // The gateway ends the stream: the CLI says so and opens another, whose first update it prints.
+    const opened = watchers.length;
+    watchers.at(-1)!.end();
+    await waitFor(() => jsonLines(cli.output()).length >= 3 && watchers.length > opened, { what: 'the update of a new stream', timeoutMs: 15_000 });
+    expect(cli.output()).toMatch(new RegExp(`stream interrupted: gateway ${gateway} ended the stream; reconnecting to ${gateway}`));
+    expect(inbound.Server.fromJSON(jsonLines(cli.output())[2]).labels.name).toBe('web-http');
     expect((await cli.stop()).code).toBe(0);
   });
 
@@ -319,6 +326,7 @@ describe('meshbus policy and authz against real NATS and a real gRPC server', ()
       [['policy', 'outbound', '--address', 'web:80'], '--address "web:80": "web" is not an IP address'],
       [['policy', 'outbound'], 'give either a target'],
       [['authz', 'shop'], 'workload "shop" must be <namespace>/<workload>'],
+      [['policy', 'check', '--namespace', 'Shop_1'], '--namespace "Shop_1" must be a DNS label'],
     ];
     const before = portSpecs.length + trafficSpecs.length;
     for (const [args, message] of cases) {

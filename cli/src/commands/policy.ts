@@ -5,15 +5,15 @@ import { MeshbusError } from '@meshbus/runtime';
 import { inbound, outbound } from '@meshbus/proxy-api';
 import type { CliContext } from '../context.js';
 import { readDevState, resolveGateways } from '../dev-state.js';
+import { formatTcpAddress } from '../endpoint-set.js';
 import { GatewayCallError } from '../errors.js';
-import { parseDomain, parseDurationFlag, parseHostPort, parsePort, parseTarget, type Target } from '../flags.js';
+import { parseDnsLabel, parseDomain, parseDurationFlag, parseHostPort, parsePort, parseTarget, type Target } from '../flags.js';
 import { parseTcpAddress, parseWorkloadRef, strictlyParsedBy, usageExitCode, workloadJson, type WorkloadRef } from '../policy-args.js';
 import { readState, type NatsFlags } from '../policy-bus.js';
 import { checkExitCode, checkPolicies, formatPolicyCheck, policyCheckJson } from '../policy-check-format.js';
 import { getPolicy, inboundApi, outboundApi, watchPolicy, type PolicyApi } from '../policy-grpc.js';
 import { formatInboundServer } from '../policy-inbound-format.js';
 import { formatOutboundPolicy } from '../policy-outbound-format.js';
-import { formatTcpAddress } from '../endpoint-set.js';
 
 interface GatewayFlags {
   gateway?: string[];
@@ -123,7 +123,7 @@ export function registerPolicyCommand(program: Command, context: CliContext): vo
       .command('check')
       .description('list the policy and route resources the policy service rejected, and why; exit code 1 if any')
       .option('--json', 'print the result as one JSON object')
-      .option('--namespace <namespace>', 'only resources of this namespace'),
+      .option('--namespace <namespace>', 'only resources of this namespace', strictlyParsedBy((v) => parseDnsLabel(v, '--namespace'))),
   ).action(async (flags: CheckFlags) => {
     const found = await readState(flags, context, [subjects.allPolicyStatus, subjects.policyDefaults], 'policy check');
     const statuses: PolicyStatus[] = [];
