@@ -168,8 +168,8 @@ describe('the built policy service as a process', () => {
   it('two replicas: one leader publishes, an edit republishes only what it affects, a rejection is announced once, and kill -9 of the leader is absorbed', async () => {
     const a = await start('policy-a');
     const b = await start('policy-b');
-    await using procA = a.proc;
-    await using procB = b.proc;
+    // Both are stopped at the end, whatever happened.
+    await using _processes = { [Symbol.asyncDispose]: async () => void (await Promise.all([a.proc[Symbol.asyncDispose](), b.proc[Symbol.asyncDispose]()])) };
     await Promise.all([ready(a), ready(b)]);
     const leaderGauge = async (p: { admin: string }) => metric((await httpGet(`${p.admin}/metrics`)).body, 'meshbus_policy_leader');
     const leader = await waitFor(async () => {

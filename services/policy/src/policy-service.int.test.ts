@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import { JetStreamPublisher } from '@meshbus/bus';
-import { busValidator, streams, subjects } from '@meshbus/bus-schemas';
+import { busValidator, streams, subjects, type OutboundPolicy } from '@meshbus/bus-schemas';
 import { createLogger, type Logger } from '@meshbus/runtime';
 import { freePort, httpGet, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,7 +182,7 @@ describe('policy service: two replicas on a real NATS', () => {
     expect(term).toBeGreaterThan(1);
     const ghost = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: `/meshbus/policy/${first.id}`, term: () => term - 1 });
     const stale = (await last(nc, streams.state.name, subjects.outboundPolicy('shop', 'web', 80)))!.data!;
-    await ghost.publish('outboundPolicy', subjects.outboundPolicy('shop', 'web', 80), 'shop/web/80', { ...(stale as never), protocol: 'opaque' });
+    await ghost.publish('outboundPolicy', subjects.outboundPolicy('shop', 'web', 80), 'shop/web/80', { ...(stale as unknown as OutboundPolicy), protocol: 'opaque' });
     await waitFor(async () => (await last(nc, streams.state.name, subjects.outboundPolicy('shop', 'web', 80)))?.source === `/meshbus/policy/${second.id}`, {
       what: 'the fenced key written again by the leader',
     });

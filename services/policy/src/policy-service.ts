@@ -144,6 +144,10 @@ export class PolicyServiceImpl implements PolicyService {
     this.election = election;
     await election.start();
     resources.defer(election, () => election.stop());
+
+    // A look once a second covers a bus view that came back from a resync without any change to report.
+    const timer = setInterval(() => this.reconciler.schedule(), 1000);
+    resources.defer(null, () => clearInterval(timer));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
