@@ -37,3 +37,4 @@ export {
   type RegistrationRequestKind,
   type RegistrationTransport,
 } from './registration-client.js';
+export { attemptDue, defaultRetryPolicy, recordFailure, type PublishFailure, type PublishFailures, type RetryPolicy } from './publish-retries.js';

@@ -68,3 +68,5 @@ export { failureAccrualAnnotation, failureAccrualDefaults } from './kind-service
 export { retryAnnotations, timeoutAnnotations, parseHttpRetryCodes } from './policy-common.js';
 export { cidrContains, formatCidr, parseCidr, type Cidr } from './cidr.js';
 export { defaultInboundPolicies, grpcStatusNames } from './policy-schemas.js';
+export { folderResourceSource, type FolderResourceSourceOptions, type ResourceSource } from './resource-source.js';
+export { workloadFromRegistration } from './registered-workload.js';

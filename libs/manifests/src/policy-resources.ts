@@ -5,7 +5,8 @@
  * conflicts are the policy index's business, so that it can report them per
  * resource). Field names follow the Kubernetes manifests they come from.
  */
-import type { StringMap } from './resources.js';
+/** Labels or annotations (the same type as resources.ts's StringMap, written here so that the two modules do not import each other). */
+type StringMap = Readonly<Record<string, string>>;
 
 /** Fields every policy resource has. */
 export interface PolicyResourceMeta {

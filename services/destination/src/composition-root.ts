@@ -4,7 +4,7 @@ import { natsConnectionFactory } from '@meshbus/bus';
 import { createLogger, createMetricsRegistry, ServiceHost, type ConnectionFactory, type HostOverrides, type Logger, type Registry } from '@meshbus/runtime';
 import type { DestinationConfig } from './config.js';
 import { DestinationServiceImpl, type DestinationService } from './destination-service.js';
-import { folderResourceSource, type ResourceSource } from './resource-source.js';
+import { folderResourceSource, type ResourceSource } from '@meshbus/manifests';
 
 /** Dependencies a test (or another mode) may replace: `logger`, `registry`, `nc`, `now`, and the resource `source`. */
 export interface DestinationOverrides extends HostOverrides<NatsConnection> {

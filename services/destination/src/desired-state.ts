@@ -6,7 +6,7 @@ import { endpointSet } from './endpoints.js';
 import { resolveDestinationOptions, type DestinationOptions, type ResolvedDestinationOptions } from './options.js';
 import { opaqueServicePorts, profileState } from './profiles.js';
 import type { StateData, StateLookup } from './reconcile.js';
-import { workloadFromRegistration } from './workloads.js';
+import { workloadFromRegistration } from '@meshbus/manifests';
 
 type Keyed = { readonly namespace: string; readonly name: string };
 type Change<T> = { readonly key: string; readonly before: T | undefined; readonly after: T | undefined };

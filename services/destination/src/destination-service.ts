@@ -15,7 +15,7 @@ import type { DestinationConfig } from './config.js';
 import { Reconciler } from './reconciler.js';
 import { busStateReader, failingKeysReadiness } from './reconciler-adapters.js';
 import { RegistrationTracker } from './registrations.js';
-import type { ResourceSource } from './resource-source.js';
+import type { ResourceSource } from '@meshbus/manifests';
 import type { RegistrationResponder } from './registration-responder.js';
 import { registrationTokenValidator, startRegistrationResponder } from './registration-wiring.js';
 import { WorkloadState } from './workload-state.js';

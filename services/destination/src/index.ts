@@ -1,10 +1,10 @@
 export { computeDestinationState, type DestinationState } from './compute.js';
 export { workloadIdentity, type DestinationOptions } from './options.js';
-export { workloadFromRegistration } from './workloads.js';
+export { workloadFromRegistration } from '@meshbus/manifests';
 export { envToConfig, type DestinationConfig } from './config.js';
 export { createDestinationService, type DestinationOverrides } from './composition-root.js';
 export { DestinationServiceImpl, type DestinationService } from './destination-service.js';
-export { folderResourceSource, type FolderResourceSourceOptions, type ResourceSource } from './resource-source.js';
+export { folderResourceSource, type FolderResourceSourceOptions, type ResourceSource } from '@meshbus/manifests';
 export { DesiredStateIndex } from './desired-state.js';
 export { planReconcile, type Publication, type ReconcileInput, type ReconcilePlan } from './reconcile.js';
 export { RegistrationTracker, missedHeartbeatsAllowed, type ExpiredRegistration } from './registrations.js';

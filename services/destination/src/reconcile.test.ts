@@ -1,6 +1,6 @@
 import type { EndpointSet, WorkloadRegistration } from '@meshbus/bus-schemas';
 import { describe, expect, it } from 'vitest';
-import { attemptDue, recordFailure, type PublishFailure } from './publish-retries.js';
+import { attemptDue, recordFailure, type PublishFailure } from '@meshbus/bus';
 import { planReconcile, type ReconcileInput, type StateData } from './reconcile.js';
 
 const ep = (service: string, addresses: string[]): EndpointSet => ({

@@ -1,7 +1,7 @@
 import { parseStateSubject, subjects, type EndpointSet, type ServiceProfileState } from '@meshbus/bus-schemas';
 import type { ManifestProblem } from '@meshbus/manifests';
 import { canonicalJson } from '@meshbus/runtime';
-import { attemptDue, type PublishFailures } from './publish-retries.js';
+import { attemptDue, type PublishFailures } from '@meshbus/bus';
 import type { ExpiredRegistration } from './registrations.js';
 
 /** A value the destination keeps on the bus: an endpoint set or a profile. */

@@ -1,6 +1,6 @@
 import type { StateView } from '@meshbus/bus';
 import type { Readiness } from '@meshbus/runtime';
-import type { PublishFailure } from './publish-retries.js';
+import type { PublishFailure } from '@meshbus/bus';
 import type { StateData } from './reconcile.js';
 import type { BusStateReader } from './reconciler.js';
 

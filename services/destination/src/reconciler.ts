@@ -4,7 +4,7 @@ import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
 import { canonicalJson, Counter, errorMessage, Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
 import { DesiredStateIndex } from './desired-state.js';
 import type { DestinationOptions } from './options.js';
-import { defaultRetryPolicy, recordFailure, type PublishFailure, type RetryPolicy } from './publish-retries.js';
+import { defaultRetryPolicy, recordFailure, type PublishFailure, type RetryPolicy } from '@meshbus/bus';
 import { expiryFingerprint, planReconcile, type Publication, type StateData, type StateLookup } from './reconcile.js';
 import type { RegistrationTracker } from './registrations.js';
 

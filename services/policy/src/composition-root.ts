@@ -6,7 +6,7 @@ import { createLogger, createMetricsRegistry, ServiceHost, type ConnectionFactor
 import { policyIndexFactory, type PolicyComputationFactory } from './computation.js';
 import type { PolicyConfig } from './config.js';
 import { PolicyServiceImpl, type PolicyService } from './policy-service.js';
-import { folderResourceSource, type ResourceSource } from './resource-source.js';
+import { folderResourceSource, type ResourceSource } from '@meshbus/manifests';
 
 /** Dependencies a test (or another mode) may replace: `logger`, `registry`, `nc`, the resource `source` and the `computation`. */
 export interface PolicyOverrides extends Omit<HostOverrides<NatsConnection>, 'now'> {

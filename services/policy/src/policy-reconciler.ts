@@ -5,7 +5,7 @@ import type { PolicyComputation } from '@meshbus/policy';
 import { Counter, errorMessage, Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
 import { changedSubjects, desiredPolicyState, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
 import { newRejections, planPublications, type PolicyPublication } from './publish-plan.js';
-import { defaultRetryPolicy, recordFailure, type PublishFailure, type RetryPolicy } from './publish-retries.js';
+import { defaultRetryPolicy, recordFailure, type PublishFailure, type RetryPolicy } from '@meshbus/bus';
 
 /** What the reconciler reads of the bus. */
 export interface PolicyBusReader extends PolicyStateLookup {

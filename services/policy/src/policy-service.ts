@@ -7,7 +7,7 @@ import type { PolicyConfig } from './config.js';
 import { policyStateKind, policyStateKinds, type PolicyStateData } from './policy-state.js';
 import { PolicyReconciler } from './policy-reconciler.js';
 import { RegisteredWorkloads } from './registered-workloads.js';
-import type { ResourceSource } from './resource-source.js';
+import type { ResourceSource } from '@meshbus/manifests';
 
 /** The running policy service. */
 export interface PolicyService extends Service {

@@ -2,7 +2,7 @@ import { subjects, type InboundPolicy, type PolicyRejected } from '@meshbus/bus-
 import { describe, expect, it } from 'vitest';
 import type { PolicyStateData } from './policy-state.js';
 import { newRejections, planPublications, type PublishPlanInput } from './publish-plan.js';
-import { recordFailure } from './publish-retries.js';
+import { recordFailure } from '@meshbus/bus';
 
 const inbound = (workload: string, port = 8080): InboundPolicy => ({
   namespace: 'shop',

@@ -1,7 +1,7 @@
 import { parseStateSubject, type EventKind, type PolicyRejected } from '@meshbus/bus-schemas';
 import { canonicalJson } from '@meshbus/runtime';
 import { policyStateKind, policyStateKinds, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
-import { attemptDue, type PublishFailures } from './publish-retries.js';
+import { attemptDue, type PublishFailures } from '@meshbus/bus';
 
 /** One thing for the leader to publish. */
 export type PolicyPublication =

@@ -1,7 +1,8 @@
-import { FolderSource, type FolderSourceOptions, type ManifestProblem, type MeshResources } from '@meshbus/manifests';
+import { FolderSource, type FolderSourceOptions } from './folder-source.js';
+import type { ManifestProblem, MeshResources } from './resources.js';
 import type { Logger } from '@meshbus/runtime';
 
-/** Where the policy service reads its resources from. */
+/** Where a control-plane service reads its resources from: a folder of manifests here, the Kubernetes API later. */
 export interface ResourceSource extends AsyncDisposable {
   /** Starts following; resolves after the first full read, having called onChange once. */
   start(onChange: (resources: MeshResources, problems: readonly ManifestProblem[]) => void): Promise<void>;
