@@ -9,6 +9,7 @@ import { silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, startNats, startProcess, waitFor, type NatsCluster, type RunningProcess } from '@meshbus/testing';
 import type { BareCommand, BareReport, ClientCommand, ClientReport } from './fanout-protocol.js';
 import { median, summarize, type LatencySummary } from './stats.js';
+import { fmtMs, table } from './tables.js';
 
 /** Options of {@link runFanoutBench}. */
 export interface FanoutBenchOptions {
@@ -500,19 +501,8 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
   return { ...result, format: () => formatFanoutBench(result) };
 }
 
-function fmtMs(ms: number): string {
-  if (!Number.isFinite(ms)) return '∞';
-  return ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
-}
-
 function fmtKb(bytes: number): string {
   return (bytes / 1024).toFixed(1);
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 function formatFanoutBench(result: Omit<FanoutBenchResult, 'format'>): string {
