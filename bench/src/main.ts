@@ -13,6 +13,7 @@ import { runDestinationBench, type DestinationBenchResult } from './destination-
 import { runIdentityBench, type IdentityBenchResult } from './identity-bench.js';
 import { runIdentityBusBench, type IdentityBusBenchResult } from './identity-bus-bench.js';
 import { runPolicyBench, type PolicyBenchResult } from './policy-bench.js';
+import { runPolicyWatchBench, type PolicyWatchBenchResult } from './policy-watch-bench.js';
 
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 /** Per identity workload; the workloads plus CSR generation stay under ~15 s. */
@@ -40,6 +41,7 @@ let identity: IdentityBenchResult | undefined;
 let identityBus: IdentityBusBenchResult | undefined;
 let destination: DestinationBenchResult | undefined;
 let policy: PolicyBenchResult | undefined;
+let policyWatch: PolicyWatchBenchResult | undefined;
 
 if (flags.only === undefined || flags.only === 'fanout') {
   fanout = await runFanoutBench({
@@ -62,9 +64,11 @@ if (flags.only === undefined || flags.only === 'destination') {
 
 if (flags.only === undefined || flags.only === 'policy') {
   policy = await runPolicyBench({ rounds: flags.policyRounds, progress });
+  policyWatch = await runPolicyWatchBench({ rounds: flags.policyRounds, progress });
+  if (policyWatch.skipped) progress(`policy watch: skipped: ${policyWatch.reason}`);
 }
 
-const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format(), policy?.format()].filter((s) => s !== undefined).join('\n\n');
+const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format(), policy?.format(), policyWatch?.format()].filter((s) => s !== undefined).join('\n\n');
 process.stdout.write(`\n${report}\n`);
 
 /** The figures of a result, without its formatter. */
@@ -84,6 +88,7 @@ const json = {
   identityBus: figuresOf(identityBus),
   destination: figuresOf(destination),
   policy: figuresOf(policy),
+  policyWatch: figuresOf(policyWatch),
 };
 await mkdir(resultsDir, { recursive: true });
 // Infinity (a stream that never got the change) is not JSON; write it as null.
