@@ -6,7 +6,7 @@ import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsRegistrationTransport, WorkloadRegistrar } from '@meshbus/bus';
-import { streams, type WorkloadRegistration } from '@meshbus/bus-schemas';
+import { streams, subjects, type WorkloadRegistration } from '@meshbus/bus-schemas';
 import { CertificateClient } from '@meshbus/identity-client';
 import { destination } from '@meshbus/proxy-api';
 import { silentLogger } from '@meshbus/runtime';
@@ -15,11 +15,12 @@ import { addrText, repoRoot, startNats, type NatsCluster } from './harness.js';
 import { clusterHealthy, Fleet, metricValue, type ServiceProcess } from './process-harness.js';
 
 // The control plane under churn and failures: a 3-node JetStream cluster
-// (streams R3), two processes each of destination, identity and gateway, 300
-// Destination.Get streams over both gateways, a steady stream of manifest
-// edits and of workload registrations, and one SIGKILL at a time of the
-// destination leader, an identity replica, a gateway and the NATS server that
-// leads MESHBUS_STATE. Destination runs with its default lease.
+// (streams R3), two processes each of destination, policy, identity and
+// gateway, 300 Destination.Get streams over both gateways, a steady stream of
+// manifest edits and of workload registrations, and one SIGKILL at a time of
+// the destination leader, the policy leader, an identity replica, a gateway
+// and the NATS server that leads MESHBUS_STATE. Destination and policy run
+// with their default lease.
 
 const ns = 'chaos';
 /** Services whose manifest files the churn edits. */
@@ -34,6 +35,25 @@ const churnEveryMs = 200;
 const webIdentity = `web.${ns}.serviceaccount.identity.meshbus.cluster.local`;
 
 const path = (svc: string) => `${svc}.${ns}.svc.cluster.local:80`;
+
+/** A workload and the Server on its port, edited only to time the policy leader's failover. */
+const policyTarget = 'policy-target';
+function policyManifest(protocol: 'HTTP/1' | 'HTTP/2'): string {
+  return [
+    `apiVersion: meshbus.io/v1alpha1\nkind: Workload\nmetadata: {name: ${policyTarget}, namespace: ${ns}, labels: {app: ${policyTarget}}}\nspec:\n  address: 127.9.0.1\n  ports: [{name: http, port: 8080}]\n  serviceAccount: web\n`,
+    `apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: ${policyTarget}-http, namespace: ${ns}}\nspec:\n  podSelector: {matchLabels: {app: ${policyTarget}}}\n  port: http\n  proxyProtocol: ${protocol}\n`,
+  ].join('---\n');
+}
+/** The protocol the published inbound policy of the policy target gives its port 8080. */
+async function policyTargetProtocol(nc: NatsConnection): Promise<string | undefined> {
+  try {
+    const m = await (await nc.jetstreamManager()).streams.getMessage(streams.state.name, { last_by_subj: subjects.inboundPolicy(ns, policyTarget) });
+    const policy = JSON.parse(new TextDecoder().decode(m.data)) as { ports?: { port: number; server: { protocol: string } }[] };
+    return policy.ports?.find((p) => p.port === 8080)?.server.protocol;
+  } catch {
+    return undefined;
+  }
+}
 const stateKey = (addresses: Iterable<string>) => [...addresses].sort().join(',');
 
 /** What the source holds for each service, and every state it ever held (as written, in order). */
@@ -164,6 +184,7 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
   const violations: string[] = [];
   const failovers: Record<string, number> = {};
   let destinations: ServiceProcess[] = [];
+  let policies: ServiceProcess[] = [];
   let identities: ServiceProcess[] = [];
   let gateways: ServiceProcess[] = [];
   let clients: destination.DestinationClient[] = [];
@@ -189,6 +210,11 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
     destinations.push(p);
     return p;
   };
+  const startPolicy = async () => {
+    const p = fleet.start({ service: 'policy', replicaId: `policy-${++replicaSeq}`, adminPort: await freePort() });
+    policies.push(p);
+    return p;
+  };
   const startIdentity = async () => {
     const p = fleet.start({ service: 'identity', replicaId: `identity-${++replicaSeq}`, adminPort: await freePort() });
     identities.push(p);
@@ -198,6 +224,22 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
     const gauges = await Promise.all(destinations.map(async (d) => (d.running ? metricValue(await d.metrics(), 'meshbus_destination_leader') : 0)));
     const leaders = destinations.filter((_, i) => gauges[i] === 1);
     return leaders.length === 1 ? leaders[0] : undefined;
+  };
+  const policyLeader = async () => {
+    const gauges = await Promise.all(policies.map(async (p) => (p.running ? metricValue(await p.metrics(), 'meshbus_policy_leader') : 0)));
+    const leaders = policies.filter((_, i) => gauges[i] === 1);
+    return leaders.length === 1 ? leaders[0] : undefined;
+  };
+  let policyProtocol: 'HTTP/1' | 'HTTP/2' = 'HTTP/1';
+  /** Flips the policy target's Server protocol and resolves with the time its inbound policy on the bus shows it. */
+  const policyEdit = async () => {
+    policyProtocol = policyProtocol === 'HTTP/1' ? 'HTTP/2' : 'HTTP/1';
+    const want = policyProtocol === 'HTTP/1' ? 'http1' : 'http2';
+    const file = join(manifestsDir(), 'policy.yaml');
+    await writeFile(`${file}.tmp`, policyManifest(policyProtocol));
+    await rename(`${file}.tmp`, file);
+    await waitFor(async () => (await policyTargetProtocol(nc)) === want, { what: `policy edit (${want}) in the bus state`, timeoutMs: 30_000, intervalMs: 20 });
+    return Date.now();
   };
   /** Edits the probe service and resolves with the time the new state reached every probe stream. */
   const probeEdit = async () => {
@@ -231,6 +273,7 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
     await writeFile(join(manifestsDir(), 'namespace.yaml'), `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web, namespace: ${ns}}\n`);
     for (const svc of [...churned, probe]) await writeService(svc, new Set([newAddress(svc), newAddress(svc), newAddress(svc)]));
     await writeService(registered, new Set());
+    await writeFile(join(manifestsDir(), 'policy.yaml'), policyManifest(policyProtocol));
 
     nats = await startNats({ nodes: 3 });
     fleet = new Fleet(nats.url, {
@@ -240,7 +283,7 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
       MESHBUS_TOKEN_PUBLIC_KEY: join(dir, 'identity', 'token.pub'),
       MESHBUS_DRAIN_MS: '1000',
     });
-    await Promise.all([startDestination(), startDestination(), startIdentity(), startIdentity()]);
+    await Promise.all([startDestination(), startDestination(), startPolicy(), startPolicy(), startIdentity(), startIdentity()]);
     for (const id of ['gateway-a', 'gateway-b']) {
       gateways.push(fleet.start({ service: 'gateway', replicaId: id, adminPort: await freePort(), grpcPort: await freePort() }));
     }
@@ -363,7 +406,19 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
     expect(await waitFor(leader, { what: 'the standby leads' })).toBe(destinations[0]);
     await (await startDestination()).waitReady(30_000);
 
-    // 2. An identity replica: certificates keep coming through the other one.
+    // 2. The policy leader, with the default lease: the next policy edit reaches the bus state within a few seconds.
+    const firstPolicy = await waitFor(policyLeader, { what: 'one policy leader' });
+    await policyEdit();
+    const policyKilledAt = Date.now();
+    await firstPolicy.kill();
+    policies = policies.filter((p) => p !== firstPolicy);
+    const policyReached = await policyEdit();
+    failovers['policy leader SIGKILL -> policy edit in the bus state'] = policyReached - policyKilledAt;
+    expect(policyReached - policyKilledAt, 'policy failover (ms)').toBeLessThan(5000);
+    expect(await waitFor(policyLeader, { what: 'the policy standby leads' })).toBe(policies[0]);
+    await (await startPolicy()).waitReady(30_000);
+
+    // 3. An identity replica: certificates keep coming through the other one.
     const okBefore = certify.ok;
     const victim = identities[0]!;
     await victim.kill();
@@ -371,7 +426,7 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
     await waitFor(() => certify.ok >= okBefore + 3, { what: 'certificates after an identity replica died', timeoutMs: 30_000 });
     await (await startIdentity()).waitReady(30_000);
 
-    // 3. A gateway: its streams move to the other one and get their full state.
+    // 4. A gateway: its streams move to the other one and get their full state.
     const gwKilled = gateways[0]!;
     const moved = watchers.filter((w) => w.gateway === 0);
     const gwKilledAt = Date.now();
@@ -385,7 +440,7 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
     gateways[0] = fleet.restart(gwKilled);
     await gateways[0].waitReady(30_000);
 
-    // 4. The NATS server that leads MESHBUS_STATE.
+    // 5. The NATS server that leads MESHBUS_STATE.
     const jsm = await nc.jetstreamManager();
     const streamLeader = (await jsm.streams.info(streams.state.name)).cluster?.leader;
     const n = nats.nodes.findIndex((node) => node.name === streamLeader);

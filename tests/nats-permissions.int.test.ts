@@ -9,14 +9,14 @@ import { CertificateClient } from '@meshbus/identity-client';
 import type { IdentityService } from '@meshbus/identity';
 import type { DestinationService } from '@meshbus/destination';
 import type { Gateway } from '@meshbus/gateway';
-import { StreamReader, type BusEvent } from '@meshbus/bus';
-import { busValidator } from '@meshbus/bus-schemas';
+import { ensureStreams, JetStreamPublisher, LeaderElection, StateView, StreamReader, type BusEvent } from '@meshbus/bus';
+import { busValidator, subjects, type InboundPolicy, type InboundServer } from '@meshbus/bus-schemas';
 import { natsInboxPrefix, silentLogger } from '@meshbus/runtime';
 import { httpGet, natsAuthorizationConfig, waitFor, type NatsCluster, type NatsRole } from '@meshbus/testing';
 import { destinationClient, EndpointWatcher, repoRoot, startMesh, type Mesh } from './harness.js';
 
 const cli = (args: string[]) => execFileSync('node', [join(repoRoot, 'cli/dist/main.js'), ...args], { encoding: 'utf8' });
-const roles: NatsRole[] = ['destination', 'gateway', 'identity', 'workload', 'reader'];
+const roles: NatsRole[] = ['destination', 'policy', 'gateway', 'identity', 'workload', 'reader'];
 const password = (role: NatsRole) => `${role}-pw-0123456789`;
 const login = (role: NatsRole) => ({ NATS_USER: role, NATS_PASSWORD: password(role) });
 
@@ -118,6 +118,58 @@ describe('per-service NATS users with least-privilege permissions', () => {
     await expect(jsm.streams.delete('MESHBUS_STATE')).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.DELETE\.MESHBUS_STATE"/);
     await expect(jsm.streams.purge('MESHBUS_STATE')).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.MESHBUS_STATE"/);
     expect((await jsm.streams.info('MESHBUS_STATE')).state.messages).toBeGreaterThan(0);
+  });
+
+  it('lets policy set up the streams, elect on its own lease key and write its own state and events, and nothing else', async () => {
+    const policy = await connectAs(nats.url, 'policy');
+    const reader = await connectAs(nats.url, 'reader');
+    conns.push(policy.nc, reader.nc);
+    await ensureStreams(await policy.nc.jetstreamManager({ timeout: 2000 }), { replicas: 1 });
+    let term: number | undefined;
+    const election = new LeaderElection({ nc: policy.nc, role: 'policy', holder: 'policy-perm', leaseMs: 1000, logger: silentLogger(), onElected: (t) => void (term = t), onDeposed: () => undefined });
+    await election.start();
+    try {
+      await waitFor(() => election.isLeader, { what: 'policy lease taken with the policy login' });
+      const publisher = new JetStreamPublisher({ js: policy.nc.jetstream(), validator: busValidator(), source: '/meshbus/policy/policy-perm', term: () => election.term });
+      const server: InboundServer = { metadata: { default: 'deny' }, protocol: 'detect', labels: {}, authorizations: [] };
+      const inbound: InboundPolicy = { namespace: 'perm', workload: 'w-1', defaultPolicy: 'deny', ports: [{ port: 8080, server }], defaultServer: server };
+      await publisher.publish('inboundPolicy', subjects.inboundPolicy('perm', 'w-1'), 'perm/w-1', inbound);
+      await publisher.publish('policyStatus', subjects.policyStatus('perm', 'Server', 's'), 'perm/Server/s', { kind: 'Server', namespace: 'perm', name: 's', file: 'a.yaml', accepted: true, conditions: [] });
+      await publisher.publish('policyRejected', subjects.policyRejected, 'perm/Server/t', { file: 'a.yaml', kind: 'Server', namespace: 'perm', name: 't', reason: 'test' });
+      await publisher.publish('leaderChanged', subjects.leader('policy'), 'policy', { role: 'policy', holder: 'policy-perm', term: term! });
+      await publisher.publish('publishFailed', subjects.publishFailed, subjects.inboundPolicy('perm', 'w-2'), { subject: subjects.inboundPolicy('perm', 'w-2'), kind: 'inboundPolicy', reason: 'test', attempts: 1, since: new Date().toISOString() });
+      await publisher.publish('inboundPolicyDeleted', subjects.inboundPolicy('perm', 'w-1'), 'perm/w-1', { reason: 'test' });
+      expect(policy.violations).toEqual([]);
+
+      // Readers (a reader login, as the gateway's) read the policy state.
+      const view = new StateView({ nc: reader.nc, filter: 'meshbus.v1.state.policy-status.>', validator: busValidator(), logger: silentLogger() });
+      await view.start();
+      expect(view.get(subjects.policyStatus('perm', 'Server', 's'))?.data).toMatchObject({ name: 's', accepted: true });
+      await view.stop();
+      expect(reader.violations).toEqual([]);
+
+      // Not the destination's state, not its events, not its lease.
+      const js = policy.nc.jetstream();
+      await expect(js.publish('meshbus.v1.state.endpoints.shop.web.80', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(/Permissions Violation for Publish to "meshbus.v1.state.endpoints.shop.web.80"/);
+      await expect(js.publish('meshbus.v1.state.workloads.shop.vm-9', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+      await expect(js.publish('meshbus.v1.events.leader.destination', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+      await expect(js.publish('meshbus.v1.events.manifest.rejected', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+      await expect(js.publish('$KV.meshbus-leases.destination', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(/Permissions Violation for Publish to "\$KV\.meshbus-leases\.destination"/);
+      await expect((await policy.nc.jetstreamManager({ timeout: 2000 })).streams.purge('MESHBUS_STATE')).rejects.toThrow(/Permissions Violation/);
+    } finally {
+      await election.stop();
+    }
+  });
+
+  it('keeps the destination off the policy state', async () => {
+    const destination = await connectAs(nats.url, 'destination');
+    conns.push(destination.nc);
+    const js = destination.nc.jetstream();
+    await expect(js.publish('meshbus.v1.state.inbound-policy.shop.web-1', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(
+      /Permissions Violation for Publish to "meshbus.v1.state.inbound-policy.shop.web-1"/,
+    );
+    await expect(js.publish('meshbus.v1.state.outbound-policy.shop.web.80', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+    await expect(js.publish('meshbus.v1.events.policy.rejected', new Uint8Array(), { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
   });
 
   it('keeps the gateway off state it does not own', async () => {

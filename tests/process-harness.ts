@@ -4,7 +4,7 @@ import { httpGet, startProcess, type NatsCluster, type RunningProcess } from '@m
 import { repoRoot } from './harness.js';
 
 /** The services that run as their own process from `services/<name>/dist/main.js`. */
-export type ServiceName = 'destination' | 'gateway' | 'identity';
+export type ServiceName = 'destination' | 'policy' | 'gateway' | 'identity';
 
 /** How a child process ended. */
 export interface ExitResult {

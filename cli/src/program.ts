@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
+import { registerAuthzCommand } from './commands/authz.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerEndpointsCommand } from './commands/endpoints.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerNatsAuthCommand } from './commands/nats-auth.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerRegisterCommand } from './commands/register.js';
 import type { CliContext } from './context.js';
 
@@ -31,5 +33,7 @@ export function createProgram(context: CliContext): Command {
   registerRegisterCommand(program, context);
   registerIdentityCommands(program, { stdout: context.stdout });
   registerNatsAuthCommand(program, context);
+  registerPolicyCommand(program, context);
+  registerAuthzCommand(program, context);
   return program;
 }

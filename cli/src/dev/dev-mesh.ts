@@ -64,7 +64,7 @@ export class DevMesh implements AsyncDisposable {
     if (running) throw new DevStartError(`another meshbus dev (pid ${running.pid ?? '?'}) uses ${config.stateDir}; stop it or pass another --state-dir`);
 
     const servicesDir = join(config.repoRoot, 'services');
-    const services: DevServiceName[] = ['destination', 'gateway'];
+    const services: DevServiceName[] = ['destination', 'policy', 'gateway'];
     for (const s of services) {
       const script = serviceScript(servicesDir, s);
       if (!existsSync(script)) throw new DevStartError(`${script} is missing: build first (npm run build)`);

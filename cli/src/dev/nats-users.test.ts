@@ -16,8 +16,8 @@ describe('dev NATS users', () => {
 
   it('are created once with random passwords, readable by the owner only, and kept', async () => {
     const first = await loadOrCreateNatsUsers(dir);
-    expect(Object.keys(first).sort()).toEqual(['destination', 'gateway', 'identity', 'reader', 'workload']);
-    expect(new Set(Object.values(first).map((u) => u.password)).size).toBe(5);
+    expect(Object.keys(first).sort()).toEqual(['destination', 'gateway', 'identity', 'policy', 'reader', 'workload']);
+    expect(new Set(Object.values(first).map((u) => u.password)).size).toBe(6);
     expect(first.reader.password).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect((await stat(natsUsersPath(dir))).mode & 0o777).toBe(0o600);
     expect(await loadOrCreateNatsUsers(dir)).toEqual(first);
@@ -29,17 +29,30 @@ describe('dev NATS users', () => {
     expect(await readFile(natsUsersPath(dir), 'utf8')).toContain('"r"');
   });
 
+  it('get a login for a role added since the file was written, kept from then on', async () => {
+    const before = await loadOrCreateNatsUsers(dir);
+    const { policy: _dropped, ...older } = before;
+    await writeFile(natsUsersPath(dir), JSON.stringify(older));
+    const after = await loadOrCreateNatsUsers(dir);
+    expect(after.policy.user).toBe('policy');
+    expect(after.policy.password).not.toBe(before.policy.password);
+    expect(after.destination).toEqual(before.destination);
+    expect(JSON.parse(await readFile(natsUsersPath(dir), 'utf8'))).toEqual(after);
+    expect((await stat(natsUsersPath(dir))).mode & 0o777).toBe(0o600);
+    expect(await loadOrCreateNatsUsers(dir)).toEqual(after);
+  });
+
   it('are given to each service process, and the gateway then leaves stream creation to the others', async () => {
     const users = await loadOrCreateNatsUsers(dir);
     const specs = planDevProcesses({
-      services: ['destination', 'gateway', 'identity'],
+      services: ['destination', 'policy', 'gateway', 'identity'],
       replicas: 1,
       servicesDir: '/s',
       natsUrl: 'nats://127.0.0.1:4999',
       logLevel: 'info',
       manifestsDir: '/m',
       identityDir: '/i',
-      adminPorts: [1, 2, 3],
+      adminPorts: [1, 2, 3, 4],
       gatewayPorts: [8086],
       natsUsers: users,
     });
@@ -47,6 +60,6 @@ describe('dev NATS users', () => {
       expect(s.env.NATS_USER).toBe(s.service);
       expect(s.env.NATS_PASSWORD).toBe(users[s.service].password);
     }
-    expect(specs.map((s) => s.env.MESHBUS_ENSURE_STREAMS)).toEqual([undefined, 'false', undefined]);
+    expect(specs.map((s) => s.env.MESHBUS_ENSURE_STREAMS)).toEqual([undefined, undefined, 'false', undefined]);
   });
 });

@@ -31,7 +31,10 @@ export async function loadOrCreateNatsUsers(stateDir: string): Promise<DevNatsUs
   return loadOrCreateNatsUsersFile(natsUsersPath(stateDir));
 }
 
-/** {@link loadOrCreateNatsUsers} for a users file anywhere. */
+/**
+ * {@link loadOrCreateNatsUsers} for a users file anywhere. A file written
+ * before a role existed gets a login for it, and is written back.
+ */
 export async function loadOrCreateNatsUsersFile(path: string): Promise<DevNatsUsers> {
   let text: string | undefined;
   try {
@@ -46,7 +49,32 @@ export async function loadOrCreateNatsUsersFile(path: string): Promise<DevNatsUs
   }
   // A file copied or created by hand may be readable by others.
   await chmod(path, 0o600);
-  return parseNatsUsers(text, path);
+  const { users, added } = parseNatsUsersWithNewRoles(text, path);
+  if (added.length > 0) await writeFile(path, JSON.stringify(users, null, 2) + '\n', { mode: 0o600 });
+  return users;
+}
+
+/** Roles a users file may lack: they came after the file was written, and get a new login. */
+const newerRoles: readonly NatsRole[] = ['policy'];
+
+function parseNatsUsersWithNewRoles(text: string, path: string): { users: DevNatsUsers; added: NatsRole[] } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new DevStartError(`${path} is not JSON: ${(err as Error).message}`);
+  }
+  const v = value as Record<string, Partial<NatsCredentials> | undefined> | null;
+  const added: NatsRole[] = [];
+  if (v !== null && typeof v === 'object') {
+    for (const role of newerRoles) {
+      if (v[role] === undefined && !Object.values(v).some((c) => c?.user === role)) {
+        v[role] = { user: role, password: newPassword() };
+        added.push(role);
+      }
+    }
+  }
+  return { users: parseNatsUsers(JSON.stringify(v), path), added };
 }
 
 /** Checks the shape of a users file. */

@@ -6,17 +6,17 @@ import { formatDevSummary } from './summary.js';
 describe('planDevProcesses', () => {
   it('gives every replica its name, admin address and service-specific variables', () => {
     const specs = planDevProcesses({
-      services: ['destination', 'gateway', 'identity'],
+      services: ['destination', 'policy', 'gateway', 'identity'],
       replicas: 2,
       servicesDir: '/repo/services',
       natsUrl: 'nats://127.0.0.1:4999',
       logLevel: 'debug',
       manifestsDir: '/repo/.meshbus/manifests',
       identityDir: '/repo/.meshbus/identity',
-      adminPorts: [9001, 9002, 9003, 9004, 9005, 9006],
+      adminPorts: [9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008],
       gatewayPorts: [8086, 8087],
     });
-    expect(specs.map((s) => s.name)).toEqual(['destination-1', 'destination-2', 'gateway-1', 'gateway-2', 'identity-1', 'identity-2']);
+    expect(specs.map((s) => s.name)).toEqual(['destination-1', 'destination-2', 'policy-1', 'policy-2', 'gateway-1', 'gateway-2', 'identity-1', 'identity-2']);
     expect(specs[0]).toEqual({
       name: 'destination-1',
       service: 'destination',
@@ -31,10 +31,24 @@ describe('planDevProcesses', () => {
         MESHBUS_TOKEN_PUBLIC_KEY: '/repo/.meshbus/identity/token.pub',
       },
     });
-    expect(specs[3]!.grpcAddress).toBe('127.0.0.1:8087');
-    expect(specs[3]!.env.MESHBUS_GRPC_ADDR).toBe('127.0.0.1:8087');
-    expect(specs[5]!.env).toMatchObject({
-      MESHBUS_ADMIN_ADDR: '127.0.0.1:9006',
+    // Policy reads the same manifests folder, and needs no token key: it takes no requests.
+    expect(specs[3]).toEqual({
+      name: 'policy-2',
+      service: 'policy',
+      script: '/repo/services/policy/dist/main.js',
+      adminUrl: 'http://127.0.0.1:9004',
+      env: {
+        NATS_URL: 'nats://127.0.0.1:4999',
+        MESHBUS_ADMIN_ADDR: '127.0.0.1:9004',
+        MESHBUS_REPLICA_ID: 'policy-2',
+        MESHBUS_LOG_LEVEL: 'debug',
+        MESHBUS_MANIFESTS_DIR: '/repo/.meshbus/manifests',
+      },
+    });
+    expect(specs[5]!.grpcAddress).toBe('127.0.0.1:8087');
+    expect(specs[5]!.env.MESHBUS_GRPC_ADDR).toBe('127.0.0.1:8087');
+    expect(specs[7]!.env).toMatchObject({
+      MESHBUS_ADMIN_ADDR: '127.0.0.1:9008',
       MESHBUS_IDENTITY_DIR: '/repo/.meshbus/identity',
       MESHBUS_TOKEN_PUBLIC_KEY: '/repo/.meshbus/identity/token.pub',
     });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
 /** The control-plane services `meshbus dev` runs. */
-export type DevServiceName = 'destination' | 'gateway' | 'identity';
+export type DevServiceName = 'destination' | 'policy' | 'gateway' | 'identity';
 
 /** One child process of `meshbus dev`. */
 export interface DevProcessSpec {
@@ -59,13 +59,17 @@ export function planDevProcesses(input: DevPlanInput): DevProcessSpec[] {
       if (login) {
         env.NATS_USER = login.user;
         env.NATS_PASSWORD = login.password;
-        // The gateway's user may only read the streams; destination and identity create them.
+        // The gateway's user may only read the streams; destination, policy and identity create them.
         if (service === 'gateway') env.MESHBUS_ENSURE_STREAMS = 'false';
       }
       if (service === 'destination') {
         env.MESHBUS_MANIFESTS_DIR = input.manifestsDir;
         // Registration requests carry the same workload tokens identity accepts.
         env.MESHBUS_TOKEN_PUBLIC_KEY = join(input.identityDir, 'token.pub');
+      }
+      if (service === 'policy') {
+        // The same folder as destination: policies and routes sit beside the services they shape.
+        env.MESHBUS_MANIFESTS_DIR = input.manifestsDir;
       }
       if (service === 'gateway') {
         const port = input.gatewayPorts[i];

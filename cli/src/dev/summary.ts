@@ -35,7 +35,7 @@ export function formatDevSummary(s: DevSummary): string {
     'meshbus dev is ready.',
     table.trimEnd(),
     '',
-    `Edit the manifests in ${s.manifestsDir}; the destination service picks up changes.`,
+    `Edit the manifests in ${s.manifestsDir}; the destination and policy services pick up changes.`,
     'Next, in another terminal:',
     '  npm run meshbus -- endpoints web.shop:80 --watch',
     '  npm run meshbus -- events',

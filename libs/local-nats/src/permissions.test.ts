@@ -13,12 +13,12 @@ describe('natsAuthorizationConfig', () => {
   it('lets no role delete or purge a stream, delete a message or a consumer, name or list consumers', () => {
     for (const role of natsRoles) {
       const { publish } = rolePermissions(role);
-      // The destination's lease watch (a KV watch on its own bucket) is the one consumer exception, checked below.
+      // The lease watch of the single-writer roles (a KV watch on the lease bucket) is the one consumer exception, checked below.
       const api = publish.filter((s) => !s.includes('KV_meshbus-leases'));
       expect(api.filter((s) => /\.(DELETE|PURGE)(\.|$)/.test(s)), role).toEqual([]);
       expect(api.filter((s) => /^\$JS\.API\.CONSUMER\./.test(s) && !/^\$JS\.API\.CONSUMER\.CREATE\.[A-Za-z_-]+$/.test(s)), role).toEqual([]);
       expect(api.filter((s) => s.includes('>') && s.startsWith('$JS.API') && !s.startsWith('$JS.API.DIRECT.GET.')), role).toEqual([]);
-      if (role !== 'destination') expect(publish.filter((s) => s.includes('KV_meshbus-leases')), role).toEqual([]);
+      if (role !== 'destination' && role !== 'policy') expect(publish.filter((s) => s.includes('KV_meshbus-leases')), role).toEqual([]);
     }
   });
 
@@ -33,6 +33,22 @@ describe('natsAuthorizationConfig', () => {
     expect(rolePermissions('identity').subscribe).toContain('meshbus.v1.identity.certify meshbus-identity');
     expect(rolePermissions('identity').subscribe).toContain('$SRV.INFO.meshbus-identity');
     expect(rolePermissions('identity').subscribe).not.toContain('$SRV.INFO.meshbus-destination');
+  });
+
+  it('lets policy write its own state, events and lease key only', () => {
+    const { publish, subscribe } = rolePermissions('policy');
+    expect(publish.filter((s) => s.startsWith('meshbus.'))).toEqual([
+      'meshbus.v1.state.inbound-policy.>',
+      'meshbus.v1.state.outbound-policy.>',
+      'meshbus.v1.state.policy-defaults.>',
+      'meshbus.v1.state.policy-status.>',
+      'meshbus.v1.events.policy.>',
+      'meshbus.v1.events.leader.policy',
+      'meshbus.v1.events.publish.failed',
+    ]);
+    expect(publish.filter((s) => s.startsWith('$KV.'))).toEqual(['$KV.meshbus-leases.policy']);
+    expect(publish.filter((s) => s.includes('.$KV.'))).toEqual(['$JS.API.CONSUMER.CREATE.KV_meshbus-leases.*.$KV.meshbus-leases.policy']);
+    expect(subscribe).toEqual(['_INBOX_policy.>']);
   });
 
   it('lets a workload only ask the destination replicas, and readers discover services', () => {

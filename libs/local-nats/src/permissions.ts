@@ -1,7 +1,7 @@
 import { MeshbusError, natsInboxPrefix } from '@meshbus/runtime';
 
 /** The NATS users of a meshbus installation, one per kind of client. */
-export const natsRoles = ['destination', 'gateway', 'identity', 'workload', 'reader'] as const;
+export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'workload', 'reader'] as const;
 export type NatsRole = (typeof natsRoles)[number];
 
 /** A user or password that cannot be written into a nats-server configuration. */
@@ -88,6 +88,17 @@ const leaseWatch = [
 ];
 /** The leader-election lease bucket: create it, read, watch and compare-and-set keys. */
 const leases = [streamInfo(leaseStream), ...streamWrite(leaseStream), ...messageGet(leaseStream), ...leaseWatch, `$KV.${leaseBucket}.>`];
+/** The lease bucket as one role uses it: create it, read it, and watch and compare-and-set its own key only. */
+const ownLease = (key: string) => [
+  streamInfo(leaseStream),
+  ...streamWrite(leaseStream),
+  ...messageGet(leaseStream),
+  `${api}.CONSUMER.CREATE.${leaseStream}`,
+  `${api}.CONSUMER.CREATE.${leaseStream}.*.$KV.${leaseBucket}.${key}`,
+  `${api}.CONSUMER.INFO.${leaseStream}.*`,
+  `${api}.CONSUMER.DELETE.${leaseStream}.*`,
+  `$KV.${leaseBucket}.${key}`,
+];
 
 /**
  * Least-privilege permissions per role. Everything not listed is denied; none
@@ -121,6 +132,23 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
           ...serviceDiscoverySubjects(destinationServiceName),
         ],
         allowResponses: true,
+      };
+    case 'policy':
+      return {
+        publish: unique([
+          ...streamReading,
+          ...streamSetup,
+          ...ownLease('policy'),
+          acks,
+          'meshbus.v1.state.inbound-policy.>',
+          'meshbus.v1.state.outbound-policy.>',
+          'meshbus.v1.state.policy-defaults.>',
+          'meshbus.v1.state.policy-status.>',
+          'meshbus.v1.events.policy.>',
+          'meshbus.v1.events.leader.policy',
+          'meshbus.v1.events.publish.failed',
+        ]),
+        subscribe: [inbox(role)],
       };
     case 'gateway':
       // The gateway does not run ensureStreams (MESHBUS_ENSURE_STREAMS=false):

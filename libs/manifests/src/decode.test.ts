@@ -137,16 +137,6 @@ describe('decodeDocument accepts', () => {
       profile({}, { name: 'api.shop.svc.example.org' }),
       { target: { service: 'api', namespace: 'shop', clusterDomain: 'example.org' } },
     ],
-    [
-      'a policy Server, kept as it is',
-      { apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', metadata: { name: 'web-http', namespace: 'shop' }, spec: { port: 'http', anything: [1] } },
-      { apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', namespace: 'shop', name: 'web-http', manifest: expect.objectContaining({ spec: { port: 'http', anything: [1] } }) },
-    ],
-    ['an AuthorizationPolicy', { apiVersion: 'policy.linkerd.io/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'a' } }, { namespace: 'default' }],
-    ['a MeshTLSAuthentication', { apiVersion: 'policy.linkerd.io/v1alpha1', kind: 'MeshTLSAuthentication', metadata: { name: 'a' } }, { name: 'a' }],
-    ['a NetworkAuthentication', { apiVersion: 'policy.linkerd.io/v1alpha1', kind: 'NetworkAuthentication', metadata: { name: 'a' } }, { name: 'a' }],
-    ['a Linkerd HTTPRoute', { apiVersion: 'policy.linkerd.io/v1beta3', kind: 'HTTPRoute', metadata: { name: 'a' } }, { name: 'a' }],
-    ['a Gateway API HTTPRoute', { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'a.b' } }, { name: 'a.b' }],
   ])('%s', (_title, document, expected) => {
     const decoded = decodeDocument(document);
     if (!decoded.ok) expect.fail(decoded.reason);
@@ -213,7 +203,7 @@ describe('decodeDocument refuses', () => {
     ['a weight that is not a quantity', profile({ dstOverrides: [{ authority: 'a', weight: 'half' }] }), /weight: "half" is not a number or a Kubernetes quantity/],
     ['a weight too large for the proxy API', profile({ dstOverrides: [{ authority: 'a', weight: '5M' }] }), /weight: "5M" is larger than/],
     ['an override without authority', profile({ dstOverrides: [{ weight: 1 }] }), /spec\.dstOverrides\[0\]\.authority: is required/],
-    ['a generic resource name that is not a subdomain', { apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', metadata: { name: 'Web_HTTP' } }, /is not a DNS-1123 subdomain/],
+    ['a policy resource name that is not a subdomain', { apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', metadata: { name: 'Web_HTTP' }, spec: { port: 80, podSelector: {} } }, /is not a DNS-1123 subdomain/],
   ])('%s', (_title, document, reason) => {
     const decoded = decodeDocument(document);
     if (decoded.ok) expect.fail('accepted');
@@ -241,8 +231,9 @@ describe('decodeDocument refuses', () => {
   });
 
   it('keeps HTTPRoutes of the two API groups apart', () => {
-    const a = decodeDocument({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' } });
-    const b = decodeDocument({ apiVersion: 'policy.linkerd.io/v1beta3', kind: 'HTTPRoute', metadata: { name: 'r' } });
+    const spec = { parentRefs: [{ kind: 'Service', name: 'web' }] };
+    const a = decodeDocument({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' }, spec });
+    const b = decodeDocument({ apiVersion: 'policy.linkerd.io/v1beta3', kind: 'HTTPRoute', metadata: { name: 'r' }, spec });
     expect(a.ok && b.ok && a.key !== b.key).toBe(true);
   });
 });

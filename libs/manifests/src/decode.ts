@@ -1,13 +1,35 @@
 import type { Collection, DocumentMeta, KindDefinition } from './kind.js';
 import { namespaceKind, serviceAccountKind } from './kind-core.js';
-import { passthroughKinds } from './kind-passthrough.js';
+import {
+  authorizationPolicyKind,
+  faultInjectionKind,
+  meshTLSAuthenticationKind,
+  networkAuthenticationKind,
+  rateLimitPolicyKind,
+  serverKind,
+} from './kind-policy.js';
+import { grpcRouteKind, httpRouteKinds } from './kind-route.js';
 import { serviceKind } from './kind-service.js';
 import { serviceProfileKind } from './kind-service-profile.js';
 import { workloadKind } from './kind-workload.js';
 import type { MeshResource, StringMap } from './resources.js';
 import { schemaIssues } from './schema-validation.js';
 
-const kinds: readonly KindDefinition[] = [namespaceKind, serviceAccountKind, serviceKind, workloadKind, serviceProfileKind, ...passthroughKinds];
+const kinds: readonly KindDefinition[] = [
+  namespaceKind,
+  serviceAccountKind,
+  serviceKind,
+  workloadKind,
+  serviceProfileKind,
+  serverKind,
+  authorizationPolicyKind,
+  meshTLSAuthenticationKind,
+  networkAuthenticationKind,
+  ...httpRouteKinds,
+  grpcRouteKind,
+  rateLimitPolicyKind,
+  faultInjectionKind,
+];
 
 /** What is known of a document's identity, for problem reports. */
 export interface DocumentRef {

@@ -64,3 +64,7 @@ export {
   type StringMatch,
   type TimeoutsSpec,
 } from './policy-resources.js';
+export { failureAccrualAnnotation, failureAccrualDefaults } from './kind-service.js';
+export { retryAnnotations, timeoutAnnotations, parseHttpRetryCodes } from './policy-common.js';
+export { cidrContains, formatCidr, parseCidr, type Cidr } from './cidr.js';
+export { defaultInboundPolicies, grpcStatusNames } from './policy-schemas.js';

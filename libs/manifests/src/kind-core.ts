@@ -1,4 +1,5 @@
 import type { KindDefinition } from './kind.js';
+import { readDefaultInboundPolicy } from './policy-common.js';
 import { namespaceSchema, serviceAccountSchema } from './schemas.js';
 
 export const namespaceKind: KindDefinition = {
@@ -9,7 +10,16 @@ export const namespaceKind: KindDefinition = {
   namespaced: false,
   collection: 'namespaces',
   schema: namespaceSchema,
-  decode: (_document, meta) => ({ kind: 'Namespace', name: meta.name, labels: meta.labels, annotations: meta.annotations }),
+  decode(_document, meta, issues) {
+    const defaultInboundPolicy = readDefaultInboundPolicy(meta.annotations, issues);
+    return {
+      kind: 'Namespace',
+      name: meta.name,
+      labels: meta.labels,
+      annotations: meta.annotations,
+      ...(defaultInboundPolicy !== undefined ? { defaultInboundPolicy } : {}),
+    };
+  },
 };
 
 export const serviceAccountKind: KindDefinition = {

@@ -1,6 +1,6 @@
-import { goDurationToMs } from './go-duration.js';
 import { reportDuplicates, type KindDefinition } from './kind.js';
 import { isDns1035Label, isDns1123Label } from './names.js';
+import { readDuration } from './policy-common.js';
 import { quantityToMilli } from './quantity.js';
 import type {
   DstOverride,
@@ -164,18 +164,4 @@ function readDstOverride(dst: { authority: string; weight: number | string }, pa
     issues.push(`${path}.weight: ${JSON.stringify(dst.weight)} is larger than 4294967.295`);
   }
   return { authority: dst.authority, weight: weight ?? 0 };
-}
-
-function readDuration(text: string | number, path: string, issues: string[]): number | undefined {
-  const ms = goDurationToMs(String(text));
-  if (ms === undefined) {
-    issues.push(`${path}: ${JSON.stringify(text)} is not a duration (e.g. 300ms, 1s, 1m30s)`);
-  } else if (ms < 0) {
-    issues.push(`${path}: ${JSON.stringify(text)} is negative`);
-  } else if (!Number.isSafeInteger(ms)) {
-    issues.push(`${path}: ${JSON.stringify(text)} is too long`);
-  } else {
-    return ms;
-  }
-  return undefined;
 }

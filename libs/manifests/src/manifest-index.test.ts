@@ -236,20 +236,44 @@ describe('ManifestIndex', () => {
     });
   });
 
-  it('keeps kinds for later services as generic resources, and refuses other kinds', () => {
+  it('reads policy resources with the file they come from, and refuses other kinds', () => {
     const index = indexWith({
       file: 'policy.yaml',
       text: yaml(
-        { apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', metadata: { name: 'web-http', namespace: 'shop' }, spec: { port: 'http' } },
-        { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'web', namespace: 'shop' }, spec: {} },
+        { apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', metadata: { name: 'web-http', namespace: 'shop' }, spec: { port: 'http', podSelector: { matchLabels: { app: 'web' } } } },
+        { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'web', namespace: 'shop' }, spec: { parentRefs: [{ kind: 'Service', name: 'web' }] } },
         { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop' } },
       ),
     });
-    expect(index.resources.others.map((r) => `${r.apiVersion} ${r.kind} ${r.namespace}/${r.name}`)).toEqual([
-      'gateway.networking.k8s.io/v1 HTTPRoute shop/web',
-      'policy.linkerd.io/v1beta3 Server shop/web-http',
-    ]);
+    expect(index.resources.servers.map((r) => `${r.apiVersion} ${r.namespace}/${r.name} ${r.file}`)).toEqual(['policy.linkerd.io/v1beta3 shop/web-http policy.yaml']);
+    expect(index.resources.httpRoutes.map((r) => `${r.apiVersion} ${r.namespace}/${r.name} ${r.file}`)).toEqual(['gateway.networking.k8s.io/v1 shop/web policy.yaml']);
+    expect(index.resources.others).toEqual([]);
     expect(index.problems).toEqual([{ file: 'policy.yaml', kind: 'Deployment', namespace: 'shop', name: 'web', reason: 'document 3: unknown kind: apps/v1 Deployment' }]);
+  });
+
+  it('changes the resources when a policy resource moves to another file unchanged', () => {
+    const server = yaml({ apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', metadata: { name: 'web-http', namespace: 'shop' }, spec: { port: 80, podSelector: {} } });
+    const index = indexWith({ file: 'b.yaml', text: server });
+    const version = index.version;
+    index.applyAll([{ file: 'a.yaml', text: server }, { file: 'b.yaml', deleted: true }]);
+    expect(index.version).not.toBe(version);
+    expect(index.resources.servers.map((s) => s.file)).toEqual(['a.yaml']);
+  });
+
+  it('keeps the previous valid version of a policy resource, with its file, when it turns invalid', () => {
+    const server = (port: unknown) => yaml({ apiVersion: 'policy.linkerd.io/v1beta3', kind: 'Server', metadata: { name: 'web-http', namespace: 'shop' }, spec: { port, podSelector: {} } });
+    const index = indexWith({ file: 'p.yaml', text: server(80) });
+    index.apply({ file: 'p.yaml', text: server('Not_A_Port') });
+    expect(index.resources.servers.map((s) => [s.port, s.file])).toEqual([[80, 'p.yaml']]);
+    expect(index.problems).toEqual([
+      {
+        file: 'p.yaml',
+        kind: 'Server',
+        namespace: 'shop',
+        name: 'web-http',
+        reason: `spec.port: "Not_A_Port" is neither a port number nor a port name (at most 15 lowercase letters, digits and '-', with at least one letter); the previous valid version stays in force`,
+      },
+    ]);
   });
 
   it('refuses YAML alias bombs', () => {

@@ -273,8 +273,15 @@ function* readFile(file: string, parsed: ParsedManifest, previous: FileState | u
         problems.push(problem(file, decoded.ref, 'is defined twice in this file; the first definition is used'));
         continue;
       }
-      const { key, ref, collection, resource } = decoded;
-      entries.set(key, { key, ref, collection, resource, fingerprint: decoded.fingerprint ?? canonicalJson(resource), sortKey: sortKey(resource) });
+      const { key, ref, collection } = decoded;
+      const fingerprint = decoded.fingerprint ?? canonicalJson(decoded.resource);
+      if ('file' in decoded.resource) {
+        // Policy resources carry the file they come from: the same resource moved to another file changed.
+        const resource = { ...decoded.resource, file };
+        entries.set(key, { key, ref, collection, resource, fingerprint: `${file}\u0000${fingerprint}`, sortKey: sortKey(resource) });
+      } else {
+        entries.set(key, { key, ref, collection, resource: decoded.resource, fingerprint, sortKey: sortKey(decoded.resource) });
+      }
       continue;
     }
     if (decoded.key === undefined) {
@@ -332,7 +339,7 @@ function resourceCount(count: number): string {
 
 function sortKey(r: MeshResource): string {
   const namespace = 'namespace' in r ? r.namespace : '';
-  const prefix = 'apiVersion' in r ? `${(r as GenericResource).apiVersion}\u0000${r.kind}\u0000` : '';
+  const prefix = 'manifest' in r ? `${(r as GenericResource).apiVersion}\u0000${r.kind}\u0000` : '';
   return `${prefix}${namespace}\u0000${r.name}`;
 }
 

@@ -99,7 +99,7 @@ export interface ParentRef extends ResourceRef {
 
 /** A weighted backend of a route rule. */
 export interface BackendRef {
-  /** '' and 'core' both mean the core group; only Services are supported as backends. */
+  /** '' for the core group (a manifest's 'core' is stored as ''); only Services are supported as backends. */
   readonly group: string;
   readonly kind: string;
   readonly name: string;
@@ -217,6 +217,7 @@ export interface GrpcRouteMatch {
 }
 
 export interface GrpcRouteRule {
+  /** Absent in the manifest: one match of every request (no method, no headers). */
   readonly matches: readonly GrpcRouteMatch[];
   /** RequestHeaderModifier, ResponseHeaderModifier and ExtensionRef (fault injection) only. */
   readonly filters: readonly HttpRouteFilter[];

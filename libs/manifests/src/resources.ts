@@ -1,4 +1,4 @@
-import type { PolicyResource, PolicyResources, ProbeSpec, ServiceTrafficSettings } from './policy-resources.js';
+import type { DefaultInboundPolicy, PolicyResource, PolicyResources, ProbeSpec, ServiceTrafficSettings } from './policy-resources.js';
 
 /** Labels or annotations: string keys to string values. */
 export type StringMap = Readonly<Record<string, string>>;
@@ -15,6 +15,8 @@ export interface Namespace {
   readonly name: string;
   readonly labels: StringMap;
   readonly annotations: StringMap;
+  /** From the annotation `config.meshbus.io/default-inbound-policy` (or `config.linkerd.io/…`); absent: the cluster default. */
+  readonly defaultInboundPolicy?: DefaultInboundPolicy;
 }
 
 /** `v1 ServiceAccount`: the identity workloads run as. */
@@ -84,6 +86,8 @@ export interface Workload {
   readonly opaquePorts: readonly PortRange[];
   /** HTTP probes (`spec.probes`, or `livenessProbe`/`readinessProbe`/`startupProbe` with `httpGet`, as on a container). */
   readonly probes: readonly ProbeSpec[];
+  /** From the annotation `config.meshbus.io/default-inbound-policy` (or `config.linkerd.io/…`); absent: the namespace's. */
+  readonly defaultInboundPolicy?: DefaultInboundPolicy;
 }
 
 /** The service a ServiceProfile is named after: `<service>.<namespace>.svc.<clusterDomain>`. */
@@ -163,8 +167,9 @@ export interface ServiceProfile {
 }
 
 /**
- * A resource meshbus keeps without interpreting it yet (policy resources,
- * HTTPRoute): checked for apiVersion, kind and name only.
+ * A resource meshbus keeps without interpreting it: checked for apiVersion,
+ * kind and name only. No kind is read this way today; the collection stays
+ * for kinds that later services will consume before meshbus interprets them.
  */
 export interface GenericResource {
   readonly apiVersion: string;

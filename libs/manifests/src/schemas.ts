@@ -46,6 +46,8 @@ export const serviceSchema = resource('dns-1035-label', true, {
   type: 'object',
   properties: {
     selector: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+    clusterIP: { type: 'string' },
+    clusterIPs: { type: 'array', items: { type: 'string' } },
     ports: {
       type: 'array',
       items: {
@@ -62,6 +64,38 @@ export const serviceSchema = resource('dns-1035-label', true, {
     },
   },
 });
+
+/** A probe in the shape of a Kubernetes container's; only `httpGet` is read. */
+const containerProbe = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    httpGet: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['port'],
+      properties: {
+        path: { type: 'string' },
+        port: { type: ['integer', 'string'] },
+        host: { type: 'string' },
+        scheme: { enum: ['HTTP', 'HTTPS'] },
+        httpHeaders: {
+          type: 'array',
+          items: { type: 'object', additionalProperties: false, required: ['name', 'value'], properties: { name: { type: 'string' }, value: { type: 'string' } } },
+        },
+      },
+    },
+    exec: { type: 'object' },
+    tcpSocket: { type: 'object' },
+    grpc: { type: 'object' },
+    initialDelaySeconds: { type: 'integer', minimum: 0 },
+    periodSeconds: { type: 'integer', minimum: 1 },
+    timeoutSeconds: { type: 'integer', minimum: 1 },
+    successThreshold: { type: 'integer', minimum: 1 },
+    failureThreshold: { type: 'integer', minimum: 1 },
+    terminationGracePeriodSeconds: { type: 'integer', minimum: 1 },
+  },
+} as const;
 
 export const workloadSchema = resource('dns-1123-label', true, {
   type: 'object',
@@ -83,6 +117,18 @@ export const workloadSchema = resource('dns-1123-label', true, {
     meshed: { type: 'boolean' },
     zone: { type: 'string', minLength: 1 },
     weight: { type: 'integer', minimum: 0, maximum: 4294967295 },
+    probes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['port'],
+        properties: { port: { type: ['integer', 'string'] }, path: { type: 'string' } },
+      },
+    },
+    livenessProbe: containerProbe,
+    readinessProbe: containerProbe,
+    startupProbe: containerProbe,
   },
 });
 
@@ -177,3 +223,8 @@ export const serviceProfileSchema = {
 } as const;
 
 export const genericSchema = resource('dns-1123-subdomain', true);
+
+/** A namespaced policy or route resource (name: DNS-1123 subdomain) with the given spec. */
+export function policyResource(spec: Record<string, unknown>) {
+  return resource('dns-1123-subdomain', true, spec);
+}

@@ -6,7 +6,10 @@ import { Gauge, type Logger, type Registry, type ResourceStack, type Service, ty
 import type { GatewayConfig } from './config.js';
 import { DestinationIndex } from './destination-index.js';
 import { createDestinationHandlers, destinationServiceDefinition, type DestinationHandlers } from './destination-server.js';
+import { addReflection, GatewayHealth } from './grpc-introspection.js';
 import { createIdentityHandler, identityServiceDefinition } from './identity-forwarder.js';
+import { PolicyIndex } from './policy-index.js';
+import { createPolicyHandlers, inboundPolicyServiceDefinition, outboundPolicyServiceDefinition, type PolicyHandlers } from './policy-server.js';
 
 /** The running gateway. */
 export interface Gateway extends Service {
@@ -37,7 +40,10 @@ export class GatewayImpl implements Gateway {
   private readonly registry: Registry;
   private view: StateView | undefined;
   private handlers: DestinationHandlers | undefined;
+  private policyHandlers: PolicyHandlers | undefined;
+  private policyIndex: PolicyIndex | undefined;
   private serving = false;
+  private readonly health = new GatewayHealth();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -48,6 +54,7 @@ export class GatewayImpl implements Gateway {
     this.logger = host.logger;
     this.registry = host.registry;
     host.readiness.add('state', () => (this.view?.ready ? undefined : 'bus state not synced'));
+    host.readiness.add('policy', () => (this.view?.ready && this.policyIndex?.live ? undefined : 'policy state not synced'));
     host.readiness.add('grpc', () => (this.serving ? undefined : 'gRPC not serving'));
   }
 
@@ -60,7 +67,7 @@ export class GatewayImpl implements Gateway {
   }
 
   get openStreams(): number {
-    return this.handlers?.openStreams ?? 0;
+    return (this.handlers?.openStreams ?? 0) + (this.policyHandlers?.openStreams ?? 0);
   }
 
   async start(): Promise<void> {
@@ -72,22 +79,28 @@ export class GatewayImpl implements Gateway {
     if (config.ensureStreams) await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, onRetry: (stream, attempt) => logger.warn({ stream, attempt }, 'JetStream did not answer in time while ensuring the stream; trying again') });
 
     let index: DestinationIndex | undefined;
+    let policyIndex: PolicyIndex | undefined;
     const view = new StateView({
       nc,
       filter: subjects.allState,
       validator: busValidator(),
       logger: logger.child({ component: 'state-view' }),
       registry: this.registry,
-      onChange: (subject, value) => index?.onStateChange(subject, value),
+      onChange: (subject, value) => {
+        index?.onStateChange(subject, value);
+        policyIndex?.onStateChange(subject, value);
+      },
     });
     index = new DestinationIndex((s) => view.get(s));
+    policyIndex = new PolicyIndex((s) => view.get(s));
+    this.policyIndex = policyIndex;
     this.view = view;
     new Gauge({
       name: 'meshbus_gateway_watched_topics',
       help: 'Keys watched by at least one stream.',
       registers: [this.registry],
       collect() {
-        this.set(index.topicCount);
+        this.set(index.topicCount + policyIndex.topicCount);
       },
     });
     new Gauge({
@@ -113,6 +126,12 @@ export class GatewayImpl implements Gateway {
         registry: this.registry,
       }),
     );
+    const policyHandlers = createPolicyHandlers({ index: policyIndex, clusterDomain: config.clusterDomain, logger: logger.child({ component: 'policy' }), registry: this.registry });
+    this.policyHandlers = policyHandlers;
+    server.addService(inboundPolicyServiceDefinition, policyHandlers.inbound);
+    server.addService(outboundPolicyServiceDefinition, policyHandlers.outbound);
+    this.health.addToServer(server);
+    addReflection(server);
     const credentials = await this.grpc.credentials();
     if (!config.tls) logger.warn('gRPC listener without TLS (set MESHBUS_TLS_CERT and MESHBUS_TLS_KEY outside local development)');
     const bindHost = config.grpc.host.includes(':') ? `[${config.grpc.host}]` : config.grpc.host;
@@ -121,10 +140,17 @@ export class GatewayImpl implements Gateway {
     );
     this.resources.defer(server, () => this.shutdownServer(server));
     this.serving = true;
+    // The health service follows readiness: SERVING once the bus state is synced, NOT_SERVING when anything fails.
+    const followReadiness = () => this.health.set(this.host.readiness.evaluate().ready);
+    const healthTimer = setInterval(followReadiness, 1000);
+    healthTimer.unref();
+    this.resources.defer(healthTimer, () => clearInterval(healthTimer));
 
     // Streams opened before the view caught up get their first message once it has.
     void view.start().then(() => {
       index.goLive();
+      policyIndex.goLive();
+      followReadiness();
       logger.info({ keys: view.size }, 'bus state synced');
     });
     this.resources.defer(view, () => view.stop());
@@ -133,7 +159,9 @@ export class GatewayImpl implements Gateway {
 
   private async shutdownServer(server: Server): Promise<void> {
     this.serving = false;
+    this.health.set(false);
     this.handlers?.closeAll('gateway shutting down; reconnect to another replica');
+    this.policyHandlers?.closeAll('gateway shutting down; reconnect to another replica');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         server.forceShutdown();

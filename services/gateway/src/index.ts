@@ -8,3 +8,9 @@ export { endpointSnapshot, endpointTransition, type EndpointSnapshot } from './e
 export { toIpAddress, toWeightedAddr, toDestinationProfile } from './translate.js';
 export { destinationServiceDefinition } from './destination-server.js';
 export { identityServiceDefinition, UndecodableCertifyRequest, type IdentityForwarder, type ReceivedCertifyRequest } from './identity-forwarder.js';
+export { parseWorkloadRef, WorkloadRefError, type WorkloadRef } from './workload-ref.js';
+export { PolicyIndex, inboundServerFor, builtInDefaults, type PolicySnapshot } from './policy-index.js';
+export { parseAuthority, PolicyRequestError, NotAServiceError, type InboundTarget, type OutboundTarget } from './policy-target.js';
+export { toInboundServer, toOutboundPolicy, forwardPolicy } from './policy-translate.js';
+export { inboundPolicyServiceDefinition, outboundPolicyServiceDefinition } from './policy-server.js';
+export { proxyApiServices } from './grpc-introspection.js';

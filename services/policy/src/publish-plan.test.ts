@@ -1,0 +1,87 @@
+import { subjects, type InboundPolicy, type PolicyRejected } from '@meshbus/bus-schemas';
+import { describe, expect, it } from 'vitest';
+import type { PolicyStateData } from './policy-state.js';
+import { newRejections, planPublications, type PublishPlanInput } from './publish-plan.js';
+import { recordFailure } from './publish-retries.js';
+
+const inbound = (workload: string, port = 8080): InboundPolicy => ({
+  namespace: 'shop',
+  workload,
+  defaultPolicy: 'deny',
+  ports: [{ port, server: { metadata: { default: 'deny' }, protocol: 'detect', labels: {}, authorizations: [] } }],
+  defaultServer: { metadata: { default: 'deny' }, protocol: 'detect', labels: {}, authorizations: [] },
+});
+const lookup = (entries: Record<string, PolicyStateData>) => ({ get: (s: string) => entries[s] });
+const web = subjects.inboundPolicy('shop', 'web');
+const api = subjects.inboundPolicy('shop', 'api');
+const status = subjects.policyStatus('shop', 'Server', 'web-http');
+
+const plan = (input: Partial<PublishPlanInput>) =>
+  planPublications({ desired: lookup({}), bus: lookup({}), keys: [], rejections: [], failures: new Map(), now: 1000, ...input });
+
+describe('planPublications', () => {
+  it('publishes only the keys whose desired value differs from the bus, in subject order', () => {
+    const p = plan({
+      desired: lookup({ [web]: inbound('web'), [api]: inbound('api', 9090) }),
+      bus: lookup({ [web]: inbound('web'), [api]: inbound('api', 8080) }),
+      keys: [web, api],
+    });
+    expect(p.publications).toEqual([{ type: 'upsert', subject: api, key: 'shop/api', kind: 'inboundPolicy', data: inbound('api', 9090), fingerprint: expect.any(String) }]);
+  });
+
+  it('compares values, not objects or key order', () => {
+    const reordered = Object.fromEntries(Object.entries(inbound('web')).reverse()) as unknown as InboundPolicy;
+    expect(Object.keys(reordered)[0]).toBe('defaultServer');
+    expect(plan({ desired: lookup({ [web]: inbound('web') }), bus: lookup({ [web]: reordered }), keys: [web] }).publications).toEqual([]);
+  });
+
+  it('writes a tombstone of the right kind for a key the bus holds and nothing desires, and none for a key already gone', () => {
+    const p = plan({ bus: lookup({ [status]: { kind: 'Server', namespace: 'shop', name: 'web-http', file: 'a.yaml', accepted: true, conditions: [] } }), keys: [status, api] });
+    expect(p.publications).toEqual([{ type: 'tombstone', subject: status, key: 'shop/Server/web-http', kind: 'policyStatusDeleted', reason: 'resource removed', fingerprint: 'tombstone' }]);
+    const out = subjects.outboundPolicy('shop', 'web', 80);
+    expect(plan({ bus: lookup({ [out]: {} as PolicyStateData }), keys: [out] }).publications[0]).toMatchObject({ kind: 'outboundPolicyDeleted', key: 'shop/web/80' });
+  });
+
+  it('never deletes the defaults and ignores subjects of other writers', () => {
+    const p = plan({ bus: lookup({ [subjects.policyDefaults]: {} as PolicyStateData }), keys: [subjects.policyDefaults, subjects.endpoints('shop', 'web', 80)] });
+    expect(p.publications).toEqual([]);
+  });
+
+  it('a key fenced on the bus (a value no desired state equals) is written again', () => {
+    const fenced = {} as PolicyStateData;
+    expect(plan({ desired: lookup({ [web]: inbound('web') }), bus: lookup({ [web]: fenced }), keys: [web] }).publications).toHaveLength(1);
+    expect(plan({ bus: lookup({ [web]: fenced }), keys: [web] }).publications[0]).toMatchObject({ type: 'tombstone', subject: web });
+  });
+
+  it('postpones a failing key until its backoff is over, unless its value changed, and settles a key no longer needed', () => {
+    const desired = lookup({ [web]: inbound('web') });
+    const first = plan({ desired, keys: [web] });
+    const fingerprint = (first.publications[0] as { fingerprint: string }).fingerprint;
+    const failures = new Map([[web, recordFailure(undefined, { error: 'boom', fingerprint, now: 1000 })]]);
+    const waiting = plan({ desired, keys: [web], failures, now: 1100 });
+    expect(waiting).toMatchObject({ publications: [], postponed: [web], retryAt: 1250 });
+    expect(plan({ desired, keys: [web], failures, now: 1250 }).publications).toHaveLength(1);
+    expect(plan({ desired: lookup({ [web]: inbound('web', 1) }), keys: [web], failures, now: 1100 }).publications).toHaveLength(1);
+    expect(plan({ desired, bus: desired, keys: [web], failures, now: 1100 })).toMatchObject({ publications: [], settled: [web] });
+  });
+
+  it('puts rejections first', () => {
+    const r: PolicyRejected = { file: 'a.yaml', kind: 'Server', namespace: 'shop', name: 'x', reason: 'bad' };
+    expect(plan({ desired: lookup({ [web]: inbound('web') }), keys: [web], rejections: [r] }).publications.map((p) => p.type)).toEqual(['rejected', 'upsert']);
+  });
+});
+
+describe('newRejections', () => {
+  const r = (name: string, reason = 'bad'): PolicyRejected => ({ file: 'a.yaml', kind: 'Server', namespace: 'shop', name, reason });
+
+  it('announces each distinct rejection once, again when its reason changes or after it went away', () => {
+    const one = newRejections(new Set(), [r('a'), r('a')]);
+    expect(one.fresh).toEqual([r('a')]);
+    const same = newRejections(one.known, [r('a')]);
+    expect(same.fresh).toEqual([]);
+    const other = newRejections(same.known, [r('a', 'worse'), r('b')]);
+    expect(other.fresh).toEqual([r('a', 'worse'), r('b')]);
+    const gone = newRejections(other.known, []);
+    expect(newRejections(gone.known, [r('b')]).fresh).toEqual([r('b')]);
+  });
+});
