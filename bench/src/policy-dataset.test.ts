@@ -1,7 +1,7 @@
 import { computePolicies, createPolicyIndex, inboundKey } from '@meshbus/policy';
 import { describe, expect, it } from 'vitest';
 import { policyChangeKinds, PolicyChanger } from './policy-changes.js';
-import { indexOfResource, policyBenchSettings, policyBenchSize, policyDataSet, replaced, type PolicyDataSetSize } from './policy-dataset.js';
+import { indexOfResource, policyBenchSettings, policyBenchSize, policyDataSet, replaced, watchedWorkloads, type PolicyDataSetSize } from './policy-dataset.js';
 
 const small: PolicyDataSetSize = { namespaces: 4, services: 20, workloadsPerService: 3, httpRoutes: 40, authorizationPolicies: 30 };
 
@@ -79,6 +79,28 @@ describe('indexOfResource and replaced', () => {
     const copy = replaced(list, at, list[0]!);
     expect(copy[at]).toBe(list[0]);
     expect(list[at]!.name).toBe('svc-0006-http');
+  });
+});
+
+describe('watchedWorkloads', () => {
+  it('takes every workload of the first services, in order', () => {
+    const data = policyDataSet(small);
+    expect(watchedWorkloads(data, 7)).toEqual({
+      keys: ['ns-00/svc-0000-0', 'ns-00/svc-0000-1', 'ns-00/svc-0000-2', 'ns-01/svc-0001-0', 'ns-01/svc-0001-1', 'ns-01/svc-0001-2', 'ns-02/svc-0002-0'],
+      services: [0, 1, 2],
+    });
+    const all = watchedWorkloads(data, 60);
+    expect(all.keys.sort()).toEqual(data.inputs.resources.workloads.map(keyOf).sort());
+  });
+
+  it('gives 1,000 streams on the first 200 services of the default data set', () => {
+    const { keys, services } = watchedWorkloads(policyDataSet(), 1000);
+    expect(new Set(keys).size).toBe(1000);
+    expect(services).toHaveLength(200);
+  });
+
+  it('refuses more streams than the data set has workloads', () => {
+    expect(() => watchedWorkloads(policyDataSet(small), 61)).toThrow(/61 streams need 21 services of 3 workloads; the data set has 20/);
   });
 });
 

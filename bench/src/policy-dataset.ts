@@ -319,6 +319,21 @@ export function policyDataSet(size: PolicyDataSetSize = policyBenchSize): Policy
   };
 }
 
+/**
+ * The workloads `streams` watch streams are opened on: every workload of the
+ * first services, in service order, as inbound keys; and those services' indexes.
+ */
+export function watchedWorkloads(data: PolicyDataSet, streams: number): { keys: string[]; services: number[] } {
+  const perService = data.size.workloadsPerService;
+  const services = Math.ceil(streams / perService);
+  if (services > data.size.services) throw new RangeError(`${streams} streams need ${services} services of ${perService} workloads; the data set has ${data.size.services}`);
+  const keys: string[] = [];
+  for (let i = 0; i < services && keys.length < streams; i++) {
+    for (let w = 0; w < perService && keys.length < streams; w++) keys.push(`${data.services[i]!.namespace}/${workloadName(i, w)}`);
+  }
+  return { keys, services: Array.from({ length: services }, (_, i) => i) };
+}
+
 /** The position of the resource named `namespace/name` in a list sorted by namespace and name. */
 export function indexOfResource(list: readonly { namespace?: string; name: string }[], namespace: string, name: string): number {
   let lo = 0;
