@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,8 @@ import { silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, startNats, startProcess, waitFor, type NatsCluster, type RunningProcess } from '@meshbus/testing';
 import type { BareCommand, BareReport, ClientCommand, ClientReport } from './fanout-protocol.js';
 import { median, summarize, type LatencySummary } from './stats.js';
+import { fmtMs, table } from './tables.js';
+import { checkSharedClock, IpcChild } from './ipc-child.js';
 
 /** Options of {@link runFanoutBench}. */
 export interface FanoutBenchOptions {
@@ -98,82 +99,6 @@ const roundTimeoutMs = 30_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const now = () => process.hrtime.bigint();
-
-/** A child process with an IPC channel, read as typed messages. */
-class IpcChild<Command, Report extends { type: string }> {
-  private readonly queue: Report[] = [];
-  private readonly waiters: { match: (r: Report) => boolean; resolve: (r: Report) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
-  private exit: string | undefined;
-  readonly exited: Promise<void>;
-
-  constructor(
-    readonly child: ChildProcess,
-    private readonly what: string,
-  ) {
-    child.on('message', (m: Report) => this.deliver(m));
-    this.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        this.exit = `${what} exited (${signal ?? code})`;
-        for (const w of this.waiters.splice(0)) {
-          clearTimeout(w.timer);
-          w.reject(new Error(this.exit));
-        }
-        resolve();
-      }),
-    );
-  }
-
-  static spawn<C, R extends { type: string }>(file: string, what: string, nodeArgs: string[] = []): IpcChild<C, R> {
-    const child = spawn(process.execPath, [...nodeArgs, file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    return new IpcChild<C, R>(child, what);
-  }
-
-  private deliver(m: Report): void {
-    const i = this.waiters.findIndex((w) => w.match(m));
-    if (i !== -1) {
-      const [w] = this.waiters.splice(i, 1);
-      clearTimeout(w!.timer);
-      w!.resolve(m);
-    } else if (m.type === 'failed') {
-      const err = new Error(`${this.what}: ${(m as { message?: string }).message}`);
-      for (const w of this.waiters.splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(err);
-      }
-    } else {
-      this.queue.push(m);
-    }
-  }
-
-  send(command: Command): void {
-    this.child.send(command as object);
-  }
-
-  /** The next message of `type` (and of `group`, when given): already received, or the next to arrive. */
-  next<T extends Report['type']>(type: T, timeoutMs: number, group?: string): Promise<Extract<Report, { type: T }>> {
-    const match = (m: Report) => m.type === type && (group === undefined || (m as { group?: string }).group === group);
-    const i = this.queue.findIndex(match);
-    if (i !== -1) return Promise.resolve(this.queue.splice(i, 1)[0] as Extract<Report, { type: T }>);
-    if (this.exit) return Promise.reject(new Error(this.exit));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const k = this.waiters.findIndex((w) => w.timer === timer);
-        if (k !== -1) this.waiters.splice(k, 1);
-        reject(new Error(`${this.what}: no '${type}'${group ? ` for ${group}` : ''} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.push({ match, resolve: resolve as (r: Report) => void, reject, timer });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.disconnect();
-      const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-      await this.exited;
-      clearTimeout(t);
-    }
-  }
-}
 
 type Clients = IpcChild<ClientCommand, ClientReport>;
 type NatsConnection = Awaited<ReturnType<typeof connectBus>>;
@@ -317,19 +242,6 @@ async function startBarePath(initialMessages: Buffer[]): Promise<ServerUnderTest
   };
 }
 
-/** Checks that the two processes read one clock (see fanout-clients.ts): parent send ≤ child reading ≤ parent receive. */
-async function checkSharedClock(clients: Clients): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    const sent = now();
-    clients.send({ type: 'clock', parentNs: sent.toString() });
-    const { childNs } = await clients.next('clock', 5000);
-    const received = now();
-    const child = BigInt(childNs);
-    if (child < sent || child > received) {
-      throw new Error(`process.hrtime is not shared between processes here (child read ${child}, parent ${sent}..${received}); latencies would be meaningless`);
-    }
-  }
-}
 
 /** What is collected for one server during a step. */
 class PathRecord {
@@ -500,19 +412,8 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
   return { ...result, format: () => formatFanoutBench(result) };
 }
 
-function fmtMs(ms: number): string {
-  if (!Number.isFinite(ms)) return '∞';
-  return ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
-}
-
 function fmtKb(bytes: number): string {
   return (bytes / 1024).toFixed(1);
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 function formatFanoutBench(result: Omit<FanoutBenchResult, 'format'>): string {

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { BenchFlagError, defaultBenchFlags, MAX_STREAMS, parseBenchFlags } from './flags.js';
+import { BenchFlagError, defaultBenchFlags, MAX_POLICY_ROUNDS, MAX_STREAMS, parseBenchFlags } from './flags.js';
 
 describe('parseBenchFlags', () => {
-  it('defaults to both benchmarks at 100, 1,000 and 10,000 streams, 5 rounds', () => {
+  it('defaults to every benchmark at 100, 1,000 and 10,000 streams, 5 rounds, 100 policy rounds', () => {
     expect(parseBenchFlags([])).toEqual(defaultBenchFlags);
-    expect(defaultBenchFlags).toMatchObject({ only: undefined, streams: [100, 1000, 10_000], rounds: 5, cpuProf: false });
+    expect(defaultBenchFlags).toMatchObject({ only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, cpuProf: false });
   });
 
   it('reads values after a space or an equals sign', () => {
     expect(parseBenchFlags(['--only', 'fanout', '--streams', '1000', '--rounds', '3'])).toMatchObject({ only: 'fanout', streams: [1000], rounds: 3 });
     expect(parseBenchFlags(['--only=identity', '--rounds=10'])).toMatchObject({ only: 'identity', rounds: 10 });
+    expect(parseBenchFlags(['--only', 'policy', '--policy-rounds', '20'])).toMatchObject({ only: 'policy', policyRounds: 20 });
   });
 
   it('sorts stream counts and drops repeats', () => {
@@ -23,7 +24,10 @@ describe('parseBenchFlags', () => {
   });
 
   it.each([
-    [['--only', 'network'], /--only expects fanout, identity or destination/],
+    [['--only', 'network'], /--only expects fanout, identity, destination or policy/],
+    [['--policy-rounds', '0'], /within 1\.\.2000/],
+    [['--policy-rounds', String(MAX_POLICY_ROUNDS + 1)], /within 1\.\.2000/],
+    [['--policy-rounds', '1.5'], /whole number/],
     [['--streams', '100,,1000'], /comma-separated list/],
     [['--streams', '1e3'], /whole number/],
     [['--streams', '0'], /within 1\.\.50000/],

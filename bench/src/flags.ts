@@ -1,13 +1,19 @@
 import { MeshbusError } from '@meshbus/core';
 
+/** The benchmarks `npm run bench` runs, in order. */
+export const benchNames = ['fanout', 'identity', 'destination', 'policy'] as const;
+export type BenchName = (typeof benchNames)[number];
+
 /** What `npm run bench` runs. */
 export interface BenchFlags {
   /** Only one benchmark, or all when undefined. */
-  readonly only: 'fanout' | 'identity' | 'destination' | undefined;
+  readonly only: BenchName | undefined;
   /** Numbers of concurrent streams for the fan-out benchmark, ascending. */
   readonly streams: readonly number[];
   /** Measured rounds per stream count (after two warm-up rounds). */
   readonly rounds: number;
+  /** Policy benchmark: measured changes per kind of change, for the index alone and through the gateway. */
+  readonly policyRounds: number;
   /** Write a CPU profile of the gateway child (node --cpu-prof) into bench/results/profiles. */
   readonly cpuProf: boolean;
   readonly help: boolean;
@@ -21,18 +27,21 @@ export class BenchFlagError extends MeshbusError {
   }
 }
 
-export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, cpuProf: false, help: false };
+export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, cpuProf: false, help: false };
 
 /** Most streams one client process opens; 50,000 streams is already ~200 HTTP/2 connections. */
 export const MAX_STREAMS = 50_000;
 export const MAX_ROUNDS = 100;
+export const MAX_POLICY_ROUNDS = 2000;
 
-export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination] [--streams 100,1000,10000] [--rounds 5] [--cpu-prof]
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--cpu-prof]
 
-  --only fanout|identity|destination
-                           run one benchmark (default: all three)
+  --only fanout|identity|destination|policy
+                           run one benchmark (default: all four)
   --streams N[,N...]       concurrent Destination.Get streams per fan-out step (1..${MAX_STREAMS}; default 100,1000,10000)
   --rounds R               measured endpoint changes per step, after two warm-up changes (1..${MAX_ROUNDS}; default 5)
+  --policy-rounds R        policy benchmark: measured changes per kind of change, for the index and through the
+                           gateway to 1,000 WatchPort streams (1..${MAX_POLICY_ROUNDS}; default ${defaultBenchFlags.policyRounds})
   --cpu-prof               write a CPU profile of the gateway process to bench/results/profiles/
   --help                   print this text`;
 
@@ -48,6 +57,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
   let only: BenchFlags['only'] = defaultBenchFlags.only;
   let streams = defaultBenchFlags.streams;
   let rounds = defaultBenchFlags.rounds;
+  let policyRounds = defaultBenchFlags.policyRounds;
   let cpuProf = false;
   let help = false;
   const seen = new Set<string>();
@@ -55,7 +65,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
-    const takesValue = name === '--only' || name === '--streams' || name === '--rounds';
+    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds';
     if (!takesValue && name !== '--help' && name !== '-h' && name !== '--cpu-prof') {
       throw new BenchFlagError(arg.startsWith('-') ? `unknown flag ${name}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
@@ -76,18 +86,19 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
       i++;
     }
     if (name === '--only') {
-      if (value !== 'fanout' && value !== 'identity' && value !== 'destination') {
-        throw new BenchFlagError(`--only expects fanout, identity or destination, got ${JSON.stringify(value)}`);
-      }
-      only = value;
+      const bench = benchNames.find((b) => b === value);
+      if (bench === undefined) throw new BenchFlagError(`--only expects fanout, identity, destination or policy, got ${JSON.stringify(value)}`);
+      only = bench;
     } else if (name === '--streams') {
       const parts = value.split(',').map((s) => s.trim());
       if (parts.some((p) => p === '')) throw new BenchFlagError(`--streams expects a comma-separated list of numbers, got ${JSON.stringify(value)}`);
       const list = parts.map((p) => positiveInt(p, '--streams', MAX_STREAMS));
       streams = [...new Set(list)].sort((a, b) => a - b);
+    } else if (name === '--policy-rounds') {
+      policyRounds = positiveInt(value, '--policy-rounds', MAX_POLICY_ROUNDS);
     } else {
       rounds = positiveInt(value, '--rounds', MAX_ROUNDS);
     }
   }
-  return { only, streams, rounds, cpuProf, help };
+  return { only, streams, rounds, policyRounds, cpuProf, help };
 }

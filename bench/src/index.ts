@@ -6,3 +6,8 @@ export { runIdentityBusBench } from './identity-bus-bench.js';
 export type { IdentityBusBenchOptions, IdentityBusBenchResult } from './identity-bus-bench.js';
 export { parseBenchFlags, BenchFlagError, benchUsage, type BenchFlags } from './flags.js';
 export { percentile, summarize, median, type LatencySummary } from './stats.js';
+export { runPolicyBench, POLICY_TARGET_RATIO } from './policy-bench.js';
+export type { PolicyBenchOptions, PolicyBenchResult, PolicyChangeFigure } from './policy-bench.js';
+export { policyDataSet, policyBenchSize, policyBenchSettings, type PolicyDataSet, type PolicyDataSetSize } from './policy-dataset.js';
+export { runPolicyWatchBench, POLICY_WATCH_TARGET_P99_MS } from './policy-watch-bench.js';
+export type { PolicyWatchBenchOptions, PolicyWatchBenchResult, PolicyWatchKindFigure } from './policy-watch-bench.js';

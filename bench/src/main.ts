@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * `npm run bench`: the fan-out, identity and destination benchmarks, printed as
+ * `npm run bench`: the fan-out, identity, destination and policy benchmarks, printed as
  * tables (with ratios against baselines measured in the same run where there is
  * one), and written as JSON to bench/results/latest.json.
  */
@@ -12,6 +12,8 @@ import { BenchFlagError, benchUsage, parseBenchFlags, type BenchFlags } from './
 import { runDestinationBench, type DestinationBenchResult } from './destination-bench.js';
 import { runIdentityBench, type IdentityBenchResult } from './identity-bench.js';
 import { runIdentityBusBench, type IdentityBusBenchResult } from './identity-bus-bench.js';
+import { runPolicyBench, type PolicyBenchResult } from './policy-bench.js';
+import { runPolicyWatchBench, type PolicyWatchBenchResult } from './policy-watch-bench.js';
 
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 /** Per identity workload; the workloads plus CSR generation stay under ~15 s. */
@@ -38,6 +40,8 @@ let fanout: FanoutBenchResult | undefined;
 let identity: IdentityBenchResult | undefined;
 let identityBus: IdentityBusBenchResult | undefined;
 let destination: DestinationBenchResult | undefined;
+let policy: PolicyBenchResult | undefined;
+let policyWatch: PolicyWatchBenchResult | undefined;
 
 if (flags.only === undefined || flags.only === 'fanout') {
   fanout = await runFanoutBench({
@@ -58,7 +62,13 @@ if (flags.only === undefined || flags.only === 'destination') {
   destination = await runDestinationBench({ progress });
 }
 
-const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format()].filter((s) => s !== undefined).join('\n\n');
+if (flags.only === undefined || flags.only === 'policy') {
+  policy = await runPolicyBench({ rounds: flags.policyRounds, progress });
+  policyWatch = await runPolicyWatchBench({ rounds: flags.policyRounds, progress });
+  if (policyWatch.skipped) progress(`policy watch: skipped: ${policyWatch.reason}`);
+}
+
+const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format(), policy?.format(), policyWatch?.format()].filter((s) => s !== undefined).join('\n\n');
 process.stdout.write(`\n${report}\n`);
 
 /** The figures of a result, without its formatter. */
@@ -71,12 +81,14 @@ function figuresOf<T extends { format(): string }>(result: T | undefined): Omit<
 const json = {
   date: new Date().toISOString(),
   machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, platform: process.platform },
-  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds },
+  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds, policyRounds: flags.policyRounds },
   elapsedMs: Date.now() - started,
   fanout: figuresOf(fanout),
   identity: figuresOf(identity),
   identityBus: figuresOf(identityBus),
   destination: figuresOf(destination),
+  policy: figuresOf(policy),
+  policyWatch: figuresOf(policyWatch),
 };
 await mkdir(resultsDir, { recursive: true });
 // Infinity (a stream that never got the change) is not JSON; write it as null.
