@@ -2,7 +2,6 @@ import type { Authorization, InboundGrpcRoute, InboundHttpRoute, InboundPolicy, 
 import { portInRanges, type AuthorizationPolicy, type DefaultInboundPolicy, type GrpcRoute, type HttpRoute, type Server, type Workload } from '@meshbus/manifests';
 import { statusKey } from './api.js';
 import { apiGroup, serviceAccountIdentity } from './checks.js';
-import { annotatedDefaultPolicy } from './default-policy.js';
 import { defaultAuthorizations, defaultGrpcRoute, defaultHttpRoute, defaultInboundServer } from './defaults.js';
 import { readKey, selectorMatches, serverSelector, compareStrings, policyStatusKey } from './resource-keys.js';
 import { faultInjectionRefs, grpcFilters, grpcMatch, hostMatches, httpFilters, httpMatch, matchCoversProbe } from './routes.js';
@@ -10,15 +9,9 @@ import type { UnitContext } from './unit-context.js';
 
 const serverProtocols = { unknown: 'detect', 'HTTP/1': 'http1', 'HTTP/2': 'http2', gRPC: 'grpc', opaque: 'opaque', TLS: 'tls' } as const;
 
-/** The default inbound policy of a workload: its annotation, else its namespace's, else the cluster's. */
+/** The default inbound policy of a workload: its own, else its namespace's, else the cluster's. */
 export function workloadDefaultPolicy(workload: Workload, ctx: UnitContext): DefaultInboundPolicy {
-  const own = annotatedDefaultPolicy(workload.annotations);
-  if (own.error !== undefined) {
-    ctx.reject({ file: '', kind: 'Workload', namespace: workload.namespace, name: workload.name, code: 'InvalidResource', reason: own.error });
-  }
-  if (own.policy) return own.policy;
-  const namespace = ctx.reader.get('Namespace', workload.namespace, workload.namespace);
-  return (namespace && annotatedDefaultPolicy(namespace.annotations).policy) ?? ctx.settings.defaultPolicy;
+  return workload.defaultInboundPolicy ?? ctx.reader.get('Namespace', workload.namespace, workload.namespace)?.defaultInboundPolicy ?? ctx.settings.defaultPolicy;
 }
 
 /** The port of `workload` a Server or probe names, or undefined when a name matches no port. */

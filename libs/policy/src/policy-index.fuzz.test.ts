@@ -1,5 +1,5 @@
 import { busValidator, type BusValidator } from '@meshbus/bus-schemas';
-import type { MeshResources, ResourceRef } from '@meshbus/manifests';
+import type { DefaultInboundPolicy, MeshResources, ResourceRef } from '@meshbus/manifests';
 import { fuzzProperty } from '@meshbus/property-testing';
 import { fc } from '@fast-check/vitest';
 import { expect } from 'vitest';
@@ -11,13 +11,13 @@ const validator: BusValidator = busValidator();
 const namespaces = ['a', 'b'] as const;
 const ns = fc.constantFrom(...namespaces);
 const app = fc.constantFrom('web', 'api');
-const policyAnnotation = fc.constantFrom<Record<string, string>>({}, {}, { 'config.meshbus.io/default-inbound-policy': 'deny' }, { 'config.linkerd.io/default-inbound-policy': 'all-authenticated' }, { 'config.meshbus.io/default-inbound-policy': 'bogus' });
+const defaultPolicy = fc.constantFrom<{ defaultInboundPolicy?: DefaultInboundPolicy }>({}, {}, { defaultInboundPolicy: 'deny' }, { defaultInboundPolicy: 'all-authenticated' }, { defaultInboundPolicy: 'audit' });
 
 const workloadArb = (name: string) =>
-  fc.record({ namespace: ns, app, annotations: policyAnnotation, grpcPort: fc.boolean(), probe: fc.boolean(), opaque: fc.boolean(), sa: fc.constantFrom('web', 'api') }).map((v) =>
+  fc.record({ namespace: ns, app, policy: defaultPolicy, grpcPort: fc.boolean(), probe: fc.boolean(), opaque: fc.boolean(), sa: fc.constantFrom('web', 'api') }).map((v) =>
     b.workload(v.namespace, name, {
       labels: { app: v.app },
-      annotations: v.annotations,
+      ...v.policy,
       serviceAccount: v.sa,
       ports: [{ name: 'http', port: 8080 }, ...(v.grpcPort ? [{ name: 'grpc', port: 9090 }] : [])],
       probes: v.probe ? [{ port: 'http', path: '/ready' }, { port: 8080, path: '/live' }] : [],
@@ -121,7 +121,7 @@ const rateLimitArb = (name: string) =>
   );
 const faultArb = (name: string) =>
   fc.record({ namespace: ns, http: fc.boolean() }).map((v) => b.faultInjection(v.namespace, name, { ...(v.http ? { httpStatus: 503 } : {}), grpcStatus: 14, message: 'injected', ratio: { numerator: 1, denominator: 10 } }));
-const namespaceArb = (name: string) => policyAnnotation.map((annotations) => b.namespace(name, annotations));
+const namespaceArb = (name: string) => defaultPolicy.map((policy) => ({ ...b.namespace(name), ...policy }));
 
 /** Slots: each holds one of a few variants of one resource, or nothing; the same variant is the same object. */
 const slots = {
