@@ -26,9 +26,9 @@ const workloadArb = (name: string) =>
   );
 
 const serviceArb = (name: string) =>
-  fc.record({ namespace: ns, grpc: fc.boolean(), opaque: fc.boolean(), accrual: fc.boolean(), retry: fc.boolean() }).map((v) =>
+  fc.record({ namespace: ns, grpc: fc.boolean(), appProtocol: fc.constantFrom('kubernetes.io/h2c', 'grpc', 'http', 'tls'), opaque: fc.boolean(), accrual: fc.boolean(), retry: fc.boolean() }).map((v) =>
     b.service(v.namespace, name, {
-      ports: [{ name: 'http', port: 80, targetPort: 8080 }, ...(v.grpc ? [{ name: 'grpc', port: 9090, targetPort: 9090, appProtocol: 'kubernetes.io/h2c' }] : [])],
+      ports: [{ name: 'http', port: 80, targetPort: 8080 }, ...(v.grpc ? [{ name: 'grpc', port: 9090, targetPort: 9090, appProtocol: v.appProtocol }] : [])],
       opaquePorts: v.opaque ? [{ min: 9090, max: 9090 }] : [],
       traffic: {
         ...(v.accrual ? { failureAccrual: { kind: 'consecutive' as const, maxFailures: 7, minPenaltyMs: 1000, maxPenaltyMs: 60000, jitterRatio: 0.5 } } : {}),
@@ -39,7 +39,7 @@ const serviceArb = (name: string) =>
 
 const serverArb = (name: string) =>
   fc
-    .record({ namespace: ns, app, port: fc.constantFrom<number | string>('http', 8080, 'grpc', 9090), protocol: fc.constantFrom('unknown', 'HTTP/1', 'gRPC', 'opaque') as fc.Arbitrary<'unknown'>, access: fc.constantFrom(undefined, 'all-authenticated', 'deny') })
+    .record({ namespace: ns, app, port: fc.constantFrom<number | string>('http', 8080, 'grpc', 9090), protocol: fc.constantFrom('unknown', 'HTTP/1', 'HTTP/2', 'gRPC', 'gRPC', 'opaque', 'TLS') as fc.Arbitrary<'unknown'>, access: fc.constantFrom(undefined, 'all-authenticated', 'deny') })
     .map((v) =>
       b.server(v.namespace, name, {
         port: v.port,
@@ -112,8 +112,8 @@ const httpRuleArb = fc
 const httpRouteArb = (name: string) =>
   fc.record({ namespace: ns, parents: fc.uniqueArray(parentArb, { minLength: 1, maxLength: 3 }), rules: fc.array(httpRuleArb, { minLength: 1, maxLength: 2 }) }).map((v) => b.httpRoute(v.namespace, name, v.parents, v.rules));
 const grpcRouteArb = (name: string) =>
-  fc.record({ namespace: ns, parents: fc.uniqueArray(parentArb, { minLength: 1, maxLength: 2 }), method: fc.boolean() }).map((v) =>
-    b.grpcRoute(v.namespace, name, v.parents, [{ matches: [{ method: { type: 'Exact', service: 'shop.Cart', ...(v.method ? { method: 'Add' } : {}) }, headers: [] }], filters: [], backendRefs: [b.backend('svc1')] }]),
+  fc.record({ namespace: ns, parents: fc.uniqueArray(parentArb, { minLength: 1, maxLength: 2 }), method: fc.boolean(), retry: fc.constantFrom<string[] | undefined>(undefined, ['unavailable'], ['unavailable', 'no-such-code']) }).map((v) =>
+    b.grpcRoute(v.namespace, name, v.parents, [{ matches: [{ method: { type: 'Exact', service: 'shop.Cart', ...(v.method ? { method: 'Add' } : {}) }, headers: [] }], filters: [], backendRefs: [b.backend('svc1')], ...(v.retry ? { retry: { attempts: 1, codes: [], grpcCodes: v.retry } } : {}) }]),
   );
 const rateLimitArb = (name: string) =>
   fc.record({ namespace: ns, server: fc.constantFrom('s0', 's1'), override: fc.boolean() }).map((v) =>
