@@ -1,4 +1,4 @@
-import type { Authentication, Authorization, PolicyNetwork } from '@meshbus/bus-schemas';
+import type { Authentication, Authorization, PolicyNetwork, PolicyRejected } from '@meshbus/bus-schemas';
 import type {
   AuthorizationPolicy,
   BackendRef,
@@ -11,13 +11,21 @@ import type {
   ParentRef,
   PolicyResource,
   ResourceRef,
+  RetrySpec,
 } from '@meshbus/manifests';
+import { grpcStatusNames } from '@meshbus/manifests';
 import type { Reader, Route } from './lookup.js';
 import { compareStrings } from './resource-keys.js';
+import { routeTarget, serverMismatch, servicePortMismatch } from './protocols.js';
 import { allNetworks, type PolicySettings } from './settings.js';
 
 /** Stable category of a problem, as in the `policy.rejected` event. */
-export type ProblemCode = 'InvalidResource' | 'UnknownReference' | 'Conflict' | 'UnresolvedParent';
+export type ProblemCode = 'InvalidResource' | 'UnknownReference' | 'Conflict' | 'UnresolvedParent' | 'IncompatibleProtocol';
+
+/** The `policy.rejected` code of a problem: a route on a port of another protocol is an invalid resource there. */
+export function rejectedCode(code: ProblemCode): PolicyRejected['code'] {
+  return code === 'IncompatibleProtocol' ? 'InvalidResource' : code;
+}
 
 export interface Problem {
   readonly code: ProblemCode;
@@ -42,6 +50,8 @@ export interface ResourceCheck {
   readonly authentication?: Authentication;
   /** For a valid route: its parents that resolve. */
   readonly parents?: readonly ParentRef[];
+  /** For a valid route: where it applies ({@link routeTarget} keys), its parents' Servers and Service ports of a fitting protocol. */
+  readonly applies?: ReadonlySet<string>;
 }
 
 const ok: ResourceCheck = { valid: true, problems: [], partial: [], unresolvedRefs: [] };
@@ -230,7 +240,26 @@ function checkFilters(filters: readonly HttpRouteFilter[], route: Route, reader:
   return undefined;
 }
 
+/** gRPC status names a retry names that the proxy API has no name for (the decoders refuse them; typed inputs may not). */
+function unknownGrpcCodes(retry: RetrySpec | undefined): string[] {
+  return (retry?.grpcCodes ?? []).filter((c) => !(grpcStatusNames as readonly string[]).includes(c));
+}
+
+function retryProblem(route: HttpRoute | GrpcRoute): Problem | undefined {
+  if (route.kind !== 'GRPCRoute') return undefined;
+  const where: [string, RetrySpec | undefined][] = [['annotation retry.linkerd.io/grpc', route.annotationRetry], ...route.rules.map((r, i): [string, RetrySpec | undefined] => [`rule ${i + 1}: retry.codes`, r.retry])];
+  for (const [at, retry] of where) {
+    const unknown = unknownGrpcCodes(retry);
+    if (unknown.length > 0) {
+      return { code: 'InvalidResource', message: `${at} names ${unknown.map((c) => JSON.stringify(c)).join(', ')}, not one of ${grpcStatusNames.join(', ')}` };
+    }
+  }
+  return undefined;
+}
+
 function checkRoute(route: HttpRoute | GrpcRoute, reader: Reader): ResourceCheck {
+  const retry = retryProblem(route);
+  if (retry) return invalid(retry);
   const unresolvedRefs: string[] = [];
   for (const [i, rule] of route.rules.entries()) {
     const problem = checkFilters(rule.filters, route, reader, `rule ${i + 1}`);
@@ -257,11 +286,59 @@ function checkRoute(route: HttpRoute | GrpcRoute, reader: Reader): ResourceCheck
     if (why === undefined) parents.push(parent);
     else unresolved.push(why);
   }
-  const parentProblems = unresolved.map((message): Problem => ({ code: 'UnresolvedParent', message }));
+  const applies = new Set<string>();
+  const mismatches: string[] = [];
+  for (const parent of parents) {
+    for (const { target, why } of parentTargets(parent, route, reader)) {
+      if (why === undefined) applies.add(target);
+      else mismatches.push(why);
+    }
+  }
+  const parentProblems = [
+    ...unresolved.map((message): Problem => ({ code: 'UnresolvedParent', message })),
+    ...mismatches.map((message): Problem => ({ code: 'IncompatibleProtocol', message })),
+  ];
   if (parents.length === 0) {
     return { valid: false, problems: parentProblems.length > 0 ? parentProblems : [{ code: 'UnresolvedParent', message: 'the route has no parentRefs' }], partial: [], unresolvedRefs };
   }
-  return { valid: true, problems: [], partial: parentProblems, unresolvedRefs, parents };
+  if (applies.size === 0 && mismatches.length > 0) {
+    const incompatible = parentProblems.filter((p) => p.code === 'IncompatibleProtocol');
+    return { valid: false, problems: [...incompatible, ...parentProblems.filter((p) => p.code !== 'IncompatibleProtocol')], partial: [], unresolvedRefs };
+  }
+  return { valid: true, problems: [], partial: parentProblems, unresolvedRefs, parents, applies };
+}
+
+/**
+ * The Servers and Service ports a resolved parent stands for, each with why
+ * the route does not apply there (a protocol that does not fit) or undefined.
+ */
+function parentTargets(parent: ParentRef, route: Route, reader: Reader): { target: string; why: string | undefined }[] {
+  const namespace = parent.namespace ?? route.namespace;
+  if (parent.kind === 'Server') {
+    const server = reader.get('Server', namespace, parent.name);
+    if (!server) return [];
+    const target = routeTarget.server(namespace, parent.name);
+    const grpc = route.kind === 'HTTPRoute' ? grpcRouteAt('Server', namespace, parent.name, target, reader) : undefined;
+    return [{ target, why: serverMismatch(route.kind, server, grpc) }];
+  }
+  const service = reader.get('Service', namespace, parent.name);
+  if (!service) return [];
+  return service.ports
+    .filter((p) => parent.port === undefined || p.port === parent.port)
+    .map((port) => {
+      const target = routeTarget.servicePort(namespace, parent.name, port.port);
+      const grpc = route.kind === 'HTTPRoute' ? grpcRouteAt('Service', namespace, parent.name, target, reader) : undefined;
+      return { target, why: servicePortMismatch(route.kind, service, port, grpc) };
+    });
+}
+
+/** The first GRPCRoute (namespace and name order) that applies at `target`, as `<namespace>/<name>`. */
+function grpcRouteAt(kind: 'Server' | 'Service', namespace: string, name: string, target: string, reader: Reader): string | undefined {
+  for (const other of reader.routesOf(kind, namespace, name)) {
+    if (other.kind !== 'GRPCRoute') continue;
+    if (checkRoute(other, reader).applies?.has(target)) return `${other.namespace}/${other.name}`;
+  }
+  return undefined;
 }
 
 function parentProblemOf(parent: ParentRef, route: Route, reader: Reader): string | undefined {

@@ -1,41 +1,45 @@
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { busValidator, type BusValidator } from '@meshbus/bus-schemas';
+import { ManifestIndex } from '@meshbus/manifests';
 import { describe, expect, it } from 'vitest';
 import type { PolicyInputs } from './api.js';
 import { computePolicies, createPolicyIndex } from './policy-index.js';
 import { settings } from './testdata/builders.js';
-import { goldenCases } from './testdata/golden-cases.js';
+import { registeredWorkloads } from './testdata/registered.js';
 
-// Resources in, policy out: testdata/golden/<case>/input.json holds the typed
-// resources, expected.json what the index computes from them. After an
-// intended change, rewrite the expected files with
+// Resources in, policy out: testdata/golden/<case>/input.yaml holds the
+// manifests (decoded by @meshbus/manifests, as the manifests folder is),
+// expected.json what the index computes from them. Workloads registered over
+// the bus come from testdata/registered.ts. After an intended change, rewrite
+// the expected files with
 //   UPDATE_GOLDEN=1 npx vitest run --project unit libs/policy/src/golden.test.ts
 // and read the diff.
 const update = process.env.UPDATE_GOLDEN === '1';
 const validator: BusValidator = busValidator();
-const folder = (name: string) => fileURLToPath(new URL(`./testdata/golden/${name}/`, import.meta.url));
+const root = fileURLToPath(new URL('./testdata/golden/', import.meta.url));
+const cases = readdirSync(root, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name)
+  .sort();
 
-/**
- * The inputs of a case. The manifest decoders do not read policy kinds yet,
- * so the cases are typed resources built in golden-cases.ts; once they do,
- * this reads input.yaml through the manifest index instead.
- */
+/** The inputs of a case: its input.yaml through the manifest index; any manifest problem fails the case. */
 function goldenInputs(name: string): PolicyInputs {
-  const inputs = goldenCases[name];
-  if (!inputs) throw new Error(`no golden case ${name}`);
-  return inputs;
+  const index = new ManifestIndex();
+  index.apply({ file: 'input.yaml', text: readFileSync(`${root}${name}/input.yaml`, 'utf8') });
+  expect(index.problems, `${name}/input.yaml has manifest problems`).toEqual([]);
+  return { resources: index.resources, registered: registeredWorkloads[name] ?? [] };
 }
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
-function nonEmpty(inputs: PolicyInputs) {
-  const resources = Object.fromEntries(Object.entries(inputs.resources).filter(([, list]) => (list as unknown[]).length > 0));
-  return inputs.registered.length > 0 ? { resources, registered: inputs.registered } : { resources };
-}
-
 describe('golden policies', () => {
-  for (const name of Object.keys(goldenCases)) {
+  it('has cases, and registered workloads only for existing cases', () => {
+    expect(cases.length).toBeGreaterThan(10);
+    for (const name of Object.keys(registeredWorkloads)) expect(cases).toContain(name);
+  });
+
+  for (const name of cases) {
     it(name, () => {
       const inputs = goldenInputs(name);
       const result = computePolicies(settings, inputs);
@@ -52,14 +56,12 @@ describe('golden policies', () => {
         statuses: Object.fromEntries(result.statuses),
         rejected: result.rejected,
       });
-      const dir = folder(name);
+      const dir = `${root}${name}/`;
       if (update) {
         mkdirSync(dir, { recursive: true });
-        writeFileSync(`${dir}input.json`, json(nonEmpty(inputs)));
         writeFileSync(`${dir}expected.json`, output);
       }
       expect(existsSync(`${dir}expected.json`), `${dir}expected.json is missing; run with UPDATE_GOLDEN=1`).toBe(true);
-      expect(readFileSync(`${dir}input.json`, 'utf8')).toBe(json(nonEmpty(inputs)));
       expect(output).toBe(readFileSync(`${dir}expected.json`, 'utf8'));
 
       // The same inputs fed one collection at a time to the incremental index end in the same result.

@@ -2,23 +2,15 @@ import type { Authorization, InboundGrpcRoute, InboundHttpRoute, InboundPolicy, 
 import { portInRanges, type AuthorizationPolicy, type DefaultInboundPolicy, type GrpcRoute, type HttpRoute, type Server, type Workload } from '@meshbus/manifests';
 import { statusKey } from './api.js';
 import { apiGroup, serviceAccountIdentity } from './checks.js';
-import { annotatedDefaultPolicy } from './default-policy.js';
 import { defaultAuthorizations, defaultGrpcRoute, defaultHttpRoute, defaultInboundServer } from './defaults.js';
 import { readKey, selectorMatches, serverSelector, compareStrings, policyStatusKey } from './resource-keys.js';
 import { faultInjectionRefs, grpcFilters, grpcMatch, hostMatches, httpFilters, httpMatch, matchCoversProbe } from './routes.js';
+import { routeTarget, servedProtocol, serverProtocol } from './protocols.js';
 import type { UnitContext } from './unit-context.js';
 
-const serverProtocols = { unknown: 'detect', 'HTTP/1': 'http1', 'HTTP/2': 'http2', gRPC: 'grpc', opaque: 'opaque', TLS: 'tls' } as const;
-
-/** The default inbound policy of a workload: its annotation, else its namespace's, else the cluster's. */
+/** The default inbound policy of a workload: its own, else its namespace's, else the cluster's. */
 export function workloadDefaultPolicy(workload: Workload, ctx: UnitContext): DefaultInboundPolicy {
-  const own = annotatedDefaultPolicy(workload.annotations);
-  if (own.error !== undefined) {
-    ctx.reject({ file: '', kind: 'Workload', namespace: workload.namespace, name: workload.name, code: 'InvalidResource', reason: own.error });
-  }
-  if (own.policy) return own.policy;
-  const namespace = ctx.reader.get('Namespace', workload.namespace, workload.namespace);
-  return (namespace && annotatedDefaultPolicy(namespace.annotations).policy) ?? ctx.settings.defaultPolicy;
+  return workload.defaultInboundPolicy ?? ctx.reader.get('Namespace', workload.namespace, workload.namespace)?.defaultInboundPolicy ?? ctx.settings.defaultPolicy;
 }
 
 /** The port of `workload` a Server or probe names, or undefined when a name matches no port. */
@@ -113,7 +105,9 @@ function serverPolicy(server: Server, probes: readonly string[], portId: string,
   const { reader, settings } = ctx;
   const ns = server.namespace;
   ctx.affect(policyStatusKey(server), portId);
-  const protocol = serverProtocols[server.proxyProtocol];
+  const target = routeTarget.server(ns, server.name);
+  const routes = reader.routesOf('Server', ns, server.name).filter((r) => ctx.check(r).applies?.has(target));
+  const protocol = servedProtocol(serverProtocol(server), routes.some((r) => r.kind === 'GRPCRoute'), routes.some((r) => r.kind === 'HTTPRoute'));
   const ref = { group: apiGroup(server.apiVersion), kind: server.kind, namespace: ns, name: server.name };
 
   let authorizations = grantedBy([...reader.authorizationsOf('Server', ns, server.name), ...reader.authorizationsOf('Namespace', ns, ns)], portId, ctx);
@@ -123,7 +117,6 @@ function serverPolicy(server: Server, probes: readonly string[], portId: string,
   const out: InboundServer = { metadata: ref, protocol, labels: { group: ref.group, kind: ref.kind, namespace: ns, name: server.name.slice(0, 63) }, authorizations };
   if (protocol === 'detect') out.detectTimeoutMs = settings.detectTimeoutMs;
 
-  const routes = reader.routesOf('Server', ns, server.name).filter((r) => r.namespace === ns && ctx.check(r).valid);
   if (protocol === 'detect' || protocol === 'http1' || protocol === 'http2') {
     const http = routes.filter((r): r is HttpRoute => r.kind === 'HTTPRoute');
     const translated = http.map((route) => inboundHttpRoute(route, authorizations, portId, ctx));

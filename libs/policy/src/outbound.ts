@@ -9,15 +9,14 @@ import type {
   OutboundRoutes,
   RouteTimeouts,
 } from '@meshbus/bus-schemas';
-import { portInRanges, type BackendRef, type GrpcRoute, type HttpRoute, type RetrySpec, type Service, type ServicePort, type TimeoutsSpec } from '@meshbus/manifests';
+import type { BackendRef, GrpcRoute, HttpRoute, RetrySpec, Service, TimeoutsSpec } from '@meshbus/manifests';
 import { statusKey } from './api.js';
 import { apiGroup, backendProblemOf } from './checks.js';
 import type { Route } from './lookup.js';
 import { compareStrings, policyStatusKey } from './resource-keys.js';
 import { faultInjectionRefs, grpcFilters, grpcMatch, hostMatches, httpFilters, httpMatch, orderRoutes } from './routes.js';
+import { routeTarget, servedProtocol, servicePortProtocol, type Protocol } from './protocols.js';
 import type { UnitContext } from './unit-context.js';
-
-type Protocol = OutboundPolicy['protocol'];
 
 /** Backoff of a retry that gives none: 25 ms, growing to 250 ms, with jitter. */
 export const defaultRetryBackoff: Backoff = { minMs: 25, maxMs: 250, jitterRatio: 0.5 };
@@ -26,41 +25,7 @@ export const defaultRetryStatuses = [{ start: 500, end: 599 }] as const;
 /** gRPC statuses retried when a retry names none. */
 export const defaultRetryGrpcCodes: GrpcRetry['codes'] = ['cancelled', 'deadline-exceeded', 'resource-exhausted', 'unavailable'];
 
-const grpcCodeNames = new Set<string>(['cancelled', 'deadline-exceeded', 'resource-exhausted', 'internal', 'unavailable']);
-
-/** The protocol an appProtocol names, when it names one. */
-function appProtocolOf(port: ServicePort): Protocol | undefined {
-  switch (port.appProtocol?.toLowerCase()) {
-    case 'http':
-    case 'kubernetes.io/http':
-      return 'http1';
-    case 'http2':
-    case 'h2c':
-    case 'kubernetes.io/h2c':
-      return 'http2';
-    case 'grpc':
-      return 'grpc';
-    case 'tls':
-    case 'https':
-    case 'kubernetes.io/tls':
-      return 'tls';
-    case 'tcp':
-    case 'opaque':
-    case 'linkerd.io/opaque':
-      return 'opaque';
-    default:
-      return undefined;
-  }
-}
-
 const authorityOf = (namespace: string, name: string, port: number, clusterDomain: string) => `${name}.${namespace}.svc.${clusterDomain}:${port}`;
-
-/** Whether `route` has a parentRef to this port of `service`. */
-function attachesTo(route: Route, service: Service, port: number): boolean {
-  return route.parentRefs.some(
-    (p) => p.kind === 'Service' && p.name === service.name && (p.namespace ?? route.namespace) === service.namespace && (p.port === undefined || p.port === port),
-  );
-}
 
 /**
  * The outbound policy of every TCP port of a Service. Routes in the
@@ -75,9 +40,9 @@ export function outboundPolicies(service: Service, ctx: UnitContext): OutboundPo
   const attached = reader.routesOf('Service', service.namespace, service.name).filter((r) => ctx.check(r).valid);
   return service.ports.map((port) => {
     const portId = `out|${service.namespace}/${service.name}:${port.port}`;
-    const routes = attached.filter((r) => attachesTo(r, service, port.port));
-    let protocol: Protocol = portInRanges(service.opaquePorts, port.port) ? 'opaque' : (appProtocolOf(port) ?? 'detect');
-    if (protocol === 'detect' && routes.some((r) => r.kind === 'GRPCRoute') && !routes.some((r) => r.kind === 'HTTPRoute')) protocol = 'grpc';
+    const target = routeTarget.servicePort(service.namespace, service.name, port.port);
+    const routes = attached.filter((r) => ctx.check(r).applies?.has(target));
+    const protocol = servedProtocol(servicePortProtocol(service, port), routes.some((r) => r.kind === 'GRPCRoute'), routes.some((r) => r.kind === 'HTTPRoute'));
 
     const self: OutboundBackend = serviceBackend(service.namespace, service.name, port.port, 1, settings.clusterDomain);
     const policy: OutboundPolicy = {
@@ -238,7 +203,8 @@ function httpRetryOf(spec: RetrySpec | undefined): HttpRetry | undefined {
 
 function grpcRetryOf(spec: RetrySpec | undefined): GrpcRetry | undefined {
   if (!spec || spec.attempts <= 0) return undefined;
-  const named = [...new Set(spec.grpcCodes.map((c) => c.toLowerCase().replace(/_/g, '-')).filter((c) => grpcCodeNames.has(c)))].sort(compareStrings) as GrpcRetry['codes'];
+  // Names are checked: the decoders refuse unknown ones, and the route check rejects a route naming one.
+  const named = [...new Set(spec.grpcCodes)].sort(compareStrings) as GrpcRetry['codes'];
   return {
     maxRetries: spec.attempts,
     codes: named.length > 0 ? named : [...defaultRetryGrpcCodes],

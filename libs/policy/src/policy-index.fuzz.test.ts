@@ -1,5 +1,5 @@
 import { busValidator, type BusValidator } from '@meshbus/bus-schemas';
-import type { MeshResources, ResourceRef } from '@meshbus/manifests';
+import type { DefaultInboundPolicy, MeshResources, ResourceRef } from '@meshbus/manifests';
 import { fuzzProperty } from '@meshbus/property-testing';
 import { fc } from '@fast-check/vitest';
 import { expect } from 'vitest';
@@ -11,13 +11,13 @@ const validator: BusValidator = busValidator();
 const namespaces = ['a', 'b'] as const;
 const ns = fc.constantFrom(...namespaces);
 const app = fc.constantFrom('web', 'api');
-const policyAnnotation = fc.constantFrom<Record<string, string>>({}, {}, { 'config.meshbus.io/default-inbound-policy': 'deny' }, { 'config.linkerd.io/default-inbound-policy': 'all-authenticated' }, { 'config.meshbus.io/default-inbound-policy': 'bogus' });
+const defaultPolicy = fc.constantFrom<{ defaultInboundPolicy?: DefaultInboundPolicy }>({}, {}, { defaultInboundPolicy: 'deny' }, { defaultInboundPolicy: 'all-authenticated' }, { defaultInboundPolicy: 'audit' });
 
 const workloadArb = (name: string) =>
-  fc.record({ namespace: ns, app, annotations: policyAnnotation, grpcPort: fc.boolean(), probe: fc.boolean(), opaque: fc.boolean(), sa: fc.constantFrom('web', 'api') }).map((v) =>
+  fc.record({ namespace: ns, app, policy: defaultPolicy, grpcPort: fc.boolean(), probe: fc.boolean(), opaque: fc.boolean(), sa: fc.constantFrom('web', 'api') }).map((v) =>
     b.workload(v.namespace, name, {
       labels: { app: v.app },
-      annotations: v.annotations,
+      ...v.policy,
       serviceAccount: v.sa,
       ports: [{ name: 'http', port: 8080 }, ...(v.grpcPort ? [{ name: 'grpc', port: 9090 }] : [])],
       probes: v.probe ? [{ port: 'http', path: '/ready' }, { port: 8080, path: '/live' }] : [],
@@ -26,9 +26,9 @@ const workloadArb = (name: string) =>
   );
 
 const serviceArb = (name: string) =>
-  fc.record({ namespace: ns, grpc: fc.boolean(), opaque: fc.boolean(), accrual: fc.boolean(), retry: fc.boolean() }).map((v) =>
+  fc.record({ namespace: ns, grpc: fc.boolean(), appProtocol: fc.constantFrom('kubernetes.io/h2c', 'grpc', 'http', 'tls'), opaque: fc.boolean(), accrual: fc.boolean(), retry: fc.boolean() }).map((v) =>
     b.service(v.namespace, name, {
-      ports: [{ name: 'http', port: 80, targetPort: 8080 }, ...(v.grpc ? [{ name: 'grpc', port: 9090, targetPort: 9090, appProtocol: 'kubernetes.io/h2c' }] : [])],
+      ports: [{ name: 'http', port: 80, targetPort: 8080 }, ...(v.grpc ? [{ name: 'grpc', port: 9090, targetPort: 9090, appProtocol: v.appProtocol }] : [])],
       opaquePorts: v.opaque ? [{ min: 9090, max: 9090 }] : [],
       traffic: {
         ...(v.accrual ? { failureAccrual: { kind: 'consecutive' as const, maxFailures: 7, minPenaltyMs: 1000, maxPenaltyMs: 60000, jitterRatio: 0.5 } } : {}),
@@ -39,7 +39,7 @@ const serviceArb = (name: string) =>
 
 const serverArb = (name: string) =>
   fc
-    .record({ namespace: ns, app, port: fc.constantFrom<number | string>('http', 8080, 'grpc', 9090), protocol: fc.constantFrom('unknown', 'HTTP/1', 'gRPC', 'opaque') as fc.Arbitrary<'unknown'>, access: fc.constantFrom(undefined, 'all-authenticated', 'deny') })
+    .record({ namespace: ns, app, port: fc.constantFrom<number | string>('http', 8080, 'grpc', 9090), protocol: fc.constantFrom('unknown', 'HTTP/1', 'HTTP/2', 'gRPC', 'gRPC', 'opaque', 'TLS') as fc.Arbitrary<'unknown'>, access: fc.constantFrom(undefined, 'all-authenticated', 'deny') })
     .map((v) =>
       b.server(v.namespace, name, {
         port: v.port,
@@ -112,8 +112,8 @@ const httpRuleArb = fc
 const httpRouteArb = (name: string) =>
   fc.record({ namespace: ns, parents: fc.uniqueArray(parentArb, { minLength: 1, maxLength: 3 }), rules: fc.array(httpRuleArb, { minLength: 1, maxLength: 2 }) }).map((v) => b.httpRoute(v.namespace, name, v.parents, v.rules));
 const grpcRouteArb = (name: string) =>
-  fc.record({ namespace: ns, parents: fc.uniqueArray(parentArb, { minLength: 1, maxLength: 2 }), method: fc.boolean() }).map((v) =>
-    b.grpcRoute(v.namespace, name, v.parents, [{ matches: [{ method: { type: 'Exact', service: 'shop.Cart', ...(v.method ? { method: 'Add' } : {}) }, headers: [] }], filters: [], backendRefs: [b.backend('svc1')] }]),
+  fc.record({ namespace: ns, parents: fc.uniqueArray(parentArb, { minLength: 1, maxLength: 2 }), method: fc.boolean(), retry: fc.constantFrom<string[] | undefined>(undefined, ['unavailable'], ['unavailable', 'no-such-code']) }).map((v) =>
+    b.grpcRoute(v.namespace, name, v.parents, [{ matches: [{ method: { type: 'Exact', service: 'shop.Cart', ...(v.method ? { method: 'Add' } : {}) }, headers: [] }], filters: [], backendRefs: [b.backend('svc1')], ...(v.retry ? { retry: { attempts: 1, codes: [], grpcCodes: v.retry } } : {}) }]),
   );
 const rateLimitArb = (name: string) =>
   fc.record({ namespace: ns, server: fc.constantFrom('s0', 's1'), override: fc.boolean() }).map((v) =>
@@ -121,7 +121,7 @@ const rateLimitArb = (name: string) =>
   );
 const faultArb = (name: string) =>
   fc.record({ namespace: ns, http: fc.boolean() }).map((v) => b.faultInjection(v.namespace, name, { ...(v.http ? { httpStatus: 503 } : {}), grpcStatus: 14, message: 'injected', ratio: { numerator: 1, denominator: 10 } }));
-const namespaceArb = (name: string) => policyAnnotation.map((annotations) => b.namespace(name, annotations));
+const namespaceArb = (name: string) => defaultPolicy.map((policy) => ({ ...b.namespace(name), ...policy }));
 
 /** Slots: each holds one of a few variants of one resource, or nothing; the same variant is the same object. */
 const slots = {

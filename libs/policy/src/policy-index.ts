@@ -2,7 +2,6 @@ import type { InboundPolicy, OutboundPolicy, PolicyDefaults, PolicyRejected, Pol
 import type { PolicyResource } from '@meshbus/manifests';
 import { inboundKey, outboundKey, type PolicyChanges, type PolicyComputation, type PolicyInputs, type PolicyResult } from './api.js';
 import { checkResource, type ResourceCheck } from './checks.js';
-import { annotatedDefaultPolicy } from './default-policy.js';
 import { inboundPolicy } from './inbound.js';
 import { Lookup, parentKeysOf, rateLimitKeyOf, Reader, targetKeyOf } from './lookup.js';
 import { outboundPolicies } from './outbound.js';
@@ -15,7 +14,6 @@ import type { Contribution, UnitContext } from './unit-context.js';
 interface Unit {
   reads: Set<string>;
   contributions: Map<string, Contribution>;
-  rejected: PolicyRejected[];
   /** Output keys (inbound or outbound keys) it produced. */
   outputs: string[];
 }
@@ -65,7 +63,6 @@ class PolicyIndex implements PolicyComputation {
   readonly #statuses = new Map<string, PolicyStatus>();
   readonly #statusRejected = new Map<string, PolicyRejected>();
   #defaults: PolicyDefaults;
-  #namespaceRejected: PolicyRejected[] = [];
   #result: PolicyResult | undefined;
 
   constructor(private readonly settings: PolicySettings) {
@@ -225,7 +222,7 @@ class PolicyIndex implements PolicyComputation {
 
   #recompute(unitKey: string, statusDirty: Set<string>, changes: { inbound: Set<string>; outbound: Set<string> }): void {
     const reads = new Set<string>();
-    const unit: Unit = { reads, contributions: new Map(), rejected: [], outputs: [] };
+    const unit: Unit = { reads, contributions: new Map(), outputs: [] };
     const contribution = (key: string) => {
       let c = unit.contributions.get(key);
       if (!c) unit.contributions.set(key, (c = { ports: new Set(), conflicts: [] }));
@@ -241,7 +238,6 @@ class PolicyIndex implements PolicyComputation {
       },
       affect: (key, port) => contribution(key).ports.add(port),
       conflict: (key, message) => contribution(key).conflicts.push(message),
-      reject: (problem) => unit.rejected.push(problem),
     };
     const id = unitKey.slice(unitKey.indexOf('|') + 1);
     const slash = id.indexOf('/');
@@ -311,14 +307,10 @@ class PolicyIndex implements PolicyComputation {
 
   #computeDefaults(inputs: PolicyInputs): PolicyDefaults {
     const namespaces: PolicyDefaults['namespaces'] = [];
-    const rejected: PolicyRejected[] = [];
     for (const ns of inputs.resources.namespaces) {
-      const { policy, error } = annotatedDefaultPolicy(ns.annotations);
-      if (policy) namespaces.push({ namespace: ns.name, defaultPolicy: policy });
-      if (error !== undefined) rejected.push({ file: '', kind: 'Namespace', namespace: ns.name, name: ns.name, code: 'InvalidResource', reason: error });
+      if (ns.defaultInboundPolicy) namespaces.push({ namespace: ns.name, defaultPolicy: ns.defaultInboundPolicy });
     }
     namespaces.sort((a, b) => compareStrings(a.namespace, b.namespace));
-    this.#namespaceRejected = rejected;
     const s = this.settings;
     return {
       defaultPolicy: s.defaultPolicy,
@@ -331,9 +323,7 @@ class PolicyIndex implements PolicyComputation {
   }
 
   #rejected(): PolicyRejected[] {
-    const all = [...this.#statusRejected.values(), ...this.#namespaceRejected];
-    for (const unit of this.#units.values()) all.push(...unit.rejected);
-    return all.sort(compareRejected);
+    return [...this.#statusRejected.values()].sort(compareRejected);
   }
 }
 

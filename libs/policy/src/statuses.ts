@@ -1,6 +1,6 @@
 import type { PolicyCondition, PolicyRejected, PolicyStatus } from '@meshbus/bus-schemas';
 import type { PolicyResource } from '@meshbus/manifests';
-import type { ResourceCheck } from './checks.js';
+import { rejectedCode, type ResourceCheck } from './checks.js';
 
 const listedConflicts = 10;
 
@@ -66,14 +66,14 @@ export function resourceStatus(
   };
   const where = { file: resource.file, kind: resource.kind, namespace: resource.namespace, name: resource.name };
   if (!check.valid) {
-    return { status, rejected: { ...where, code: problem?.code ?? 'InvalidResource', reason: `${summarize(check.problems.map((p) => p.message))}; it takes no part in any policy` } };
+    return { status, rejected: { ...where, code: rejectedCode(problem?.code ?? 'InvalidResource'), reason: `${summarize(check.problems.map((p) => p.message))}; it takes no part in any policy` } };
   }
   if (conflicts.length > 0) {
     return { status, rejected: { ...where, code: 'Conflict', reason: `${summarize(conflicts)}; it is left out on those ports and applies on the others` } };
   }
   if (check.partial.length > 0) {
     const first = check.partial[0];
-    return { status, rejected: { ...where, code: first?.code ?? 'UnresolvedParent', reason: `${summarize(check.partial.map((p) => p.message))}; it applies to its other parents` } };
+    return { status, rejected: { ...where, code: rejectedCode(first?.code ?? 'UnresolvedParent'), reason: `${summarize(check.partial.map((p) => p.message))}; it applies to its other parents and ports` } };
   }
   return { status };
 }

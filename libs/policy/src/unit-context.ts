@@ -1,4 +1,3 @@
-import type { PolicyRejected } from '@meshbus/bus-schemas';
 import type { PolicyResource } from '@meshbus/manifests';
 import type { ResourceCheck } from './checks.js';
 import type { Reader } from './lookup.js';
@@ -26,6 +25,4 @@ export interface UnitContext {
   affect(statusKey: string, port: string): void;
   /** `resource` (a status key) is left out somewhere: `message` says where and why. */
   conflict(statusKey: string, message: string): void;
-  /** A problem with a resource that has no status of its own (a Workload's annotation). */
-  reject(problem: PolicyRejected): void;
 }

@@ -38,8 +38,8 @@ export const settings: PolicySettings = {
 
 const meta = (namespace: string, name: string, apiVersion: string) => ({ namespace, name, labels: {}, annotations: {}, apiVersion, file: `${namespace}/${name}.yaml` });
 
-export function namespace(name: string, annotations: Record<string, string> = {}): Namespace {
-  return { kind: 'Namespace', name, labels: {}, annotations };
+export function namespace(name: string, more: Partial2<Namespace> = {}): Namespace {
+  return { kind: 'Namespace', name, labels: {}, annotations: {}, ...more };
 }
 
 export function workload(ns: string, name: string, more: Partial2<Workload> = {}): Workload {
