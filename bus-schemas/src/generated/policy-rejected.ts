@@ -12,5 +12,5 @@ export interface PolicyRejected {
   /**
    * Stable category of the problem.
    */
-  code?: 'InvalidResource' | 'UnknownReference' | 'Conflict' | 'UnresolvedParent';
+  code?: 'InvalidResource' | 'UnknownReference' | 'Conflict' | 'UnresolvedParent' | 'IncompatibleProtocol';
 }

@@ -22,9 +22,9 @@ import { allNetworks, type PolicySettings } from './settings.js';
 /** Stable category of a problem, as in the `policy.rejected` event. */
 export type ProblemCode = 'InvalidResource' | 'UnknownReference' | 'Conflict' | 'UnresolvedParent' | 'IncompatibleProtocol';
 
-/** The `policy.rejected` code of a problem: a route on a port of another protocol is an invalid resource there. */
+/** The `policy.rejected` code of a problem. */
 export function rejectedCode(code: ProblemCode): PolicyRejected['code'] {
-  return code === 'IncompatibleProtocol' ? 'InvalidResource' : code;
+  return code;
 }
 
 export interface Problem {
