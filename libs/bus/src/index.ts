@@ -38,3 +38,12 @@ export {
   type RegistrationTransport,
 } from './registration-client.js';
 export { attemptDue, defaultRetryPolicy, recordFailure, type PublishFailure, type PublishFailures, type RetryPolicy } from './publish-retries.js';
+export { planStatePublications, type StateKindNames, type StateLookup, type StatePlan, type StatePlanInput, type StatePublication } from './state-plan.js';
+export {
+  StateReconciler,
+  failingKeysReadiness,
+  type OwnPublications,
+  type StateReconcilerOptions,
+  type StateSliceInput,
+  type StateSource,
+} from './state-reconciler.js';

@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import { ensureStreams, JetStreamPublisher, LeaderElection, StateView, type BusEvent, type Publisher } from '@meshbus/bus';
+import { ensureStreams, failingKeysReadiness, JetStreamPublisher, LeaderElection, StateView, type BusEvent, type Publisher } from '@meshbus/bus';
 import { busValidator, parseStateSubject, subjects } from '@meshbus/bus-schemas';
 import {
   errorMessage,
@@ -13,7 +13,7 @@ import {
 } from '@meshbus/runtime';
 import type { DestinationConfig } from './config.js';
 import { Reconciler } from './reconciler.js';
-import { busStateReader, failingKeysReadiness } from './reconciler-adapters.js';
+import { busStateReader } from './reconciler-adapters.js';
 import { RegistrationTracker } from './registrations.js';
 import type { ResourceSource } from '@meshbus/manifests';
 import type { RegistrationResponder } from './registration-responder.js';

@@ -1,7 +1,7 @@
 import type { EndpointSet, WorkloadRegistration } from '@meshbus/bus-schemas';
 import { describe, expect, it } from 'vitest';
-import { attemptDue, recordFailure, type PublishFailure } from '@meshbus/bus';
-import { planReconcile, type ReconcileInput, type StateData } from './reconcile.js';
+import { recordFailure, type PublishFailure } from '@meshbus/bus';
+import { expiryFingerprint, planReconcile, type ReconcileInput, type StateData } from './reconcile.js';
 
 const ep = (service: string, addresses: string[]): EndpointSet => ({
   namespace: 'shop',
@@ -47,11 +47,6 @@ describe('planReconcile', () => {
     expect(plan).toMatchObject({ postponed: [], retryAt: undefined, settled: [] });
   });
 
-  it('looks only at the keys it is given', () => {
-    const plan = planReconcile({ ...input({ desired: new Map([[subject('a'), ep('a', [])], [subject('b'), ep('b', [])]]) }), keys: [subject('b')] });
-    expect(plan.publications.map((p) => ('subject' in p ? p.subject : ''))).toEqual([subject('b')]);
-  });
-
   it('puts refused manifests first, then expiries, then state', () => {
     const registration: WorkloadRegistration = { namespace: 'shop', name: 'vm-1', address: '10.0.0.9', ports: [{ port: 80 }], heartbeatIntervalMs: 1000 };
     const plan = planReconcile(
@@ -65,46 +60,19 @@ describe('planReconcile', () => {
     expect(plan.publications[1]).toEqual({ type: 'expiry', subject: 'meshbus.v1.state.workloads.shop.vm-1', namespace: 'shop', name: 'vm-1', lastHeartbeat: '1970-01-01T00:00:00.000Z' });
   });
 
-  it('a failing key waits for its backoff while the others are published; a new value is tried at once', () => {
+  it('an expiry whose publication failed waits for its backoff while the state is published', () => {
     const now = 1_000_000;
-    const bad = ep('bad', ['10.0.0.1']);
-    const failure: PublishFailure = recordFailure(undefined, { error: 'maximum payload exceeded', fingerprint: JSON.stringify(bad), now: now - 100 });
-    expect(failure).toMatchObject({ attempts: 1, since: now - 100, nextAttemptAt: now + 150 });
-    const desired = new Map<string, StateData>([[subject('bad'), bad], [subject('good'), ep('good', ['10.0.0.2'])]]);
-    // The fingerprint is canonical JSON; recompute it the way the planner does.
-    const first = planReconcile(input({ desired, failures: new Map() }));
-    const fingerprint = (first.publications.find((p) => p.type === 'upsert' && p.subject === subject('bad')) as { fingerprint: string }).fingerprint;
-    const failures = new Map([[subject('bad'), { ...failure, fingerprint }]]);
+    const registration: WorkloadRegistration = { namespace: 'shop', name: 'vm-1', address: '10.0.0.9', ports: [{ port: 80 }], heartbeatIntervalMs: 1000 };
+    const expired = [{ subject: 'meshbus.v1.state.workloads.shop.vm-1', registration, lastSeen: 0 }];
+    const failure: PublishFailure = recordFailure(undefined, { error: 'timeout', fingerprint: expiryFingerprint, now: now - 100 });
+    const failures = new Map([['meshbus.v1.state.workloads.shop.vm-1', failure]]);
+    const desired = new Map<string, StateData>([[subject('good'), ep('good', ['10.0.0.2'])]]);
 
-    const waiting = planReconcile(input({ desired, failures, now }));
-    expect(waiting.publications.map((p) => ('subject' in p ? p.subject : ''))).toEqual([subject('good')]);
-    expect(waiting).toMatchObject({ postponed: [subject('bad')], retryAt: now + 150 });
+    const waiting = planReconcile(input({ desired, expired, failures, now }));
+    expect(waiting.publications.map((p) => p.type)).toEqual(['upsert']);
+    expect(waiting).toMatchObject({ postponed: ['meshbus.v1.state.workloads.shop.vm-1'], retryAt: now + 150 });
 
-    const due = planReconcile(input({ desired, failures, now: now + 150 }));
-    expect(due.publications.map((p) => ('subject' in p ? p.subject : ''))).toEqual([subject('bad'), subject('good')]);
-
-    const fixed = planReconcile(input({ desired: new Map([[subject('bad'), ep('bad', ['10.0.0.3'])]]), failures, now }));
-    expect(fixed.publications.map((p) => p.type)).toEqual(['upsert']);
-
-    const settled = planReconcile(input({ desired: new Map([[subject('bad'), bad]]), bus: new Map([[subject('bad'), bad]]), failures, now }));
-    expect(settled).toMatchObject({ publications: [], settled: [subject('bad')] });
-  });
-});
-
-describe('recordFailure', () => {
-  it('doubles the wait from the initial delay up to the cap, and keeps when the run of failures began', () => {
-    const policy = { initialDelayMs: 100, maxDelayMs: 1000 };
-    let f: PublishFailure | undefined;
-    const waits: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const now = 10_000 * (i + 1);
-      f = recordFailure(f, { error: 'e', fingerprint: 'x', now }, policy);
-      waits.push(f.nextAttemptAt - now);
-    }
-    expect(waits).toEqual([100, 200, 400, 800, 1000, 1000, 1000]);
-    expect(f).toMatchObject({ attempts: 7, since: 10_000 });
-    expect(attemptDue(f, 'x', f!.nextAttemptAt - 1)).toBe(false);
-    expect(attemptDue(f, 'x', f!.nextAttemptAt)).toBe(true);
-    expect(attemptDue(f, 'y', 0)).toBe(true);
+    const due = planReconcile(input({ desired, expired, failures, now: now + 150 }));
+    expect(due.publications.map((p) => p.type)).toEqual(['expiry', 'upsert']);
   });
 });

@@ -1,37 +1,16 @@
 import { parseStateSubject, subjects, type EndpointSet, type ServiceProfileState } from '@meshbus/bus-schemas';
 import type { ManifestProblem } from '@meshbus/manifests';
-import { canonicalJson } from '@meshbus/runtime';
-import { attemptDue, type PublishFailures } from '@meshbus/bus';
+import { attemptDue, planStatePublications, type PublishFailures, type StateKindNames, type StateLookup as BusStateLookup, type StatePublication } from '@meshbus/bus';
 import type { ExpiredRegistration } from './registrations.js';
 
 /** A value the destination keeps on the bus: an endpoint set or a profile. */
 export type StateData = EndpointSet | ServiceProfileState;
 
 /** Keyed state that can be looked up by subject. */
-export interface StateLookup {
-  get(subject: string): StateData | undefined;
-}
+export type StateLookup = BusStateLookup<StateData>;
 
-/** One thing for the leader to publish. */
-export type Publication =
-  | {
-      readonly type: 'upsert';
-      readonly subject: string;
-      /** CloudEvents subject: the key tokens of the subject, joined by `/`. */
-      readonly key: string;
-      readonly kind: 'endpointSet' | 'serviceProfile';
-      readonly data: StateData;
-      /** Identifies the value, so that a failure is retried at once when the value changes. */
-      readonly fingerprint: string;
-    }
-  | {
-      readonly type: 'tombstone';
-      readonly subject: string;
-      readonly key: string;
-      readonly kind: 'endpointSetDeleted' | 'serviceProfileDeleted';
-      readonly reason: string;
-      readonly fingerprint: string;
-    }
+/** A publication of the destination's own, beside the state snapshots and tombstones. */
+export type OwnPublication =
   | {
       /** A registration whose heartbeats stopped: a tombstone on its subject, then `workload.expired`. */
       readonly type: 'expiry';
@@ -42,8 +21,23 @@ export type Publication =
     }
   | { readonly type: 'manifestRejected'; readonly problem: ManifestProblem };
 
+/** One thing for the leader to publish. */
+export type Publication = StatePublication<StateData> | OwnPublication;
+
 /** The fingerprint under which a failed expiry is retried. */
 export const expiryFingerprint = 'expiry';
+
+/** How the endpoint-set and profile subjects are written. */
+const stateKinds: Readonly<Record<string, StateKindNames>> = {
+  endpoints: { snapshot: 'endpointSet', deleted: 'endpointSetDeleted', reason: 'service removed' },
+  profiles: { snapshot: 'serviceProfile', deleted: 'serviceProfileDeleted', reason: 'service removed' },
+};
+
+/** The kind of an endpoint-set or profile subject; undefined for any other subject. */
+export function destinationStateKind(subject: string): StateKindNames | undefined {
+  const kind = parseStateSubject(subject)?.kind;
+  return kind === undefined ? undefined : stateKinds[kind];
+}
 
 /** What the leader knows when it reconciles. */
 export interface ReconcileInput {
@@ -76,14 +70,14 @@ export interface ReconcilePlan {
 
 /**
  * Decides what the leader publishes: pure, so the clock and both states are
- * inputs. A subject whose publication failed waits for its backoff without
- * holding back any other; it is retried at once if its value changes.
+ * inputs. Refused manifests and expired registrations come first, then the
+ * endpoint sets and profiles that differ ({@link planStatePublications}). A
+ * subject whose publication failed waits for its backoff without holding
+ * back any other; it is retried at once if its value changes.
  */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
-  const publications: Publication[] = [];
-  for (const problem of input.problems) publications.push({ type: 'manifestRejected', problem });
+  const publications: Publication[] = input.problems.map((problem) => ({ type: 'manifestRejected', problem }));
   const postponed: string[] = [];
-  const settled: string[] = [];
   let retryAt: number | undefined;
   for (const e of input.expired) {
     const failure = input.failures.get(e.subject);
@@ -100,40 +94,13 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       lastHeartbeat: new Date(e.lastSeen).toISOString(),
     });
   }
-
-  for (const subject of [...new Set(input.keys)].sort()) {
-    const parsed = parseStateSubject(subject);
-    if (!parsed || (parsed.kind !== 'endpoints' && parsed.kind !== 'profiles')) continue;
-    const want = input.desired.get(subject);
-    const have = input.bus.get(subject);
-    const failure = input.failures.get(subject);
-    const fingerprint = want === undefined ? 'tombstone' : canonicalJson(want);
-    const needed = want === undefined ? have !== undefined : have === undefined || canonicalJson(have) !== fingerprint;
-    if (!needed) {
-      if (failure) settled.push(subject);
-      continue;
-    }
-    if (!attemptDue(failure, fingerprint, input.now)) {
-      postponed.push(subject);
-      retryAt = Math.min(retryAt ?? Infinity, failure!.nextAttemptAt);
-      continue;
-    }
-    const key = parsed.key.join('/');
-    const endpoints = parsed.kind === 'endpoints';
-    if (want === undefined) {
-      publications.push({
-        type: 'tombstone',
-        subject,
-        key,
-        kind: endpoints ? 'endpointSetDeleted' : 'serviceProfileDeleted',
-        reason: 'service removed',
-        fingerprint,
-      });
-    } else {
-      publications.push({ type: 'upsert', subject, key, kind: endpoints ? 'endpointSet' : 'serviceProfile', data: want, fingerprint });
-    }
-  }
-  return { publications, postponed, retryAt, settled };
+  const state = planStatePublications({ ...input, kindOf: destinationStateKind });
+  return {
+    publications: [...publications, ...state.publications],
+    postponed: [...postponed, ...state.postponed],
+    retryAt: retryAt === undefined ? state.retryAt : Math.min(retryAt, state.retryAt ?? Infinity),
+    settled: state.settled,
+  };
 }
 
 /** The bus subject a publication writes to. */

@@ -53,7 +53,7 @@ describe('envToConfig', () => {
   it.each([
     [{}, /MESHBUS_MANIFESTS_DIR is required/],
     [{ ...base, MESHBUS_DEFAULT_INBOUND_POLICY: 'open' }, /MESHBUS_DEFAULT_INBOUND_POLICY must be one of all-unauthenticated, .*deny, audit, got "open"/],
-    [{ ...base, MESHBUS_CLUSTER_NETWORKS: '10.0.0.0/8,10.0.0.0/40' }, /MESHBUS_CLUSTER_NETWORKS: "10.0.0.0\/40": the prefix length must be 0 to 32/],
+    [{ ...base, MESHBUS_CLUSTER_NETWORKS: '10.0.0.0/8,10.0.0.0/40' }, /MESHBUS_CLUSTER_NETWORKS: "10.0.0.0\/40": the prefix length must be a number from 0 to 32/],
     [{ ...base, MESHBUS_PROBE_NETWORKS: ' , ' }, /MESHBUS_PROBE_NETWORKS must name at least one network/],
     [{ ...base, MESHBUS_DETECT_TIMEOUT: 'soon' }, /MESHBUS_DETECT_TIMEOUT: invalid duration/],
     [{ ...base, MESHBUS_CLUSTER_DOMAIN: 'Not A Domain' }, /MESHBUS_CLUSTER_DOMAIN must be a DNS name/],

@@ -178,20 +178,6 @@ describe('PolicyReconciler', () => {
     ]);
   });
 
-  it('writes a fenced key again, with the value it wants', async () => {
-    const t = setup();
-    const r = t.make();
-    r.resourcesChanged(resources({ workloads: [workload('web')] }));
-    r.elected();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    t.bus.confirm(t.publisher);
-    t.publisher.take();
-    // A deposed leader's late write was refused by the view, which keeps the value it had.
-    r.fenced(inbound('web'));
-    await settle(r);
-    expect(t.publisher.take()).toEqual([{ kind: 'inboundPolicy', subject: inbound('web') }]);
-  });
-
   it('announces each rejected resource once while leading, not on every recompute', async () => {
     const t = setup();
     const r = t.make();
@@ -206,34 +192,5 @@ describe('PolicyReconciler', () => {
     ]);
     expect(t.publisher.published.map((p) => p.subject)).toContain(subjects.policyStatus('shop', 'Server', 'bad'));
     expect(await t.registry().getSingleMetricAsString('meshbus_policy_rejected_resources')).toMatch(/ 1$/m);
-  });
-
-  it('retries a refused key with backoff, announces it once in publish.failed, and keeps publishing the others', async () => {
-    const t = setup();
-    t.publisher.refused.add(inbound('big'));
-    const r = t.make();
-    r.elected();
-    r.resourcesChanged(resources({ workloads: [workload('big'), workload('web')] }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(r.failing.get(inbound('big'))).toMatchObject({ attempts: 1, error: 'MAX_PAYLOAD_EXCEEDED' });
-    r.resourcesChanged(resources({ workloads: [workload('big'), workload('web', 9)] }));
-    await settle(r);
-    const subjectsPublished = t.publisher.published.map((p) => p.subject);
-    expect(subjectsPublished.filter((s) => s === inbound('web'))).toHaveLength(2);
-    expect(subjectsPublished).not.toContain(inbound('big'));
-    expect(t.publisher.published.filter((p) => p.kind === 'publishFailed').map((p) => p.data)).toEqual([
-      { subject: inbound('big'), kind: 'inboundPolicy', reason: 'MAX_PAYLOAD_EXCEEDED', attempts: 1, since: new Date(1_000_000).toISOString() },
-    ]);
-  });
-
-  it('a write refused because the lease was lost is no failure of the key', async () => {
-    const t = setup();
-    const r = t.make();
-    r.resourcesChanged(resources({ workloads: [workload('web')] }));
-    r.elected();
-    t.publisher.leader = false;
-    await settle(r);
-    expect(r.failing.size).toBe(0);
-    expect(t.publisher.published).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import { ensureStreams, JetStreamPublisher, LeaderElection, StateView, type BusEvent, type Publisher } from '@meshbus/bus';
+import { ensureStreams, failingKeysReadiness, JetStreamPublisher, LeaderElection, StateView, type BusEvent, type Publisher } from '@meshbus/bus';
 import { busValidator, parseStateSubject, subjects } from '@meshbus/bus-schemas';
 import type { PolicyComputation } from '@meshbus/policy';
 import { errorMessage, Gauge, type Logger, type Service, type ServiceHost, type ServiceState } from '@meshbus/runtime';
@@ -16,9 +16,6 @@ export interface PolicyService extends Service {
   /** URL of the admin server (/live, /ready, /metrics), once started. */
   readonly adminUrl: string;
 }
-
-/** Failing keys listed on /ready at most. */
-const maxListed = 20;
 
 /**
  * The policy service: it reads policy and route resources and the registered
@@ -46,12 +43,7 @@ export class PolicyServiceImpl implements PolicyService {
     this.logger = host.logger;
     host.readiness.add('state', () => (this.view?.ready ? undefined : 'bus state not synced'));
     host.readiness.add('manifests', () => (this.manifestsRead && this.reconciler.hasResources ? undefined : 'manifests not read'));
-    host.readiness.addDetails('publishing', () => {
-      const failing = [...this.reconciler.failing];
-      const details = failing.slice(0, maxListed).map(([subject, f]) => `publishing ${subject} failing (${f.attempts} attempts): ${f.error}`);
-      if (failing.length > maxListed) details.push(`and ${failing.length - maxListed} more failing keys`);
-      return details;
-    });
+    host.readiness.addDetails('publishing', () => failingKeysReadiness(this.reconciler.failing).details ?? []);
     this.leaderGauge = new Gauge({ name: 'meshbus_policy_leader', help: '1 while this replica holds the policy lease.', registers: [host.registry] });
     this.reconciler = new PolicyReconciler({
       computation,

@@ -1,29 +1,16 @@
-import { parseStateSubject, type EventKind, type PolicyRejected } from '@meshbus/bus-schemas';
+import type { PolicyRejected } from '@meshbus/bus-schemas';
 import { canonicalJson } from '@meshbus/runtime';
+import { planStatePublications, type PublishFailures, type StatePublication } from '@meshbus/bus';
 import { policyStateKind, policyStateKinds, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
-import { attemptDue, type PublishFailures } from '@meshbus/bus';
+
+/** A rejected resource to announce. */
+export interface RejectionPublication {
+  readonly type: 'rejected';
+  readonly rejection: PolicyRejected;
+}
 
 /** One thing for the leader to publish. */
-export type PolicyPublication =
-  | {
-      readonly type: 'upsert';
-      readonly subject: string;
-      /** CloudEvents subject: the key tokens of the subject, joined by `/`. */
-      readonly key: string;
-      readonly kind: EventKind;
-      readonly data: PolicyStateData;
-      /** Identifies the value, so that a failure is retried at once when the value changes. */
-      readonly fingerprint: string;
-    }
-  | {
-      readonly type: 'tombstone';
-      readonly subject: string;
-      readonly key: string;
-      readonly kind: EventKind;
-      readonly reason: string;
-      readonly fingerprint: string;
-    }
-  | { readonly type: 'rejected'; readonly rejection: PolicyRejected };
+export type PolicyPublication = StatePublication<PolicyStateData> | RejectionPublication;
 
 /** What the leader knows when it plans. */
 export interface PublishPlanInput {
@@ -52,43 +39,22 @@ export interface PublishPlan {
   readonly settled: readonly string[];
 }
 
+/** The kind of a subject the policy service writes; undefined for any other subject. */
+const kindOf = (subject: string) => {
+  const kind = policyStateKind(subject);
+  return kind === undefined ? undefined : policyStateKinds[kind];
+};
+
 /**
- * Decides what the leader publishes: a snapshot where the desired value
- * differs from the bus's, a tombstone where the bus holds a value nothing
- * desires. Pure: the clock and both states are inputs. A subject whose
- * publication failed waits for its backoff without holding back any other,
- * and is tried at once if its value changes.
+ * Decides what the leader publishes: the rejections not yet announced, then
+ * the policy subjects that differ ({@link planStatePublications}; the
+ * defaults always exist, so nothing deletes them). Pure: the clock and both
+ * states are inputs.
  */
 export function planPublications(input: PublishPlanInput): PublishPlan {
-  const publications: PolicyPublication[] = input.rejections.map((rejection) => ({ type: 'rejected', rejection }));
-  const postponed: string[] = [];
-  const settled: string[] = [];
-  let retryAt: number | undefined;
-  for (const subject of [...new Set(input.keys)].sort()) {
-    const kind = policyStateKind(subject);
-    if (!kind) continue;
-    const entry = policyStateKinds[kind];
-    const want = input.desired.get(subject);
-    const have = input.bus.get(subject);
-    // The defaults always exist: nothing deletes them.
-    if (want === undefined && entry.deleted === undefined) continue;
-    const fingerprint = want === undefined ? 'tombstone' : canonicalJson(want);
-    const needed = want === undefined ? have !== undefined : have === undefined || canonicalJson(have) !== fingerprint;
-    const failure = input.failures.get(subject);
-    if (!needed) {
-      if (failure) settled.push(subject);
-      continue;
-    }
-    if (!attemptDue(failure, fingerprint, input.now)) {
-      postponed.push(subject);
-      retryAt = Math.min(retryAt ?? Infinity, failure!.nextAttemptAt);
-      continue;
-    }
-    const key = parseStateSubject(subject)!.key.join('/');
-    if (want === undefined) publications.push({ type: 'tombstone', subject, key, kind: entry.deleted!, reason: entry.reason, fingerprint });
-    else publications.push({ type: 'upsert', subject, key, kind: entry.snapshot, data: want, fingerprint });
-  }
-  return { publications, postponed, retryAt, settled };
+  const state = planStatePublications({ ...input, kindOf });
+  const rejections = input.rejections.map((rejection): RejectionPublication => ({ type: 'rejected', rejection }));
+  return { ...state, publications: [...rejections, ...state.publications] };
 }
 
 /** The identity of a rejection: a resource rejected again for the same reason is not announced twice. */
