@@ -27,6 +27,7 @@ import type {
 } from '@meshbus/bus-schemas';
 import type { Duration, grpcRoute, httpRoute, inbound, meta, net, outbound } from '@meshbus/proxy-api';
 import { httpTypes } from '@meshbus/proxy-api';
+import { formatCidr, parseCidr } from '@meshbus/core';
 import { toIpAddress } from './translate.js';
 
 // Defaults of the balancer and queue of every service backend. The proxy needs values; these
@@ -64,13 +65,11 @@ export function toMetadata(ref: PolicyRef): meta.Metadata {
 
 /** `10.0.0.0/8` as an IPNetwork. */
 export function toIpNetwork(cidr: string): net.IPNetwork {
-  const slash = cidr.lastIndexOf('/');
-  const address = slash === -1 ? cidr : cidr.slice(0, slash);
-  const ip = toIpAddress(address);
-  const max = ip.ip?.$case === 'ipv4' ? 32 : 128;
-  const prefixLen = slash === -1 ? max : Number(cidr.slice(slash + 1));
-  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > max) throw new RangeError(`network ${JSON.stringify(cidr)} has an invalid prefix length`);
-  return { ip, prefixLen };
+  // The bus schema bounds the text; the policy service writes canonical networks.
+  const parsed = parseCidr(cidr, { hostBits: 'clear' });
+  if ('error' in parsed) throw new RangeError(parsed.error);
+  const address = formatCidr(parsed);
+  return { ip: toIpAddress(address.slice(0, address.lastIndexOf('/'))), prefixLen: parsed.prefix };
 }
 
 // ---------------------------------------------------------------- shared route parts
