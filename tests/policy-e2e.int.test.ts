@@ -347,5 +347,193 @@ spec:
       route.cancel();
     }
   }, 40_000);
+
+  it('invalid and conflicting resources are reported with file, resource and reason; the rest of the policy stays as it was', async () => {
+    const port = new Watch(inboundClient.watchPort(portSpec('library', 'catalog-1', 8080)));
+    const route = new Watch(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
+    try {
+      await port.until(() => true, 'the first WatchPort message');
+      await route.until(() => true, 'the first Watch message');
+      const before = { port: serverJson(port.last!), route: outboundJson(route.last!), counts: [port.received.length, route.received.length] };
+      const since = events.seen.length;
+      await writeFile(join(dir, 'broken.yaml'), brokenYaml);
+
+      const rejected = (name: string) => events.seen.slice(since).find((e) => e.subject === subjects.policyRejected && e.data.name === name)?.data;
+      const expected: [string, string, RegExp][] = [
+        ['AuthorizationPolicy', 'dangling', /MeshTLSAuthentication library\/nobody/],
+        ['AuthorizationPolicy', 'via-bad-office', /NetworkAuthentication library\/bad-office/],
+        ['HTTPRoute', 'orphan', /Server library\/no-such-server/],
+        ['Server', 'catalog-http-again', /port 8080 of workload library\/catalog-1 .*catalog-http/],
+      ];
+      for (const [kind, name, reason] of expected) {
+        const event = await waitFor(() => rejected(name), { what: `policy.rejected for ${kind} ${name}` });
+        expect(event).toMatchObject({ file: 'broken.yaml', kind, namespace: 'library', name });
+        expect(event.reason).toMatch(reason);
+      }
+      expect(rejected('catalog-http-again')?.code).toBe('Conflict');
+      // The network with host bits set never becomes a resource: the manifests reader refuses it (destination reports it).
+      const badCidr = await waitFor(
+        () => events.seen.slice(since).find((e) => e.subject === subjects.manifestRejected && String(e.data.reason).includes('spec.networks[0].cidr'))?.data,
+        { what: 'manifest.rejected for the bad CIDR' },
+      );
+      expect(badCidr).toMatchObject({ file: 'broken.yaml', kind: 'NetworkAuthentication', namespace: 'library', name: 'bad-office' });
+
+      // The status of each resource, as `meshbus policy check` reads it.
+      const status = async (kind: string, name: string) => (await lastState(nc, subjects.policyStatus('library', kind, name)))?.data;
+      for (const [kind, name, reason] of [
+        ['AuthorizationPolicy', 'dangling', 'UnknownReference'],
+        ['AuthorizationPolicy', 'via-bad-office', 'UnknownReference'],
+        ['HTTPRoute', 'orphan', 'UnresolvedParent'],
+      ] as const) {
+        const s = await waitFor(() => status(kind, name), { what: `policy-status of ${kind} ${name}` });
+        expect(s).toMatchObject({ kind, namespace: 'library', name, file: 'broken.yaml', accepted: false, affects: 0 });
+        expect(s.conditions).toContainEqual(expect.objectContaining({ type: 'Accepted', status: 'False', reason }));
+      }
+      const conflicted = await waitFor(() => status('Server', 'catalog-http-again'), { what: 'policy-status of the second Server' });
+      expect(conflicted).toMatchObject({ file: 'broken.yaml', affects: 0 });
+      expect(conflicted.conditions).toContainEqual(expect.objectContaining({ type: 'Conflicted', status: 'True' }));
+      expect(await status('Server', 'catalog-http')).toMatchObject({ accepted: true, file: 'allow-one-route.yaml' });
+
+      // Nothing a proxy sees changed: no new message on the open streams, and the same answers.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect([port.received.length, route.received.length]).toEqual(before.counts);
+      expect(serverJson(await call<inbound.Server>((cb) => inboundClient.getPort(portSpec('library', 'catalog-1', 8080), cb)))).toEqual(before.port);
+      expect(outboundJson(await call<outbound.OutboundPolicy>((cb) => outboundClient.get(traffic('checkout.store.svc.cluster.local:80'), cb)))).toEqual(before.route);
+      expect(port.error ?? route.error).toBeUndefined();
+    } finally {
+      port.cancel();
+      route.cancel();
+    }
+  }, 30_000);
+
+  it("the CLI (policy inbound, policy outbound, authz, policy check) shows this mesh's policy", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'meshbus-policy-e2e-cli-'));
+    mesh.defer(() => rm(cwd, { recursive: true, force: true }));
+    // What a running `meshbus dev` leaves for the other commands.
+    await mkdir(join(cwd, '.meshbus'));
+    await writeFile(join(cwd, '.meshbus', 'dev.json'), JSON.stringify({ natsUrl: nats.url, gateways: [`127.0.0.1:${mesh.gateway.grpcPort}`], admin: {}, pid: process.pid }));
+    const { NATS_URL: _unused, ...env } = process.env;
+    const cli = async (...args: string[]) => {
+      const run = startProcess({ command: process.execPath, args: [cliMain, ...args], cwd, env });
+      const { code } = await run.exited;
+      return { code, out: run.output() };
+    };
+
+    const catalog = await cli('policy', 'inbound', 'library/catalog-1', '8080');
+    expect(catalog.code, catalog.out).toBe(0);
+    expect(catalog.out).toContain('server:     Server catalog-http (policy.linkerd.io)');
+    expect(catalog.out).toContain('authorizations: none: every connection is refused');
+    expect(catalog.out).toMatch(/httproute library\/read-books\n\s+hosts: any\n\s+rule 1:\n\s+match: +method GET, path prefix \/books/);
+    expect(catalog.out).toMatch(
+      /authorizationpolicy library\/frontend-reads-books\n\s+networks: +0\.0\.0\.0\/0, ::\/0\n\s+authentication: mesh TLS, identities frontend\.library\.serviceaccount\.identity\.meshbus\.cluster\.local/,
+    );
+
+    const vault = await cli('authz', 'vault/vault-1');
+    expect(vault.code, vault.out).toBe(0);
+    const rows = vault.out.split('\n').map((l) => l.trim().split(/\s{2,}/));
+    expect(vault.out).toContain('vault/vault-1: default policy deny');
+    expect(rows).toContainEqual(['8080', 'server/vault-http', '*', 'authorizationpolicy/tellers-use-vault', '0.0.0.0/0,::/0', `teller.bank.serviceaccount.${identityDomain}`]);
+    expect(rows).toContainEqual(['9990', 'default:deny', 'default:probe', 'default:probe', '0.0.0.0/0,::/0', 'anyone (unauthenticated)']);
+    expect(rows).toContainEqual(['*', 'default:deny', '*', 'none: refused', '-', '-']);
+
+    const canary = await cli('policy', 'outbound', 'checkout.store:80');
+    expect(canary.code, canary.out).toBe(0);
+    expect(canary.out).toContain('policy:   service store/checkout port 80');
+    expect(canary.out).toMatch(/weight 90 +service store\/checkout-v1 port 80/);
+    expect(canary.out).toMatch(/weight 10 +service store\/checkout-v2 port 80/);
+    expect(canary.out).toContain('timeouts: request 2s, response 500ms');
+    expect(canary.out).toContain('retry: up to 2 retries');
+    expect(canary.out).toContain('on status 502, 503');
+    expect(canary.out).toContain('HTTP/1 failure accrual: after 5 consecutive failures');
+
+    // broken.yaml (from the test before) is still there: the check lists it and fails.
+    const check = await cli('policy', 'check', '--namespace', 'library');
+    expect(check.code, check.out).toBe(1);
+    expect(check.out).toMatch(/broken\.yaml +AuthorizationPolicy library\/dangling +UnknownReference/);
+    expect(check.out).toMatch(/broken\.yaml +HTTPRoute library\/orphan +UnresolvedParent/);
+    await rm(join(dir, 'broken.yaml'));
+    const clean = await waitFor(
+      async () => {
+        const c = await cli('policy', 'check', '--namespace', 'library');
+        return c.code === 0 ? c : undefined;
+      },
+      { what: 'policy check passing once broken.yaml is gone', timeoutMs: 15_000, intervalMs: 200 },
+    );
+    expect(clean.out).toMatch(/^0 rejected, 4 accepted in namespace library$/m);
+  }, 60_000);
+
+  it('the policy leader dying without releasing its lease is absorbed: the standby publishes the next edit', async () => {
+    const ids = ['policy-a', 'policy-b'];
+    const leaderAt = mesh.policies.findIndex((p) => p.isLeader);
+    expect(leaderAt).toBeGreaterThanOrEqual(0);
+    const [leaderId, standbyId] = [ids[leaderAt]!, ids[1 - leaderAt]!];
+    const standby = mesh.policies[1 - leaderAt]!;
+    const route = new Watch(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
+    try {
+      await route.until(() => true, 'the first Watch message');
+      // Its connection dies, as in a crash: the lease is not released and must run out.
+      const diedAt = Date.now();
+      await policyConnections[leaderId]!.close();
+      await waitFor(() => standby.isLeader, { what: `${standbyId} leads`, timeoutMs: 15_000, intervalMs: 10 });
+      timings[`policy leader ${leaderId} gone (lease 1s) -> ${standbyId} leads`] = Date.now() - diedAt;
+      const count = route.received.length;
+      const editAt = await edit(join(dir, 'canary.yaml'), 'weight: 90', 'weight: 70');
+      const update = await route.until(
+        (m) => route.received.findIndex((r) => r.message === m) >= count && weights(m).includes('checkout-v1*70'),
+        'the edit after failover on the Watch stream',
+        updateBoundMs * 3,
+      );
+      timings['edit after failover -> outbound Watch update'] = update.at - editAt;
+      expect(update.at - editAt).toBeLessThan(updateBoundMs);
+      expect((await lastState(nc, subjects.outboundPolicy('store', 'checkout', 80)))?.source).toBe(`/meshbus/policy/${standbyId}`);
+      const elected = await waitFor(() => events.seen.find((e) => e.subject === subjects.leader('policy') && e.data.holder === standbyId), { what: 'leader.changed' });
+      expect(elected.data).toMatchObject({ role: 'policy', holder: standbyId });
+      expect(route.error).toBeUndefined();
+    } finally {
+      route.cancel();
+    }
+  }, 40_000);
 });
 
+/** Mistakes of every kind the policy is checked for, beside the valid examples. */
+const brokenYaml = `# An AuthorizationPolicy requiring an authentication that does not exist.
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: dangling, namespace: library }
+spec:
+  targetRef: { group: policy.linkerd.io, kind: Server, name: catalog-http }
+  requiredAuthenticationRefs:
+    - { group: policy.linkerd.io, kind: MeshTLSAuthentication, name: nobody }
+---
+# A network with host bits set, and a policy that requires it.
+apiVersion: policy.linkerd.io/v1alpha1
+kind: NetworkAuthentication
+metadata: { name: bad-office, namespace: library }
+spec:
+  networks: [{ cidr: 10.0.0.1/8 }]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: via-bad-office, namespace: library }
+spec:
+  targetRef: { group: policy.linkerd.io, kind: Server, name: catalog-http }
+  requiredAuthenticationRefs:
+    - { group: policy.linkerd.io, kind: NetworkAuthentication, name: bad-office }
+---
+# A second Server on the catalog's port 8080 (catalog-http comes first by name and keeps it).
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: { name: catalog-http-again, namespace: library }
+spec:
+  podSelector: { matchLabels: { app: catalog } }
+  port: 8080
+  proxyProtocol: HTTP/2
+---
+# A route whose parent does not exist.
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orphan, namespace: library }
+spec:
+  parentRefs: [{ group: policy.linkerd.io, kind: Server, name: no-such-server }]
+  rules: [{ matches: [{ path: { type: PathPrefix, value: /admin } }] }]
+`;
