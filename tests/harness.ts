@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { destination } from '@meshbus/proxy-api';
+import { destination, inbound, outbound } from '@meshbus/proxy-api';
 import { createDestinationService, envToConfig as destinationEnv, type DestinationOverrides, type DestinationService } from '@meshbus/destination';
 import { createGateway, envToConfig as gatewayEnv, type Gateway, type GatewayOverrides } from '@meshbus/gateway';
 import { createIdentityService, envToConfig as identityEnv, type IdentityService, type IdentityServiceOverrides } from '@meshbus/identity';
 import { createPolicyService, envToConfig as policyEnv, type PolicyOverrides, type PolicyService } from '@meshbus/policy-service';
 import { ResourceStack, silentLogger, type Logger } from '@meshbus/runtime';
-import { startNats, type NatsCluster, type NatsOptions } from '@meshbus/testing';
+import { startNats, waitFor, type NatsCluster, type NatsOptions } from '@meshbus/testing';
 
 export const repoRoot = new URL('..', import.meta.url).pathname;
 
@@ -206,6 +206,54 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
 export function destinationClient(port: number): destination.DestinationClient {
   return new destination.DestinationClient(`127.0.0.1:${port}`, credentials.createInsecure());
+}
+
+/** Clients of the gateway's policy APIs (io.linkerd.proxy.inbound and io.linkerd.proxy.outbound). */
+export function policyClients(port: number): { inbound: inbound.InboundServerPoliciesClient; outbound: outbound.OutboundPoliciesClient } & Disposable {
+  const address = `127.0.0.1:${port}`;
+  const clients = {
+    inbound: new inbound.InboundServerPoliciesClient(address, credentials.createInsecure()),
+    outbound: new outbound.OutboundPoliciesClient(address, credentials.createInsecure()),
+  };
+  return {
+    ...clients,
+    [Symbol.dispose]: () => {
+      clients.inbound.close();
+      clients.outbound.close();
+    },
+  };
+}
+
+/** A gRPC watch stream (WatchPort, an outbound Watch...) that keeps every message with the time it arrived. */
+export class StreamRecorder<T> {
+  readonly received: { at: number; message: T }[] = [];
+  error: (Error & { code?: number }) | undefined;
+
+  constructor(private readonly call: ClientReadableStream<T>) {
+    call.on('data', (message: T) => this.received.push({ at: Date.now(), message }));
+    call.on('error', (err: Error & { code?: number }) => {
+      this.error = err;
+    });
+  }
+
+  get last(): T | undefined {
+    return this.received.at(-1)?.message;
+  }
+
+  /** The first message from index `from` on that passes `check`, with its arrival time; rejects when the stream fails or after `timeoutMs`. */
+  until(check: (message: T) => boolean, what: string, options: { from?: number; timeoutMs?: number } = {}): Promise<{ at: number; message: T }> {
+    return waitFor(
+      () => {
+        if (this.error) throw this.error;
+        return this.received.slice(options.from ?? 0).find((r) => check(r.message));
+      },
+      { what, timeoutMs: options.timeoutMs ?? 10_000, intervalMs: 5 },
+    );
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
 }
 
 /** A Destination.Get stream that keeps the endpoint set a proxy would hold. */

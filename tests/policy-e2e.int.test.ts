@@ -1,13 +1,13 @@
 import { cp, mkdtemp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams, subjects } from '@meshbus/bus-schemas';
 import { inbound, outbound } from '@meshbus/proxy-api';
 import { httpGet, startProcess, waitFor, type NatsCluster } from '@meshbus/testing';
-import { exampleManifests, repoRoot, startMesh, startNats, type Mesh } from './harness.js';
+import { exampleManifests, policyClients, repoRoot, startMesh, startNats, StreamRecorder, type Mesh } from './harness.js';
 
 // The whole policy path, as a proxy sees it: YAML files in the manifests folder,
 // read by two real policy replicas (one leads and publishes), state on a real
@@ -23,32 +23,6 @@ const updateBoundMs = 3000;
 
 const call = <T>(f: (cb: (err: ServiceError | null, value: T) => void) => void): Promise<T> =>
   new Promise((resolve, reject) => f((err, value) => (err ? reject(err) : resolve(value))));
-
-/** A watch stream that keeps what it received and when. */
-class Watch<T> {
-  readonly received: { at: number; message: T }[] = [];
-  error: ServiceError | undefined;
-  constructor(readonly stream: ClientReadableStream<T>) {
-    stream.on('data', (message: T) => this.received.push({ at: Date.now(), message }));
-    stream.on('error', (e: ServiceError) => (this.error = e));
-  }
-  get last(): T | undefined {
-    return this.received.at(-1)?.message;
-  }
-  /** The first message after `count` that passes `check`, with its arrival time. */
-  async until(check: (m: T) => boolean, what: string, timeoutMs = 10_000): Promise<{ at: number; message: T }> {
-    return waitFor(
-      () => {
-        if (this.error) throw this.error;
-        return this.received.find((r) => check(r.message));
-      },
-      { what, timeoutMs, intervalMs: 5 },
-    );
-  }
-  cancel(): void {
-    this.stream.cancel();
-  }
-}
 
 /** Messages on the bus as they go by (events), kept with their subject. */
 class BusRecorder {
@@ -136,6 +110,7 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
   let dir: string;
   let nc: NatsConnection;
   let events: BusRecorder;
+  let clients: ReturnType<typeof policyClients>;
   let inboundClient: inbound.InboundServerPoliciesClient;
   let outboundClient: outbound.OutboundPoliciesClient;
   /** The policy replicas' own connections, so that one can die without releasing its lease. */
@@ -158,9 +133,8 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
     mesh.defer(() => manifests[Symbol.asyncDispose]());
     nc = await mesh.connect();
     events = new BusRecorder(nc, 'meshbus.v1.events.>');
-    const address = `127.0.0.1:${mesh.gateway.grpcPort}`;
-    inboundClient = new inbound.InboundServerPoliciesClient(address, credentials.createInsecure());
-    outboundClient = new outbound.OutboundPoliciesClient(address, credentials.createInsecure());
+    clients = policyClients(mesh.gateway.grpcPort);
+    ({ inbound: inboundClient, outbound: outboundClient } = clients);
     await waitFor(() => mesh.policies.find((p) => p.isLeader), { what: 'a policy leader', timeoutMs: 15_000 });
     for (const p of mesh.policies) await waitFor(async () => (await httpGet(`${p.adminUrl}/ready`)).status === 200, { what: 'policy replicas ready', timeoutMs: 15_000 });
     await waitFor(async () => (await httpGet(`${mesh.gateway.adminUrl}/ready`)).status === 200, { what: 'gateway ready' });
@@ -172,8 +146,7 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
       .map(([k, v]) => `  ${k}: ${v} ms`)
       .join('\n')}`);
     events?.stop();
-    inboundClient?.close();
-    outboundClient?.close();
+    clients?.[Symbol.dispose]();
     await mesh?.[Symbol.asyncDispose]();
     for (const c of Object.values(policyConnections)) await c.close().catch(() => undefined);
     await nats?.stop();
@@ -295,8 +268,8 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
   });
 
   it('an edit of a policy YAML reaches an open WatchPort stream and an open outbound Watch stream within a second', async () => {
-    const port = new Watch(inboundClient.watchPort(portSpec('library', 'catalog-1', 8080)));
-    const route = new Watch(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
+    const port = new StreamRecorder(inboundClient.watchPort(portSpec('library', 'catalog-1', 8080)));
+    const route = new StreamRecorder(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
     const office = [{ net: { ip: { ipv4: (10 << 24) + (1 << 16) }, prefixLen: 16 } }];
     const frontend = meshTls(`frontend.library.serviceaccount.${identityDomain}`);
     try {
@@ -326,14 +299,14 @@ spec:
         const authAt = await edit(join(dir, 'allow-one-route.yaml'), e.auth[0]!, e.auth[1]!);
         const weightAt = await edit(join(dir, 'canary.yaml'), e.weight[0]!, e.weight[1]!);
         const portUpdate = await port.until(
-          (m) => port.received.findIndex((r) => r.message === m) >= from.port && JSON.stringify(routeAuthz(m)) === JSON.stringify([{ networks: e.networks, authentication: frontend }]),
+          (m) => JSON.stringify(routeAuthz(m)) === JSON.stringify([{ networks: e.networks, authentication: frontend }]),
           `${e.what}: the authorization on the WatchPort stream`,
-          updateBoundMs * 3,
+          { from: from.port, timeoutMs: updateBoundMs * 3 },
         );
         const routeUpdate = await route.until(
-          (m) => route.received.findIndex((r) => r.message === m) >= from.route && JSON.stringify(weights(m)) === JSON.stringify(e.weights),
+          (m) => JSON.stringify(weights(m)) === JSON.stringify(e.weights),
           `${e.what}: the weights on the Watch stream`,
-          updateBoundMs * 3,
+          { from: from.route, timeoutMs: updateBoundMs * 3 },
         );
         timings[`${e.what}: AuthorizationPolicy authentication in allow-one-route.yaml -> WatchPort update`] = portUpdate.at - authAt;
         timings[`${e.what}: HTTPRoute backend weights in canary.yaml -> outbound Watch update`] = routeUpdate.at - weightAt;
@@ -349,8 +322,8 @@ spec:
   }, 40_000);
 
   it('invalid and conflicting resources are reported with file, resource and reason; the rest of the policy stays as it was', async () => {
-    const port = new Watch(inboundClient.watchPort(portSpec('library', 'catalog-1', 8080)));
-    const route = new Watch(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
+    const port = new StreamRecorder(inboundClient.watchPort(portSpec('library', 'catalog-1', 8080)));
+    const route = new StreamRecorder(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
     try {
       await port.until(() => true, 'the first WatchPort message');
       await route.until(() => true, 'the first Watch message');
@@ -468,7 +441,7 @@ spec:
     expect(leaderAt).toBeGreaterThanOrEqual(0);
     const [leaderId, standbyId] = [ids[leaderAt]!, ids[1 - leaderAt]!];
     const standby = mesh.policies[1 - leaderAt]!;
-    const route = new Watch(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
+    const route = new StreamRecorder(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
     try {
       await route.until(() => true, 'the first Watch message');
       // Its connection dies, as in a crash: the lease is not released and must run out.
@@ -478,11 +451,7 @@ spec:
       timings[`policy leader ${leaderId} gone (lease 1s) -> ${standbyId} leads`] = Date.now() - diedAt;
       const count = route.received.length;
       const editAt = await edit(join(dir, 'canary.yaml'), 'weight: 90', 'weight: 70');
-      const update = await route.until(
-        (m) => route.received.findIndex((r) => r.message === m) >= count && weights(m).includes('checkout-v1*70'),
-        'the edit after failover on the Watch stream',
-        updateBoundMs * 3,
-      );
+      const update = await route.until((m) => weights(m).includes('checkout-v1*70'), 'the edit after failover on the Watch stream', { from: count, timeoutMs: updateBoundMs * 3 });
       timings['edit after failover -> outbound Watch update'] = update.at - editAt;
       expect(update.at - editAt).toBeLessThan(updateBoundMs);
       expect((await lastState(nc, subjects.outboundPolicy('store', 'checkout', 80)))?.source).toBe(`/meshbus/policy/${standbyId}`);
