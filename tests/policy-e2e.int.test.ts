@@ -267,6 +267,40 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
     expect(v1.protocol?.kind?.$case === 'detect' ? v1.protocol.kind.detect.http1?.failureAccrual : 'not detect').toBeUndefined();
   });
 
+  it('a consumer route in the caller\'s namespace replaces the producer routes for callers from there only', async () => {
+    await writeFile(
+      join(dir, 'qa-consumer.yaml'),
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: checkout-v2-only, namespace: qa }
+spec:
+  parentRefs: [{ group: core, kind: Service, name: checkout, namespace: store, port: 80 }]
+  rules:
+    - backendRefs: [{ name: checkout-v2, namespace: store, port: 80 }]
+`,
+    );
+    const fromQa = traffic('checkout.store.svc.cluster.local:80', JSON.stringify({ ns: 'qa', pod: 'tester-1' }));
+    const qa = await waitFor(
+      async () => {
+        const p = await call<outbound.OutboundPolicy>((cb) => outboundClient.get(fromQa, cb));
+        return JSON.stringify(weights(p)) === JSON.stringify(['checkout-v2*1']) ? p : undefined;
+      },
+      { what: 'the consumer route for callers from qa', timeoutMs: updateBoundMs * 3 },
+    );
+    const route = qa.protocol?.kind?.$case === 'detect' ? qa.protocol.kind.detect.http1!.routes : [];
+    expect(route.map((r) => r.metadata?.kind)).toEqual([{ $case: 'resource', resource: expect.objectContaining({ kind: 'HTTPRoute', namespace: 'qa', name: 'checkout-v2-only' }) }]);
+    // Everyone else still gets the canary.
+    for (const source of ['', JSON.stringify({ ns: 'store', pod: 'checkout-v1-1' })]) {
+      const other = await call<outbound.OutboundPolicy>((cb) => outboundClient.get(traffic('checkout.store.svc.cluster.local:80', source), cb));
+      expect(weights(other), source).toEqual(['checkout-v1*90', 'checkout-v2*10']);
+    }
+    await rm(join(dir, 'qa-consumer.yaml'));
+    await waitFor(
+      async () => JSON.stringify(weights(await call<outbound.OutboundPolicy>((cb) => outboundClient.get(fromQa, cb)))) === JSON.stringify(['checkout-v1*90', 'checkout-v2*10']),
+      { what: 'the canary for qa once its route is gone', timeoutMs: updateBoundMs * 3 },
+    );
+  });
+
   it('an edit of a policy YAML reaches an open WatchPort stream and an open outbound Watch stream within a second', async () => {
     const port = new StreamRecorder(inboundClient.watchPort(portSpec('library', 'catalog-1', 8080)));
     const route = new StreamRecorder(outboundClient.watch(traffic('checkout.store.svc.cluster.local:80')));
