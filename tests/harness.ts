@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { destination } from '@meshbus/proxy-api';
+import { destination, inbound, outbound } from '@meshbus/proxy-api';
 import { createDestinationService, envToConfig as destinationEnv, type DestinationOverrides, type DestinationService } from '@meshbus/destination';
 import { createGateway, envToConfig as gatewayEnv, type Gateway, type GatewayOverrides } from '@meshbus/gateway';
 import { createIdentityService, envToConfig as identityEnv, type IdentityService, type IdentityServiceOverrides } from '@meshbus/identity';
+import { createPolicyService, envToConfig as policyEnv, type PolicyOverrides, type PolicyService } from '@meshbus/policy-service';
 import { ResourceStack, silentLogger, type Logger } from '@meshbus/runtime';
-import { startNats, type NatsCluster, type NatsOptions } from '@meshbus/testing';
+import { startNats, waitFor, type NatsCluster, type NatsOptions } from '@meshbus/testing';
 
 export const repoRoot = new URL('..', import.meta.url).pathname;
 
@@ -20,18 +21,20 @@ export async function exampleManifests(): Promise<{ dir: string } & AsyncDisposa
 }
 
 /** The in-process services {@link startMesh} can start. */
-export type MeshServiceKind = 'destination' | 'gateway' | 'identity';
+export type MeshServiceKind = 'destination' | 'gateway' | 'identity' | 'policy';
 
 interface Services {
   destination: DestinationService;
   gateway: Gateway;
   identity: IdentityService;
+  policy: PolicyService;
 }
 
 interface Overrides {
   destination: DestinationOverrides;
   gateway: GatewayOverrides;
   identity: IdentityServiceOverrides;
+  policy: PolicyOverrides;
 }
 
 /** One replica of a service in {@link startMesh}. */
@@ -54,13 +57,15 @@ export interface MeshOptions {
   destination?: ReplicasOption<'destination'>;
   gateway?: ReplicasOption<'gateway'>;
   identity?: ReplicasOption<'identity'>;
+  /** Policy replicas: they read the same manifests folder as destination and elect one writer. */
+  policy?: ReplicasOption<'policy'>;
   /** Environment every service gets, on top of the defaults and below each replica's. */
   env?: Partial<Record<MeshServiceKind, Record<string, string>>>;
-  /** Manifests folder of destination: a copy of examples/manifests is made when true or when destination runs. @default a copy when destination runs */
+  /** Manifests folder of destination and policy: a copy of examples/manifests is made when true or when either runs. @default a copy when destination or policy runs */
   manifests?: boolean | string;
   /** Trust material and `token.pub` for identity (as `meshbus identity init` writes them); required with identity. */
   identityDir?: string;
-  /** The order services are started in; disposal is the reverse. @default destination, identity, gateway */
+  /** The order services are started in; disposal is the reverse. @default destination, policy, identity, gateway */
   order?: MeshServiceKind[];
   /** Root logger of every service. @default a silent logger for each replica, so that a level changed on one stays there */
   logger?: Logger;
@@ -69,15 +74,17 @@ export interface MeshOptions {
 /** A running mesh: NATS and in-process services, disposed in the reverse order of start. */
 export interface Mesh extends AsyncDisposable {
   readonly nats: NatsCluster;
-  /** The manifests folder destination reads, when there is one. */
+  /** The manifests folder destination and policy read, when there is one. */
   readonly manifestsDir: string | undefined;
   readonly destinations: DestinationService[];
   readonly gateways: Gateway[];
   readonly identities: IdentityService[];
+  readonly policies: PolicyService[];
   /** The first replica of each (throws when none runs). */
   readonly destination: DestinationService;
   readonly gateway: Gateway;
   readonly identity: IdentityService;
+  readonly policy: PolicyService;
   /** Starts one more replica, disposed with the mesh. */
   add<K extends MeshServiceKind>(kind: K, options?: ReplicaOptions<K>): Promise<Services[K]>;
   /** A NATS connection closed with the mesh. */
@@ -107,15 +114,20 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     const nats = given ?? (await startNats(options.nats as NatsOptions | undefined));
     if (!given) stack.defer(nats, () => nats.stop());
 
-    const wanted = { destination: replicaList(options.destination), gateway: replicaList(options.gateway), identity: replicaList(options.identity) };
+    const wanted = {
+      destination: replicaList(options.destination),
+      gateway: replicaList(options.gateway),
+      identity: replicaList(options.identity),
+      policy: replicaList(options.policy),
+    };
     let manifestsDir: string | undefined = typeof options.manifests === 'string' ? options.manifests : undefined;
-    if (manifestsDir === undefined && (options.manifests === true || (options.manifests === undefined && wanted.destination.length > 0))) {
+    if (manifestsDir === undefined && (options.manifests === true || (options.manifests === undefined && wanted.destination.length + wanted.policy.length > 0))) {
       const copy = await exampleManifests();
       stack.use(copy);
       manifestsDir = copy.dir;
     }
-    const started: { [K in MeshServiceKind]: Services[K][] } = { destination: [], gateway: [], identity: [] };
-    const counts: Record<MeshServiceKind, number> = { destination: 0, gateway: 0, identity: 0 };
+    const started: { [K in MeshServiceKind]: Services[K][] } = { destination: [], gateway: [], identity: [], policy: [] };
+    const counts: Record<MeshServiceKind, number> = { destination: 0, gateway: 0, identity: 0, policy: 0 };
 
     const create = <K extends MeshServiceKind>(kind: K, replica: ReplicaOptions<K>): Services[K] => {
       const replicaId = replica.replicaId ?? `${kind}-${++counts[kind]}`;
@@ -125,6 +137,11 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         if (!manifestsDir) throw new Error('startMesh: destination needs a manifests folder');
         Object.assign(env, { MESHBUS_MANIFESTS_DIR: manifestsDir, MESHBUS_LEASE_DURATION: '1s' }, options.env?.destination, replica.env);
         return createDestinationService(destinationEnv(env), overrides) as Services[K];
+      }
+      if (kind === 'policy') {
+        if (!manifestsDir) throw new Error('startMesh: policy needs a manifests folder');
+        Object.assign(env, { MESHBUS_MANIFESTS_DIR: manifestsDir, MESHBUS_LEASE_DURATION: '1s' }, options.env?.policy, replica.env);
+        return createPolicyService(policyEnv(env), overrides) as Services[K];
       }
       if (kind === 'gateway') {
         Object.assign(env, { MESHBUS_GRPC_ADDR: '127.0.0.1:0', MESHBUS_DRAIN_MS: '500' }, options.env?.gateway, replica.env);
@@ -142,7 +159,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       return service;
     };
 
-    for (const kind of options.order ?? (['destination', 'identity', 'gateway'] as const)) {
+    for (const kind of options.order ?? (['destination', 'policy', 'identity', 'gateway'] as const)) {
       for (const replica of wanted[kind]) await add(kind, replica);
     }
 
@@ -157,6 +174,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       destinations: started.destination,
       gateways: started.gateway,
       identities: started.identity,
+      policies: started.policy,
       get destination() {
         return first('destination');
       },
@@ -165,6 +183,9 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       },
       get identity() {
         return first('identity');
+      },
+      get policy() {
+        return first('policy');
       },
       add,
       async connect(connectOptions = {}) {
@@ -185,6 +206,54 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
 export function destinationClient(port: number): destination.DestinationClient {
   return new destination.DestinationClient(`127.0.0.1:${port}`, credentials.createInsecure());
+}
+
+/** Clients of the gateway's policy APIs (io.linkerd.proxy.inbound and io.linkerd.proxy.outbound). */
+export function policyClients(port: number): { inbound: inbound.InboundServerPoliciesClient; outbound: outbound.OutboundPoliciesClient } & Disposable {
+  const address = `127.0.0.1:${port}`;
+  const clients = {
+    inbound: new inbound.InboundServerPoliciesClient(address, credentials.createInsecure()),
+    outbound: new outbound.OutboundPoliciesClient(address, credentials.createInsecure()),
+  };
+  return {
+    ...clients,
+    [Symbol.dispose]: () => {
+      clients.inbound.close();
+      clients.outbound.close();
+    },
+  };
+}
+
+/** A gRPC watch stream (WatchPort, an outbound Watch...) that keeps every message with the time it arrived. */
+export class StreamRecorder<T> {
+  readonly received: { at: number; message: T }[] = [];
+  error: (Error & { code?: number }) | undefined;
+
+  constructor(private readonly call: ClientReadableStream<T>) {
+    call.on('data', (message: T) => this.received.push({ at: Date.now(), message }));
+    call.on('error', (err: Error & { code?: number }) => {
+      this.error = err;
+    });
+  }
+
+  get last(): T | undefined {
+    return this.received.at(-1)?.message;
+  }
+
+  /** The first message from index `from` on that passes `check`, with its arrival time; rejects when the stream fails or after `timeoutMs`. */
+  until(check: (message: T) => boolean, what: string, options: { from?: number; timeoutMs?: number } = {}): Promise<{ at: number; message: T }> {
+    return waitFor(
+      () => {
+        if (this.error) throw this.error;
+        return this.received.slice(options.from ?? 0).find((r) => check(r.message));
+      },
+      { what, timeoutMs: options.timeoutMs ?? 10_000, intervalMs: 5 },
+    );
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
 }
 
 /** A Destination.Get stream that keeps the endpoint set a proxy would hold. */
