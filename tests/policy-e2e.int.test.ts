@@ -378,12 +378,16 @@ spec:
         expect(event.reason).toMatch(reason);
       }
       expect(rejected('catalog-http-again')?.code).toBe('Conflict');
-      // The network with host bits set never becomes a resource: the manifests reader refuses it (destination reports it).
+      // The network with host bits set is refused when the file is read: destination announces the manifest problem,
+      // and the policy service gives the resource a status and a policy.rejected of its own.
       const badCidr = await waitFor(
         () => events.seen.slice(since).find((e) => e.subject === subjects.manifestRejected && String(e.data.reason).includes('spec.networks[0].cidr'))?.data,
         { what: 'manifest.rejected for the bad CIDR' },
       );
       expect(badCidr).toMatchObject({ file: 'broken.yaml', kind: 'NetworkAuthentication', namespace: 'library', name: 'bad-office' });
+      const badCidrRejected = await waitFor(() => rejected('bad-office'), { what: 'policy.rejected for the bad CIDR' });
+      expect(badCidrRejected).toMatchObject({ file: 'broken.yaml', kind: 'NetworkAuthentication', code: 'InvalidResource' });
+      expect(badCidrRejected.reason).toContain('spec.networks[0].cidr');
 
       // The status of each resource, as `meshbus policy check` reads it.
       const status = async (kind: string, name: string) => (await lastState(nc, subjects.policyStatus('library', kind, name)))?.data;
@@ -391,6 +395,7 @@ spec:
         ['AuthorizationPolicy', 'dangling', 'UnknownReference'],
         ['AuthorizationPolicy', 'via-bad-office', 'UnknownReference'],
         ['HTTPRoute', 'orphan', 'UnresolvedParent'],
+        ['NetworkAuthentication', 'bad-office', 'InvalidResource'],
       ] as const) {
         const s = await waitFor(() => status(kind, name), { what: `policy-status of ${kind} ${name}` });
         expect(s).toMatchObject({ kind, namespace: 'library', name, file: 'broken.yaml', accepted: false, affects: 0 });
@@ -429,7 +434,7 @@ spec:
     const catalog = await cli('policy', 'inbound', 'library/catalog-1', '8080');
     expect(catalog.code, catalog.out).toBe(0);
     expect(catalog.out).toContain('server:     Server catalog-http (policy.linkerd.io)');
-    expect(catalog.out).toContain('authorizations: none: every connection is refused');
+    expect(catalog.out).toContain('authorizations: none for the whole port: only requests a route authorizes are allowed');
     expect(catalog.out).toMatch(/httproute library\/read-books\n\s+hosts: any\n\s+rule 1:\n\s+match: +method GET, path prefix \/books/);
     expect(catalog.out).toMatch(
       /authorizationpolicy library\/frontend-reads-books\n\s+networks: +0\.0\.0\.0\/0, ::\/0\n\s+authentication: mesh TLS, identities frontend\.library\.serviceaccount\.identity\.meshbus\.cluster\.local/,

@@ -66,9 +66,49 @@ describe('meshbus policy check', () => {
     expect(policyCheckJson(checkPolicies([badCidr, accepted('shop', 'Server', 'web', 'a.yaml')], true))).toEqual({
       published: true,
       acceptedCount: 1,
+      conflictedCount: 0,
       rejectedCount: 1,
       rejected: [{ ...badCidr, reason: 'InvalidResource: networks[0].cidr "10.0.0.0/33" is not a CIDR' }],
+      conflicted: [],
     });
+  });
+
+  it('lists a Server in conflict beside the rejected ones, says the same reason once, and exits 1', () => {
+    const loser: PolicyStatus = {
+      kind: 'Server',
+      namespace: 'shop',
+      name: 'web-b',
+      file: 'b.yaml',
+      accepted: true,
+      conditions: [
+        { type: 'Accepted', status: 'True', reason: 'Accepted', message: '' },
+        { type: 'Conflicted', status: 'True', reason: 'Conflict', message: 'port 8080 of workload shop/web-1 is taken by Server shop/web-a' },
+      ],
+      affects: 0,
+    };
+    const dangling: PolicyStatus = {
+      kind: 'AuthorizationPolicy',
+      namespace: 'shop',
+      name: 'dangling',
+      file: 'a.yaml',
+      accepted: false,
+      conditions: [
+        { type: 'Accepted', status: 'False', reason: 'UnknownReference', message: 'MeshTLSAuthentication shop/nobody does not exist' },
+        { type: 'ResolvedRefs', status: 'False', reason: 'UnknownReference', message: 'MeshTLSAuthentication shop/nobody does not exist' },
+      ],
+    };
+    const check = checkPolicies([loser, dangling, accepted('shop', 'Server', 'web-a', 'a.yaml')], true);
+    expect(check.conflicted).toEqual([loser]);
+    expect(checkExitCode(check)).toBe(1);
+    expect(formatPolicyCheck(check)).toBe(
+      [
+        'FILE    RESOURCE                           REASON',
+        'a.yaml  AuthorizationPolicy shop/dangling  UnknownReference: MeshTLSAuthentication shop/nobody does not exist',
+        'b.yaml  Server shop/web-b                  Conflict: port 8080 of workload shop/web-1 is taken by Server shop/web-a',
+        '1 rejected, 1 in conflict, 1 accepted',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('takes a Conflicted condition that is True as the reason', () => {

@@ -154,8 +154,11 @@ export function formatInboundServer(server: inbound.Server): string {
     `labels:     ${labelsText(labels)}`,
   ];
   if (server.serverIps.length) lines.push(`server IPs: ${server.serverIps.map(formatIp).join(', ')}`);
-  lines.push(...authorizationsLines('authorizations', server.authorizations, 'none: every connection is refused'));
   const routes = routesOf(server.protocol);
+  const routeGrants = routes !== undefined && [...routes.http, ...routes.grpc].some((r) => r.authorizations.length > 0);
+  // Without server-wide authorizations, a route's own may still admit requests on it.
+  const none = routeGrants ? 'none for the whole port: only requests a route authorizes are allowed' : 'none: every connection is refused';
+  lines.push(...authorizationsLines('authorizations', server.authorizations, none));
   if (routes) {
     const count = routes.http.length + routes.grpc.length;
     if (count === 0) lines.push('routes: none: every request is refused (404)');

@@ -133,7 +133,9 @@ export function registerPolicyCommand(program: Command, context: CliContext): vo
     else if (check.published) context.stdout.write(formatPolicyCheck(check));
     if (checkExitCode(check) === 0) return;
     if (!check.published) throw new PolicyCheckFailedError(formatPolicyCheck(check).trimEnd());
-    throw new PolicyCheckFailedError(`${check.rejected.length} policy resource${check.rejected.length === 1 ? '' : 's'} rejected`);
+    const plural = (n: number) => `${n} policy resource${n === 1 ? '' : 's'}`;
+    const what = [check.rejected.length ? `${plural(check.rejected.length)} rejected` : '', check.conflicted.length ? `${plural(check.conflicted.length)} in conflict` : ''];
+    throw new PolicyCheckFailedError(what.filter((w) => w !== '').join(', '));
   });
 }
 

@@ -1,10 +1,11 @@
 import { StateReconciler, type Publisher, type PublishFailure, type RetryPolicy } from '@meshbus/bus';
 import { subjects, type PolicyRejected } from '@meshbus/bus-schemas';
-import type { MeshResources, Workload } from '@meshbus/manifests';
+import type { ManifestProblem, MeshResources, Workload } from '@meshbus/manifests';
 import type { PolicyComputation } from '@meshbus/policy';
 import { Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
 import { changedSubjects, desiredPolicyState, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
 import { newRejections, planPublications, type RejectionPublication } from './publish-plan.js';
+import type { PolicyServiceInputs } from './manifest-problems.js';
 
 /** What the reconciler reads of the bus. */
 export interface PolicyBusReader extends PolicyStateLookup {
@@ -40,6 +41,7 @@ export class PolicyReconciler {
   readonly #state: StateReconciler<PolicyStateData, RejectionPublication>;
   #resources: MeshResources | undefined;
   #registered: readonly Workload[] = [];
+  #problems: readonly ManifestProblem[] = [];
   #inputsChanged = false;
   #computed = false;
   #knownRejections = new Set<string>();
@@ -96,8 +98,9 @@ export class PolicyReconciler {
   }
 
   /** New resources from the source. */
-  resourcesChanged(resources: MeshResources): void {
+  resourcesChanged(resources: MeshResources, problems: readonly ManifestProblem[] = []): void {
     this.#resources = resources;
+    this.#problems = problems;
     this.#inputsChanged = true;
     this.schedule();
   }
@@ -150,7 +153,8 @@ export class PolicyReconciler {
 
   #recompute(resources: MeshResources): string[] {
     const end = this.#metrics.recompute.startTimer();
-    const changes = this.#options.computation.update({ resources, registered: this.#registered });
+    const inputs: PolicyServiceInputs = { resources, registered: this.#registered, problems: this.#problems };
+    const changes = this.#options.computation.update(inputs);
     end();
     this.#computed = true;
     const rejected = this.#options.computation.result.rejected;

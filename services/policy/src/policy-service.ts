@@ -114,9 +114,10 @@ export class PolicyServiceImpl implements PolicyService {
 
     const source = this.source;
     await source.start((meshResources, problems) => {
-      if (problems.length > 0) logger.debug({ problems: problems.length }, 'manifests with problems (the destination announces them)');
+      // The destination announces every manifest problem; the policy or route resources among them also get a status and a policy.rejected.
+      if (problems.length > 0) logger.debug({ problems: problems.length }, 'manifests with problems');
       this.manifestsRead = true;
-      this.reconciler.resourcesChanged(meshResources);
+      this.reconciler.resourcesChanged(meshResources, problems);
     });
     resources.use(source);
 
