@@ -206,7 +206,7 @@ class PolicyIndex implements PolicyComputation {
     for (const unitKey of dirty) {
       if (!unitKey.startsWith('chk|')) continue;
       const statusKey = unitKey.slice(4);
-      this.#dropReads(unitKey, this.#checks.get(statusKey)?.reads);
+      for (const key of this.#checks.get(statusKey)?.reads ?? []) this.#dropRead(unitKey, key);
       this.#checks.delete(statusKey);
       statusDirty.add(statusKey);
     }
@@ -257,20 +257,16 @@ class PolicyIndex implements PolicyComputation {
     }
   }
 
-  #dropReads(unitKey: string, reads: Iterable<string> | undefined): void {
-    for (const key of reads ?? []) {
-      const set = this.#readers.get(key);
-      set?.delete(unitKey);
-      if (set?.size === 0) this.#readers.delete(key);
-    }
+  #dropRead(unitKey: string, key: string): void {
+    const set = this.#readers.get(key);
+    set?.delete(unitKey);
+    if (set?.size === 0) this.#readers.delete(key);
   }
 
-  #addReads(unitKey: string, reads: Iterable<string>): void {
-    for (const key of reads) {
-      let set = this.#readers.get(key);
-      if (!set) this.#readers.set(key, (set = new Set()));
-      set.add(unitKey);
-    }
+  #addRead(unitKey: string, key: string): void {
+    let set = this.#readers.get(key);
+    if (!set) this.#readers.set(key, (set = new Set()));
+    set.add(unitKey);
   }
 
   #checkOf(resource: PolicyResource): { check: ResourceCheck; reads: Set<string> } {
@@ -280,7 +276,7 @@ class PolicyIndex implements PolicyComputation {
       const reads = new Set([readKey.resource(resource.kind, resource.namespace, resource.name)]);
       entry = { check: checkResource(resource, new Reader(this.#lookup, reads), this.settings), reads };
       this.#checks.set(key, entry);
-      this.#addReads(`chk|${key}`, reads);
+      for (const read of reads) this.#addRead(`chk|${key}`, read);
     }
     return entry;
   }
@@ -335,10 +331,11 @@ class PolicyIndex implements PolicyComputation {
     const inbound = unitKey.startsWith('in|');
     const target = inbound ? this.#inbound : this.#outbound;
     const changed = inbound ? changes.inbound : changes.outbound;
-    if (old) this.#dropReads(unitKey, old.reads);
-    const outputs = new Set(unit?.outputs ?? []);
+    // Only the reads that differ move (a unit mostly reads again what it read before).
+    if (old) for (const key of old.reads) if (!unit?.reads.has(key)) this.#dropRead(unitKey, key);
+    if (unit) for (const key of unit.reads) if (!old?.reads.has(key)) this.#addRead(unitKey, key);
     for (const key of old?.outputs ?? []) {
-      if (!outputs.has(key) && target.delete(key)) changed.add(key);
+      if (!unit?.outputs.includes(key) && target.delete(key)) changed.add(key);
     }
     (unit?.outputs ?? []).forEach((key, i) => {
       const value = values[i];
@@ -366,7 +363,6 @@ class PolicyIndex implements PolicyComputation {
       // Unchanged contributions keep their old object; point them at the new one all the same.
       for (const [key, c] of unit.contributions) this.#contributions.get(key)?.set(unitKey, c);
       this.#units.set(unitKey, unit);
-      this.#addReads(unitKey, unit.reads);
     } else this.#units.delete(unitKey);
   }
 
