@@ -65,21 +65,20 @@ const policyCollections = [
 const namedKey = (r: { readonly namespace: string; readonly name: string }) => `${r.namespace}/${r.name}`;
 
 function collectionStates(): CollectionStates {
-  const policy = () => new CollectionState<PolicyResource>(policyStatusKey);
   return {
     namespaces: new CollectionState<Namespace>((n) => n.name),
     services: new CollectionState<Service>(namedKey),
     workloads: new CollectionState<Workload>(namedKey),
     // Of two registrations of one workload, the first counts.
     registered: new CollectionState<Workload>(namedKey, true),
-    servers: policy() as CollectionState<Server>,
-    authorizationPolicies: policy() as CollectionState<AuthorizationPolicy>,
-    meshTLSAuthentications: policy() as CollectionState<MeshTLSAuthentication>,
-    networkAuthentications: policy() as CollectionState<NetworkAuthentication>,
-    httpRoutes: policy() as CollectionState<HttpRoute>,
-    grpcRoutes: policy() as CollectionState<GrpcRoute>,
-    rateLimitPolicies: policy() as CollectionState<HttpLocalRateLimitPolicy>,
-    faultInjections: policy() as CollectionState<HttpFaultInjection>,
+    servers: new CollectionState<Server>(policyStatusKey),
+    authorizationPolicies: new CollectionState<AuthorizationPolicy>(policyStatusKey),
+    meshTLSAuthentications: new CollectionState<MeshTLSAuthentication>(policyStatusKey),
+    networkAuthentications: new CollectionState<NetworkAuthentication>(policyStatusKey),
+    httpRoutes: new CollectionState<HttpRoute>(policyStatusKey),
+    grpcRoutes: new CollectionState<GrpcRoute>(policyStatusKey),
+    rateLimitPolicies: new CollectionState<HttpLocalRateLimitPolicy>(policyStatusKey),
+    faultInjections: new CollectionState<HttpFaultInjection>(policyStatusKey),
   };
 }
 
