@@ -16,7 +16,10 @@ export const outboundKey = (namespace: string, service: string, port: number): s
 /** Key of a resource status: `<namespace>/<kind>/<name>`. */
 export const statusKey = (namespace: string, kind: string, name: string): string => `${namespace}/${kind}/${name}`;
 
-/** Everything the policy service publishes, computed from {@link PolicyInputs}. */
+/**
+ * Everything the policy service publishes, computed from {@link PolicyInputs}.
+ * The maps iterate in key order (by code unit).
+ */
 export interface PolicyResult {
   readonly defaults: PolicyDefaults;
   /** By {@link inboundKey}: one per workload. */
@@ -44,5 +47,9 @@ export interface PolicyChanges {
  */
 export interface PolicyComputation {
   update(inputs: PolicyInputs): PolicyChanges;
+  /**
+   * The result of the last update. Its maps are kept up to date in place:
+   * read them after an update, and copy what must outlive the next one.
+   */
   readonly result: PolicyResult;
 }

@@ -19,8 +19,9 @@ function resolvePort(workload: Workload, port: number | string): number | undefi
 }
 
 export function sortAuthorizations(authorizations: Authorization[]): Authorization[] {
-  const key = (a: Authorization) => `${a.metadata.default ?? ''}|${a.metadata.namespace ?? ''}|${a.metadata.kind ?? ''}|${a.metadata.name ?? ''}`;
-  return authorizations.sort((a, b) => compareStrings(key(a), key(b)));
+  if (authorizations.length < 2) return authorizations;
+  const keys = new Map(authorizations.map((a) => [a, `${a.metadata.default ?? ''}|${a.metadata.namespace ?? ''}|${a.metadata.kind ?? ''}|${a.metadata.name ?? ''}`]));
+  return authorizations.sort((a, b) => compareStrings(keys.get(a)!, keys.get(b)!));
 }
 
 /**

@@ -7,52 +7,143 @@ import type {
   MeshTLSAuthentication,
   Namespace,
   NetworkAuthentication,
+  PolicyResource,
   Server,
   Service,
   Workload,
 } from '@meshbus/manifests';
-import { mergeWorkloads, readKey } from './resource-keys.js';
-import type { PolicyInputs } from './api.js';
+import { compareStrings, readKey } from './resource-keys.js';
 
 /** A route with a parentRef to a Server or a Service. */
 export type Route = HttpRoute | GrpcRoute;
 
-function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+/** What the lookup holds: the resources the computation reads. */
+export type LookupResource = Workload | Namespace | Service | PolicyResource;
+
+type Named = { readonly namespace: string; readonly name: string };
+const byName = (a: Named, b: Named): number => compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name);
+/** HTTPRoutes before GRPCRoutes, each in namespace and name order. */
+const byKindAndName = (a: Route, b: Route): number => (a.kind === b.kind ? 0 : a.kind === 'HTTPRoute' ? -1 : 1) || byName(a, b);
+
+/** Puts `item` into the list of `key` in `compare` order, in place of an item that compares equal. */
+function putSorted<T>(map: Map<string, T[]>, key: string, item: T, compare: (a: T, b: T) => number): void {
   const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
+  if (!list) {
+    map.set(key, [item]);
+    return;
+  }
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(list[mid]!, item) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < list.length && compare(list[lo]!, item) === 0) list[lo] = item;
+  else list.splice(lo, 0, item);
+}
+
+/** Takes the item that compares equal to `item` out of the list of `key`. */
+function takeOut<T>(map: Map<string, T[]>, key: string, item: T, compare: (a: T, b: T) => number): void {
+  const list = map.get(key);
+  const at = list?.findIndex((x) => compare(x, item) === 0) ?? -1;
+  if (!list || at === -1) return;
+  list.splice(at, 1);
+  if (list.length === 0) map.delete(key);
+}
+
+/** The read key of a resource by its kind, namespace and name. */
+export function resourceKeyOf(resource: LookupResource): string {
+  return resource.kind === 'Namespace' ? readKey.resource('Namespace', resource.name, resource.name) : readKey.resource(resource.kind, resource.namespace, resource.name);
 }
 
 /**
- * The inputs, indexed the ways the computation looks them up. Built anew
- * for each update (one pass over the inputs, no policy work); every list
- * keeps the inputs' namespace and name order.
+ * The inputs, indexed the ways the computation looks them up, kept up to
+ * date one resource at a time ({@link Lookup.replace}); every list is in
+ * namespace and name order (HTTPRoutes before GRPCRoutes), the order of the
+ * input collections.
  */
 export class Lookup {
-  readonly workloads: Map<string, Workload>;
-  readonly workloadsByNamespace = new Map<string, Workload[]>();
-  readonly byKey = new Map<string, unknown>();
+  /** Workloads by `<namespace>/<name>` (a manifest Workload over a registered one). */
+  readonly workloads = new Map<string, Workload>();
+  /** Workloads by namespace, then name. */
+  readonly workloadsByNamespace = new Map<string, Map<string, Workload>>();
+  /** Services by `<namespace>/<name>`. */
+  readonly services = new Map<string, Service>();
+  /** Every resource by {@link readKey.resource}. */
+  readonly byKey = new Map<string, LookupResource>();
   readonly serversByNamespace = new Map<string, Server[]>();
   readonly authorizationsByTarget = new Map<string, AuthorizationPolicy[]>();
   readonly routesByParent = new Map<string, Route[]>();
   readonly rateLimitsByServer = new Map<string, HttpLocalRateLimitPolicy[]>();
 
-  constructor(readonly inputs: PolicyInputs) {
-    const r = inputs.resources;
-    this.workloads = mergeWorkloads(r.workloads, inputs.registered);
-    for (const w of this.workloads.values()) {
-      push(this.workloadsByNamespace, w.namespace, w);
-      this.byKey.set(readKey.resource('Workload', w.namespace, w.name), w);
+  /** Puts `after` in place of `before`: the same resource (kind, namespace and name), either absent. */
+  replace(before: LookupResource | undefined, after: LookupResource | undefined): void {
+    if (before) this.#remove(before, after === undefined);
+    if (after) this.#add(after);
+  }
+
+  #remove(resource: LookupResource, gone: boolean): void {
+    if (gone) this.byKey.delete(resourceKeyOf(resource));
+    switch (resource.kind) {
+      case 'Workload': {
+        if (!gone) break;
+        this.workloads.delete(`${resource.namespace}/${resource.name}`);
+        const inNamespace = this.workloadsByNamespace.get(resource.namespace);
+        inNamespace?.delete(resource.name);
+        if (inNamespace?.size === 0) this.workloadsByNamespace.delete(resource.namespace);
+        break;
+      }
+      case 'Service':
+        if (gone) this.services.delete(`${resource.namespace}/${resource.name}`);
+        break;
+      case 'Server':
+        takeOut(this.serversByNamespace, resource.namespace, resource, byName);
+        break;
+      case 'AuthorizationPolicy':
+        takeOut(this.authorizationsByTarget, targetKeyOf(resource), resource, byName);
+        break;
+      case 'HTTPRoute':
+      case 'GRPCRoute':
+        for (const key of parentKeysOf(resource)) takeOut(this.routesByParent, key, resource, byKindAndName);
+        break;
+      case 'HTTPLocalRateLimitPolicy':
+        takeOut(this.rateLimitsByServer, rateLimitKeyOf(resource), resource, byName);
+        break;
+      default:
+        break;
     }
-    for (const ns of r.namespaces) this.byKey.set(readKey.resource('Namespace', ns.name, ns.name), ns);
-    for (const s of r.services) this.byKey.set(readKey.resource('Service', s.namespace, s.name), s);
-    for (const list of [r.servers, r.authorizationPolicies, r.meshTLSAuthentications, r.networkAuthentications, r.httpRoutes, r.grpcRoutes, r.rateLimitPolicies, r.faultInjections]) {
-      for (const p of list) this.byKey.set(readKey.resource(p.kind, p.namespace, p.name), p);
+  }
+
+  #add(resource: LookupResource): void {
+    this.byKey.set(resourceKeyOf(resource), resource);
+    switch (resource.kind) {
+      case 'Workload': {
+        this.workloads.set(`${resource.namespace}/${resource.name}`, resource);
+        let inNamespace = this.workloadsByNamespace.get(resource.namespace);
+        if (!inNamespace) this.workloadsByNamespace.set(resource.namespace, (inNamespace = new Map()));
+        inNamespace.set(resource.name, resource);
+        break;
+      }
+      case 'Service':
+        this.services.set(`${resource.namespace}/${resource.name}`, resource);
+        break;
+      case 'Server':
+        putSorted(this.serversByNamespace, resource.namespace, resource, byName);
+        break;
+      case 'AuthorizationPolicy':
+        putSorted(this.authorizationsByTarget, targetKeyOf(resource), resource, byName);
+        break;
+      case 'HTTPRoute':
+      case 'GRPCRoute':
+        for (const key of parentKeysOf(resource)) putSorted(this.routesByParent, key, resource, byKindAndName);
+        break;
+      case 'HTTPLocalRateLimitPolicy':
+        putSorted(this.rateLimitsByServer, rateLimitKeyOf(resource), resource, byName);
+        break;
+      default:
+        break;
     }
-    for (const s of r.servers) push(this.serversByNamespace, s.namespace, s);
-    for (const a of r.authorizationPolicies) push(this.authorizationsByTarget, targetKeyOf(a), a);
-    for (const route of [...r.httpRoutes, ...r.grpcRoutes]) for (const key of parentKeysOf(route)) push(this.routesByParent, key, route);
-    for (const l of r.rateLimitPolicies) push(this.rateLimitsByServer, rateLimitKeyOf(l), l);
   }
 }
 

@@ -3,7 +3,7 @@ import type { DefaultInboundPolicy, MeshResources, ResourceRef } from '@meshbus/
 import { fuzzProperty } from '@meshbus/property-testing';
 import { fc } from '@fast-check/vitest';
 import { expect } from 'vitest';
-import type { PolicyResult } from './api.js';
+import type { PolicyInputs, PolicyResult } from './api.js';
 import { computePolicies, createPolicyIndex } from './policy-index.js';
 import * as b from './testdata/builders.js';
 
@@ -142,10 +142,16 @@ const slotNames = Object.keys(slots) as SlotName[];
 const allSlots = slotNames.flatMap((kind) => slots[kind].map((arb) => ({ kind, arb })));
 
 const variantsArb = fc.tuple(...allSlots.map((s) => fc.array(s.arb as fc.Arbitrary<unknown>, { minLength: 1, maxLength: 3 })));
+/**
+ * How a step hands its state over: `fresh`, new lists of the slots' objects (as the manifest index
+ * does); `clone`, the same state as equal copies (every list and resource another object); `same`,
+ * the previous inputs again; `dropAndBack`, one resource taken out, then put back as the same object.
+ */
+const modeArb = fc.constantFrom('fresh', 'fresh', 'fresh', 'clone', 'same', 'dropAndBack');
 const scenario = variantsArb.chain((variants) =>
   fc.record({
     variants: fc.constant(variants),
-    steps: fc.array(fc.tuple(...variants.map((v) => fc.option(fc.nat(v.length - 1), { freq: 3 }))), { minLength: 1, maxLength: 6 }),
+    steps: fc.array(fc.tuple(fc.tuple(...variants.map((v) => fc.option(fc.nat(v.length - 1), { freq: 3 }))), modeArb, fc.nat()), { minLength: 1, maxLength: 6 }),
     registered: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
   }),
 );
@@ -179,17 +185,28 @@ function changedKeys<T>(before: ReadonlyMap<string, T>, after: ReadonlyMap<strin
   return [...keys].filter((k) => JSON.stringify(before.get(k)) !== JSON.stringify(after.get(k))).sort();
 }
 
+/** `resources` without the `n`th resource (counted over every list), or unchanged when it holds none. */
+function withoutOne(resources: MeshResources, n: number): MeshResources {
+  const lists = Object.entries(resources).filter(([, list]) => (list as unknown[]).length > 0);
+  const total = lists.reduce((sum, [, list]) => sum + (list as unknown[]).length, 0);
+  if (total === 0) return resources;
+  let at = n % total;
+  for (const [name, list] of lists) {
+    const items = list as unknown[];
+    if (at < items.length) return { ...resources, [name]: items.filter((_, i) => i !== at) };
+    at -= items.length;
+  }
+  return resources;
+}
+
 fuzzProperty(
   'the incremental index always equals a full recompute, and reports exactly the keys that changed',
   [scenario],
   ({ variants, steps, registered }) => {
     const index = createPolicyIndex(b.settings);
     let previous = computePolicies(b.settings, { resources: b.resources({}), registered: [] });
-    for (const choice of steps) {
-      const resources = stateOf(variants, choice);
-      // Some workloads also arrive over the bus, in namespace b, one of them shadowed by a manifest Workload.
-      const extra = registered.flatMap((on, i) => (on ? [b.workload('b', `w${i % 4}`, { labels: { app: i % 2 === 0 ? 'web' : 'api' }, address: '10.2.0.1' })] : []));
-      const inputs = { resources, registered: extra };
+    let last: PolicyInputs = { resources: b.resources({}), registered: [] };
+    const step = (inputs: PolicyInputs) => {
       const changes = index.update(inputs);
       const full = computePolicies(b.settings, inputs);
       expect(comparable(index.result)).toEqual(comparable(full));
@@ -203,6 +220,28 @@ fuzzProperty(
       for (const r of full.rejected) validator.check('policyRejected', r);
       validator.check('policyDefaults', full.defaults);
       previous = full;
+      last = inputs;
+    };
+    for (const [choice, mode, n] of steps) {
+      // Some workloads also arrive over the bus, in namespace b, one of them shadowed by a manifest Workload;
+      // w0 and w1 are registered twice, with other labels (the first registration counts).
+      const extra = registered.flatMap((on, i) => (on ? [b.workload('b', `w${i % 4}`, { labels: { app: i % 2 === 0 !== i >= 4 ? 'web' : 'api' }, address: '10.2.0.1' })] : []));
+      const inputs = { resources: stateOf(variants, choice), registered: extra };
+      switch (mode) {
+        case 'fresh':
+          step(inputs);
+          break;
+        case 'clone':
+          step(structuredClone(last));
+          break;
+        case 'same':
+          step(last);
+          break;
+        case 'dropAndBack':
+          step({ resources: withoutOne(inputs.resources, n), registered: inputs.registered });
+          step(inputs);
+          break;
+      }
     }
   },
   { runs: 150 },

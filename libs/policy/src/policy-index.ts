@@ -1,12 +1,27 @@
 import type { InboundPolicy, OutboundPolicy, PolicyDefaults, PolicyRejected, PolicyStatus } from '@meshbus/bus-schemas';
-import type { PolicyResource } from '@meshbus/manifests';
+import type {
+  AuthorizationPolicy,
+  GrpcRoute,
+  HttpFaultInjection,
+  HttpLocalRateLimitPolicy,
+  HttpRoute,
+  MeshTLSAuthentication,
+  Namespace,
+  NetworkAuthentication,
+  PolicyResource,
+  Server,
+  Service,
+  Workload,
+} from '@meshbus/manifests';
 import { inboundKey, outboundKey, type PolicyChanges, type PolicyComputation, type PolicyInputs, type PolicyResult } from './api.js';
 import { checkResource, type ResourceCheck } from './checks.js';
 import { inboundPolicy } from './inbound.js';
-import { Lookup, parentKeysOf, rateLimitKeyOf, Reader, targetKeyOf } from './lookup.js';
+import { CollectionState } from './collection-diff.js';
+import { Lookup, parentKeysOf, rateLimitKeyOf, Reader, resourceKeyOf, targetKeyOf, type LookupResource } from './lookup.js';
 import { outboundPolicies } from './outbound.js';
-import { compareStrings, deepEqual, policyResources, policyStatusKey, readKey, selectorMatches, serverSelector } from './resource-keys.js';
+import { compareStrings, deepEqual, policyStatusKey, readKey, selectorMatches, serverSelector } from './resource-keys.js';
 import type { PolicySettings } from './settings.js';
+import { SortedMap } from './sorted-map.js';
 import { compareRejected, resourceStatus } from './statuses.js';
 import type { Contribution, UnitContext } from './unit-context.js';
 
@@ -18,39 +33,78 @@ interface Unit {
   outputs: string[];
 }
 
-const emptyInputs: PolicyInputs = {
-  resources: {
-    namespaces: [],
-    services: [],
-    serviceAccounts: [],
-    workloads: [],
-    serviceProfiles: [],
-    others: [],
-    servers: [],
-    authorizationPolicies: [],
-    meshTLSAuthentications: [],
-    networkAuthentications: [],
-    httpRoutes: [],
-    grpcRoutes: [],
-    rateLimitPolicies: [],
-    faultInjections: [],
-  },
-  registered: [],
-};
+/** The input collections the computation reads, and what their items are. */
+interface Collections {
+  namespaces: Namespace;
+  services: Service;
+  workloads: Workload;
+  registered: Workload;
+  servers: Server;
+  authorizationPolicies: AuthorizationPolicy;
+  meshTLSAuthentications: MeshTLSAuthentication;
+  networkAuthentications: NetworkAuthentication;
+  httpRoutes: HttpRoute;
+  grpcRoutes: GrpcRoute;
+  rateLimitPolicies: HttpLocalRateLimitPolicy;
+  faultInjections: HttpFaultInjection;
+}
+type CollectionName = keyof Collections;
+type CollectionStates = { [C in CollectionName]: CollectionState<Collections[C]> };
 
-function sortedMap<T>(map: ReadonlyMap<string, T>): Map<string, T> {
-  return new Map([...map].sort(([a], [b]) => compareStrings(a, b)));
+const policyCollections = [
+  'servers',
+  'authorizationPolicies',
+  'meshTLSAuthentications',
+  'networkAuthentications',
+  'httpRoutes',
+  'grpcRoutes',
+  'rateLimitPolicies',
+  'faultInjections',
+] as const satisfies readonly CollectionName[];
+
+const namedKey = (r: { readonly namespace: string; readonly name: string }) => `${r.namespace}/${r.name}`;
+
+function collectionStates(): CollectionStates {
+  return {
+    namespaces: new CollectionState<Namespace>((n) => n.name),
+    services: new CollectionState<Service>(namedKey),
+    workloads: new CollectionState<Workload>(namedKey),
+    // Of two registrations of one workload, the first counts.
+    registered: new CollectionState<Workload>(namedKey, true),
+    servers: new CollectionState<Server>(policyStatusKey),
+    authorizationPolicies: new CollectionState<AuthorizationPolicy>(policyStatusKey),
+    meshTLSAuthentications: new CollectionState<MeshTLSAuthentication>(policyStatusKey),
+    networkAuthentications: new CollectionState<NetworkAuthentication>(policyStatusKey),
+    httpRoutes: new CollectionState<HttpRoute>(policyStatusKey),
+    grpcRoutes: new CollectionState<GrpcRoute>(policyStatusKey),
+    rateLimitPolicies: new CollectionState<HttpLocalRateLimitPolicy>(policyStatusKey),
+    faultInjections: new CollectionState<HttpFaultInjection>(policyStatusKey),
+  };
 }
 
+/** One resource of the lookup that is another object than before (undefined: absent). */
+interface ResourceChange {
+  readonly before: LookupResource | undefined;
+  readonly after: LookupResource | undefined;
+}
+
+type OutputChanges = { defaults: boolean; inbound: Set<string>; outbound: Set<string>; statuses: Set<string> };
+
 /**
- * The policy index. Each update compares the inputs with the last ones
- * (reference equality first, then value), turns what changed into the keys
- * it invalidates, and computes again only the values that read one of them:
- * a workload's inbound policy, a service's outbound policies, a resource's
- * check and status. The rules it computes are written down in libs/policy/README.md.
+ * The policy index. Each update compares each input collection with the
+ * last one (the same array is unchanged; otherwise only the items that are
+ * other objects are compared, by value), updates its lookup tables with
+ * the resources that changed, turns them into the keys they invalidate, and
+ * computes again only the values that read one of them: a workload's
+ * inbound policy, a service's outbound policies, a resource's check and
+ * status. The cost of an update follows what changed, not the size of the
+ * inputs. The rules it computes are written down in libs/policy/README.md.
  */
 class PolicyIndex implements PolicyComputation {
-  #lookup = new Lookup(emptyInputs);
+  readonly #lookup = new Lookup();
+  readonly #collections = collectionStates();
+  /** Every policy resource by status key. */
+  readonly #resources = new Map<string, PolicyResource>();
   readonly #units = new Map<string, Unit>();
   /** Read key → units that read it. */
   readonly #readers = new Map<string, Set<string>>();
@@ -58,154 +112,160 @@ class PolicyIndex implements PolicyComputation {
   /** Status key → unit → what that unit says about the resource. */
   readonly #contributions = new Map<string, Map<string, Contribution>>();
 
-  readonly #inbound = new Map<string, InboundPolicy>();
-  readonly #outbound = new Map<string, OutboundPolicy>();
-  readonly #statuses = new Map<string, PolicyStatus>();
+  readonly #inbound = new SortedMap<InboundPolicy>();
+  readonly #outbound = new SortedMap<OutboundPolicy>();
+  readonly #statuses = new SortedMap<PolicyStatus>();
   readonly #statusRejected = new Map<string, PolicyRejected>();
   #defaults: PolicyDefaults;
-  #result: PolicyResult | undefined;
+  #rejected: readonly PolicyRejected[] | undefined = [];
 
   constructor(private readonly settings: PolicySettings) {
-    this.#defaults = this.#computeDefaults(emptyInputs);
+    this.#defaults = this.#computeDefaults([]);
   }
 
   get result(): PolicyResult {
-    this.#result ??= {
-      defaults: this.#defaults,
-      inbound: sortedMap(this.#inbound),
-      outbound: sortedMap(this.#outbound),
-      statuses: sortedMap(this.#statuses),
-      rejected: this.#rejected(),
-    };
-    return this.#result;
+    this.#rejected ??= [...this.#statusRejected.values()].sort(compareRejected);
+    return { defaults: this.#defaults, inbound: this.#inbound, outbound: this.#outbound, statuses: this.#statuses, rejected: this.#rejected };
   }
 
   update(inputs: PolicyInputs): PolicyChanges {
-    const previous = this.#lookup;
-    const lookup = new Lookup(inputs);
-    this.#lookup = lookup;
-    const changes = { defaults: false, inbound: new Set<string>(), outbound: new Set<string>(), statuses: new Set<string>() };
+    const changes: OutputChanges = { defaults: false, inbound: new Set(), outbound: new Set(), statuses: new Set() };
+    const r = inputs.resources;
+    const states = this.#collections;
+    const resourceChanges: ResourceChange[] = [];
+    const push = (before: LookupResource | undefined, after: LookupResource | undefined) => {
+      if (before !== after) resourceChanges.push({ before, after });
+    };
 
-    const invalidated = this.#invalidatedKeys(previous, lookup);
-    const dirty = new Set<string>();
-    for (const key of invalidated) for (const unit of this.#readers.get(key) ?? []) dirty.add(unit);
+    const namespaceChanges = states.namespaces.update(r.namespaces);
+    for (const c of namespaceChanges) push(c.before, c.after);
+    for (const c of states.services.update(r.services)) push(c.before, c.after);
+    // A manifest Workload wins over a registered one of the same namespace and name.
+    const workloadKeys = new Set<string>();
+    for (const c of states.workloads.update(r.workloads)) workloadKeys.add(c.key);
+    for (const c of states.registered.update(inputs.registered)) workloadKeys.add(c.key);
+    for (const key of workloadKeys) push(this.#lookup.workloads.get(key), states.workloads.get(key) ?? states.registered.get(key));
+    for (const name of policyCollections) {
+      for (const c of (states[name] as CollectionState<PolicyResource>).update(r[name])) push(c.before, c.after);
+    }
 
+    // The lookup takes in every change first: what a change invalidates is worked out on the new state.
+    const invalidated = new Set<string>();
+    const changedServers: Server[] = [];
     const statusDirty = new Set<string>();
+    const added: string[] = [];
+    for (const { before, after } of resourceChanges) {
+      this.#lookup.replace(before, after);
+      const resource = (after ?? before)!;
+      if (resource.kind !== 'Namespace' && resource.kind !== 'Service' && resource.kind !== 'Workload') {
+        const key = policyStatusKey(resource);
+        if (after) this.#resources.set(key, after as PolicyResource);
+        else this.#resources.delete(key);
+        if (!before || !after) statusDirty.add(key);
+      }
+      if (resource.kind === 'Workload' || resource.kind === 'Service') {
+        const unitKey = `${resource.kind === 'Workload' ? 'in' : 'out'}|${namedKey(resource)}`;
+        if (!after) this.#replaceUnit(unitKey, undefined, statusDirty, changes);
+        else if (!before) added.push(unitKey);
+      }
+      if (before && after && deepEqual(before, after)) continue;
+      if (resource.kind !== 'Namespace' && resource.kind !== 'Service' && resource.kind !== 'Workload') statusDirty.add(policyStatusKey(resource));
+      invalidated.add(resourceKeyOf(resource));
+      for (const version of [before, after]) {
+        switch (version?.kind) {
+          case 'AuthorizationPolicy':
+            invalidated.add(targetKeyOf(version));
+            break;
+          case 'HTTPRoute':
+          case 'GRPCRoute':
+            for (const key of parentKeysOf(version)) invalidated.add(key);
+            break;
+          case 'HTTPLocalRateLimitPolicy':
+            invalidated.add(rateLimitKeyOf(version));
+            break;
+          case 'Server':
+            changedServers.push(version);
+            break;
+          default:
+            break;
+        }
+      }
+    }
+    for (const server of changedServers) {
+      const selector = serverSelector(server);
+      if (!selector) continue;
+      for (const workload of this.#lookup.workloadsByNamespace.get(server.namespace)?.values() ?? []) {
+        if (selectorMatches(selector, workload.labels)) invalidated.add(readKey.serversSelecting(workload.namespace, workload.name));
+      }
+    }
+
+    const dirty = new Set<string>(added);
+    for (const key of invalidated) for (const unit of this.#readers.get(key) ?? []) dirty.add(unit);
     // Checks are computed again on demand; their statuses with them.
     for (const unitKey of dirty) {
       if (!unitKey.startsWith('chk|')) continue;
       const statusKey = unitKey.slice(4);
-      this.#dropReads(unitKey, this.#checks.get(statusKey)?.reads);
+      for (const key of this.#checks.get(statusKey)?.reads ?? []) this.#dropRead(unitKey, key);
       this.#checks.delete(statusKey);
       statusDirty.add(statusKey);
     }
+    for (const unitKey of dirty) if (!unitKey.startsWith('chk|')) this.#recompute(unitKey, statusDirty, changes);
 
-    // Units that appeared or went away.
-    const wanted = new Set<string>();
-    for (const w of lookup.workloads.values()) wanted.add(`in|${inboundKey(w.namespace, w.name)}`);
-    for (const s of inputs.resources.services) wanted.add(`out|${s.namespace}/${s.name}`);
-    for (const unitKey of wanted) if (!this.#units.has(unitKey)) dirty.add(unitKey);
-    for (const unitKey of [...this.#units.keys()]) {
-      if (wanted.has(unitKey)) continue;
-      this.#replaceUnit(unitKey, undefined, statusDirty, changes);
-    }
+    // Statuses of resources that came or went, whose check changed, or that something now says otherwise about.
+    for (const key of statusDirty) this.#updateStatus(key, changes);
 
-    for (const unitKey of dirty) {
-      if (unitKey.startsWith('chk|') || !wanted.has(unitKey)) continue;
-      this.#recompute(unitKey, statusDirty, changes);
-    }
-
-    // Statuses of resources that changed, whose check changed, or that something now says otherwise about.
-    const resources = new Map<string, PolicyResource>();
-    for (const resource of policyResources(inputs.resources)) resources.set(policyStatusKey(resource), resource);
-    for (const key of this.#statuses.keys()) if (!resources.has(key)) statusDirty.add(key);
-    for (const key of resources.keys()) if (!this.#statuses.has(key)) statusDirty.add(key);
-    for (const key of statusDirty) {
-      const resource = resources.get(key);
-      if (!resource) {
-        if (this.#statuses.delete(key)) changes.statuses.add(key);
-        this.#statusRejected.delete(key);
-        continue;
+    if (namespaceChanges.length > 0) {
+      const defaults = this.#computeDefaults(r.namespaces);
+      if (!deepEqual(defaults, this.#defaults)) {
+        this.#defaults = defaults;
+        changes.defaults = true;
       }
-      const check = this.#checkOf(resource);
-      let affects = 0;
-      const conflicts: string[] = [];
-      for (const c of this.#contributions.get(key)?.values() ?? []) {
-        affects += c.ports.size;
-        conflicts.push(...c.conflicts);
-      }
-      conflicts.sort(compareStrings);
-      const { status, rejected } = resourceStatus(resource, check.check, affects, conflicts);
-      if (!deepEqual(this.#statuses.get(key), status)) {
-        this.#statuses.set(key, status);
-        changes.statuses.add(key);
-      }
-      if (rejected) this.#statusRejected.set(key, rejected);
-      else this.#statusRejected.delete(key);
     }
-
-    const defaults = this.#computeDefaults(inputs);
-    if (!deepEqual(defaults, this.#defaults)) {
-      this.#defaults = defaults;
-      changes.defaults = true;
-    }
-    this.#result = undefined;
     return changes;
   }
 
-  /** Every read key whose value differs between two lookups. */
-  #invalidatedKeys(previous: Lookup, next: Lookup): Set<string> {
-    const keys = new Set<string>();
-    const touched = (value: unknown) => {
-      const resource = value as { kind: string; namespace?: string; name: string };
-      if (resource.kind === 'Workload' || resource.kind === 'Namespace' || resource.kind === 'Service') return;
-      const policy = value as PolicyResource;
-      switch (policy.kind) {
-        case 'AuthorizationPolicy':
-          keys.add(targetKeyOf(policy));
-          break;
-        case 'HTTPRoute':
-        case 'GRPCRoute':
-          for (const key of parentKeysOf(policy)) keys.add(key);
-          break;
-        case 'HTTPLocalRateLimitPolicy':
-          keys.add(rateLimitKeyOf(policy));
-          break;
-        case 'Server':
-          for (const workload of next.workloadsByNamespace.get(policy.namespace) ?? []) {
-            const selector = serverSelector(policy);
-            if (selector && selectorMatches(selector, workload.labels)) keys.add(readKey.serversSelecting(workload.namespace, workload.name));
-          }
-          break;
-        default:
-          break;
+  #updateStatus(key: string, changes: OutputChanges): void {
+    const resource = this.#resources.get(key);
+    if (!resource) {
+      if (this.#statuses.delete(key)) changes.statuses.add(key);
+      if (this.#statusRejected.delete(key)) this.#rejected = undefined;
+      return;
+    }
+    const check = this.#checkOf(resource);
+    let affects = 0;
+    const conflicts: string[] = [];
+    for (const c of this.#contributions.get(key)?.values() ?? []) {
+      affects += c.ports.size;
+      conflicts.push(...c.conflicts);
+    }
+    conflicts.sort(compareStrings);
+    const { status, rejected } = resourceStatus(resource, check.check, affects, conflicts);
+    if (!deepEqual(this.#statuses.get(key), status)) {
+      this.#statuses.set(key, status);
+      changes.statuses.add(key);
+    }
+    const before = this.#statusRejected.get(key);
+    if (rejected) {
+      if (!deepEqual(before, rejected)) {
+        this.#statusRejected.set(key, rejected);
+        this.#rejected = undefined;
       }
-    };
-    const visit = (key: string, before: unknown, after: unknown) => {
-      if (before === after || deepEqual(before, after)) return;
-      keys.add(key);
-      if (before !== undefined) touched(before);
-      if (after !== undefined) touched(after);
-    };
-    for (const [key, after] of next.byKey) visit(key, previous.byKey.get(key), after);
-    for (const [key, before] of previous.byKey) if (!next.byKey.has(key)) visit(key, before, undefined);
-    return keys;
-  }
-
-  #dropReads(unitKey: string, reads: Iterable<string> | undefined): void {
-    for (const key of reads ?? []) {
-      const set = this.#readers.get(key);
-      set?.delete(unitKey);
-      if (set?.size === 0) this.#readers.delete(key);
+    } else if (before) {
+      this.#statusRejected.delete(key);
+      this.#rejected = undefined;
     }
   }
 
-  #addReads(unitKey: string, reads: Iterable<string>): void {
-    for (const key of reads) {
-      let set = this.#readers.get(key);
-      if (!set) this.#readers.set(key, (set = new Set()));
-      set.add(unitKey);
-    }
+  #dropRead(unitKey: string, key: string): void {
+    const set = this.#readers.get(key);
+    set?.delete(unitKey);
+    if (set?.size === 0) this.#readers.delete(key);
+  }
+
+  #addRead(unitKey: string, key: string): void {
+    let set = this.#readers.get(key);
+    if (!set) this.#readers.set(key, (set = new Set()));
+    set.add(unitKey);
   }
 
   #checkOf(resource: PolicyResource): { check: ResourceCheck; reads: Set<string> } {
@@ -215,7 +275,7 @@ class PolicyIndex implements PolicyComputation {
       const reads = new Set([readKey.resource(resource.kind, resource.namespace, resource.name)]);
       entry = { check: checkResource(resource, new Reader(this.#lookup, reads), this.settings), reads };
       this.#checks.set(key, entry);
-      this.#addReads(`chk|${key}`, reads);
+      for (const read of reads) this.#addRead(`chk|${key}`, read);
     }
     return entry;
   }
@@ -250,9 +310,9 @@ class PolicyIndex implements PolicyComputation {
       unit.outputs.push(inboundKey(namespace, name));
       this.#replaceUnit(unitKey, unit, statusDirty, changes, [policy]);
     } else {
-      const service = this.#lookup.byKey.get(readKey.resource('Service', namespace, name));
+      const service = this.#lookup.services.get(id);
       if (!service) throw new Error(`no service ${id}`);
-      const policies = outboundPolicies(service as Parameters<typeof outboundPolicies>[0], ctx);
+      const policies = outboundPolicies(service, ctx);
       for (const p of policies) unit.outputs.push(outboundKey(namespace, name, p.port));
       this.#replaceUnit(unitKey, unit, statusDirty, changes, policies);
     }
@@ -270,10 +330,11 @@ class PolicyIndex implements PolicyComputation {
     const inbound = unitKey.startsWith('in|');
     const target = inbound ? this.#inbound : this.#outbound;
     const changed = inbound ? changes.inbound : changes.outbound;
-    if (old) this.#dropReads(unitKey, old.reads);
-    const outputs = new Set(unit?.outputs ?? []);
+    // Only the reads that differ move (a unit mostly reads again what it read before).
+    if (old) for (const key of old.reads) if (!unit?.reads.has(key)) this.#dropRead(unitKey, key);
+    if (unit) for (const key of unit.reads) if (!old?.reads.has(key)) this.#addRead(unitKey, key);
     for (const key of old?.outputs ?? []) {
-      if (!outputs.has(key) && target.delete(key)) changed.add(key);
+      if (!unit?.outputs.includes(key) && target.delete(key)) changed.add(key);
     }
     (unit?.outputs ?? []).forEach((key, i) => {
       const value = values[i];
@@ -301,13 +362,12 @@ class PolicyIndex implements PolicyComputation {
       // Unchanged contributions keep their old object; point them at the new one all the same.
       for (const [key, c] of unit.contributions) this.#contributions.get(key)?.set(unitKey, c);
       this.#units.set(unitKey, unit);
-      this.#addReads(unitKey, unit.reads);
     } else this.#units.delete(unitKey);
   }
 
-  #computeDefaults(inputs: PolicyInputs): PolicyDefaults {
+  #computeDefaults(all: readonly Namespace[]): PolicyDefaults {
     const namespaces: PolicyDefaults['namespaces'] = [];
-    for (const ns of inputs.resources.namespaces) {
+    for (const ns of all) {
       if (ns.defaultInboundPolicy) namespaces.push({ namespace: ns.name, defaultPolicy: ns.defaultInboundPolicy });
     }
     namespaces.sort((a, b) => compareStrings(a.namespace, b.namespace));
@@ -320,10 +380,6 @@ class PolicyIndex implements PolicyComputation {
       identityDomain: s.identityDomain,
       namespaces,
     };
-  }
-
-  #rejected(): PolicyRejected[] {
-    return [...this.#statusRejected.values()].sort(compareRejected);
   }
 }
 

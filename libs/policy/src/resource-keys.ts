@@ -1,4 +1,4 @@
-import type { LabelSelector, MeshResources, PolicyResource, Workload } from '@meshbus/manifests';
+import type { LabelSelector, PolicyResource } from '@meshbus/manifests';
 import { statusKey } from './api.js';
 
 /**
@@ -25,7 +25,8 @@ export const policyStatusKey = (resource: PolicyResource): string => statusKey(r
 
 /** Whether `selector` selects an object with `labels` (an empty selector selects everything). */
 export function selectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
-  for (const [key, value] of Object.entries(selector.matchLabels)) if (labels[key] !== value) return false;
+  const matchLabels = selector.matchLabels;
+  for (const key in matchLabels) if (labels[key] !== matchLabels[key]) return false;
   for (const expression of selector.matchExpressions) {
     const value = labels[expression.key];
     switch (expression.operator) {
@@ -51,31 +52,6 @@ export function serverSelector(server: { readonly podSelector?: LabelSelector; r
   return server.podSelector ?? server.workloadSelector;
 }
 
-/** Workloads from manifests and from the bus; a manifest Workload wins over a registered one of the same name. */
-export function mergeWorkloads(declared: readonly Workload[], registered: readonly Workload[]): Map<string, Workload> {
-  const byKey = new Map<string, Workload>();
-  for (const workload of declared) byKey.set(`${workload.namespace}/${workload.name}`, workload);
-  for (const workload of registered) {
-    const key = `${workload.namespace}/${workload.name}`;
-    if (!byKey.has(key)) byKey.set(key, workload);
-  }
-  return byKey;
-}
-
-/** Every policy resource of `resources`. */
-export function policyResources(resources: MeshResources): PolicyResource[] {
-  return [
-    ...resources.servers,
-    ...resources.authorizationPolicies,
-    ...resources.meshTLSAuthentications,
-    ...resources.networkAuthentications,
-    ...resources.httpRoutes,
-    ...resources.grpcRoutes,
-    ...resources.rateLimitPolicies,
-    ...resources.faultInjections,
-  ];
-}
-
 /** Orders strings by code unit, as keys are ordered everywhere in the output. */
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -91,9 +67,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b)) return false;
-  const ak = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const bk = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  if (ak.length !== bk.length) return false;
-  for (const k of ak) if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  return true;
+  // Own keys with a defined value, counted without building key lists (this runs on every computed value).
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let defined = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(x, k) || x[k] === undefined) continue;
+    defined++;
+    if (!deepEqual(x[k], y[k])) return false;
+  }
+  for (const k in y) if (Object.hasOwn(y, k) && y[k] !== undefined) defined--;
+  return defined === 0;
 }
