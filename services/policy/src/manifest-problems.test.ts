@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { busValidator } from '@meshbus/bus-schemas';
+import { busValidator, type BusValidator } from '@meshbus/bus-schemas';
 import { ManifestIndex } from '@meshbus/manifests';
 import { createPolicyIndex, statusKey, type PolicySettings } from '@meshbus/policy';
 import { ProblemAwareComputation } from './manifest-problems.js';
@@ -52,7 +52,8 @@ describe('ProblemAwareComputation', () => {
     expect(status).toMatchObject({ kind: 'NetworkAuthentication', namespace: 'shop', name: 'office', file: 'net.yaml', accepted: false });
     expect(status.conditions[0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'InvalidResource' });
     expect(status.conditions[0]!.message).toContain('10.0.0.0/8');
-    busValidator().check('policyStatus', status);
+    const validator: BusValidator = busValidator();
+    validator.check('policyStatus', status);
     expect(computation.result.rejected).toEqual([expect.objectContaining({ kind: 'NetworkAuthentication', name: 'office', file: 'net.yaml', code: 'InvalidResource' })]);
 
     // The same problem again changes nothing.
