@@ -28,7 +28,7 @@ describe('shared parts', () => {
     expect(toIpNetwork('10.0.0.0/8')).toEqual({ ip: v4(10, 0, 0, 0), prefixLen: 8 });
     expect(toIpNetwork('::/0')).toEqual({ ip: { ip: { $case: 'ipv6', ipv6: { first: 0n, last: 0n } } }, prefixLen: 0 });
     expect(toIpNetwork('192.0.2.1')).toEqual({ ip: v4(192, 0, 2, 1), prefixLen: 32 });
-    expect(() => toIpNetwork('10.0.0.0/33')).toThrow('invalid prefix length');
+    expect(() => toIpNetwork('10.0.0.0/33')).toThrow('the prefix length must be a number from 0 to 32');
   });
 
   it('reverses the labels of a host suffix', () => {
