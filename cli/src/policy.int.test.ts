@@ -208,7 +208,7 @@ describe('meshbus policy and authz against real NATS and a real gRPC server', ()
 
     const shop = runCli(['policy', 'check', '--namespace', 'shop', '--json'], { cwd });
     expect((await shop.exited).code).toBe(0);
-    expect(jsonLines(shop.output())).toEqual([{ published: true, namespace: 'shop', acceptedCount: 1, rejectedCount: 0, rejected: [] }]);
+    expect(jsonLines(shop.output())).toEqual([{ published: true, namespace: 'shop', acceptedCount: 1, conflictedCount: 0, rejectedCount: 0, rejected: [], conflicted: [] }]);
 
     // The resource is removed: its status is deleted, and nothing is rejected any more.
     await publisher.publish('policyStatusDeleted', subjects.policyStatus('bank', 'networkauthentication', 'office'), 'bank/NetworkAuthentication/office', { reason: 'resource removed' });

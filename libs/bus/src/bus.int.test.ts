@@ -85,17 +85,21 @@ describe('bus on a real nats-server', () => {
     const js = nc.jetstream();
     // No CloudEvents headers at all.
     await js.publish(key, new TextEncoder().encode('{"junk":true}'));
+    // Each on its own key: the stream keeps one message per subject, so a second write to the same
+    // key could replace the first before the view reads it.
     // Headers fine, data not JSON.
     const h = headers();
     for (const [k, v] of [['ce-specversion', '1.0'], ['ce-id', 'x'], ['ce-source', 's'], ['ce-type', 'io.meshbus.v1.endpoints.snapshot'], ['ce-time', new Date().toISOString()]] as const) h.set(k, v);
-    await js.publish(key, new TextEncoder().encode('not json'), { headers: h });
+    await js.publish(subjects.endpoints('shop', 'web', 93), new TextEncoder().encode('not json'), { headers: h });
     // Unknown type.
     h.set('ce-type', 'io.example.other');
-    await js.publish(key, new TextEncoder().encode('{}'), { headers: h });
+    await js.publish(subjects.endpoints('shop', 'web', 94), new TextEncoder().encode('{}'), { headers: h });
     // A valid one afterwards is still applied.
     await publisher.publish('endpointSet', subjects.endpoints('shop', 'web', 92), 'shop/web/92', endpointSet(92, ['10.0.0.9']));
     await waitFor(() => view.get(subjects.endpoints('shop', 'web', 92)));
     expect(view.get(key)).toEqual(before);
+    expect(view.get(subjects.endpoints('shop', 'web', 93))).toBeUndefined();
+    expect(view.get(subjects.endpoints('shop', 'web', 94))).toBeUndefined();
     const text = await registry.metrics();
     expect(text).toMatch(/meshbus_bus_rejected_messages_total\{reason="missing-header",stream="MESHBUS_STATE",service="test"\} 1/);
     expect(text).toMatch(/reason="json"[^}]*\} 1/);
