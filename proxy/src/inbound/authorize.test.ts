@@ -3,7 +3,7 @@ import { requestFacts } from '../routes/match.js';
 import type { inbound } from '@meshbus/proxy-api';
 import { authorizeConnection, authorizeRequest } from './authorize.js';
 import { refusalResponse } from './responses.js';
-import { anyTls, anyone, authz, byDefault, everywhere, grpcServer, http1Server, httpRoute, meshed, network, opaqueServer, prefixMatch, resource } from './test-policy.js';
+import { anyTls, anyone, authz, byDefault, everywhere, grpcServer, http1Server, inboundHttpRoute, meshed, network, opaqueServer, prefixMatch, resource } from './test-policy.js';
 
 const plain = (sourceIp: string) => ({ tls: false, sourceIp });
 const tlsOnly = (sourceIp: string) => ({ tls: true, sourceIp });
@@ -134,8 +134,8 @@ describe('audit', () => {
 });
 
 describe('authorizeRequest', () => {
-  const books = httpRoute(resource('HTTPRoute', 'shop', 'read-books', 'gateway.networking.k8s.io'), [authz(meshed([web]))], [prefixMatch('/books')]);
-  const health = httpRoute(byDefault('probe'), [authz(anyone, { metadata: byDefault('probe') })], [{ path: { kind: { $case: 'exact', exact: '/ready' } }, headers: [], queryParams: [] }]);
+  const books = inboundHttpRoute(resource('HTTPRoute', 'shop', 'read-books', 'gateway.networking.k8s.io'), [authz(meshed([web]))], [prefixMatch('/books')]);
+  const health = inboundHttpRoute(byDefault('probe'), [authz(anyone, { metadata: byDefault('probe') })], [{ path: { kind: { $case: 'exact', exact: '/ready' } }, headers: [], queryParams: [] }]);
   const server = http1Server([], [books, health]);
   const get = (path: string) => requestFacts('GET', path, {}, 'web.shop:8080');
 
@@ -171,13 +171,13 @@ describe('authorizeRequest', () => {
 
   it('uses the route’s list only: the server-level list does not add to it', () => {
     // The policy service already puts the server's grants in each route; a route with an empty list refuses.
-    const s = http1Server([authz(anyone)], [httpRoute(byDefault('default'), [], [prefixMatch('/')])]);
+    const s = http1Server([authz(anyone)], [inboundHttpRoute(byDefault('default'), [], [prefixMatch('/')])]);
     expect(authorizeRequest(s, plain('10.0.0.1'), get('/'))).toMatchObject({ outcome: 'denied' });
   });
 
   it('returns the matched rule’s filters with the decision', () => {
     const filters: inbound.HttpRoute_Filter[] = [{ kind: { $case: 'requestHeaderModifier', requestHeaderModifier: { remove: ['x-debug'] } } }];
-    const s = http1Server([], [httpRoute(byDefault('default'), [authz(anyone)], [prefixMatch('/')], filters)]);
+    const s = http1Server([], [inboundHttpRoute(byDefault('default'), [authz(anyone)], [prefixMatch('/')], filters)]);
     expect(authorizeRequest(s, plain('10.0.0.1'), get('/x'))).toMatchObject({ outcome: 'allowed', rule: { kind: 'http', filters } });
   });
 
@@ -200,7 +200,7 @@ describe('authorizeRequest', () => {
   });
 
   it('marks audited requests', () => {
-    const s = http1Server([], [httpRoute(byDefault('default'), [authz(anyone, { metadata: byDefault('audit') })], [prefixMatch('/')])]);
+    const s = http1Server([], [inboundHttpRoute(byDefault('default'), [authz(anyone, { metadata: byDefault('audit') })], [prefixMatch('/')])]);
     expect(authorizeRequest(s, plain('10.0.0.1'), get('/'))).toMatchObject({ outcome: 'allowed', audit: true });
   });
 });

@@ -30,7 +30,7 @@ export function authz(authentication: inbound.Authn, options: { networks?: inbou
 
 export const prefixMatch = (prefix: string): httpRoute.HttpRouteMatch => ({ path: { kind: { $case: 'prefix', prefix } }, headers: [], queryParams: [] });
 
-export function httpRoute(metadata: meta.Metadata, authorizations: inbound.Authz[], matches: httpRoute.HttpRouteMatch[], filters: inbound.HttpRoute_Filter[] = []): inbound.HttpRoute {
+export function inboundHttpRoute(metadata: meta.Metadata, authorizations: inbound.Authz[], matches: httpRoute.HttpRouteMatch[], filters: inbound.HttpRoute_Filter[] = []): inbound.HttpRoute {
   return { metadata, hosts: [], authorizations, rules: [{ matches, filters }] };
 }
 
