@@ -71,7 +71,7 @@ describe('meshbus authz table', () => {
         '8080  server/web-http   httproute/web-api  authorizationpolicy/other/api-from-tls  0.0.0.0/0                          any TLS client',
         '9090  server/web-admin  *                  none: refused                           -                                  -',
         '*     default:deny      *                  default:probe                           10.0.0.0/8                         anyone (unauthenticated)',
-        "ROUTE * is every request on the port; a route's own authorizations add to the server's for requests on it. PORT * is every other port.",
+        "ROUTE * is every request on the port; a request on a route is allowed only by that route's authorizations (the policy service puts the server's in each route). PORT * is every other port.",
         '',
       ].join('\n'),
     );

@@ -58,7 +58,7 @@ export function authzRows(policy: InboundPolicy): string[][] {
 export function formatAuthz(policy: InboundPolicy): string {
   const head = `${policy.namespace}/${policy.workload}: default policy ${policy.defaultPolicy}; ${policy.ports.length === 1 ? '1 port with a server of its own' : `${policy.ports.length} ports with servers of their own`}\n`;
   const note =
-    "ROUTE * is every request on the port; a route's own authorizations add to the server's for requests on it. PORT * is every other port.\n";
+    "ROUTE * is every request on the port; a request on a route is allowed only by that route's authorizations (the policy service puts the server's in each route). PORT * is every other port.\n";
   return head + formatTable(['PORT', 'SERVER', 'ROUTE', 'AUTHORIZATION', 'NETWORKS', 'CLIENTS'], authzRows(policy)) + note;
 }
 

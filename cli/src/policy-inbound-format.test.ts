@@ -157,7 +157,7 @@ describe('formatInboundServer', () => {
     const text = formatInboundServer(grpc);
     expect(text).toContain('protocol:   gRPC\n');
     expect(text).toContain(
-      ['  grpcroute shop/cart', '    hosts: any', '    rule 1:', '      match:  rpc shop.Cart/*', '      filter: fail all requests with grpc-status 14', "    authorizations: none on the route: only the server's apply"].join('\n'),
+      ['  grpcroute shop/cart', '    hosts: any', '    rule 1:', '      match:  rpc shop.Cart/*', '      filter: fail all requests with grpc-status 14', '    authorizations: none: every request on this route is refused'].join('\n'),
     );
     expect(text).not.toContain('rate limit');
   });

@@ -91,7 +91,7 @@ function routeLines(route: RouteLike, rules: string[][]): string[] {
     ...indent([
       `hosts: ${hostsText(route.hosts)}`,
       ...rules.flatMap((lines, i) => [`rule ${i + 1}:`, ...indent(lines)]),
-      ...authorizationsLines('authorizations', route.authorizations, "none on the route: only the server's apply"),
+      ...authorizationsLines('authorizations', route.authorizations, 'none: every request on this route is refused'),
     ]),
   ];
 }

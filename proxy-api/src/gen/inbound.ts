@@ -177,7 +177,10 @@ export interface HttpRoute {
     | undefined;
   /** Empty matches any host. */
   hosts: HostMatch[];
-  /** Authorizations added to the Server's for requests on this route. */
+  /**
+   * Who may send requests on this route; for them only this list decides (the control plane
+   * includes the Server's authorizations that apply).
+   */
   authorizations: Authz[];
   /** At least one. */
   rules: HttpRoute_Rule[];
