@@ -148,8 +148,9 @@ function policyLabels(out: LabelValues, prefix: 'srv' | 'authz' | 'route', ref: 
  * The label values of a request or connection, before authority bounding.
  * Labels that do not apply are absent (not empty).
  */
-export function trafficLabelValues(labels: TrafficLabels): LabelValues {
+export function trafficLabelValues(labels: TrafficLabels | TcpLabels): LabelValues {
   const out: LabelValues = { direction: labels.direction };
+  if ('peer' in labels) out.peer = labels.peer;
   if (labels.authority !== undefined && labels.authority !== '') out.authority = labels.authority;
   const { ip, port } = splitAddr(labels.targetAddr);
   out.target_addr = labels.targetAddr;

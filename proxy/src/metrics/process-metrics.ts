@@ -11,10 +11,14 @@ export interface ProcessMetricsOptions {
 
 /**
  * Registers the standard `process_*` metrics (CPU, memory, file descriptors,
- * start time), Node.js runtime metrics (`nodejs_*`) and `proxy_build_info`.
+ * start time), Node.js runtime metrics (`nodejs_*`, without the gauges
+ * prom-client names `*_total`, which Prometheus reads as counters) and
+ * `proxy_build_info`.
  */
 export function registerProcessMetrics(registry: Registry, options: ProcessMetricsOptions): void {
   collectDefaultMetrics({ register: registry });
+  // Gauges named like counters; the same values are in nodejs_active_handles and the like.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const info = new Gauge({
     name: 'proxy_build_info',
     help: 'Constant 1, labelled with the version of the proxy and of Node.js.',

@@ -205,7 +205,7 @@ export class ProxyMetrics {
   }
 
   /** Label values of a labels object, computed once per object (the data path keeps one per connection or route). */
-  private values(labels: TrafficLabels): LabelValues {
+  private values(labels: TrafficLabels | TcpLabels): LabelValues {
     let values = this.labelCache.get(labels);
     if (values === undefined) {
       values = trafficLabelValues(labels);
