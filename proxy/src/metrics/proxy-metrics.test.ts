@@ -2,6 +2,13 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { IdentityMetrics, ProxyMetrics, latencyBucketsMs, type InboundLabels, type OutboundLabels, type TcpLabels } from './index.js';
 
+/** A sample as prom-client's get() returns it; histogram samples name their series. */
+interface Sample {
+  readonly value: number;
+  readonly labels: Readonly<Record<string, string | number | undefined>>;
+  readonly metricName?: string;
+}
+
 function setup(maxAuthorities?: number) {
   let t = 1000;
   const registry = new Registry();
@@ -9,7 +16,7 @@ function setup(maxAuthorities?: number) {
   const advance = (ms: number): void => {
     t += ms;
   };
-  const series = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+  const series = async (name: string): Promise<Sample[]> => (await registry.getSingleMetric(name)!.get()).values as Sample[];
   return { registry, metrics, advance, series };
 }
 
