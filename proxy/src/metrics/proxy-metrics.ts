@@ -1,0 +1,293 @@
+/*
+ * The proxy's traffic metrics with the Linkerd proxy's names and labels, and
+ * a small recorder API for the data path: one recorder per request or
+ * connection, so the hot path does no label work beyond a cached lookup.
+ */
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import {
+  authzCounterLabelNames,
+  classify,
+  errnoLabel,
+  latencyLabelNames,
+  requestLabelNames,
+  responseLabelNames,
+  tcpCloseLabelNames,
+  tcpLabelNames,
+  trafficLabelValues,
+  type InboundLabels,
+  type LabelValues,
+  type TcpLabels,
+  type TrafficLabels,
+} from './labels.js';
+
+/** The bucket bounds of Linkerd's `response_latency_ms`, in milliseconds. */
+export const latencyBucketsMs: readonly number[] = [
+  1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
+];
+
+/** Why a request ended without a complete response; the `error` label of `response_total`. */
+export const requestErrorKinds = ['timeout', 'failfast', 'unavailable', 'reset', 'unexpected'] as const;
+export type RequestErrorKind = (typeof requestErrorKinds)[number];
+
+export interface ProxyMetricsOptions {
+  /** Monotonic clock in milliseconds. @default performance.now */
+  readonly now?: () => number;
+  /**
+   * How many distinct `authority` values the proxy labels; past it, new
+   * authorities are recorded without the label. A backstop: callers pass only
+   * authorities from policy or discovery.
+   * @default 500
+   */
+  readonly maxAuthorities?: number;
+}
+
+/** Records one request: `respond` at the response headers, `end` when the response stream ends. */
+export interface RequestRecorder {
+  /** The response headers arrived; the latency is measured to here. The first call wins. */
+  respond(status: number, grpcStatus?: number): void;
+  /** The `grpc-status` of the trailers, when it was not in the headers. */
+  trailers(grpcStatus: number): void;
+  /** The stream ended; with an error kind when it failed. Only the first call counts. */
+  end(error?: RequestErrorKind): void;
+}
+
+/** Records one TCP connection; byte counts show at scrape and when it closes. */
+export interface ConnectionRecorder {
+  read(bytes: number): void;
+  write(bytes: number): void;
+  /** The connection closed; with the system error code (`ECONNRESET`) when an error closed it. Only the first call counts. */
+  close(errno?: string): void;
+}
+
+const authorityPattern = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$/;
+
+/** The proxy's request, response, TCP and inbound authorization metrics on one registry. */
+export class ProxyMetrics {
+  private readonly now: () => number;
+  private readonly maxAuthorities: number;
+  private readonly authorities = new Set<string>();
+  private readonly labelCache = new WeakMap<object, LabelValues>();
+  private readonly openConnections = new Set<Connection>();
+
+  private readonly requests: Counter;
+  private readonly responses: Counter;
+  private readonly latency: Histogram;
+  private readonly tcpOpens: Counter;
+  private readonly tcpCloses: Counter;
+  private readonly tcpReadBytes: Counter;
+  private readonly tcpWriteBytes: Counter;
+  private readonly tcpOpenConnections: Gauge;
+  private readonly tcpDuration: Histogram;
+  private readonly httpAuthzAllow: Counter;
+  private readonly httpAuthzDeny: Counter;
+  private readonly tcpAuthzAllow: Counter;
+  private readonly tcpAuthzDeny: Counter;
+  private readonly httpRouteNotFound: Counter;
+
+  constructor(registry: Registry, options: ProxyMetricsOptions = {}) {
+    this.now = options.now ?? (() => performance.now());
+    this.maxAuthorities = options.maxAuthorities ?? 500;
+    const registers = [registry];
+    const flush = (): void => {
+      for (const c of this.openConnections) c.flush();
+    };
+    this.requests = new Counter({ name: 'request_total', help: 'Requests the proxy has received, counted when the request stream begins.', labelNames: requestLabelNames, registers });
+    this.responses = new Counter({ name: 'response_total', help: 'Responses, counted when the response stream ends.', labelNames: responseLabelNames, registers });
+    this.latency = new Histogram({
+      name: 'response_latency_ms',
+      help: 'Time from the request headers to the response headers, in milliseconds.',
+      labelNames: latencyLabelNames,
+      buckets: [...latencyBucketsMs],
+      registers,
+    });
+    this.tcpOpens = new Counter({ name: 'tcp_open_total', help: 'Transport connections opened.', labelNames: tcpLabelNames, registers });
+    this.tcpCloses = new Counter({ name: 'tcp_close_total', help: 'Transport connections closed; errno is set when an error closed one.', labelNames: tcpCloseLabelNames, registers });
+    this.tcpReadBytes = new Counter({
+      name: 'tcp_read_bytes_total',
+      help: 'Bytes received on transport connections.',
+      labelNames: tcpLabelNames,
+      registers,
+      collect: flush,
+    });
+    this.tcpWriteBytes = new Counter({
+      name: 'tcp_write_bytes_total',
+      help: 'Bytes sent on transport connections.',
+      labelNames: tcpLabelNames,
+      registers,
+      collect: flush,
+    });
+    this.tcpOpenConnections = new Gauge({ name: 'tcp_open_connections', help: 'Transport connections currently open.', labelNames: tcpLabelNames, registers });
+    this.tcpDuration = new Histogram({
+      name: 'tcp_connection_duration_ms',
+      help: 'Lifetime of closed transport connections, in milliseconds.',
+      labelNames: tcpCloseLabelNames,
+      buckets: [...latencyBucketsMs],
+      registers,
+    });
+    this.httpAuthzAllow = new Counter({ name: 'inbound_http_authz_allow_total', help: 'Inbound HTTP requests authorized.', labelNames: authzCounterLabelNames, registers });
+    this.httpAuthzDeny = new Counter({ name: 'inbound_http_authz_deny_total', help: 'Inbound HTTP requests denied by authorization policy.', labelNames: authzCounterLabelNames, registers });
+    this.tcpAuthzAllow = new Counter({ name: 'inbound_tcp_authz_allow_total', help: 'Inbound TCP connections authorized.', labelNames: authzCounterLabelNames, registers });
+    this.tcpAuthzDeny = new Counter({ name: 'inbound_tcp_authz_deny_total', help: 'Inbound TCP connections denied by authorization policy.', labelNames: authzCounterLabelNames, registers });
+    this.httpRouteNotFound = new Counter({ name: 'inbound_http_route_not_found_total', help: 'Inbound HTTP requests that matched no route.', labelNames: authzCounterLabelNames, registers });
+  }
+
+  /** Counts a request in `request_total` and returns its recorder. */
+  startRequest(labels: TrafficLabels): RequestRecorder {
+    const values = this.values(labels);
+    this.requests.inc(values);
+    return new Request(this, values, this.now());
+  }
+
+  /** Counts a connection in `tcp_open_total` and `tcp_open_connections` and returns its recorder. */
+  tcpOpen(labels: TcpLabels): ConnectionRecorder {
+    const values = this.values(labels);
+    this.tcpOpens.inc(values);
+    this.tcpOpenConnections.inc(values);
+    const c = new Connection(this, values, this.now());
+    this.openConnections.add(c);
+    return c;
+  }
+
+  /** An inbound HTTP request the authorization policy allowed (`authz` names the authorization). */
+  httpAuthorized(labels: InboundLabels): void {
+    this.httpAuthzAllow.inc(this.authzValues(labels));
+  }
+
+  /** An inbound HTTP request the authorization policy denied. */
+  httpDenied(labels: InboundLabels): void {
+    this.httpAuthzDeny.inc(this.authzValues(labels));
+  }
+
+  /** An inbound TCP connection the authorization policy allowed. */
+  tcpAuthorized(labels: InboundLabels): void {
+    this.tcpAuthzAllow.inc(this.authzValues(labels));
+  }
+
+  /** An inbound TCP connection the authorization policy denied. */
+  tcpDenied(labels: InboundLabels): void {
+    this.tcpAuthzDeny.inc(this.authzValues(labels));
+  }
+
+  /** An inbound HTTP request that matched no route of its server. */
+  routeNotFound(labels: InboundLabels): void {
+    this.httpRouteNotFound.inc(this.authzValues(labels));
+  }
+
+  /** @internal */
+  recordResponse(values: LabelValues, elapsedMs: number | undefined, status: number | undefined, grpcStatus: number | undefined, error: RequestErrorKind | undefined): void {
+    const withStatus: LabelValues = status === undefined ? values : { ...values, status_code: String(status) };
+    if (elapsedMs !== undefined) this.latency.observe(withStatus, elapsedMs);
+    const response: LabelValues = { ...withStatus, classification: classify(status, grpcStatus, error !== undefined) };
+    if (grpcStatus !== undefined) response.grpc_status = String(grpcStatus);
+    if (error !== undefined) response.error = error;
+    this.responses.inc(response);
+  }
+
+  /** @internal */
+  recordBytes(values: LabelValues, read: number, written: number): void {
+    if (read > 0) this.tcpReadBytes.inc(values, read);
+    if (written > 0) this.tcpWriteBytes.inc(values, written);
+  }
+
+  /** @internal */
+  recordClose(c: Connection, values: LabelValues, openedAt: number, errno: string | undefined): void {
+    this.openConnections.delete(c);
+    this.tcpOpenConnections.dec(values);
+    const closed = { ...values, errno: errno === undefined ? '' : errnoLabel(errno) };
+    this.tcpCloses.inc(closed);
+    this.tcpDuration.observe(closed, Math.max(0, this.now() - openedAt));
+  }
+
+  /** @internal */
+  clock(): number {
+    return this.now();
+  }
+
+  /** Label values of a labels object, computed once per object (the data path keeps one per connection or route). */
+  private values(labels: TrafficLabels | TcpLabels): LabelValues {
+    let values = this.labelCache.get(labels);
+    if (values === undefined) {
+      values = trafficLabelValues(labels);
+      if (values.authority !== undefined && !this.admitAuthority(values.authority)) delete values.authority;
+      this.labelCache.set(labels, values);
+    }
+    return values;
+  }
+
+  private authzValues(labels: InboundLabels): LabelValues {
+    const { direction: _direction, authority: _authority, ...rest } = this.values(labels);
+    return rest;
+  }
+
+  private admitAuthority(authority: string): boolean {
+    if (authority.length > 260 || !authorityPattern.test(authority)) return false;
+    if (this.authorities.has(authority)) return true;
+    if (this.authorities.size >= this.maxAuthorities) return false;
+    this.authorities.add(authority);
+    return true;
+  }
+}
+
+class Request implements RequestRecorder {
+  private status: number | undefined;
+  private grpcStatus: number | undefined;
+  private elapsedMs: number | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly metrics: ProxyMetrics,
+    private readonly values: LabelValues,
+    private readonly startedAt: number,
+  ) {}
+
+  respond(status: number, grpcStatus?: number): void {
+    if (this.ended || this.status !== undefined) return;
+    this.status = status;
+    this.elapsedMs = Math.max(0, this.metrics.clock() - this.startedAt);
+    if (grpcStatus !== undefined) this.grpcStatus = grpcStatus;
+  }
+
+  trailers(grpcStatus: number): void {
+    if (!this.ended) this.grpcStatus = grpcStatus;
+  }
+
+  end(error?: RequestErrorKind): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.metrics.recordResponse(this.values, this.elapsedMs, this.status, this.grpcStatus, error);
+  }
+}
+
+class Connection implements ConnectionRecorder {
+  private read_ = 0;
+  private written = 0;
+  private closed = false;
+
+  constructor(
+    private readonly metrics: ProxyMetrics,
+    private readonly values: LabelValues,
+    private readonly openedAt: number,
+  ) {}
+
+  read(bytes: number): void {
+    if (!this.closed) this.read_ += bytes;
+  }
+
+  write(bytes: number): void {
+    if (!this.closed) this.written += bytes;
+  }
+
+  flush(): void {
+    this.metrics.recordBytes(this.values, this.read_, this.written);
+    this.read_ = 0;
+    this.written = 0;
+  }
+
+  close(errno?: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.metrics.recordClose(this, this.values, this.openedAt, errno);
+  }
+}
