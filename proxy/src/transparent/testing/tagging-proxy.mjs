@@ -6,7 +6,7 @@ import net from 'node:net';
 import { originalDestination } from '../../../dist/transparent/original-destination.js';
 
 const [port, tag] = process.argv.slice(2);
-const server = net.createServer((client) => {
+const server = net.createServer({ allowHalfOpen: true }, (client) => {
   let dst;
   try {
     dst = originalDestination(client);
@@ -16,7 +16,7 @@ const server = net.createServer((client) => {
     return;
   }
   console.log(JSON.stringify({ tag, event: 'accepted', from: `${client.remoteAddress}:${client.remotePort}`, dst: `${dst.address}:${dst.port}` }));
-  const upstream = net.connect({ host: dst.address, port: dst.port });
+  const upstream = net.connect({ host: dst.address, port: dst.port, allowHalfOpen: true });
   // Written before any of the client's bytes: a socket queues writes until it connects.
   upstream.write(`${tag} saw ${dst.address}:${dst.port}\n`);
   client.pipe(upstream);
