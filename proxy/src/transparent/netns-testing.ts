@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { canonicalIp } from '@meshbus/core';
 
 /**
  * Network namespaces for tests: each pod is a namespace whose `eth0` is one
@@ -50,6 +51,8 @@ export interface Pod {
   readonly netns: string;
   /** The pod's IPv4 address on the pods' network. */
   readonly ip: string;
+  /** The pod's IPv6 address on the pods' network, in canonical (shortest) form. */
+  readonly ip6: string;
 }
 
 /** Options of {@link spawnInPod}. */
@@ -89,6 +92,8 @@ export interface PodNetworkOptions {
   readonly pods: readonly string[];
   /** The pods' /24 as its first three octets; pods get .2, .3, ... @default '10.231.0' */
   readonly subnet?: string;
+  /** The pods' IPv6 /64 as its first four groups; pods get ::2, ::3, ... @default 'fd00:231:0:0' */
+  readonly subnet6?: string;
 }
 
 function inPod(pod: Pod, argv: readonly string[], options: PodProcessOptions = {}): string[] {
@@ -133,6 +138,7 @@ export async function createPodNetwork(options: PodNetworkOptions): Promise<PodN
   if (reason) throw new Error(reason);
   await removeLeftoverNamespaces();
   const subnet = options.subnet ?? '10.231.0';
+  const subnet6 = options.subnet6 ?? 'fd00:231:0:0';
   const id = `${NETNS_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`;
   const hub = `${id}-hub`;
   const created: string[] = [];
@@ -155,6 +161,7 @@ export async function createPodNetwork(options: PodNetworkOptions): Promise<PodN
       if (pods.has(name)) throw new Error(`pod name ${JSON.stringify(name)} is given twice`);
       const netns = `${id}-${name}`;
       const ip = `${subnet}.${index + 2}`;
+      const ip6 = canonicalIp(`${subnet6}::${index + 2}`);
       await mustRun(['ip', 'netns', 'add', netns]);
       created.push(netns);
       const hubEnd = `veth${index}`;
@@ -162,9 +169,11 @@ export async function createPodNetwork(options: PodNetworkOptions): Promise<PodN
       await mustRun(['ip', '-n', hub, 'link', 'set', hubEnd, 'master', 'br0']);
       await mustRun(['ip', '-n', hub, 'link', 'set', hubEnd, 'up']);
       await mustRun(['ip', '-n', netns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+      // nodad: the address is usable at once, not after duplicate address detection.
+      await mustRun(['ip', '-n', netns, '-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
       await mustRun(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);
       await mustRun(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
-      pods.set(name, { name, netns, ip });
+      pods.set(name, { name, netns, ip, ip6 });
       index++;
     }
   } catch (err) {

@@ -35,8 +35,8 @@ function events(proc: PodProcess): ProxyEvent[] {
     .filter((e) => e.event === 'accepted' || e.error !== undefined);
 }
 
-async function natRules(net: PodNetwork, pod: string): Promise<string[]> {
-  const r = await net.exec(pod, ['iptables-save', '-t', 'nat']);
+async function natRules(net: PodNetwork, pod: string, save = 'iptables-save'): Promise<string[]> {
+  const r = await net.exec(pod, [save, '-t', 'nat']);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout.split('\n').filter((l) => l.startsWith('-A '));
 }
@@ -45,14 +45,14 @@ describe.skipIf(unavailable !== undefined)('transparent mode in network namespac
   let net: PodNetwork;
   let outboundA: PodProcess;
   let inboundB: PodProcess;
-  let ips: { a: string; b: string; c: string };
+  let ips: { a: string; b: string; c: string; b6: string };
 
-  const optionsA = () => ({ proxyUid: PROXY_UID, skipOutboundPorts: [SKIPPED_PORT], skipOutboundSubnets: [`${ips.c}/32`] });
+  const optionsA = () => ({ proxyUid: PROXY_UID, ipv6: true, skipOutboundPorts: [SKIPPED_PORT], skipOutboundSubnets: [`${ips.c}/32`] });
 
   beforeAll(async () => {
     if (!existsSync(proxyInitMain)) throw new Error(`${proxyInitMain} is missing: run npx tsc --build first`);
     net = await createPodNetwork({ pods: ['a', 'b', 'c'] });
-    ips = { a: net.pod('a').ip, b: net.pod('b').ip, c: net.pod('c').ip };
+    ips = { a: net.pod('a').ip, b: net.pod('b').ip, c: net.pod('c').ip, b6: net.pod('b').ip6 };
 
     // Pod A: rules through the CLI, as an init container would write them.
     const cli = await net.exec('a', [
@@ -61,10 +61,11 @@ describe.skipIf(unavailable !== undefined)('transparent mode in network namespac
       `--proxy-uid=${PROXY_UID}`,
       `--skip-outbound-ports=${SKIPPED_PORT}`,
       `--skip-subnets=${ips.c}/32`,
+      '--ipv6',
     ]);
     expect(cli.code, cli.stderr).toBe(0);
     // Pod B: the same rules through the library, skipping one inbound port.
-    await applyIptablesPlan(proxyInitPlan(proxyInitConfig({ proxyUid: PROXY_UID, skipInboundPorts: [SKIPPED_PORT] })), {
+    await applyIptablesPlan(proxyInitPlan(proxyInitConfig({ proxyUid: PROXY_UID, ipv6: true, skipInboundPorts: [SKIPPED_PORT] })), {
       prefix: ['ip', 'netns', 'exec', net.pod('b').netns],
     });
 
@@ -97,7 +98,15 @@ describe.skipIf(unavailable !== undefined)('transparent mode in network namespac
     expect(a).toEqual([expect.objectContaining({ event: 'accepted', dst: `${ips.b}:8080` })]);
     expect(b).toEqual([expect.objectContaining({ event: 'accepted', dst: `${ips.b}:8080` })]);
     // B's proxy sees A's proxy's connection coming from A's address.
-    expect(b[0]?.from).toMatch(new RegExp(`^${ips.a.replaceAll('.', '\\.')}:`));
+    expect(b[0]?.from).toContain(`${ips.a}:`);
+  });
+
+  it('does the same over IPv6 (ip6tables, IP6T_SO_ORIGINAL_DST)', async () => {
+    const before = { a: events(outboundA).length, b: events(inboundB).length };
+    const reply = await call(ips.b6, 8080, 'hello6');
+    expect(reply).toBe(`B-inbound saw ${ips.b6}:8080\nA-outbound saw ${ips.b6}:8080\nhello6\n`);
+    expect(events(outboundA).slice(before.a)).toEqual([expect.objectContaining({ dst: `${ips.b6}:8080` })]);
+    expect(events(inboundB).slice(before.b)).toEqual([expect.objectContaining({ dst: `${ips.b6}:8080` })]);
   });
 
   it('lets skipped ports go direct on both sides', async () => {
@@ -115,18 +124,22 @@ describe.skipIf(unavailable !== undefined)('transparent mode in network namespac
 
   it('leaves one set of rules when the rules are applied again', async () => {
     const first = await natRules(net, 'a');
+    const first6 = await natRules(net, 'a', 'ip6tables-save');
     expect(first.filter((r) => r.includes('-j MESHBUS_PROXY_'))).toHaveLength(2);
+    expect(first6.filter((r) => r.includes('-j MESHBUS_PROXY_'))).toHaveLength(2);
     await applyIptablesPlan(proxyInitPlan(proxyInitConfig(optionsA())), { prefix: ['ip', 'netns', 'exec', net.pod('a').netns] });
     await applyIptablesPlan(proxyInitPlan(proxyInitConfig(optionsA())), { prefix: ['ip', 'netns', 'exec', net.pod('a').netns] });
     expect(await natRules(net, 'a')).toEqual(first);
+    expect(await natRules(net, 'a', 'ip6tables-save')).toEqual(first6);
     // And traffic still flows through both proxies once.
     expect(await call(ips.b, 8080, 'again')).toBe(`B-inbound saw ${ips.b}:8080\nA-outbound saw ${ips.b}:8080\nagain\n`);
   });
 
   it('takes the rules out again, after which A reaches B without its outbound proxy', async () => {
     const before = events(outboundA).length;
-    await applyIptablesPlan(proxyInitRemovalPlan(), { prefix: ['ip', 'netns', 'exec', net.pod('a').netns] });
+    await applyIptablesPlan(proxyInitRemovalPlan({ ipv6: true }), { prefix: ['ip', 'netns', 'exec', net.pod('a').netns] });
     expect((await natRules(net, 'a')).filter((r) => r.includes('MESHBUS_PROXY_'))).toEqual([]);
+    expect((await natRules(net, 'a', 'ip6tables-save')).filter((r) => r.includes('MESHBUS_PROXY_'))).toEqual([]);
     expect(await call(ips.b, 8080, 'plain')).toBe(`B-inbound saw ${ips.b}:8080\nplain\n`);
     expect(events(outboundA).length).toBe(before);
   });

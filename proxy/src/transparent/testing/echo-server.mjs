@@ -12,7 +12,7 @@ for (const port of ports) {
       socket.on('end', () => socket.end(Buffer.concat(chunks)));
       socket.on('error', () => socket.destroy());
     })
-    .listen(port, '0.0.0.0', () => {
+    .listen(port, '::', () => {
       if (++ready === ports.length) console.log(JSON.stringify({ event: 'listening', ports }));
     });
 }

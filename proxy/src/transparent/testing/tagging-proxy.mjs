@@ -25,5 +25,6 @@ const server = net.createServer({ allowHalfOpen: true }, (client) => {
   upstream.on('error', close);
   client.on('error', close);
 });
-server.listen(Number(port), '0.0.0.0', () => console.log(JSON.stringify({ tag, event: 'listening', port: Number(port), uid: process.getuid() })));
+// '::' takes IPv4 too, as IPv4-mapped addresses: both getsockopt paths are used.
+server.listen(Number(port), '::', () => console.log(JSON.stringify({ tag, event: 'listening', port: Number(port), uid: process.getuid() })));
 process.on('SIGTERM', () => { server.close(); process.exit(0); });
