@@ -45,7 +45,7 @@ describe('MeshTls', () => {
   it('has no options before the first certificate', () => {
     const tls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem });
     expect(tls.ready).toBe(false);
-    expect(() => tls.serverSocketOptions()).toThrow(/no certificate yet/);
+    expect(() => tls.serverOptions()).toThrow(/no certificate yet/);
     expect(() => tls.clientOptions({ serverIdentity: api })).toThrow(expect.objectContaining({ code: 'NoCertificate' }));
   });
 
@@ -53,7 +53,6 @@ describe('MeshTls', () => {
     const tls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(webCertificate) });
     expect(tls.identity).toBe(web);
     expect(tls.serverOptions()).toMatchObject({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] });
-    expect(tls.serverSocketOptions()).toMatchObject({ isServer: true, requestCert: true, rejectUnauthorized: false });
     const client = tls.clientOptions({ serverIdentity: api });
     expect(client).toMatchObject({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', servername: api, rejectUnauthorized: true, ALPNProtocols: ['h2'] });
     const check = client.checkServerIdentity!;

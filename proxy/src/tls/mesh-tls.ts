@@ -1,8 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import {
-  TLSSocket,
   connect as tlsConnect,
   createSecureContext,
   createServer as tlsCreateServer,
@@ -12,6 +10,7 @@ import {
   type SecureContextOptions,
   type Server,
   type TlsOptions,
+  type TLSSocket,
 } from 'node:tls';
 import type { WorkloadCertificate } from '@meshbus/identity-client';
 import { errorMessage, silentLogger, type Logger } from '@meshbus/runtime';
@@ -44,6 +43,8 @@ export interface MeshTlsOptions {
   readonly certificates?: CertificateSource;
   /** ALPN protocols the server side accepts. @default MESH_SERVER_ALPN (`h2`, `http/1.1`) */
   readonly serverAlpn?: readonly string[];
+  /** A server closes connections whose handshake takes longer. @default 10000 */
+  readonly handshakeTimeoutMs?: number;
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -66,7 +67,7 @@ export interface MeshConnectOptions extends MeshClientTarget {
   readonly timeoutMs?: number;
 }
 
-/** A mesh TLS connection accepted by {@link MeshTls.accept} or {@link MeshTls.createServer}. */
+/** A mesh TLS connection accepted by {@link MeshTls.createServer}. */
 export interface AcceptedConnection {
   readonly socket: TLSSocket;
   /** `authenticated` or `unauthenticated`; untrusted clients are refused before this point. */
@@ -145,7 +146,7 @@ function describeNames(names: readonly string[]): string {
  *
  * - server: TLS 1.3 only; asks for a client certificate but admits clients without one (they are
  *   `unauthenticated`, as Linkerd admits TLS clients that have no identity); a client certificate
- *   that does not chain to the anchors gets the connection closed by {@link accept}/{@link createServer}.
+ *   that does not chain to the anchors gets the connection closed by {@link createServer}.
  * - client: TLS 1.3 only; presents the proxy's certificate, sends the expected identity as SNI,
  *   verifies the server's chain against the anchors only and requires its DNS name to be exactly
  *   the identity Destination gave.
@@ -158,6 +159,7 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
   private readonly anchorsPem: string;
   private readonly anchors: readonly X509Certificate[];
   private readonly serverAlpn: readonly string[];
+  private readonly handshakeTimeoutMs: number;
   private readonly logger: Logger;
   private readonly source: CertificateSource | undefined;
   private readonly follow = (certificate: WorkloadCertificate): void => {
@@ -174,6 +176,7 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
     this.anchors = readAnchors(options.trustAnchorsPem);
     this.anchorsPem = options.trustAnchorsPem;
     this.serverAlpn = [...(options.serverAlpn ?? MESH_SERVER_ALPN)];
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
     this.logger = (options.logger ?? silentLogger()).child({ component: 'mesh-tls' });
     this.source = options.certificates;
     if (this.source !== undefined) {
@@ -237,25 +240,17 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
     return this.installed;
   }
 
-  /**
-   * Options for `new tls.TLSSocket(socket, options)` on an accepted connection, with the current
-   * context. Check the peer afterwards with {@link peerIdentity}, or use {@link accept}.
-   */
-  serverSocketOptions(): ConstructorParameters<typeof TLSSocket>[1] & { isServer: true } {
-    return {
-      isServer: true,
-      secureContext: this.require().context,
-      requestCert: true,
-      // Clients without a certificate are admitted as unauthenticated; the chain of one that sends a
-      // certificate is still verified against the anchors, and the outcome read by peerIdentity.
-      rejectUnauthorized: false,
-      ALPNProtocols: [...this.serverAlpn],
-    };
-  }
-
   /** Options for `tls.createServer` (and `server.setSecureContext` after a renewal): the raw material. */
   serverOptions(): TlsOptions {
-    return { ...this.require().material, requestCert: true, rejectUnauthorized: false, ALPNProtocols: [...this.serverAlpn] };
+    return {
+      ...this.require().material,
+      requestCert: true,
+      // Clients without a certificate are admitted as unauthenticated. The chain of a client that
+      // sends one is still verified against the anchors; peerIdentity reads the outcome.
+      rejectUnauthorized: false,
+      ALPNProtocols: [...this.serverAlpn],
+      handshakeTimeout: this.handshakeTimeoutMs,
+    };
   }
 
   /** Options for `tls.connect` to another proxy that must prove `target.serverIdentity`. */
@@ -308,44 +303,13 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
   }
 
   /**
-   * Performs the server handshake on an accepted connection (whose peeked bytes, if any, were put
-   * back with `socket.unshift`). Resolves with the TLS socket and the client's identity; a client
-   * whose certificate does not chain to the anchors is disconnected and the promise rejects with
-   * `UntrustedCertificate`.
-   */
-  accept(socket: Socket, options: { timeoutMs?: number } = {}): Promise<AcceptedConnection> {
-    const tlsSocket = new TLSSocket(socket, this.serverSocketOptions());
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        tlsSocket.destroy(new MeshTlsError(MeshTlsErrorCode.HandshakeFailed, `mesh TLS handshake from ${socket.remoteAddress} did not finish within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const fail = (error: Error): void => {
-        clearTimeout(timer);
-        tlsSocket.off('secure', succeed);
-        socket.destroy();
-        reject(toMeshTlsError(error, `the client at ${socket.remoteAddress}:${socket.remotePort}`));
-      };
-      const succeed = (): void => {
-        clearTimeout(timer);
-        tlsSocket.off('error', fail);
-        const peer = peerIdentity(tlsSocket);
-        if (peer.kind === 'untrusted') {
-          tlsSocket.destroy();
-          reject(new MeshTlsError(MeshTlsErrorCode.UntrustedCertificate, `refused the client at ${socket.remoteAddress}:${socket.remotePort}: ${peer.reason}`));
-          return;
-        }
-        resolve({ socket: tlsSocket, peer });
-      };
-      tlsSocket.once('secure', succeed);
-      tlsSocket.once('error', fail);
-    });
-  }
-
-  /**
    * A `tls.Server` that follows certificate renewals (`setSecureContext`; open connections keep
    * their context) and hands each accepted connection with its client's identity to
    * `onConnection`. Clients whose certificate does not chain to the anchors are disconnected.
+   *
+   * It can listen itself, or take connections accepted elsewhere: after peeking a ClientHello
+   * (and putting the bytes back with `socket.unshift`), `server.emit('connection', socket)`.
+   * Only a `tls.Server` verifies a client's chain, so accept mesh TLS through one.
    */
   createServer(onConnection: (connection: AcceptedConnection) => void): Server {
     const server = tlsCreateServer(this.serverOptions(), (socket) => {
@@ -360,6 +324,9 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
     const renew = (): void => server.setSecureContext(this.serverOptions());
     this.on('update', renew);
     server.once('close', () => this.off('update', renew));
+    server.on('tlsClientError', (error, socket) => {
+      this.logger.debug({ remoteAddress: socket.remoteAddress, err: error }, `mesh TLS handshake failed: ${error.message}`);
+    });
     return server;
   }
 

@@ -37,9 +37,11 @@ function hasCertificate(certificate: PeerCertificate | Record<string, never>): c
 }
 
 /**
- * The identity of the peer of an established TLS socket made with {@link MeshTls} options. The
- * chain was verified by OpenSSL during the handshake against the mesh trust anchors only (the
- * context's `ca`); this reads the outcome and the leaf's DNS name.
+ * The identity of the peer of an established TLS socket: a client socket made with
+ * `MeshTls.clientOptions`, or a server socket of `MeshTls.createServer`. OpenSSL verified the chain
+ * during the handshake against the mesh trust anchors only (the context's `ca`); this reads the
+ * outcome and the leaf's DNS name. A socket nobody verified (a bare `new TLSSocket`) has
+ * `authorized` false, so its certificate counts as untrusted.
  */
 export function peerIdentity(socket: TLSSocket): PeerIdentity {
   const certificate = socket.getPeerCertificate(false) as PeerCertificate | Record<string, never> | null;
