@@ -277,7 +277,9 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
 
   /**
    * Dials another proxy and completes the handshake. Rejects with {@link MeshTlsError}:
-   * `IdentityMismatch`, `UntrustedCertificate` or `HandshakeFailed`.
+   * `IdentityMismatch`, `UntrustedCertificate` or `HandshakeFailed`. The resolved socket has no
+   * `error` listener from this method any more: attach one. (In TLS 1.3 the server checks the
+   * client's certificate after the client finished, so a refused client sees its connection close.)
    */
   connect(options: MeshConnectOptions): Promise<TLSSocket> {
     const where = `${options.host}:${options.port}`;
