@@ -229,14 +229,14 @@ export class P2cBalancer {
     if (this.#closed) return undefined;
     const candidates = this.#candidates();
     if (candidates.length === 0) return undefined;
-    const { random, now } = this.#options.timers;
+    const timers = this.#options.timers;
     let chosen: EndpointState;
     if (candidates.length === 1) chosen = candidates[0]!;
     else {
-      const i = Math.min(candidates.length - 1, Math.floor(random() * candidates.length));
-      let j = Math.min(candidates.length - 2, Math.floor(random() * (candidates.length - 1)));
+      const i = Math.min(candidates.length - 1, Math.floor(timers.random() * candidates.length));
+      let j = Math.min(candidates.length - 2, Math.floor(timers.random() * (candidates.length - 1)));
       if (j >= i) j++;
-      const t = now();
+      const t = timers.now();
       const a = candidates[i]!;
       const b = candidates[j]!;
       chosen = this.#cost(b, t) < this.#cost(a, t) ? b : a;
