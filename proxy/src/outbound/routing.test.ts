@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Duration, type outbound } from '@meshbus/proxy-api';
+import type { Duration, outbound } from '@meshbus/proxy-api';
 import { requestFacts } from '../routes/match.js';
-import { chooseBackend, toDistribution, weightedIndex } from './backend-choice.js';
+import { chooseBackend, toDistribution, weightedIndex, type NoBackend, type RouteBackend } from './backend-choice.js';
 import { detectTimeoutMs, protocolConfig, routeGrpc, routeHttp, routeOpaque, routeRequest } from './routing.js';
 
 const ms = (n: number): Duration => ({ seconds: BigInt(Math.floor(n / 1000)), nanos: (n % 1000) * 1e6 });
@@ -108,7 +108,7 @@ describe('backend choice', () => {
   const dist = toDistribution<never>({
     kind: { $case: 'randomAvailable', randomAvailable: { backends: [{ weight: 0, backend: { backend: balancer('a:80'), filters: [] } }, { weight: 3, backend: { backend: balancer('b:80'), filters: [] } }, { weight: 1, backend: { backend: balancer('c:80'), filters: [] } }] } },
   });
-  const path = (b: ReturnType<typeof chooseBackend>) => ('target' in b && b.target.kind === 'balancer' ? b.target.path : b.kind);
+  const path = (b: RouteBackend<never> | NoBackend) => ('kind' in b ? b.kind : b.target.kind === 'balancer' ? b.target.path : b.target.kind);
 
   it('never chooses a backend of weight 0 and splits the draw by weight', () => {
     expect(path(chooseBackend(dist, () => 0))).toBe('b:80');
