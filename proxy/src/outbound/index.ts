@@ -50,3 +50,4 @@ export {
   type P2cBalancerOptions,
   type Timers,
 } from './p2c-balancer.js';
+export { applyL5dRequestHeaders, l5dRequestHeaders, parseL5dDuration, type L5dAdjusted } from './l5d-headers.js';
