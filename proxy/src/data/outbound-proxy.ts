@@ -1,0 +1,365 @@
+/*
+ * The outbound listener of explicit mode: an HTTP proxy by authority
+ * (absolute-form requests and CONNECT, so HTTP_PROXY works) and local TCP
+ * ports mapped to service ports. Each request goes authority →
+ * OutboundPolicy → route rule → backend → Destination endpoints → P2C pick
+ * → the endpoint: mesh TLS to its proxy when it has an identity, plain
+ * otherwise.
+ */
+import { Agent, createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { destination, outbound } from '@meshbus/proxy-api';
+import { errorMessage, type Logger } from '@meshbus/runtime';
+import { errorResponse, isGrpcRequest, type ProxyResponse } from '../inbound/index.js';
+import type { AccessLog, OutboundLabels, ProxyMetrics, TlsStatus } from '../metrics/index.js';
+import {
+  chooseBackend,
+  P2cBalancer,
+  protocolConfig,
+  routeOpaque,
+  routeRequest,
+  ServiceUnavailableError,
+  toFailureAccrual,
+  type BackendTarget,
+  type Distribution,
+  type Endpoint,
+  type Lease,
+} from '../outbound/index.js';
+import type { MeshTls } from '../tls/index.js';
+import { ConnectionTracker } from './connection-tracker.js';
+import type { Discovery } from './discovery.js';
+import { authorityPort, forwardableHeaders, requestFacts, targetPortHeader } from './http-headers.js';
+import { pipeConnection } from './inbound-proxy.js';
+
+/** A local port of explicit mode forwarding TCP to a service port. */
+export interface PortMapping {
+  readonly localPort: number;
+  /** `<svc>.<ns>.svc.<cluster-domain>:<port>`. */
+  readonly authority: string;
+}
+
+/** Options of {@link OutboundProxy}. */
+export interface OutboundProxyOptions {
+  readonly tls: MeshTls;
+  readonly discovery: Discovery;
+  readonly metrics: ProxyMetrics;
+  readonly accessLog?: AccessLog | undefined;
+  readonly logger: Logger;
+  /** Completes `<svc>.<ns>` authorities. @default cluster.local */
+  readonly clusterDomain?: string;
+  /**
+   * The inbound port of other proxies, used for a meshed endpoint when
+   * Destination gives none (it gives one only for opaque endpoints).
+   * @default 4143
+   */
+  readonly peerInboundPort?: number;
+  /** How long a request waits for the first OutboundPolicy of a new authority. @default 5s */
+  readonly policyTimeoutMs?: number;
+}
+
+/** `web.shop` → `web.shop.svc.cluster.local:80`; a full name or `ip:port` keeps its host. */
+export function canonicalAuthority(authority: string, clusterDomain: string, defaultPort = 80): string {
+  const a = authority.trim().toLowerCase();
+  const port = authorityPort(a, defaultPort);
+  const host = /:\d{1,5}$/.test(a) ? a.replace(/:\d{1,5}$/, '') : a;
+  const labels = host.split('.');
+  const full = labels.length === 2 ? `${host}.svc.${clusterDomain}` : labels.length === 3 && labels[2] === 'svc' ? `${host}.${clusterDomain}` : host;
+  return `${full}:${port}`;
+}
+
+function send(res: ServerResponse, response: ProxyResponse): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
+  res.end(response.body);
+}
+
+/** The peer identity Destination gave an endpoint, when it is meshed. */
+export function endpointIdentity(endpoint: Endpoint): string | undefined {
+  const s = endpoint.tlsIdentity?.strategy;
+  return s?.$case === 'dnsLikeIdentity' ? s.dnsLikeIdentity.name : undefined;
+}
+
+function endpointHost(endpoint: Endpoint): string {
+  const key = endpoint.key;
+  return key.startsWith('[') ? key.slice(1, key.indexOf(']')) : key.slice(0, key.lastIndexOf(':'));
+}
+
+/** The outbound side of one proxy. */
+export class OutboundProxy {
+  private readonly http;
+  private readonly mappings: NetServer[] = [];
+  private readonly balancers = new Map<string, { balancer: P2cBalancer; stop: () => void }>();
+  private readonly agents = new Map<string, Agent>();
+  private readonly tracker = new ConnectionTracker();
+  private readonly clusterDomain: string;
+  private readonly peerInboundPort: number;
+  private readonly policyTimeoutMs: number;
+
+  constructor(private readonly options: OutboundProxyOptions) {
+    this.clusterDomain = options.clusterDomain ?? 'cluster.local';
+    this.peerInboundPort = options.peerInboundPort ?? 4143;
+    this.policyTimeoutMs = options.policyTimeoutMs ?? 5_000;
+    this.http = createHttpServer((req, res) => void this.handle(req, res));
+    this.http.on('connection', (socket: Socket) => this.tracker.add(socket));
+    this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.tunnel(req, socket, head));
+    this.tracker.watchHttp(this.http);
+  }
+
+  /** Binds the HTTP proxy listener. */
+  async listen(host: string, port: number): Promise<void> {
+    await listenOn(this.http, host, port);
+  }
+
+  /** Binds one local port per mapping, on `host`. */
+  async listenMappings(host: string, mappings: readonly PortMapping[]): Promise<void> {
+    for (const m of mappings) {
+      const server = createNetServer((socket) => {
+        this.tracker.add(socket);
+        void this.forwardTcp(socket, m.authority);
+      });
+      await listenOn(server, host, m.localPort);
+      this.mappings.push(server);
+    }
+  }
+
+  get port(): number {
+    const address = this.http.address();
+    if (address === null || typeof address === 'string') throw new Error('the outbound listener is not listening');
+    return address.port;
+  }
+
+  /** Stops accepting, lets requests in flight finish within `graceMs`, closes the rest. */
+  async close(graceMs: number): Promise<void> {
+    const closed = [this.http, ...this.mappings].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    await this.tracker.drain(graceMs, () => this.http.closeIdleConnections());
+    for (const { balancer, stop } of this.balancers.values()) {
+      stop();
+      balancer.close();
+    }
+    for (const agent of this.agents.values()) agent.destroy();
+    await Promise.all(closed);
+  }
+
+  private balancer(target: Extract<BackendTarget, { kind: 'balancer' }>, failureAccrual: outbound.FailureAccrual | undefined): P2cBalancer {
+    let entry = this.balancers.get(target.path);
+    if (!entry) {
+      const balancer = new P2cBalancer({
+        load: target.load,
+        queue: target.queue,
+        failureAccrual: toFailureAccrual(failureAccrual),
+        timers: {
+          now: () => performance.now(),
+          random: Math.random,
+          setTimeout: (fn, ms) => {
+            const t = setTimeout(fn, ms);
+            return () => clearTimeout(t);
+          },
+        },
+      });
+      const stop = this.options.discovery.endpoints(target.path, (update: destination.Update) => balancer.apply(update));
+      entry = { balancer, stop };
+      this.balancers.set(target.path, entry);
+    }
+    return entry.balancer;
+  }
+
+  /** An endpoint's connection pool: mesh TLS to its proxy, or plain to the workload. */
+  private agent(endpoint: Endpoint): { agent: Agent; identity: string | undefined; host: string; port: number } {
+    const identity = endpointIdentity(endpoint);
+    const host = endpointHost(endpoint);
+    const port = identity === undefined ? endpoint.addr.port : (endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort);
+    const key = `${identity ?? '-'} ${host}:${port}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true });
+      if (identity !== undefined) {
+        const tls = this.options.tls;
+        (agent as unknown as { createConnection: () => Socket }).createConnection = () => tlsConnect({ ...tls.clientOptions({ serverIdentity: identity, alpn: ['http/1.1'] }), host, port });
+      }
+      this.agents.set(key, agent);
+    }
+    return { agent, identity, host, port };
+  }
+
+  private async route(authority: string, method: string, target: string, req: IncomingMessage): Promise<{ plan: Awaited<ReturnType<typeof routeRequest>>; policy: outbound.OutboundPolicy }> {
+    const policy = await this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs);
+    const config = protocolConfig(policy, 'http1');
+    return { plan: routeRequest(config, requestFacts(method, target, req.headers, authority)), policy };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const grpc = isGrpcRequest(req.headers);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '', req.url?.startsWith('/') ? `http://${req.headers.host ?? 'invalid'}` : undefined);
+    } catch {
+      send(res, errorResponse({ httpStatus: 400, grpcStatus: 3, message: `the request target ${JSON.stringify(req.url)} is neither absolute nor has a Host`, grpc }));
+      return;
+    }
+    const authority = canonicalAuthority(url.host, this.clusterDomain);
+    const path = `${url.pathname}${url.search}`;
+    let routed;
+    try {
+      routed = await this.route(authority, req.method ?? 'GET', path, req);
+    } catch (error) {
+      send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `no outbound policy for ${authority}: ${errorMessage(error)}`, grpc }));
+      return;
+    }
+    const { plan, policy } = routed;
+    if (plan.kind === 'noRoute') {
+      send(res, errorResponse({ httpStatus: plan.status, grpcStatus: plan.grpcStatus, message: plan.message, grpc }));
+      return;
+    }
+    const backend = chooseBackend(plan.distribution, Math.random);
+    if ('kind' in backend && backend.kind === 'noBackend') {
+      send(res, errorResponse({ httpStatus: 500, grpcStatus: 13, message: backend.reason, grpc }));
+      return;
+    }
+    const chosen = backend as Exclude<typeof backend, { kind: 'noBackend' }>;
+    if (chosen.target.kind !== 'balancer') {
+      send(res, errorResponse({ httpStatus: 500, grpcStatus: 13, message: chosen.target.kind === 'invalid' ? chosen.target.reason : 'forward backends are not supported in explicit mode', grpc }));
+      return;
+    }
+    const cfg = protocolConfig(policy, 'http1');
+    let lease: Lease;
+    try {
+      lease = await this.balancer(chosen.target, 'failureAccrual' in cfg ? cfg.failureAccrual : undefined).acquire();
+    } catch (error) {
+      const message = error instanceof ServiceUnavailableError ? error.message : errorMessage(error);
+      send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `${authority}: ${message}`, grpc }));
+      return;
+    }
+    const endpoint = lease.endpoint;
+    const { agent, identity, host, port } = this.agent(endpoint);
+    const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
+    const labels: OutboundLabels = { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels, ...(plan.route ? { route: plan.route } : {}) };
+    const recorder = this.options.metrics.startRequest(labels);
+    const headers = forwardableHeaders(req.headers);
+    headers['host'] = url.host;
+    if (identity !== undefined) headers[targetPortHeader] = String(endpoint.addr.port);
+    else delete headers[targetPortHeader];
+    const upstream = httpRequest({ host, port, method: req.method, path, headers, agent });
+    const attemptMs = plan.timeouts.attemptMs ?? plan.timeouts.requestMs;
+    let timedOut = false;
+    if (attemptMs !== undefined && attemptMs > 0) {
+      upstream.setTimeout(attemptMs, () => {
+        timedOut = true;
+        upstream.destroy(new Error(`no response within ${attemptMs} ms`));
+      });
+    }
+    let bytes = 0;
+    upstream.on('response', (response) => {
+      const status = response.statusCode ?? 502;
+      recorder.respond(status);
+      lease.release({ latencyMs: Date.now() - started, failure: status >= 500, overloaded: status === 429 || status === 503 });
+      res.writeHead(status, forwardableHeaders(response.headers));
+      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      response.pipe(res);
+      response.on('end', () => {
+        recorder.end();
+        this.log(req, authority, path, status, bytes, started);
+      });
+      response.on('error', () => recorder.end('reset'));
+    });
+    upstream.on('error', (error) => {
+      lease.release({ latencyMs: Date.now() - started, failure: true });
+      recorder.end(timedOut ? 'timeout' : 'unavailable');
+      this.options.logger.warn({ authority, endpoint: endpoint.key, err: errorMessage(error) }, 'outbound request failed');
+      send(res, errorResponse({ httpStatus: timedOut ? 504 : 502, grpcStatus: timedOut ? 4 : 14, message: `${authority} (${endpoint.key}): ${errorMessage(error)}`, grpc }));
+      this.log(req, authority, path, timedOut ? 504 : 502, 0, started);
+    });
+    req.pipe(upstream);
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+  }
+
+  private log(req: IncomingMessage, authority: string, path: string, status: number, bytes: number, started: number): void {
+    this.options.accessLog?.record({
+      time: new Date(started),
+      direction: 'outbound',
+      clientAddr: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`,
+      method: req.method ?? '',
+      authority,
+      path,
+      protocol: `HTTP/${req.httpVersion}`,
+      status,
+      bytes,
+      durationMs: Date.now() - started,
+      headers: req.headers,
+    });
+  }
+
+  /** CONNECT host:port: an opaque tunnel to an endpoint of the authority. */
+  private async tunnel(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    this.tracker.add(socket);
+    const authority = canonicalAuthority(req.url ?? '', this.clusterDomain, 443);
+    const upstream = await this.openTcp(authority).catch((error: unknown) => {
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\n${errorMessage(error)}\n`);
+      return undefined;
+    });
+    if (!upstream) return;
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.socket.write(head);
+    pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels);
+  }
+
+  private async forwardTcp(socket: Socket, authority: string): Promise<void> {
+    socket.pause();
+    const upstream = await this.openTcp(authority).catch((error: unknown) => {
+      this.options.logger.warn({ authority, err: errorMessage(error) }, 'outbound connection failed');
+      socket.destroy();
+      return undefined;
+    });
+    if (upstream) pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels);
+  }
+
+  /** An opaque connection to an endpoint of `authority`: mesh TLS to its proxy when meshed. */
+  private async openTcp(authority: string): Promise<{ socket: Socket; labels: OutboundLabels }> {
+    const policy = await this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs);
+    const config = protocolConfig(policy, 'opaque');
+    const opaque = config.kind === 'opaque' ? routeOpaque(config.routes) : undefined;
+    const http = config.kind === 'http' || config.kind === 'grpc' ? routeRequest(config, { method: 'CONNECT', path: '/', query: [], headers: {}, host: authority.replace(/:\d+$/, '') }) : undefined;
+    const distribution = opaque?.distribution ?? (http && http.kind !== 'noRoute' ? http.distribution : undefined);
+    if (!distribution) throw new Error(`${authority} has no route for TCP`);
+    const backend = chooseBackend(distribution as Distribution<unknown>, Math.random);
+    if ('kind' in backend && backend.kind === 'noBackend') throw new Error(backend.reason);
+    const chosen = backend as Exclude<typeof backend, { kind: 'noBackend' }>;
+    if (chosen.target.kind !== 'balancer') throw new Error(chosen.target.kind === 'invalid' ? chosen.target.reason : 'forward backends are not supported in explicit mode');
+    const lease = await this.balancer(chosen.target, undefined).acquire();
+    const endpoint = lease.endpoint;
+    const identity = endpointIdentity(endpoint);
+    const host = endpointHost(endpoint);
+    const started = Date.now();
+    try {
+      const socket =
+        identity === undefined
+          ? await new Promise<Socket>((resolve, reject) => {
+              const s = netConnect(endpoint.addr.port, host, () => resolve(s));
+              s.once('error', reject);
+            })
+          : await this.options.tls.connect({ host, port: endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort, serverIdentity: identity, alpn: [] });
+      socket.once('close', (hadError) => lease.release({ latencyMs: Date.now() - started, failure: hadError }));
+      const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
+      return { socket, labels: { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels } };
+    } catch (error) {
+      lease.release({ latencyMs: Date.now() - started, failure: true });
+      throw error;
+    }
+  }
+}
+
+function listenOn(server: NetServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
