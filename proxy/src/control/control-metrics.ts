@@ -13,7 +13,7 @@ export interface CertificateSource {
  *   `lifetime`, `initial-timeout`);
  * - `control_stale_watches{api}`: watches serving their last state without a live stream;
  * - `identity_cert_expiration_timestamp_seconds` (the Linkerd proxy's name) and
- *   `identity_cert_expiry_seconds` (seconds left) of the certificate held, absent before the first.
+ *   `identity_cert_expiry_seconds` (seconds left) of the certificate held, 0 before the first.
  */
 export class ControlMetrics implements WatchObserver {
   private readonly streams: Gauge<'api' | 'gateway'>;
