@@ -186,7 +186,7 @@ describe('the proxy control clients against a real control plane', () => {
       expect(await get('/ready')).toEqual({ status: 200, body: 'ready\n' });
       const metrics = (await get('/metrics')).body;
       expect(metrics).toContain(`identity_cert_expiration_timestamp_seconds ${cert.validUntil.getTime() / 1000}`);
-      const left = Number(/identity_cert_expiry_seconds (\S+)/.exec(metrics)?.[1]);
+      const left = Number(/^identity_cert_expiry_seconds (\S+)$/m.exec(metrics)?.[1]);
       expect(left).toBeGreaterThan(86_000);
       expect(left).toBeLessThanOrEqual(86_460);
 
