@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '@meshbus/runtime';
-import type { StreamLimits } from './config.js';
-import { GatewayPool } from './gateway-pool.js';
+import type { ProxyConfig, StreamLimits } from './config.js';
+import { GatewayPool, gatewayChannelOptions, gatewayCredentials } from './gateway-pool.js';
 import type { BackoffOptions } from './schedule.js';
 import type { WatchContext, WatchEvents, WatchObserver, WatchStream } from './watch-stream.js';
 import {
@@ -76,7 +76,7 @@ export interface ControlClientOptions {
   gateways: readonly string[];
   credentials: ChannelCredentials;
   /** From {@link gatewayChannelOptions}. */
-  channelOptions?: Record<string, string | number>;
+  channelOptions?: ChannelOptions;
   /** The workload string of policy requests, such as `{"ns":"shop","name":"web-1"}`. */
   workload: string;
   /** Sent as Destination's context token. @default `{"ns":"<namespace>"}` from the workload when it is JSON, else empty */
@@ -176,4 +176,23 @@ export class ControlClient {
       await held.stream.close();
     });
   }
+}
+
+/**
+ * A {@link ControlClient} for a {@link ProxyConfig}: its gateways, the TLS of the gateway
+ * connection (a CA file that cannot be read is a ConfigError), its workload and stream limits.
+ */
+export function controlClientFromConfig(
+  config: Pick<ProxyConfig, 'gateways' | 'gatewayTransport' | 'workload' | 'streams'>,
+  overrides: Partial<Pick<ControlClientOptions, 'backoff' | 'observer' | 'logger' | 'now' | 'random'>> = {},
+): ControlClient {
+  return new ControlClient({
+    gateways: config.gateways,
+    credentials: gatewayCredentials(config.gatewayTransport),
+    channelOptions: gatewayChannelOptions(config.gatewayTransport),
+    workload: config.workload.workloadRef,
+    contextToken: JSON.stringify({ ns: config.workload.namespace }),
+    limits: config.streams,
+    ...overrides,
+  });
 }

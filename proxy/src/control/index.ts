@@ -30,7 +30,7 @@ export {
   type OutboundTarget,
   type ProfileWatch,
 } from './watches.js';
-export { ControlClient, WatchHandle, type ControlClientOptions } from './control-client.js';
+export { ControlClient, WatchHandle, controlClientFromConfig, type ControlClientOptions } from './control-client.js';
 export { ControlMetrics, type CertificateSource } from './control-metrics.js';
 export { ProxyAdmin, isLoopback, proxyReadiness, type ProxyAdminOptions, type ProxyReadinessSources } from './proxy-admin.js';
 export { createCertificateClient, tokenProvider } from './identity.js';

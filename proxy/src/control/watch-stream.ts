@@ -158,9 +158,17 @@ export class WatchStream<M, S> extends EventEmitter<WatchEvents<S>> {
         delay = reconnectDelayMs(failures++, this.backoff, this.random());
         this.observer.reconnect(this.spec.api, 'error');
         const message = `stream on ${gateway} failed (${code === undefined ? errorMessage(outcome.error) : `${status[code]}: ${(outcome.error as ServiceError).details}`}); reconnecting to ${next} in ${delay} ms`;
-        if (answered !== undefined) this.logger.debug(message);
-        else this.logger.warn({ gateway, next, retryInMs: delay, keepsState: this.state !== undefined }, message);
-        this.markStale(message);
+        if (answered !== undefined) {
+          // The gateway answered: the state is current, not a leftover of a lost stream.
+          this.logger.debug(message);
+          if (this.isStale) {
+            this.isStale = false;
+            this.observer.stale(this.spec.api, -1);
+          }
+        } else {
+          this.logger.warn({ gateway, next, retryInMs: delay, keepsState: this.state !== undefined }, message);
+          this.markStale(message);
+        }
       } else if (outcome.kind === 'ended') {
         // A gateway that ends streams without error is draining; a stream that ends before any
         // message is a failure, or a gateway could make us spin.
