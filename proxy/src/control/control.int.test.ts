@@ -100,6 +100,27 @@ describe('the proxy control clients against a real control plane', () => {
     expect(unknown).toEqual({ kind: 'unknown' });
   });
 
+  it('ProfileWatch gets the routes of the ServiceProfile', async () => {
+    const control = client({ gateways: [address(0)] });
+    const profile = await control.profile(apiPath).first();
+    expect(profile.fullyQualifiedName).toBe('api.shop.svc.cluster.local');
+    expect(profile.routes.map((r) => r.metricsLabels.route)).toContain('ListProducts');
+  });
+
+  it('reopens a quiet stream after the idle timeout', async () => {
+    const registry = new Registry();
+    const control = client({
+      gateways: [address(0)],
+      limits: { idleTimeoutMs: 300, maxLifetimeMs: 60_000, lifetimeJitter: 0, initialTimeoutMs: 3_000 },
+      observer: new ControlMetrics(registry),
+    });
+    const watch = control.inboundPolicy(8080);
+    await watch.first();
+    await waitFor(() => watch.streamsOpened >= 3, { what: 'three streams', timeoutMs: 10_000 });
+    expect(watch.current).toBeDefined();
+    expect(await registry.metrics()).toMatch(/control_stream_reconnects_total\{api="inbound",reason="idle"\} [2-9]/);
+  });
+
   it('reopens a stream at its maximum lifetime, on the next gateway, keeping its state', async () => {
     const registry = new Registry();
     const metrics = new ControlMetrics(registry);
@@ -148,6 +169,21 @@ describe('the proxy control clients against a real control plane', () => {
     expect(text).toContain(`control_streams{api="destination",gateway="${address(1)}"} 1`);
     expect(text).toContain(`control_streams{api="destination",gateway="${spareAddress}"} 0`);
     expect(text).toMatch(/control_stream_reconnects_total\{api="inbound",reason="(ended|error)"\} \d/);
+  });
+
+  it('keeps the last state while no gateway answers', async () => {
+    const lone = await mesh.add('gateway');
+    const registry = new Registry();
+    const control = client({ gateways: [`127.0.0.1:${lone.grpcPort}`], observer: new ControlMetrics(registry) });
+    const watch = control.destination(apiPath);
+    const kept = await watch.first();
+    let failures = 0;
+    watch.on('disconnected', () => failures++);
+    await lone[Symbol.asyncDispose]();
+    await waitFor(() => failures >= 3, { what: 'failed reconnects', timeoutMs: 10_000 });
+    expect(watch.gateway).toBeUndefined();
+    expect(watch.current).toBe(kept);
+    expect(await registry.metrics()).toContain('control_stale_watches{api="destination"} 1');
   });
 
   it('the admin server is ready only once the certificate is held and the inbound policies are received', async () => {

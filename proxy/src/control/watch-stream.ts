@@ -93,6 +93,8 @@ export class WatchStream<M, S> extends EventEmitter<WatchEvents<S>> {
   private isStale = false;
   private closed = false;
   private cancelCurrent: (() => void) | undefined;
+  /** An expired stream, cancelled once its replacement is live (or fails). */
+  private retiring: ClientReadableStream<M> | undefined;
   private wake: (() => void) | undefined;
   private readonly loop: Promise<void>;
   /** Streams opened so far (for tests and logs). */
@@ -135,6 +137,7 @@ export class WatchStream<M, S> extends EventEmitter<WatchEvents<S>> {
     this.cancelCurrent?.();
     this.wake?.();
     await this.loop;
+    this.dropRetiring();
     if (this.isStale) this.observer.stale(this.spec.api, -1);
     this.isStale = false;
   }
@@ -207,7 +210,14 @@ export class WatchStream<M, S> extends EventEmitter<WatchEvents<S>> {
         clearTimeout(timer);
         this.cancelCurrent = undefined;
         call.removeAllListeners('data');
-        if (outcome.kind !== 'ended' && outcome.kind !== 'error') call.cancel();
+        if (outcome.kind === 'expired') {
+          // Make before break: the gateway keeps what it watches for us until the new stream is live.
+          this.dropRetiring();
+          this.retiring = call;
+        } else if (outcome.kind === 'closed') {
+          call.cancel();
+        }
+        if (outcome.kind !== 'expired') this.dropRetiring();
         if (this.connectedTo === gateway) {
           this.connectedTo = undefined;
           this.observer.connected(this.spec.api, gateway, -1);
@@ -235,6 +245,11 @@ export class WatchStream<M, S> extends EventEmitter<WatchEvents<S>> {
           return;
         }
         if (firstMessage) {
+          // The idle deadline may fall before the initial one the timer waits for.
+          clearTimeout(timer);
+          check();
+          if (settled) return;
+          this.dropRetiring();
           this.connectedTo = gateway;
           this.observer.connected(this.spec.api, gateway, 1);
           if (this.isStale) {
@@ -250,6 +265,11 @@ export class WatchStream<M, S> extends EventEmitter<WatchEvents<S>> {
       call.on('end', () => finish({ kind: 'ended' }));
       check();
     });
+  }
+
+  private dropRetiring(): void {
+    this.retiring?.cancel();
+    this.retiring = undefined;
   }
 
   private setState(state: S): void {
