@@ -12,8 +12,9 @@ export interface CertificateSource {
  * - `control_stream_reconnects_total{api,reason}`: streams replaced (`error`, `ended`, `idle`,
  *   `lifetime`, `initial-timeout`);
  * - `control_stale_watches{api}`: watches serving their last state without a live stream;
- * - `identity_cert_expiration_timestamp_seconds` (the Linkerd proxy's name) and
- *   `identity_cert_expiry_seconds` (seconds left) of the certificate held, 0 before the first.
+ * - `identity_cert_expiry_seconds`: seconds left on the certificate held, 0 before the first
+ *   (the expiry time itself, `identity_cert_expiration_timestamp_seconds`, is the metrics
+ *   library's IdentityMetrics).
  */
 export class ControlMetrics implements WatchObserver {
   private readonly streams: Gauge<'api' | 'gateway'>;
@@ -28,16 +29,6 @@ export class ControlMetrics implements WatchObserver {
     const certificate = options.certificate;
     const now = options.now ?? Date.now;
     if (certificate !== undefined) {
-      new Gauge({
-        name: 'identity_cert_expiration_timestamp_seconds',
-        help: "Time when the proxy's identity certificate expires, in seconds since the epoch.",
-        registers,
-        collect() {
-          this.reset();
-          const held = certificate.current;
-          if (held !== undefined) this.set(held.validUntil.getTime() / 1000);
-        },
-      });
       new Gauge({
         name: 'identity_cert_expiry_seconds',
         help: "Seconds until the proxy's identity certificate expires.",
