@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@meshbus/runtime';
+import { PROXY_DEFAULTS, parsePortMapping, proxyConfigFromEnv } from './config.js';
+
+const base = {
+  MESHBUS_PROXY_GATEWAYS: '10.0.0.1:8086, 10.0.0.2:8086',
+  MESHBUS_PROXY_NAMESPACE: 'shop',
+  MESHBUS_PROXY_WORKLOAD_NAME: 'web-1',
+  MESHBUS_PROXY_SERVICE_ACCOUNT: 'web',
+  MESHBUS_PROXY_TRUST_ANCHORS: '/var/run/meshbus/ca.crt',
+  MESHBUS_PROXY_IDENTITY_TOKEN_FILE: '/var/run/secrets/token',
+};
+
+function fails(env: Record<string, string | undefined>, message: RegExp): void {
+  let error: unknown;
+  try {
+    proxyConfigFromEnv({ ...base, ...env });
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(ConfigError);
+  expect((error as Error).message).toMatch(message);
+}
+
+describe('proxyConfigFromEnv', () => {
+  it('fills the documented defaults', () => {
+    const c = proxyConfigFromEnv(base);
+    expect(c.gateways).toEqual(['10.0.0.1:8086', '10.0.0.2:8086']);
+    expect(c.gatewayTransport).toEqual({ kind: 'tls', caFile: undefined, serverName: undefined });
+    expect(c.workload).toEqual({
+      namespace: 'shop',
+      name: 'web-1',
+      serviceAccount: 'web',
+      identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+      workloadRef: '{"ns":"shop","name":"web-1"}',
+    });
+    expect(c.listeners).toEqual({
+      outbound: { host: '0.0.0.0', port: 4140 },
+      inbound: { host: '0.0.0.0', port: 4143 },
+      admin: { host: '127.0.0.1', port: 4191 },
+    });
+    expect(c.token).toEqual({ kind: 'file', path: '/var/run/secrets/token' });
+    expect(c.inboundPorts).toEqual([]);
+    expect(c.workloadAddress).toBe('127.0.0.1');
+    expect(c.portMappings).toEqual([]);
+    expect(c.skipPorts).toEqual([]);
+    expect(c.clusterDomain).toBe('cluster.local');
+    expect(c.log).toEqual({ level: 'info', format: 'json' });
+    expect(c.accessLog).toBe('off');
+    expect(c.shutdownGraceMs).toBe(PROXY_DEFAULTS.shutdownGraceMs);
+    expect(c.streams).toEqual({ idleTimeoutMs: 300_000, maxLifetimeMs: 3_600_000, lifetimeJitter: 0.2, initialTimeoutMs: 3_000 });
+  });
+
+  it('reads every setting', () => {
+    const c = proxyConfigFromEnv({
+      ...base,
+      MESHBUS_PROXY_GATEWAY_CA: '/etc/ca.pem',
+      MESHBUS_PROXY_GATEWAY_TLS_NAME: 'gateway.meshbus.svc',
+      MESHBUS_PROXY_IDENTITY_TOKEN_FILE: undefined,
+      MESHBUS_PROXY_IDENTITY_TOKEN: 'abc',
+      MESHBUS_PROXY_CLUSTER_DOMAIN: 'example.org',
+      MESHBUS_PROXY_OUTBOUND_ADDR: '127.0.0.1:5140',
+      MESHBUS_PROXY_INBOUND_ADDR: '5143',
+      MESHBUS_PROXY_ADMIN_ADDR: '[::1]:5191',
+      MESHBUS_PROXY_INBOUND_PORTS: '8080,9090',
+      MESHBUS_PROXY_WORKLOAD_ADDR: '127.0.0.5',
+      MESHBUS_PROXY_PORT_MAPPINGS: '7000=api.shop:8080,7001=db.store:5432',
+      MESHBUS_PROXY_SKIP_PORTS: '22',
+      MESHBUS_PROXY_LOG_LEVEL: 'debug',
+      MESHBUS_PROXY_LOG_FORMAT: 'plain',
+      MESHBUS_PROXY_ACCESS_LOG: 'json',
+      MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: '5s',
+      MESHBUS_PROXY_STREAM_IDLE_TIMEOUT: '1m',
+      MESHBUS_PROXY_STREAM_MAX_LIFETIME: '10m',
+      MESHBUS_PROXY_STREAM_LIFETIME_JITTER: '0.5',
+      MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: '500ms',
+    });
+    expect(c.gatewayTransport).toEqual({ kind: 'tls', caFile: '/etc/ca.pem', serverName: 'gateway.meshbus.svc' });
+    expect(c.token).toEqual({ kind: 'env', token: 'abc' });
+    expect(c.workload.identity).toBe('web.shop.serviceaccount.identity.meshbus.example.org');
+    expect(c.listeners).toEqual({ outbound: { host: '127.0.0.1', port: 5140 }, inbound: { host: '0.0.0.0', port: 5143 }, admin: { host: '::1', port: 5191 } });
+    expect(c.inboundPorts).toEqual([8080, 9090]);
+    expect(c.workloadAddress).toBe('127.0.0.5');
+    expect(c.portMappings).toEqual([
+      { localPort: 7000, service: 'api', namespace: 'shop', port: 8080, authority: 'api.shop.svc.example.org:8080' },
+      { localPort: 7001, service: 'db', namespace: 'store', port: 5432, authority: 'db.store.svc.example.org:5432' },
+    ]);
+    expect(c.skipPorts).toEqual([22]);
+    expect(c.log).toEqual({ level: 'debug', format: 'plain' });
+    expect(c.accessLog).toBe('json');
+    expect(c.shutdownGraceMs).toBe(5000);
+    expect(c.streams).toEqual({ idleTimeoutMs: 60_000, maxLifetimeMs: 600_000, lifetimeJitter: 0.5, initialTimeoutMs: 500 });
+  });
+
+  it('reads plaintext for local development', () => {
+    expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'true' }).gatewayTransport).toEqual({ kind: 'plaintext' });
+  });
+
+  it.each([
+    [{ MESHBUS_PROXY_GATEWAYS: undefined }, /^MESHBUS_PROXY_GATEWAYS is required/],
+    [{ MESHBUS_PROXY_GATEWAYS: 'gateway' }, /^MESHBUS_PROXY_GATEWAYS: "gateway" is not host:port/],
+    [{ MESHBUS_PROXY_GATEWAYS: 'gw:99999' }, /^MESHBUS_PROXY_GATEWAYS must be host:port/],
+    [{ MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'yes' }, /^MESHBUS_PROXY_GATEWAY_PLAINTEXT must be true or false/],
+    [{ MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'true', MESHBUS_PROXY_GATEWAY_CA: '/ca' }, /^MESHBUS_PROXY_GATEWAY_PLAINTEXT=true cannot go with MESHBUS_PROXY_GATEWAY_CA/],
+    [{ MESHBUS_PROXY_GATEWAY_TLS_NAME: 'Not A Name' }, /^MESHBUS_PROXY_GATEWAY_TLS_NAME:/],
+    [{ MESHBUS_PROXY_CLUSTER_DOMAIN: 'bad_domain' }, /^MESHBUS_PROXY_CLUSTER_DOMAIN:/],
+    [{ MESHBUS_PROXY_CONTROL_NAMESPACE: 'a.b' }, /^MESHBUS_PROXY_CONTROL_NAMESPACE:/],
+    [{ MESHBUS_PROXY_NAMESPACE: undefined }, /^MESHBUS_PROXY_NAMESPACE is required/],
+    [{ MESHBUS_PROXY_NAMESPACE: 'Shop' }, /^MESHBUS_PROXY_NAMESPACE: "Shop" is not a DNS label/],
+    [{ MESHBUS_PROXY_WORKLOAD_NAME: undefined }, /^MESHBUS_PROXY_WORKLOAD_NAME is required/],
+    [{ MESHBUS_PROXY_WORKLOAD_NAME: 'web_1' }, /^MESHBUS_PROXY_WORKLOAD_NAME: "web_1" is not a DNS name/],
+    [{ MESHBUS_PROXY_SERVICE_ACCOUNT: undefined }, /^MESHBUS_PROXY_SERVICE_ACCOUNT is required/],
+    [{ MESHBUS_PROXY_SERVICE_ACCOUNT: 'web.x' }, /^MESHBUS_PROXY_SERVICE_ACCOUNT: "web.x" is not a DNS label/],
+    [{ MESHBUS_PROXY_TRUST_ANCHORS: undefined }, /^MESHBUS_PROXY_TRUST_ANCHORS is required/],
+    [{ MESHBUS_PROXY_IDENTITY_TOKEN_FILE: undefined }, /^MESHBUS_PROXY_IDENTITY_TOKEN_FILE \(or MESHBUS_PROXY_IDENTITY_TOKEN\) is required/],
+    [{ MESHBUS_PROXY_IDENTITY_TOKEN: 'x' }, /^MESHBUS_PROXY_IDENTITY_TOKEN_FILE and MESHBUS_PROXY_IDENTITY_TOKEN are both set/],
+    [{ MESHBUS_PROXY_OUTBOUND_ADDR: '70000' }, /^MESHBUS_PROXY_OUTBOUND_ADDR: "70000" is not a port/],
+    [{ MESHBUS_PROXY_INBOUND_ADDR: 'nowhere' }, /^MESHBUS_PROXY_INBOUND_ADDR must be host:port/],
+    [{ MESHBUS_PROXY_ADMIN_ADDR: '4140' }, /^MESHBUS_PROXY_ADMIN_ADDR: port 4140 is also the outbound listener's/],
+    [{ MESHBUS_PROXY_INBOUND_PORTS: '8080,http' }, /^MESHBUS_PROXY_INBOUND_PORTS: "http" is not a port/],
+    [{ MESHBUS_PROXY_INBOUND_PORTS: '8080,8080' }, /^MESHBUS_PROXY_INBOUND_PORTS: port 8080 is listed twice/],
+    [{ MESHBUS_PROXY_WORKLOAD_ADDR: 'localhost' }, /^MESHBUS_PROXY_WORKLOAD_ADDR: "localhost" is not an IP address/],
+    [{ MESHBUS_PROXY_PORT_MAPPINGS: '7000=api:8080' }, /^MESHBUS_PROXY_PORT_MAPPINGS: "7000=api:8080" is not <localPort>=<service>.<namespace>:<port>/],
+    [{ MESHBUS_PROXY_PORT_MAPPINGS: '0=api.shop:8080' }, /^MESHBUS_PROXY_PORT_MAPPINGS \(0=api.shop:8080\): "0" is not a port/],
+    [{ MESHBUS_PROXY_PORT_MAPPINGS: '7000=api.shop:8080,7000=db.shop:1' }, /^MESHBUS_PROXY_PORT_MAPPINGS: local port 7000 is mapped twice/],
+    [{ MESHBUS_PROXY_PORT_MAPPINGS: '4143=api.shop:8080' }, /^MESHBUS_PROXY_PORT_MAPPINGS: local port 4143 is the inbound listener's/],
+    [{ MESHBUS_PROXY_SKIP_PORTS: '-1' }, /^MESHBUS_PROXY_SKIP_PORTS: "-1" is not a port/],
+    [{ MESHBUS_PROXY_LOG_LEVEL: 'loud' }, /^MESHBUS_PROXY_LOG_LEVEL must be one of/],
+    [{ MESHBUS_PROXY_LOG_FORMAT: 'xml' }, /^MESHBUS_PROXY_LOG_FORMAT must be json or plain/],
+    [{ MESHBUS_PROXY_ACCESS_LOG: 'common' }, /^MESHBUS_PROXY_ACCESS_LOG must be off, apache or json/],
+    [{ MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: '30' }, /^MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: invalid duration/],
+    [{ MESHBUS_PROXY_STREAM_IDLE_TIMEOUT: '0s' }, /^MESHBUS_PROXY_STREAM_IDLE_TIMEOUT must be longer than 0/],
+    [{ MESHBUS_PROXY_STREAM_MAX_LIFETIME: 'forever' }, /^MESHBUS_PROXY_STREAM_MAX_LIFETIME: invalid duration/],
+    [{ MESHBUS_PROXY_STREAM_LIFETIME_JITTER: '1' }, /^MESHBUS_PROXY_STREAM_LIFETIME_JITTER must be a fraction in \[0, 1\)/],
+    [{ MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: '-1s' }, /^MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: invalid duration/],
+  ])('refuses %j', (env, message) => fails(env, message));
+});
+
+describe('parsePortMapping', () => {
+  it('names the Destination authority of the service port', () => {
+    expect(parsePortMapping(' 7000=web.shop:80 ', 'cluster.local').authority).toBe('web.shop.svc.cluster.local:80');
+  });
+});
