@@ -215,7 +215,7 @@ export class OutboundProxy {
       send(res, errorResponse({ httpStatus: plan.status, grpcStatus: plan.grpcStatus, message: plan.message, grpc }));
       return;
     }
-    const backend = chooseBackend(plan.distribution, Math.random);
+    const backend = chooseBackend(plan.distribution as Distribution<unknown>, Math.random);
     if ('kind' in backend && backend.kind === 'noBackend') {
       send(res, errorResponse({ httpStatus: 500, grpcStatus: 13, message: backend.reason, grpc }));
       return;
