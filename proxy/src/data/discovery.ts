@@ -1,155 +1,112 @@
 /*
- * What the data path needs of the control plane: the last OutboundPolicy of
- * an authority, the Destination updates of a backend path and the last
- * inbound policy of a workload port. `GrpcDiscovery` opens the watches on
- * the gateway and reopens them after a failure, keeping the last state.
+ * What the data path needs of the control plane, on the control library's
+ * shared watches (ControlClient: reconnect, failover, last state kept): the
+ * OutboundPolicy of an authority, the Destination updates of a backend path
+ * (fed to the balancer) and the inbound policy of a workload port.
  */
-import { credentials as grpcCredentials, type ChannelCredentials, type ClientReadableStream } from '@grpc/grpc-js';
-import { destination, inbound, outbound } from '@meshbus/proxy-api';
-import { errorMessage, silentLogger, type Logger } from '@meshbus/runtime';
+import { parseIp } from '@meshbus/core';
+import type { destination, inbound, net, outbound } from '@meshbus/proxy-api';
+import type { ControlClient, DestinationState, Endpoint as ControlEndpoint, OutboundPolicyState, WatchHandle } from '../control/index.js';
 
 /** The control-plane view the listeners read. */
 export interface Discovery {
   /** The OutboundPolicy of an authority: the last one received, waiting for the first up to `timeoutMs`. */
   outboundPolicy(authority: string, timeoutMs: number): Promise<outbound.OutboundPolicy>;
-  /** Streams Destination updates of `path` (a full snapshot first, and again after a reconnect). Returns the unsubscribe. */
+  /** Destination updates of `path`, as a balancer takes them. Returns the unsubscribe. */
   endpoints(path: string, onUpdate: (update: destination.Update) => void): () => void;
   /** The last inbound policy of a workload port; undefined before the first. */
   inboundPolicy(port: number): inbound.Server | undefined;
-  /** Starts watching a workload port's inbound policy; resolves with the first one. */
-  watchInbound(port: number): Promise<inbound.Server>;
-  close(): void;
 }
 
-/** Options of {@link GrpcDiscovery}. */
-export interface GrpcDiscoveryOptions {
-  /** A gateway, `host:port`. */
-  readonly gateway: string;
-  readonly credentials?: ChannelCredentials;
-  /** The workload string of policy requests, `{"ns":"<ns>","name":"<name>"}`. */
-  readonly workload: string;
-  /** Destination's context token. */
-  readonly contextToken: string;
-  readonly logger?: Logger;
-  /** Wait before reopening a failed stream. @default 500 */
-  readonly retryMs?: number;
+/** `10.0.0.1:80` or `[::1]:80` → the proxy API's address. */
+export function tcpAddress(text: string): net.TcpAddress {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(text);
+  if (!m) throw new Error(`${JSON.stringify(text)} is not ip:port`);
+  const ip = parseIp(m[1]!);
+  const port = Number(m[2]);
+  if (ip.family === 4) return { ip: { ip: { $case: 'ipv4', ipv4: ip.value } }, port };
+  return { ip: { ip: { $case: 'ipv6', ipv6: { first: ip.high, last: ip.low } } }, port };
 }
 
-interface Watch<T> {
-  last: T | undefined;
-  stream: ClientReadableStream<T> | undefined;
-  waiters: ((value: T) => void)[];
-  listeners: Set<(value: T) => void>;
-  timer: NodeJS.Timeout | undefined;
+/** A Destination endpoint of the control library in the proxy API's form, for the balancer. */
+export function weightedAddr(e: ControlEndpoint): destination.WeightedAddr {
+  return {
+    addr: tcpAddress(e.address),
+    weight: e.weight,
+    metricLabels: { ...e.metricLabels },
+    ...(e.tlsIdentity !== undefined
+      ? { tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: e.tlsIdentity } }, ...(e.serverName ? { serverName: { name: e.serverName } } : {}) } }
+      : {}),
+    ...(e.protocolHint !== undefined
+      ? {
+          protocolHint: {
+            protocol: e.protocolHint === 'h2' ? { $case: 'h2', h2: {} } : { $case: 'opaque', opaque: {} },
+            ...(e.opaqueTransportPort !== undefined ? { opaqueTransport: { inboundPort: e.opaqueTransportPort } } : {}),
+          },
+        }
+      : {}),
+    ...(e.authorityOverride !== undefined ? { authorityOverride: { authorityOverride: e.authorityOverride } } : {}),
+  } as destination.WeightedAddr;
 }
 
-/** {@link Discovery} on the gateway's proxy API, one stream per watched name. */
-export class GrpcDiscovery implements Discovery {
-  private readonly dst: destination.DestinationClient;
-  private readonly outboundClient: outbound.OutboundPoliciesClient;
-  private readonly inboundClient: inbound.InboundServerPoliciesClient;
-  private readonly policies = new Map<string, Watch<outbound.OutboundPolicy>>();
-  private readonly servers = new Map<number, Watch<inbound.Server>>();
-  private readonly logger: Logger;
-  private readonly retryMs: number;
-  private closed = false;
+/** The updates that turn endpoint set `before` into `after` (removals first). */
+export function destinationDiff(before: DestinationState | undefined, after: DestinationState): destination.Update[] {
+  const updates: destination.Update[] = [];
+  if (after.endpoints.size === 0) return before === undefined || before.endpoints.size > 0 ? [{ update: { $case: 'noEndpoints', noEndpoints: { exists: after.exists } } }] : [];
+  const removed = [...(before?.endpoints.keys() ?? [])].filter((k) => !after.endpoints.has(k));
+  if (removed.length > 0) updates.push({ update: { $case: 'remove', remove: { addrs: removed.map(tcpAddress) } } });
+  const added = [...after.endpoints.values()].filter((e) => before?.endpoints.get(e.address) !== e);
+  if (added.length > 0) updates.push({ update: { $case: 'add', add: { addrs: added.map(weightedAddr), metricLabels: {} } } });
+  return updates;
+}
 
-  constructor(private readonly options: GrpcDiscoveryOptions) {
-    const creds = options.credentials ?? grpcCredentials.createInsecure();
-    this.dst = new destination.DestinationClient(options.gateway, creds);
-    this.outboundClient = new outbound.OutboundPoliciesClient(options.gateway, creds);
-    this.inboundClient = new inbound.InboundServerPoliciesClient(options.gateway, creds);
-    this.logger = options.logger ?? silentLogger();
-    this.retryMs = options.retryMs ?? 500;
-  }
+/** {@link Discovery} on a {@link ControlClient}. */
+export class ControlDiscovery implements Discovery {
+  private readonly policies = new Map<string, WatchHandle<OutboundPolicyState>>();
 
-  private run<T>(what: string, watch: Watch<T>, open: () => ClientReadableStream<T>): void {
-    if (this.closed) return;
-    const stream = open();
-    watch.stream = stream;
-    stream.on('data', (value: T) => {
-      watch.last = value;
-      for (const w of watch.waiters.splice(0)) w(value);
-      for (const l of watch.listeners) l(value);
-    });
-    const again = (reason: string): void => {
-      if (watch.stream !== stream || this.closed) return;
-      watch.stream = undefined;
-      this.logger.debug({ watch: what, reason }, 'control-plane stream ended; reopening');
-      watch.timer = setTimeout(() => this.run(what, watch, open), this.retryMs);
-    };
-    stream.on('error', (error: Error) => again(errorMessage(error)));
-    stream.on('end', () => again('ended'));
-  }
+  constructor(
+    private readonly control: ControlClient,
+    private readonly inbound: ReadonlyMap<number, WatchHandle<inbound.Server>>,
+  ) {}
 
-  private first<T>(watch: Watch<T>, timeoutMs: number, what: string): Promise<T> {
-    if (watch.last !== undefined) return Promise.resolve(watch.last);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        watch.waiters = watch.waiters.filter((w) => w !== done);
-        reject(new Error(`no ${what} from the control plane within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = (value: T): void => {
-        clearTimeout(timer);
-        resolve(value);
-      };
-      watch.waiters.push(done);
-    });
-  }
-
-  outboundPolicy(authority: string, timeoutMs: number): Promise<outbound.OutboundPolicy> {
-    let watch = this.policies.get(authority);
-    if (!watch) {
-      const w: Watch<outbound.OutboundPolicy> = { last: undefined, stream: undefined, waiters: [], listeners: new Set(), timer: undefined };
-      watch = w;
-      this.policies.set(authority, w);
-      this.run(`outbound ${authority}`, w, () => this.outboundClient.watch({ sourceWorkload: this.options.workload, target: { $case: 'authority', authority } }));
+  async outboundPolicy(authority: string, timeoutMs: number): Promise<outbound.OutboundPolicy> {
+    let handle = this.policies.get(authority);
+    if (!handle) {
+      handle = this.control.outboundPolicy({ authority });
+      this.policies.set(authority, handle);
     }
-    return this.first(watch, timeoutMs, `outbound policy for ${authority}`);
+    let timer: NodeJS.Timeout | undefined;
+    const state = await Promise.race([
+      handle.first(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no outbound policy within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (state.kind !== 'policy') throw new Error(`the control plane knows no service ${authority}`);
+    return state.policy;
   }
 
   endpoints(path: string, onUpdate: (update: destination.Update) => void): () => void {
-    const watch: Watch<destination.Update> = { last: undefined, stream: undefined, waiters: [], listeners: new Set([onUpdate]), timer: undefined };
-    let reopened = false;
-    this.run(`destination ${path}`, watch, () => {
-      // A new stream starts with a full snapshot: forget what the last one said.
-      if (reopened) onUpdate({ update: { $case: 'noEndpoints', noEndpoints: { exists: true } } });
-      reopened = true;
-      return this.dst.get({ scheme: 'k8s', path, contextToken: this.options.contextToken });
-    });
+    const handle = this.control.destination(path);
+    let last: DestinationState | undefined;
+    const change = (state: DestinationState): void => {
+      for (const u of destinationDiff(last, state)) onUpdate(u);
+      last = state;
+    };
+    handle.on('change', change);
+    if (handle.current !== undefined) change(handle.current);
     return () => {
-      clearTimeout(watch.timer);
-      const stream = watch.stream;
-      watch.stream = undefined;
-      stream?.cancel();
+      handle.off('change', change);
+      void handle.close();
     };
   }
 
   inboundPolicy(port: number): inbound.Server | undefined {
-    return this.servers.get(port)?.last;
+    return this.inbound.get(port)?.current;
   }
 
-  watchInbound(port: number): Promise<inbound.Server> {
-    let watch = this.servers.get(port);
-    if (!watch) {
-      const w: Watch<inbound.Server> = { last: undefined, stream: undefined, waiters: [], listeners: new Set(), timer: undefined };
-      watch = w;
-      this.servers.set(port, w);
-      this.run(`inbound ${port}`, w, () => this.inboundClient.watchPort({ workload: this.options.workload, port }));
-    }
-    return this.first(watch, 60_000, `inbound policy for port ${port}`);
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const w of [...this.policies.values(), ...this.servers.values()]) {
-      clearTimeout(w.timer);
-      const s = w.stream;
-      w.stream = undefined;
-      s?.cancel();
-    }
-    this.dst.close();
-    this.outboundClient.close();
-    this.inboundClient.close();
+  async close(): Promise<void> {
+    await Promise.all([...this.policies.values()].map((h) => h.close()));
+    this.policies.clear();
   }
 }

@@ -1,0 +1,196 @@
+/*
+ * The proxy: the composition of its libraries beside one workload. It gets
+ * its certificate through Identity, watches the control plane, and runs the
+ * outbound, inbound and admin listeners. See docs/proxy.md.
+ */
+import { readFile } from 'node:fs/promises';
+import { Registry } from 'prom-client';
+import type { CertificateClient } from '@meshbus/identity-client';
+import type { inbound } from '@meshbus/proxy-api';
+import { errorMessage, silentLogger, type Logger } from '@meshbus/runtime';
+import {
+  ControlClient,
+  ControlMetrics,
+  createCertificateClient,
+  gatewayChannelOptions,
+  gatewayCredentials,
+  ProxyAdmin,
+  proxyReadiness,
+  type ProxyConfig,
+  type WatchHandle,
+} from './control/index.js';
+import { ControlDiscovery } from './data/discovery.js';
+import { InboundProxy } from './data/inbound-proxy.js';
+import { OutboundProxy } from './data/outbound-proxy.js';
+import { AccessLog, IdentityMetrics, ProxyMetrics, registerProcessMetrics } from './metrics/index.js';
+import { MeshTls } from './tls/index.js';
+
+/** What a test (or `meshbus run`) may replace. */
+export interface ProxyOverrides {
+  logger?: Logger;
+  /** The certificate client; by default one on the configured gateways and token. */
+  certificates?: CertificateClient;
+  /** Where access-log lines go. @default stdout */
+  accessLogSink?: (line: string) => void;
+}
+
+/** Options of {@link Proxy} beyond {@link ProxyConfig}. */
+export interface ProxyOptions {
+  /**
+   * The inbound port of the other proxies, where mesh TLS to a meshed
+   * endpoint goes when Destination gives none. @default this proxy's own inbound port
+   */
+  peerInboundPort?: number;
+}
+
+/** The version in `proxy_build_info`. */
+export const proxyVersion = '0.1.0';
+
+type State = 'initialized' | 'starting' | 'started' | 'stopping' | 'stopped';
+
+/**
+ * One proxy. `start()` obtains the certificate, opens the inbound policy
+ * watches and binds the listeners; `stop()` drains (the grace period of the
+ * configuration) and releases everything in reverse order.
+ */
+export class Proxy {
+  readonly registry = new Registry();
+  readonly metrics: ProxyMetrics;
+  readonly certificates: CertificateClient;
+  private readonly logger: Logger;
+  private readonly control: ControlClient;
+  private readonly inboundWatches = new Map<number, WatchHandle<inbound.Server>>();
+  private readonly discovery: ControlDiscovery;
+  private readonly admin: ProxyAdmin;
+  private readonly accessLog: AccessLog | undefined;
+  private meshTls: MeshTls | undefined;
+  private inboundProxy: InboundProxy | undefined;
+  private outboundProxy: OutboundProxy | undefined;
+  private state: State = 'initialized';
+  private stopping: Promise<void> | undefined;
+  private readonly shutdownRequested: Promise<void>;
+  private requestShutdown!: () => void;
+
+  constructor(
+    readonly config: ProxyConfig,
+    private readonly options: ProxyOptions = {},
+    overrides: ProxyOverrides = {},
+  ) {
+    this.logger = overrides.logger ?? silentLogger();
+    this.metrics = new ProxyMetrics(this.registry);
+    this.certificates = overrides.certificates ?? createCertificateClient(config, { logger: this.logger.child({ component: 'identity' }) });
+    const controlMetrics = new ControlMetrics(this.registry, { certificate: this.certificates });
+    registerProcessMetrics(this.registry, { version: proxyVersion });
+    const identityMetrics = new IdentityMetrics(this.registry);
+    this.certificates.on('certificate', (certificate) => identityMetrics.certificateObtained(certificate.validUntil));
+    this.control = new ControlClient({
+      gateways: config.gateways,
+      credentials: gatewayCredentials(config.gatewayTransport),
+      channelOptions: gatewayChannelOptions(config.gatewayTransport) as Record<string, string | number>,
+      workload: config.workload.workloadRef,
+      limits: config.streams,
+      observer: controlMetrics,
+      logger: this.logger.child({ component: 'control' }),
+    });
+    for (const port of config.inboundPorts) this.inboundWatches.set(port, this.control.inboundPolicy(port));
+    this.discovery = new ControlDiscovery(this.control, this.inboundWatches);
+    if (config.accessLog !== 'off') this.accessLog = new AccessLog({ format: config.accessLog }, overrides.accessLogSink ?? ((line) => process.stdout.write(`${line}\n`)));
+    this.shutdownRequested = new Promise((resolve) => (this.requestShutdown = resolve));
+    const readiness = proxyReadiness({ certificate: this.certificates, inboundPolicies: this.inboundWatches });
+    this.admin = new ProxyAdmin({
+      host: config.listeners.admin.host,
+      port: config.listeners.admin.port,
+      registry: this.registry,
+      readiness: () => readiness.evaluate(),
+      onShutdown: () => this.requestShutdown(),
+      logger: this.logger.child({ component: 'admin' }),
+    });
+  }
+
+  /** Resolves when `POST /shutdown` asked the proxy to stop. */
+  get shutdown(): Promise<void> {
+    return this.shutdownRequested;
+  }
+
+  /** The bound ports (after {@link start}). */
+  get ports(): { outbound: number; inbound: number; admin: number } {
+    if (!this.inboundProxy || !this.outboundProxy) throw new Error('the proxy is not started');
+    return { outbound: this.outboundProxy.port, inbound: this.inboundProxy.port, admin: this.admin.port };
+  }
+
+  get adminUrl(): string {
+    return this.admin.url;
+  }
+
+  /** The mesh TLS of the proxy (after {@link start}). */
+  get tls(): MeshTls {
+    if (!this.meshTls) throw new Error('the proxy is not started');
+    return this.meshTls;
+  }
+
+  /**
+   * Starts the admin listener first (so /ready says what is missing), then
+   * waits for the certificate and binds the inbound and outbound listeners.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'initialized') throw new Error(`the proxy cannot start: it is ${this.state}`);
+    this.state = 'starting';
+    const { config } = this;
+    await this.admin.start();
+    const trustAnchorsPem = await readFile(config.trustAnchorsFile, 'utf8').catch((error: unknown) => {
+      throw new Error(`MESHBUS_PROXY_TRUST_ANCHORS: cannot read ${config.trustAnchorsFile}: ${errorMessage(error)}`);
+    });
+    const meshTls = new MeshTls({ trustAnchorsPem, certificates: this.certificates, logger: this.logger.child({ component: 'tls' }) });
+    meshTls.on('error', (error) => this.logger.error({ err: errorMessage(error) }, 'certificate refused; the previous one stays in use'));
+    this.meshTls = meshTls;
+    if (!this.certificates.current) await this.certificates.start();
+    this.logger.info({ identity: meshTls.identity }, 'identity certificate obtained');
+
+    this.inboundProxy = new InboundProxy({
+      tls: meshTls,
+      policy: (port) => this.discovery.inboundPolicy(port),
+      workloadHost: config.workloadAddress,
+      ports: config.inboundPorts,
+      metrics: this.metrics,
+      accessLog: this.accessLog,
+      logger: this.logger.child({ component: 'inbound' }),
+    });
+    await this.inboundProxy.listen(config.listeners.inbound.host, config.listeners.inbound.port);
+    this.outboundProxy = new OutboundProxy({
+      tls: meshTls,
+      discovery: this.discovery,
+      metrics: this.metrics,
+      accessLog: this.accessLog,
+      logger: this.logger.child({ component: 'outbound' }),
+      clusterDomain: config.clusterDomain,
+      peerInboundPort: this.options.peerInboundPort ?? this.inboundProxy.port,
+    });
+    await this.outboundProxy.listen(config.listeners.outbound.host, config.listeners.outbound.port);
+    await this.outboundProxy.listenMappings(config.listeners.outbound.host === '0.0.0.0' ? '127.0.0.1' : config.listeners.outbound.host, config.portMappings);
+    this.state = 'started';
+    this.logger.info({ ...this.ports, identity: meshTls.identity }, 'proxy started');
+  }
+
+  /** Stops accepting, drains within the grace period, and releases everything. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
+    this.state = 'stopping';
+    const grace = this.config.shutdownGraceMs;
+    await Promise.all([this.outboundProxy?.close(grace), this.inboundProxy?.close(grace)]);
+    await this.discovery.close();
+    for (const handle of this.inboundWatches.values()) await handle.close();
+    await this.control.close();
+    await this.certificates[Symbol.asyncDispose]();
+    await this.admin[Symbol.asyncDispose]();
+    this.state = 'stopped';
+    this.logger.info('proxy stopped');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
