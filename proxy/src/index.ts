@@ -1,1 +1,5 @@
-export {};
+/*
+ * The meshbus data-plane proxy. See docs/proxy.md.
+ */
+export { Proxy, proxyVersion, type ProxyOptions, type ProxyOverrides } from './proxy.js';
+export { proxyConfigFromEnv, PROXY_DEFAULTS, type ProxyConfig } from './control/index.js';

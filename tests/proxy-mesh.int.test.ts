@@ -1,0 +1,236 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Proxy, proxyConfigFromEnv } from '@meshbus/proxy';
+import { freePort, httpGet, waitFor } from '@meshbus/testing';
+import { repoRoot, startMesh, type Mesh } from './harness.js';
+
+// Three workloads on their own loopback addresses, each with a real Proxy on
+// the real control plane (destination, policy, identity, gateway): A and C
+// call B through their outbound listeners; B's Server admits only A.
+
+const cli = (args: string[]) => execFileSync('node', [join(repoRoot, 'cli/dist/main.js'), ...args], { encoding: 'utf8' });
+const identityOf = (sa: string) => `${sa}.demo.serviceaccount.identity.meshbus.cluster.local`;
+const hosts = { a: '127.0.0.41', b: '127.0.0.42', c: '127.0.0.43' } as const;
+type Name = keyof typeof hosts;
+
+function manifests(appPort: number): string {
+  const workload = (name: Name) => `---
+apiVersion: meshbus.io/v1alpha1
+kind: Workload
+metadata:
+  name: ${name}-1
+  namespace: demo
+  labels:
+    app: ${name}
+spec:
+  address: ${hosts[name]}
+  ports:
+    - name: http
+      port: ${appPort}
+  serviceAccount: ${name}
+`;
+  return `apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+${(['a', 'b', 'c'] as const).map((n) => `---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${n}\n  namespace: demo\n`).join('')}---
+apiVersion: v1
+kind: Service
+metadata:
+  name: b
+  namespace: demo
+spec:
+  selector:
+    app: b
+  ports:
+    - name: http
+      port: 80
+      targetPort: http
+${workload('a')}${workload('b')}${workload('c')}---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata:
+  name: b-http
+  namespace: demo
+spec:
+  podSelector:
+    matchLabels:
+      app: b
+  port: http
+  proxyProtocol: HTTP/1
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata:
+  name: only-a
+  namespace: demo
+spec:
+  identityRefs:
+    - kind: ServiceAccount
+      name: a
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata:
+  name: b-from-a
+  namespace: demo
+spec:
+  targetRef:
+    group: policy.linkerd.io
+    kind: Server
+    name: b-http
+  requiredAuthenticationRefs:
+    - group: policy.linkerd.io
+      kind: MeshTLSAuthentication
+      name: only-a
+`;
+}
+
+/** A GET through an HTTP proxy, in absolute form, as a program with HTTP_PROXY set sends it. */
+function viaProxy(proxyPort: number, url: string): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: proxyPort, method: 'GET', path: url, headers: { host: new URL(url).host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('two workloads on the mesh through their proxies', () => {
+  let mesh: Mesh;
+  let dir: string;
+  let appPort: number;
+  let inboundPort: number;
+  const apps: Server[] = [];
+  const proxies = new Map<Name, Proxy>();
+  /** What B's program saw of each request. */
+  const seenByB: IncomingHttpHeaders[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meshbus-proxy-mesh-'));
+    cli(['identity', 'init', '--dir', join(dir, 'identity')]);
+    appPort = await freePort(hosts.b);
+    inboundPort = await freePort(hosts.b);
+    const manifestsDir = join(dir, 'manifests');
+    await mkdir(manifestsDir);
+    await writeFile(join(manifestsDir, 'demo.yaml'), manifests(appPort));
+    mesh = await startMesh({
+      destination: true,
+      policy: true,
+      identity: true,
+      gateway: true,
+      manifests: manifestsDir,
+      identityDir: join(dir, 'identity'),
+    });
+
+    for (const name of ['a', 'b', 'c'] as const) {
+      const app = createServer((req, res) => {
+        if (name === 'b') seenByB.push(req.headers);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`hello from ${name}\n`);
+      });
+      await new Promise<void>((resolve) => app.listen(appPort, hosts[name], resolve));
+      apps.push(app);
+      const token = cli(['identity', 'token', '--namespace', 'demo', '--service-account', name, '--key', join(dir, 'identity', 'token.key')]).trim();
+      const config = proxyConfigFromEnv({
+        MESHBUS_PROXY_GATEWAYS: `127.0.0.1:${mesh.gateway.grpcPort}`,
+        MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'true',
+        MESHBUS_PROXY_NAMESPACE: 'demo',
+        MESHBUS_PROXY_WORKLOAD_NAME: `${name}-1`,
+        MESHBUS_PROXY_SERVICE_ACCOUNT: name,
+        MESHBUS_PROXY_TRUST_ANCHORS: join(dir, 'identity', 'ca.crt'),
+        MESHBUS_PROXY_IDENTITY_TOKEN: token,
+        MESHBUS_PROXY_INBOUND_ADDR: `${hosts[name]}:${inboundPort}`,
+        MESHBUS_PROXY_INBOUND_PORTS: String(appPort),
+        MESHBUS_PROXY_WORKLOAD_ADDR: hosts[name],
+        MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: '1s',
+      });
+      const proxy = new Proxy({ ...config, listeners: { ...config.listeners, outbound: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } } });
+      proxies.set(name, proxy);
+      await proxy.start();
+    }
+    for (const proxy of proxies.values()) await waitFor(async () => (await httpGet(`${proxy.adminUrl}/ready`)).status === 200, { what: 'proxy ready', timeoutMs: 20_000 });
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const proxy of proxies.values()) await proxy.stop();
+    for (const app of apps) await new Promise((resolve) => app.close(resolve));
+    await mesh?.[Symbol.asyncDispose]();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('carries A → B over mutual TLS; B sees A\'s identity in l5d-client-id', async () => {
+    const a = proxies.get('a')!;
+    let answer: Awaited<ReturnType<typeof viaProxy>> | undefined;
+    await waitFor(async () => (answer = await viaProxy(a.ports.outbound, 'http://b.demo.svc.cluster.local/hello')).status === 200, { what: 'A reaches B', timeoutMs: 15_000 });
+    expect(answer!.body).toBe('hello from b\n');
+    expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+    // The short name works as well.
+    expect((await viaProxy(a.ports.outbound, 'http://b.demo/again')).status).toBe(200);
+
+    const metrics = (await httpGet(`${a.adminUrl}/metrics`)).body;
+    expect(metrics).toMatch(new RegExp(`response_total\\{[^}]*direction="outbound"[^}]*authority="b.demo.svc.cluster.local:80"[^}]*tls="true"[^}]*server_id="${identityOf('b').replace(/\./g, '\\.')}"`));
+  });
+
+  it('refuses a forged l5d-client-id: B sees the identity of the connection', async () => {
+    const a = proxies.get('a')!;
+    const res = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: a.ports.outbound, path: 'http://b.demo/forged', headers: { 'l5d-client-id': identityOf('c') } }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res).toBe(200);
+    expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+  });
+
+  it('serves TLS 1.3 with B\'s identity on B\'s inbound port, to a client with A\'s certificate', async () => {
+    const certificate = proxies.get('a')!.certificates.current!;
+    const ca = await readFile(join(dir, 'identity', 'ca.crt'), 'utf8');
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect(
+        { host: hosts.b, port: inboundPort, servername: identityOf('b'), ca, cert: `${certificate.certificatePem}${certificate.chainPem}`, key: certificate.privateKeyPem, minVersion: 'TLSv1.3', ALPNProtocols: ['http/1.1'], checkServerIdentity: () => undefined },
+        () => resolve(s),
+      );
+      s.once('error', reject);
+    });
+    expect(socket.getProtocol()).toBe('TLSv1.3');
+    expect(socket.authorized).toBe(true);
+    expect(socket.getPeerCertificate().subjectaltname).toBe(`DNS:${identityOf('b')}`);
+    socket.destroy();
+
+    // openssl sees the chain to the anchor for B's identity.
+    await writeFile(join(dir, 'a.crt'), `${certificate.certificatePem}${certificate.chainPem}`);
+    await writeFile(join(dir, 'a.key'), certificate.privateKeyPem);
+    const run = spawnSync(
+      'openssl',
+      ['s_client', '-tls1_3', '-connect', `${hosts.b}:${inboundPort}`, '-servername', identityOf('b'), '-cert', join(dir, 'a.crt'), '-key', join(dir, 'a.key'), '-CAfile', join(dir, 'identity', 'ca.crt'), '-verify_return_error', '-showcerts'],
+      { input: '', encoding: 'utf8' },
+    );
+    const out = `${run.stdout}${run.stderr}`;
+    expect(out).toContain('Verify return code: 0 (ok)');
+    expect(out).toContain('TLSv1.3');
+    expect(out).toContain(identityOf('b'));
+  });
+
+  it('refuses C with 403 by B\'s policy, and counts the denial', async () => {
+    const c = proxies.get('c')!;
+    let answer: Awaited<ReturnType<typeof viaProxy>> | undefined;
+    await waitFor(async () => (answer = await viaProxy(c.ports.outbound, 'http://b.demo.svc.cluster.local/')).status !== 503, { what: 'C gets an answer from B', timeoutMs: 15_000 });
+    expect(answer!.status).toBe(403);
+    const metrics = (await httpGet(`${proxies.get('b')!.adminUrl}/metrics`)).body;
+    expect(metrics).toMatch(new RegExp(`inbound_http_authz_deny_total\\{[^}]*client_id="${identityOf('c').replace(/\./g, '\\.')}"[^}]*\\} 1`));
+    expect(metrics).toMatch(new RegExp(`inbound_http_authz_allow_total\\{[^}]*client_id="${identityOf('a').replace(/\./g, '\\.')}"`));
+  });
+});
