@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -102,6 +102,23 @@ function viaProxy(proxyPort: number, url: string): Promise<{ status: number; hea
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Runs openssl with an empty stdin; resolves with stdout and stderr. */
+function runOpenssl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => child.kill(), 10_000);
+    child.on('error', reject);
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    child.stdin.end();
   });
 }
 
@@ -213,15 +230,16 @@ describe('two workloads on the mesh through their proxies', () => {
     // openssl sees the chain to the anchor for B's identity.
     await writeFile(join(dir, 'a.crt'), `${certificate.certificatePem}${certificate.chainPem}`);
     await writeFile(join(dir, 'a.key'), certificate.privateKeyPem);
-    const run = spawnSync(
-      'openssl',
-      ['s_client', '-tls1_3', '-connect', `${hosts.b}:${inboundPort}`, '-servername', identityOf('b'), '-cert', join(dir, 'a.crt'), '-key', join(dir, 'a.key'), '-CAfile', join(dir, 'identity', 'ca.crt'), '-verify_return_error', '-showcerts'],
-      { input: '', encoding: 'utf8' },
-    );
-    const out = `${run.stdout}${run.stderr}`;
+    // Asynchronous: B's proxy runs in this process and must answer the handshake.
+    // -verify_hostname makes openssl check that the leaf names B's identity.
+    const probe = (expected: string) =>
+      runOpenssl(['s_client', '-tls1_3', '-connect', `${hosts.b}:${inboundPort}`, '-servername', identityOf('b'), '-cert', join(dir, 'a.crt'), '-key', join(dir, 'a.key'), '-CAfile', join(dir, 'identity', 'ca.crt'), '-verify_hostname', expected, '-showcerts']);
+    const out = await probe(identityOf('b'));
     expect(out).toContain('Verify return code: 0 (ok)');
-    expect(out).toContain('TLSv1.3');
-    expect(out).toContain(identityOf('b'));
+    expect(out).toContain('New, TLSv1.3');
+    expect(out.match(/-----BEGIN CERTIFICATE-----/g)?.length).toBeGreaterThanOrEqual(2);
+    // The same certificate is not C's.
+    expect(await probe(identityOf('c'))).toMatch(/Verify return code: 62 \(hostname mismatch\)/);
   });
 
   it('refuses C with 403 by B\'s policy, and counts the denial', async () => {
