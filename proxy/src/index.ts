@@ -1,5 +1,5 @@
 /*
  * The meshbus data-plane proxy. See docs/proxy.md.
  */
-export { Proxy, proxyVersion, type ProxyOptions, type ProxyOverrides } from './proxy.js';
+export { Proxy, proxyProcessConfig, proxyVersion, type ProxyOptions, type ProxyOverrides } from './proxy.js';
 export { proxyConfigFromEnv, PROXY_DEFAULTS, type ProxyConfig } from './control/index.js';

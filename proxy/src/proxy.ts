@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import type { CertificateClient } from '@meshbus/identity-client';
 import type { inbound } from '@meshbus/proxy-api';
-import { errorMessage, silentLogger, type Logger } from '@meshbus/runtime';
+import { envInt, errorMessage, silentLogger, type Env, type Logger } from '@meshbus/runtime';
 import {
   ControlClient,
   ControlMetrics,
@@ -16,6 +16,7 @@ import {
   gatewayCredentials,
   ProxyAdmin,
   proxyReadiness,
+  proxyConfigFromEnv,
   type ProxyConfig,
   type WatchHandle,
 } from './control/index.js';
@@ -41,6 +42,12 @@ export interface ProxyOptions {
    * endpoint goes when Destination gives none. @default this proxy's own inbound port
    */
   peerInboundPort?: number;
+}
+
+/** The configuration of the process from its environment: the proxy's, and the options only the data path reads. */
+export function proxyProcessConfig(env: Env): { config: ProxyConfig; options: ProxyOptions } {
+  const config = proxyConfigFromEnv(env);
+  return { config, options: { peerInboundPort: envInt(env, 'MESHBUS_PROXY_PEER_INBOUND_PORT', config.listeners.inbound.port, { min: 1, max: 65535 }) } };
 }
 
 /** The version in `proxy_build_info`. */
