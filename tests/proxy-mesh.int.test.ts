@@ -131,6 +131,9 @@ describe('two workloads on the mesh through their proxies', () => {
   const proxies = new Map<Name, Proxy>();
   /** What B's program saw of each request. */
   const seenByB: IncomingHttpHeaders[] = [];
+  const versionsSeenByB: string[] = [];
+  /** Access-log lines of each proxy. */
+  const accessLogs = new Map<Name, string[]>();
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshbus-proxy-mesh-'));
@@ -151,7 +154,10 @@ describe('two workloads on the mesh through their proxies', () => {
 
     for (const name of ['a', 'b', 'c'] as const) {
       const app = createServer((req, res) => {
-        if (name === 'b') seenByB.push(req.headers);
+        if (name === 'b') {
+          seenByB.push(req.headers);
+          versionsSeenByB.push(req.httpVersion);
+        }
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(`hello from ${name}\n`);
       });
@@ -170,8 +176,11 @@ describe('two workloads on the mesh through their proxies', () => {
         MESHBUS_PROXY_INBOUND_PORTS: String(appPort),
         MESHBUS_PROXY_WORKLOAD_ADDR: hosts[name],
         MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: '1s',
+        MESHBUS_PROXY_ACCESS_LOG: 'json',
       });
-      const proxy = new Proxy({ ...config, listeners: { ...config.listeners, outbound: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } } });
+      const lines: string[] = [];
+      accessLogs.set(name, lines);
+      const proxy = new Proxy({ ...config, listeners: { ...config.listeners, outbound: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } } }, {}, { accessLogSink: (line) => lines.push(line) });
       proxies.set(name, proxy);
       await proxy.start();
     }
@@ -191,6 +200,10 @@ describe('two workloads on the mesh through their proxies', () => {
     await waitFor(async () => (answer = await viaProxy(a.ports.outbound, 'http://b.demo.svc.cluster.local/hello')).status === 200, { what: 'A reaches B', timeoutMs: 15_000 });
     expect(answer!.body).toBe('hello from b\n');
     expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+    // Between the proxies the request travelled over HTTP/2; B's program got HTTP/1.1 back.
+    expect(versionsSeenByB.at(-1)).toBe('1.1');
+    const inboundLine = JSON.parse(accessLogs.get('b')!.at(-1)!) as Record<string, unknown>;
+    expect(inboundLine).toMatchObject({ direction: 'inbound', protocol: 'HTTP/2.0', client_id: identityOf('a'), status: 200, path: '/hello' });
     // The short name works as well.
     expect((await viaProxy(a.ports.outbound, 'http://b.demo/again')).status).toBe(200);
 

@@ -19,7 +19,7 @@ export const targetPortHeader = 'l5d-dst-port';
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
 /** The headers to forward: hop-by-hop ones removed, and those the `Connection` header names. */
-export function forwardableHeaders(headers: IncomingHttpHeaders | Readonly<Record<string, string | readonly string[] | undefined>>): Record<string, string | string[]> {
+export function forwardableHeaders(headers: IncomingHttpHeaders | Readonly<Record<string, string | number | readonly string[] | undefined>>): Record<string, string | string[]> {
   const named = new Set(
     String(headers['connection'] ?? '')
       .split(',')
@@ -30,7 +30,7 @@ export function forwardableHeaders(headers: IncomingHttpHeaders | Readonly<Recor
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (value === undefined || hopByHop.has(lower) || named.has(lower) || lower.startsWith(':')) continue;
-    out[lower] = typeof value === 'string' ? value : [...value];
+    out[lower] = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : [...value];
   }
   return out;
 }

@@ -3,7 +3,8 @@
  * other proxies and plain connections, authorizes each request (or opaque
  * connection) by the port's inbound policy, and forwards to the workload.
  */
-import { Agent, createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, createServer as createHttpServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { constants, performServerHandshake, type IncomingHttpStatusHeader, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { inbound } from '@meshbus/proxy-api';
@@ -64,6 +65,7 @@ export class InboundProxy {
   private readonly limiters = new Map<number, HttpLocalRateLimiter>();
   private readonly agent: Agent;
   private readonly tracker = new ConnectionTracker();
+  private readonly sessions = new Set<ServerHttp2Session>();
   private readonly workloadHost: string;
   private readonly detectTimeoutMs: number;
 
@@ -99,6 +101,8 @@ export class InboundProxy {
   /** Stops accepting, lets requests in flight finish within `graceMs`, then closes what is left. */
   async close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    // HTTP/2 sessions: GOAWAY, so that the other proxy sends new requests elsewhere; streams in flight finish.
+    for (const session of this.sessions) session.close();
     await this.tracker.drain(graceMs, () => this.http1.closeIdleConnections());
     this.agent.destroy();
     await closed;
@@ -134,6 +138,10 @@ export class InboundProxy {
   private acceptMesh({ socket, peer }: AcceptedConnection): void {
     this.tracker.add(socket);
     const conn: ConnectionFacts = { tls: true, clientIdentity: peer.kind === 'authenticated' ? peer.identity : undefined, sourceIp: socket.remoteAddress ?? '' };
+    if (socket.alpnProtocol === 'h2') {
+      this.toHttp2(socket, conn);
+      return;
+    }
     if (socket.alpnProtocol === 'http/1.1') {
       this.toHttp1(socket, conn);
       return;
@@ -180,47 +188,59 @@ export class InboundProxy {
     return limiter;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const started = Date.now();
-    const conn = this.facts.get(req.socket) ?? { tls: false, sourceIp: req.socket.remoteAddress ?? '' };
-    const grpc = isGrpcRequest(req.headers);
-    const portText = req.headers[targetPortHeader];
+  /** Authorization of one request, whatever carried it: the refusal to send, or where to forward it. */
+  private admit(conn: ConnectionFacts, method: string, target: string, headers: IncomingHttpHeaders, authority: string): { kind: 'refuse'; response: ProxyResponse } | { kind: 'forward'; port: number; labels: InboundLabels } {
+    const grpc = isGrpcRequest(headers);
+    const portText = headers[targetPortHeader];
     const port = typeof portText === 'string' && /^\d{1,5}$/.test(portText) ? Number(portText) : this.defaultPort;
-    if (!this.options.ports.includes(port)) {
-      send(res, errorResponse({ httpStatus: 404, grpcStatus: GrpcStatus.UNIMPLEMENTED, message: `port ${port} is not a port of this workload`, grpc }));
-      return;
-    }
+    if (!this.options.ports.includes(port)) return { kind: 'refuse', response: errorResponse({ httpStatus: 404, grpcStatus: GrpcStatus.UNIMPLEMENTED, message: `port ${port} is not a port of this workload`, grpc }) };
     const server = this.options.policy(port);
-    const base: InboundLabels = { direction: 'inbound', targetAddr: `${this.workloadHost}:${port}`, tls: this.tlsStatus(conn) };
-    if (server === undefined) {
-      send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `no inbound policy for port ${port} yet`, grpc }));
-      return;
-    }
-    const facts = requestFacts(req.method ?? 'GET', req.url ?? '/', req.headers, req.headers.host ?? '');
-    const decision = authorizeRequest(server, conn, facts);
-    const labels: InboundLabels = { ...base, server: serverMetadata(server, port), ...(decision.outcome !== 'no-route' ? { route: policyMetadata(decision.route.ref) } : {}), ...(decision.outcome === 'allowed' ? { authz: policyMetadata(decision.authorization.ref) } : {}) };
+    if (server === undefined) return { kind: 'refuse', response: errorResponse({ httpStatus: 503, grpcStatus: 14, message: `no inbound policy for port ${port} yet`, grpc }) };
+    const decision = authorizeRequest(server, conn, requestFacts(method, target, headers, authority));
+    const labels: InboundLabels = {
+      direction: 'inbound',
+      targetAddr: `${this.workloadHost}:${port}`,
+      tls: this.tlsStatus(conn),
+      server: serverMetadata(server, port),
+      ...(decision.outcome !== 'no-route' ? { route: policyMetadata(decision.route.ref) } : {}),
+      ...(decision.outcome === 'allowed' ? { authz: policyMetadata(decision.authorization.ref) } : {}),
+    };
     if (decision.outcome !== 'allowed') {
       if (decision.outcome === 'denied') this.options.metrics.httpDenied(labels);
       else this.options.metrics.routeNotFound(labels);
       this.options.logger.info({ client: conn.clientIdentity, source: conn.sourceIp, port, reason: decision.reason }, 'inbound request refused');
-      send(res, refusalResponse(decision, grpc)!);
-      return;
+      return { kind: 'refuse', response: refusalResponse(decision, grpc)! };
     }
     if (decision.audit) this.options.logger.warn({ client: conn.clientIdentity, source: conn.sourceIp, port, reason: decision.reason }, 'audit: request let in that a deny policy would refuse');
     const limit = this.limiter(port, server).check(conn.tls ? conn.clientIdentity : undefined);
-    if (!limit.allowed) {
-      send(res, rateLimitedResponse(limit, grpc));
-      return;
-    }
+    if (!limit.allowed) return { kind: 'refuse', response: rateLimitedResponse(limit, grpc) };
     this.options.metrics.httpAuthorized(labels);
-    this.forward(req, res, port, conn, labels, started);
+    return { kind: 'forward', port, labels };
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, port: number, conn: ConnectionFacts, labels: InboundLabels, started: number): void {
+  /** The request to the workload, always HTTP/1.1: the client's identity set, proxy-only headers removed. */
+  private toWorkload(port: number, method: string, target: string, headers: IncomingHttpHeaders, authority: string, conn: ConnectionFacts): ClientRequest {
+    const out = forwardableHeaders(withClientId(headers, conn));
+    delete out[targetPortHeader];
+    out['host'] = authority;
+    return httpRequest({ host: this.workloadHost, port, method, path: target, headers: out, agent: this.agent });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = Date.now();
+    const conn = this.facts.get(req.socket) ?? { tls: false, sourceIp: req.socket.remoteAddress ?? '' };
+    const method = req.method ?? 'GET';
+    const target = req.url ?? '/';
+    const authority = req.headers.host ?? '';
+    const admitted = this.admit(conn, method, target, req.headers, authority);
+    if (admitted.kind === 'refuse') {
+      send(res, admitted.response);
+      this.log(conn, req.socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, admitted.response.status, 0, started);
+      return;
+    }
+    const { port, labels } = admitted;
     const recorder = this.options.metrics.startRequest(labels);
-    const headers = forwardableHeaders(withClientId(req.headers, conn));
-    delete headers[targetPortHeader];
-    const upstream = httpRequest({ host: this.workloadHost, port, method: req.method, path: req.url, headers, agent: this.agent });
+    const upstream = this.toWorkload(port, method, target, req.headers, authority, conn);
     let bytes = 0;
     upstream.on('response', (response) => {
       recorder.respond(response.statusCode ?? 0);
@@ -229,7 +249,7 @@ export class InboundProxy {
       response.pipe(res);
       response.on('end', () => {
         recorder.end();
-        this.log(req, conn, res.statusCode, bytes, started);
+        this.log(conn, req.socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, res.statusCode, bytes, started);
       });
       response.on('error', () => recorder.end('reset'));
     });
@@ -237,7 +257,7 @@ export class InboundProxy {
       recorder.end('unavailable');
       this.options.logger.warn({ port, err: errorMessage(error) }, 'the workload did not answer');
       send(res, errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: isGrpcRequest(req.headers) }));
-      this.log(req, conn, 502, 0, started);
+      this.log(conn, req.socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, 502, 0, started);
     });
     req.pipe(upstream);
     res.on('close', () => {
@@ -245,20 +265,82 @@ export class InboundProxy {
     });
   }
 
-  private log(req: IncomingMessage, conn: ConnectionFacts, status: number, bytes: number, started: number): void {
+  /** HTTP/2 from another proxy: each stream is restored to an HTTP/1.1 request to the workload. */
+  private toHttp2(socket: TLSSocket, conn: ConnectionFacts): void {
+    const session = performServerHandshake(socket);
+    this.sessions.add(session);
+    session.on('close', () => this.sessions.delete(session));
+    session.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'inbound HTTP/2 session failed'));
+    session.on('stream', (stream, headers) => this.handleStream(stream, headers, conn, socket));
+  }
+
+  private handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders & IncomingHttpStatusHeader, conn: ConnectionFacts, socket: Socket): void {
+    const started = Date.now();
+    const method = String(headers[':method'] ?? 'GET');
+    const target = String(headers[':path'] ?? '/');
+    const authority = String(headers[':authority'] ?? headers.host ?? '');
+    stream.on('error', () => undefined);
+    const reply = (response: ProxyResponse): void => {
+      if (stream.headersSent) {
+        stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      stream.respond({ ':status': response.status, ...response.headers, 'content-length': Buffer.byteLength(response.body) });
+      stream.end(response.body);
+    };
+    const admitted = this.admit(conn, method, target, headers, authority);
+    if (admitted.kind === 'refuse') {
+      reply(admitted.response);
+      this.log(conn, socket, method, authority, target, 'HTTP/2.0', headers, admitted.response.status, 0, started);
+      return;
+    }
+    const { port, labels } = admitted;
+    const recorder = this.options.metrics.startRequest(labels);
+    const upstream = this.toWorkload(port, method, target, headers, authority, conn);
+    let bytes = 0;
+    let done = false;
+    upstream.on('response', (response) => {
+      const status = response.statusCode ?? 502;
+      recorder.respond(status);
+      if (stream.destroyed) {
+        response.resume();
+        return;
+      }
+      stream.respond({ ':status': status, ...forwardableHeaders(response.headers) });
+      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      response.pipe(stream);
+      response.on('end', () => {
+        done = true;
+        recorder.end();
+        this.log(conn, socket, method, authority, target, 'HTTP/2.0', headers, status, bytes, started);
+      });
+      response.on('error', () => recorder.end('reset'));
+    });
+    upstream.on('error', (error) => {
+      recorder.end('unavailable');
+      reply(errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: isGrpcRequest(headers) }));
+      this.log(conn, socket, method, authority, target, 'HTTP/2.0', headers, 502, 0, started);
+    });
+    stream.pipe(upstream);
+    stream.on('close', () => {
+      if (!done) upstream.destroy();
+    });
+  }
+
+  private log(conn: ConnectionFacts, socket: Socket, method: string, authority: string, path: string, protocol: string, headers: IncomingHttpHeaders, status: number, bytes: number, started: number): void {
     this.options.accessLog?.record({
       time: new Date(started),
       direction: 'inbound',
-      clientAddr: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`,
+      clientAddr: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
       ...(conn.clientIdentity ? { clientId: conn.clientIdentity } : {}),
-      method: req.method ?? '',
-      authority: req.headers.host ?? '',
-      path: req.url ?? '',
-      protocol: `HTTP/${req.httpVersion}`,
+      method,
+      authority,
+      path,
+      protocol,
       status,
       bytes,
       durationMs: Date.now() - started,
-      headers: req.headers,
+      headers,
     });
   }
 

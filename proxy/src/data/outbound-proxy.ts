@@ -8,6 +8,8 @@
  */
 import { Agent, createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { destination, outbound } from '@meshbus/proxy-api';
 import { errorMessage, type Logger } from '@meshbus/runtime';
@@ -94,6 +96,7 @@ export class OutboundProxy {
   private readonly mappings: NetServer[] = [];
   private readonly balancers = new Map<string, { balancer: P2cBalancer; stop: () => void }>();
   private readonly agents = new Map<string, Agent>();
+  private readonly sessions = new Map<string, ClientHttp2Session>();
   private readonly tracker = new ConnectionTracker();
   private readonly clusterDomain: string;
   private readonly peerInboundPort: number;
@@ -141,6 +144,7 @@ export class OutboundProxy {
       balancer.close();
     }
     for (const agent of this.agents.values()) agent.destroy();
+    for (const session of this.sessions.values()) session.close();
     await Promise.all(closed);
   }
 
@@ -167,22 +171,17 @@ export class OutboundProxy {
     return entry.balancer;
   }
 
-  /** An endpoint's connection pool: mesh TLS to its proxy, or plain to the workload. */
-  private agent(endpoint: Endpoint): { agent: Agent; identity: string | undefined; host: string; port: number } {
-    const identity = endpointIdentity(endpoint);
+  /** The keep-alive pool of an endpoint without identity: plain HTTP/1.1 to the workload. */
+  private agent(endpoint: Endpoint): { agent: Agent; host: string; port: number } {
     const host = endpointHost(endpoint);
-    const port = identity === undefined ? endpoint.addr.port : (endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort);
-    const key = `${identity ?? '-'} ${host}:${port}`;
+    const port = endpoint.addr.port;
+    const key = `${host}:${port}`;
     let agent = this.agents.get(key);
     if (!agent) {
       agent = new Agent({ keepAlive: true });
-      if (identity !== undefined) {
-        const tls = this.options.tls;
-        (agent as unknown as { createConnection: () => Socket }).createConnection = () => tlsConnect({ ...tls.clientOptions({ serverIdentity: identity, alpn: ['http/1.1'] }), host, port });
-      }
       this.agents.set(key, agent);
     }
-    return { agent, identity, host, port };
+    return { agent, host, port };
   }
 
   private async route(authority: string, method: string, target: string, req: IncomingMessage): Promise<{ plan: Awaited<ReturnType<typeof routeRequest>>; policy: outbound.OutboundPolicy }> {
@@ -235,48 +234,114 @@ export class OutboundProxy {
       return;
     }
     const endpoint = lease.endpoint;
-    const { agent, identity, host, port } = this.agent(endpoint);
+    const identity = endpointIdentity(endpoint);
     const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
     const labels: OutboundLabels = { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels, ...(plan.route ? { route: plan.route } : {}) };
     const recorder = this.options.metrics.startRequest(labels);
     const headers = forwardableHeaders(req.headers);
-    headers['host'] = url.host;
-    if (identity !== undefined) headers[targetPortHeader] = String(endpoint.addr.port);
-    else delete headers[targetPortHeader];
-    const upstream = httpRequest({ host, port, method: req.method, path, headers, agent });
+    delete headers[targetPortHeader];
     const attemptMs = plan.timeouts.attemptMs ?? plan.timeouts.requestMs;
     let timedOut = false;
-    if (attemptMs !== undefined && attemptMs > 0) {
-      upstream.setTimeout(attemptMs, () => {
-        timedOut = true;
-        upstream.destroy(new Error(`no response within ${attemptMs} ms`));
-      });
-    }
     let bytes = 0;
-    upstream.on('response', (response) => {
-      const status = response.statusCode ?? 502;
-      recorder.respond(status);
-      lease.release({ latencyMs: Date.now() - started, failure: status >= 500, overloaded: status === 429 || status === 503 });
-      res.writeHead(status, forwardableHeaders(response.headers));
-      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      response.pipe(res);
-      response.on('end', () => {
-        recorder.end();
-        this.log(req, authority, path, status, bytes, started);
-      });
-      response.on('error', () => recorder.end('reset'));
+    let settled = false;
+    const exchange = this.exchange(endpoint, req.method ?? 'GET', path, url.host, headers, {
+      response: (status, responseHeaders, body) => {
+        settled = true;
+        clearTimeout(timer);
+        recorder.respond(status);
+        lease.release({ latencyMs: Date.now() - started, failure: status >= 500, overloaded: status === 429 || status === 503 });
+        res.writeHead(status, forwardableHeaders(responseHeaders));
+        body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        body.pipe(res);
+        body.on('end', () => {
+          recorder.end();
+          this.log(req, authority, path, status, bytes, started);
+        });
+        body.on('error', () => recorder.end('reset'));
+      },
+      error: (error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        lease.release({ latencyMs: Date.now() - started, failure: true });
+        recorder.end(timedOut ? 'timeout' : 'unavailable');
+        this.options.logger.warn({ authority, endpoint: endpoint.key, err: errorMessage(error) }, 'outbound request failed');
+        send(res, errorResponse({ httpStatus: timedOut ? 504 : 502, grpcStatus: timedOut ? 4 : 14, message: `${authority} (${endpoint.key}): ${errorMessage(error)}`, grpc }));
+        this.log(req, authority, path, timedOut ? 504 : 502, 0, started);
+      },
     });
-    upstream.on('error', (error) => {
-      lease.release({ latencyMs: Date.now() - started, failure: true });
-      recorder.end(timedOut ? 'timeout' : 'unavailable');
-      this.options.logger.warn({ authority, endpoint: endpoint.key, err: errorMessage(error) }, 'outbound request failed');
-      send(res, errorResponse({ httpStatus: timedOut ? 504 : 502, grpcStatus: timedOut ? 4 : 14, message: `${authority} (${endpoint.key}): ${errorMessage(error)}`, grpc }));
-      this.log(req, authority, path, timedOut ? 504 : 502, 0, started);
-    });
-    req.pipe(upstream);
+    const timer =
+      attemptMs !== undefined && attemptMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            exchange.abort(new Error(`no response within ${attemptMs} ms`));
+          }, attemptMs)
+        : undefined;
+    req.pipe(exchange.body);
     res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+      if (!res.writableFinished) exchange.abort();
     });
+  }
+
+  /**
+   * Sends one request to an endpoint: over HTTP/2 on mesh TLS to its proxy
+   * when it is meshed (the request's HTTP/1.1 is restored by that proxy),
+   * plain HTTP/1.1 to the workload otherwise.
+   */
+  private exchange(
+    endpoint: Endpoint,
+    method: string,
+    path: string,
+    authority: string,
+    headers: Record<string, string | string[]>,
+    on: { response: (status: number, headers: Record<string, string | string[] | number | undefined>, body: Readable) => void; error: (error: Error) => void },
+  ): { body: Writable; abort: (error?: Error) => void } {
+    const identity = endpointIdentity(endpoint);
+    if (identity === undefined) {
+      const { agent, host, port } = this.agent(endpoint);
+      const upstream = httpRequest({ host, port, method, path, headers: { ...headers, host: authority }, agent });
+      upstream.on('response', (response) => on.response(response.statusCode ?? 502, response.headers, response));
+      upstream.on('error', on.error);
+      return { body: upstream, abort: (error) => upstream.destroy(error) };
+    }
+    delete headers['host'];
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.session(endpoint, identity).request({ ...headers, ':method': method, ':path': path, ':authority': authority, ':scheme': 'http', [targetPortHeader]: String(endpoint.addr.port) });
+    } catch (error) {
+      const failed = new PassThrough();
+      queueMicrotask(() => on.error(error as Error));
+      return { body: failed, abort: () => failed.destroy() };
+    }
+    let answered = false;
+    stream.on('response', (h) => {
+      answered = true;
+      on.response(Number(h[':status'] ?? 502), h, stream);
+    });
+    stream.on('error', on.error);
+    stream.on('close', () => {
+      if (!answered) on.error(new Error(`the stream closed before a response (code ${stream.rstCode ?? 0})`));
+    });
+    return { body: stream, abort: (error) => stream.destroy(error) };
+  }
+
+  /** The HTTP/2 session to a meshed endpoint's proxy, opened on first use and shared by its requests. */
+  private session(endpoint: Endpoint, identity: string): ClientHttp2Session {
+    const host = endpointHost(endpoint);
+    const port = endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort;
+    const key = `${identity} ${host}:${port}`;
+    const open = this.sessions.get(key);
+    if (open && !open.closed && !open.destroyed) return open;
+    const tls = this.options.tls;
+    const session = http2Connect(`http://${host}:${port}`, { createConnection: () => tlsConnect({ ...tls.clientOptions({ serverIdentity: identity, alpn: ['h2'] }), host, port }) });
+    session.on('error', (error) => this.options.logger.debug({ endpoint: endpoint.key, err: errorMessage(error) }, 'HTTP/2 session to a peer proxy failed'));
+    const forget = (): void => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    };
+    session.on('close', forget);
+    session.on('goaway', forget);
+    this.sessions.set(key, session);
+    return session;
   }
 
   private log(req: IncomingMessage, authority: string, path: string, status: number, bytes: number, started: number): void {
