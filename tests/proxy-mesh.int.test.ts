@@ -15,11 +15,11 @@ import { repoRoot, startMesh, type Mesh } from './harness.js';
 
 const cli = (args: string[]) => execFileSync('node', [join(repoRoot, 'cli/dist/main.js'), ...args], { encoding: 'utf8' });
 const identityOf = (sa: string) => `${sa}.demo.serviceaccount.identity.meshbus.cluster.local`;
-const hosts = { a: '127.0.0.41', b: '127.0.0.42', c: '127.0.0.43' } as const;
+const hosts = { a: '127.0.0.41', b: '127.0.0.42', c: '127.0.0.43', d: '127.0.0.44' } as const;
 type Name = keyof typeof hosts;
 
 function manifests(appPort: number): string {
-  const workload = (name: Name) => `---
+  const workload = (name: Name, meshed = true) => `---
 apiVersion: meshbus.io/v1alpha1
 kind: Workload
 metadata:
@@ -33,12 +33,13 @@ spec:
     - name: http
       port: ${appPort}
   serviceAccount: ${name}
+  meshed: ${meshed}
 `;
   return `apiVersion: v1
 kind: Namespace
 metadata:
   name: demo
-${(['a', 'b', 'c'] as const).map((n) => `---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${n}\n  namespace: demo\n`).join('')}---
+${(['a', 'b', 'c', 'd'] as const).map((n) => `---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${n}\n  namespace: demo\n`).join('')}---
 apiVersion: v1
 kind: Service
 metadata:
@@ -51,7 +52,20 @@ spec:
     - name: http
       port: 80
       targetPort: http
-${workload('a')}${workload('b')}${workload('c')}---
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: d
+  namespace: demo
+spec:
+  selector:
+    app: d
+  ports:
+    - name: http
+      port: 80
+      targetPort: http
+${workload('a')}${workload('b')}${workload('c')}${workload('d', false)}---
 apiVersion: policy.linkerd.io/v1beta3
 kind: Server
 metadata:
@@ -127,6 +141,8 @@ describe('two workloads on the mesh through their proxies', () => {
   let dir: string;
   let appPort: number;
   let inboundPort: number;
+  /** A's local port mapped to b.demo:80. */
+  let mappedPort: number;
   const apps: Server[] = [];
   const proxies = new Map<Name, Proxy>();
   /** What B's program saw of each request. */
@@ -140,6 +156,7 @@ describe('two workloads on the mesh through their proxies', () => {
     cli(['identity', 'init', '--dir', join(dir, 'identity')]);
     appPort = await freePort(hosts.b);
     inboundPort = await freePort(hosts.b);
+    mappedPort = await freePort();
     const manifestsDir = join(dir, 'manifests');
     await mkdir(manifestsDir);
     await writeFile(join(manifestsDir, 'demo.yaml'), manifests(appPort));
@@ -152,8 +169,17 @@ describe('two workloads on the mesh through their proxies', () => {
       identityDir: join(dir, 'identity'),
     });
 
+    // D is outside the mesh: a program without a proxy.
+    const d = createServer((_req, res) => res.end('hello from d\n'));
+    await new Promise<void>((resolve) => d.listen(appPort, hosts.d, resolve));
+    apps.push(d);
+
     for (const name of ['a', 'b', 'c'] as const) {
       const app = createServer((req, res) => {
+        if (req.url === '/slow') {
+          setTimeout(() => res.end('slow\n'), 400);
+          return;
+        }
         if (name === 'b') {
           seenByB.push(req.headers);
           versionsSeenByB.push(req.httpVersion);
@@ -177,6 +203,7 @@ describe('two workloads on the mesh through their proxies', () => {
         MESHBUS_PROXY_WORKLOAD_ADDR: hosts[name],
         MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: '1s',
         MESHBUS_PROXY_ACCESS_LOG: 'json',
+        ...(name === 'a' ? { MESHBUS_PROXY_PORT_MAPPINGS: `${mappedPort}=b.demo:80` } : {}),
       });
       const lines: string[] = [];
       accessLogs.set(name, lines);
@@ -263,5 +290,46 @@ describe('two workloads on the mesh through their proxies', () => {
     const metrics = (await httpGet(`${proxies.get('b')!.adminUrl}/metrics`)).body;
     expect(metrics).toMatch(new RegExp(`inbound_http_authz_deny_total\\{[^}]*client_id="${identityOf('c').replace(/\./g, '\\.')}"[^}]*\\} 1`));
     expect(metrics).toMatch(new RegExp(`inbound_http_authz_allow_total\\{[^}]*client_id="${identityOf('a').replace(/\./g, '\\.')}"`));
+  });
+
+  it('sends plain HTTP to a workload outside the mesh, labelled no_identity', async () => {
+    const a = proxies.get('a')!;
+    let answer: Awaited<ReturnType<typeof viaProxy>> | undefined;
+    await waitFor(async () => (answer = await viaProxy(a.ports.outbound, 'http://d.demo/')).status === 200, { what: 'A reaches D', timeoutMs: 15_000 });
+    expect(answer!.body).toBe('hello from d\n');
+    const metrics = (await httpGet(`${a.adminUrl}/metrics`)).body;
+    expect(metrics).toMatch(/response_total\{[^}]*direction="outbound"[^}]*authority="d\.demo\.svc\.cluster\.local:80"[^}]*tls="no_identity"[^}]*no_tls_reason="not_provided_by_service_discovery"/);
+  });
+
+  it('forwards a local port mapping to b.demo:80 over mesh TLS', async () => {
+    const body = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: mappedPort, path: '/mapped', headers: { host: 'b.demo' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(body).toEqual({ status: 200, body: 'hello from b\n' });
+    expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+  });
+
+  it('drains on stop: a request in flight finishes, then B refuses new connections', async () => {
+    const a = proxies.get('a')!;
+    const b = proxies.get('b')!;
+    const inFlight = viaProxy(a.ports.outbound, 'http://b.demo/slow');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopped = b.stop();
+    expect((await inFlight).body).toBe('slow\n');
+    await stopped;
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = tlsConnect({ host: hosts.b, port: inboundPort, rejectUnauthorized: false });
+      s.once('secureConnect', () => resolve(false));
+      s.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
+    expect((await viaProxy(a.ports.outbound, 'http://b.demo/')).status).toBeGreaterThanOrEqual(500);
   });
 });

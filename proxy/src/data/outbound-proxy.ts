@@ -339,7 +339,11 @@ export class OutboundProxy {
       if (this.sessions.get(key) === session) this.sessions.delete(key);
     };
     session.on('close', forget);
-    session.on('goaway', forget);
+    // The peer proxy is draining: no new requests on this session; it closes after the last one.
+    session.on('goaway', () => {
+      forget();
+      session.close();
+    });
     this.sessions.set(key, session);
     return session;
   }
