@@ -21,7 +21,7 @@ export class ConnectionTracker {
 
   /** After the response of a request that came during the drain, the connection is closed. */
   watchHttp(server: HttpServer): void {
-    server.on('request', (_req, res) => {
+    server.prependListener('request', (_req, res) => {
       if (this.draining) res.setHeader('connection', 'close');
     });
   }
