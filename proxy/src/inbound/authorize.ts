@@ -4,8 +4,8 @@
  * sent for that port. Pure: the facts of the connection and the request go
  * in, a decision with the reason and the policy it came from comes out.
  */
-import type { grpcRoute, httpRoute, inbound } from '@meshbus/proxy-api';
-import { compareRank, grpcMatches, httpMatchRank, httpMatches, selectRoute, type RequestFacts } from '../routes/match.js';
+import type { httpRoute, inbound } from '@meshbus/proxy-api';
+import { compareRank, grpcMatches, grpcMatchRank, httpMatchRank, httpMatches, selectRoute, type RequestFacts } from '../routes/match.js';
 import { describeRef, isDefault, policyRef, refLabels, type PolicyRef } from './metadata.js';
 import { clientNetworkAdmits, compileClientNetwork, parseClientAddress, type ClientAddress, type CompiledClientNetwork } from './networks.js';
 
@@ -204,11 +204,6 @@ export function serverRoutes(server: inbound.Server): { readonly kind: 'http'; r
     default:
       return undefined;
   }
-}
-
-/** Ranks gRPC matches as the Gateway API orders them: service and method given, then the number of header matches. */
-export function grpcMatchRank(m: grpcRoute.GrpcRouteMatch): readonly number[] {
-  return [m.rpc?.service ? 1 : 0, m.rpc?.method ? 1 : 0, m.headers.length];
 }
 
 function routeRef(route: inbound.HttpRoute | inbound.GrpcRoute): InboundRouteRef {

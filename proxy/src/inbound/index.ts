@@ -7,7 +7,6 @@ export {
   authorizeConnection,
   authorizeRequest,
   describeClient,
-  grpcMatchRank,
   identitySuffixMatches,
   serverRoutes,
   type AuthorizationRef,
@@ -18,21 +17,7 @@ export {
   type RequestDecision,
 } from './authorize.js';
 export { clientIdHeader, proxyOnlyRequestHeaders, withClientId } from './client-id.js';
-export {
-  applyGrpcFilters,
-  applyHeaderModifier,
-  applyHttpFilters,
-  grpcFailureResponse,
-  httpFailureResponse,
-  injectsFailure,
-  matchedPrefix,
-  redirectResponse,
-  replacePrefix,
-  rewriteTarget,
-  type FilterOutcome,
-  type HeaderMap,
-  type RequestTarget,
-} from './filters.js';
+export { applyGrpcFilters, applyHttpFilters, grpcFailureResponse, httpFailureResponse, redirectResponse, type FilterOutcome, type HeaderMap, type RequestTarget } from './filters.js';
 export { describeRef, isDefault, policyRef, refLabels, type PolicyRef } from './metadata.js';
 export { clientNetworkAdmits, compileClientNetwork, compileNetwork, networkContains, parseClientAddress, type ClientAddress, type CompiledClientNetwork, type CompiledNetwork } from './networks.js';
 export { HttpLocalRateLimiter, rateLimitedResponse, serverRateLimit, type RateLimitDecision, type RateLimiterOptions, type RateLimitKind } from './rate-limit.js';

@@ -2,8 +2,8 @@
  * Route selection: from an OutboundPolicy and a request, the rule that
  * applies and everything the data path needs to carry the request out.
  */
-import type { grpcRoute, httpRoute, meta, outbound } from '@meshbus/proxy-api';
-import { grpcMatches, httpMatches, httpMatchRank, compareRank, selectRoute, type RequestFacts } from '../routes/match.js';
+import type { httpRoute, meta, outbound } from '@meshbus/proxy-api';
+import { grpcMatches, grpcMatchRank, httpMatches, httpMatchRank, compareRank, selectRoute, type RequestFacts } from '../routes/match.js';
 import type { GrpcFilter, HttpFilter } from '../routes/filters.js';
 import { toDistribution, type Distribution } from './backend-choice.js';
 import { durationMs } from './durations.js';
@@ -135,7 +135,7 @@ export function routeHttp(routes: readonly outbound.HttpRoute[], req: RequestFac
 
 /** The gRPC rule for a call, or NoRoute. */
 export function routeGrpc(routes: readonly outbound.GrpcRoute[], req: RequestFacts): RoutePlan<GrpcFilter> | NoRoute {
-  const hit = selectRoute(routes, req, grpcMatches, grpcRank);
+  const hit = selectRoute(routes, req, grpcMatches, grpcMatchRank);
   if (!hit) return noRoute(`no route matches ${req.host}${req.path}`);
   const retry = toGrpcRetry(hit.rule.retry);
   return {
@@ -148,11 +148,6 @@ export function routeGrpc(routes: readonly outbound.GrpcRoute[], req: RequestFac
     retry,
     allowL5dRequestHeaders: hit.rule.allowL5dRequestHeaders,
   };
-}
-
-/** gRPC precedence: a method match over a service match over headers only. */
-function grpcRank(m: grpcRoute.GrpcRouteMatch): readonly number[] {
-  return [m.rpc?.method ? 2 : m.rpc?.service ? 1 : 0, m.rpc?.service ? 1 : 0, m.headers.length];
 }
 
 /** The request's route under a protocol configuration (HTTP or gRPC); opaque and TLS configurations have no request routes. */

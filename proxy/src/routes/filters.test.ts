@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { httpTypes, type httpRoute } from '@meshbus/proxy-api';
-import { applyGrpcFilters, applyHttpFilters, FilterError, injectGrpcFailure, injectHttpFailure, modifyHeaders, redirect, replacePathPrefix, rewriteUrl, type RequestUrl } from './filters.js';
+import { applyGrpcFilters, applyHttpFilters, FilterError, injectGrpcFailure, injectHttpFailure, matchedPathPrefix, modifyHeaders, redirect, replacePathPrefix, rewriteUrl, toHeaderMap, toNodeHeaders, type RequestUrl } from './filters.js';
 
 const hs = (...pairs: [string, string][]): httpTypes.Headers => ({ headers: pairs.map(([name, value]) => ({ name, value: Buffer.from(value) })) });
 const url: RequestUrl = { scheme: 'http', host: 'web.shop', port: 8080, path: '/api/books', query: 'page=2' };
@@ -23,6 +23,20 @@ describe('header modifiers', () => {
   });
 });
 
+describe('Node.js headers', () => {
+  it('become a HeaderMap with lower-case names and every value, in order, and back', () => {
+    const map = toHeaderMap({ Accept: 'a', 'x-b': ['1', '2'], 'X-B': '3', gone: undefined });
+    expect(map).toEqual({ accept: ['a'], 'x-b': ['1', '2', '3'] });
+    expect(toNodeHeaders({ ...map, empty: [] })).toEqual({ accept: 'a', 'x-b': ['1', '2', '3'] });
+  });
+
+  it('the prefix a match gives, only for a prefix match', () => {
+    expect(matchedPathPrefix({ path: { kind: { $case: 'prefix', prefix: '/api' } }, headers: [], queryParams: [] })).toBe('/api');
+    expect(matchedPathPrefix({ path: { kind: { $case: 'exact', exact: '/api' } }, headers: [], queryParams: [] })).toBeUndefined();
+    expect(matchedPathPrefix(undefined)).toBeUndefined();
+  });
+});
+
 describe('path prefixes', () => {
   it('replaces the matched prefix on whole segments', () => {
     expect(replacePathPrefix('/api/books', '/api', '/v2')).toBe('/v2/books');
@@ -39,8 +53,8 @@ describe('path prefixes', () => {
 });
 
 describe('redirects', () => {
-  it('defaults to 301 and keeps unset parts of the URL', () => {
-    expect(redirect(url, redirectFilter({ host: 'books.shop' }))).toEqual({ status: 301, location: 'http://books.shop:8080/api/books?page=2' });
+  it('defaults to 302, as the Gateway API says, and keeps unset parts of the URL', () => {
+    expect(redirect(url, redirectFilter({ host: 'books.shop' }))).toEqual({ status: 302, location: 'http://books.shop:8080/api/books?page=2' });
   });
 
   it('drops the old port when the scheme changes, and a default port', () => {
@@ -82,8 +96,11 @@ describe('failure injection', () => {
     expect(injectGrpcFailure({ code: 14, message: 'down', ratio: { numerator: 0, denominator: 1 } }, 0)).toBeUndefined();
   });
 
-  it('refuses a zero denominator', () => {
+  it('refuses a zero denominator and a status that is not an HTTP status', () => {
     expect(() => injectHttpFailure({ status: 500, message: '', ratio: { numerator: 1, denominator: 0 } }, 0)).toThrow(/denominator/);
+    expect(() => injectHttpFailure({ status: 42, message: '' }, 0)).toThrow(/status/);
+    expect(() => injectHttpFailure({ status: 600, message: '' }, 0)).toThrow(FilterError);
+    expect(injectHttpFailure({ status: 0, message: '' }, 0)).toEqual({ status: 500, message: '' });
   });
 
   it('injects about the share the ratio says over many draws', () => {
@@ -118,7 +135,7 @@ describe('filter chains', () => {
   });
 
   it('stops at a redirect or an injected failure', () => {
-    expect(applyHttpFilters([{ kind: { $case: 'redirect', redirect: redirectFilter({ host: 'elsewhere' }) } }, { kind: { $case: 'failureInjector', failureInjector: { status: 500, message: 'x' } } }], request, () => 0)).toMatchObject({ kind: 'redirect', redirect: { status: 301 } });
+    expect(applyHttpFilters([{ kind: { $case: 'redirect', redirect: redirectFilter({ host: 'elsewhere' }) } }, { kind: { $case: 'failureInjector', failureInjector: { status: 500, message: 'x' } } }], request, () => 0)).toMatchObject({ kind: 'redirect', redirect: { status: 302 } });
     expect(applyHttpFilters([{ kind: { $case: 'failureInjector', failureInjector: { status: 500, message: 'backend is invalid' } } }], request, () => 0.5)).toEqual({ kind: 'fail', failure: { status: 500, message: 'backend is invalid' } });
   });
 

@@ -11,6 +11,32 @@ import { pathPrefixMatches } from './match.js';
 /** Header values by lower-case name; a name may carry several values, in order. */
 export type HeaderMap = Readonly<Record<string, readonly string[]>>;
 
+/** Headers as Node.js gives them (one value or several, maybe undefined) as a HeaderMap: names lower case, values in order. */
+export function toHeaderMap(headers: Readonly<Record<string, string | readonly string[] | undefined>>): HeaderMap {
+  const out: Record<string, readonly string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    out[lower] = [...(out[lower] ?? []), ...(typeof value === 'string' ? [value] : value)];
+  }
+  return out;
+}
+
+/** A HeaderMap as Node.js writes headers: a single value as a string, several as an array; names without values left out. */
+export function toNodeHeaders(headers: HeaderMap): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(headers)) {
+    if (values.length === 1 && values[0] !== undefined) out[name] = values[0];
+    else if (values.length > 1) out[name] = [...values];
+  }
+  return out;
+}
+
+/** The path prefix a rule matched by, for prefix replacements: the match's prefix, or undefined for other path matches. */
+export function matchedPathPrefix(match: httpRoute.HttpRouteMatch | undefined): string | undefined {
+  return match?.path?.kind?.$case === 'prefix' ? match.path.kind.prefix : undefined;
+}
+
 /** The header block of a proxy API message as name → value pairs (names lower case). */
 function pairs(h: httpTypes.Headers | undefined): [string, string][] {
   return (h?.headers ?? []).map((x) => [x.name.toLowerCase(), x.value.toString('latin1')]);
@@ -96,13 +122,13 @@ export interface Redirect {
 }
 
 /**
- * The response of a redirect filter: status (301 when the filter says 0)
- * and an absolute Location. Unset parts keep the request's values; the port
+ * The response of a redirect filter: status (302 when the filter says 0,
+ * the Gateway API's default) and an absolute Location. Unset parts keep the request's values; the port
  * is left out when it is the scheme's default, and a changed scheme without
  * an explicit port drops the request's port. The query string is kept.
  */
 export function redirect(url: RequestUrl, filter: httpRoute.RequestRedirect, matchedPrefix?: string): Redirect {
-  const status = filter.status === 0 ? 301 : filter.status;
+  const status = filter.status === 0 ? 302 : filter.status;
   if (status < 300 || status > 399) throw new FilterError(`redirect status must be 3xx, got ${status}`);
   const scheme = schemeName(filter.scheme) ?? url.scheme;
   const host = filter.host === '' ? url.host : filter.host;
@@ -141,10 +167,16 @@ export interface InjectedHttpFailure {
   readonly message: string;
 }
 
-/** The failure an HTTP failure injector injects for this draw (`random` in [0, 1)), or undefined to pass the request on. */
+/**
+ * The failure an HTTP failure injector injects for this draw (`random` in
+ * [0, 1)), or undefined to pass the request on. A status of 0 injects 500;
+ * a status outside 100–599 is a FilterError.
+ */
 export function injectHttpFailure(injector: httpRoute.HttpFailureInjector, random: number): InjectedHttpFailure | undefined {
+  const status = injector.status === 0 ? 500 : injector.status;
+  if (!Number.isInteger(status) || status < 100 || status > 599) throw new FilterError(`failure injector status must be an HTTP status (100-599), got ${injector.status}`);
   if (!fires(injector.ratio, random)) return undefined;
-  return { status: injector.status === 0 ? 500 : injector.status, message: injector.message };
+  return { status, message: injector.message };
 }
 
 /** A synthetic gRPC failure: the grpc-status code and grpc-message. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { httpTypes, type httpRoute, type grpcRoute } from '@meshbus/proxy-api';
-import { grpcMatches, hostMatches, hostOf, httpMatchRank, httpMatches, pathPrefixMatches, requestFacts, selectRoute } from './match.js';
+import { grpcMatchRank, grpcMatches, hostMatches, hostOf, httpMatchRank, httpMatches, pathPrefixMatches, requestFacts, selectRoute } from './match.js';
 
 const req = (method: string, target: string, headers: Record<string, string> = {}, authority = 'web.shop:80') => requestFacts(method, target, headers, authority);
 const m = (x: Partial<httpRoute.HttpRouteMatch>): httpRoute.HttpRouteMatch => ({ headers: [], queryParams: [], ...x });
@@ -51,6 +51,21 @@ describe('request matching', () => {
     expect(grpcMatches(g('shop.v1.Catalog', 'Get'), req('POST', '/shop.v1.Catalog/List'))).toBe(false);
     expect(grpcMatches(g('', ''), req('POST', '/not-grpc'))).toBe(true);
     expect(grpcMatches(g('a.B', ''), req('POST', '/not-grpc'))).toBe(false);
+  });
+
+  it('ranks gRPC matches by service, then method, then header matches (the Gateway API order)', () => {
+    type R = { name: string; hosts: httpRoute.HostMatch[]; rules: { matches: grpcRoute.GrpcRouteMatch[] }[] };
+    const header: httpRoute.HeaderMatch = { name: 'x-tier', value: { $case: 'exact', exact: Buffer.from('gold') } };
+    const route = (name: string, service: string, method: string, headers: httpRoute.HeaderMatch[] = []): R => ({ name, hosts: [], rules: [{ matches: [{ rpc: { service, method }, headers }] }] });
+    const routes = [route('any', '', ''), route('method-only', '', 'Get'), route('service', 'shop.v1.Catalog', ''), route('method', 'shop.v1.Catalog', 'Get'), route('method-header', 'shop.v1.Catalog', 'Get', [header])];
+    const pick = (target: string, headers: Record<string, string> = {}) => selectRoute(routes, requestFacts('POST', target, headers, 'catalog.shop'), grpcMatches, grpcMatchRank)?.route.name;
+    expect(pick('/shop.v1.Catalog/Get', { 'x-tier': 'gold' })).toBe('method-header');
+    expect(pick('/shop.v1.Catalog/Get')).toBe('method');
+    expect(pick('/shop.v1.Catalog/List')).toBe('service');
+    expect(pick('/shop.v1.Cart/Get')).toBe('method-only');
+    expect(pick('/shop.v1.Cart/Add')).toBe('any');
+    expect(grpcMatchRank({ rpc: { service: 'a.B', method: '' }, headers: [] })).toEqual([3, 0, 0]);
+    expect(grpcMatchRank({ headers: [] })).toEqual([0, 0, 0]);
   });
 
   it('picks the most specific matching rule across routes, then the first', () => {

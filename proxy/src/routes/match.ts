@@ -179,6 +179,15 @@ export function httpMatchRank(m: httpRoute.HttpRouteMatch): readonly number[] {
   return [pathKind, pathLength, m.method ? 1 : 0, m.headers.length, m.queryParams.length];
 }
 
+/**
+ * How specific a gRPC match is, as the Gateway API orders GRPCRoute rules:
+ * the longer matched service, then the longer matched method, then the more
+ * header matches. Higher wins.
+ */
+export function grpcMatchRank(m: grpcRoute.GrpcRouteMatch): readonly number[] {
+  return [m.rpc?.service.length ?? 0, m.rpc?.method.length ?? 0, m.headers.length];
+}
+
 /** Compares two ranks: positive when `a` is more specific. */
 export function compareRank(a: readonly number[], b: readonly number[]): number {
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
