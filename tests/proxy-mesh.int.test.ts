@@ -66,6 +66,30 @@ spec:
       port: 80
       targetPort: http
 ${workload('a')}${workload('b')}${workload('c')}${workload('d', false)}---
+# Calls to b are retried once when b answers 503.
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: b-retries
+  namespace: demo
+  annotations:
+    retry.linkerd.io/http: "503"
+    retry.linkerd.io/limit: "1"
+spec:
+  parentRefs:
+    - group: core
+      kind: Service
+      name: b
+      port: 80
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /
+      backendRefs:
+        - name: b
+          port: 80
+---
 apiVersion: policy.linkerd.io/v1beta3
 kind: Server
 metadata:
@@ -148,6 +172,7 @@ describe('two workloads on the mesh through their proxies', () => {
   /** What B's program saw of each request. */
   const seenByB: IncomingHttpHeaders[] = [];
   const versionsSeenByB: string[] = [];
+  let flakyCalls = 0;
   /** Access-log lines of each proxy. */
   const accessLogs = new Map<Name, string[]>();
 
@@ -176,6 +201,12 @@ describe('two workloads on the mesh through their proxies', () => {
 
     for (const name of ['a', 'b', 'c'] as const) {
       const app = createServer((req, res) => {
+        if (req.url === '/flaky') {
+          flakyCalls++;
+          res.writeHead(flakyCalls % 2 === 1 ? 503 : 200);
+          res.end(`attempt ${flakyCalls}\n`);
+          return;
+        }
         if (req.url === '/slow') {
           setTimeout(() => res.end('slow\n'), 400);
           return;
@@ -314,6 +345,13 @@ describe('two workloads on the mesh through their proxies', () => {
     });
     expect(body).toEqual({ status: 200, body: 'hello from b\n' });
     expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+  });
+
+  it('retries a retryable route once when B answers 503', async () => {
+    const a = proxies.get('a')!;
+    const answer = await viaProxy(a.ports.outbound, 'http://b.demo/flaky');
+    expect(answer).toMatchObject({ status: 200, body: 'attempt 2\n' });
+    expect(flakyCalls).toBe(2);
   });
 
   it('drains on stop: a request in flight finishes, then B refuses new connections', async () => {

@@ -17,6 +17,9 @@ import { errorResponse, isGrpcRequest, type ProxyResponse } from '../inbound/ind
 import type { AccessLog, OutboundLabels, ProxyMetrics, TlsStatus } from '../metrics/index.js';
 import {
   chooseBackend,
+  decideRetry,
+  defaultRetryBudget,
+  RetryBudget,
   P2cBalancer,
   protocolConfig,
   routeOpaque,
@@ -97,6 +100,7 @@ export class OutboundProxy {
   private readonly balancers = new Map<string, { balancer: P2cBalancer; stop: () => void }>();
   private readonly agents = new Map<string, Agent>();
   private readonly sessions = new Map<string, ClientHttp2Session>();
+  private readonly budgets = new Map<string, RetryBudget>();
   private readonly tracker = new ConnectionTracker();
   private readonly clusterDomain: string;
   private readonly peerInboundPort: number;
@@ -225,62 +229,101 @@ export class OutboundProxy {
       return;
     }
     const cfg = protocolConfig(policy, 'http1');
-    let lease: Lease;
-    try {
-      lease = await this.balancer(chosen.target, 'failureAccrual' in cfg ? cfg.failureAccrual : undefined).acquire();
-    } catch (error) {
-      const message = error instanceof ServiceUnavailableError ? error.message : errorMessage(error);
-      send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `${authority}: ${message}`, grpc }));
-      return;
-    }
-    const endpoint = lease.endpoint;
-    const identity = endpointIdentity(endpoint);
-    const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
-    const labels: OutboundLabels = { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels, ...(plan.route ? { route: plan.route } : {}) };
-    const recorder = this.options.metrics.startRequest(labels);
+    const balancer = this.balancer(chosen.target, 'failureAccrual' in cfg ? cfg.failureAccrual : undefined);
     const headers = forwardableHeaders(req.headers);
     delete headers[targetPortHeader];
+    // Only requests without a body are retried: nothing has to be kept to send them again.
+    const bodyless = (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.headers['transfer-encoding'] === undefined;
+    const retry = plan.retry;
+    const budget = retry ? this.retryBudget(authority) : undefined;
+    budget?.deposit();
     const attemptMs = plan.timeouts.attemptMs ?? plan.timeouts.requestMs;
-    let timedOut = false;
-    let bytes = 0;
-    let settled = false;
-    const exchange = this.exchange(endpoint, req.method ?? 'GET', path, url.host, headers, {
-      response: (status, responseHeaders, body) => {
-        settled = true;
-        clearTimeout(timer);
-        recorder.respond(status);
-        lease.release({ latencyMs: Date.now() - started, failure: status >= 500, overloaded: status === 429 || status === 503 });
-        res.writeHead(status, forwardableHeaders(responseHeaders));
-        body.on('data', (chunk: Buffer) => (bytes += chunk.length));
-        body.pipe(res);
-        body.on('end', () => {
-          recorder.end();
-          this.log(req, authority, path, status, bytes, started);
-        });
-        body.on('error', () => recorder.end('reset'));
-      },
-      error: (error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        lease.release({ latencyMs: Date.now() - started, failure: true });
-        recorder.end(timedOut ? 'timeout' : 'unavailable');
-        this.options.logger.warn({ authority, endpoint: endpoint.key, err: errorMessage(error) }, 'outbound request failed');
-        send(res, errorResponse({ httpStatus: timedOut ? 504 : 502, grpcStatus: timedOut ? 4 : 14, message: `${authority} (${endpoint.key}): ${errorMessage(error)}`, grpc }));
-        this.log(req, authority, path, timedOut ? 504 : 502, 0, started);
-      },
-    });
-    const timer =
-      attemptMs !== undefined && attemptMs > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            exchange.abort(new Error(`no response within ${attemptMs} ms`));
-          }, attemptMs)
-        : undefined;
-    req.pipe(exchange.body);
-    res.on('close', () => {
-      if (!res.writableFinished) exchange.abort();
-    });
+
+    const attempt = async (retries: number): Promise<void> => {
+      let lease: Lease;
+      try {
+        lease = await balancer.acquire();
+      } catch (error) {
+        const message = error instanceof ServiceUnavailableError ? error.message : errorMessage(error);
+        send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `${authority}: ${message}`, grpc }));
+        this.log(req, authority, path, 503, 0, started);
+        return;
+      }
+      const attemptStarted = Date.now();
+      const endpoint = lease.endpoint;
+      const identity = endpointIdentity(endpoint);
+      const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
+      const labels: OutboundLabels = { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels, ...(plan.route ? { route: plan.route } : {}) };
+      const recorder = this.options.metrics.startRequest(labels);
+      let timedOut = false;
+      let bytes = 0;
+      let settled = false;
+      /** Whether this attempt's result is retried; if so, the next attempt starts after the backoff. */
+      const retried = (status: number | undefined): boolean => {
+        if (!retry || res.destroyed) return false;
+        const decision = decideRetry({ policy: retry, result: { status }, retriesSoFar: retries, requestBytes: bodyless ? 0 : undefined, budget, random: Math.random() });
+        if (!decision.retry) return false;
+        this.options.logger.debug({ authority, endpoint: endpoint.key, status, retry: retries + 1, delayMs: decision.delayMs }, 'retrying');
+        setTimeout(() => void attempt(retries + 1), decision.delayMs);
+        return true;
+      };
+      const exchange = this.exchange(endpoint, req.method ?? 'GET', path, url.host, { ...headers }, {
+        response: (status, responseHeaders, body) => {
+          settled = true;
+          clearTimeout(timer);
+          recorder.respond(status);
+          lease.release({ latencyMs: Date.now() - attemptStarted, failure: status >= 500, overloaded: status === 429 || status === 503 });
+          if (retried(status)) {
+            body.resume();
+            recorder.end();
+            return;
+          }
+          res.writeHead(status, forwardableHeaders(responseHeaders));
+          body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+          body.pipe(res);
+          body.on('end', () => {
+            recorder.end();
+            this.log(req, authority, path, status, bytes, started);
+          });
+          body.on('error', () => recorder.end('reset'));
+        },
+        error: (error) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          lease.release({ latencyMs: Date.now() - attemptStarted, failure: true });
+          recorder.end(timedOut ? 'timeout' : 'unavailable');
+          this.options.logger.warn({ authority, endpoint: endpoint.key, err: errorMessage(error) }, 'outbound request failed');
+          if (retried(undefined)) return;
+          send(res, errorResponse({ httpStatus: timedOut ? 504 : 502, grpcStatus: timedOut ? 4 : 14, message: `${authority} (${endpoint.key}): ${errorMessage(error)}`, grpc }));
+          this.log(req, authority, path, timedOut ? 504 : 502, 0, started);
+        },
+      });
+      const limit = retry?.attemptTimeoutMs ?? attemptMs;
+      const timer =
+        limit !== undefined && limit > 0
+          ? setTimeout(() => {
+              timedOut = true;
+              exchange.abort(new Error(`no response within ${limit} ms`));
+            }, limit)
+          : undefined;
+      if (retries === 0) req.pipe(exchange.body);
+      else exchange.body.end();
+      res.once('close', () => {
+        if (!res.writableFinished) exchange.abort();
+      });
+    };
+    await attempt(0);
+  }
+
+  /** The retry budget of an authority (Linkerd's default budget). */
+  private retryBudget(authority: string): RetryBudget {
+    let budget = this.budgets.get(authority);
+    if (!budget) {
+      budget = new RetryBudget(defaultRetryBudget, () => performance.now());
+      this.budgets.set(authority, budget);
+    }
+    return budget;
   }
 
   /**
