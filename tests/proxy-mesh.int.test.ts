@@ -86,9 +86,25 @@ spec:
         - path:
             type: PathPrefix
             value: /
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier:
+            set:
+              - name: x-route
+                value: b-retries
       backendRefs:
         - name: b
           port: 80
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /old
+      filters:
+        - type: RequestRedirect
+          requestRedirect:
+            path:
+              type: ReplaceFullPath
+              replaceFullPath: /new
 ---
 apiVersion: policy.linkerd.io/v1beta3
 kind: Server
@@ -258,6 +274,8 @@ describe('two workloads on the mesh through their proxies', () => {
     await waitFor(async () => (answer = await viaProxy(a.ports.outbound, 'http://b.demo.svc.cluster.local/hello')).status === 200, { what: 'A reaches B', timeoutMs: 15_000 });
     expect(answer!.body).toBe('hello from b\n');
     expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+    // The route's request header modifier ran on A's side.
+    expect(seenByB.at(-1)!['x-route']).toBe('b-retries');
     // Between the proxies the request travelled over HTTP/2; B's program got HTTP/1.1 back.
     expect(versionsSeenByB.at(-1)).toBe('1.1');
     const inboundLine = JSON.parse(accessLogs.get('b')!.at(-1)!) as Record<string, unknown>;
@@ -345,6 +363,14 @@ describe('two workloads on the mesh through their proxies', () => {
     });
     expect(body).toEqual({ status: 200, body: 'hello from b\n' });
     expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+  });
+
+  it('answers a redirect filter without calling B', async () => {
+    const before = seenByB.length;
+    const answer = await viaProxy(proxies.get('a')!.ports.outbound, 'http://b.demo/old/page');
+    expect(answer.status).toBe(302);
+    expect(answer.headers.location).toBe('http://b.demo/new');
+    expect(seenByB.length).toBe(before);
   });
 
   it('retries a retryable route once when B answers 503', async () => {

@@ -11,7 +11,7 @@ import { connect as netConnect, createServer as createNetServer, type Server as 
 import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import type { destination, outbound } from '@meshbus/proxy-api';
+import type { destination, httpRoute, outbound } from '@meshbus/proxy-api';
 import { errorMessage, type Logger } from '@meshbus/runtime';
 import { errorResponse, isGrpcRequest, type ProxyResponse } from '../inbound/index.js';
 import type { AccessLog, OutboundLabels, ProxyMetrics, TlsStatus } from '../metrics/index.js';
@@ -31,6 +31,7 @@ import {
   type Endpoint,
   type Lease,
 } from '../outbound/index.js';
+import { applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type HttpFilter } from '../routes/filters.js';
 import type { MeshTls } from '../tls/index.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import type { Discovery } from './discovery.js';
@@ -230,8 +231,19 @@ export class OutboundProxy {
     }
     const cfg = protocolConfig(policy, 'http1');
     const balancer = this.balancer(chosen.target, 'failureAccrual' in cfg ? cfg.failureAccrual : undefined);
-    const headers = forwardableHeaders(req.headers);
+    let headers = forwardableHeaders(req.headers);
     delete headers[targetPortHeader];
+    let target = { path, host: url.host };
+    let responseModifiers: readonly httpRoute.ResponseHeaderModifier[] = [];
+    if (plan.kind === 'http') {
+      const filtered = this.filter([...(plan.filters as readonly HttpFilter[]), ...(chosen.filters as readonly HttpFilter[])], url, headers, plan.matchedPrefix);
+      if (filtered.kind === 'answer') {
+        send(res, filtered.response);
+        this.log(req, authority, path, filtered.response.status, 0, started);
+        return;
+      }
+      ({ headers, target, responseModifiers } = filtered);
+    }
     // Only requests without a body are retried: nothing has to be kept to send them again.
     const bodyless = (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.headers['transfer-encoding'] === undefined;
     const retry = plan.retry;
@@ -267,7 +279,7 @@ export class OutboundProxy {
         setTimeout(() => void attempt(retries + 1), decision.delayMs);
         return true;
       };
-      const exchange = this.exchange(endpoint, req.method ?? 'GET', path, url.host, { ...headers }, {
+      const exchange = this.exchange(endpoint, req.method ?? 'GET', target.path, target.host, { ...headers }, {
         response: (status, responseHeaders, body) => {
           settled = true;
           clearTimeout(timer);
@@ -278,7 +290,7 @@ export class OutboundProxy {
             recorder.end();
             return;
           }
-          res.writeHead(status, forwardableHeaders(responseHeaders));
+          res.writeHead(status, withResponseModifiers(forwardableHeaders(responseHeaders), responseModifiers));
           body.on('data', (chunk: Buffer) => (bytes += chunk.length));
           body.pipe(res);
           body.on('end', () => {
@@ -314,6 +326,28 @@ export class OutboundProxy {
       });
     };
     await attempt(0);
+  }
+
+  /** Runs a rule's and its backend's filters: the request to send, or the answer to give at once (redirect, injected failure). */
+  private filter(
+    filters: readonly HttpFilter[],
+    url: URL,
+    headers: Record<string, string | string[]>,
+    matchedPrefix: string | undefined,
+  ): { kind: 'answer'; response: ProxyResponse } | { kind: 'forward'; headers: Record<string, string | string[]>; target: { path: string; host: string }; responseModifiers: readonly httpRoute.ResponseHeaderModifier[] } {
+    if (filters.length === 0) return { kind: 'forward', headers, target: { path: `${url.pathname}${url.search}`, host: url.host }, responseModifiers: [] };
+    const requestUrl = { scheme: url.protocol.replace(/:$/, ''), host: url.hostname, port: url.port === '' ? undefined : Number(url.port), path: url.pathname, query: url.search.replace(/^\?/, '') };
+    let outcome;
+    try {
+      outcome = applyHttpFilters(filters, { url: requestUrl, headers: toHeaderMap(headers) }, Math.random, matchedPrefix);
+    } catch (error) {
+      return { kind: 'answer', response: errorResponse({ httpStatus: 500, grpcStatus: 13, message: errorMessage(error), grpc: false }) };
+    }
+    if (outcome.kind === 'redirect') return { kind: 'answer', response: { status: outcome.redirect.status, headers: { location: outcome.redirect.location }, body: '' } };
+    if (outcome.kind === 'fail') return { kind: 'answer', response: errorResponse({ httpStatus: outcome.failure.status, grpcStatus: 13, message: outcome.failure.message, grpc: false }) };
+    const { url: next } = outcome.request;
+    const host = next.port === undefined ? next.host : `${next.host}:${next.port}`;
+    return { kind: 'forward', headers: toNodeHeaders(outcome.request.headers), target: { path: next.query === '' ? next.path : `${next.path}?${next.query}`, host }, responseModifiers: outcome.responseModifiers };
   }
 
   /** The retry budget of an authority (Linkerd's default budget). */
@@ -464,6 +498,14 @@ export class OutboundProxy {
       throw error;
     }
   }
+}
+
+/** Response headers with the route's response header modifiers applied, in order. */
+function withResponseModifiers(headers: Record<string, string | string[]>, modifiers: readonly httpRoute.ResponseHeaderModifier[]): Record<string, string | string[]> {
+  if (modifiers.length === 0) return headers;
+  let map = toHeaderMap(headers);
+  for (const m of modifiers) map = modifyHeaders(map, m);
+  return toNodeHeaders(map);
 }
 
 function listenOn(server: NetServer, host: string, port: number): Promise<void> {
