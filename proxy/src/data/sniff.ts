@@ -47,5 +47,7 @@ export function sniff<T>(socket: Socket, decide: (bytes: Buffer) => T | undefine
     socket.on('data', onData);
     socket.once('close', onClose);
     socket.once('error', onClose);
+    // A socket paused by an earlier look at its first bytes does not flow again on its own.
+    socket.resume();
   });
 }

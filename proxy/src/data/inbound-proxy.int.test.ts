@@ -1,0 +1,146 @@
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { connect as http2Connect } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { inbound } from '@meshbus/proxy-api';
+import { silentLogger } from '@meshbus/runtime';
+import { anyone, authz, everywhere, http1Server, inboundHttpRoute, meshed, opaqueServer, prefixMatch, resource } from '../inbound/test-policy.js';
+import { ProxyMetrics } from '../metrics/index.js';
+import { createTestMesh, TestCertificateSource, type TestMesh } from '../tls/test-fixtures.js';
+import { MeshTls } from '../tls/index.js';
+import type { WorkloadCertificate } from '@meshbus/identity-client';
+import { InboundProxy } from './inbound-proxy.js';
+
+// The inbound listener on real sockets and real TLS: a workload behind it,
+// plain and mesh clients in front, policies set by the test.
+
+const serverId = 'web.shop.serviceaccount.identity.meshbus.test';
+const clientId = 'api.shop.serviceaccount.identity.meshbus.test';
+
+describe('the inbound listener', () => {
+  let mesh: TestMesh;
+  let clientCert: WorkloadCertificate;
+  let proxy: InboundProxy;
+  let workload: Server;
+  let tcpWorkload: NetServer;
+  let httpPort: number;
+  let tcpPort: number;
+  const seen: IncomingHttpHeaders[] = [];
+  const policies = new Map<number, inbound.Server>();
+  const registry = new Registry();
+
+  const listen = (server: Server | NetServer): Promise<number> =>
+    new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+
+  beforeAll(async () => {
+    mesh = createTestMesh();
+    const serverCert = await mesh.certify(serverId);
+    clientCert = await mesh.certify(clientId);
+    workload = createServer((req, res) => {
+      seen.push(req.headers);
+      res.end(`workload saw HTTP/${req.httpVersion}\n`);
+    });
+    httpPort = await listen(workload);
+    tcpWorkload = createNetServer((socket) => socket.pipe(socket));
+    tcpPort = await listen(tcpWorkload);
+    const tls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(serverCert) });
+    proxy = new InboundProxy({ tls, policy: (port) => policies.get(port), ports: [httpPort, tcpPort], metrics: new ProxyMetrics(registry), logger: silentLogger(), detectTimeoutMs: 300 });
+    await proxy.listen('127.0.0.1', 0);
+  });
+  afterAll(async () => {
+    await proxy?.close(100);
+    workload?.close();
+    tcpWorkload?.close();
+  });
+
+  const plainGet = (path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxy.port, path, headers, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  const meshGet = (path: string, port: number): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const session = http2Connect(`http://127.0.0.1:${proxy.port}`, {
+        createConnection: () =>
+          tlsConnect({ host: '127.0.0.1', port: proxy.port, servername: serverId, ca: mesh.anchor.certificatePem, cert: `${clientCert.certificatePem}${clientCert.chainPem}`, key: clientCert.privateKeyPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }),
+      });
+      session.on('error', reject);
+      const stream = session.request({ ':path': path, 'l5d-dst-port': String(port), 'l5d-client-id': 'forged.example' });
+      let status = 0;
+      let body = '';
+      stream.on('response', (h) => (status = Number(h[':status'])));
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (body += c));
+      stream.on('end', () => {
+        session.close();
+        resolve({ status, body });
+      });
+      stream.on('error', reject);
+      stream.end();
+    });
+
+  it('forwards plain HTTP without a client identity, removing forged l5d-client-id', async () => {
+    policies.set(httpPort, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')])]));
+    const answer = await plainGet('/', { 'l5d-client-id': clientId });
+    expect(answer).toEqual({ status: 200, body: 'workload saw HTTP/1.1\n' });
+    expect(seen.at(-1)!['l5d-client-id']).toBeUndefined();
+  });
+
+  it('restores HTTP/2 from a mesh client to HTTP/1.1 with the verified l5d-client-id', async () => {
+    const answer = await meshGet('/x', httpPort);
+    expect(answer).toEqual({ status: 200, body: 'workload saw HTTP/1.1\n' });
+    expect(seen.at(-1)!['l5d-client-id']).toBe(clientId);
+    expect(seen.at(-1)!['l5d-dst-port']).toBeUndefined();
+  });
+
+  it('refuses with 403 what the route does not authorize, 404 a port that is not the workload\'s', async () => {
+    policies.set(httpPort, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'api-only'), [authz(meshed([clientId]), { networks: everywhere })], [prefixMatch('/')])]));
+    expect((await plainGet('/')).status).toBe(403);
+    expect((await meshGet('/', httpPort)).status).toBe(200);
+    expect((await meshGet('/', 1)).status).toBe(404);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/inbound_http_authz_deny_total\{[^}]*tls="no_identity"[^}]*\} 1/);
+  });
+
+  it('answers 429 over the rate limit', async () => {
+    policies.set(httpPort, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')])], { total: { requestsPerSecond: 1 }, overrides: [] }));
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await plainGet('/')).status);
+    expect(statuses).toContain(429);
+  });
+
+  it('pipes opaque TCP that the policy authorizes, and closes what it does not', async () => {
+    // A proxy whose first workload port is the TCP echo server: bytes that name no port go there.
+    const tls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(serverId)) });
+    const tcpProxy = new InboundProxy({ tls, policy: (port) => policies.get(port), ports: [tcpPort], metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), detectTimeoutMs: 300 });
+    await tcpProxy.listen('127.0.0.1', 0);
+    const echo = (): Promise<string> =>
+      new Promise((resolve) => {
+        const s = netConnect(tcpProxy.port, '127.0.0.1', () => s.write('ping\n'));
+        let got = '';
+        s.on('data', (c: Buffer) => {
+          got += c.toString();
+          if (got.includes('\n')) s.end();
+        });
+        s.on('close', () => resolve(got));
+        s.on('error', () => undefined);
+      });
+    try {
+      policies.set(tcpPort, opaqueServer([authz(anyone, { networks: everywhere })]));
+      expect(await echo()).toBe('ping\n');
+      policies.set(tcpPort, opaqueServer([]));
+      expect(await echo()).toBe('');
+    } finally {
+      await tcpProxy.close(100);
+    }
+  });
+});
