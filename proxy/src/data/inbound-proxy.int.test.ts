@@ -111,6 +111,13 @@ describe('the inbound listener', () => {
     expect(metrics).toMatch(/inbound_http_authz_deny_total\{[^}]*tls="no_identity"[^}]*\} 1/);
   });
 
+  it('runs the route\'s filters before forwarding', async () => {
+    const setHeader: inbound.HttpRoute_Filter = { kind: { $case: 'requestHeaderModifier', requestHeaderModifier: { set: { headers: [{ name: 'x-inbound', value: Buffer.from('yes') }] }, remove: [] } } };
+    policies.set(httpPort, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')], [setHeader])]));
+    expect((await plainGet('/f?q=1')).status).toBe(200);
+    expect(seen.at(-1)!['x-inbound']).toBe('yes');
+  });
+
   it('answers 429 over the rate limit', async () => {
     policies.set(httpPort, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')])], { total: { requestsPerSecond: 1 }, overrides: [] }));
     const statuses = [];

@@ -10,6 +10,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { inbound } from '@meshbus/proxy-api';
 import { errorMessage, type Logger } from '@meshbus/runtime';
 import {
+  applyHttpFilters as applyRouteFilters,
   authorizeConnection,
   authorizeRequest,
   HttpLocalRateLimiter,
@@ -25,7 +26,7 @@ import {
 } from '../inbound/index.js';
 import type { AccessLog, InboundLabels, ProxyMetrics, TlsStatus, TrafficLabels } from '../metrics/index.js';
 import { peekClientHello, type MeshTls, type AcceptedConnection } from '../tls/index.js';
-import { forwardableHeaders, policyMetadata, requestFacts, serverMetadata, targetPortHeader } from './http-headers.js';
+import { authorityHost, forwardableHeaders, policyMetadata, requestFacts, serverMetadata, targetPortHeader } from './http-headers.js';
 import { sniff, sniffProtocol, type SniffedProtocol } from './sniff.js';
 import { ConnectionTracker } from './connection-tracker.js';
 
@@ -189,7 +190,13 @@ export class InboundProxy {
   }
 
   /** Authorization of one request, whatever carried it: the refusal to send, or where to forward it. */
-  private admit(conn: ConnectionFacts, method: string, target: string, headers: IncomingHttpHeaders, authority: string): { kind: 'refuse'; response: ProxyResponse } | { kind: 'forward'; port: number; labels: InboundLabels } {
+  private admit(
+    conn: ConnectionFacts,
+    method: string,
+    target: string,
+    headers: IncomingHttpHeaders,
+    authority: string,
+  ): { kind: 'refuse'; response: ProxyResponse } | { kind: 'forward'; port: number; labels: InboundLabels; request: { path: string; authority: string; headers: IncomingHttpHeaders } } {
     const grpc = isGrpcRequest(headers);
     const portText = headers[targetPortHeader];
     const port = typeof portText === 'string' && /^\d{1,5}$/.test(portText) ? Number(portText) : this.defaultPort;
@@ -215,7 +222,16 @@ export class InboundProxy {
     const limit = this.limiter(port, server).check(conn.tls ? conn.clientIdentity : undefined);
     if (!limit.allowed) return { kind: 'refuse', response: rateLimitedResponse(limit, grpc) };
     this.options.metrics.httpAuthorized(labels);
-    return { kind: 'forward', port, labels };
+    const request = { path: target, authority, headers };
+    if (decision.rule.kind === 'http' && decision.rule.filters.length > 0) {
+      const q = target.indexOf('?');
+      const query = q < 0 ? '' : target.slice(q + 1);
+      const host = authorityHost(authority);
+      const out = applyRouteFilters(decision.rule.filters, { headers, target: { scheme: 'http', host, port, path: q < 0 ? target : target.slice(0, q), query } }, decision.rule.match);
+      if (out.kind === 'respond') return { kind: 'refuse', response: out.response };
+      return { kind: 'forward', port, labels, request: { path: query === '' ? out.path : `${out.path}?${query}`, authority: out.host === host ? authority : out.host, headers: out.headers } };
+    }
+    return { kind: 'forward', port, labels, request };
   }
 
   /** The request to the workload, always HTTP/1.1: the client's identity set, proxy-only headers removed. */
@@ -238,9 +254,9 @@ export class InboundProxy {
       this.log(conn, req.socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, admitted.response.status, 0, started);
       return;
     }
-    const { port, labels } = admitted;
+    const { port, labels, request } = admitted;
     const recorder = this.options.metrics.startRequest(labels);
-    const upstream = this.toWorkload(port, method, target, req.headers, authority, conn);
+    const upstream = this.toWorkload(port, method, request.path, request.headers, request.authority, conn);
     let bytes = 0;
     upstream.on('response', (response) => {
       recorder.respond(response.statusCode ?? 0);
@@ -294,9 +310,9 @@ export class InboundProxy {
       this.log(conn, socket, method, authority, target, 'HTTP/2.0', headers, admitted.response.status, 0, started);
       return;
     }
-    const { port, labels } = admitted;
+    const { port, labels, request } = admitted;
     const recorder = this.options.metrics.startRequest(labels);
-    const upstream = this.toWorkload(port, method, target, headers, authority, conn);
+    const upstream = this.toWorkload(port, method, request.path, request.headers, request.authority, conn);
     let bytes = 0;
     let done = false;
     upstream.on('response', (response) => {
