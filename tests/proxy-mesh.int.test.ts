@@ -365,6 +365,30 @@ describe('two workloads on the mesh through their proxies', () => {
     expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
   });
 
+  it('tunnels CONNECT b.demo:80 to B over mesh TLS', async () => {
+    const a = proxies.get('a')!;
+    const reply = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: a.ports.outbound, method: 'CONNECT', path: 'b.demo:80' });
+      req.on('connect', (res, socket) => {
+        expect(res.statusCode).toBe(200);
+        let text = '';
+        socket.on('data', (c: Buffer) => {
+          text += c.toString();
+          if (text.includes('hello from b')) {
+            socket.end();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.write('GET /tunnel HTTP/1.1\r\nhost: b.demo\r\nconnection: close\r\n\r\n');
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 200/);
+    expect(seenByB.at(-1)!['l5d-client-id']).toBe(identityOf('a'));
+  });
+
   it('answers a redirect filter without calling B', async () => {
     const before = seenByB.length;
     const answer = await viaProxy(proxies.get('a')!.ports.outbound, 'http://b.demo/old/page');
