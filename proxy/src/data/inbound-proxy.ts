@@ -138,6 +138,7 @@ export class InboundProxy {
 
   private acceptMesh({ socket, peer }: AcceptedConnection): void {
     this.tracker.add(socket);
+    socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'inbound mesh connection failed'));
     const conn: ConnectionFacts = { tls: true, clientIdentity: peer.kind === 'authenticated' ? peer.identity : undefined, sourceIp: socket.remoteAddress ?? '' };
     if (socket.alpnProtocol === 'h2') {
       this.toHttp2(socket, conn);

@@ -444,6 +444,7 @@ export class OutboundProxy {
   /** CONNECT host:port: an opaque tunnel to an endpoint of the authority. */
   private async tunnel(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     this.tracker.add(socket);
+    socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'CONNECT client connection failed'));
     const authority = canonicalAuthority(req.url ?? '', this.clusterDomain, 443);
     const upstream = await this.openTcp(authority).catch((error: unknown) => {
       socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\n${errorMessage(error)}\n`);
@@ -457,6 +458,7 @@ export class OutboundProxy {
 
   private async forwardTcp(socket: Socket, authority: string): Promise<void> {
     socket.pause();
+    socket.on('error', (error) => this.options.logger.debug({ authority, err: errorMessage(error) }, 'port-mapping client connection failed'));
     const upstream = await this.openTcp(authority).catch((error: unknown) => {
       this.options.logger.warn({ authority, err: errorMessage(error) }, 'outbound connection failed');
       socket.destroy();
