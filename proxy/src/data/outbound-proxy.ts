@@ -32,18 +32,15 @@ import {
   type Lease,
 } from '../outbound/index.js';
 import { applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type HttpFilter } from '../routes/filters.js';
+import type { PortMapping as ControlPortMapping } from '../control/index.js';
 import type { MeshTls } from '../tls/index.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import type { Discovery } from './discovery.js';
 import { authorityPort, forwardableHeaders, requestFacts, targetPortHeader } from './http-headers.js';
 import { pipeConnection } from './inbound-proxy.js';
 
-/** A local port of explicit mode forwarding TCP to a service port. */
-export interface PortMapping {
-  readonly localPort: number;
-  /** `<svc>.<ns>.svc.<cluster-domain>:<port>`. */
-  readonly authority: string;
-}
+/** A local port of explicit mode forwarding TCP to a service port (`<svc>.<ns>.svc.<cluster-domain>:<port>`). */
+export type PortMapping = Pick<ControlPortMapping, 'localPort' | 'authority'>;
 
 /** Options of {@link OutboundProxy}. */
 export interface OutboundProxyOptions {
