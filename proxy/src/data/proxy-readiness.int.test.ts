@@ -21,7 +21,7 @@ describe('a proxy without its certificate', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('is live, not ready, binds no data listener, and stops while waiting', async () => {
+  it('is live, not ready, binds no data listener, takes /shutdown, and stops while waiting', async () => {
     const unreachable = await freePort();
     const config = proxyConfigFromEnv({
       MESHBUS_PROXY_GATEWAYS: `127.0.0.1:${unreachable}`,
@@ -44,6 +44,11 @@ describe('a proxy without its certificate', () => {
     expect(ready.status).toBe(503);
     expect(ready.body).toContain('no identity certificate yet');
     expect(() => proxy.ports).toThrow(/not started/);
+    // POST /shutdown asks for the graceful stop that main.ts runs.
+    let asked = false;
+    void proxy.shutdown.then(() => (asked = true));
+    expect((await fetch(`${proxy.adminUrl}/shutdown`, { method: 'POST' })).status).toBe(202);
+    await waitFor(() => asked, { what: 'the shutdown request' });
     await proxy.stop();
     expect(await started).toBe('gave up');
   });
