@@ -7,6 +7,7 @@ import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerNatsAuthCommand } from './commands/nats-auth.js';
 import { registerPolicyCommand } from './commands/policy.js';
+import { registerProxyCommands } from './commands/proxy.js';
 import { registerRegisterCommand } from './commands/register.js';
 import type { CliContext } from './context.js';
 
@@ -35,5 +36,6 @@ export function createProgram(context: CliContext): Command {
   registerNatsAuthCommand(program, context);
   registerPolicyCommand(program, context);
   registerAuthzCommand(program, context);
+  registerProxyCommands(program, context);
   return program;
 }
