@@ -9,6 +9,7 @@ import { registerNatsAuthCommand } from './commands/nats-auth.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommands } from './commands/proxy.js';
 import { registerRegisterCommand } from './commands/register.js';
+import { registerRunCommand } from './commands/run.js';
 import type { CliContext } from './context.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -37,5 +38,6 @@ export function createProgram(context: CliContext): Command {
   registerPolicyCommand(program, context);
   registerAuthzCommand(program, context);
   registerProxyCommands(program, context);
+  registerRunCommand(program, context);
   return program;
 }
