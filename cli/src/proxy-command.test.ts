@@ -66,3 +66,19 @@ describe('meshbus proxy', () => {
     expect(line.msg).toContain('MESHBUS_PROXY_GATEWAYS');
   });
 });
+
+describe('meshbus run', () => {
+  const workload = ['run', '--namespace', 'shop', '--name', 'web-1', '--service-account', 'web', '--port', 'http=8080'];
+  it.each([
+    [[...workload, '--bogus', '--', 'true'], "unknown option '--bogus'"],
+    [[...workload, '--address', 'localhost', '--', 'true'], 'is not an IPv4 or IPv6 address'],
+    [[...workload, '--interval', '10ms', '--', 'true'], '--interval 10ms is shorter than 100ms'],
+    [['run', '--namespace', 'shop', '--name', 'web-1', '--port', '8080', '--', 'true'], "required option '--service-account <name>' not specified"],
+    [workload, "missing required argument 'command'"],
+  ])('exits 2 for %j before anything starts', async (args, message) => {
+    const { exitCode, stdout, stderr } = await run(args);
+    expect(exitCode).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(message);
+  });
+});
