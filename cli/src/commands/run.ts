@@ -4,6 +4,7 @@ import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CommanderError, Option, type Command } from 'commander';
 import { Proxy, proxyProcessConfig } from '@meshbus/proxy';
+import { errorMessage, MeshbusError } from '@meshbus/runtime';
 import { createCliLogger } from '../cli-logger.js';
 import { collectedBy, parsedBy } from '../commander-parsers.js';
 import type { CliContext } from '../context.js';
@@ -75,17 +76,15 @@ async function runWorkload(argv: string[], flags: RunFlags, context: CliContext)
   const dev = await readDevState(context.cwd);
   if (!dev || dev.gateways.length === 0) throw new UsageError('meshbus run needs a running meshbus dev (no gateway in .meshbus/dev.json)');
   const registered = await openRegistration({ ...flags, notMeshed: false }, context);
+  let proxy: Proxy | undefined;
   try {
-    const proxy = await startProxy(flags, dev.gateways, await registered.token(), context);
-    try {
-      const outbound = `http://127.0.0.1:${proxy.ports.outbound}`;
-      context.stderr.write(`meshbus run: ${registered.key} registered on ${registered.url}; proxy inbound ${flags.address}:${proxy.ports.inbound}, outbound ${outbound}\n`);
-      return await runProgram(command, args, { ...context.env, HTTP_PROXY: outbound, http_proxy: outbound }, context.signal);
-    } finally {
-      await registered.deregister().catch((error: unknown) => void context.stderr.write(`meshbus run: ${(error as Error).message}\n`));
-      await proxy[Symbol.asyncDispose]();
-    }
+    proxy = await startProxy(flags, dev.gateways, await registered.token(), context);
+    const outbound = `http://127.0.0.1:${proxy.ports.outbound}`;
+    context.stderr.write(`meshbus run: ${registered.key} registered on ${registered.url}; proxy inbound ${flags.address}:${proxy.ports.inbound}, outbound ${outbound}\n`);
+    return await runProgram(command, args, { ...context.env, HTTP_PROXY: outbound, http_proxy: outbound }, context.signal);
   } finally {
+    await registered.deregister().catch((error: unknown) => void context.stderr.write(`meshbus run: ${errorMessage(error)}\n`));
+    await proxy?.[Symbol.asyncDispose]();
     await registered.close();
   }
 }
@@ -108,13 +107,30 @@ async function startProxy(flags: RunFlags, gateways: string[], token: string, co
     MESHBUS_PROXY_ACCESS_LOG: 'off',
   });
   const proxy = new Proxy(config, options, { logger: createCliLogger(context.stderr) });
+  // Ctrl-C while the proxy still waits for its certificate or policies stops it.
+  const stop = () => void proxy[Symbol.asyncDispose]();
+  context.signal.addEventListener('abort', stop, { once: true });
   try {
     await proxy.start();
   } catch (error) {
     await proxy[Symbol.asyncDispose]().catch(() => undefined);
     throw error;
+  } finally {
+    context.signal.removeEventListener('abort', stop);
+  }
+  if (context.signal.aborted) {
+    await proxy[Symbol.asyncDispose]();
+    throw new RunStoppedError();
   }
   return proxy;
+}
+
+/** Ctrl-C or SIGTERM came before the program was started. */
+export class RunStoppedError extends MeshbusError {
+  override name = 'RunStoppedError';
+  constructor() {
+    super('RunStopped', 'stopped before the program was started');
+  }
 }
 
 /** Runs the program with the terminal's streams; on `signal` it is sent SIGTERM. Resolves with its exit code. */
