@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,8 @@ describe('meshbus run against meshbus dev', () => {
     const { code } = await run.exited;
     expect(run.output()).toContain('status 200: hello from 127.0.0.51 to web.shop.serviceaccount.identity.');
     expect(code).toBe(0);
+    // The proxy's token file is gone with it.
+    expect(await readdir(join(cwd, '.meshbus', 'run'))).toEqual([]);
 
     const endpoints = runCli(['endpoints', 'echo.shop:80'], { cwd });
     expect((await endpoints.exited).code).toBe(0);

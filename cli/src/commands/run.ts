@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { constants } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { CommanderError, Option, type Command } from 'commander';
 import { Proxy, proxyProcessConfig } from '@meshbus/proxy';
 import { errorMessage, MeshbusError } from '@meshbus/runtime';
@@ -34,6 +35,9 @@ Exit code: the program's (128 + n when signal n ended it), 2 for bad flags, 1 wh
 
 Example:
   $ meshbus run --namespace shop --name web-1 --service-account web --port http=8080 --address 127.0.0.31 -- node server.js`;
+
+/** How often the token file of the proxy is written again (the token source signs a new one when it is due). */
+const tokenRefreshMs = 60_000;
 
 /** The inbound port of the proxy `meshbus run` starts (other proxies send mesh TLS there). */
 export const runInboundPort = 4143;
@@ -77,8 +81,15 @@ async function runWorkload(argv: string[], flags: RunFlags, context: CliContext)
   if (!dev || dev.gateways.length === 0) throw new UsageError('meshbus run needs a running meshbus dev (no gateway in .meshbus/dev.json)');
   const registered = await openRegistration({ ...flags, notMeshed: false }, context);
   let proxy: Proxy | undefined;
+  // The proxy reads its identity token from a file before every certificate request; it is kept fresh here.
+  const tokenFile = join(resolve(context.cwd), defaultStateDir, 'run', `${flags.namespace}.${flags.name}.token`);
+  const writeToken = async () => writeFile(tokenFile, await registered.token(), { mode: 0o600 });
+  const refresh = setInterval(() => void writeToken().catch((error: unknown) => void context.stderr.write(`meshbus run: cannot renew ${tokenFile}: ${errorMessage(error)}\n`)), tokenRefreshMs);
+  refresh.unref();
   try {
-    proxy = await startProxy(flags, dev.gateways, await registered.token(), context);
+    await mkdir(dirname(tokenFile), { recursive: true });
+    await writeToken();
+    proxy = await startProxy(flags, dev.gateways, tokenFile, context);
     const outbound = `http://127.0.0.1:${proxy.ports.outbound}`;
     context.stderr.write(`meshbus run: ${registered.key} registered on ${registered.url}; proxy inbound ${flags.address}:${proxy.ports.inbound}, outbound ${outbound}\n`);
     return await runProgram(command, args, { ...context.env, HTTP_PROXY: outbound, http_proxy: outbound }, context.signal);
@@ -86,10 +97,12 @@ async function runWorkload(argv: string[], flags: RunFlags, context: CliContext)
     await registered.deregister().catch((error: unknown) => void context.stderr.write(`meshbus run: ${errorMessage(error)}\n`));
     await proxy?.[Symbol.asyncDispose]();
     await registered.close();
+    clearInterval(refresh);
+    await rm(tokenFile, { force: true });
   }
 }
 
-async function startProxy(flags: RunFlags, gateways: string[], token: string, context: CliContext): Promise<Proxy> {
+async function startProxy(flags: RunFlags, gateways: string[], tokenFile: string, context: CliContext): Promise<Proxy> {
   const host = flags.address.includes(':') ? `[${flags.address}]` : flags.address;
   const { config, options } = proxyProcessConfig({
     MESHBUS_PROXY_GATEWAYS: gateways.join(','),
@@ -98,7 +111,7 @@ async function startProxy(flags: RunFlags, gateways: string[], token: string, co
     MESHBUS_PROXY_WORKLOAD_NAME: flags.name,
     MESHBUS_PROXY_SERVICE_ACCOUNT: flags.serviceAccount,
     MESHBUS_PROXY_TRUST_ANCHORS: join(resolve(context.cwd), defaultStateDir, 'identity', 'ca.crt'),
-    MESHBUS_PROXY_IDENTITY_TOKEN: token,
+    MESHBUS_PROXY_IDENTITY_TOKEN_FILE: tokenFile,
     MESHBUS_PROXY_INBOUND_ADDR: `${host}:${runInboundPort}`,
     MESHBUS_PROXY_WORKLOAD_ADDR: flags.address,
     MESHBUS_PROXY_INBOUND_PORTS: flags.port.map((p) => String(p.port)).join(','),
