@@ -7,7 +7,9 @@ import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerNatsAuthCommand } from './commands/nats-auth.js';
 import { registerPolicyCommand } from './commands/policy.js';
+import { registerProxyCommands } from './commands/proxy.js';
 import { registerRegisterCommand } from './commands/register.js';
+import { registerRunCommand } from './commands/run.js';
 import type { CliContext } from './context.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -35,5 +37,7 @@ export function createProgram(context: CliContext): Command {
   registerNatsAuthCommand(program, context);
   registerPolicyCommand(program, context);
   registerAuthzCommand(program, context);
+  registerProxyCommands(program, context);
+  registerRunCommand(program, context);
   return program;
 }

@@ -3,3 +3,5 @@
  */
 export { Proxy, proxyProcessConfig, proxyVersion, type ProxyOptions, type ProxyOverrides } from './proxy.js';
 export { proxyConfigFromEnv, PROXY_DEFAULTS, type ProxyConfig } from './control/index.js';
+export { runProxyProcess, PROXY_PROCESS_EXIT, type ProxyProcessIo } from './main.js';
+export { runProxyInit, PROXY_INIT_EXIT, PROXY_INIT_USAGE, type ProxyInitIo } from './transparent/proxy-init-main.js';

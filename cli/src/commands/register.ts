@@ -78,6 +78,46 @@ export function registerRegisterCommand(program: Command, context: CliContext): 
 }
 
 async function runRegister(flags: RegisterFlags, context: CliContext): Promise<void> {
+  const registered = await openRegistration(flags, context);
+  try {
+    const { registration, answer, url, key } = registered;
+    const ports = registration.ports.map((p) => (p.name ? `${p.name}=${p.port}` : String(p.port))).join(',');
+    context.stdout.write(
+      `${answer.outcome === 'unchanged' ? 'already registered' : 'registered'} ${key} (${registration.address}, ports ${ports}) on ${url}; heartbeat every ${formatDuration(flags.interval)}; Ctrl-C deregisters\n`,
+    );
+    await untilAborted(context.signal);
+    await registered.deregister();
+    context.stdout.write(`deregistered ${key}\n`);
+  } finally {
+    await registered.close();
+  }
+}
+
+/** A workload registered through the authenticated path, with its heartbeats running. */
+export interface OpenRegistration {
+  readonly registration: ReturnType<typeof buildRegistration>;
+  readonly answer: Awaited<ReturnType<WorkloadRegistrar['start']>>;
+  /** The NATS URL it is registered on. */
+  readonly url: string;
+  /** `namespace/name`. */
+  readonly key: string;
+  /** The workload token (read or signed again when it is due). */
+  readonly token: () => Promise<string>;
+  /** Stops the heartbeats and deregisters. */
+  deregister(): Promise<void>;
+  /** Closes the NATS connection (after deregister, or instead of it). */
+  close(): Promise<void>;
+}
+
+/** The flags `meshbus register` and `meshbus run` share. */
+export type RegistrationFlags = RegisterFlags;
+
+/**
+ * Registers a workload as `meshbus register` does: NATS and the token from
+ * the flags, the environment or `.meshbus/dev.json`, then one registration
+ * request answered by the destination before this resolves.
+ */
+export async function openRegistration(flags: RegistrationFlags, context: CliContext): Promise<OpenRegistration> {
   const registration = buildRegistration({
     namespace: flags.namespace,
     name: flags.name,
@@ -111,17 +151,21 @@ async function runRegister(flags: RegisterFlags, context: CliContext): Promise<v
     const answer = await registrar.start().catch((error: unknown) => {
       throw refused(error, source);
     });
-    const ports = registration.ports.map((p) => (p.name ? `${p.name}=${p.port}` : String(p.port))).join(',');
-    context.stdout.write(
-      `${answer.outcome === 'unchanged' ? 'already registered' : 'registered'} ${key} (${registration.address}, ports ${ports}) on ${url}; heartbeat every ${formatDuration(flags.interval)}; Ctrl-C deregisters\n`,
-    );
-    await untilAborted(context.signal);
-    await registrar.stop().catch((error: unknown) => {
-      throw new RegistrationFailedError(`could not deregister ${key} (${errorMessage(error)}); the destination removes it after three missed heartbeats`, { cause: error });
-    });
-    context.stdout.write(`deregistered ${key}\n`);
-  } finally {
+    return {
+      registration,
+      answer,
+      url,
+      key,
+      token,
+      deregister: () =>
+        registrar.stop().catch((error: unknown) => {
+          throw new RegistrationFailedError(`could not deregister ${key} (${errorMessage(error)}); the destination removes it after three missed heartbeats`, { cause: error });
+        }),
+      close: () => nc.close(),
+    };
+  } catch (error) {
     await nc.close();
+    throw error;
   }
 }
 
