@@ -297,6 +297,17 @@ describe('chaos: kill -9 one at a time under churn, on a 3-node NATS cluster', (
         violations.push(`${w.svc} on gateway ${w.gateway}: [${state}] (from [${w.previous}] by ${messages}) at ${new Date().toISOString()}, never a source state`);
       }
     };
+    // Before the destination leader has published a service, the mesh rightly answers it with no
+    // endpoints; the streams open once the bus holds every service's endpoint set.
+    const jsm0 = await nc.jetstreamManager();
+    await waitFor(
+      async () => {
+        const info = await jsm0.streams.info(streams.state.name, { subjects_filter: subjects.allEndpoints });
+        const held = new Set(Object.keys(info.state.subjects ?? {}));
+        return allServices.every((svc) => held.has(subjects.endpoints(ns, svc, 80)));
+      },
+      { what: 'every service published on the bus', timeoutMs: 30_000 },
+    );
     let n = 0;
     for (const svc of allServices) {
       for (let i = 0; i < (streamsPerService[svc] ?? 40); i++) watchers.push(new ChaosWatcher(svc, n++ % 2, () => clients, onState));
