@@ -25,6 +25,18 @@ export interface AdminServerOptions {
   logger: Logger;
   /** Serves `GET /log-level` and `PUT /log-level` when given. */
   logLevel?: LogLevelControl;
+  /**
+   * Serves `POST /shutdown` when given: from the local host only, answers 202
+   * and calls this once (later requests are answered but change nothing).
+   */
+  onShutdown?: () => void;
+}
+
+/** Whether a peer address is the local host (127.0.0.0/8, ::1, or IPv4-mapped 127.x). */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }
 
 /** The longest body PUT /log-level reads; a level name is a few bytes. */
@@ -38,6 +50,7 @@ const maxLevelBody = 64;
 export class AdminServer {
   private readonly server: Server;
   private readonly options: AdminServerOptions;
+  private shutdownRequested = false;
 
   constructor(options: AdminServerOptions) {
     this.options = options;
@@ -48,6 +61,10 @@ export class AdminServer {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/log-level' && this.options.logLevel) {
       this.logLevel(this.options.logLevel, req, res);
+      return;
+    }
+    if (path === '/shutdown' && this.options.onShutdown) {
+      this.shutdown(this.options.onShutdown, req, res);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -69,7 +86,29 @@ export class AdminServer {
         },
       );
     } else {
-      text(res, 404, 'not found\n');
+      const paths = ['/live', '/ready', '/metrics', ...(this.options.logLevel ? ['/log-level'] : []), ...(this.options.onShutdown ? ['/shutdown (POST)'] : [])];
+      text(res, 404, `not found: ${paths.join(', ')}\n`);
+    }
+  }
+
+  private shutdown(onShutdown: () => void, req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'POST') {
+      text(res.setHeader('allow', 'POST'), 405, `${req.method} is not allowed on /shutdown: POST starts the shutdown\n`);
+      return;
+    }
+    if (!isLoopback(req.socket.remoteAddress)) {
+      this.options.logger.warn({ peer: req.socket.remoteAddress }, 'refused a shutdown request from another host');
+      text(res, 403, 'shutdown is accepted from the local host only\n');
+      return;
+    }
+    text(res, 202, 'shutting down\n');
+    if (this.shutdownRequested) return;
+    this.shutdownRequested = true;
+    this.options.logger.info('shutdown requested through the admin server');
+    try {
+      onShutdown();
+    } catch (err) {
+      this.options.logger.error({ err }, 'the shutdown handler failed');
     }
   }
 
