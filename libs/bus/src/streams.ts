@@ -13,6 +13,13 @@ export interface StreamOptions {
   eventsMaxAgeMs?: number;
   /** Told about each JetStream request that timed out and is being tried again. */
   onRetry?: (stream: string, attempt: number, err: unknown) => void;
+  /** Where each retry is logged (at warn), when no `onRetry` is given. */
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/** The retry report of a service's logger. */
+function logRetry(logger: NonNullable<StreamOptions['logger']>): NonNullable<StreamOptions['onRetry']> {
+  return (stream, attempt) => logger.warn({ stream, attempt }, 'JetStream did not answer in time while ensuring the stream; trying again');
 }
 
 /**
@@ -21,6 +28,7 @@ export interface StreamOptions {
  */
 export async function ensureStreams(jsm: JetStreamManager, options: StreamOptions = {}): Promise<void> {
   const replicas = options.replicas ?? 1;
+  const onRetry = options.onRetry ?? (options.logger ? logRetry(options.logger) : undefined);
   const configs: Partial<StreamConfig>[] = [
     {
       name: streams.state.name,
@@ -56,7 +64,7 @@ export async function ensureStreams(jsm: JetStreamManager, options: StreamOption
         break;
       } catch (err) {
         if (!isTimeout(err) || attempt >= timeoutAttempts) throw err;
-        options.onRetry?.(cfg.name!, attempt, err);
+        onRetry?.(cfg.name!, attempt, err);
       }
     }
   }

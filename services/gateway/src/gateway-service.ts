@@ -76,7 +76,7 @@ export class GatewayImpl implements Gateway {
 
   private async startOnBus(nc: NatsConnection): Promise<void> {
     const { config, logger } = this;
-    if (config.ensureStreams) await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, onRetry: (stream, attempt) => logger.warn({ stream, attempt }, 'JetStream did not answer in time while ensuring the stream; trying again') });
+    if (config.ensureStreams) await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, logger });
 
     let index: DestinationIndex | undefined;
     let policyIndex: PolicyIndex | undefined;

@@ -83,7 +83,7 @@ export class PolicyServiceImpl implements PolicyService {
     await ensureStreams(await nc.jetstreamManager(), {
       replicas: config.streamReplicas,
       eventsMaxAgeMs: config.eventsMaxAgeMs,
-      onRetry: (stream, attempt) => logger.warn({ stream, attempt }, 'JetStream did not answer in time while ensuring the stream; trying again'),
+      logger,
     });
     const validator = busValidator();
     this.publisher = new JetStreamPublisher({
