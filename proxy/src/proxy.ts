@@ -162,7 +162,7 @@ export class Proxy {
     const inboundLogger = this.logger.child({ component: 'inbound' });
     this.inboundProxy = new InboundProxy({
       tls: meshTls,
-      policy: (port) => this.discovery.inboundPolicy(port),
+      policy: (port) => (transparent ? this.discovery.inboundPolicyWatched(port) : this.discovery.inboundPolicy(port)),
       workloadHost: config.workloadAddress,
       ports: config.inboundPorts,
       metrics: this.metrics,
@@ -210,7 +210,7 @@ export class Proxy {
     }
     await this.outboundProxy.listenMappings(config.listeners.outbound.host === '0.0.0.0' ? '127.0.0.1' : config.listeners.outbound.host, config.portMappings);
     this.state = 'started';
-    this.logger.info({ ...this.ports, identity: meshTls.identity }, 'proxy started');
+    this.logger.info({ ...this.ports, mode: config.mode, identity: meshTls.identity }, 'proxy started');
   }
 
   /** The ports of the proxy's listeners bound so far, but for `except`'s own. */

@@ -133,6 +133,17 @@ export class ControlDiscovery implements Discovery {
   }
 
   /**
+   * Transparent mode: the last inbound policy of `port`, like {@link inboundPolicy}, opening the
+   * port's watch when it is not watched yet (a request for a new port named by `l5d-dst-port`
+   * finds no policy yet; the next ones find it).
+   */
+  inboundPolicyWatched(port: number): inbound.Server | undefined {
+    const current = this.inboundPolicy(port);
+    if (current === undefined && !this.inbound.has(port) && !this.laterPorts.has(port)) this.laterPorts.set(port, this.control.inboundPolicy(port));
+    return current;
+  }
+
+  /**
    * Transparent mode, where connections may come for any port: the inbound policy of `port`,
    * opening its watch when the port is not watched yet, and waiting up to `timeoutMs` for the
    * first policy (undefined when none came in time).
