@@ -216,6 +216,8 @@ export class TransparentOutbound {
       socket.destroy();
       return;
     }
+    // The client gave up while the policy was on its way.
+    if (socket.destroyed) return;
     const authority = policyAuthority(policy, address, this.clusterDomain);
     const protocol = connectionProtocol(policy);
     if (protocol.kind === 'opaque') {
