@@ -23,6 +23,7 @@ import {
 import { ControlDiscovery } from './data/discovery.js';
 import { InboundProxy } from './data/inbound-proxy.js';
 import { OutboundProxy } from './data/outbound-proxy.js';
+import { listenDualStack, TransparentOutbound, transparentInboundPort } from './data/transparent.js';
 import { AccessLog, IdentityMetrics, ProxyMetrics, registerProcessMetrics } from './metrics/index.js';
 import { MeshTls } from './tls/index.js';
 
@@ -42,6 +43,8 @@ export interface ProxyOptions {
    * endpoint goes when Destination gives none. @default this proxy's own inbound port
    */
   peerInboundPort?: number;
+  /** How long a request (or a redirected connection) waits for the first policy of a new target. @default 5s */
+  policyTimeoutMs?: number;
 }
 
 /** The configuration of the process from its environment: the proxy's, and the options only the data path reads. */
@@ -73,6 +76,8 @@ export class Proxy {
   private meshTls: MeshTls | undefined;
   private inboundProxy: InboundProxy | undefined;
   private outboundProxy: OutboundProxy | undefined;
+  /** The outbound listener of transparent and ingress modes. */
+  private transparentOutbound: TransparentOutbound | undefined;
   private state: State = 'initialized';
   private stopping: Promise<void> | undefined;
   private readonly shutdownRequested: Promise<void>;
@@ -122,7 +127,7 @@ export class Proxy {
   /** The bound ports (after {@link start}). */
   get ports(): { outbound: number; inbound: number; admin: number } {
     if (!this.inboundProxy || !this.outboundProxy) throw new Error('the proxy is not started');
-    return { outbound: this.outboundProxy.port, inbound: this.inboundProxy.port, admin: this.admin.port };
+    return { outbound: (this.transparentOutbound ?? this.outboundProxy).port, inbound: this.inboundProxy.port, admin: this.admin.port };
   }
 
   get adminUrl(): string {
@@ -153,16 +158,31 @@ export class Proxy {
     if (!this.certificates.current) await this.certificates.start();
     this.logger.info({ identity: meshTls.identity }, 'identity certificate obtained');
 
+    const transparent = config.mode !== 'explicit';
+    const inboundLogger = this.logger.child({ component: 'inbound' });
     this.inboundProxy = new InboundProxy({
       tls: meshTls,
-      policy: (port) => this.discovery.inboundPolicy(port),
+      policy: (port) => (transparent ? this.discovery.inboundPolicyWatched(port) : this.discovery.inboundPolicy(port)),
       workloadHost: config.workloadAddress,
       ports: config.inboundPorts,
       metrics: this.metrics,
       accessLog: this.accessLog,
-      logger: this.logger.child({ component: 'inbound' }),
+      logger: inboundLogger,
+      ...(transparent
+        ? {
+            // Any workload port may be redirected here; never the proxy's own listeners.
+            redirectedPort: transparentInboundPort({
+              ownPorts: () => this.listenerPorts('inbound'),
+              watchPort: (port) => this.discovery.watchInboundPort(port, this.options.policyTimeoutMs ?? 5_000),
+              logger: inboundLogger,
+            }),
+            acceptsPort: (port: number) => !this.listenerPorts().includes(port),
+          }
+        : {}),
     });
-    await this.inboundProxy.listen(config.listeners.inbound.host, config.listeners.inbound.port);
+    const inboundProxy = this.inboundProxy;
+    if (transparent) await listenDualStack((host) => inboundProxy.listen(host, config.listeners.inbound.port), config.listeners.inbound.host);
+    else await inboundProxy.listen(config.listeners.inbound.host, config.listeners.inbound.port);
     this.outboundProxy = new OutboundProxy({
       tls: meshTls,
       discovery: this.discovery,
@@ -171,11 +191,42 @@ export class Proxy {
       logger: this.logger.child({ component: 'outbound' }),
       clusterDomain: config.clusterDomain,
       peerInboundPort: this.options.peerInboundPort ?? this.inboundProxy.port,
+      opaqueToEndpointAddress: transparent,
+      ...(this.options.policyTimeoutMs !== undefined ? { policyTimeoutMs: this.options.policyTimeoutMs } : {}),
     });
-    await this.outboundProxy.listen(config.listeners.outbound.host, config.listeners.outbound.port);
+    if (config.mode === 'explicit') {
+      await this.outboundProxy.listen(config.listeners.outbound.host, config.listeners.outbound.port);
+    } else {
+      this.transparentOutbound = new TransparentOutbound({
+        outbound: this.outboundProxy,
+        discovery: this.discovery,
+        mode: config.mode,
+        clusterDomain: config.clusterDomain,
+        ownPorts: () => this.listenerPorts('outbound'),
+        logger: this.logger.child({ component: 'outbound' }),
+        ...(this.options.policyTimeoutMs !== undefined ? { policyTimeoutMs: this.options.policyTimeoutMs } : {}),
+      });
+      await this.transparentOutbound.listen(config.listeners.outbound.host, config.listeners.outbound.port);
+    }
     await this.outboundProxy.listenMappings(config.listeners.outbound.host === '0.0.0.0' ? '127.0.0.1' : config.listeners.outbound.host, config.portMappings);
     this.state = 'started';
-    this.logger.info({ ...this.ports, identity: meshTls.identity }, 'proxy started');
+    this.logger.info({ ...this.ports, mode: config.mode, identity: meshTls.identity }, 'proxy started');
+  }
+
+  /** The ports of the proxy's listeners bound so far, but for `except`'s own. */
+  private listenerPorts(except?: 'inbound' | 'outbound'): number[] {
+    const bound = (get: () => number): number[] => {
+      try {
+        return [get()];
+      } catch {
+        return [];
+      }
+    };
+    const ports = [...bound(() => this.admin.port), ...this.config.portMappings.map((m) => m.localPort)];
+    if (except !== 'inbound' && this.inboundProxy) ports.push(...bound(() => this.inboundProxy!.port));
+    const outbound = this.transparentOutbound ?? this.outboundProxy;
+    if (except !== 'outbound' && outbound) ports.push(...bound(() => outbound.port));
+    return ports;
   }
 
   /** Stops accepting, drains within the grace period, and releases everything. Idempotent. */
@@ -187,7 +238,7 @@ export class Proxy {
   private async stopNow(): Promise<void> {
     this.state = 'stopping';
     const grace = this.config.shutdownGraceMs;
-    await Promise.all([this.outboundProxy?.close(grace), this.inboundProxy?.close(grace)]);
+    await Promise.all([this.transparentOutbound?.close(), this.outboundProxy?.close(grace), this.inboundProxy?.close(grace)]);
     await this.discovery.close();
     for (const handle of this.inboundWatches.values()) await handle.close();
     await this.control.close();

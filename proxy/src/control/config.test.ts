@@ -25,6 +25,7 @@ function fails(env: Record<string, string | undefined>, message: RegExp): void {
 describe('proxyConfigFromEnv', () => {
   it('fills the documented defaults', () => {
     const c = proxyConfigFromEnv(base);
+    expect(c.mode).toBe('explicit');
     expect(c.gateways).toEqual(['10.0.0.1:8086', '10.0.0.2:8086']);
     expect(c.gatewayTransport).toEqual({ kind: 'tls', caFile: undefined, serverName: undefined });
     expect(c.workload).toEqual({
@@ -125,6 +126,8 @@ describe('proxyConfigFromEnv', () => {
     [{ MESHBUS_PROXY_PORT_MAPPINGS: '7000=api.shop:8080,7000=db.shop:1' }, /^MESHBUS_PROXY_PORT_MAPPINGS: local port 7000 is mapped twice/],
     [{ MESHBUS_PROXY_PORT_MAPPINGS: '4143=api.shop:8080' }, /^MESHBUS_PROXY_PORT_MAPPINGS: local port 4143 is the inbound listener's/],
     [{ MESHBUS_PROXY_SKIP_PORTS: '-1' }, /^MESHBUS_PROXY_SKIP_PORTS: "-1" is not a port/],
+    [{ MESHBUS_PROXY_MODE: 'Transparent' }, /^MESHBUS_PROXY_MODE must be one of explicit, transparent, ingress, got "Transparent"/],
+    [{ MESHBUS_PROXY_MODE: 'sidecar' }, /^MESHBUS_PROXY_MODE must be one of explicit, transparent, ingress, got "sidecar"/],
     [{ MESHBUS_PROXY_LOG_LEVEL: 'loud' }, /^MESHBUS_PROXY_LOG_LEVEL must be one of/],
     [{ MESHBUS_PROXY_LOG_FORMAT: 'xml' }, /^MESHBUS_PROXY_LOG_FORMAT must be json or plain/],
     [{ MESHBUS_PROXY_ACCESS_LOG: 'common' }, /^MESHBUS_PROXY_ACCESS_LOG must be off, apache or json/],
@@ -134,6 +137,12 @@ describe('proxyConfigFromEnv', () => {
     [{ MESHBUS_PROXY_STREAM_LIFETIME_JITTER: '1' }, /^MESHBUS_PROXY_STREAM_LIFETIME_JITTER must be a fraction in \[0, 1\)/],
     [{ MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: '-1s' }, /^MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: invalid duration/],
   ])('refuses %j', (env, message) => fails(env, message));
+});
+
+describe('MESHBUS_PROXY_MODE', () => {
+  it.each(['explicit', 'transparent', 'ingress'] as const)('reads %s', (mode) => {
+    expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_MODE: mode }).mode).toBe(mode);
+  });
 });
 
 describe('parsePortMapping', () => {

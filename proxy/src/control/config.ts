@@ -28,8 +28,22 @@ export interface PortMapping {
 /** The access log's format, `off` by default. */
 export type AccessLogFormat = 'off' | 'apache' | 'json';
 
+/**
+ * How the workload's traffic reaches the proxy (docs/proxy-transparent.md):
+ * - `explicit`: the workload uses the outbound listener as its HTTP proxy (or the port mappings);
+ * - `transparent`: iptables rules (proxy-init) redirect the pod's TCP to the listeners, and the
+ *   proxy carries each connection to its original destination by that address's policy;
+ * - `ingress`: transparent, but HTTP is routed by `l5d-dst-override` (or the Host) instead of the
+ *   original destination, for ingress controllers.
+ */
+export type ProxyMode = 'explicit' | 'transparent' | 'ingress';
+
+export const proxyModes: readonly ProxyMode[] = ['explicit', 'transparent', 'ingress'];
+
 /** The proxy's typed configuration, as {@link proxyConfigFromEnv} reads it. */
 export interface ProxyConfig {
+  /** How traffic reaches the proxy. @default explicit */
+  readonly mode: ProxyMode;
   readonly gateways: readonly string[];
   readonly gatewayTransport: GatewayTransport;
   readonly workload: {
@@ -167,6 +181,8 @@ function positiveDuration(env: Env, name: string, fallback: number): number {
  * docs/proxy-control.md.
  */
 export function proxyConfigFromEnv(env: Env): ProxyConfig {
+  const mode = envString(env, `${P}MODE`, 'explicit').trim();
+  if (!(proxyModes as readonly string[]).includes(mode)) throw new ConfigError(`${P}MODE must be one of ${proxyModes.join(', ')}, got ${JSON.stringify(mode)}`);
   const gateways = list(env, `${P}GATEWAYS`);
   if (gateways.length === 0) throw new ConfigError(`${P}GATEWAYS is required: the gateways' gRPC addresses, host:port separated by commas`);
   for (const g of gateways) {
@@ -248,6 +264,7 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
   const initialTimeoutMs = positiveDuration(env, `${P}STREAM_INITIAL_TIMEOUT`, PROXY_DEFAULTS.initialTimeoutMs);
 
   return {
+    mode: mode as ProxyMode,
     gateways,
     gatewayTransport,
     workload: { namespace, name, serviceAccount, identity, workloadRef: JSON.stringify({ ns: namespace, name }) },

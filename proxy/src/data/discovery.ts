@@ -10,12 +10,28 @@ import type { ControlClient, DestinationState, Endpoint as ControlEndpoint, Outb
 
 /** The control-plane view the listeners read. */
 export interface Discovery {
-  /** The OutboundPolicy of an authority: the last one received, waiting for the first up to `timeoutMs`. */
+  /**
+   * The OutboundPolicy of an authority: the last one received, waiting for the first up to
+   * `timeoutMs`. Rejects with {@link UnknownServiceError} when the control plane knows no such service.
+   */
   outboundPolicy(authority: string, timeoutMs: number): Promise<outbound.OutboundPolicy>;
+  /**
+   * Transparent mode: the OutboundPolicy of an address (`ip:port`, `[v6]:port`) a connection was
+   * going to: a service's policy for its cluster IP, a policy that forwards to the address otherwise.
+   */
+  outboundPolicyByAddr(addr: string, timeoutMs: number): Promise<outbound.OutboundPolicy>;
   /** Destination updates of `path`, as a balancer takes them. Returns the unsubscribe. */
   endpoints(path: string, onUpdate: (update: destination.Update) => void): () => void;
   /** The last inbound policy of a workload port; undefined before the first. */
   inboundPolicy(port: number): inbound.Server | undefined;
+}
+
+/** The control plane knows no service by the authority asked for. */
+export class UnknownServiceError extends Error {
+  override readonly name = 'UnknownServiceError';
+  constructor(readonly authority: string) {
+    super(`the control plane knows no service ${authority}`);
+  }
 }
 
 /** `10.0.0.1:80` or `[::1]:80` → the proxy API's address. */
@@ -63,18 +79,29 @@ export function destinationDiff(before: DestinationState | undefined, after: Des
 /** {@link Discovery} on a {@link ControlClient}. */
 export class ControlDiscovery implements Discovery {
   private readonly policies = new Map<string, WatchHandle<OutboundPolicyState>>();
+  /** Inbound policies of ports watched on first use (transparent mode), beside those the proxy watches from the start. */
+  private readonly laterPorts = new Map<number, WatchHandle<inbound.Server>>();
 
   constructor(
     private readonly control: ControlClient,
     private readonly inbound: ReadonlyMap<number, WatchHandle<inbound.Server>>,
   ) {}
 
-  async outboundPolicy(authority: string, timeoutMs: number): Promise<outbound.OutboundPolicy> {
-    let handle = this.policies.get(authority);
+  outboundPolicy(authority: string, timeoutMs: number): Promise<outbound.OutboundPolicy> {
+    return this.policyOf(authority, { authority }, timeoutMs);
+  }
+
+  outboundPolicyByAddr(addr: string, timeoutMs: number): Promise<outbound.OutboundPolicy> {
+    return this.policyOf(`addr ${addr}`, { addr: tcpAddress(addr) }, timeoutMs);
+  }
+
+  private async policyOf(key: string, target: Parameters<ControlClient['outboundPolicy']>[0], timeoutMs: number): Promise<outbound.OutboundPolicy> {
+    let handle = this.policies.get(key);
     if (!handle) {
-      handle = this.control.outboundPolicy({ authority });
-      this.policies.set(authority, handle);
+      handle = this.control.outboundPolicy(target);
+      this.policies.set(key, handle);
     }
+    const authority = 'authority' in target ? target.authority : key.slice('addr '.length);
     let timer: NodeJS.Timeout | undefined;
     const state = await Promise.race([
       handle.first(),
@@ -82,7 +109,7 @@ export class ControlDiscovery implements Discovery {
         timer = setTimeout(() => reject(new Error(`no outbound policy within ${timeoutMs} ms`)), timeoutMs);
       }),
     ]).finally(() => clearTimeout(timer));
-    if (state.kind !== 'policy') throw new Error(`the control plane knows no service ${authority}`);
+    if (state.kind !== 'policy') throw new UnknownServiceError(authority);
     return state.policy;
   }
 
@@ -102,11 +129,44 @@ export class ControlDiscovery implements Discovery {
   }
 
   inboundPolicy(port: number): inbound.Server | undefined {
-    return this.inbound.get(port)?.current;
+    return (this.inbound.get(port) ?? this.laterPorts.get(port))?.current;
+  }
+
+  /**
+   * Transparent mode: the last inbound policy of `port`, like {@link inboundPolicy}, opening the
+   * port's watch when it is not watched yet (a request for a new port named by `l5d-dst-port`
+   * finds no policy yet; the next ones find it).
+   */
+  inboundPolicyWatched(port: number): inbound.Server | undefined {
+    const current = this.inboundPolicy(port);
+    if (current === undefined && !this.inbound.has(port) && !this.laterPorts.has(port)) this.laterPorts.set(port, this.control.inboundPolicy(port));
+    return current;
+  }
+
+  /**
+   * Transparent mode, where connections may come for any port: the inbound policy of `port`,
+   * opening its watch when the port is not watched yet, and waiting up to `timeoutMs` for the
+   * first policy (undefined when none came in time).
+   */
+  async watchInboundPort(port: number, timeoutMs: number): Promise<inbound.Server | undefined> {
+    let handle = this.inbound.get(port) ?? this.laterPorts.get(port);
+    if (!handle) {
+      handle = this.control.inboundPolicy(port);
+      this.laterPorts.set(port, handle);
+    }
+    if (handle.current !== undefined) return handle.current;
+    let timer: NodeJS.Timeout | undefined;
+    return await Promise.race([
+      handle.first(),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.policies.values()].map((h) => h.close()));
+    await Promise.all([...this.policies.values(), ...this.laterPorts.values()].map((h) => h.close()));
     this.policies.clear();
+    this.laterPorts.clear();
   }
 }

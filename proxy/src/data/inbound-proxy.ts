@@ -44,6 +44,20 @@ export interface InboundProxyOptions {
   readonly logger: Logger;
   /** How long protocol detection waits for the first bytes. @default 10s */
   readonly detectTimeoutMs?: number;
+  /**
+   * Transparent mode: the workload port an accepted connection was redirected here for (from its
+   * original destination), decided before the connection is read. `undefined` means it was made
+   * to the inbound port itself (mesh TLS from another proxy): then `l5d-dst-port`, or the first
+   * port, applies as in explicit mode. `null` refuses it: the connection is closed.
+   */
+  readonly redirectedPort?: (socket: Socket) => Promise<number | null | undefined>;
+  /** Whether a port may be forwarded to. @default it is one of `ports` */
+  readonly acceptsPort?: (port: number) => boolean;
+}
+
+/** A connection's addresses, the same for a socket and the TLS socket over it. */
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''} ${socket.remotePort ?? 0} ${socket.localAddress ?? ''} ${socket.localPort ?? 0}`;
 }
 
 const noTlsFromRemote: TlsStatus = { established: false, reason: 'no_tls_from_remote' };
@@ -69,13 +83,16 @@ export class InboundProxy {
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly workloadHost: string;
   private readonly detectTimeoutMs: number;
+  /** Transparent mode: the workload port of redirected connections, by {@link connectionKey} until their facts exist, then by facts. */
+  private readonly redirectedPorts = new Map<string, number>();
+  private readonly connectionPorts = new WeakMap<ConnectionFacts, number>();
 
   constructor(private readonly options: InboundProxyOptions) {
     if (options.ports.length === 0) throw new Error('InboundProxy: ports must list at least one workload port');
     this.workloadHost = options.workloadHost ?? '127.0.0.1';
     this.detectTimeoutMs = options.detectTimeoutMs ?? 10_000;
     this.agent = new Agent({ keepAlive: true });
-    this.listener = createNetServer((socket) => this.accept(socket));
+    this.listener = createNetServer((socket) => (options.redirectedPort ? this.acceptRedirected(socket, options.redirectedPort) : this.accept(socket)));
     this.meshServer = options.tls.createServer((connection) => this.acceptMesh(connection));
     this.http1 = createHttpServer((req, res) => this.handle(req, res));
     this.tracker.watchHttp(this.http1);
@@ -109,6 +126,43 @@ export class InboundProxy {
     await closed;
   }
 
+  /** Transparent mode: the workload port of the connection first, then the connection as {@link accept} takes it. */
+  private acceptRedirected(socket: Socket, redirectedPort: (socket: Socket) => Promise<number | null | undefined>): void {
+    this.tracker.add(socket);
+    socket.pause();
+    socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'inbound connection failed'));
+    void redirectedPort(socket).then(
+      (port) => {
+        if (port === null || socket.destroyed) {
+          socket.destroy();
+          return;
+        }
+        if (port !== undefined) {
+          const key = connectionKey(socket);
+          this.redirectedPorts.set(key, port);
+          socket.once('close', () => this.redirectedPorts.delete(key));
+        }
+        this.accept(socket);
+      },
+      (error: unknown) => {
+        this.options.logger.warn({ err: errorMessage(error) }, 'inbound connection refused: its original destination is unknown');
+        socket.destroy();
+      },
+    );
+  }
+
+  /** Remembers the workload port of a redirected connection with its facts. */
+  private withPort(socket: Socket, conn: ConnectionFacts): ConnectionFacts {
+    const port = this.redirectedPorts.get(connectionKey(socket));
+    if (port !== undefined) this.connectionPorts.set(conn, port);
+    return conn;
+  }
+
+  /** The workload port a connection is for: where it was redirected from, else the first port. */
+  private portOf(conn: ConnectionFacts): number {
+    return this.connectionPorts.get(conn) ?? this.defaultPort;
+  }
+
   private accept(socket: Socket): void {
     this.tracker.add(socket);
     socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'inbound connection failed'));
@@ -130,8 +184,8 @@ export class InboundProxy {
         return;
       }
       // The workload's own TLS, or plain traffic: no mesh identity.
-      const conn: ConnectionFacts = { tls: false, sourceIp: socket.remoteAddress ?? '' };
-      if (kind === 'opaque-tls') this.opaque(socket, conn, this.defaultPort);
+      const conn: ConnectionFacts = this.withPort(socket, { tls: false, sourceIp: socket.remoteAddress ?? '' });
+      if (kind === 'opaque-tls') this.opaque(socket, conn, this.portOf(conn));
       else this.detect(socket, conn);
     });
   }
@@ -139,7 +193,7 @@ export class InboundProxy {
   private acceptMesh({ socket, peer }: AcceptedConnection): void {
     this.tracker.add(socket);
     socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'inbound mesh connection failed'));
-    const conn: ConnectionFacts = { tls: true, clientIdentity: peer.kind === 'authenticated' ? peer.identity : undefined, sourceIp: socket.remoteAddress ?? '' };
+    const conn: ConnectionFacts = this.withPort(socket, { tls: true, clientIdentity: peer.kind === 'authenticated' ? peer.identity : undefined, sourceIp: socket.remoteAddress ?? '' });
     if (socket.alpnProtocol === 'h2') {
       this.toHttp2(socket, conn);
       return;
@@ -157,15 +211,16 @@ export class InboundProxy {
 
   /** Opaque ports skip detection; other traffic is HTTP/1 when it looks like it, else opaque. */
   private detect(socket: Socket | TLSSocket, conn: ConnectionFacts): void {
-    const server = this.options.policy(this.defaultPort);
+    const port = this.portOf(conn);
+    const server = this.options.policy(port);
     if (server?.protocol?.kind?.$case === 'opaque') {
-      this.opaque(socket, conn, this.defaultPort);
+      this.opaque(socket, conn, port);
       return;
     }
     void sniff<SniffedProtocol>(socket, sniffProtocol, this.detectTimeoutMs, 'opaque').then((protocol) => {
       if (protocol === undefined) return;
       if (protocol === 'http1') this.toHttp1(socket, conn);
-      else this.opaque(socket, conn, this.defaultPort);
+      else this.opaque(socket, conn, port);
     });
   }
 
@@ -200,8 +255,9 @@ export class InboundProxy {
   ): { kind: 'refuse'; response: ProxyResponse } | { kind: 'forward'; port: number; labels: InboundLabels; request: { path: string; authority: string; headers: IncomingHttpHeaders } } {
     const grpc = isGrpcRequest(headers);
     const portText = headers[targetPortHeader];
-    const port = typeof portText === 'string' && /^\d{1,5}$/.test(portText) ? Number(portText) : this.defaultPort;
-    if (!this.options.ports.includes(port)) return { kind: 'refuse', response: errorResponse({ httpStatus: 404, grpcStatus: GrpcStatus.UNIMPLEMENTED, message: `port ${port} is not a port of this workload`, grpc }) };
+    // A redirected connection is for the port it was going to, whatever its requests say.
+    const port = this.connectionPorts.get(conn) ?? (typeof portText === 'string' && /^\d{1,5}$/.test(portText) ? Number(portText) : this.defaultPort);
+    if (!(this.options.acceptsPort ? this.options.acceptsPort(port) : this.options.ports.includes(port))) return { kind: 'refuse', response: errorResponse({ httpStatus: 404, grpcStatus: GrpcStatus.UNIMPLEMENTED, message: `port ${port} is not a port of this workload`, grpc }) };
     const server = this.options.policy(port);
     if (server === undefined) return { kind: 'refuse', response: errorResponse({ httpStatus: 503, grpcStatus: 14, message: `no inbound policy for port ${port} yet`, grpc }) };
     const decision = authorizeRequest(server, conn, requestFacts(method, target, headers, authority));

@@ -18,7 +18,9 @@ import type { AccessLog, OutboundLabels, ProxyMetrics, TlsStatus } from '../metr
 import {
   chooseBackend,
   decideRetry,
+  defaultLoad,
   defaultRetryBudget,
+  endpointKey,
   RetryBudget,
   P2cBalancer,
   protocolConfig,
@@ -59,6 +61,28 @@ export interface OutboundProxyOptions {
   readonly peerInboundPort?: number;
   /** How long a request waits for the first OutboundPolicy of a new authority. @default 5s */
   readonly policyTimeoutMs?: number;
+  /**
+   * Transparent mode: opaque TCP to a meshed endpoint goes over mesh TLS to the endpoint's own
+   * address (`ip:port`), which the peer's iptables send to its inbound listener, so the peer reads
+   * the workload port from the original destination. Otherwise it goes to the peer's inbound port,
+   * where it reaches the peer's first workload port. @default false
+   */
+  readonly opaqueToEndpointAddress?: boolean;
+}
+
+/**
+ * Transparent and ingress modes: where the connection handed over by
+ * {@link OutboundProxy.acceptHttp} was going, and how its requests find their policy.
+ */
+export interface RedirectedTarget {
+  /** The original destination, `ip:port` (`[v6]:port`): the Host of requests that have none. */
+  readonly address: string;
+  /**
+   * The authority one request is accounted under (metrics, retry budget, route hosts) and the
+   * policy that routes it. Ingress mode reads the request's headers (and may remove
+   * `l5d-dst-override`); transparent mode answers the same for every request.
+   */
+  resolve(req: IncomingMessage): Promise<{ authority: string; policy: outbound.OutboundPolicy }>;
 }
 
 /** `web.shop` → `web.shop.svc.cluster.local:80`; a full name or `ip:port` keeps its host. */
@@ -100,6 +124,8 @@ export class OutboundProxy {
   private readonly sessions = new Map<string, ClientHttp2Session>();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly tracker = new ConnectionTracker();
+  /** Connections handed over in transparent and ingress modes, with where they were going. */
+  private readonly redirected = new WeakMap<Socket, RedirectedTarget>();
   private readonly clusterDomain: string;
   private readonly peerInboundPort: number;
   private readonly policyTimeoutMs: number;
@@ -129,6 +155,37 @@ export class OutboundProxy {
       await listenOn(server, host, m.localPort);
       this.mappings.push(server);
     }
+  }
+
+  /**
+   * Transparent and ingress modes: an accepted connection whose first bytes are HTTP/1, going to
+   * `target`. Its requests are routed by `target`'s policy, as requests of the HTTP proxy are by
+   * their authority's.
+   */
+  acceptHttp(socket: Socket, target: RedirectedTarget): void {
+    this.redirected.set(socket, target);
+    this.http.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** Transparent and ingress modes: a connection that was not redirected, made to the outbound port itself, is served as by the HTTP proxy of explicit mode. */
+  acceptDirect(socket: Socket): void {
+    this.http.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** Transparent and ingress modes: an accepted connection carried as opaque TCP by `policy` (the policy of `authority`, its original destination). */
+  acceptOpaque(socket: Socket, authority: string, policy: outbound.OutboundPolicy): void {
+    this.tracker.add(socket);
+    socket.pause();
+    socket.on('error', (error) => this.options.logger.debug({ authority, err: errorMessage(error) }, 'redirected client connection failed'));
+    void this.openTcp(authority, policy).then(
+      (upstream) => pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels),
+      (error: unknown) => {
+        this.options.logger.warn({ authority, err: errorMessage(error) }, 'outbound connection failed');
+        socket.destroy();
+      },
+    );
   }
 
   get port(): number {
@@ -173,6 +230,42 @@ export class OutboundProxy {
     return entry.balancer;
   }
 
+  /**
+   * The balancer of a forward backend: its one address, as Destination would give it (with the
+   * TLS identity and protocol hint the control plane put on it), so that requests to it take the
+   * same way as to a discovered endpoint: mesh TLS to its proxy when it has an identity, plain
+   * otherwise.
+   */
+  private forwardBalancer(target: Extract<BackendTarget, { kind: 'forward' }>): P2cBalancer {
+    const identity = target.endpoint.tlsIdentity?.strategy?.$case === 'dnsLikeIdentity' ? target.endpoint.tlsIdentity.strategy.dnsLikeIdentity.name : '';
+    const key = `forward ${endpointKey(target.endpoint.addr ?? { port: 0 })} ${identity} ${target.endpoint.protocolHint?.opaqueTransport?.inboundPort ?? ''}`;
+    let entry = this.balancers.get(key);
+    if (!entry) {
+      const balancer = new P2cBalancer({
+        load: defaultLoad,
+        queue: target.queue,
+        timers: {
+          now: () => performance.now(),
+          random: Math.random,
+          setTimeout: (fn, ms) => {
+            const t = setTimeout(fn, ms);
+            return () => clearTimeout(t);
+          },
+        },
+      });
+      balancer.apply({ update: { $case: 'add', add: { addrs: [target.endpoint], metricLabels: {} } } });
+      entry = { balancer, stop: () => undefined };
+      this.balancers.set(key, entry);
+    }
+    return entry.balancer;
+  }
+
+  /** Where opaque mesh TLS to a meshed endpoint goes (see {@link OutboundProxyOptions.opaqueToEndpointAddress}). */
+  private opaqueMeshPort(endpoint: Endpoint): number {
+    if (this.options.opaqueToEndpointAddress) return endpoint.addr.port;
+    return endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort;
+  }
+
   /** The keep-alive pool of an endpoint without identity: plain HTTP/1.1 to the workload. */
   private agent(endpoint: Endpoint): { agent: Agent; host: string; port: number } {
     const host = endpointHost(endpoint);
@@ -186,29 +279,37 @@ export class OutboundProxy {
     return { agent, host, port };
   }
 
-  private async route(authority: string, method: string, target: string, req: IncomingMessage): Promise<{ plan: Awaited<ReturnType<typeof routeRequest>>; policy: outbound.OutboundPolicy }> {
-    const policy = await this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs);
-    const config = protocolConfig(policy, 'http1');
-    return { plan: routeRequest(config, requestFacts(method, target, req.headers, authority)), policy };
+  private async route(
+    authority: string,
+    method: string,
+    target: string,
+    req: IncomingMessage,
+    redirected?: RedirectedTarget,
+  ): Promise<{ plan: Awaited<ReturnType<typeof routeRequest>>; policy: outbound.OutboundPolicy; authority: string }> {
+    const resolved = redirected ? await redirected.resolve(req) : { authority, policy: await this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs) };
+    const config = protocolConfig(resolved.policy, 'http1');
+    return { plan: routeRequest(config, requestFacts(method, target, req.headers, resolved.authority)), policy: resolved.policy, authority: resolved.authority };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const grpc = isGrpcRequest(req.headers);
+    const redirected = this.redirected.get(req.socket);
     let url: URL;
     try {
-      url = new URL(req.url ?? '', req.url?.startsWith('/') ? `http://${req.headers.host ?? 'invalid'}` : undefined);
+      url = new URL(req.url ?? '', req.url?.startsWith('/') ? `http://${req.headers.host ?? redirected?.address ?? 'invalid'}` : undefined);
     } catch {
       send(res, errorResponse({ httpStatus: 400, grpcStatus: 3, message: `the request target ${JSON.stringify(req.url)} is neither absolute nor has a Host`, grpc }));
       return;
     }
-    const authority = canonicalAuthority(url.host, this.clusterDomain);
+    let authority = canonicalAuthority(url.host, this.clusterDomain);
     const path = `${url.pathname}${url.search}`;
     let routed;
     try {
-      routed = await this.route(authority, req.method ?? 'GET', path, req);
+      routed = await this.route(authority, req.method ?? 'GET', path, req, redirected);
+      authority = routed.authority;
     } catch (error) {
-      send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `no outbound policy for ${authority}: ${errorMessage(error)}`, grpc }));
+      send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `no outbound policy for ${redirected?.address ?? authority}: ${errorMessage(error)}`, grpc }));
       return;
     }
     const { plan, policy } = routed;
@@ -222,12 +323,12 @@ export class OutboundProxy {
       return;
     }
     const chosen = backend as Exclude<typeof backend, { kind: 'noBackend' }>;
-    if (chosen.target.kind !== 'balancer') {
-      send(res, errorResponse({ httpStatus: 500, grpcStatus: 13, message: chosen.target.kind === 'invalid' ? chosen.target.reason : 'forward backends are not supported in explicit mode', grpc }));
+    if (chosen.target.kind === 'invalid') {
+      send(res, errorResponse({ httpStatus: 500, grpcStatus: 13, message: chosen.target.reason, grpc }));
       return;
     }
     const cfg = protocolConfig(policy, 'http1');
-    const balancer = this.balancer(chosen.target, 'failureAccrual' in cfg ? cfg.failureAccrual : undefined);
+    const balancer = chosen.target.kind === 'forward' ? this.forwardBalancer(chosen.target) : this.balancer(chosen.target, 'failureAccrual' in cfg ? cfg.failureAccrual : undefined);
     let headers = forwardableHeaders(req.headers);
     delete headers[targetPortHeader];
     let target = { path, host: url.host };
@@ -464,9 +565,9 @@ export class OutboundProxy {
     if (upstream) pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels);
   }
 
-  /** An opaque connection to an endpoint of `authority`: mesh TLS to its proxy when meshed. */
-  private async openTcp(authority: string): Promise<{ socket: Socket; labels: OutboundLabels }> {
-    const policy = await this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs);
+  /** An opaque connection to an endpoint of `authority` (by its policy, or the one given): mesh TLS to its proxy when meshed. */
+  private async openTcp(authority: string, given?: outbound.OutboundPolicy): Promise<{ socket: Socket; labels: OutboundLabels }> {
+    const policy = given ?? (await this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs));
     const config = protocolConfig(policy, 'opaque');
     const opaque = config.kind === 'opaque' ? routeOpaque(config.routes) : undefined;
     const http = config.kind === 'http' || config.kind === 'grpc' ? routeRequest(config, { method: 'CONNECT', path: '/', query: [], headers: {}, host: authority.replace(/:\d+$/, '') }) : undefined;
@@ -475,8 +576,8 @@ export class OutboundProxy {
     const backend = chooseBackend(distribution as Distribution<unknown>, Math.random);
     if ('kind' in backend && backend.kind === 'noBackend') throw new Error(backend.reason);
     const chosen = backend as Exclude<typeof backend, { kind: 'noBackend' }>;
-    if (chosen.target.kind !== 'balancer') throw new Error(chosen.target.kind === 'invalid' ? chosen.target.reason : 'forward backends are not supported in explicit mode');
-    const lease = await this.balancer(chosen.target, undefined).acquire();
+    if (chosen.target.kind === 'invalid') throw new Error(chosen.target.reason);
+    const lease = await (chosen.target.kind === 'forward' ? this.forwardBalancer(chosen.target) : this.balancer(chosen.target, undefined)).acquire();
     const endpoint = lease.endpoint;
     const identity = endpointIdentity(endpoint);
     const host = endpointHost(endpoint);
@@ -488,7 +589,7 @@ export class OutboundProxy {
               const s = netConnect(endpoint.addr.port, host, () => resolve(s));
               s.once('error', reject);
             })
-          : await this.options.tls.connect({ host, port: endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort, serverIdentity: identity, alpn: [] });
+          : await this.options.tls.connect({ host, port: this.opaqueMeshPort(endpoint), serverIdentity: identity, alpn: [] });
       socket.once('close', (hadError) => lease.release({ latencyMs: Date.now() - started, failure: hadError }));
       const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
       return { socket, labels: { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels } };

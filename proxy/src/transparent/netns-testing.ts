@@ -79,6 +79,11 @@ export interface PodNetwork extends AsyncDisposable {
   /** The unique prefix of this network's namespaces. */
   readonly id: string;
   readonly pods: ReadonlyMap<string, Pod>;
+  /**
+   * With `hostLink`: the host's (the test process's own network namespace's) address on the pods'
+   * network, `<subnet>.1`. A server the test binds there is reachable from every pod.
+   */
+  readonly hostIp: string | undefined;
   pod(name: string): Pod;
   /** Runs a command inside a pod to completion. */
   exec(pod: string, argv: readonly string[], options?: PodProcessOptions): Promise<CommandResult>;
@@ -94,6 +99,24 @@ export interface PodNetworkOptions {
   readonly subnet?: string;
   /** The pods' IPv6 /64 as its first four groups; pods get ::2, ::3, ... @default 'fd00:231:0:0' */
   readonly subnet6?: string;
+  /**
+   * Also link the host (this process's network namespace) to the pods' bridge, at `<subnet>.1`, so
+   * that pods reach servers the test runs on the host (a control plane). This adds one veth
+   * interface and its /24 route to the host; both go away with the network. Without `subnet`, a
+   * /24 of 10.200.0.0-10.249.255.0 that the host does not route yet is picked at random, so that
+   * concurrent networks do not collide. @default false
+   */
+  readonly hostLink?: boolean;
+}
+
+/** A /24 (first three octets) in 10.200-249.x that no route of the host's covers, picked at random. */
+async function freeSubnet(): Promise<string> {
+  const routes = (await mustRun(['ip', '-4', 'route', 'show', 'table', 'all'])) + (await mustRun(['ip', '-4', 'addr', 'show']));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const candidate = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}`;
+    if (!routes.includes(`${candidate}.`)) return candidate;
+  }
+  throw new Error('no free /24 in 10.200.0.0-10.249.255.0 for the pods: the host routes them all');
 }
 
 function inPod(pod: Pod, argv: readonly string[], options: PodProcessOptions = {}): string[] {
@@ -137,9 +160,10 @@ export async function createPodNetwork(options: PodNetworkOptions): Promise<PodN
   const reason = netnsUnavailableReason();
   if (reason) throw new Error(reason);
   await removeLeftoverNamespaces();
-  const subnet = options.subnet ?? '10.231.0';
+  const subnet = options.subnet ?? (options.hostLink ? await freeSubnet() : '10.231.0');
   const subnet6 = options.subnet6 ?? 'fd00:231:0:0';
-  const id = `${NETNS_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`;
+  const tag = randomBytes(3).toString('hex');
+  const id = `${NETNS_PREFIX}${process.pid}-${tag}`;
   const hub = `${id}-hub`;
   const created: string[] = [];
   const processes = new Set<PodProcess>();
@@ -155,6 +179,15 @@ export async function createPodNetwork(options: PodNetworkOptions): Promise<PodN
     await mustRun(['ip', '-n', hub, 'link', 'add', 'br0', 'type', 'bridge']);
     await mustRun(['ip', '-n', hub, 'link', 'set', 'br0', 'up']);
     await mustRun(['ip', '-n', hub, 'link', 'set', 'lo', 'up']);
+    if (options.hostLink) {
+      // The host's end stays here; its peer joins the bridge. Deleting the hub deletes both.
+      const hostEnd = `mbt${tag}`;
+      await mustRun(['ip', 'link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'host0', 'netns', hub]);
+      await mustRun(['ip', '-n', hub, 'link', 'set', 'host0', 'master', 'br0']);
+      await mustRun(['ip', '-n', hub, 'link', 'set', 'host0', 'up']);
+      await mustRun(['ip', 'addr', 'add', `${subnet}.1/24`, 'dev', hostEnd]);
+      await mustRun(['ip', 'link', 'set', hostEnd, 'up']);
+    }
     let index = 0;
     for (const name of options.pods) {
       if (!/^[a-z][a-z0-9]{0,7}$/.test(name)) throw new Error(`pod name ${JSON.stringify(name)}: use 1 to 8 lowercase letters and digits`);
@@ -188,6 +221,7 @@ export async function createPodNetwork(options: PodNetworkOptions): Promise<PodN
   return {
     id,
     pods,
+    hostIp: options.hostLink ? `${subnet}.1` : undefined,
     pod,
     exec: (name, argv, opts) => runCommand(inPod(pod(name), argv, opts)),
     spawn(name, argv, opts = {}) {
