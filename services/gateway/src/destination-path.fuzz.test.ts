@@ -2,7 +2,9 @@ import { fc } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { MeshbusError } from '@meshbus/runtime';
 import { fuzzProperty } from '@meshbus/property-testing';
+import { canonicalIp } from '@meshbus/core';
 import { DestinationPathError, parseDestinationPath } from './index.js';
+import { parseDestinationTarget } from './destination-path.js';
 
 const clusterDomain = fc.constantFrom('cluster.local', 'example.org', 'c');
 const label = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
@@ -61,5 +63,45 @@ describe('parseDestinationPath', () => {
     const written = [...fqdn].map((char, i) => (upper[i] === true ? char.toUpperCase() : char)).join('');
     const path = `${written}${trailingDot ? '.' : ''}${portNumber === undefined ? '' : `:${portNumber}`}`;
     expect(parseDestinationPath(path, domain)).toEqual({ service, namespace, port: portNumber ?? 80, fqdn });
+  }, { runs: 500 });
+});
+
+describe('parseDestinationTarget', () => {
+  const addressLike = fc.oneof(
+    fc.ipV4().map((ip) => ip),
+    fc.ipV6().map((ip) => `[${ip}]`),
+    fc.ipV6(),
+    fc.constantFrom('[', ']', '[]', '[::1', '::1]', '1.2.3', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '[1.2.3.4]', '[fe80::1%eth0]'),
+  );
+  const pathish = fc.oneof(
+    fc.tuple(addressLike, portSuffix).map(([a, p]) => (p === undefined ? a : `${a}:${p}`)),
+    fc.string({ maxLength: 40 }),
+    nearPath.map(([path]) => path),
+  );
+
+  fuzzProperty('gives a service, an address in canonical form, or DestinationPathError', [pathish], (path) => {
+    let target;
+    try {
+      target = parseDestinationTarget(path, 'cluster.local');
+    } catch (error) {
+      expect(error).toBeInstanceOf(DestinationPathError);
+      expect((error as Error).message).toMatch(/\S/);
+      return;
+    }
+    if (target.kind === 'service') {
+      expect(target.service.fqdn).toBe(`${target.service.service}.${target.service.namespace}.svc.cluster.local`);
+      return;
+    }
+    const { ip, port, key } = target.address;
+    expect(canonicalIp(ip)).toBe(ip);
+    expect(port).toBeGreaterThanOrEqual(1);
+    expect(port).toBeLessThanOrEqual(65535);
+    expect(key).toBe(ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+  }, { runs: 1000 });
+
+  fuzzProperty('reads back any IPv4 or IPv6 address with any port', [fc.oneof(fc.ipV4(), fc.ipV6()), port], (ip, portNumber) => {
+    const written = ip.includes(':') ? `[${ip}]:${portNumber}` : `${ip}:${portNumber}`;
+    const canonical = canonicalIp(ip);
+    expect(parseDestinationTarget(written, 'cluster.local')).toEqual({ kind: 'address', address: { ip: canonical, port: portNumber, key: canonical.includes(':') ? `[${canonical}]:${portNumber}` : `${canonical}:${portNumber}` } });
   }, { runs: 500 });
 });

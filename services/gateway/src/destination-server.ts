@@ -1,7 +1,7 @@
 import { Metadata, status, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { destination } from '@meshbus/proxy-api';
 import { Counter, Gauge, type Logger, type Registry } from '@meshbus/runtime';
-import { DestinationPathError, parseDestinationPath, type ServiceTarget } from './destination-path.js';
+import { DestinationPathError, parseDestinationTarget, type DestinationTarget } from './destination-path.js';
 import type { DestinationIndex } from './destination-index.js';
 import type { StreamSink, WatchTopic, Snapshot } from './watch-topic.js';
 
@@ -72,14 +72,14 @@ export function createDestinationHandlers(options: DestinationHandlerOptions): D
     registers: [options.registry],
   });
 
-  const serve = <S extends Snapshot>(method: 'Get' | 'GetProfile', pick: (target: ServiceTarget) => WatchTopic<S>) => {
+  const serve = <S extends Snapshot>(method: 'Get' | 'GetProfile', pick: (target: DestinationTarget) => WatchTopic<S>) => {
     return (call: ServerWritableStream<Request, Buffer>) => {
       const req = call.request;
-      let target: ServiceTarget;
+      let target: DestinationTarget;
       try {
         if (req instanceof UndecodableRequest) throw new DestinationPathError(`request is not a valid GetDestination message: ${req.reason}`);
         if (req.scheme !== '' && req.scheme !== 'k8s') throw new DestinationPathError(`unsupported scheme ${JSON.stringify(req.scheme)}; use k8s`);
-        target = parseDestinationPath(req.path, clusterDomain);
+        target = parseDestinationTarget(req.path, clusterDomain);
       } catch (err) {
         requests.inc({ method, outcome: 'invalid' });
         const details = err instanceof DestinationPathError ? err.message : 'invalid request';

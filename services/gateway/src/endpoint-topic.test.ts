@@ -39,6 +39,18 @@ describe('endpointTransition', () => {
     expect(ips(add)).toEqual([3, 4]);
   });
 
+  it('removes endpoints that left before sending the whole set again when the set-level labels change', () => {
+    const a = endpointSnapshot(1, set(['10.0.0.1', '10.0.0.2']));
+    const relabelled = set(['10.0.0.2', '10.0.0.3']);
+    relabelled.labels = { team: 'blue' };
+    const [remove, add] = decode(endpointTransition(a, endpointSnapshot(2, relabelled)));
+    expect(remove?.$case).toBe('remove');
+    expect(ips(remove)).toEqual([1]);
+    expect(add?.$case).toBe('add');
+    expect(ips(add)).toEqual([2, 3]);
+    if (add?.$case === 'add') expect(add.add.metricLabels).toEqual({ namespace: 'shop', service: 'web', team: 'blue' });
+  });
+
   it('sends nothing when nothing a proxy sees changed', () => {
     expect(endpointTransition(endpointSnapshot(1, set(['10.0.0.1'])), endpointSnapshot(2, set(['10.0.0.1'])))).toEqual([]);
   });

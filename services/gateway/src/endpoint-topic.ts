@@ -12,14 +12,27 @@ export interface EndpointSnapshot extends Snapshot {
   readonly labelsFingerprint: string;
 }
 
-const fingerprint = (e: Endpoint) => JSON.stringify(e);
+/** What identifies an endpoint's answer: equal fingerprints give a proxy the same address. */
+export const endpointFingerprint = (e: Endpoint): string => JSON.stringify(e);
 
 /** Builds the snapshot of an endpoint set (or of a missing service when `set` is undefined). */
 export function endpointSnapshot(version: number, set: EndpointSet | undefined): EndpointSnapshot {
   const endpoints = new Map<string, { addr: destination.WeightedAddr; fingerprint: string }>();
-  for (const e of set?.endpoints ?? []) endpoints.set(endpointKey(e), { addr: toWeightedAddr(e), fingerprint: fingerprint(e) });
+  for (const e of set?.endpoints ?? []) endpoints.set(endpointKey(e), { addr: toWeightedAddr(e), fingerprint: endpointFingerprint(e) });
   const labels = set ? setLabels(set) : {};
   return { version, exists: set !== undefined, endpoints, labels, labelsFingerprint: JSON.stringify(labels) };
+}
+
+/** The snapshot of a destination that is one address (`key` as {@link endpointKey} writes it). */
+export function singleEndpointSnapshot(version: number, key: string, addr: destination.WeightedAddr, fingerprint: string, labels: Record<string, string>): EndpointSnapshot {
+  return { version, exists: true, endpoints: new Map([[key, { addr, fingerprint }]]), labels, labelsFingerprint: JSON.stringify(labels) };
+}
+
+/** Whether two snapshots give a proxy the same endpoints (so that going from one to the other sends nothing). */
+export function sameEndpoints(a: EndpointSnapshot, b: EndpointSnapshot): boolean {
+  if (a.exists !== b.exists || a.labelsFingerprint !== b.labelsFingerprint || a.endpoints.size !== b.endpoints.size) return false;
+  for (const [k, v] of a.endpoints) if (b.endpoints.get(k)?.fingerprint !== v.fingerprint) return false;
+  return true;
 }
 
 const encode = (u: destination.Update) => Buffer.from(destination.Update.encode(u).finish());
@@ -45,15 +58,17 @@ const removes = (addrs: NonNullable<destination.WeightedAddr['addr']>[]) => chun
  * The Destination.Get updates that take a proxy from `from` to `to`: the full
  * set first (or no_endpoints), then removals and additions, each in updates of
  * at most {@link addressesPerUpdate} addresses. An endpoint whose metadata
- * changed is sent again in `add`, which replaces it.
+ * changed is sent again in `add`, which replaces it; when the set-level
+ * labels change, every endpoint is sent again (after the removals).
  */
 export function endpointTransition(from: EndpointSnapshot | undefined, to: EndpointSnapshot): Buffer[] {
   if (!to.exists) return [encode({ update: { $case: 'noEndpoints', noEndpoints: { exists: false } } })];
   if (to.endpoints.size === 0) return [encode({ update: { $case: 'noEndpoints', noEndpoints: { exists: true } } })];
   const all = () => adds([...to.endpoints.values()].map((v) => v.addr), to.labels);
-  if (!from || !from.exists || from.endpoints.size === 0 || from.labelsFingerprint !== to.labelsFingerprint) return all();
+  if (!from || !from.exists || from.endpoints.size === 0) return all();
   const removed: destination.WeightedAddr[] = [];
   for (const [k, v] of from.endpoints) if (!to.endpoints.has(k)) removed.push(v.addr);
+  if (from.labelsFingerprint !== to.labelsFingerprint) return [...removes(removed.map((a) => a.addr!)), ...all()];
   const added: destination.WeightedAddr[] = [];
   for (const [k, v] of to.endpoints) if (from.endpoints.get(k)?.fingerprint !== v.fingerprint) added.push(v.addr);
   return [...removes(removed.map((a) => a.addr!)), ...adds(added, to.labels)];

@@ -4,6 +4,7 @@ import { ensureStreams, StateView } from '@meshbus/bus';
 import { busValidator, subjects } from '@meshbus/bus-schemas';
 import { Gauge, type Logger, type Registry, type ResourceStack, type Service, type ServiceHost, type ServiceState } from '@meshbus/runtime';
 import type { GatewayConfig } from './config.js';
+import { AddressIndex } from './address-index.js';
 import { DestinationIndex } from './destination-index.js';
 import { createDestinationHandlers, destinationServiceDefinition, type DestinationHandlers } from './destination-server.js';
 import { addReflection, GatewayHealth } from './grpc-introspection.js';
@@ -78,6 +79,7 @@ export class GatewayImpl implements Gateway {
     const { config, logger } = this;
     if (config.ensureStreams) await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, logger });
 
+    const addresses = new AddressIndex();
     let index: DestinationIndex | undefined;
     let policyIndex: PolicyIndex | undefined;
     const view = new StateView({
@@ -87,12 +89,14 @@ export class GatewayImpl implements Gateway {
       logger: logger.child({ component: 'state-view' }),
       registry: this.registry,
       onChange: (subject, value) => {
-        index?.onStateChange(subject, value);
-        policyIndex?.onStateChange(subject, value);
+        // The address index first: both indexes answer addresses from it.
+        const changed = addresses.apply(subject, value?.data);
+        index?.onStateChange(subject, value, changed);
+        policyIndex?.onStateChange(subject, value, changed);
       },
     });
-    index = new DestinationIndex((s) => view.get(s));
-    policyIndex = new PolicyIndex((s) => view.get(s));
+    index = new DestinationIndex((s) => view.get(s), { addresses, clusterDomain: config.clusterDomain });
+    policyIndex = new PolicyIndex((s) => view.get(s), addresses);
     this.policyIndex = policyIndex;
     this.view = view;
     new Gauge({
@@ -101,6 +105,17 @@ export class GatewayImpl implements Gateway {
       registers: [this.registry],
       collect() {
         this.set(index.topicCount + policyIndex.topicCount);
+      },
+    });
+    new Gauge({
+      name: 'meshbus_gateway_known_addresses',
+      help: 'IP and port pairs the gateway answers for by address, by kind (service cluster IP, endpoint).',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        const size = addresses.size;
+        this.set({ kind: 'service' }, size.services);
+        this.set({ kind: 'endpoint' }, size.endpoints);
       },
     });
     new Gauge({

@@ -1,8 +1,9 @@
 export { envToConfig, type GatewayConfig } from './config.js';
 export { createGateway, type GatewayOverrides } from './composition-root.js';
 export { GatewayImpl, type Gateway, type GatewayGrpc } from './gateway-service.js';
-export { parseDestinationPath, DestinationPathError, type ServiceTarget } from './destination-path.js';
-export { DestinationIndex } from './destination-index.js';
+export { parseDestinationPath, parseDestinationTarget, DestinationPathError, type ServiceTarget, type AddressTarget, type DestinationTarget } from './destination-path.js';
+export { AddressIndex, type AddressAnswer, type EndpointClaim, type ServicePortRef } from './address-index.js';
+export { DestinationIndex, type DestinationIndexOptions } from './destination-index.js';
 export { WatchTopic, TopicWatch, type Snapshot, type StreamSink } from './watch-topic.js';
 export { endpointSnapshot, endpointTransition, type EndpointSnapshot } from './endpoint-topic.js';
 export { toIpAddress, toWeightedAddr, toDestinationProfile } from './translate.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { subjects, type InboundPolicy, type OutboundPolicy, type PolicyDefaults } from '@meshbus/bus-schemas';
+import { subjects, type EndpointSet, type InboundPolicy, type OutboundPolicy, type PolicyDefaults } from '@meshbus/bus-schemas';
 import type { BusEvent } from '@meshbus/bus';
 import { inbound, outbound } from '@meshbus/proxy-api';
+import { AddressIndex } from './address-index.js';
 import { notFound, PolicyIndex, type PolicySnapshot } from './policy-index.js';
 import type { OutboundTarget } from './policy-target.js';
 import type { StreamSink, WatchTopic } from './watch-topic.js';
@@ -9,15 +10,16 @@ import type { StreamSink, WatchTopic } from './watch-topic.js';
 /** A state view in a map: set or delete a key, and the index hears of it. */
 function bus() {
   const state = new Map<string, BusEvent>();
-  const index = new PolicyIndex((s) => state.get(s));
+  const addresses = new AddressIndex();
+  const index = new PolicyIndex((s) => state.get(s), addresses);
   const put = (kind: BusEvent['kind'], subject: string, data: unknown) => {
     const event = { kind, natsSubject: subject, data } as BusEvent;
     state.set(subject, event);
-    index.onStateChange(subject, event);
+    index.onStateChange(subject, event, addresses.apply(subject, data));
   };
   const remove = (subject: string) => {
     state.delete(subject);
-    index.onStateChange(subject, undefined);
+    index.onStateChange(subject, undefined, addresses.apply(subject, undefined));
   };
   return { index, put, remove };
 }
@@ -148,5 +150,85 @@ describe('PolicyIndex, outbound', () => {
     expect(canary).toEqual(['not-found', 'consumer']);
     expect(shop).toEqual(['not-found', 'producer']);
     expect(index.topicCount).toBe(2);
+  });
+});
+
+describe('PolicyIndex, outbound by the address of an endpoint', () => {
+  const identity = (sa: string) => `${sa}.shop.serviceaccount.identity.meshbus.cluster.local`;
+  const podSet = (endpoints: EndpointSet['endpoints'], opaque = false): EndpointSet => ({ namespace: 'shop', service: 'web', port: 80, opaque, labels: { namespace: 'shop', service: 'web' }, endpoints });
+  const pod = (sa: string, over: Partial<EndpointSet['endpoints'][number]> = {}) => ({
+    address: '10.1.0.5',
+    port: 8080,
+    weight: 10000,
+    identity: identity(sa),
+    protocolHint: 'h2' as const,
+    labels: { workload: 'web-1', serviceaccount: sa },
+    workload: { kind: 'Workload', namespace: 'shop', name: 'web-1' },
+    ...over,
+  });
+  const podTarget: OutboundTarget = { kind: 'addr', key: '10.1.0.5:8080', addr: { ip: { ip: { $case: 'ipv4', ipv4: 0x0a010005 } }, port: 8080 } };
+  /** The protocol and the forward backend of the policy (the first rule of the opaque route). */
+  const forwardOf = (b: Buffer) => {
+    const p = outbound.OutboundPolicy.decode(b);
+    const kind = p.protocol?.kind;
+    const opaque = kind?.$case === 'detect' ? kind.detect.opaque : kind?.$case === 'opaque' ? kind.opaque : undefined;
+    const dist = opaque?.routes[0]?.rules[0]?.backends?.kind;
+    const backend = dist?.$case === 'firstAvailable' ? dist.firstAvailable.backends[0]?.backend?.kind : undefined;
+    const forward = backend?.$case === 'forward' ? backend.forward : undefined;
+    const id = forward?.tlsIdentity?.strategy;
+    return {
+      protocol: kind?.$case,
+      identity: id?.$case === 'dnsLikeIdentity' ? id.dnsLikeIdentity.name : undefined,
+      serverName: forward?.tlsIdentity?.serverName?.name,
+      hint: forward?.protocolHint?.protocol?.$case,
+      transport: forward?.protocolHint?.opaqueTransport?.inboundPort,
+      labels: forward?.metricLabels,
+    };
+  };
+
+  it('forwards to a known endpoint with its identity, hint and labels, as Destination gives them', () => {
+    const { index, put } = bus();
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('web')]));
+    expect(forwardOf(index.outboundNow(podTarget, undefined)!)).toEqual({
+      protocol: 'detect',
+      identity: identity('web'),
+      serverName: identity('web'),
+      hint: 'h2',
+      transport: undefined,
+      labels: { workload: 'web-1', serviceaccount: 'web' },
+    });
+    // Its HTTP routes forward to the same endpoint.
+    const p = outbound.OutboundPolicy.decode(index.outboundNow(podTarget, undefined)!);
+    const kind = p.protocol?.kind;
+    const dist = kind?.$case === 'detect' ? kind.detect.http2?.routes[0]?.rules[0]?.backends?.kind : undefined;
+    const http = dist?.$case === 'firstAvailable' ? dist.firstAvailable.backends[0]?.backend?.kind : undefined;
+    expect(http?.$case === 'forward' && http.forward.tlsIdentity?.serverName?.name).toBe(identity('web'));
+    // Another port of the same IP is not that endpoint.
+    const otherPort: OutboundTarget = { ...podTarget, key: '10.1.0.5:9090', addr: { ...podTarget.addr, port: 9090 } };
+    expect(forwardOf(index.outboundNow(otherPort, undefined)!)).toMatchObject({ protocol: 'detect', identity: undefined, hint: undefined });
+  });
+
+  it('gives an opaque endpoint the opaque protocol with its transport port, without detection', () => {
+    const { index, put } = bus();
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('db', { protocolHint: 'opaque', opaqueTransportPort: 4143 })], true));
+    expect(forwardOf(index.outboundNow(podTarget, undefined)!)).toMatchObject({ protocol: 'opaque', identity: identity('db'), hint: 'opaque', transport: 4143 });
+    // An endpoint without proxy on an opaque port: opaque too, but plain (no identity, no hint).
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('db', { identity: undefined, protocolHint: 'unknown' })], true));
+    expect(forwardOf(index.outboundNow(podTarget, undefined)!)).toMatchObject({ protocol: 'opaque', identity: undefined, hint: undefined });
+  });
+
+  it('updates a watch when the endpoint appears, changes identity, or goes (back to a plain forward)', () => {
+    const { index, put, remove } = bus();
+    index.goLive();
+    const got = stream(index.outboundTopic(podTarget, undefined), (b) => forwardOf(b).identity ?? 'plain');
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('web')]));
+    // A change elsewhere in the set, or in another set, sends nothing.
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('web'), pod('web', { address: '10.1.0.6' })]));
+    put('endpointSet', subjects.endpoints('shop', 'api', 80), podSet([pod('api', { address: '10.1.0.7' })]));
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('web-v2'), pod('web', { address: '10.1.0.6' })]));
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('web', { address: '10.1.0.6' })]));
+    put('endpointSet', subjects.endpoints('shop', 'web', 80), podSet([pod('web-v3')]));
+    remove(subjects.endpoints('shop', 'web', 80));
+    expect(got).toEqual(['plain', identity('web'), identity('web-v2'), 'plain', identity('web-v3'), 'plain']);
   });
 });

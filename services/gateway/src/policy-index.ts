@@ -1,9 +1,10 @@
-import { canonicalIp } from '@meshbus/core';
 import { parseStateSubject, subjects, type InboundPolicy, type InboundServer, type OutboundPolicy, type PolicyDefaults } from '@meshbus/bus-schemas';
 import type { BusEvent } from '@meshbus/bus';
 import { defaultInboundServer, unknownWorkloadServer } from '@meshbus/policy';
 import { inbound, outbound } from '@meshbus/proxy-api';
-import { addrKey, type InboundTarget, type OutboundTarget } from './policy-target.js';
+import type { AddressIndex } from './address-index.js';
+import { endpointForwardPolicy } from './address-translate.js';
+import type { InboundTarget, OutboundTarget } from './policy-target.js';
 import { defaultDetectTimeoutMs, forwardPolicy, toInboundServer, toOutboundPolicy } from './policy-translate.js';
 import type { WorkloadRef } from './workload-ref.js';
 import { WatchTopic, type Snapshot } from './watch-topic.js';
@@ -59,12 +60,16 @@ interface OutboundEntry {
 
 const sourceKey = (ns: string | undefined) => ns ?? '';
 
+const noKeys: ReadonlySet<string> = new Set();
+
 /**
  * The policy part of the bus state as topics proxies watch: one per workload
  * port (inbound) and one per target and caller namespace (outbound). Topics
  * exist while streams watch them; a change is encoded once per topic and only
- * when the encoding changed. Outbound policies are indexed by their addresses
- * so that a proxy asking by IP and port finds its service.
+ * when the encoding changed. A proxy asking by IP and port gets the policy of
+ * the service whose cluster IP it is, a forward to the endpoint (with its
+ * identity) when it is a known endpoint, or a plain forward; the address index
+ * says which.
  */
 export class PolicyIndex {
   private version = 0;
@@ -72,24 +77,31 @@ export class PolicyIndex {
   private readonly inboundTopics = new Map<string, { workload: WorkloadRef; subject: string | undefined; ports: Map<number, WatchTopic<PolicySnapshot>> }>();
   private readonly serviceTopics = new Map<string, Map<string, OutboundEntry>>();
   private readonly addrTopics = new Map<string, Map<string, OutboundEntry>>();
-  /** `ip:port` to the subjects of the outbound policies that claim it. */
-  private readonly addresses = new Map<string, Set<string>>();
-  private readonly addressesOf = new Map<string, string[]>();
 
-  constructor(private readonly lookup: (natsSubject: string) => BusEvent | undefined) {}
+  /**
+   * @param addresses what addresses mean, fed by the gateway with the same
+   * changes before this index hears of them
+   */
+  constructor(
+    private readonly lookup: (natsSubject: string) => BusEvent | undefined,
+    private readonly addresses: AddressIndex,
+  ) {}
 
-  /** Applies a change of the state view (any subject; others than policy are ignored). */
-  onStateChange(natsSubject: string, value: BusEvent | undefined): void {
+  /**
+   * Applies a change of the state view (any subject; others than policy are
+   * ignored); `changedAddresses` are the address keys the address index
+   * reported for the same change.
+   */
+  onStateChange(natsSubject: string, _value: BusEvent | undefined, changedAddresses: ReadonlySet<string> = noKeys): void {
     const kind = parseStateSubject(natsSubject)?.kind;
     if (kind === 'inbound-policy') {
       for (const entry of this.inboundTopics.values()) if (entry.subject === natsSubject) this.refreshInbound(entry.workload, entry.ports);
     } else if (kind === 'policy-defaults') {
       for (const entry of this.inboundTopics.values()) this.refreshInbound(entry.workload, entry.ports);
     } else if (kind === 'outbound-policy') {
-      const changed = this.reindexAddresses(natsSubject, value?.data as OutboundPolicy | undefined);
       for (const entry of this.serviceTopics.get(natsSubject)?.values() ?? []) this.refresh(entry.topic, this.encodeOutbound(entry.target, entry.sourceNamespace));
-      for (const key of changed) for (const entry of this.addrTopics.get(key)?.values() ?? []) this.refresh(entry.topic, this.encodeOutbound(entry.target, entry.sourceNamespace));
     }
+    for (const key of changedAddresses) for (const entry of this.addrTopics.get(key)?.values() ?? []) this.refresh(entry.topic, this.encodeOutbound(entry.target, entry.sourceNamespace));
   }
 
   /** The view has caught up with the bus: streams get their first message, and answers may be given. */
@@ -195,44 +207,22 @@ export class PolicyIndex {
 
   private encodeOutbound(target: OutboundTarget, sourceNamespace: string | undefined): Buffer | undefined {
     if (target.kind === 'addr') {
-      const claimed = this.addresses.get(target.key);
-      // Two services claiming one address is a mistake of the input; the first by name wins, steadily.
-      const subject = claimed && claimed.size > 0 ? [...claimed].sort()[0]! : undefined;
-      const policy = subject ? (this.lookup(subject)?.data as OutboundPolicy | undefined) : undefined;
-      return Buffer.from(outbound.OutboundPolicy.encode(policy ? toOutboundPolicy(policy, sourceNamespace) : forwardPolicy(target.addr)).finish());
+      return Buffer.from(outbound.OutboundPolicy.encode(this.addressPolicy(target, sourceNamespace)).finish());
     }
     const s = target.service;
     const policy = this.lookup(subjects.outboundPolicy(s.namespace, s.service, s.port))?.data as OutboundPolicy | undefined;
     return policy ? Buffer.from(outbound.OutboundPolicy.encode(toOutboundPolicy(policy, sourceNamespace)).finish()) : undefined;
   }
 
-  /** Updates the address index for one outbound policy; returns the `ip:port` keys whose answer may have changed. */
-  private reindexAddresses(subject: string, policy: OutboundPolicy | undefined): Set<string> {
-    const before = this.addressesOf.get(subject) ?? [];
-    const after: string[] = [];
-    for (const a of policy?.addresses ?? []) {
-      try {
-        after.push(addrKey(canonicalIp(a), policy!.port));
-      } catch {
-        // An address that does not parse cannot be asked for.
-      }
+  /** The policy of an address: its service's (a cluster IP), a forward to a known endpoint, or a plain forward. */
+  private addressPolicy(target: Extract<OutboundTarget, { kind: 'addr' }>, sourceNamespace: string | undefined): outbound.OutboundPolicy {
+    const answer = this.addresses.resolve(target.key);
+    if (answer.kind === 'service') {
+      const s = answer.service;
+      const state = this.lookup(subjects.outboundPolicy(s.namespace, s.service, s.port))?.data as OutboundPolicy | undefined;
+      if (state) return toOutboundPolicy(state, sourceNamespace);
     }
-    for (const k of before) {
-      const set = this.addresses.get(k);
-      set?.delete(subject);
-      if (set?.size === 0) this.addresses.delete(k);
-    }
-    for (const k of after) {
-      let set = this.addresses.get(k);
-      if (!set) {
-        set = new Set();
-        this.addresses.set(k, set);
-      }
-      set.add(subject);
-    }
-    if (after.length > 0) this.addressesOf.set(subject, after);
-    else this.addressesOf.delete(subject);
-    // A changed policy changes the answer for its addresses even when they stay the same.
-    return new Set([...before, ...after]);
+    if (answer.kind === 'endpoint') return endpointForwardPolicy(answer.claim);
+    return forwardPolicy(target.addr);
   }
 }

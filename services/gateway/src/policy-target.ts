@@ -1,7 +1,7 @@
 import { formatIp } from '@meshbus/core';
 import { MeshbusError } from '@meshbus/runtime';
 import type { net } from '@meshbus/proxy-api';
-import { DestinationPathError, parseDestinationPath, type ServiceTarget } from './destination-path.js';
+import { addressKey, DestinationPathError, parseDestinationPath, type ServiceTarget } from './destination-path.js';
 import { parseWorkloadRef, type WorkloadRef } from './workload-ref.js';
 
 /** A policy request the gateway cannot read (INVALID_ARGUMENT). */
@@ -67,8 +67,8 @@ export function ipText(ip: net.IPAddress | undefined): string | undefined {
   return undefined;
 }
 
-/** `10.0.0.1:80`, `[fd00::1]:80`. */
-export const addrKey = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+/** `10.0.0.1:80`, `[fd00::1]:80`: the key the address index holds addresses by. */
+export const addrKey = addressKey;
 
 /**
  * Reads a service authority as a proxy sends it: `web.shop.svc.cluster.local:80`,

@@ -390,4 +390,28 @@ describe('forwardPolicy', () => {
       protocol: { kind: { $case: 'detect', detect: { timeout: ms(10_000), opaque: { routes: [{ metadata: forward.metadata, rules: [{ backends: only, filters: [] }] }] }, http1: http, http2: http } } },
     });
   });
+
+  it('forwards to a known endpoint as Destination gives it, opaque without detection when it is opaque', () => {
+    const addr = { ip: v4(10, 1, 0, 5), port: 5432 };
+    const endpoint = {
+      addr,
+      weight: 10000,
+      metricLabels: { workload: 'db-1' },
+      tlsIdentity: { strategy: { $case: 'dnsLikeIdentity' as const, dnsLikeIdentity: { name: 'db.shop.serviceaccount.identity.meshbus.cluster.local' } }, serverName: { name: 'db.shop.serviceaccount.identity.meshbus.cluster.local' } },
+      protocolHint: { protocol: { $case: 'opaque' as const, opaque: {} }, opaqueTransport: { inboundPort: 4143 } },
+    };
+    const forward = { metadata: { kind: { $case: 'default', default: 'forward' } }, kind: { $case: 'forward', forward: endpoint }, queue: { capacity: 100, failfastTimeout: ms(3_000) } };
+    const only = { kind: { $case: 'firstAvailable', firstAvailable: { backends: [{ backend: forward, filters: [] }] } } };
+    expect(forwardPolicy(addr, { addr: endpoint, opaque: true })).toEqual({
+      metadata: forward.metadata,
+      protocol: { kind: { $case: 'opaque', opaque: { routes: [{ metadata: forward.metadata, rules: [{ backends: only, filters: [] }] }] } } },
+    });
+    const detected = forwardPolicy(addr, { addr: endpoint, opaque: false }).protocol?.kind;
+    expect(detected?.$case).toBe('detect');
+    if (detected?.$case === 'detect') {
+      expect(detected.detect.opaque?.routes[0]?.rules[0]?.backends).toEqual(only);
+      expect(detected.detect.http1?.routes[0]?.rules[0]?.backends).toEqual(only);
+      expect(detected.detect.http2?.routes[0]?.rules[0]?.backends).toEqual(only);
+    }
+  });
 });

@@ -25,7 +25,7 @@ import type {
   RouteTimeouts,
   InboundRateLimit,
 } from '@meshbus/bus-schemas';
-import type { Duration, grpcRoute, httpRoute, inbound, meta, net, outbound } from '@meshbus/proxy-api';
+import type { destination, Duration, grpcRoute, httpRoute, inbound, meta, net, outbound } from '@meshbus/proxy-api';
 import { httpTypes } from '@meshbus/proxy-api';
 import { formatCidr, parseCidr } from '@meshbus/core';
 import { toIpAddress } from './translate.js';
@@ -494,13 +494,24 @@ export function toOutboundPolicy(p: OutboundPolicy, sourceNamespace: string | un
 /** Metadata of the policy of an address no service has: a built-in default named `forward`. */
 export const forwardMetadata: meta.Metadata = { kind: { $case: 'default', default: 'forward' } };
 
+/** A known endpoint an address policy forwards to: its address as Destination gives it, and whether it carries opaque TCP. */
+export interface ForwardEndpoint {
+  addr: destination.WeightedAddr;
+  opaque: boolean;
+}
+
 /**
- * The policy of an address the control plane knows nothing about: detect the
- * protocol, and whatever it is, send it on to the address the application
- * connected to, unchanged.
+ * The policy of an address that is no service: whatever the traffic is, send
+ * it on to the address the application connected to, unchanged. For an
+ * address the control plane knows nothing about, detect the protocol and
+ * forward without identity. For a known endpoint (a workload's address), the
+ * forward backend is that endpoint with its TLS identity, protocol hint and
+ * labels, so the proxy speaks mesh TLS to the endpoint's proxy; an opaque
+ * endpoint gets the opaque protocol (no detection).
  */
-export function forwardPolicy(addr: net.TcpAddress): outbound.OutboundPolicy {
-  const backend = () => forwardBackend(forwardMetadata, addr);
+export function forwardPolicy(addr: net.TcpAddress, endpoint?: ForwardEndpoint): outbound.OutboundPolicy {
+  const backend = (): outbound.Backend =>
+    endpoint ? { metadata: forwardMetadata, kind: { $case: 'forward', forward: endpoint.addr }, queue: queue() } : forwardBackend(forwardMetadata, addr);
   const http = (): outbound.ProxyProtocol_Http1 => ({
     routes: [
       {
@@ -520,5 +531,6 @@ export function forwardPolicy(addr: net.TcpAddress): outbound.OutboundPolicy {
   const opaque: outbound.ProxyProtocol_Opaque = {
     routes: [{ metadata: forwardMetadata, rules: [{ backends: { kind: { $case: 'firstAvailable', firstAvailable: { backends: [{ backend: backend(), filters: [] }] } } }, filters: [] }] }],
   };
+  if (endpoint?.opaque) return { metadata: forwardMetadata, protocol: { kind: { $case: 'opaque', opaque } } };
   return { metadata: forwardMetadata, protocol: { kind: { $case: 'detect', detect: { timeout: duration(defaultDetectTimeoutMs), opaque, http1: http(), http2: http() } } } };
 }
