@@ -190,7 +190,7 @@ describe.skipIf(unavailable !== undefined)('transparent mode across network name
   let ips: Record<PodName, string>;
   let clusterIp: string;
   const proxies = new Map<PodName, PodProcess>();
-  /** Whether the gateway gives forward backends of pod addresses a TLS identity (else they are reached in plain). */
+  /** Whether the gateway gave the forward backend of B's pod address B's TLS identity. */
   let podAddressesMeshed = false;
 
   const inPod = async (pod: PodName, argv: string[], uid?: number): Promise<{ code: number; stdout: string; stderr: string }> =>
@@ -313,20 +313,13 @@ describe.skipIf(unavailable !== undefined)('transparent mode across network name
     const answer = await get('a', `http://${ips.b}:${HTTP_PORT}/pod-address`);
     const bMetrics = await metrics('b');
     const aMetrics = await metrics('a');
-    if (podAddressesMeshed) {
-      // The gateway gives the address B's identity: mutual TLS between the proxies.
-      expect(answer.status).toBe(200);
-      expect(seen(answer)).toMatchObject({ name: 'b', url: '/pod-address' });
-      expect(seen(answer).headers['l5d-client-id']).toBe(identityOf('a'));
-      expect(sampleValue(bMetrics, 'request_total', { direction: 'inbound', tls: 'true', client_id: identityOf('a') })).toBeGreaterThan(0);
-      expect(sampleValue(aMetrics, 'response_total', { direction: 'outbound', target_addr: `${ips.b}:${HTTP_PORT}`, tls: 'true', server_id: identityOf('b') })).toBeGreaterThan(0);
-    } else {
-      // The gateway knows no identity for the address: A's proxy sends it in plain, and B's
-      // proxy, which admits only A's and G's identities on this port, refuses it.
-      expect(answer.status).toBe(403);
-      expect(sampleValue(aMetrics, 'response_total', { direction: 'outbound', target_addr: `${ips.b}:${HTTP_PORT}`, tls: 'no_identity', no_tls_reason: 'not_provided_by_service_discovery' })).toBeGreaterThan(0);
-      expect(sampleValue(bMetrics, 'inbound_http_authz_deny_total', { tls: 'no_identity', no_tls_reason: 'no_tls_from_remote' })).toBeGreaterThan(0);
-    }
+    // The gateway gives the pod address B's identity: mutual TLS between the proxies.
+    expect(podAddressesMeshed).toBe(true);
+    expect(answer.status).toBe(200);
+    expect(seen(answer)).toMatchObject({ name: 'b', url: '/pod-address' });
+    expect(seen(answer).headers['l5d-client-id']).toBe(identityOf('a'));
+    expect(sampleValue(bMetrics, 'request_total', { direction: 'inbound', tls: 'true', client_id: identityOf('a') })).toBeGreaterThan(0);
+    expect(sampleValue(aMetrics, 'response_total', { direction: 'outbound', target_addr: `${ips.b}:${HTTP_PORT}`, tls: 'true', server_id: identityOf('b') })).toBeGreaterThan(0);
   });
 
   it("carries a call to B's Service cluster IP over mutual TLS, routed by the Service's policy", async () => {
@@ -358,7 +351,7 @@ describe.skipIf(unavailable !== undefined)('transparent mode across network name
     expect(answer.status).toBe(403);
     const bMetrics = await metrics('b');
     expect(sampleValue(bMetrics, 'inbound_http_authz_deny_total', { client_id: identityOf('c') })).toBeGreaterThan(0);
-    // By the pod address too, whatever identity the gateway gives it.
+    // By the pod address too: C's proxy reaches B over mutual TLS, and B refuses C's identity.
     expect((await get('c', `http://${ips.b}:${HTTP_PORT}/from-c`)).status).toBe(403);
   });
 
