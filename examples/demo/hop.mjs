@@ -38,6 +38,11 @@ export function settings(service, defaultUpstream) {
   };
 }
 
+/** `web-1 (web)`, or `web` when the instance has no name of its own. */
+function who(config) {
+  return config.name === config.service ? config.name : `${config.name} (${config.service})`;
+}
+
 function fail(message) {
   process.stderr.write(`${message}\n`);
   process.exit(2);
@@ -79,14 +84,14 @@ export function serve(config, extra) {
     const started = Date.now();
     const caller = req.headers['l5d-client-id'] ?? 'no mesh identity';
     const { status, lines } = await extra(req);
-    const text = [`${config.name} (${config.service}) answered ${req.method} ${req.url}; caller: ${caller}`, ...lines.map((l) => `  ${l}`)].join('\n');
+    const text = [`${who(config)} answered ${req.method} ${req.url}; caller: ${caller}`, ...lines.map((l) => `  ${l}`)].join('\n');
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-demo-instance': config.name });
     res.end(`${text}\n`);
     process.stdout.write(`${config.name}: ${req.method} ${req.url} from ${caller} -> ${status} (${Date.now() - started} ms)\n`);
   });
   server.listen(config.port, config.host, () => {
     const via = config.upstream ? `; calls ${config.upstream}${config.proxy ? ` through ${config.proxy.origin}` : ' directly (no HTTP_PROXY)'}` : '';
-    process.stdout.write(`${config.name} (${config.service}) listening on ${config.host}:${config.port}${via}\n`);
+    process.stdout.write(`${who(config)} listening on ${config.host}:${config.port}${via}\n`);
   });
   server.on('error', (error) => fail(`${config.name}: ${error.message}`));
   const stop = () => server.close(() => process.exit(0));
@@ -100,6 +105,8 @@ export async function callUpstream(config, req) {
   if (!config.upstream) return { status: 200, lines: [] };
   const answer = await get(config, config.upstream, req.url ?? '/');
   if (answer.status >= 200 && answer.status < 300) return { status: 200, lines: answer.body.trimEnd().split('\n') };
-  const why = answer.proxyError ?? answer.body.trim().split('\n')[0] ?? '';
-  return { status: 502, lines: [`${config.upstream} failed: ${answer.status === 0 ? 'no answer' : `HTTP ${answer.status}`}${why ? ` (${why})` : ''}`] };
+  // A proxy says why in l5d-proxy-error; a program's own error answer shows where the chain broke.
+  const head = `${config.upstream} failed: ${answer.status === 0 ? 'no answer' : `HTTP ${answer.status}`}${answer.proxyError ? ` (${answer.proxyError})` : ''}`;
+  const rest = answer.proxyError || answer.status === 0 ? [] : answer.body.trimEnd().split('\n');
+  return { status: 502, lines: [head, ...rest] };
 }
