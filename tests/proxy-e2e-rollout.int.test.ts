@@ -138,17 +138,20 @@ describe('rolling replacement of every control-plane replica under steady load',
       MESHBUS_TOKEN_PUBLIC_KEY: join(identityDir, 'token.pub'),
       MESHBUS_DRAIN_MS: '1000',
     });
-    for (const service of ['destination', 'policy', 'identity', 'gateway'] as const) {
-      for (const n of [1, 2]) {
-        replicas.push(fleet.start({ service, replicaId: `${service}-${n}`, adminPort: await freePort(), ...(service === 'gateway' ? { grpcPort: await freePort() } : {}) }));
+    // The destinations first: they create the streams the others use; then the rest together.
+    for (const group of [['destination'], ['policy', 'identity', 'gateway']] as const) {
+      const started: ServiceProcess[] = [];
+      for (const service of group) {
+        for (const n of [1, 2]) started.push(fleet.start({ service, replicaId: `${service}-${n}`, adminPort: await freePort(), ...(service === 'gateway' ? { grpcPort: await freePort() } : {}) }));
       }
+      await Promise.all(started.map((p) => p.waitReady(45_000)));
+      replicas.push(...started);
     }
-    await Promise.all(replicas.map((p) => p.waitReady(45_000)));
     gateways = replicas.filter((p) => p.spec.service === 'gateway').map((p) => `127.0.0.1:${p.grpcPort}`);
     await serveB('b-1', hosts.b1);
     proxies.push(...(await Promise.all([startMeshProxy(spec('a-1', 'a', hosts.a)), startMeshProxy(spec('b-1', 'b', hosts.b1))])));
     await waitFor(async () => (await viaProxy(proxies[0]!.ports.outbound, `http://b.${ns}/`, { agent })).status === 200, { what: 'A reaches B', timeoutMs: 20_000 });
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     console.log(`rolling replacement, measured:\n${figures.map((f) => `  ${f}`).join('\n')}`);

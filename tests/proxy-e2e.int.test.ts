@@ -247,6 +247,8 @@ describe('the proxy end to end: balancing, retries, a canary split, authorizatio
   it('spreads A\'s calls over both b workloads; when b-2 dies (SIGKILL of its proxy, its program gone) no retryable call fails', async () => {
     const a = proxies.a!;
     const load = new SteadyLoad(() => callB(a, '/slow'), 150).start();
+    // POSTs go by the rule without retries: they show what the retries spare the GETs.
+    const posts = new SteadyLoad(() => viaProxy(a.ports.outbound, `http://b.${ns}/slow`, { agent, method: 'POST' }), 30).start();
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const killedAt = Date.now();
     const b2App = bApps.get('b2')!;
@@ -260,6 +262,7 @@ describe('the proxy end to end: balancing, retries, a canary split, authorizatio
     ]);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     const samples = await load.stop();
+    await posts.stop();
 
     const before = samples.filter((s) => s.sentAt < killedAt - 200);
     const spread = tally(before);
@@ -268,11 +271,12 @@ describe('the proxy end to end: balancing, retries, a canary split, authorizatio
     // Attempts to b-2 that failed (reset, refused) and were sent again to an endpoint picked again.
     const failedAttempts = metricSum(metrics.body, 'response_total', { direction: 'outbound', target_addr: `${hosts.b2}:${appPort}`, classification: 'failure' });
     figures.push(`b scaled to 2, before the kill: ${JSON.stringify(spread)}`);
-    figures.push(`SIGKILL of b-2 under ${samples.length} GETs at 150/s: failed for the caller ${load.failures().length}, answered after the kill ${JSON.stringify(tally(after))}, failed attempts to b-2 retried ${failedAttempts}`);
+    figures.push(`SIGKILL of b-2 under ${samples.length} GETs at 150/s: failed for the caller ${load.failures().length}, answered after the kill ${JSON.stringify(tally(after))}, failed attempts to b-2 ${failedAttempts}`);
+    figures.push(`  meanwhile ${posts.samples.length} POSTs at 30/s on the rule without retries: ${JSON.stringify(tally(posts.failures()))} failed`);
     expect(load.failures(), JSON.stringify(tally(load.failures()))).toEqual([]);
     expect(samples.length).toBeGreaterThan(500);
     // P2C weighs latency, so the shares need not be equal; each gets a good part.
-    for (const name of ['b-1', 'b-2']) expect(spread[name] ?? 0, JSON.stringify(spread)).toBeGreaterThan(before.length * 0.15);
+    for (const name of ['b-1', 'b-2']) expect(spread[name] ?? 0, JSON.stringify(spread)).toBeGreaterThan(before.length * 0.1);
     // The kill was seen: calls to b-2 failed and were retried; afterwards b-1 answers alone.
     expect(failedAttempts).toBeGreaterThan(0);
     expect(tally(after.filter((s) => s.sentAt > killedAt + 500))).toEqual({ 'b-1': after.filter((s) => s.sentAt > killedAt + 500).length });
