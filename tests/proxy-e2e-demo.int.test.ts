@@ -56,7 +56,7 @@ describe('the demo application on the mesh', () => {
       );
     }
     for (const p of programs) await waitFor(async () => (await httpGet(`http://${hosts[p]}:${appPort}/healthz`)).status === 200, { what: `${p} listening`, timeoutMs: 15_000 });
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     await Promise.all(running.map((r) => r.stop(3000)));

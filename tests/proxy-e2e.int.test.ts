@@ -182,7 +182,7 @@ describe('the proxy end to end: balancing, retries, a canary split, authorizatio
       timeoutMs: 20_000,
       intervalMs: 100,
     });
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     console.log(`proxy end to end, measured:\n${figures.map((f) => `  ${f}`).join('\n')}`);
