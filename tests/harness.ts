@@ -1,15 +1,19 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { createPrivateKey } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { Proxy, proxyConfigFromEnv, type ProxyOverrides } from '@meshbus/proxy';
 import { destination, inbound, outbound } from '@meshbus/proxy-api';
 import { createDestinationService, envToConfig as destinationEnv, type DestinationOverrides, type DestinationService } from '@meshbus/destination';
 import { createGateway, envToConfig as gatewayEnv, type Gateway, type GatewayOverrides } from '@meshbus/gateway';
 import { createIdentityService, envToConfig as identityEnv, type IdentityService, type IdentityServiceOverrides } from '@meshbus/identity';
 import { createPolicyService, envToConfig as policyEnv, type PolicyOverrides, type PolicyService } from '@meshbus/policy-service';
 import { ResourceStack, silentLogger, type Logger } from '@meshbus/runtime';
-import { startNats, waitFor, type NatsCluster, type NatsOptions } from '@meshbus/testing';
+import { httpGet, startNats, waitFor, type NatsCluster, type NatsOptions } from '@meshbus/testing';
+import { createWorkloadToken } from '@meshbus/trust';
 
 export const repoRoot = new URL('..', import.meta.url).pathname;
 
@@ -303,6 +307,163 @@ export function addrText(a: { ip?: { ip?: { $case: string; ipv4?: number } }; po
     return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}:${a.port}`;
   }
   return `ipv6:${a.port}`;
+}
+
+
+/** The mesh TLS identity of a service account, in the default control namespace and trust domain. */
+export function meshIdentity(namespace: string, serviceAccount: string): string {
+  return `${serviceAccount}.${namespace}.serviceaccount.identity.meshbus.cluster.local`;
+}
+
+/** A local-mode workload token signed with `<identityDir>/token.key`, as `meshbus identity token` signs it (valid for an hour). */
+export async function workloadToken(identityDir: string, namespace: string, serviceAccount: string): Promise<string> {
+  const key = createPrivateKey(await readFile(join(identityDir, 'token.key'), 'utf8'));
+  return createWorkloadToken({ namespace, serviceAccount, audience: 'identity.meshbus.io', expiresAt: new Date(Date.now() + 3_600_000) }, key);
+}
+
+/** One workload's proxy in explicit mode on this machine: its workload has its own loopback address. */
+export interface MeshProxySpec {
+  /** Gateway gRPC addresses, `host:port` (plaintext). */
+  gateways: readonly string[];
+  namespace: string;
+  /** The workload's name (a Workload manifest or a registration). */
+  name: string;
+  serviceAccount: string;
+  /** Trust anchors (`ca.crt`) and `token.key`, as `meshbus identity init` writes them. */
+  identityDir: string;
+  /** The workload's address: the proxy's inbound listener runs there too. */
+  address: string;
+  /** The inbound port of every proxy of the mesh. */
+  inboundPort: number;
+  /** The workload's ports. */
+  ports: readonly number[];
+  /** Where the outbound listener and the admin listener bind on 127.0.0.1. @default free ports (for an in-process proxy) */
+  outboundPort?: number;
+  adminPort?: number;
+  /** More MESHBUS_PROXY_* variables. */
+  env?: Record<string, string>;
+}
+
+/** The MESHBUS_PROXY_* environment of a proxy (docs/proxy.md), with a fresh workload token. */
+export async function meshProxyEnv(spec: MeshProxySpec): Promise<Record<string, string>> {
+  return {
+    MESHBUS_PROXY_GATEWAYS: spec.gateways.join(','),
+    MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'true',
+    MESHBUS_PROXY_NAMESPACE: spec.namespace,
+    MESHBUS_PROXY_WORKLOAD_NAME: spec.name,
+    MESHBUS_PROXY_SERVICE_ACCOUNT: spec.serviceAccount,
+    MESHBUS_PROXY_TRUST_ANCHORS: join(spec.identityDir, 'ca.crt'),
+    MESHBUS_PROXY_IDENTITY_TOKEN: await workloadToken(spec.identityDir, spec.namespace, spec.serviceAccount),
+    MESHBUS_PROXY_INBOUND_ADDR: `${spec.address}:${spec.inboundPort}`,
+    MESHBUS_PROXY_INBOUND_PORTS: spec.ports.join(','),
+    MESHBUS_PROXY_WORKLOAD_ADDR: spec.address,
+    MESHBUS_PROXY_OUTBOUND_ADDR: `127.0.0.1:${spec.outboundPort ?? 0}`,
+    MESHBUS_PROXY_ADMIN_ADDR: `127.0.0.1:${spec.adminPort ?? 0}`,
+    MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: '1s',
+    ...spec.env,
+  };
+}
+
+/** Starts a proxy in this process (outbound and admin listeners on free ports unless given) and waits until it is ready. */
+export async function startMeshProxy(spec: MeshProxySpec, overrides: ProxyOverrides = {}): Promise<Proxy> {
+  const proxy = new Proxy(proxyConfigFromEnv(await meshProxyEnv(spec)), {}, overrides);
+  try {
+    await proxy.start();
+    await waitFor(async () => (await httpGet(`${proxy.adminUrl}/ready`)).status === 200, { what: `the proxy of ${spec.namespace}/${spec.name} ready`, timeoutMs: 20_000 });
+  } catch (error) {
+    await proxy.stop();
+    throw error;
+  }
+  return proxy;
+}
+
+/** An answer through a proxy; status 0 when the request failed without one. */
+export interface ProxiedAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** The error when there was no answer. */
+  error?: string;
+}
+
+/**
+ * `method url` sent to an HTTP proxy (a proxy's outbound listener) in
+ * absolute form, as a program with HTTP_PROXY set sends it. Never rejects:
+ * a request that gets no answer within `timeoutMs` resolves with status 0.
+ */
+export function viaProxy(proxyPort: number, url: string, options: { method?: string; agent?: Agent; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<ProxiedAnswer> {
+  return new Promise((resolve) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: proxyPort, method: options.method ?? 'GET', path: url, headers: { host: new URL(url).host, ...options.headers }, ...(options.agent ? { agent: options.agent } : {}) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', (error) => resolve({ status: 0, headers: res.headers, body, error: error.message }));
+      },
+    );
+    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 10_000} ms`)));
+    req.on('error', (error) => resolve({ status: 0, headers: {}, body: '', error: error.message }));
+    req.end();
+  });
+}
+
+/** One request of a {@link SteadyLoad}: when it was sent, how long it took, what came back. */
+export interface LoadSample extends ProxiedAnswer {
+  sentAt: number;
+  ms: number;
+}
+
+/**
+ * Open-loop load: `send` is called `ratePerSecond` times a second, whether
+ * earlier requests have answered or not, until {@link stop}. Every answer is
+ * kept, so a test can count failures and tell which endpoint answered.
+ */
+export class SteadyLoad {
+  readonly samples: LoadSample[] = [];
+  private readonly pending = new Set<Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private sent = 0;
+  private startedAt = 0;
+
+  constructor(
+    private readonly send: () => Promise<ProxiedAnswer>,
+    private readonly ratePerSecond: number,
+  ) {}
+
+  start(): this {
+    this.startedAt = performance.now();
+    // A timer every 5 ms catches up with the schedule, so the rate holds even when the event loop is late.
+    this.timer = setInterval(() => {
+      const due = Math.floor(((performance.now() - this.startedAt) * this.ratePerSecond) / 1000);
+      while (this.sent < due) this.fire();
+    }, 5);
+    return this;
+  }
+
+  private fire(): void {
+    this.sent++;
+    const sentAt = Date.now();
+    const t0 = performance.now();
+    const p = this.send().then((answer) => {
+      this.samples.push({ ...answer, sentAt, ms: performance.now() - t0 });
+    });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** Stops sending and waits for every answer. */
+  async stop(): Promise<LoadSample[]> {
+    clearInterval(this.timer);
+    await Promise.all(this.pending);
+    return this.samples;
+  }
+
+  /** Answers so far other than 2xx. */
+  failures(): LoadSample[] {
+    return this.samples.filter((s) => s.status < 200 || s.status > 299);
+  }
 }
 
 export type { NatsCluster };

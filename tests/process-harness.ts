@@ -306,3 +306,79 @@ export async function clusterHealthy(nats: NatsCluster): Promise<boolean> {
   }
   return true;
 }
+
+/**
+ * A data-plane proxy as its own process (`node proxy/dist/main.js`),
+ * configured through its environment (see `meshProxyEnv` in harness.ts), so
+ * that a test can kill it with SIGKILL: no drain, no GOAWAY, sockets reset
+ * by the kernel.
+ */
+export class ProxyProcess {
+  private constructor(
+    readonly name: string,
+    readonly adminPort: number,
+    readonly proc: RunningProcess,
+  ) {}
+
+  /** `env` must set MESHBUS_PROXY_ADMIN_ADDR to `127.0.0.1:<adminPort>`. */
+  static start(name: string, adminPort: number, env: Record<string, string>): ProxyProcess {
+    const main = join(repoRoot, 'proxy', 'dist', 'main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing: run \`npx tsc --build\` first`);
+    if (env.MESHBUS_PROXY_ADMIN_ADDR !== `127.0.0.1:${adminPort}`) throw new Error(`ProxyProcess ${name}: MESHBUS_PROXY_ADMIN_ADDR must be 127.0.0.1:${adminPort}`);
+    const proc = startProcess({ command: process.execPath, args: [main], env: { PATH: process.env.PATH, HOME: process.env.HOME, MESHBUS_PROXY_LOG_LEVEL: 'warn', ...env }, cwd: repoRoot });
+    return new ProxyProcess(name, adminPort, proc);
+  }
+
+  get adminUrl(): string {
+    return `http://127.0.0.1:${this.adminPort}`;
+  }
+
+  get running(): boolean {
+    return this.proc.child.exitCode === null && this.proc.child.signalCode === null;
+  }
+
+  /** Resolves once /ready answers 200; fails early when the process exits. */
+  async waitReady(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      if (!this.running) throw new Error(`proxy ${this.name} exited before it was ready:\n${this.proc.output().slice(-3000)}`);
+      try {
+        const r = await httpGet(`${this.adminUrl}/ready`);
+        if (r.status === 200) return;
+        last = `${r.status} ${r.body.trim()}`;
+      } catch (err) {
+        last = String(err);
+      }
+      if (Date.now() > deadline) throw new Error(`proxy ${this.name} not ready after ${timeoutMs} ms (last: ${last}):\n${this.proc.output().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async metrics(): Promise<string> {
+    const r = await httpGet(`${this.adminUrl}/metrics`);
+    if (r.status !== 200) throw new Error(`proxy ${this.name} /metrics answered ${r.status}`);
+    return r.body;
+  }
+
+  /** SIGKILL, and waits for the exit. */
+  kill(): Promise<void> {
+    return this.proc.kill();
+  }
+
+  /** SIGTERM (a drain), SIGKILL after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    await this.proc.stop(graceMs);
+  }
+}
+
+/**
+ * The sum of the samples of `name` in Prometheus text whose labels contain
+ * every `key="value"` of `labels` (0 when there is none).
+ */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  return parsePrometheusText(text)
+    .filter((s) => s.name === name && wanted.every((w) => s.labels.includes(w)))
+    .reduce((sum, s) => sum + s.value, 0);
+}

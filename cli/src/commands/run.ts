@@ -91,7 +91,7 @@ async function runWorkload(argv: string[], flags: RunFlags, context: CliContext)
     await writeToken();
     proxy = await startProxy(flags, dev.gateways, tokenFile, context);
     const outbound = `http://127.0.0.1:${proxy.ports.outbound}`;
-    context.stderr.write(`meshbus run: ${registered.key} registered on ${registered.url}; proxy inbound ${flags.address}:${proxy.ports.inbound}, outbound ${outbound}\n`);
+    context.stderr.write(`meshbus run: ${registered.key} registered on ${registered.url}; proxy inbound ${flags.address}:${proxy.ports.inbound}, outbound ${outbound}, admin ${proxy.adminUrl}\n`);
     return await runProgram(command, args, { ...context.env, HTTP_PROXY: outbound, http_proxy: outbound }, context.signal);
   } finally {
     await registered.deregister().catch((error: unknown) => void context.stderr.write(`meshbus run: ${errorMessage(error)}\n`));

@@ -91,7 +91,8 @@ export class InboundProxy {
     if (options.ports.length === 0) throw new Error('InboundProxy: ports must list at least one workload port');
     this.workloadHost = options.workloadHost ?? '127.0.0.1';
     this.detectTimeoutMs = options.detectTimeoutMs ?? 10_000;
-    this.agent = new Agent({ keepAlive: true });
+    // With a timeout, Node closes an idle connection 1 s before the workload's Keep-Alive: timeout=N, so no request goes out on one the workload is closing.
+    this.agent = new Agent({ keepAlive: true, timeout: 60_000 });
     this.listener = createNetServer((socket) => (options.redirectedPort ? this.acceptRedirected(socket, options.redirectedPort) : this.accept(socket)));
     this.meshServer = options.tls.createServer((connection) => this.acceptMesh(connection));
     this.http1 = createHttpServer((req, res) => this.handle(req, res));

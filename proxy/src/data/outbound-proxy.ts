@@ -273,7 +273,8 @@ export class OutboundProxy {
     const key = `${host}:${port}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = new Agent({ keepAlive: true });
+      // With a timeout, Node closes an idle connection 1 s before the server's Keep-Alive: timeout=N, so no request goes out on one the server is closing.
+      agent = new Agent({ keepAlive: true, timeout: 60_000 });
       this.agents.set(key, agent);
     }
     return { agent, host, port };

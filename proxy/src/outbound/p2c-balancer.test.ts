@@ -67,6 +67,23 @@ describe('P2C choice', () => {
     expect([...picks]).toEqual([key(1)]);
   });
 
+  it('tries an endpoint that was slow once again, as its estimate decays while it gets no request', () => {
+    const { b, timers } = balancer();
+    b.apply(add(1, 2));
+    timers.draws = [0.9, 0];
+    b.tryPick()!.release({ latencyMs: 500, failure: false });
+    // One sequential request a second, each answered by the fast endpoint in 10 ms: 500 ms decays below 10 ms after 10 s × ln 50 ≈ 39 s.
+    let back: number | undefined;
+    for (let second = 1; second <= 60 && back === undefined; second++) {
+      timers.advance(1000);
+      const l = b.tryPick()!;
+      if (l.endpoint.key === key(2)) back = second;
+      l.release(ok);
+    }
+    expect(back).toBeGreaterThanOrEqual(38);
+    expect(back).toBeLessThanOrEqual(41);
+  });
+
   it('counts requests in flight in the load', () => {
     const { b } = balancer();
     b.apply(add(1, 2));

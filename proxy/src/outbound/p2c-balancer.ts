@@ -218,10 +218,19 @@ export class P2cBalancer {
     return out;
   }
 
+  /**
+   * The latency estimate at `now`: it decays towards zero while no response
+   * comes, so an endpoint that was slow once is tried again after a while
+   * instead of being passed over for good.
+   */
+  #rtt(s: EndpointState, now: number): number {
+    return s.rttMs * Math.exp(-Math.max(0, now - s.rttAt) / Math.max(1, this.#options.load.decayMs));
+  }
+
   #cost(s: EndpointState, now: number): number {
     const { penaltyDecayMs } = this.#options.load;
     const penalty = s.penaltyMs === 0 ? 0 : s.penaltyMs * Math.exp(-(now - s.penaltyAt) / Math.max(1, penaltyDecayMs));
-    return ((s.rttMs + penalty) * (s.inFlight + 1)) / s.endpoint.weight;
+    return ((this.#rtt(s, now) + penalty) * (s.inFlight + 1)) / s.endpoint.weight;
   }
 
   /** Picks an endpoint now by power of two choices, or undefined when none is ready. */
@@ -269,10 +278,11 @@ export class P2cBalancer {
     const { timers, load, failureAccrual } = this.#options;
     const now = timers.now();
     const rtt = Math.max(0, outcome.latencyMs);
-    if (rtt > s.rttMs) s.rttMs = rtt;
+    const current = this.#rtt(s, now);
+    if (rtt > current) s.rttMs = rtt;
     else {
       const w = Math.exp(-(now - s.rttAt) / Math.max(1, load.decayMs));
-      s.rttMs = s.rttMs * w + rtt * (1 - w);
+      s.rttMs = current * w + rtt * (1 - w);
     }
     s.rttAt = now;
     if (outcome.overloaded && load.penaltyMs > 0) {
