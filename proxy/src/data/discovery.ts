@@ -16,6 +16,8 @@ export interface Discovery {
   endpoints(path: string, onUpdate: (update: destination.Update) => void): () => void;
   /** The last inbound policy of a workload port; undefined before the first. */
   inboundPolicy(port: number): inbound.Server | undefined;
+  /** The profile (Destination.GetProfile) of a service authority: the last one received, waiting for the first up to `timeoutMs`; undefined when none came. */
+  profile?(authority: string, timeoutMs: number): Promise<destination.DestinationProfile | undefined>;
 }
 
 /** `10.0.0.1:80` or `[::1]:80` → the proxy API's address. */
@@ -63,6 +65,7 @@ export function destinationDiff(before: DestinationState | undefined, after: Des
 /** {@link Discovery} on a {@link ControlClient}. */
 export class ControlDiscovery implements Discovery {
   private readonly policies = new Map<string, WatchHandle<OutboundPolicyState>>();
+  private readonly profiles = new Map<string, WatchHandle<destination.DestinationProfile>>();
 
   constructor(
     private readonly control: ControlClient,
@@ -105,8 +108,20 @@ export class ControlDiscovery implements Discovery {
     return this.inbound.get(port)?.current;
   }
 
+  async profile(authority: string, timeoutMs: number): Promise<destination.DestinationProfile | undefined> {
+    let handle = this.profiles.get(authority);
+    if (!handle) {
+      handle = this.control.profile(authority);
+      this.profiles.set(authority, handle);
+    }
+    if (handle.current !== undefined || timeoutMs <= 0) return handle.current;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([handle.first(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]).finally(() => clearTimeout(timer));
+  }
+
   async close(): Promise<void> {
-    await Promise.all([...this.policies.values()].map((h) => h.close()));
+    await Promise.all([...this.policies.values(), ...this.profiles.values()].map((h) => h.close()));
     this.policies.clear();
+    this.profiles.clear();
   }
 }
