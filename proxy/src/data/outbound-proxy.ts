@@ -155,7 +155,8 @@ export class OutboundProxy {
     this.peerInboundPort = options.peerInboundPort ?? 4143;
     this.policyTimeoutMs = options.policyTimeoutMs ?? 5_000;
     this.sessions = new Http2Sessions(options.logger);
-    this.listener = createNetServer((socket) => this.accept(socket));
+    // Half-open connections as http.Server keeps them: a client that ends its side still gets its answer.
+    this.listener = createNetServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     this.http = createHttpServer((req, res) => void this.handle(req, res));
     this.http.on('connection', (socket: Socket) => this.tracker.add(socket));
     this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.tunnel(req, socket, head));
@@ -471,7 +472,7 @@ export class OutboundProxy {
       if (decision?.retry && (deadline === undefined || Date.now() + decision.delayMs < deadline)) {
         if (outcome.kind === 'response') {
           outcome.response.body.resume();
-          outcome.recorder.end();
+          outcome.recorder.end(undefined, usesProfile ? failure(result.status, result.grpcStatus) : undefined);
         }
         this.options.logger.debug({ authority, status: result.status, grpcStatus: result.grpcStatus, retry: retries + 1, delayMs: decision.delayMs }, 'retrying');
         await sleep(decision.delayMs);
