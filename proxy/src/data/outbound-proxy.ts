@@ -394,6 +394,8 @@ export class OutboundProxy {
       aborted = true;
       current?.abort();
     });
+    // The client may have gone while the policy was on its way.
+    if (down.closed) aborted = true;
 
     const attempt = async (): Promise<AttemptOutcome> => {
       let lease: Lease;
@@ -423,6 +425,7 @@ export class OutboundProxy {
       return new Promise<AttemptOutcome>((resolve) => {
         let timedOut = false;
         let settled = false;
+        let timer: NodeJS.Timeout | undefined;
         const limits = [attemptMs, deadline === undefined ? undefined : Math.max(0, deadline - Date.now())].filter((x): x is number => x !== undefined && x >= 0);
         const limit = limits.length > 0 ? Math.min(...limits) : undefined;
         const exchange = this.exchange(endpoint, request, {
@@ -447,13 +450,11 @@ export class OutboundProxy {
             resolve(aborted ? { kind: 'aborted' } : { kind: 'failed', status: timedOut ? 504 : 502, message: `${authority} (${endpoint.key}): ${errorMessage(error)}` });
           },
         });
-        const timer =
-          limit !== undefined
-            ? setTimeout(() => {
-                timedOut = true;
-                exchange.abort(new Error(`no response within ${limit} ms`));
-              }, limit)
-            : undefined;
+        if (limit !== undefined)
+          timer = setTimeout(() => {
+            timedOut = true;
+            exchange.abort(new Error(`no response within ${limit} ms`));
+          }, limit);
         current = exchange;
         if (body) body.sendTo(exchange.body);
         else down.body.pipe(exchange.body);
