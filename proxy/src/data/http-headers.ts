@@ -58,14 +58,6 @@ export function http2RequestHeaders(headers: IncomingHttpHeaders | Readonly<Reco
   return out;
 }
 
-/** Whether an HTTP/1.1 request asks to switch protocols (`Connection: upgrade` with an `Upgrade` header), as a WebSocket handshake does. */
-export function isUpgradeRequest(headers: IncomingHttpHeaders): boolean {
-  const connection = String(headers['connection'] ?? '')
-    .split(',')
-    .map((s) => s.trim().toLowerCase());
-  return connection.includes('upgrade') && typeof headers['upgrade'] === 'string' && headers['upgrade'] !== '';
-}
-
 /** The headers of an upgrade request's next hop: the forwardable ones, with `Connection: upgrade` and its `Upgrade` put back. */
 export function upgradeRequestHeaders(headers: IncomingHttpHeaders, forwardable: Record<string, string | string[]>): Record<string, string | string[]> {
   return { ...forwardable, connection: 'upgrade', upgrade: String(headers['upgrade'] ?? '') };

@@ -91,6 +91,16 @@ export function endpointIdentity(endpoint: Endpoint): string | undefined {
   return s?.$case === 'dnsLikeIdentity' ? s.dnsLikeIdentity.name : undefined;
 }
 
+/**
+ * How a request reaches an endpoint: `mesh`, an HTTP/2 stream on mesh TLS to
+ * its proxy, when it has an identity; else `h2c` when the workload spoke
+ * HTTP/2 or Destination hints that the endpoint takes HTTP/2; else `http1`.
+ */
+export function endpointTransport(endpoint: Endpoint, version: 'http1' | 'http2'): 'mesh' | 'h2c' | 'http1' {
+  if (endpointIdentity(endpoint) !== undefined) return 'mesh';
+  return version === 'http2' || endpoint.protocolHint?.protocol?.$case === 'h2' ? 'h2c' : 'http1';
+}
+
 function endpointHost(endpoint: Endpoint): string {
   const key = endpoint.key;
   return key.startsWith('[') ? key.slice(1, key.indexOf(']')) : key.slice(0, key.lastIndexOf(':'));
@@ -539,7 +549,7 @@ export class OutboundProxy {
     const identity = endpointIdentity(endpoint);
     const host = endpointHost(endpoint);
     const port = endpoint.addr.port;
-    if (identity === undefined && request.version === 'http1' && endpoint.protocolHint?.protocol?.$case !== 'h2') {
+    if (endpointTransport(endpoint, request.version) === 'http1') {
       const { agent } = this.agent(endpoint);
       const upstream = httpRequest({ host, port, method: request.method, path: request.path, headers: { ...request.headers, host: request.authority }, agent });
       return http1Exchange(upstream, on);
