@@ -24,6 +24,8 @@ export interface Discovery {
   endpoints(path: string, onUpdate: (update: destination.Update) => void): () => void;
   /** The last inbound policy of a workload port; undefined before the first. */
   inboundPolicy(port: number): inbound.Server | undefined;
+  /** The profile (Destination.GetProfile) of a service authority: the last one received, waiting for the first up to `timeoutMs`; undefined when none came. */
+  profile?(authority: string, timeoutMs: number): Promise<destination.DestinationProfile | undefined>;
 }
 
 /** The control plane knows no service by the authority asked for. */
@@ -81,6 +83,7 @@ export class ControlDiscovery implements Discovery {
   private readonly policies = new Map<string, WatchHandle<OutboundPolicyState>>();
   /** Inbound policies of ports watched on first use (transparent mode), beside those the proxy watches from the start. */
   private readonly laterPorts = new Map<number, WatchHandle<inbound.Server>>();
+  private readonly profiles = new Map<string, WatchHandle<destination.DestinationProfile>>();
 
   constructor(
     private readonly control: ControlClient,
@@ -164,9 +167,21 @@ export class ControlDiscovery implements Discovery {
     ]).finally(() => clearTimeout(timer));
   }
 
+  async profile(authority: string, timeoutMs: number): Promise<destination.DestinationProfile | undefined> {
+    let handle = this.profiles.get(authority);
+    if (!handle) {
+      handle = this.control.profile(authority);
+      this.profiles.set(authority, handle);
+    }
+    if (handle.current !== undefined || timeoutMs <= 0) return handle.current;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([handle.first(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]).finally(() => clearTimeout(timer));
+  }
+
   async close(): Promise<void> {
-    await Promise.all([...this.policies.values(), ...this.laterPorts.values()].map((h) => h.close()));
+    await Promise.all([...this.policies.values(), ...this.laterPorts.values(), ...this.profiles.values()].map((h) => h.close()));
     this.policies.clear();
     this.laterPorts.clear();
+    this.profiles.clear();
   }
 }

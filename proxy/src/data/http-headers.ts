@@ -15,6 +15,17 @@ import { splitTarget, type RequestFacts } from '../routes/match.js';
  */
 export const targetPortHeader = 'l5d-dst-port';
 
+/**
+ * Between two proxies: set on a request that the workload sent as HTTP/1.1
+ * and that crosses the mesh as an HTTP/2 stream. The receiving proxy removes
+ * it and restores HTTP/1.1 for its workload; a stream without it was HTTP/2
+ * from the start and reaches the workload as HTTP/2.
+ */
+export const origProtoHeader = 'l5d-orig-proto';
+
+/** Headers only proxies write to each other; a request from a workload or a client never forwards its own copies. */
+export const meshOnlyHeaders: readonly string[] = [targetPortHeader, origProtoHeader];
+
 /** Headers that belong to one connection (RFC 9110 §7.6.1), never forwarded. */
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
@@ -33,6 +44,23 @@ export function forwardableHeaders(headers: IncomingHttpHeaders | Readonly<Recor
     out[lower] = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : [...value];
   }
   return out;
+}
+
+/** The headers to forward on an HTTP/2 hop: {@link forwardableHeaders}, and `te: trailers` kept (gRPC asks for it; HTTP/2 allows no other `te`). */
+export function http2RequestHeaders(headers: IncomingHttpHeaders | Readonly<Record<string, string | number | readonly string[] | undefined>>): Record<string, string | string[]> {
+  const out = forwardableHeaders(headers);
+  for (const name of meshOnlyHeaders) delete out[name];
+  delete out['host'];
+  // The client's own hop answered any `expect: 100-continue` already.
+  delete out['expect'];
+  const te = headers['te'];
+  if (typeof te === 'string' && te.split(',').some((t) => t.trim().toLowerCase() === 'trailers')) out['te'] = 'trailers';
+  return out;
+}
+
+/** The headers of an upgrade request's next hop: the forwardable ones, with `Connection: upgrade` and its `Upgrade` put back. */
+export function upgradeRequestHeaders(headers: IncomingHttpHeaders, forwardable: Record<string, string | string[]>): Record<string, string | string[]> {
+  return { ...forwardable, connection: 'upgrade', upgrade: String(headers['upgrade'] ?? '') };
 }
 
 /** `host:port` of an authority without the port → host, lower case (IPv6 brackets removed). */

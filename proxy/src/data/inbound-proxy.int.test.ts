@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { connect as http2Connect } from 'node:http2';
+import { connect as http2Connect, constants as http2Constants, createServer as createHttp2Server, type Http2Server, type OutgoingHttpHeaders } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,13 +25,15 @@ describe('the inbound listener', () => {
   let proxy: InboundProxy;
   let workload: Server;
   let tcpWorkload: NetServer;
+  let h2Workload: Http2Server;
   let httpPort: number;
   let tcpPort: number;
+  let h2Port: number;
   const seen: IncomingHttpHeaders[] = [];
   const policies = new Map<number, inbound.Server>();
   const registry = new Registry();
 
-  const listen = (server: Server | NetServer): Promise<number> =>
+  const listen = (server: Server | NetServer | Http2Server): Promise<number> =>
     new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 
   beforeAll(async () => {
@@ -45,14 +47,24 @@ describe('the inbound listener', () => {
     httpPort = await listen(workload);
     tcpWorkload = createNetServer((socket) => socket.pipe(socket));
     tcpPort = await listen(tcpWorkload);
+    // An h2c workload: it answers with trailers, as a gRPC server does.
+    h2Workload = createHttp2Server();
+    h2Workload.on('stream', (stream, headers) => {
+      seen.push(headers);
+      stream.respond({ ':status': 200 }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-trailer': 'done' }));
+      stream.end('workload saw HTTP/2.0\n');
+    });
+    h2Port = await listen(h2Workload);
     const tls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(serverCert) });
-    proxy = new InboundProxy({ tls, policy: (port) => policies.get(port), ports: [httpPort, tcpPort], metrics: new ProxyMetrics(registry), logger: silentLogger(), detectTimeoutMs: 300 });
+    proxy = new InboundProxy({ tls, policy: (port) => policies.get(port), ports: [httpPort, tcpPort, h2Port], metrics: new ProxyMetrics(registry), logger: silentLogger(), detectTimeoutMs: 300 });
     await proxy.listen('127.0.0.1', 0);
   });
   afterAll(async () => {
     await proxy?.close(100);
     workload?.close();
     tcpWorkload?.close();
+    h2Workload?.close();
   });
 
   const plainGet = (path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> =>
@@ -67,26 +79,43 @@ describe('the inbound listener', () => {
       req.end();
     });
 
-  const meshGet = (path: string, port: number): Promise<{ status: number; body: string }> =>
+  /** A request over mesh TLS and HTTP/2, as another proxy sends it: `l5d-orig-proto` when the client spoke HTTP/1.1. */
+  const meshRequest = (
+    path: string,
+    port: number,
+    extra: OutgoingHttpHeaders = { 'l5d-orig-proto': 'HTTP/1.1' },
+  ): Promise<{ status: number; body: string; headers: Record<string, unknown>; trailers: Record<string, unknown>; endedWithHeaders: boolean }> =>
     new Promise((resolve, reject) => {
       const session = http2Connect(`http://127.0.0.1:${proxy.port}`, {
         createConnection: () =>
           tlsConnect({ host: '127.0.0.1', port: proxy.port, servername: serverId, ca: mesh.anchor.certificatePem, cert: `${clientCert.certificatePem}${clientCert.chainPem}`, key: clientCert.privateKeyPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }),
       });
       session.on('error', reject);
-      const stream = session.request({ ':path': path, 'l5d-dst-port': String(port), 'l5d-client-id': 'forged.example' });
+      const stream = session.request({ ':path': path, 'l5d-dst-port': String(port), 'l5d-client-id': 'forged.example', ...extra });
       let status = 0;
       let body = '';
-      stream.on('response', (h) => (status = Number(h[':status'])));
+      let headers: Record<string, unknown> = {};
+      let trailers: Record<string, unknown> = {};
+      let endedWithHeaders = false;
+      stream.on('response', (h, flags) => {
+        status = Number(h[':status']);
+        headers = h;
+        endedWithHeaders = (flags & http2Constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      });
+      stream.on('trailers', (t) => (trailers = t));
       stream.setEncoding('utf8');
       stream.on('data', (c: string) => (body += c));
       stream.on('end', () => {
         session.close();
-        resolve({ status, body });
+        resolve({ status, body, headers, trailers, endedWithHeaders });
       });
       stream.on('error', reject);
       stream.end();
     });
+  const meshGet = async (path: string, port: number): Promise<{ status: number; body: string }> => {
+    const { status, body } = await meshRequest(path, port);
+    return { status, body };
+  };
 
   it('forwards plain HTTP without a client identity, removing forged l5d-client-id', async () => {
     policies.set(httpPort, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')])]));
@@ -100,6 +129,46 @@ describe('the inbound listener', () => {
     expect(answer).toEqual({ status: 200, body: 'workload saw HTTP/1.1\n' });
     expect(seen.at(-1)!['l5d-client-id']).toBe(clientId);
     expect(seen.at(-1)!['l5d-dst-port']).toBeUndefined();
+    expect(seen.at(-1)!['l5d-orig-proto']).toBeUndefined();
+  });
+
+  it('keeps HTTP/2 that was HTTP/2 from the start: h2c to the workload, trailers relayed', async () => {
+    policies.set(h2Port, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')])]));
+    const answer = await meshRequest('/h2', h2Port, {});
+    expect(answer).toMatchObject({ status: 200, body: 'workload saw HTTP/2.0\n', trailers: { 'x-trailer': 'done' } });
+    expect(seen.at(-1)!['l5d-client-id']).toBe(clientId);
+    expect(seen.at(-1)!['l5d-dst-port']).toBeUndefined();
+  });
+
+  it('accepts HTTP/2 with prior knowledge from a plain client', async () => {
+    const plain = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const session = http2Connect(`http://127.0.0.1:${proxy.port}`);
+      session.on('error', reject);
+      // A plain client names no port: its requests go to the first workload port, which here is HTTP/1.1.
+      const stream = session.request({ ':path': '/plain-h2', 'l5d-orig-proto': 'HTTP/1.1' });
+      let status = 0;
+      let body = '';
+      stream.on('response', (h) => (status = Number(h[':status'])));
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (body += c));
+      stream.on('end', () => {
+        session.close();
+        resolve({ status, body });
+      });
+      stream.on('error', reject);
+      stream.end();
+    });
+    expect(plain).toEqual({ status: 200, body: 'workload saw HTTP/1.1\n' });
+    expect(seen.at(-1)!['l5d-client-id']).toBeUndefined();
+  });
+
+  it('refuses a gRPC call with a trailers-only PERMISSION_DENIED', async () => {
+    policies.set(h2Port, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'nobody'), [authz(meshed(['other.shop.serviceaccount.identity.meshbus.test']), { networks: everywhere })], [prefixMatch('/')])]));
+    const answer = await meshRequest('/pkg.Svc/Call', h2Port, { 'content-type': 'application/grpc', te: 'trailers' });
+    expect(answer.status).toBe(200);
+    expect(answer.endedWithHeaders).toBe(true);
+    expect(answer.headers['grpc-status']).toBe('7');
+    expect(String(answer.headers['grpc-message'])).toMatch(/no authorization admits/);
   });
 
   it('refuses with 403 what the route does not authorize, 404 a port that is not the workload\'s', async () => {

@@ -4,8 +4,8 @@
  * connection) by the port's inbound policy, and forwards to the workload.
  */
 import { Agent, createServer as createHttpServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { constants, performServerHandshake, type IncomingHttpStatusHeader, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { connect as http2Connect, performServerHandshake, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { connect as netConnect, createServer as createNetServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { inbound } from '@meshbus/proxy-api';
 import { errorMessage, type Logger } from '@meshbus/runtime';
@@ -26,9 +26,12 @@ import {
 } from '../inbound/index.js';
 import type { AccessLog, InboundLabels, ProxyMetrics, TlsStatus, TrafficLabels } from '../metrics/index.js';
 import { peekClientHello, type MeshTls, type AcceptedConnection } from '../tls/index.js';
-import { authorityHost, forwardableHeaders, policyMetadata, requestFacts, serverMetadata, targetPortHeader } from './http-headers.js';
+import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type UpstreamExchange, type UpstreamEvents } from './exchange.js';
+import { authorityHost, forwardableHeaders, http2RequestHeaders, meshOnlyHeaders, origProtoHeader, policyMetadata, requestFacts, serverMetadata, targetPortHeader, upgradeRequestHeaders } from './http-headers.js';
+import { Http2Sessions } from './http2-sessions.js';
 import { sniff, sniffProtocol, type SniffedProtocol } from './sniff.js';
 import { ConnectionTracker } from './connection-tracker.js';
+import { answerOnSocket, relayUpgrade } from './upgrade.js';
 
 /** Options of {@link InboundProxy}. */
 export interface InboundProxyOptions {
@@ -62,15 +65,6 @@ function connectionKey(socket: Socket): string {
 
 const noTlsFromRemote: TlsStatus = { established: false, reason: 'no_tls_from_remote' };
 
-function send(res: ServerResponse, response: ProxyResponse): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
-  res.end(response.body);
-}
-
 /** The inbound side of one proxy. {@link listen} starts it; {@link close} drains it. */
 export class InboundProxy {
   private readonly listener: NetServer;
@@ -79,6 +73,8 @@ export class InboundProxy {
   private readonly facts = new WeakMap<Socket, ConnectionFacts>();
   private readonly limiters = new Map<number, HttpLocalRateLimiter>();
   private readonly agent: Agent;
+  /** h2c sessions to the workload, by port. */
+  private readonly workloadSessions: Http2Sessions;
   private readonly tracker = new ConnectionTracker();
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly workloadHost: string;
@@ -93,9 +89,11 @@ export class InboundProxy {
     this.detectTimeoutMs = options.detectTimeoutMs ?? 10_000;
     // With a timeout, Node closes an idle connection 1 s before the workload's Keep-Alive: timeout=N, so no request goes out on one the workload is closing.
     this.agent = new Agent({ keepAlive: true, timeout: 60_000 });
+    this.workloadSessions = new Http2Sessions(options.logger);
     this.listener = createNetServer((socket) => (options.redirectedPort ? this.acceptRedirected(socket, options.redirectedPort) : this.accept(socket)));
     this.meshServer = options.tls.createServer((connection) => this.acceptMesh(connection));
     this.http1 = createHttpServer((req, res) => this.handle(req, res));
+    this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
     this.tracker.watchHttp(this.http1);
   }
 
@@ -124,6 +122,7 @@ export class InboundProxy {
     for (const session of this.sessions) session.close();
     await this.tracker.drain(graceMs, () => this.http1.closeIdleConnections());
     this.agent.destroy();
+    this.workloadSessions.close();
     await closed;
   }
 
@@ -210,7 +209,7 @@ export class InboundProxy {
     return this.options.ports[0]!;
   }
 
-  /** Opaque ports skip detection; other traffic is HTTP/1 when it looks like it, else opaque. */
+  /** Opaque ports skip detection; other traffic is HTTP/1 or HTTP/2 (prior knowledge) when it looks like it, else opaque. */
   private detect(socket: Socket | TLSSocket, conn: ConnectionFacts): void {
     const port = this.portOf(conn);
     const server = this.options.policy(port);
@@ -221,6 +220,7 @@ export class InboundProxy {
     void sniff<SniffedProtocol>(socket, sniffProtocol, this.detectTimeoutMs, 'opaque').then((protocol) => {
       if (protocol === undefined) return;
       if (protocol === 'http1') this.toHttp1(socket, conn);
+      else if (protocol === 'http2') this.toHttp2(socket, conn);
       else this.opaque(socket, conn, port);
     });
   }
@@ -292,55 +292,83 @@ export class InboundProxy {
     return { kind: 'forward', port, labels, request };
   }
 
-  /** The request to the workload, always HTTP/1.1: the client's identity set, proxy-only headers removed. */
+  /** The request to the workload over HTTP/1.1: the client's identity set, proxy-only headers removed. */
   private toWorkload(port: number, method: string, target: string, headers: IncomingHttpHeaders, authority: string, conn: ConnectionFacts): ClientRequest {
     const out = forwardableHeaders(withClientId(headers, conn));
-    delete out[targetPortHeader];
+    for (const name of meshOnlyHeaders) delete out[name];
     out['host'] = authority;
     return httpRequest({ host: this.workloadHost, port, method, path: target, headers: out, agent: this.agent });
   }
 
+  /** The request to the workload over HTTP/2 without TLS (h2c), on a session per port. */
+  private toWorkloadHttp2(port: number, method: string, target: string, headers: IncomingHttpHeaders, authority: string, conn: ConnectionFacts, on: UpstreamEvents): UpstreamExchange {
+    const out: OutgoingHttpHeaders = { ...http2RequestHeaders(withClientId(headers, conn)), ':method': method, ':path': target, ':authority': authority, ':scheme': 'http' };
+    const host = isIPv6(this.workloadHost) ? `[${this.workloadHost}]` : this.workloadHost;
+    const session = this.workloadSessions.get(String(port), () => http2Connect(`http://${host}:${port}`));
+    return http2Exchange(session.request(out), on);
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const started = Date.now();
     const conn = this.facts.get(req.socket) ?? { tls: false, sourceIp: req.socket.remoteAddress ?? '' };
-    const method = req.method ?? 'GET';
-    const target = req.url ?? '/';
-    const authority = req.headers.host ?? '';
-    const admitted = this.admit(conn, method, target, req.headers, authority);
+    this.serve(http1Downstream(req, res), conn);
+  }
+
+  /**
+   * One request, whatever carried it: authorized, then forwarded to the
+   * workload. HTTP/1.1 requests, and HTTP/2 streams that another proxy
+   * marked with `l5d-orig-proto`, reach the workload as HTTP/1.1; other
+   * HTTP/2 streams (gRPC and the like) as HTTP/2.
+   */
+  private serve(down: Downstream, conn: ConnectionFacts): void {
+    const started = Date.now();
+    const authority = down.authority ?? '';
+    const { method, target } = down;
+    const log = (status: number, bytes: number): void => this.log(conn, down.socket, method, authority, target, down.protocol, down.headers, status, bytes, started);
+    const admitted = this.admit(conn, method, target, down.headers, authority);
     if (admitted.kind === 'refuse') {
-      send(res, admitted.response);
-      this.log(conn, req.socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, admitted.response.status, 0, started);
+      down.answer(admitted.response);
+      log(admitted.response.status, 0);
       return;
     }
     const { port, labels, request } = admitted;
     const recorder = this.options.metrics.startRequest(labels);
-    const upstream = this.toWorkload(port, method, request.path, request.headers, request.authority, conn);
-    let bytes = 0;
-    upstream.on('response', (response) => {
-      recorder.respond(response.statusCode ?? 0);
-      res.writeHead(response.statusCode ?? 502, forwardableHeaders(response.headers));
-      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      response.pipe(res);
-      response.on('end', () => {
-        recorder.end();
-        this.log(conn, req.socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, res.statusCode, bytes, started);
-      });
-      response.on('error', () => recorder.end('reset'));
-    });
-    upstream.on('error', (error) => {
-      recorder.end('unavailable');
-      this.options.logger.warn({ port, err: errorMessage(error) }, 'the workload did not answer');
-      send(res, errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: isGrpcRequest(req.headers) }));
-      this.log(conn, req.socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, 502, 0, started);
-    });
-    req.pipe(upstream);
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
+    let answered = false;
+    const on: UpstreamEvents = {
+      response: (response) => {
+        answered = true;
+        recorder.respond(response.status, grpcStatusOf(response.headers));
+        down.relay(response, response.headers, (end) => {
+          if (end.grpcStatus !== undefined) recorder.trailers(end.grpcStatus);
+          recorder.end(end.broken ? 'reset' : undefined);
+          log(response.status, end.bytes);
+        });
+      },
+      error: (error) => {
+        if (answered) return;
+        answered = true;
+        recorder.end('unavailable');
+        if (down.closed) return;
+        this.options.logger.warn({ port, err: errorMessage(error) }, 'the workload did not answer');
+        down.answer(errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: isGrpcRequest(down.headers) }));
+        log(502, 0);
+      },
+    };
+    const http1 = down.version === 'http1' || down.headers[origProtoHeader] !== undefined;
+    let upstream: UpstreamExchange;
+    try {
+      upstream = http1
+        ? http1Exchange(this.toWorkload(port, method, request.path, request.headers, request.authority, conn), on)
+        : this.toWorkloadHttp2(port, method, request.path, request.headers, request.authority, conn, on);
+    } catch (error) {
+      on.error(error as Error);
+      return;
+    }
+    down.body.pipe(upstream.body);
+    down.onAbort(() => upstream.abort());
   }
 
-  /** HTTP/2 from another proxy: each stream is restored to an HTTP/1.1 request to the workload. */
-  private toHttp2(socket: TLSSocket, conn: ConnectionFacts): void {
+  /** HTTP/2 from another proxy, or from a client with prior knowledge: each stream is one request. */
+  private toHttp2(socket: Socket, conn: ConnectionFacts): void {
     const session = performServerHandshake(socket);
     this.sessions.add(session);
     session.on('close', () => this.sessions.delete(session));
@@ -349,55 +377,52 @@ export class InboundProxy {
   }
 
   private handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders & IncomingHttpStatusHeader, conn: ConnectionFacts, socket: Socket): void {
+    this.serve(http2Downstream(stream, headers, socket), conn);
+  }
+
+  /**
+   * An HTTP/1.1 upgrade (a WebSocket handshake), from another proxy on its
+   * own mesh TLS connection or from a plain client: authorized like any
+   * request, then sent to the workload on a connection of its own; after a
+   * 101 the two connections are joined.
+   */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const started = Date.now();
-    const method = String(headers[':method'] ?? 'GET');
-    const target = String(headers[':path'] ?? '/');
-    const authority = String(headers[':authority'] ?? headers.host ?? '');
-    stream.on('error', () => undefined);
-    const reply = (response: ProxyResponse): void => {
-      if (stream.headersSent) {
-        stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-        return;
-      }
-      stream.respond({ ':status': response.status, ...response.headers, 'content-length': Buffer.byteLength(response.body) });
-      stream.end(response.body);
-    };
-    const admitted = this.admit(conn, method, target, headers, authority);
+    socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'inbound upgrade connection failed'));
+    const conn = this.facts.get(socket) ?? { tls: false, sourceIp: socket.remoteAddress ?? '' };
+    const method = req.method ?? 'GET';
+    const target = req.url ?? '/';
+    const authority = req.headers.host ?? '';
+    const log = (status: number): void => this.log(conn, socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, status, 0, started);
+    const admitted = this.admit(conn, method, target, req.headers, authority);
     if (admitted.kind === 'refuse') {
-      reply(admitted.response);
-      this.log(conn, socket, method, authority, target, 'HTTP/2.0', headers, admitted.response.status, 0, started);
+      answerOnSocket(socket, admitted.response);
+      log(admitted.response.status);
       return;
     }
     const { port, labels, request } = admitted;
     const recorder = this.options.metrics.startRequest(labels);
-    const upstream = this.toWorkload(port, method, request.path, request.headers, request.authority, conn);
-    let bytes = 0;
-    let done = false;
-    upstream.on('response', (response) => {
-      const status = response.statusCode ?? 502;
-      recorder.respond(status);
-      if (stream.destroyed) {
-        response.resume();
-        return;
-      }
-      stream.respond({ ':status': status, ...forwardableHeaders(response.headers) });
-      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      response.pipe(stream);
-      response.on('end', () => {
-        done = true;
+    const out = forwardableHeaders(withClientId(request.headers, conn));
+    for (const name of meshOnlyHeaders) delete out[name];
+    const upstream = httpRequest({ host: this.workloadHost, port, method, path: request.path, headers: { ...upgradeRequestHeaders(req.headers, out), host: request.authority }, agent: false });
+    relayUpgrade(upstream, socket, head, {
+      upgraded: (status, workload) => {
+        recorder.respond(status);
+        pipeConnection(socket, workload, this.options.metrics, labels);
+        workload.once('close', () => recorder.end());
+        log(status);
+      },
+      answered: (status) => {
+        recorder.respond(status);
         recorder.end();
-        this.log(conn, socket, method, authority, target, 'HTTP/2.0', headers, status, bytes, started);
-      });
-      response.on('error', () => recorder.end('reset'));
-    });
-    upstream.on('error', (error) => {
-      recorder.end('unavailable');
-      reply(errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: isGrpcRequest(headers) }));
-      this.log(conn, socket, method, authority, target, 'HTTP/2.0', headers, 502, 0, started);
-    });
-    stream.pipe(upstream);
-    stream.on('close', () => {
-      if (!done) upstream.destroy();
+        log(status);
+      },
+      failed: (error) => {
+        recorder.end('unavailable');
+        this.options.logger.warn({ port, err: errorMessage(error) }, 'the workload did not answer');
+        answerOnSocket(socket, errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: false }));
+        log(502);
+      },
     });
   }
 

@@ -1,26 +1,32 @@
 /*
  * The outbound listener of explicit mode: an HTTP proxy by authority
- * (absolute-form requests and CONNECT, so HTTP_PROXY works) and local TCP
- * ports mapped to service ports. Each request goes authority →
- * OutboundPolicy → route rule → backend → Destination endpoints → P2C pick
- * → the endpoint: mesh TLS to its proxy when it has an identity, plain
- * otherwise.
+ * (absolute-form requests, Host, CONNECT, so HTTP_PROXY works; HTTP/2 with
+ * prior knowledge on the same port) and local TCP ports mapped to service
+ * ports. Each request goes authority → OutboundPolicy (and the service's
+ * profile) → route rule → backend → Destination endpoints → P2C pick → the
+ * endpoint: mesh TLS to its proxy when it has an identity, plain otherwise.
  */
-import { Agent, createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { Agent, createServer as createHttpServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as netConnect, createServer as createNetServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
+import { connect as http2Connect, performServerHandshake, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { PassThrough } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { destination, httpRoute, outbound } from '@meshbus/proxy-api';
 import { errorMessage, type Logger } from '@meshbus/runtime';
 import { errorResponse, isGrpcRequest, type ProxyResponse } from '../inbound/index.js';
-import type { AccessLog, OutboundLabels, ProxyMetrics, TlsStatus } from '../metrics/index.js';
+import type { AccessLog, OutboundLabels, ProxyMetrics, RequestRecorder, TlsStatus } from '../metrics/index.js';
 import {
   chooseBackend,
+  compileProfile,
   decideRetry,
   defaultLoad,
   defaultRetryBudget,
   endpointKey,
+  isFailure,
+  parseRetryAfter,
+  profileInUse,
+  profileRetryPolicy,
+  profileRoute,
   RetryBudget,
   P2cBalancer,
   protocolConfig,
@@ -29,17 +35,25 @@ import {
   ServiceUnavailableError,
   toFailureAccrual,
   type BackendTarget,
+  type CompiledProfile,
   type Distribution,
   type Endpoint,
   type Lease,
+  type ProfileRoute,
+  type RetryBudgetConfig,
 } from '../outbound/index.js';
-import { applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type HttpFilter } from '../routes/filters.js';
+import { applyGrpcFilters, applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type GrpcFilter, type HttpFilter } from '../routes/filters.js';
 import type { PortMapping as ControlPortMapping } from '../control/index.js';
 import type { MeshTls } from '../tls/index.js';
+import { ReplayableBody } from './body-buffer.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import type { Discovery } from './discovery.js';
-import { authorityPort, forwardableHeaders, requestFacts, targetPortHeader } from './http-headers.js';
+import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type HeaderValues, type UpstreamEvents, type UpstreamExchange, type UpstreamResponse } from './exchange.js';
+import { authorityPort, forwardableHeaders, http2RequestHeaders, meshOnlyHeaders, origProtoHeader, requestFacts, targetPortHeader, upgradeRequestHeaders } from './http-headers.js';
+import { Http2Sessions } from './http2-sessions.js';
 import { pipeConnection } from './inbound-proxy.js';
+import { sniff, sniffProtocol } from './sniff.js';
+import { answerOnSocket, relayUpgrade } from './upgrade.js';
 
 /** A local port of explicit mode forwarding TCP to a service port (`<svc>.<ns>.svc.<cluster-domain>:<port>`). */
 export type PortMapping = Pick<ControlPortMapping, 'localPort' | 'authority'>;
@@ -80,9 +94,10 @@ export interface RedirectedTarget {
   /**
    * The authority one request is accounted under (metrics, retry budget, route hosts) and the
    * policy that routes it. Ingress mode reads the request's headers (and may remove
-   * `l5d-dst-override`); transparent mode answers the same for every request.
+   * `l5d-dst-override` from them) and `named`, the authority the request gave (its Host or
+   * `:authority`; undefined when it gave none); transparent mode answers the same for every request.
    */
-  resolve(req: IncomingMessage): Promise<{ authority: string; policy: outbound.OutboundPolicy }>;
+  resolve(headers: IncomingHttpHeaders, named: string | undefined): Promise<{ authority: string; policy: outbound.OutboundPolicy }>;
 }
 
 /** `web.shop` → `web.shop.svc.cluster.local:80`; a full name or `ip:port` keeps its host. */
@@ -95,19 +110,20 @@ export function canonicalAuthority(authority: string, clusterDomain: string, def
   return `${full}:${port}`;
 }
 
-function send(res: ServerResponse, response: ProxyResponse): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
-  res.end(response.body);
-}
-
 /** The peer identity Destination gave an endpoint, when it is meshed. */
 export function endpointIdentity(endpoint: Endpoint): string | undefined {
   const s = endpoint.tlsIdentity?.strategy;
   return s?.$case === 'dnsLikeIdentity' ? s.dnsLikeIdentity.name : undefined;
+}
+
+/**
+ * How a request reaches an endpoint: `mesh`, an HTTP/2 stream on mesh TLS to
+ * its proxy, when it has an identity; else `h2c` when the workload spoke
+ * HTTP/2 or Destination hints that the endpoint takes HTTP/2; else `http1`.
+ */
+export function endpointTransport(endpoint: Endpoint, version: 'http1' | 'http2'): 'mesh' | 'h2c' | 'http1' {
+  if (endpointIdentity(endpoint) !== undefined) return 'mesh';
+  return version === 'http2' || endpoint.protocolHint?.protocol?.$case === 'h2' ? 'h2c' : 'http1';
 }
 
 function endpointHost(endpoint: Endpoint): string {
@@ -115,14 +131,55 @@ function endpointHost(endpoint: Endpoint): string {
   return key.startsWith('[') ? key.slice(1, key.indexOf(']')) : key.slice(0, key.lastIndexOf(':'));
 }
 
+/** `http://host:port`, with an IPv6 host in brackets. */
+const origin = (host: string, port: number): string => `http://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+
+/** The request an attempt sends to an endpoint. */
+interface UpstreamRequest {
+  readonly method: string;
+  readonly path: string;
+  /** The authority to send (`:authority`, or `Host` over HTTP/1.1). */
+  readonly authority: string;
+  /** Forwardable headers (no hop-by-hop, no `host`, no mesh-only headers). */
+  readonly headers: HeaderValues;
+  /** How the workload sent the request. */
+  readonly version: 'http1' | 'http2';
+  /** The request asked for trailers (`te: trailers`, as gRPC does). */
+  readonly teTrailers: boolean;
+}
+
+/** What one attempt came back with. */
+type AttemptOutcome =
+  | { readonly kind: 'response'; readonly response: UpstreamResponse; readonly grpcStatus: number | undefined; readonly retryAfterMs: number | undefined; readonly recorder: RequestRecorder }
+  | { readonly kind: 'failed'; readonly status: 502 | 504; readonly message: string }
+  | { readonly kind: 'unavailable'; readonly message: string }
+  | { readonly kind: 'aborted' };
+
+/** What the access log reads of a request. */
+interface LoggedRequest {
+  readonly socket: Socket;
+  readonly method: string;
+  readonly protocol: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** Resolves after `ms`. */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** The outbound side of one proxy. */
 export class OutboundProxy {
+  private readonly listener: NetServer;
   private readonly http;
+  /** HTTP/2 sessions the workload opened with prior knowledge. */
+  private readonly workloadSessions = new Set<ServerHttp2Session>();
   private readonly mappings: NetServer[] = [];
   private readonly balancers = new Map<string, { balancer: P2cBalancer; stop: () => void }>();
   private readonly agents = new Map<string, Agent>();
-  private readonly sessions = new Map<string, ClientHttp2Session>();
-  private readonly budgets = new Map<string, RetryBudget>();
+  private readonly sessions: Http2Sessions;
+  private readonly budgets = new Map<string, { config: RetryBudgetConfig; budget: RetryBudget }>();
+  private readonly profiles = new WeakMap<destination.DestinationProfile, CompiledProfile>();
+  /** Authorities whose first profile was waited for: later requests take what is there. */
+  private readonly profileAsked = new Set<string>();
   private readonly tracker = new ConnectionTracker();
   /** Connections handed over in transparent and ingress modes, with where they were going. */
   private readonly redirected = new WeakMap<Socket, RedirectedTarget>();
@@ -134,15 +191,19 @@ export class OutboundProxy {
     this.clusterDomain = options.clusterDomain ?? 'cluster.local';
     this.peerInboundPort = options.peerInboundPort ?? 4143;
     this.policyTimeoutMs = options.policyTimeoutMs ?? 5_000;
+    this.sessions = new Http2Sessions(options.logger);
+    // Half-open connections as http.Server keeps them: a client that ends its side still gets its answer.
+    this.listener = createNetServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     this.http = createHttpServer((req, res) => void this.handle(req, res));
     this.http.on('connection', (socket: Socket) => this.tracker.add(socket));
     this.http.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.tunnel(req, socket, head));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.upgrade(req, socket, head));
     this.tracker.watchHttp(this.http);
   }
 
-  /** Binds the HTTP proxy listener. */
+  /** Binds the HTTP proxy listener (HTTP/1.1, and HTTP/2 with prior knowledge). */
   async listen(host: string, port: number): Promise<void> {
-    await listenOn(this.http, host, port);
+    await listenOn(this.listener, host, port);
   }
 
   /** Binds one local port per mapping, on `host`. */
@@ -157,21 +218,69 @@ export class OutboundProxy {
     }
   }
 
+  get port(): number {
+    const address = this.listener.address();
+    if (address === null || typeof address === 'string') throw new Error('the outbound listener is not listening');
+    return address.port;
+  }
+
+  /** Stops accepting, lets requests in flight finish within `graceMs`, closes the rest. */
+  async close(graceMs: number): Promise<void> {
+    const closed = [this.listener, ...this.mappings].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    // HTTP/2 sessions of the workload: GOAWAY, so that it opens a new connection for its next requests.
+    for (const session of this.workloadSessions) session.close();
+    await this.tracker.drain(graceMs, () => this.http.closeIdleConnections());
+    for (const { balancer, stop } of this.balancers.values()) {
+      stop();
+      balancer.close();
+    }
+    for (const agent of this.agents.values()) agent.destroy();
+    this.sessions.close();
+    await Promise.all(closed);
+  }
+
+  /** A connection of the workload: HTTP/2 when it starts with the HTTP/2 preface, else HTTP/1.1. */
+  private accept(socket: Socket): void {
+    this.tracker.add(socket);
+    socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'outbound client connection failed'));
+    void sniff(socket, sniffProtocol, 10_000, 'http1' as const).then((protocol) => {
+      if (protocol === undefined) return;
+      if (protocol === 'http2') {
+        this.acceptHttp2(socket);
+        return;
+      }
+      this.http.emit('connection', socket);
+      socket.resume();
+    });
+  }
+
+  private acceptHttp2(socket: Socket): void {
+    const session = performServerHandshake(socket);
+    this.workloadSessions.add(session);
+    session.on('close', () => this.workloadSessions.delete(session));
+    session.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'outbound HTTP/2 session failed'));
+    session.on('stream', (stream, headers) => void this.handleStream(stream, headers, socket));
+  }
+
   /**
-   * Transparent and ingress modes: an accepted connection whose first bytes are HTTP/1, going to
-   * `target`. Its requests are routed by `target`'s policy, as requests of the HTTP proxy are by
-   * their authority's.
+   * Transparent and ingress modes: an accepted connection whose first bytes are HTTP (`protocol`),
+   * going to `target`. Its requests are routed by `target`'s policy, as requests of the HTTP proxy
+   * are by their authority's.
    */
-  acceptHttp(socket: Socket, target: RedirectedTarget): void {
+  acceptHttp(socket: Socket, target: RedirectedTarget, protocol: 'http1' | 'http2' = 'http1'): void {
     this.redirected.set(socket, target);
+    if (protocol === 'http2') {
+      this.tracker.add(socket);
+      this.acceptHttp2(socket);
+      return;
+    }
     this.http.emit('connection', socket);
     socket.resume();
   }
 
   /** Transparent and ingress modes: a connection that was not redirected, made to the outbound port itself, is served as by the HTTP proxy of explicit mode. */
   acceptDirect(socket: Socket): void {
-    this.http.emit('connection', socket);
-    socket.resume();
+    this.accept(socket);
   }
 
   /** Transparent and ingress modes: an accepted connection carried as opaque TCP by `policy` (the policy of `authority`, its original destination). */
@@ -186,25 +295,6 @@ export class OutboundProxy {
         socket.destroy();
       },
     );
-  }
-
-  get port(): number {
-    const address = this.http.address();
-    if (address === null || typeof address === 'string') throw new Error('the outbound listener is not listening');
-    return address.port;
-  }
-
-  /** Stops accepting, lets requests in flight finish within `graceMs`, closes the rest. */
-  async close(graceMs: number): Promise<void> {
-    const closed = [this.http, ...this.mappings].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    await this.tracker.drain(graceMs, () => this.http.closeIdleConnections());
-    for (const { balancer, stop } of this.balancers.values()) {
-      stop();
-      balancer.close();
-    }
-    for (const agent of this.agents.values()) agent.destroy();
-    for (const session of this.sessions.values()) session.close();
-    await Promise.all(closed);
   }
 
   private balancer(target: Extract<BackendTarget, { kind: 'balancer' }>, failureAccrual: outbound.FailureAccrual | undefined): P2cBalancer {
@@ -260,6 +350,11 @@ export class OutboundProxy {
     return entry.balancer;
   }
 
+  /** The balancer of a backend target that is not invalid. */
+  private backendBalancer(target: Exclude<BackendTarget, { kind: 'invalid' }>, failureAccrual: outbound.FailureAccrual | undefined): P2cBalancer {
+    return target.kind === 'forward' ? this.forwardBalancer(target) : this.balancer(target, failureAccrual);
+  }
+
   /** Where opaque mesh TLS to a meshed endpoint goes (see {@link OutboundProxyOptions.opaqueToEndpointAddress}). */
   private opaqueMeshPort(endpoint: Endpoint): number {
     if (this.options.opaqueToEndpointAddress) return endpoint.addr.port;
@@ -280,151 +375,246 @@ export class OutboundProxy {
     return { agent, host, port };
   }
 
-  private async route(
-    authority: string,
-    method: string,
-    target: string,
-    req: IncomingMessage,
-    redirected?: RedirectedTarget,
-  ): Promise<{ plan: Awaited<ReturnType<typeof routeRequest>>; policy: outbound.OutboundPolicy; authority: string }> {
-    const resolved = redirected ? await redirected.resolve(req) : { authority, policy: await this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs) };
-    const config = protocolConfig(resolved.policy, 'http1');
-    return { plan: routeRequest(config, requestFacts(method, target, req.headers, resolved.authority)), policy: resolved.policy, authority: resolved.authority };
+  /** The service's profile, when it is a service of the cluster; the first request of an authority waits for it. */
+  private async profile(authority: string): Promise<CompiledProfile | undefined> {
+    const discovery = this.options.discovery;
+    if (discovery.profile === undefined || !authority.replace(/:\d+$/, '').endsWith(`.svc.${this.clusterDomain}`)) return undefined;
+    const first = !this.profileAsked.has(authority);
+    this.profileAsked.add(authority);
+    const profile = await discovery.profile(authority, first ? this.policyTimeoutMs : 0).catch(() => undefined);
+    if (profile === undefined) return undefined;
+    let compiled = this.profiles.get(profile);
+    if (!compiled) {
+      compiled = compileProfile(profile);
+      if (compiled.problems.length > 0) this.options.logger.warn({ authority, problems: compiled.problems }, 'parts of the service profile are not used');
+      this.profiles.set(profile, compiled);
+    }
+    return compiled;
   }
 
+  /** The plan of one request; a redirected connection's target decides its authority and policy. */
+  private async route(authority: string, method: string, target: string, headers: IncomingHttpHeaders, version: 'http1' | 'http2', redirected?: RedirectedTarget, named?: string) {
+    const [resolved, profile] = redirected
+      ? await redirected.resolve(headers, named).then(async (r) => [r, await this.profile(r.authority)] as const)
+      : await Promise.all([this.options.discovery.outboundPolicy(authority, this.policyTimeoutMs).then((policy) => ({ authority, policy })), this.profile(authority)]);
+    const config = protocolConfig(resolved.policy, version);
+    return { plan: routeRequest(config, requestFacts(method, target, headers, resolved.authority)), config, profile, authority: resolved.authority };
+  }
+
+  /** An HTTP/1.1 request: absolute form (`GET http://web.shop/`) or origin form with `Host`. */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = Date.now();
-    const grpc = isGrpcRequest(req.headers);
+    const down = http1Downstream(req, res);
     const redirected = this.redirected.get(req.socket);
     let url: URL;
     try {
       url = new URL(req.url ?? '', req.url?.startsWith('/') ? `http://${req.headers.host ?? redirected?.address ?? 'invalid'}` : undefined);
     } catch {
-      send(res, errorResponse({ httpStatus: 400, grpcStatus: 3, message: `the request target ${JSON.stringify(req.url)} is neither absolute nor has a Host`, grpc }));
+      down.answer(errorResponse({ httpStatus: 400, grpcStatus: 3, message: `the request target ${JSON.stringify(req.url)} is neither absolute nor has a Host`, grpc: isGrpcRequest(req.headers) }));
       return;
     }
+    await this.forward(down, url, redirected);
+  }
+
+  /** An HTTP/2 stream of the workload: `:authority` names the service. */
+  private async handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders & IncomingHttpStatusHeader, socket: Socket): Promise<void> {
+    const down = http2Downstream(stream, headers, socket);
+    const redirected = this.redirected.get(socket);
+    let url: URL;
+    try {
+      const authority = down.authority === undefined || down.authority === '' ? redirected?.address : down.authority;
+      if (authority === undefined) throw new Error('no authority');
+      url = new URL(down.target, `http://${authority}`);
+    } catch {
+      down.answer(errorResponse({ httpStatus: 400, grpcStatus: 3, message: `the request names no service (:authority ${JSON.stringify(down.authority ?? '')})`, grpc: isGrpcRequest(down.headers) }));
+      return;
+    }
+    await this.forward(down, url, redirected);
+  }
+
+  /** Routes one request and carries it out, with retries, whatever the protocol the workload spoke. */
+  private async forward(down: Downstream, url: URL, redirected?: RedirectedTarget): Promise<void> {
+    const started = Date.now();
+    const grpc = isGrpcRequest(down.headers);
     let authority = canonicalAuthority(url.host, this.clusterDomain);
     const path = `${url.pathname}${url.search}`;
+    const answer = (response: ProxyResponse): void => {
+      down.answer(response);
+      this.log(down, authority, path, response.status, 0, started);
+    };
+    const fail = (httpStatus: number, grpcStatus: number, message: string): void => answer(errorResponse({ httpStatus, grpcStatus, message, grpc }));
     let routed;
     try {
-      routed = await this.route(authority, req.method ?? 'GET', path, req, redirected);
+      routed = await this.route(authority, down.method, path, down.headers, down.version, redirected, down.authority);
       authority = routed.authority;
     } catch (error) {
-      send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `no outbound policy for ${redirected?.address ?? authority}: ${errorMessage(error)}`, grpc }));
+      fail(503, 14, `no outbound policy for ${redirected?.address ?? authority}: ${errorMessage(error)}`);
       return;
     }
-    const { plan, policy } = routed;
+    const { plan, config, profile } = routed;
     if (plan.kind === 'noRoute') {
-      send(res, errorResponse({ httpStatus: plan.status, grpcStatus: plan.grpcStatus, message: plan.message, grpc }));
+      fail(plan.status, plan.grpcStatus, plan.message);
       return;
     }
     const backend = chooseBackend(plan.distribution as Distribution<unknown>, Math.random);
     if ('kind' in backend && backend.kind === 'noBackend') {
-      send(res, errorResponse({ httpStatus: 500, grpcStatus: 13, message: backend.reason, grpc }));
+      fail(500, 13, backend.reason);
       return;
     }
     const chosen = backend as Exclude<typeof backend, { kind: 'noBackend' }>;
     if (chosen.target.kind === 'invalid') {
-      send(res, errorResponse({ httpStatus: 500, grpcStatus: 13, message: chosen.target.reason, grpc }));
+      fail(500, 13, chosen.target.reason);
       return;
     }
-    const cfg = protocolConfig(policy, 'http1');
-    const balancer = chosen.target.kind === 'forward' ? this.forwardBalancer(chosen.target) : this.balancer(chosen.target, 'failureAccrual' in cfg ? cfg.failureAccrual : undefined);
-    let headers = forwardableHeaders(req.headers);
-    delete headers[targetPortHeader];
+    const balancer = this.backendBalancer(chosen.target, 'failureAccrual' in config ? config.failureAccrual : undefined);
+    let headers = forwardableHeaders(down.headers);
+    for (const name of meshOnlyHeaders) delete headers[name];
     let target = { path, host: url.host };
     let responseModifiers: readonly httpRoute.ResponseHeaderModifier[] = [];
     if (plan.kind === 'http') {
       const filtered = this.filter([...(plan.filters as readonly HttpFilter[]), ...(chosen.filters as readonly HttpFilter[])], url, headers, plan.matchedPrefix);
       if (filtered.kind === 'answer') {
-        send(res, filtered.response);
-        this.log(req, authority, path, filtered.response.status, 0, started);
+        answer(filtered.response);
         return;
       }
       ({ headers, target, responseModifiers } = filtered);
+    } else {
+      const filtered = applyGrpcFilters([...(plan.filters as readonly GrpcFilter[]), ...(chosen.filters as readonly GrpcFilter[])], toHeaderMap(headers), Math.random);
+      if (filtered.kind === 'fail') {
+        fail(500, filtered.failure.code, filtered.failure.message);
+        return;
+      }
+      headers = toNodeHeaders(filtered.headers);
     }
-    // Only requests without a body are retried: nothing has to be kept to send them again.
-    const bodyless = (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.headers['transfer-encoding'] === undefined;
-    const retry = plan.retry;
-    const budget = retry ? this.retryBudget(authority) : undefined;
-    budget?.deposit();
-    const attemptMs = plan.timeouts.attemptMs ?? plan.timeouts.requestMs;
+    delete headers['host'];
 
-    const attempt = async (retries: number): Promise<void> => {
+    // A service with a ServiceProfile and no routes of its own: the profile's route decides retries, timeout and classification.
+    const usesProfile = profileInUse(profile, config);
+    const profiled: ProfileRoute | undefined = usesProfile ? profileRoute(profile!, { method: down.method, path: url.pathname }) : undefined;
+    const retry = usesProfile ? (profiled ? profileRetryPolicy(profiled, grpc) : undefined) : plan.retry;
+    const requestMs = usesProfile ? profiled?.timeoutMs : plan.timeouts.requestMs;
+    const attemptMs = usesProfile ? undefined : plan.timeouts.attemptMs;
+    const failure = (status: number | undefined, grpcStatus: number | undefined): boolean => (usesProfile ? isFailure(profiled, { status, grpcStatus }) : status === undefined || status >= 500);
+    const budget = retry ? this.retryBudget(authority, profile?.fromServiceProfile ? profile.retryBudget : defaultRetryBudget) : undefined;
+    budget?.deposit();
+    const lengthText = down.headers['content-length'];
+    const body = retry ? new ReplayableBody(down.body, { limit: retry.maxRequestBytes, declaredLength: lengthText !== undefined && /^\d+$/.test(lengthText) ? Number(lengthText) : undefined }) : undefined;
+    const request: UpstreamRequest = {
+      method: down.method,
+      path: target.path,
+      authority: target.host,
+      headers,
+      version: down.version,
+      teTrailers: String(down.headers['te'] ?? '')
+        .split(',')
+        .some((t) => t.trim().toLowerCase() === 'trailers'),
+    };
+    const deadline = requestMs !== undefined && requestMs > 0 ? Date.now() + requestMs : undefined;
+    let current: UpstreamExchange | undefined;
+    let aborted = false;
+    down.onAbort(() => {
+      aborted = true;
+      current?.abort();
+    });
+    // The client may have gone while the policy was on its way.
+    if (down.closed) aborted = true;
+
+    const attempt = async (): Promise<AttemptOutcome> => {
       let lease: Lease;
       try {
         lease = await balancer.acquire();
       } catch (error) {
-        const message = error instanceof ServiceUnavailableError ? error.message : errorMessage(error);
-        send(res, errorResponse({ httpStatus: 503, grpcStatus: 14, message: `${authority}: ${message}`, grpc }));
-        this.log(req, authority, path, 503, 0, started);
-        return;
+        return { kind: 'unavailable', message: `${authority}: ${error instanceof ServiceUnavailableError ? error.message : errorMessage(error)}` };
+      }
+      if (aborted) {
+        lease.release({ latencyMs: 0, failure: false });
+        return { kind: 'aborted' };
       }
       const attemptStarted = Date.now();
       const endpoint = lease.endpoint;
       const identity = endpointIdentity(endpoint);
       const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
-      const labels: OutboundLabels = { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels, ...(plan.route ? { route: plan.route } : {}) };
-      const recorder = this.options.metrics.startRequest(labels);
-      let timedOut = false;
-      let bytes = 0;
-      let settled = false;
-      /** Whether this attempt's result is retried; if so, the next attempt starts after the backoff. */
-      const retried = (status: number | undefined): boolean => {
-        if (!retry || res.destroyed) return false;
-        const decision = decideRetry({ policy: retry, result: { status }, retriesSoFar: retries, requestBytes: bodyless ? 0 : undefined, budget, random: Math.random() });
-        if (!decision.retry) return false;
-        this.options.logger.debug({ authority, endpoint: endpoint.key, status, retry: retries + 1, delayMs: decision.delayMs }, 'retrying');
-        setTimeout(() => void attempt(retries + 1), decision.delayMs);
-        return true;
+      const labels: OutboundLabels = {
+        direction: 'outbound',
+        targetAddr: endpoint.key,
+        tls,
+        authority,
+        dst: endpoint.labels,
+        ...(plan.route ? { route: plan.route } : {}),
+        ...(profiled ? { profileRoute: profiled.name } : {}),
       };
-      const exchange = this.exchange(endpoint, req.method ?? 'GET', target.path, target.host, { ...headers }, {
-        response: (status, responseHeaders, body) => {
-          settled = true;
-          clearTimeout(timer);
-          recorder.respond(status);
-          lease.release({ latencyMs: Date.now() - attemptStarted, failure: status >= 500, overloaded: status === 429 || status === 503 });
-          if (retried(status)) {
-            body.resume();
-            recorder.end();
-            return;
-          }
-          res.writeHead(status, withResponseModifiers(forwardableHeaders(responseHeaders), responseModifiers));
-          body.on('data', (chunk: Buffer) => (bytes += chunk.length));
-          body.pipe(res);
-          body.on('end', () => {
-            recorder.end();
-            this.log(req, authority, path, status, bytes, started);
-          });
-          body.on('error', () => recorder.end('reset'));
-        },
-        error: (error) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          lease.release({ latencyMs: Date.now() - attemptStarted, failure: true });
-          recorder.end(timedOut ? 'timeout' : 'unavailable');
-          this.options.logger.warn({ authority, endpoint: endpoint.key, err: errorMessage(error) }, 'outbound request failed');
-          if (retried(undefined)) return;
-          send(res, errorResponse({ httpStatus: timedOut ? 504 : 502, grpcStatus: timedOut ? 4 : 14, message: `${authority} (${endpoint.key}): ${errorMessage(error)}`, grpc }));
-          this.log(req, authority, path, timedOut ? 504 : 502, 0, started);
-        },
-      });
-      const limit = retry?.attemptTimeoutMs ?? attemptMs;
-      const timer =
-        limit !== undefined && limit > 0
-          ? setTimeout(() => {
-              timedOut = true;
-              exchange.abort(new Error(`no response within ${limit} ms`));
-            }, limit)
-          : undefined;
-      if (retries === 0) req.pipe(exchange.body);
-      else exchange.body.end();
-      res.once('close', () => {
-        if (!res.writableFinished) exchange.abort();
+      const recorder = this.options.metrics.startRequest(labels);
+      return new Promise<AttemptOutcome>((resolve) => {
+        let timedOut = false;
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        const limits = [attemptMs, deadline === undefined ? undefined : Math.max(0, deadline - Date.now())].filter((x): x is number => x !== undefined && x >= 0);
+        const limit = limits.length > 0 ? Math.min(...limits) : undefined;
+        const exchange = this.exchange(endpoint, request, {
+          response: (response) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            const grpcStatus = grpc ? grpcStatusOf(response.headers) : undefined;
+            const retryAfterText = response.headers['retry-after'];
+            const retryAfterMs = parseRetryAfter(Array.isArray(retryAfterText) ? retryAfterText[0] : retryAfterText, Date.now());
+            recorder.respond(response.status, grpcStatus);
+            lease.release({ latencyMs: Date.now() - attemptStarted, failure: failure(response.status, grpcStatus), overloaded: response.status === 429 || response.status === 503, retryAfterMs });
+            resolve({ kind: 'response', response, grpcStatus, retryAfterMs, recorder });
+          },
+          error: (error) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            lease.release({ latencyMs: Date.now() - attemptStarted, failure: true });
+            recorder.end(timedOut ? 'timeout' : 'unavailable');
+            if (!aborted) this.options.logger.warn({ authority, endpoint: endpoint.key, err: errorMessage(error) }, 'outbound request failed');
+            resolve(aborted ? { kind: 'aborted' } : { kind: 'failed', status: timedOut ? 504 : 502, message: `${authority} (${endpoint.key}): ${errorMessage(error)}` });
+          },
+        });
+        if (limit !== undefined)
+          timer = setTimeout(() => {
+            timedOut = true;
+            exchange.abort(new Error(`no response within ${limit} ms`));
+          }, limit);
+        current = exchange;
+        if (body) body.sendTo(exchange.body);
+        else down.body.pipe(exchange.body);
       });
     };
-    await attempt(0);
+
+    for (let retries = 0; ; retries++) {
+      const outcome = await attempt();
+      if (outcome.kind === 'aborted') return;
+      if (outcome.kind === 'unavailable') {
+        fail(503, 14, outcome.message);
+        return;
+      }
+      const result = outcome.kind === 'response' ? { status: outcome.response.status, grpcStatus: outcome.grpcStatus, retryAfterMs: outcome.retryAfterMs } : { status: undefined };
+      const decision = retry && !aborted ? decideRetry({ policy: retry, result, retriesSoFar: retries, requestBytes: body?.replayableLength, budget, random: Math.random() }) : undefined;
+      if (decision?.retry && (deadline === undefined || Date.now() + decision.delayMs < deadline)) {
+        if (outcome.kind === 'response') {
+          outcome.response.body.resume();
+          outcome.recorder.end(undefined, usesProfile ? failure(result.status, result.grpcStatus) : undefined);
+        }
+        this.options.logger.debug({ authority, status: result.status, grpcStatus: result.grpcStatus, retry: retries + 1, delayMs: decision.delayMs }, 'retrying');
+        await sleep(decision.delayMs);
+        if (aborted) return;
+        continue;
+      }
+      if (decision && !decision.retry && decision.reason !== 'success' && decision.reason !== 'notRetryable') this.options.logger.debug({ authority, reason: decision.reason }, 'not retried');
+      if (outcome.kind === 'failed') {
+        const timedOut = outcome.status === 504 || (deadline !== undefined && Date.now() >= deadline);
+        fail(timedOut ? 504 : 502, timedOut ? 4 : 14, outcome.message);
+        return;
+      }
+      const { response, recorder } = outcome;
+      down.relay(response, withResponseModifiers(response.headers, responseModifiers), (end) => {
+        if (end.grpcStatus !== undefined) recorder.trailers(end.grpcStatus);
+        recorder.end(end.broken ? 'reset' : undefined, usesProfile ? failure(response.status, end.grpcStatus) : undefined);
+        this.log(down, authority, path, response.status, end.bytes, started);
+      });
+      return;
+    }
   }
 
   /** Runs a rule's and its backend's filters: the request to send, or the answer to give at once (redirect, injected failure). */
@@ -449,90 +639,176 @@ export class OutboundProxy {
     return { kind: 'forward', headers: toNodeHeaders(outcome.request.headers), target: { path: next.query === '' ? next.path : `${next.path}?${next.query}`, host }, responseModifiers: outcome.responseModifiers };
   }
 
-  /** The retry budget of an authority (Linkerd's default budget). */
-  private retryBudget(authority: string): RetryBudget {
-    let budget = this.budgets.get(authority);
-    if (!budget) {
-      budget = new RetryBudget(defaultRetryBudget, () => performance.now());
-      this.budgets.set(authority, budget);
-    }
+  /** The retry budget of an authority: its ServiceProfile's, else Linkerd's default budget. */
+  private retryBudget(authority: string, config: RetryBudgetConfig): RetryBudget {
+    const entry = this.budgets.get(authority);
+    if (entry && entry.config.retryRatio === config.retryRatio && entry.config.minRetriesPerSecond === config.minRetriesPerSecond && entry.config.ttlMs === config.ttlMs) return entry.budget;
+    const budget = new RetryBudget(config, () => performance.now());
+    this.budgets.set(authority, { config, budget });
     return budget;
   }
 
   /**
-   * Sends one request to an endpoint: over HTTP/2 on mesh TLS to its proxy
-   * when it is meshed (the request's HTTP/1.1 is restored by that proxy),
-   * plain HTTP/1.1 to the workload otherwise.
+   * Sends one request to an endpoint. A meshed endpoint gets an HTTP/2
+   * stream on the mesh TLS session to its proxy (an HTTP/1.1 request is
+   * marked with `l5d-orig-proto`, so that the proxy restores it). An
+   * endpoint outside the mesh gets HTTP/2 without TLS (h2c) when the
+   * workload spoke HTTP/2 or Destination hints that it takes HTTP/2, else
+   * plain HTTP/1.1.
    */
-  private exchange(
-    endpoint: Endpoint,
-    method: string,
-    path: string,
-    authority: string,
-    headers: Record<string, string | string[]>,
-    on: { response: (status: number, headers: Record<string, string | string[] | number | undefined>, body: Readable) => void; error: (error: Error) => void },
-  ): { body: Writable; abort: (error?: Error) => void } {
+  private exchange(endpoint: Endpoint, request: UpstreamRequest, on: UpstreamEvents): UpstreamExchange {
     const identity = endpointIdentity(endpoint);
-    if (identity === undefined) {
-      const { agent, host, port } = this.agent(endpoint);
-      const upstream = httpRequest({ host, port, method, path, headers: { ...headers, host: authority }, agent });
-      upstream.on('response', (response) => on.response(response.statusCode ?? 502, response.headers, response));
-      upstream.on('error', on.error);
-      return { body: upstream, abort: (error) => upstream.destroy(error) };
+    const host = endpointHost(endpoint);
+    const port = endpoint.addr.port;
+    if (endpointTransport(endpoint, request.version) === 'http1') {
+      const { agent } = this.agent(endpoint);
+      const upstream = httpRequest({ host, port, method: request.method, path: request.path, headers: { ...request.headers, host: request.authority }, agent });
+      return http1Exchange(upstream, on);
     }
-    delete headers['host'];
-    let stream: ClientHttp2Stream;
+    const headers: OutgoingHttpHeaders = { ...http2RequestHeaders(request.headers), ':method': request.method, ':path': request.path, ':authority': request.authority, ':scheme': 'http' };
+    if (request.teTrailers) headers['te'] = 'trailers';
+    if (identity !== undefined) {
+      headers[targetPortHeader] = String(port);
+      if (request.version === 'http1') headers[origProtoHeader] = 'HTTP/1.1';
+    }
     try {
-      stream = this.session(endpoint, identity).request({ ...headers, ':method': method, ':path': path, ':authority': authority, ':scheme': 'http', [targetPortHeader]: String(endpoint.addr.port) });
+      const session = identity !== undefined ? this.session(endpoint, identity) : this.sessions.get(`h2c ${host}:${port}`, () => http2Connect(origin(host, port)));
+      return http2Exchange(session.request(headers), on);
     } catch (error) {
       const failed = new PassThrough();
       queueMicrotask(() => on.error(error as Error));
       return { body: failed, abort: () => failed.destroy() };
     }
-    let answered = false;
-    stream.on('response', (h) => {
-      answered = true;
-      on.response(Number(h[':status'] ?? 502), h, stream);
-    });
-    stream.on('error', on.error);
-    stream.on('close', () => {
-      if (!answered) on.error(new Error(`the stream closed before a response (code ${stream.rstCode ?? 0})`));
-    });
-    return { body: stream, abort: (error) => stream.destroy(error) };
   }
 
   /** The HTTP/2 session to a meshed endpoint's proxy, opened on first use and shared by its requests. */
-  private session(endpoint: Endpoint, identity: string): ClientHttp2Session {
+  private session(endpoint: Endpoint, identity: string) {
     const host = endpointHost(endpoint);
     const port = endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort;
-    const key = `${identity} ${host}:${port}`;
-    const open = this.sessions.get(key);
-    if (open && !open.closed && !open.destroyed) return open;
     const tls = this.options.tls;
-    const session = http2Connect(`http://${host}:${port}`, { createConnection: () => tlsConnect({ ...tls.clientOptions({ serverIdentity: identity, alpn: ['h2'] }), host, port }) });
-    session.on('error', (error) => this.options.logger.debug({ endpoint: endpoint.key, err: errorMessage(error) }, 'HTTP/2 session to a peer proxy failed'));
-    const forget = (): void => {
-      if (this.sessions.get(key) === session) this.sessions.delete(key);
-    };
-    session.on('close', forget);
-    // The peer proxy is draining: no new requests on this session; it closes after the last one.
-    session.on('goaway', () => {
-      forget();
-      session.close();
-    });
-    this.sessions.set(key, session);
-    return session;
+    return this.sessions.get(`${identity} ${host}:${port}`, () =>
+      http2Connect(origin(host, port), { createConnection: () => tlsConnect({ ...tls.clientOptions({ serverIdentity: identity, alpn: ['h2'] }), host, port }) }),
+    );
   }
 
-  private log(req: IncomingMessage, authority: string, path: string, status: number, bytes: number, started: number): void {
+  /**
+   * An HTTP/1.1 upgrade (a WebSocket handshake): routed like a request, then
+   * sent on a connection of its own, since HTTP/2 cannot carry it: mesh TLS
+   * with ALPN `http/1.1` to a meshed endpoint's proxy, plain TCP to one
+   * outside the mesh. After a 101 the connections are joined.
+   */
+  private async upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const started = Date.now();
+    socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'upgrade client connection failed'));
+    const logged: LoggedRequest = { socket, method: req.method ?? 'GET', protocol: `HTTP/${req.httpVersion}`, headers: req.headers };
+    const redirected = this.redirected.get(socket);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '', req.url?.startsWith('/') ? `http://${req.headers.host ?? redirected?.address ?? 'invalid'}` : undefined);
+    } catch {
+      answerOnSocket(socket, errorResponse({ httpStatus: 400, grpcStatus: 3, message: `the request target ${JSON.stringify(req.url)} is neither absolute nor has a Host`, grpc: false }));
+      return;
+    }
+    let authority = canonicalAuthority(url.host, this.clusterDomain);
+    const path = `${url.pathname}${url.search}`;
+    const answer = (response: ProxyResponse): void => {
+      answerOnSocket(socket, response);
+      this.log(logged, authority, path, response.status, 0, started);
+    };
+    const fail = (status: number, message: string): void => answer(errorResponse({ httpStatus: status, grpcStatus: 2, message, grpc: false }));
+    let routed;
+    try {
+      routed = await this.route(authority, logged.method, path, req.headers, 'http1', redirected, req.headers.host);
+      authority = routed.authority;
+    } catch (error) {
+      fail(503, `no outbound policy for ${redirected?.address ?? authority}: ${errorMessage(error)}`);
+      return;
+    }
+    const { plan, config } = routed;
+    if (plan.kind === 'noRoute') {
+      fail(plan.status, plan.message);
+      return;
+    }
+    const backend = chooseBackend(plan.distribution as Distribution<unknown>, Math.random);
+    if ('kind' in backend && backend.kind === 'noBackend') {
+      fail(500, backend.reason);
+      return;
+    }
+    const chosen = backend as Exclude<typeof backend, { kind: 'noBackend' }>;
+    if (chosen.target.kind === 'invalid') {
+      fail(500, chosen.target.reason);
+      return;
+    }
+    let headers = forwardableHeaders(req.headers);
+    for (const name of meshOnlyHeaders) delete headers[name];
+    let target = { path, host: url.host };
+    if (plan.kind === 'http') {
+      const filtered = this.filter([...(plan.filters as readonly HttpFilter[]), ...(chosen.filters as readonly HttpFilter[])], url, headers, plan.matchedPrefix);
+      if (filtered.kind === 'answer') {
+        answer(filtered.response);
+        return;
+      }
+      ({ headers, target } = filtered);
+    }
+    let lease: Lease;
+    try {
+      lease = await this.backendBalancer(chosen.target, 'failureAccrual' in config ? config.failureAccrual : undefined).acquire();
+    } catch (error) {
+      fail(503, `${authority}: ${errorMessage(error)}`);
+      return;
+    }
+    const endpoint = lease.endpoint;
+    const identity = endpointIdentity(endpoint);
+    const host = endpointHost(endpoint);
+    const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
+    const labels: OutboundLabels = { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels, ...(plan.route ? { route: plan.route } : {}) };
+    const recorder = this.options.metrics.startRequest(labels);
+    const upstreamHeaders = { ...upgradeRequestHeaders(req.headers, headers), host: target.host };
+    let request: ClientRequest;
+    try {
+      if (identity !== undefined) {
+        const meshSocket = await this.options.tls.connect({ host, port: endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort, serverIdentity: identity, alpn: ['http/1.1'] });
+        request = httpRequest({ createConnection: () => meshSocket, method: logged.method, path: target.path, headers: { ...upstreamHeaders, [targetPortHeader]: String(endpoint.addr.port) } });
+      } else request = httpRequest({ host, port: endpoint.addr.port, method: logged.method, path: target.path, headers: upstreamHeaders, agent: false });
+    } catch (error) {
+      lease.release({ latencyMs: Date.now() - started, failure: true });
+      recorder.end('unavailable');
+      fail(502, `${authority} (${endpoint.key}): ${errorMessage(error)}`);
+      return;
+    }
+    relayUpgrade(request, socket, head, {
+      upgraded: (status, upstream) => {
+        recorder.respond(status);
+        pipeConnection(socket, upstream, this.options.metrics, labels);
+        upstream.once('close', () => {
+          recorder.end();
+          lease.release({ latencyMs: Date.now() - started, failure: false });
+        });
+        this.log(logged, authority, path, status, 0, started);
+      },
+      answered: (status) => {
+        recorder.respond(status);
+        recorder.end();
+        lease.release({ latencyMs: Date.now() - started, failure: status >= 500 });
+        this.log(logged, authority, path, status, 0, started);
+      },
+      failed: (error) => {
+        recorder.end('unavailable');
+        lease.release({ latencyMs: Date.now() - started, failure: true });
+        fail(502, `${authority} (${endpoint.key}): ${errorMessage(error)}`);
+      },
+    });
+  }
+
+  private log(req: LoggedRequest, authority: string, path: string, status: number, bytes: number, started: number): void {
     this.options.accessLog?.record({
       time: new Date(started),
       direction: 'outbound',
       clientAddr: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`,
-      method: req.method ?? '',
+      method: req.method,
       authority,
       path,
-      protocol: `HTTP/${req.httpVersion}`,
+      protocol: req.protocol,
       status,
       bytes,
       durationMs: Date.now() - started,
@@ -578,7 +854,7 @@ export class OutboundProxy {
     if ('kind' in backend && backend.kind === 'noBackend') throw new Error(backend.reason);
     const chosen = backend as Exclude<typeof backend, { kind: 'noBackend' }>;
     if (chosen.target.kind === 'invalid') throw new Error(chosen.target.reason);
-    const lease = await (chosen.target.kind === 'forward' ? this.forwardBalancer(chosen.target) : this.balancer(chosen.target, undefined)).acquire();
+    const lease = await this.backendBalancer(chosen.target, undefined).acquire();
     const endpoint = lease.endpoint;
     const identity = endpointIdentity(endpoint);
     const host = endpointHost(endpoint);

@@ -6,7 +6,7 @@
  * handling (routes, balancing, retries), everything else is opaque TCP.
  * Inbound: the original port is the workload port. See docs/proxy-transparent.md.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, isIP, type Server as NetServer, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { canonicalIp } from '@meshbus/core';
@@ -226,8 +226,7 @@ export class TransparentOutbound {
     }
     const detected = await sniff<SniffedProtocol>(socket, sniffProtocol, protocol.timeoutMs, 'opaque');
     if (detected === undefined) return;
-    // HTTP/2 from the workload is carried as opaque TCP until the outbound listener speaks HTTP/2.
-    if (detected === 'http1') this.options.outbound.acceptHttp(socket, this.target(address));
+    if (detected === 'http1' || detected === 'http2') this.options.outbound.acceptHttp(socket, this.target(address), detected);
     else this.options.outbound.acceptOpaque(socket, authority, policy);
   }
 
@@ -240,11 +239,11 @@ export class TransparentOutbound {
     if (this.options.mode === 'transparent') return { address, resolve: byAddress };
     return {
       address,
-      resolve: async (req: IncomingMessage) => {
-        const raw = req.headers[dstOverrideHeader];
+      resolve: async (headers: IncomingHttpHeaders, requested: string | undefined) => {
+        const raw = headers[dstOverrideHeader];
         const override = Array.isArray(raw) ? raw[0] : raw;
-        delete req.headers[dstOverrideHeader];
-        const name = override?.trim() || req.headers.host;
+        delete headers[dstOverrideHeader];
+        const name = override?.trim() || requested;
         if (name === undefined || name === '' || isIP(hostOf(name)) !== 0) return byAddress();
         const named = canonicalAuthority(name, this.clusterDomain);
         try {

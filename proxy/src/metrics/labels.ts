@@ -79,6 +79,8 @@ export interface OutboundLabels extends CommonLabels {
   readonly direction: 'outbound';
   readonly dst?: Readonly<Record<string, string>>;
   readonly route?: PolicyRef;
+  /** The ServiceProfile route the request matched (`rt_route`). */
+  readonly profileRoute?: string;
 }
 
 export type TrafficLabels = InboundLabels | OutboundLabels;
@@ -104,6 +106,7 @@ export const requestLabelNames: readonly string[] = [
   ...serverLabelNames,
   ...authzLabelNames,
   ...routeLabelNames,
+  'rt_route',
   ...dstLabelNames,
 ];
 /** Labels `response_latency_ms` adds. */
@@ -164,6 +167,7 @@ export function trafficLabelValues(labels: TrafficLabels | TcpLabels): LabelValu
     policyLabels(out, 'route', labels.route, false);
   } else {
     policyLabels(out, 'route', labels.route, true);
+    if (labels.profileRoute !== undefined && labels.profileRoute !== '') out.rt_route = labels.profileRoute;
     if (labels.dst !== undefined) {
       for (const key of dstLabelKeys) {
         const v = labels.dst[key];

@@ -48,8 +48,11 @@ export interface RequestRecorder {
   respond(status: number, grpcStatus?: number): void;
   /** The `grpc-status` of the trailers, when it was not in the headers. */
   trailers(grpcStatus: number): void;
-  /** The stream ended; with an error kind when it failed. Only the first call counts. */
-  end(error?: RequestErrorKind): void;
+  /**
+   * The stream ended; with an error kind when it failed. Only the first call counts.
+   * `failure` overrides the default classification (a route's response classes).
+   */
+  end(error?: RequestErrorKind, failure?: boolean): void;
 }
 
 /** Records one TCP connection; byte counts show at scrape and when it closes. */
@@ -175,10 +178,11 @@ export class ProxyMetrics {
   }
 
   /** @internal */
-  recordResponse(values: LabelValues, elapsedMs: number | undefined, status: number | undefined, grpcStatus: number | undefined, error: RequestErrorKind | undefined): void {
+  recordResponse(values: LabelValues, elapsedMs: number | undefined, status: number | undefined, grpcStatus: number | undefined, error: RequestErrorKind | undefined, failure?: boolean): void {
     const withStatus: LabelValues = status === undefined ? values : { ...values, status_code: String(status) };
     if (elapsedMs !== undefined) this.latency.observe(withStatus, elapsedMs);
-    const response: LabelValues = { ...withStatus, classification: classify(status, grpcStatus, error !== undefined) };
+    const classification = error === undefined && failure !== undefined ? (failure ? 'failure' : 'success') : classify(status, grpcStatus, error !== undefined);
+    const response: LabelValues = { ...withStatus, classification };
     if (grpcStatus !== undefined) response.grpc_status = String(grpcStatus);
     if (error !== undefined) response.error = error;
     this.responses.inc(response);
@@ -252,10 +256,10 @@ class Request implements RequestRecorder {
     if (!this.ended) this.grpcStatus = grpcStatus;
   }
 
-  end(error?: RequestErrorKind): void {
+  end(error?: RequestErrorKind, failure?: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    this.metrics.recordResponse(this.values, this.elapsedMs, this.status, this.grpcStatus, error);
+    this.metrics.recordResponse(this.values, this.elapsedMs, this.status, this.grpcStatus, error, failure);
   }
 }
 

@@ -51,3 +51,16 @@ export {
   type Timers,
 } from './p2c-balancer.js';
 export { applyL5dRequestHeaders, l5dRequestHeaders, parseL5dDuration, type L5dAdjusted } from './l5d-headers.js';
+export {
+  compileProfile,
+  failureStatusRanges,
+  isFailure,
+  profileInUse,
+  profileRetryPolicy,
+  profileRoute,
+  requestMatches,
+  responseMatches,
+  type CompiledProfile,
+  type ProfileRequest,
+  type ProfileRoute,
+} from './profile-routes.js';
