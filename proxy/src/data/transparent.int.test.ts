@@ -240,7 +240,8 @@ describe('transparent and ingress modes in one process', () => {
     try {
       nextDestination = undefined;
       const status = await new Promise<number>((resolve, reject) => {
-        const stream = session.request({ ':path': '/mesh-in', 'l5d-dst-port': String(httpPort) });
+        // As a peer proxy sends an HTTP/1.1 request of its workload.
+        const stream = session.request({ ':path': '/mesh-in', 'l5d-dst-port': String(httpPort), 'l5d-orig-proto': 'HTTP/1.1' });
         stream.on('response', (h) => resolve(Number(h[':status'])));
         stream.on('error', reject);
         stream.resume();
