@@ -1,7 +1,7 @@
 import { MeshbusError } from '@meshbus/core';
 
 /** The benchmarks `npm run bench` runs, in order. */
-export const benchNames = ['fanout', 'identity', 'destination', 'policy'] as const;
+export const benchNames = ['fanout', 'identity', 'destination', 'policy', 'proxy'] as const;
 export type BenchName = (typeof benchNames)[number];
 
 /** What `npm run bench` runs. */
@@ -14,7 +14,9 @@ export interface BenchFlags {
   readonly rounds: number;
   /** Policy benchmark: measured changes per kind of change, for the index alone and through the gateway. */
   readonly policyRounds: number;
-  /** Write a CPU profile of the gateway child (node --cpu-prof) into bench/results/profiles. */
+  /** Proxy benchmark: measured seconds of each run (throughput and constant rate), per case. */
+  readonly proxyDuration: number;
+  /** Write CPU profiles (node --cpu-prof) of the gateway child (fan-out) and of the proxies (proxy) into bench/results/profiles. */
   readonly cpuProf: boolean;
   readonly help: boolean;
 }
@@ -27,22 +29,26 @@ export class BenchFlagError extends MeshbusError {
   }
 }
 
-export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, cpuProf: false, help: false };
+export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 8, cpuProf: false, help: false };
 
 /** Most streams one client process opens; 50,000 streams is already ~200 HTTP/2 connections. */
 export const MAX_STREAMS = 50_000;
 export const MAX_ROUNDS = 100;
 export const MAX_POLICY_ROUNDS = 2000;
+export const MAX_PROXY_DURATION = 600;
 
-export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--cpu-prof]
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 8] [--cpu-prof]
 
-  --only fanout|identity|destination|policy
-                           run one benchmark (default: all four)
+  --only fanout|identity|destination|policy|proxy
+                           run one benchmark (default: all five)
   --streams N[,N...]       concurrent Destination.Get streams per fan-out step (1..${MAX_STREAMS}; default 100,1000,10000)
   --rounds R               measured endpoint changes per step, after two warm-up changes (1..${MAX_ROUNDS}; default 5)
   --policy-rounds R        policy benchmark: measured changes per kind of change, for the index and through the
                            gateway to 1,000 WatchPort streams (1..${MAX_POLICY_ROUNDS}; default ${defaultBenchFlags.policyRounds})
-  --cpu-prof               write a CPU profile of the gateway process to bench/results/profiles/
+  --proxy-duration S       proxy benchmark: measured seconds of each wrk and constant-rate run, per case
+                           (1..${MAX_PROXY_DURATION}; default ${defaultBenchFlags.proxyDuration})
+  --cpu-prof               write CPU profiles of the gateway process (fanout) and of the two proxies (proxy)
+                           to bench/results/profiles/
   --help                   print this text`;
 
 function positiveInt(text: string, flag: string, max: number): number {
@@ -58,6 +64,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
   let streams = defaultBenchFlags.streams;
   let rounds = defaultBenchFlags.rounds;
   let policyRounds = defaultBenchFlags.policyRounds;
+  let proxyDuration = defaultBenchFlags.proxyDuration;
   let cpuProf = false;
   let help = false;
   const seen = new Set<string>();
@@ -65,7 +72,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
-    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds';
+    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds' || name === '--proxy-duration';
     if (!takesValue && name !== '--help' && name !== '-h' && name !== '--cpu-prof') {
       throw new BenchFlagError(arg.startsWith('-') ? `unknown flag ${name}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
@@ -87,7 +94,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
     }
     if (name === '--only') {
       const bench = benchNames.find((b) => b === value);
-      if (bench === undefined) throw new BenchFlagError(`--only expects fanout, identity, destination or policy, got ${JSON.stringify(value)}`);
+      if (bench === undefined) throw new BenchFlagError(`--only expects fanout, identity, destination, policy or proxy, got ${JSON.stringify(value)}`);
       only = bench;
     } else if (name === '--streams') {
       const parts = value.split(',').map((s) => s.trim());
@@ -96,9 +103,11 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
       streams = [...new Set(list)].sort((a, b) => a - b);
     } else if (name === '--policy-rounds') {
       policyRounds = positiveInt(value, '--policy-rounds', MAX_POLICY_ROUNDS);
+    } else if (name === '--proxy-duration') {
+      proxyDuration = positiveInt(value, '--proxy-duration', MAX_PROXY_DURATION);
     } else {
       rounds = positiveInt(value, '--rounds', MAX_ROUNDS);
     }
   }
-  return { only, streams, rounds, policyRounds, cpuProf, help };
+  return { only, streams, rounds, policyRounds, proxyDuration, cpuProf, help };
 }
