@@ -1,5 +1,9 @@
 import { MeshbusError } from '@meshbus/core';
 
+/** The cases of the proxy benchmark (as in proxy-bench.ts), in the order they run. */
+export const proxyBenchCases = ['direct', 'haproxy', 'node-http', 'meshbus-hop', 'meshbus-mesh'] as const;
+export type ProxyBenchCase = (typeof proxyBenchCases)[number];
+
 /** The benchmarks `npm run bench` runs, in order. */
 export const benchNames = ['fanout', 'identity', 'destination', 'policy', 'proxy'] as const;
 export type BenchName = (typeof benchNames)[number];
@@ -16,6 +20,8 @@ export interface BenchFlags {
   readonly policyRounds: number;
   /** Proxy benchmark: measured seconds of each run (throughput and constant rate), per case. */
   readonly proxyDuration: number;
+  /** Proxy benchmark: the cases to run, in their fixed order. */
+  readonly proxyCases: readonly ProxyBenchCase[];
   /** Write CPU profiles (node --cpu-prof) of the gateway child (fan-out) and of the proxies (proxy) into bench/results/profiles. */
   readonly cpuProf: boolean;
   readonly help: boolean;
@@ -29,7 +35,7 @@ export class BenchFlagError extends MeshbusError {
   }
 }
 
-export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 8, cpuProf: false, help: false };
+export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 8, proxyCases: proxyBenchCases, cpuProf: false, help: false };
 
 /** Most streams one client process opens; 50,000 streams is already ~200 HTTP/2 connections. */
 export const MAX_STREAMS = 50_000;
@@ -37,7 +43,7 @@ export const MAX_ROUNDS = 100;
 export const MAX_POLICY_ROUNDS = 2000;
 export const MAX_PROXY_DURATION = 600;
 
-export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 8] [--cpu-prof]
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 8] [--proxy-cases direct,...] [--cpu-prof]
 
   --only fanout|identity|destination|policy|proxy
                            run one benchmark (default: all five)
@@ -47,6 +53,7 @@ export const benchUsage = `usage: npm run bench -- [--only fanout|identity|desti
                            gateway to 1,000 WatchPort streams (1..${MAX_POLICY_ROUNDS}; default ${defaultBenchFlags.policyRounds})
   --proxy-duration S       proxy benchmark: measured seconds of each wrk and constant-rate run, per case
                            (1..${MAX_PROXY_DURATION}; default ${defaultBenchFlags.proxyDuration})
+  --proxy-cases C[,C...]   proxy benchmark: the cases to run, of ${proxyBenchCases.join(', ')} (default: all)
   --cpu-prof               write CPU profiles of the gateway process (fanout) and of the two proxies (proxy)
                            to bench/results/profiles/
   --help                   print this text`;
@@ -65,6 +72,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
   let rounds = defaultBenchFlags.rounds;
   let policyRounds = defaultBenchFlags.policyRounds;
   let proxyDuration = defaultBenchFlags.proxyDuration;
+  let proxyCases = defaultBenchFlags.proxyCases;
   let cpuProf = false;
   let help = false;
   const seen = new Set<string>();
@@ -72,7 +80,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
-    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds' || name === '--proxy-duration';
+    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds' || name === '--proxy-duration' || name === '--proxy-cases';
     if (!takesValue && name !== '--help' && name !== '-h' && name !== '--cpu-prof') {
       throw new BenchFlagError(arg.startsWith('-') ? `unknown flag ${name}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
@@ -103,11 +111,16 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
       streams = [...new Set(list)].sort((a, b) => a - b);
     } else if (name === '--policy-rounds') {
       policyRounds = positiveInt(value, '--policy-rounds', MAX_POLICY_ROUNDS);
+    } else if (name === '--proxy-cases') {
+      const parts = value.split(',').map((p) => p.trim());
+      const unknown = parts.filter((p) => !(proxyBenchCases as readonly string[]).includes(p));
+      if (unknown.length > 0 || parts.length === 0) throw new BenchFlagError(`--proxy-cases expects a comma-separated list of ${proxyBenchCases.join(', ')}, got ${JSON.stringify(value)}`);
+      proxyCases = proxyBenchCases.filter((c) => parts.includes(c));
     } else if (name === '--proxy-duration') {
       proxyDuration = positiveInt(value, '--proxy-duration', MAX_PROXY_DURATION);
     } else {
       rounds = positiveInt(value, '--rounds', MAX_ROUNDS);
     }
   }
-  return { only, streams, rounds, policyRounds, proxyDuration, cpuProf, help };
+  return { only, streams, rounds, policyRounds, proxyDuration, proxyCases, cpuProf, help };
 }

@@ -11,7 +11,8 @@
  *
  * Addresses come from the environment: BENCH_BACKEND_HOSTS (comma-separated
  * IPs) and BENCH_BACKEND_PORT. Over IPC the parent asks {type:'count'} and
- * gets {type:'count', byHost} (requests answered per listening address).
+ * gets the requests answered, connections accepted and reads, per
+ * listening address.
  */
 import { createServer, type Socket } from 'node:net';
 
@@ -21,12 +22,25 @@ const refusal = Buffer.from('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nco
 const announcesBody = /\r\n(?:content-length:[ \t]*(?!0[ \t]*\r\n)|transfer-encoding:)/i;
 
 export type BackendCommand = { type: 'count' };
-export type BackendReport = { type: 'listening' } | { type: 'count'; byHost: Record<string, number> } | { type: 'failed'; message: string };
+export type BackendReport =
+  | { type: 'listening' }
+  /** Requests answered, connections accepted and reads (data events) per listening address, since the start. */
+  | { type: 'count'; byHost: Record<string, number>; connections: Record<string, number>; reads: Record<string, number> }
+  | { type: 'failed'; message: string };
 
-function serve(socket: Socket, counts: Map<string, number>, host: string): void {
+interface Counts {
+  readonly requests: Map<string, number>;
+  readonly connections: Map<string, number>;
+  readonly reads: Map<string, number>;
+}
+const bump = (m: Map<string, number>, k: string, n = 1) => m.set(k, (m.get(k) ?? 0) + n);
+
+function serve(socket: Socket, counts: Counts, host: string): void {
   socket.setNoDelay(true);
+  bump(counts.connections, host);
   let pending = '';
   socket.on('data', (chunk: Buffer) => {
+    bump(counts.reads, host);
     pending = pending.length === 0 ? chunk.toString('latin1') : pending + chunk.toString('latin1');
     let answered = 0;
     let start = 0;
@@ -43,7 +57,7 @@ function serve(socket: Socket, counts: Map<string, number>, host: string): void 
     }
     if (answered === 0) return;
     pending = start === pending.length ? '' : pending.slice(start);
-    counts.set(host, (counts.get(host) ?? 0) + answered);
+    bump(counts.requests, host, answered);
     socket.write(answered === 1 ? answer : Buffer.concat(Array.from({ length: answered }, () => answer)));
   });
   socket.on('error', () => socket.destroy());
@@ -53,7 +67,7 @@ async function main(): Promise<void> {
   const hosts = (process.env.BENCH_BACKEND_HOSTS ?? '').split(',').filter((h) => h !== '');
   const port = Number(process.env.BENCH_BACKEND_PORT);
   if (hosts.length === 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error('BENCH_BACKEND_HOSTS and BENCH_BACKEND_PORT must be set');
-  const counts = new Map<string, number>();
+  const counts: Counts = { requests: new Map(), connections: new Map(), reads: new Map() };
   await Promise.all(
     hosts.map(
       (host) =>
@@ -65,7 +79,14 @@ async function main(): Promise<void> {
     ),
   );
   process.on('message', (m: BackendCommand) => {
-    if (m.type === 'count') process.send!({ type: 'count', byHost: Object.fromEntries(counts) } satisfies BackendReport);
+    if (m.type === 'count') {
+      process.send!({
+        type: 'count',
+        byHost: Object.fromEntries(counts.requests),
+        connections: Object.fromEntries(counts.connections),
+        reads: Object.fromEntries(counts.reads),
+      } satisfies BackendReport);
+    }
   });
   process.on('disconnect', () => process.exit(0));
   process.send!({ type: 'listening' } satisfies BackendReport);

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, httpGet, startNats, startProcess, waitFor, type NatsCluster, type RunningProcess } from '@meshbus/testing';
+import { proxyBenchCases, type ProxyBenchCase } from './flags.js';
 import { IpcChild } from './ipc-child.js';
 import { findOnPath, haproxyConfig, installHint, run, runH2loadRate, runH2loadRequests, runWrk, waitForPort, type LoadTool, type RateFigures, type WrkFigures } from './load-tools.js';
 import type { BackendCommand, BackendReport } from './proxy-backend.js';
@@ -40,12 +41,16 @@ export interface ProxyBenchOptions {
   readonly connections?: number;
   /** HAProxy threads. @default 1, as the meshbus proxy runs on one thread */
   readonly haproxyThreads?: number;
+  /** Which cases to run. @default all of {@link proxyCaseNames} */
+  readonly cases?: readonly ProxyCaseName[];
   /** Run the proxies with node --cpu-prof, writing their profiles here. */
   readonly cpuProfileDir?: string;
   readonly progress?: (line: string) => void;
 }
 
-export type ProxyCaseName = 'direct' | 'haproxy' | 'meshbus-hop' | 'meshbus-mesh';
+/** The cases, in the order they run. */
+export const proxyCaseNames = proxyBenchCases;
+export type ProxyCaseName = ProxyBenchCase;
 
 /** One way from the client to the backend. */
 export interface ProxyCaseFigure {
@@ -59,6 +64,15 @@ export interface ProxyCaseFigure {
   readonly rate: RateFigures | undefined;
   /** Requests the backend answered on this path's address during the measured wrk run. */
   readonly backendAnswered: number | undefined;
+  /** Connections the backend accepted on this path's address during the measured wrk run, and its reads per request answered. */
+  readonly backendConnections: { readonly opened: number; readonly readsPerRequest: number } | undefined;
+  /**
+   * CPU time (user + system, from /proc/<pid>/stat) per request during the measured wrk
+   * run, in µs: of the proxies on the path together (HAProxy, or A, or A and B), and of each
+   * process (`A`, `B`, `haproxy`, `backend`). On a machine shared with other work this shows
+   * the cost of a request better than requests/s do.
+   */
+  readonly cpuPerRequestUs: { readonly path: number; readonly byProcess: Readonly<Record<string, number>> } | undefined;
 }
 
 /** Resident memory of the proxies (VmRSS), in bytes. */
@@ -93,6 +107,7 @@ export type ProxyBenchResult =
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const backendMain = fileURLToPath(new URL('./proxy-backend.js', import.meta.url));
+const referenceMain = fileURLToPath(new URL('./node-proxy-reference.js', import.meta.url));
 const proxyMain = `${repoRoot}proxy/dist/main.js`;
 const cliMain = `${repoRoot}cli/dist/main.js`;
 const serviceMain = (name: string) => `${repoRoot}services/${name}/dist/main.js`;
@@ -204,6 +219,18 @@ export async function residentBytes(pid: number): Promise<number> {
   return Number(m[1]) * 1024;
 }
 
+/** CPU time a process has used (user + system), in seconds, from /proc/<pid>/stat. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which is in parentheses and may hold spaces).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error(`unreadable /proc/${pid}/stat`);
+  return ticks / clockTicksPerSecond;
+}
+/** USER_HZ: 100 on Linux on every common architecture. */
+const clockTicksPerSecond = 100;
+
 /** Samples VmRSS of some processes every 250 ms until stopped; keeps the highest of each. */
 function sampleRss(pids: readonly number[]): { stop(): Promise<number[]> } {
   const highest = pids.map(() => 0);
@@ -278,6 +305,12 @@ async function startControlPlane(dir: string, progress: (line: string) => void):
     await stop();
     throw err;
   }
+}
+
+async function cpuOf(pids: Record<string, number>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [k, pid] of Object.entries(pids)) out[k] = await cpuSeconds(pid);
+  return out;
 }
 
 /** One proxy of the benchmark: its fixed ports and identity, and the process running it (started again if it dies). */
@@ -369,8 +402,12 @@ async function startBackend(port: number): Promise<Backend> {
 }
 
 async function backendCounts(backend: Backend): Promise<Record<string, number>> {
+  return (await backendReport(backend)).byHost;
+}
+
+async function backendReport(backend: Backend): Promise<Extract<BackendReport, { type: 'count' }>> {
   backend.send({ type: 'count' });
-  return (await backend.next('count', 5000)).byHost;
+  return backend.next('count', 5000);
 }
 
 /**
@@ -469,13 +506,33 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
     }
     const idleWideA = Math.min(...idleSamples);
 
+    const wanted = new Set(options.cases ?? proxyCaseNames);
+    let referencePort: number | undefined;
+    let referencePid: number | undefined;
+    if (wanted.has('node-http')) {
+      referencePort = await freePort();
+      const reference = startProcess({
+        command: process.execPath,
+        args: [referenceMain],
+        env: { ...process.env, BENCH_REFERENCE_LISTEN: `127.0.0.1:${referencePort}`, BENCH_REFERENCE_UPSTREAM: `${hostPlain}:${backendPort}` },
+      });
+      cleanups.push(() => reference.stop(5000));
+      referencePid = reference.child.pid;
+      try {
+        await waitForPort('127.0.0.1', referencePort, 10_000);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; node:http reference output:\n${reference.output()}`);
+      }
+    }
     let haproxyPort: number | undefined;
-    if (tools.haproxy) {
+    let haproxyPid: number | undefined;
+    if (tools.haproxy && wanted.has('haproxy')) {
       haproxyPort = await freePort();
       const cfg = join(dir, 'haproxy.cfg');
       await writeFile(cfg, haproxyConfig({ host: '127.0.0.1', port: haproxyPort }, { host: hostPlain, port: backendPort }, haproxyThreads));
       const haproxy = startProcess({ command: tools.haproxy, args: ['-f', cfg, '-db'] });
       cleanups.push(() => haproxy.stop(5000));
+      haproxyPid = haproxy.child.pid;
       try {
         await waitForPort('127.0.0.1', haproxyPort, 10_000);
       } catch (err) {
@@ -493,9 +550,11 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
       readonly host: string;
       readonly backendHost: string;
       readonly through: readonly ProxyHandle[];
+      /** The proxies on the path, for CPU per request. */
+      readonly pathProcesses: () => Record<string, number>;
     }
     const specs: CaseSpec[] = [
-      { name: 'direct', title: 'direct to the backend', connect: { host: hostPlain, port: backendPort }, target: '/', host: `${hostPlain}:${backendPort}`, backendHost: hostPlain, through: [] },
+      { name: 'direct', title: 'direct to the backend', connect: { host: hostPlain, port: backendPort }, target: '/', host: `${hostPlain}:${backendPort}`, backendHost: hostPlain, through: [], pathProcesses: () => ({}) },
       {
         name: 'haproxy',
         title: `HAProxy, 1 hop (${haproxyThreads} thread${haproxyThreads === 1 ? '' : 's'})`,
@@ -504,9 +563,20 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
         host: `plain.${ns}`,
         backendHost: hostPlain,
         through: [],
+        pathProcesses: (): Record<string, number> => (haproxyPid === undefined ? {} : { haproxy: haproxyPid }),
       },
-      { name: 'meshbus-hop', title: 'meshbus, 1 hop (A outbound → backend)', connect: { host: '127.0.0.1', port: a.spec.outboundPort }, target: plainUrl, host: `plain.${ns}`, backendHost: hostPlain, through: [a] },
-      { name: 'meshbus-mesh', title: 'meshbus mesh (A → mTLS h2 → B → backend)', connect: { host: '127.0.0.1', port: a.spec.outboundPort }, target: meshUrl, host: `server.${ns}`, backendHost: hostB, through: [a, b] },
+      {
+        name: 'node-http',
+        title: 'node:http minimal proxy, 1 hop (reference)',
+        connect: referencePort === undefined ? undefined : { host: '127.0.0.1', port: referencePort },
+        target: plainUrl,
+        host: `plain.${ns}`,
+        backendHost: hostPlain,
+        through: [],
+        pathProcesses: (): Record<string, number> => (referencePid === undefined ? {} : { node: referencePid }),
+      },
+      { name: 'meshbus-hop', title: 'meshbus, 1 hop (A outbound → backend)', connect: { host: '127.0.0.1', port: a.spec.outboundPort }, target: plainUrl, host: `plain.${ns}`, backendHost: hostPlain, through: [a], pathProcesses: () => ({ A: a.pid }) },
+      { name: 'meshbus-mesh', title: 'meshbus mesh (A → mTLS h2 → B → backend)', connect: { host: '127.0.0.1', port: a.spec.outboundPort }, target: meshUrl, host: `server.${ns}`, backendHost: hostB, through: [a, b], pathProcesses: () => ({ A: a.pid, B: b.pid }) },
     ];
 
     const loadPeak = new Map<string, number>();
@@ -518,10 +588,12 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
       };
     };
     const cases: ProxyCaseFigure[] = [];
-    for (const spec of specs) {
+    for (const spec of specs.filter((x) => wanted.has(x.name))) {
       let throughput: WrkFigures | undefined;
       let rate: RateFigures | undefined;
       let backendAnswered: number | undefined;
+      let cpuPerRequestUs: ProxyCaseFigure['cpuPerRequestUs'];
+      let backendConnections: ProxyCaseFigure['backendConnections'];
       const c = spec.connect;
       const warmUp = async (): Promise<void> => {
         if (!c) return;
@@ -535,11 +607,21 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
       if (c && tools.wrk) {
         progress(`proxy: ${spec.title}: warm-up, then wrk for ${durationS} s`);
         await warmUp();
-        const before = (await backendCounts(backend))[spec.backendHost] ?? 0;
+        const reportBefore = await backendReport(backend);
+        const before = reportBefore.byHost[spec.backendHost] ?? 0;
+        const pids: Record<string, number> = { ...spec.pathProcesses(), backend: backend.child.pid! };
+        const cpuBefore = await cpuOf(pids);
         const sampled = sampleThrough(spec);
         throughput = await runWrk({ url: `http://${c.host}:${c.port}`, target: spec.target, host: spec.host, threads, connections, durationS, scriptPath: join(dir, `${spec.name}.lua`), wrkPath: tools.wrk });
         await sampled();
-        backendAnswered = ((await backendCounts(backend))[spec.backendHost] ?? 0) - before;
+        const cpuAfter = await cpuOf(pids);
+        const reportAfter = await backendReport(backend);
+        backendAnswered = (reportAfter.byHost[spec.backendHost] ?? 0) - before;
+        const delta = (k: 'connections' | 'reads') => (reportAfter[k][spec.backendHost] ?? 0) - (reportBefore[k][spec.backendHost] ?? 0);
+        backendConnections = { opened: delta('connections'), readsPerRequest: delta('reads') / Math.max(1, backendAnswered) };
+        const requests = throughput.requests;
+        const byProcess = Object.fromEntries(Object.keys(pids).map((k) => [k, ((cpuAfter[k]! - cpuBefore[k]!) / requests) * 1e6]));
+        cpuPerRequestUs = { path: Object.entries(byProcess).reduce((sum, [k, us]) => (k === 'backend' ? sum : sum + us), 0), byProcess };
         const e = throughput.errors;
         if (e.connect + e.read + e.write + e.timeout + e.status > 0) progress(`proxy: ${spec.title}: wrk saw errors ${JSON.stringify(e)}`);
         if (backendAnswered < throughput.requests) progress(`proxy: ${spec.title}: the backend answered ${backendAnswered} requests on ${spec.backendHost}, wrk counted ${throughput.requests}`);
@@ -562,7 +644,7 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
         if (rate.failed > 0) progress(`proxy: ${spec.title}: ${rate.failed} of ${rate.requests} requests at ${PROXY_RATE}/s did not get 200: ${JSON.stringify(rate.statuses)}`);
         await ensureProxies(`the constant-rate run of "${spec.title}"`);
       }
-      cases.push({ name: spec.name, title: spec.title, throughput, rate, backendAnswered, ratioToHaproxy: undefined });
+      cases.push({ name: spec.name, title: spec.title, throughput, rate, backendAnswered, backendConnections, cpuPerRequestUs, ratioToHaproxy: undefined });
     }
     const haproxyRps = cases.find((x) => x.name === 'haproxy')?.throughput?.requestsPerSecond;
     const withRatios = cases.map((x) => ({ ...x, ratioToHaproxy: haproxyRps && x.throughput ? x.throughput.requestsPerSecond / haproxyRps : undefined }));
@@ -605,16 +687,21 @@ function formatProxy(
   ];
   const hint = installHint(missingTools);
   if (hint) lines.push(`  left out: ${hint}`);
+  const cpuLine = cases
+    .filter((c) => c.cpuPerRequestUs)
+    .map((c) => `${c.name} ${Object.entries(c.cpuPerRequestUs!.byProcess).map(([k, us]) => `${k} ${us.toFixed(0)}`).join(', ')}`)
+    .join('; ');
   const dash = '-';
   lines.push(
     table(
-      ['case', 'requests/s', 'p50 ms', 'p99 ms', 'vs HAProxy', `@${num(settings.rate)}/s p50`, 'p99', 'p99.9', 'max'],
+      ['case', 'requests/s', 'p50 ms', 'p99 ms', 'vs HAProxy', 'CPU µs/req', `@${num(settings.rate)}/s p50`, 'p99', 'p99.9', 'max'],
       cases.map((c) => [
         c.title,
         c.throughput ? num(c.throughput.requestsPerSecond) : dash,
         c.throughput ? fmtMs(c.throughput.p50) : dash,
         c.throughput ? fmtMs(c.throughput.p99) : dash,
         c.ratioToHaproxy !== undefined ? `${c.ratioToHaproxy.toFixed(2)}x` : dash,
+        c.cpuPerRequestUs && c.name !== 'direct' ? c.cpuPerRequestUs.path.toFixed(0) : dash,
         c.rate ? fmtMs(c.rate.p50) : dash,
         c.rate ? fmtMs(c.rate.p99) : dash,
         c.rate ? fmtMs(c.rate.p999) : dash,
@@ -622,6 +709,12 @@ function formatProxy(
       ]),
     ),
   );
+  if (cpuLine) lines.push(`  CPU µs per request during the wrk run, by process: ${cpuLine}`);
+  const connLine = cases
+    .filter((c) => c.backendConnections)
+    .map((c) => `${c.name} ${num(c.backendConnections!.opened)} connections, ${c.backendConnections!.readsPerRequest.toFixed(2)} reads/request`)
+    .join('; ');
+  if (connLine) lines.push(`  backend during the wrk run: ${connLine}`);
   const errors = cases.filter((c) => c.throughput && Object.values(c.throughput.errors).some((n) => n > 0) || (c.rate?.failed ?? 0) > 0);
   for (const c of errors) lines.push(`  errors in "${c.title}": wrk ${JSON.stringify(c.throughput?.errors ?? {})}, at the constant rate ${c.rate?.failed ?? 0} without 200 ${JSON.stringify(c.rate?.statuses ?? {})}`);
   const hop = cases.find((c) => c.name === 'meshbus-hop')?.ratioToHaproxy;
