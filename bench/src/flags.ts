@@ -35,7 +35,7 @@ export class BenchFlagError extends MeshbusError {
   }
 }
 
-export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 8, proxyCases: proxyBenchCases, cpuProf: false, help: false };
+export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 6, proxyCases: proxyBenchCases, cpuProf: false, help: false };
 
 /** Most streams one client process opens; 50,000 streams is already ~200 HTTP/2 connections. */
 export const MAX_STREAMS = 50_000;
@@ -43,7 +43,7 @@ export const MAX_ROUNDS = 100;
 export const MAX_POLICY_ROUNDS = 2000;
 export const MAX_PROXY_DURATION = 600;
 
-export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 8] [--proxy-cases direct,...] [--cpu-prof]
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 6] [--proxy-cases direct,...] [--cpu-prof]
 
   --only fanout|identity|destination|policy|proxy
                            run one benchmark (default: all five)

@@ -15,11 +15,17 @@
  * listening address.
  */
 import { createServer, type Socket } from 'node:net';
+import { pathToFileURL } from 'node:url';
 
 export const BACKEND_BODY = 'hello from the backend\n';
 const answer = Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(BACKEND_BODY)}\r\n\r\n${BACKEND_BODY}`, 'latin1');
 const refusal = Buffer.from('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n', 'latin1');
-const announcesBody = /\r\n(?:content-length:[ \t]*(?!0[ \t]*\r\n)|transfer-encoding:)/i;
+const bodyHeader = /\r\n(?:content-length:(?![ \t]*0[ \t]*\r\n)|transfer-encoding:)/i;
+
+/** Whether a request head (through the CRLF of its last header line) announces a body. */
+export function announcesBody(head: string): boolean {
+  return bodyHeader.test(head);
+}
 
 export type BackendCommand = { type: 'count' };
 export type BackendReport =
@@ -47,7 +53,7 @@ function serve(socket: Socket, counts: Counts, host: string): void {
     for (;;) {
       const end = pending.indexOf('\r\n\r\n', start);
       if (end === -1) break;
-      if (announcesBody.test(pending.slice(start, end + 2))) {
+      if (announcesBody(pending.slice(start, end + 2))) {
         socket.end(refusal);
         pending = '';
         return;
@@ -92,7 +98,8 @@ async function main(): Promise<void> {
   process.send!({ type: 'listening' } satisfies BackendReport);
 }
 
-if (process.send) {
+// Run only as the backend process, not when a test imports the module.
+if (process.send && process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err: unknown) => {
     process.send!({ type: 'failed', message: (err as Error).message } satisfies BackendReport);
     process.exit(1);

@@ -34,7 +34,7 @@ export const PROXY_WIDE_ENDPOINTS = 100;
 
 /** Options of {@link runProxyBench}. */
 export interface ProxyBenchOptions {
-  /** Measured seconds of each wrk run and of each constant-rate run. @default 8 */
+  /** Measured seconds of each wrk run and of each constant-rate run. @default 6 */
   readonly durationS?: number;
   /** wrk threads and connections. @default 1 and 32 */
   readonly threads?: number;
@@ -82,6 +82,10 @@ export interface ProxyMemoryFigures {
   readonly readyB: number;
   /** Proxy A idle with the 100-endpoint service resolved (lowest of 5 samples, 200 ms apart). */
   readonly idleWideA: number;
+  /** V8 heap of proxy A at that point, used and reserved (its /metrics: nodejs_heap_size_used_bytes, nodejs_heap_size_total_bytes). */
+  readonly idleWideHeapA: { readonly used: number; readonly total: number } | undefined;
+  /** A Node.js process that runs nothing (`node -e`), on the same machine: the floor under any proxy written for Node.js. */
+  readonly bareNode: number;
   /** Highest sample (every 250 ms) during the measured runs through each proxy. */
   readonly loadA: number | undefined;
   readonly loadB: number | undefined;
@@ -121,7 +125,7 @@ const hostPlain = '127.0.0.51';
 const wideHost = (i: number) => `127.0.1.${i + 1}`;
 const warmUpS = 2;
 /** Requests of the h2load warm-up before each wrk run. */
-const warmUpRequests = 5000;
+const warmUpRequests = 3000;
 const rateWarmUpS = 1;
 const rateConnections = 10;
 
@@ -230,6 +234,29 @@ export async function cpuSeconds(pid: number): Promise<number> {
 }
 /** USER_HZ: 100 on Linux on every common architecture. */
 const clockTicksPerSecond = 100;
+
+/** The V8 heap figures of a proxy's /metrics, or undefined when it does not show them. */
+async function heapOf(adminUrl: string): Promise<{ used: number; total: number } | undefined> {
+  const { body } = await httpGet(`${adminUrl}/metrics`);
+  const read = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'm').exec(body);
+    return m ? Number(m[1]) : undefined;
+  };
+  const used = read('nodejs_heap_size_used_bytes');
+  const total = read('nodejs_heap_size_total_bytes');
+  return used === undefined || total === undefined ? undefined : { used, total };
+}
+
+/** VmRSS of a Node.js process that does nothing, 500 ms after it started. */
+async function bareNodeRss(): Promise<number> {
+  const proc = startProcess({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] });
+  try {
+    await sleep(500);
+    return await residentBytes(proc.child.pid!);
+  } finally {
+    await proc.kill();
+  }
+}
 
 /** Samples VmRSS of some processes every 250 ms until stopped; keeps the highest of each. */
 function sampleRss(pids: readonly number[]): { stop(): Promise<number[]> } {
@@ -417,7 +444,7 @@ async function backendReport(backend: Backend): Promise<Extract<BackendReport, {
  */
 export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<ProxyBenchResult> {
   const progress = options.progress ?? (() => undefined);
-  const durationS = options.durationS ?? 8;
+  const durationS = options.durationS ?? 6;
   const threads = options.threads ?? 1;
   const connections = options.connections ?? 32;
   const haproxyThreads = options.haproxyThreads ?? 1;
@@ -505,6 +532,8 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
       await sleep(200);
     }
     const idleWideA = Math.min(...idleSamples);
+    const idleWideHeapA = await heapOf(a.adminUrl);
+    const bareNode = await bareNodeRss();
 
     const wanted = new Set(options.cases ?? proxyCaseNames);
     let referencePort: number | undefined;
@@ -651,7 +680,7 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
     const direct = withRatios.find((x) => x.name === 'direct')?.rate;
     const mesh = withRatios.find((x) => x.name === 'meshbus-mesh')?.rate;
     const added = direct && mesh ? { p50: mesh.p50 - direct.p50, p99: mesh.p99 - direct.p99 } : undefined;
-    const memory: ProxyMemoryFigures = { readyA, readyB, idleWideA, loadA: loadPeak.get('A'), loadB: loadPeak.get('B'), wideEndpointsReached };
+    const memory: ProxyMemoryFigures = { readyA, readyB, idleWideA, idleWideHeapA, bareNode, loadA: loadPeak.get('A'), loadB: loadPeak.get('B'), wideEndpointsReached };
     const exits = handles.flatMap((h) => h.exits);
 
     // Stop the proxies here, so that their CPU profiles are written before the report.
@@ -718,17 +747,23 @@ function formatProxy(
   const errors = cases.filter((c) => c.throughput && Object.values(c.throughput.errors).some((n) => n > 0) || (c.rate?.failed ?? 0) > 0);
   for (const c of errors) lines.push(`  errors in "${c.title}": wrk ${JSON.stringify(c.throughput?.errors ?? {})}, at the constant rate ${c.rate?.failed ?? 0} without 200 ${JSON.stringify(c.rate?.statuses ?? {})}`);
   const hop = cases.find((c) => c.name === 'meshbus-hop')?.ratioToHaproxy;
-  lines.push(hop !== undefined ? `target: one meshbus hop at least ${PROXY_TARGET_RATIO}x HAProxy's requests/s: ${hop.toFixed(2)}x: ${met(hop >= PROXY_TARGET_RATIO)}` : 'target: one meshbus hop vs HAProxy: not measured (wrk or haproxy missing)');
+  lines.push(
+    hop !== undefined
+      ? `target: one meshbus hop at least ${PROXY_TARGET_RATIO}x HAProxy's requests/s: ${hop.toFixed(2)}x: ${met(hop >= PROXY_TARGET_RATIO)}`
+      : 'target: one meshbus hop against HAProxy: not measured (wrk or haproxy missing, or the case was not run)',
+  );
   lines.push(
     added
       ? `target: the mesh path adds under ${PROXY_TARGET_ADDED_P99_MS} ms at p99 at ${num(settings.rate)} requests/s: +${fmtMs(added.p99)} ms (p50 +${fmtMs(added.p50)} ms) over direct: ${met(added.p99 < PROXY_TARGET_ADDED_P99_MS)}`
-      : 'target: latency added by the mesh path: not measured (h2load missing)',
+      : 'target: latency added by the mesh path: not measured (h2load missing, or the direct or mesh case was not run)',
   );
   lines.push(
     `target: proxy RSS under ${mb(PROXY_TARGET_RSS_BYTES)} with a ${PROXY_WIDE_ENDPOINTS}-endpoint service resolved (${memory.wideEndpointsReached} endpoints reached), idle: ${mb(memory.idleWideA)}: ${met(memory.idleWideA < PROXY_TARGET_RSS_BYTES)}`,
   );
+  const heap = memory.idleWideHeapA ? ` (V8 heap ${mb(memory.idleWideHeapA.used)} used of ${mb(memory.idleWideHeapA.total)})` : '';
   lines.push(
-    `  proxy RSS: A ready ${mb(memory.readyA)}, B ready ${mb(memory.readyB)}; highest under load: A ${memory.loadA ? mb(memory.loadA) : dash}, B ${memory.loadB ? mb(memory.loadB) : dash}`,
+    `  proxy RSS: A ready ${mb(memory.readyA)}, B ready ${mb(memory.readyB)}; A idle with ${PROXY_WIDE_ENDPOINTS} endpoints ${mb(memory.idleWideA)}${heap}; ` +
+      `highest under load: A ${memory.loadA ? mb(memory.loadA) : dash}, B ${memory.loadB ? mb(memory.loadB) : dash}; a Node.js process running nothing: ${mb(memory.bareNode)}`,
   );
   for (const exit of exits) lines.push(`  proxy ${exit.proxy} exited (${exit.exit}) during ${exit.during}, and was started again: ${exit.error.split('\n').slice(0, 2).join(' ')}`);
   if (profiles.length > 0) lines.push(`  CPU profiles: ${profiles.join(', ')}`);
