@@ -190,13 +190,16 @@ describe('counts kept until a scrape', () => {
     expect(all.find((s) => s.labels.target_addr === '10.2.0.0:8080')?.value).toBe(2);
   });
 
-  it('keeps inbound authorization counts apart from the request counts', async () => {
+  it('finds an inbound series by the content of its policy references, and keeps authorization counts apart', async () => {
     const { metrics, series } = setup();
-    metrics.httpAuthorized({ ...inbound });
-    metrics.httpAuthorized({ ...inbound });
-    metrics.startRequest({ ...inbound });
+    // The inbound listener makes new policy reference objects for every request.
+    metrics.httpAuthorized(structuredClone(inbound));
+    metrics.httpAuthorized(structuredClone(inbound));
+    metrics.startRequest(structuredClone(inbound));
+    metrics.startRequest({ ...structuredClone(inbound), authz: { kind: { $case: 'default', default: 'all-authenticated' } } });
     expect((await series('inbound_http_authz_allow_total')).map((s) => s.value)).toEqual([2]);
-    expect((await series('request_total')).map((s) => s.value)).toEqual([1]);
+    const requests = new Map((await series('request_total')).map((s) => [s.labels.authz_name, s.value]));
+    expect(requests).toEqual(new Map([['all-unauthenticated', 1], ['all-authenticated', 1]]));
   });
 });
 

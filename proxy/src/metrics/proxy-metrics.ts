@@ -21,7 +21,9 @@ import {
   tcpLabelNames,
   trafficLabelValues,
   type InboundLabels,
+  dstLabelKeys,
   type LabelValues,
+  type PolicyRef,
   type TcpLabels,
   type TrafficLabels,
 } from './labels.js';
@@ -103,13 +105,10 @@ export class ProxyMetrics {
   private readonly now: () => number;
   private readonly maxAuthorities: number;
   private readonly authorities = new Set<string>();
-  /** The series of a labels object (the data path reuses some per connection or route). */
-  private readonly byObject = new WeakMap<object, Series>();
-  /** The series of a label description by content, for the labels objects made per request. */
+  /** The series of a label description, by its content: the data path makes a labels object per request. */
   private readonly byContent = new Map<string, Series>();
-  /** Numbers for the policy and destination objects within a label description: see {@link contentKey}. */
-  private readonly objectIds = new WeakMap<object, number>();
-  private nextObjectId = 1;
+  /** The destination labels of an endpoint's labels object, as part of a {@link contentKey}. */
+  private readonly dstKeys = new WeakMap<object, string>();
   /** Series with counts not yet added to prom-client's counters. */
   private readonly dirty = new Set<Series>();
   private readonly openConnections = new Set<Connection>();
@@ -297,53 +296,47 @@ export class ProxyMetrics {
     this.dirty.clear();
   }
 
-  /**
-   * The series of a labels object: by the object itself when it was seen
-   * before, else by its content, else computed (and its authority bounded).
-   */
+  /** The series of a label description: found by its content, else made (with its authority bounded). */
   private series(labels: TrafficLabels | TcpLabels): Series {
-    let series = this.byObject.get(labels);
-    if (series !== undefined) return series;
     const key = this.contentKey(labels);
-    series = this.byContent.get(key);
+    let series = this.byContent.get(key);
     if (series === undefined) {
       const values = trafficLabelValues(labels);
       if (values.authority !== undefined && !this.admitAuthority(values.authority)) delete values.authority;
       series = new Series(values);
-      // Forgetting a series loses no count: `dirty` holds it until the next flush.
-      if (this.byContent.size >= maxRememberedSeries) this.byContent.clear();
+      if (this.byContent.size >= maxRememberedSeries) {
+        // `dirty` would hold the forgotten series until the next scrape: hand their counts over now, so it stays bounded too.
+        this.flushCounts();
+        this.byContent.clear();
+      }
       this.byContent.set(key, series);
     }
-    this.byObject.set(labels, series);
     return series;
   }
 
   /**
-   * What tells two label descriptions apart: their strings, and the
-   * identity of the policy and destination objects in them. Those objects
-   * come from the control plane and are not changed once received (the
-   * labels of an object are computed once), so the same object means the
-   * same labels; a new object with the same content only makes another
-   * series with equal label values, which prom-client adds up.
+   * What tells two label descriptions apart: everything trafficLabelValues
+   * reads, as one string. The destination labels are read once per object
+   * (the data path passes an endpoint's own labels object, which is not
+   * changed once received).
    */
   private contentKey(labels: TrafficLabels | TcpLabels): string {
     const tls = labels.tls.established ? `t${labels.tls.peerIdentity ?? ''}` : `n${labels.tls.reason}`;
     const peer = 'peer' in labels ? labels.peer : '';
-    const objects =
+    const refs =
       labels.direction === 'inbound'
-        ? `${this.objectId(labels.server)} ${this.objectId(labels.authz)} ${this.objectId(labels.route)}`
-        : `${this.objectId(labels.dst)} ${this.objectId(labels.route)}`;
-    return `${labels.direction} ${peer} ${labels.targetAddr} ${labels.authority ?? ''} ${objects} ${tls}`;
+        ? `${refKey(labels.server)}\t${refKey(labels.authz)}\t${refKey(labels.route)}`
+        : `${refKey(labels.route)}\t${labels.dst === undefined ? '' : this.dstKey(labels.dst)}`;
+    return `${labels.direction}\t${peer}\t${labels.targetAddr}\t${labels.authority ?? ''}\t${tls}\t${refs}`;
   }
 
-  private objectId(o: object | undefined): number {
-    if (o === undefined) return 0;
-    let id = this.objectIds.get(o);
-    if (id === undefined) {
-      id = this.nextObjectId++;
-      this.objectIds.set(o, id);
+  private dstKey(dst: Readonly<Record<string, string>>): string {
+    let key = this.dstKeys.get(dst);
+    if (key === undefined) {
+      key = dstLabelKeys.map((k) => dst[k] ?? '').join('\t');
+      this.dstKeys.set(dst, key);
     }
-    return id;
+    return key;
   }
 
   private admitAuthority(authority: string): boolean {
@@ -353,6 +346,15 @@ export class ProxyMetrics {
     this.authorities.add(authority);
     return true;
   }
+}
+
+/** The parts of a policy reference its labels come from. */
+function refKey(ref: PolicyRef | undefined): string {
+  const kind = ref?.kind;
+  if (kind === undefined) return '';
+  if (kind.$case === 'default') return `d${kind.default}`;
+  const r = kind.resource;
+  return `r${r.group}/${r.kind}/${r.namespace}/${r.name}/${r.port}`;
 }
 
 class Request implements RequestRecorder {
