@@ -13,6 +13,7 @@ describe('parseBenchFlags', () => {
     expect(parseBenchFlags(['--only', 'policy', '--policy-rounds', '20'])).toMatchObject({ only: 'policy', policyRounds: 20 });
     expect(parseBenchFlags(['--only=proxy', '--proxy-duration', '3'])).toMatchObject({ only: 'proxy', proxyDuration: 3 });
     expect(parseBenchFlags(['--proxy-cases', 'meshbus-mesh,direct']).proxyCases).toEqual(['direct', 'meshbus-mesh']);
+    expect(parseBenchFlags(['--proxy-rate', '200']).proxyRate).toBe(200);
   });
 
   it('sorts stream counts and drops repeats', () => {
@@ -29,6 +30,8 @@ describe('parseBenchFlags', () => {
     [['--only', 'network'], /--only expects fanout, identity, destination, policy or proxy/],
     [['--proxy-duration', '0'], /within 1\.\.600/],
     [['--proxy-duration', '5s'], /whole number/],
+    [['--proxy-rate', '995'], /multiple of 10/],
+    [['--proxy-rate', '0'], /within 1\.\.100000/],
     [['--proxy-cases', 'direct,envoy'], /--proxy-cases expects a comma-separated list of direct, haproxy/],
     [['--policy-rounds', '0'], /within 1\.\.2000/],
     [['--policy-rounds', String(MAX_POLICY_ROUNDS + 1)], /within 1\.\.2000/],

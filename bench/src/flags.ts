@@ -20,6 +20,8 @@ export interface BenchFlags {
   readonly policyRounds: number;
   /** Proxy benchmark: measured seconds of each run (throughput and constant rate), per case. */
   readonly proxyDuration: number;
+  /** Proxy benchmark: the constant rate, requests per second (a multiple of 10). */
+  readonly proxyRate: number;
   /** Proxy benchmark: the cases to run, in their fixed order. */
   readonly proxyCases: readonly ProxyBenchCase[];
   /** Write CPU profiles (node --cpu-prof) of the gateway child (fan-out) and of the proxies (proxy) into bench/results/profiles. */
@@ -35,15 +37,16 @@ export class BenchFlagError extends MeshbusError {
   }
 }
 
-export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 6, proxyCases: proxyBenchCases, cpuProf: false, help: false };
+export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 6, proxyRate: 1000, proxyCases: proxyBenchCases, cpuProf: false, help: false };
 
 /** Most streams one client process opens; 50,000 streams is already ~200 HTTP/2 connections. */
 export const MAX_STREAMS = 50_000;
 export const MAX_ROUNDS = 100;
 export const MAX_POLICY_ROUNDS = 2000;
 export const MAX_PROXY_DURATION = 600;
+export const MAX_PROXY_RATE = 100_000;
 
-export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 6] [--proxy-cases direct,...] [--cpu-prof]
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 6] [--proxy-rate 1000] [--proxy-cases direct,...] [--cpu-prof]
 
   --only fanout|identity|destination|policy|proxy
                            run one benchmark (default: all five)
@@ -53,6 +56,8 @@ export const benchUsage = `usage: npm run bench -- [--only fanout|identity|desti
                            gateway to 1,000 WatchPort streams (1..${MAX_POLICY_ROUNDS}; default ${defaultBenchFlags.policyRounds})
   --proxy-duration S       proxy benchmark: measured seconds of each wrk and constant-rate run, per case
                            (1..${MAX_PROXY_DURATION}; default ${defaultBenchFlags.proxyDuration})
+  --proxy-rate N           proxy benchmark: the constant rate of the latency figures, requests/s, a multiple of 10
+                           (10..${MAX_PROXY_RATE}; default ${defaultBenchFlags.proxyRate}; the target is for 1,000)
   --proxy-cases C[,C...]   proxy benchmark: the cases to run, of ${proxyBenchCases.join(', ')} (default: all)
   --cpu-prof               write CPU profiles of the gateway process (fanout) and of the two proxies (proxy)
                            to bench/results/profiles/
@@ -73,6 +78,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
   let policyRounds = defaultBenchFlags.policyRounds;
   let proxyDuration = defaultBenchFlags.proxyDuration;
   let proxyCases = defaultBenchFlags.proxyCases;
+  let proxyRate = defaultBenchFlags.proxyRate;
   let cpuProf = false;
   let help = false;
   const seen = new Set<string>();
@@ -80,7 +86,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
-    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds' || name === '--proxy-duration' || name === '--proxy-cases';
+    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds' || name === '--proxy-duration' || name === '--proxy-cases' || name === '--proxy-rate';
     if (!takesValue && name !== '--help' && name !== '-h' && name !== '--cpu-prof') {
       throw new BenchFlagError(arg.startsWith('-') ? `unknown flag ${name}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
@@ -116,11 +122,14 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
       const unknown = parts.filter((p) => !(proxyBenchCases as readonly string[]).includes(p));
       if (unknown.length > 0 || parts.length === 0) throw new BenchFlagError(`--proxy-cases expects a comma-separated list of ${proxyBenchCases.join(', ')}, got ${JSON.stringify(value)}`);
       proxyCases = proxyBenchCases.filter((c) => parts.includes(c));
+    } else if (name === '--proxy-rate') {
+      proxyRate = positiveInt(value, '--proxy-rate', MAX_PROXY_RATE);
+      if (proxyRate % 10 !== 0) throw new BenchFlagError(`--proxy-rate must be a multiple of 10 (it is split over 10 connections), got ${proxyRate}`);
     } else if (name === '--proxy-duration') {
       proxyDuration = positiveInt(value, '--proxy-duration', MAX_PROXY_DURATION);
     } else {
       rounds = positiveInt(value, '--rounds', MAX_ROUNDS);
     }
   }
-  return { only, streams, rounds, policyRounds, proxyDuration, proxyCases, cpuProf, help };
+  return { only, streams, rounds, policyRounds, proxyDuration, proxyRate, proxyCases, cpuProf, help };
 }

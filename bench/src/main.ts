@@ -71,7 +71,7 @@ if (flags.only === undefined || flags.only === 'policy') {
 }
 
 if (flags.only === undefined || flags.only === 'proxy') {
-  proxy = await runProxyBench({ durationS: flags.proxyDuration, cases: flags.proxyCases, cpuProfileDir: flags.cpuProf ? `${resultsDir}profiles` : undefined, progress });
+  proxy = await runProxyBench({ durationS: flags.proxyDuration, rate: flags.proxyRate, cases: flags.proxyCases, cpuProfileDir: flags.cpuProf ? `${resultsDir}profiles` : undefined, progress });
   if (proxy.skipped) progress(`proxy: skipped: ${proxy.reason}`);
 }
 
@@ -88,7 +88,7 @@ function figuresOf<T extends { format(): string }>(result: T | undefined): Omit<
 const json = {
   date: new Date().toISOString(),
   machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, platform: process.platform },
-  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds, policyRounds: flags.policyRounds, proxyDuration: flags.proxyDuration, proxyCases: flags.proxyCases },
+  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds, policyRounds: flags.policyRounds, proxyDuration: flags.proxyDuration, proxyRate: flags.proxyRate, proxyCases: flags.proxyCases },
   elapsedMs: Date.now() - started,
   fanout: figuresOf(fanout),
   identity: figuresOf(identity),
