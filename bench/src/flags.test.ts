@@ -4,13 +4,16 @@ import { BenchFlagError, defaultBenchFlags, MAX_POLICY_ROUNDS, MAX_STREAMS, pars
 describe('parseBenchFlags', () => {
   it('defaults to every benchmark at 100, 1,000 and 10,000 streams, 5 rounds, 100 policy rounds', () => {
     expect(parseBenchFlags([])).toEqual(defaultBenchFlags);
-    expect(defaultBenchFlags).toMatchObject({ only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, cpuProf: false });
+    expect(defaultBenchFlags).toMatchObject({ only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 6, cpuProf: false });
   });
 
   it('reads values after a space or an equals sign', () => {
     expect(parseBenchFlags(['--only', 'fanout', '--streams', '1000', '--rounds', '3'])).toMatchObject({ only: 'fanout', streams: [1000], rounds: 3 });
     expect(parseBenchFlags(['--only=identity', '--rounds=10'])).toMatchObject({ only: 'identity', rounds: 10 });
     expect(parseBenchFlags(['--only', 'policy', '--policy-rounds', '20'])).toMatchObject({ only: 'policy', policyRounds: 20 });
+    expect(parseBenchFlags(['--only=proxy', '--proxy-duration', '3'])).toMatchObject({ only: 'proxy', proxyDuration: 3 });
+    expect(parseBenchFlags(['--proxy-cases', 'meshbus-mesh,direct']).proxyCases).toEqual(['direct', 'meshbus-mesh']);
+    expect(parseBenchFlags(['--proxy-rate', '200']).proxyRate).toBe(200);
   });
 
   it('sorts stream counts and drops repeats', () => {
@@ -24,7 +27,12 @@ describe('parseBenchFlags', () => {
   });
 
   it.each([
-    [['--only', 'network'], /--only expects fanout, identity, destination or policy/],
+    [['--only', 'network'], /--only expects fanout, identity, destination, policy or proxy/],
+    [['--proxy-duration', '0'], /within 1\.\.600/],
+    [['--proxy-duration', '5s'], /whole number/],
+    [['--proxy-rate', '995'], /multiple of 10/],
+    [['--proxy-rate', '0'], /within 1\.\.100000/],
+    [['--proxy-cases', 'direct,envoy'], /--proxy-cases expects a comma-separated list of direct, haproxy/],
     [['--policy-rounds', '0'], /within 1\.\.2000/],
     [['--policy-rounds', String(MAX_POLICY_ROUNDS + 1)], /within 1\.\.2000/],
     [['--policy-rounds', '1.5'], /whole number/],

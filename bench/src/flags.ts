@@ -1,7 +1,11 @@
 import { MeshbusError } from '@meshbus/core';
 
+/** The cases of the proxy benchmark (as in proxy-bench.ts), in the order they run. */
+export const proxyBenchCases = ['direct', 'haproxy', 'node-http', 'meshbus-hop', 'meshbus-mesh'] as const;
+export type ProxyBenchCase = (typeof proxyBenchCases)[number];
+
 /** The benchmarks `npm run bench` runs, in order. */
-export const benchNames = ['fanout', 'identity', 'destination', 'policy'] as const;
+export const benchNames = ['fanout', 'identity', 'destination', 'policy', 'proxy'] as const;
 export type BenchName = (typeof benchNames)[number];
 
 /** What `npm run bench` runs. */
@@ -14,7 +18,13 @@ export interface BenchFlags {
   readonly rounds: number;
   /** Policy benchmark: measured changes per kind of change, for the index alone and through the gateway. */
   readonly policyRounds: number;
-  /** Write a CPU profile of the gateway child (node --cpu-prof) into bench/results/profiles. */
+  /** Proxy benchmark: measured seconds of each run (throughput and constant rate), per case. */
+  readonly proxyDuration: number;
+  /** Proxy benchmark: the constant rate, requests per second (a multiple of 10). */
+  readonly proxyRate: number;
+  /** Proxy benchmark: the cases to run, in their fixed order. */
+  readonly proxyCases: readonly ProxyBenchCase[];
+  /** Write CPU profiles (node --cpu-prof) of the gateway child (fan-out) and of the proxies (proxy) into bench/results/profiles. */
   readonly cpuProf: boolean;
   readonly help: boolean;
 }
@@ -27,22 +37,30 @@ export class BenchFlagError extends MeshbusError {
   }
 }
 
-export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, cpuProf: false, help: false };
+export const defaultBenchFlags: BenchFlags = { only: undefined, streams: [100, 1000, 10_000], rounds: 5, policyRounds: 100, proxyDuration: 6, proxyRate: 1000, proxyCases: proxyBenchCases, cpuProf: false, help: false };
 
 /** Most streams one client process opens; 50,000 streams is already ~200 HTTP/2 connections. */
 export const MAX_STREAMS = 50_000;
 export const MAX_ROUNDS = 100;
 export const MAX_POLICY_ROUNDS = 2000;
+export const MAX_PROXY_DURATION = 600;
+export const MAX_PROXY_RATE = 100_000;
 
-export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--cpu-prof]
+export const benchUsage = `usage: npm run bench -- [--only fanout|identity|destination|policy|proxy] [--streams 100,1000,10000] [--rounds 5] [--policy-rounds 100] [--proxy-duration 6] [--proxy-rate 1000] [--proxy-cases direct,...] [--cpu-prof]
 
-  --only fanout|identity|destination|policy
-                           run one benchmark (default: all four)
+  --only fanout|identity|destination|policy|proxy
+                           run one benchmark (default: all five)
   --streams N[,N...]       concurrent Destination.Get streams per fan-out step (1..${MAX_STREAMS}; default 100,1000,10000)
   --rounds R               measured endpoint changes per step, after two warm-up changes (1..${MAX_ROUNDS}; default 5)
   --policy-rounds R        policy benchmark: measured changes per kind of change, for the index and through the
                            gateway to 1,000 WatchPort streams (1..${MAX_POLICY_ROUNDS}; default ${defaultBenchFlags.policyRounds})
-  --cpu-prof               write a CPU profile of the gateway process to bench/results/profiles/
+  --proxy-duration S       proxy benchmark: measured seconds of each wrk and constant-rate run, per case
+                           (1..${MAX_PROXY_DURATION}; default ${defaultBenchFlags.proxyDuration})
+  --proxy-rate N           proxy benchmark: the constant rate of the latency figures, requests/s, a multiple of 10
+                           (10..${MAX_PROXY_RATE}; default ${defaultBenchFlags.proxyRate}; the target is for 1,000)
+  --proxy-cases C[,C...]   proxy benchmark: the cases to run, of ${proxyBenchCases.join(', ')} (default: all)
+  --cpu-prof               write CPU profiles of the gateway process (fanout) and of the two proxies (proxy)
+                           to bench/results/profiles/
   --help                   print this text`;
 
 function positiveInt(text: string, flag: string, max: number): number {
@@ -58,6 +76,9 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
   let streams = defaultBenchFlags.streams;
   let rounds = defaultBenchFlags.rounds;
   let policyRounds = defaultBenchFlags.policyRounds;
+  let proxyDuration = defaultBenchFlags.proxyDuration;
+  let proxyCases = defaultBenchFlags.proxyCases;
+  let proxyRate = defaultBenchFlags.proxyRate;
   let cpuProf = false;
   let help = false;
   const seen = new Set<string>();
@@ -65,7 +86,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
-    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds';
+    const takesValue = name === '--only' || name === '--streams' || name === '--rounds' || name === '--policy-rounds' || name === '--proxy-duration' || name === '--proxy-cases' || name === '--proxy-rate';
     if (!takesValue && name !== '--help' && name !== '-h' && name !== '--cpu-prof') {
       throw new BenchFlagError(arg.startsWith('-') ? `unknown flag ${name}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
@@ -87,7 +108,7 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
     }
     if (name === '--only') {
       const bench = benchNames.find((b) => b === value);
-      if (bench === undefined) throw new BenchFlagError(`--only expects fanout, identity, destination or policy, got ${JSON.stringify(value)}`);
+      if (bench === undefined) throw new BenchFlagError(`--only expects fanout, identity, destination, policy or proxy, got ${JSON.stringify(value)}`);
       only = bench;
     } else if (name === '--streams') {
       const parts = value.split(',').map((s) => s.trim());
@@ -96,9 +117,19 @@ export function parseBenchFlags(argv: readonly string[]): BenchFlags {
       streams = [...new Set(list)].sort((a, b) => a - b);
     } else if (name === '--policy-rounds') {
       policyRounds = positiveInt(value, '--policy-rounds', MAX_POLICY_ROUNDS);
+    } else if (name === '--proxy-cases') {
+      const parts = value.split(',').map((p) => p.trim());
+      const unknown = parts.filter((p) => !(proxyBenchCases as readonly string[]).includes(p));
+      if (unknown.length > 0 || parts.length === 0) throw new BenchFlagError(`--proxy-cases expects a comma-separated list of ${proxyBenchCases.join(', ')}, got ${JSON.stringify(value)}`);
+      proxyCases = proxyBenchCases.filter((c) => parts.includes(c));
+    } else if (name === '--proxy-rate') {
+      proxyRate = positiveInt(value, '--proxy-rate', MAX_PROXY_RATE);
+      if (proxyRate % 10 !== 0) throw new BenchFlagError(`--proxy-rate must be a multiple of 10 (it is split over 10 connections), got ${proxyRate}`);
+    } else if (name === '--proxy-duration') {
+      proxyDuration = positiveInt(value, '--proxy-duration', MAX_PROXY_DURATION);
     } else {
       rounds = positiveInt(value, '--rounds', MAX_ROUNDS);
     }
   }
-  return { only, streams, rounds, policyRounds, cpuProf, help };
+  return { only, streams, rounds, policyRounds, proxyDuration, proxyRate, proxyCases, cpuProf, help };
 }

@@ -11,3 +11,5 @@ export type { PolicyBenchOptions, PolicyBenchResult, PolicyChangeFigure } from '
 export { policyDataSet, policyBenchSize, policyBenchSettings, type PolicyDataSet, type PolicyDataSetSize } from './policy-dataset.js';
 export { runPolicyWatchBench, POLICY_WATCH_TARGET_P99_MS } from './policy-watch-bench.js';
 export type { PolicyWatchBenchOptions, PolicyWatchBenchResult, PolicyWatchKindFigure } from './policy-watch-bench.js';
+export { runProxyBench, PROXY_TARGET_RATIO, PROXY_TARGET_ADDED_P99_MS, PROXY_TARGET_RSS_BYTES, PROXY_RATE, PROXY_WIDE_ENDPOINTS } from './proxy-bench.js';
+export type { ProxyBenchOptions, ProxyBenchResult, ProxyCaseFigure, ProxyCaseName, ProxyExit, ProxyMemoryFigures } from './proxy-bench.js';

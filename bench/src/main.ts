@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * `npm run bench`: the fan-out, identity, destination and policy benchmarks, printed as
+ * `npm run bench`: the fan-out, identity, destination, policy and proxy benchmarks, printed as
  * tables (with ratios against baselines measured in the same run where there is
  * one), and written as JSON to bench/results/latest.json.
  */
@@ -14,6 +14,7 @@ import { runIdentityBench, type IdentityBenchResult } from './identity-bench.js'
 import { runIdentityBusBench, type IdentityBusBenchResult } from './identity-bus-bench.js';
 import { runPolicyBench, type PolicyBenchResult } from './policy-bench.js';
 import { runPolicyWatchBench, type PolicyWatchBenchResult } from './policy-watch-bench.js';
+import { runProxyBench, type ProxyBenchResult } from './proxy-bench.js';
 
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 /** Per identity workload; the workloads plus CSR generation stay under ~15 s. */
@@ -42,6 +43,7 @@ let identityBus: IdentityBusBenchResult | undefined;
 let destination: DestinationBenchResult | undefined;
 let policy: PolicyBenchResult | undefined;
 let policyWatch: PolicyWatchBenchResult | undefined;
+let proxy: ProxyBenchResult | undefined;
 
 if (flags.only === undefined || flags.only === 'fanout') {
   fanout = await runFanoutBench({
@@ -68,7 +70,12 @@ if (flags.only === undefined || flags.only === 'policy') {
   if (policyWatch.skipped) progress(`policy watch: skipped: ${policyWatch.reason}`);
 }
 
-const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format(), policy?.format(), policyWatch?.format()].filter((s) => s !== undefined).join('\n\n');
+if (flags.only === undefined || flags.only === 'proxy') {
+  proxy = await runProxyBench({ durationS: flags.proxyDuration, rate: flags.proxyRate, cases: flags.proxyCases, cpuProfileDir: flags.cpuProf ? `${resultsDir}profiles` : undefined, progress });
+  if (proxy.skipped) progress(`proxy: skipped: ${proxy.reason}`);
+}
+
+const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format(), policy?.format(), policyWatch?.format(), proxy?.format()].filter((s) => s !== undefined).join('\n\n');
 process.stdout.write(`\n${report}\n`);
 
 /** The figures of a result, without its formatter. */
@@ -81,7 +88,7 @@ function figuresOf<T extends { format(): string }>(result: T | undefined): Omit<
 const json = {
   date: new Date().toISOString(),
   machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, platform: process.platform },
-  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds, policyRounds: flags.policyRounds },
+  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds, policyRounds: flags.policyRounds, proxyDuration: flags.proxyDuration, proxyRate: flags.proxyRate, proxyCases: flags.proxyCases },
   elapsedMs: Date.now() - started,
   fanout: figuresOf(fanout),
   identity: figuresOf(identity),
@@ -89,6 +96,7 @@ const json = {
   destination: figuresOf(destination),
   policy: figuresOf(policy),
   policyWatch: figuresOf(policyWatch),
+  proxy: figuresOf(proxy),
 };
 await mkdir(resultsDir, { recursive: true });
 // Infinity (a stream that never got the change) is not JSON; write it as null.

@@ -105,6 +105,12 @@ export class ControlDiscovery implements Discovery {
       this.policies.set(key, handle);
     }
     const authority = 'authority' in target ? target.authority : key.slice('addr '.length);
+    // Known already (every request after the first): no timer and no race on the hot path.
+    const current = handle.current;
+    if (current !== undefined) {
+      if (current.kind !== 'policy') throw new UnknownServiceError(authority);
+      return current.policy;
+    }
     let timer: NodeJS.Timeout | undefined;
     const state = await Promise.race([
       handle.first(),

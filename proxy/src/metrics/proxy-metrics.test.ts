@@ -156,6 +156,65 @@ describe('requests', () => {
   });
 });
 
+describe('counts kept until a scrape', () => {
+  it('adds up requests described by new objects with the same content, and counts each once across scrapes', async () => {
+    const { metrics, series, registry } = setup();
+    const dst = { namespace: 'shop', service: 'api', pod: 'api-1' };
+    const describe = (): OutboundLabels => ({ ...outbound, dst, tls: { established: true, peerIdentity: 'api.shop.serviceaccount.identity.meshbus.cluster.local' } });
+    for (let i = 0; i < 3; i++) {
+      const r = metrics.startRequest(describe());
+      r.respond(200);
+      r.end();
+    }
+    expect((await series('request_total')).map((s) => s.value)).toEqual([3]);
+    expect((await series('response_total')).map((s) => s.value)).toEqual([3]);
+    await registry.metrics();
+    metrics.startRequest(describe()).end('reset');
+    expect((await series('request_total')).map((s) => s.value)).toEqual([4]);
+    const responses = new Map((await series('response_total')).map((s) => [s.labels.error ?? '', s.value]));
+    expect(responses).toEqual(new Map([['', 3], ['reset', 1]]));
+    // Another destination object with the same labels is the same series for Prometheus.
+    metrics.startRequest({ ...describe(), dst: { ...dst } });
+    expect((await series('request_total')).map((s) => s.value)).toEqual([5]);
+  });
+
+  it('keeps requests of different ServiceProfile routes apart (rt_route), and a response class decides the classification', async () => {
+    const { metrics, series } = setup();
+    const a = metrics.startRequest({ ...outbound, profileRoute: 'books' });
+    a.respond(404);
+    a.end(undefined, true);
+    metrics.startRequest({ ...outbound, profileRoute: 'authors' }).end();
+    const byRoute = new Map((await series('request_total')).map((s) => [s.labels.rt_route, s.value]));
+    expect(byRoute).toEqual(new Map([['books', 1], ['authors', 1]]));
+    const books = (await series('response_total')).find((s) => s.labels.rt_route === 'books');
+    expect(books?.labels).toMatchObject({ status_code: '404', classification: 'failure' });
+  });
+
+  it('loses no count when it forgets label sets past its limit', async () => {
+    const { metrics, series } = setup(10_000);
+    const n = 5000;
+    for (let i = 0; i < n; i++) metrics.startRequest({ ...outbound, targetAddr: `10.2.${Math.floor(i / 250)}.${i % 250}:8080` });
+    // The first label set again, described by a new object after its entry was forgotten.
+    metrics.startRequest({ ...outbound, targetAddr: '10.2.0.0:8080' });
+    const all = await series('request_total');
+    expect(all).toHaveLength(n);
+    expect(all.reduce((sum, s) => sum + s.value, 0)).toBe(n + 1);
+    expect(all.find((s) => s.labels.target_addr === '10.2.0.0:8080')?.value).toBe(2);
+  });
+
+  it('finds an inbound series by the content of its policy references, and keeps authorization counts apart', async () => {
+    const { metrics, series } = setup();
+    // The inbound listener makes new policy reference objects for every request.
+    metrics.httpAuthorized(structuredClone(inbound));
+    metrics.httpAuthorized(structuredClone(inbound));
+    metrics.startRequest(structuredClone(inbound));
+    metrics.startRequest({ ...structuredClone(inbound), authz: { kind: { $case: 'default', default: 'all-authenticated' } } });
+    expect((await series('inbound_http_authz_allow_total')).map((s) => s.value)).toEqual([2]);
+    const requests = new Map((await series('request_total')).map((s) => [s.labels.authz_name, s.value]));
+    expect(requests).toEqual(new Map([['all-unauthenticated', 1], ['all-authenticated', 1]]));
+  });
+});
+
 describe('authority bounding', () => {
   it('drops authorities that are not service names, and new ones past the limit', async () => {
     const { metrics, series } = setup(2);

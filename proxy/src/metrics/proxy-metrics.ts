@@ -2,6 +2,11 @@
  * The proxy's traffic metrics with the Linkerd proxy's names and labels, and
  * a small recorder API for the data path: one recorder per request or
  * connection, so the hot path does no label work beyond a cached lookup.
+ *
+ * The request, response and inbound authorization counters are counted in
+ * the series' own fields and added to prom-client's counters when they are
+ * read (a scrape): prom-client hashes every label set it is given, which
+ * for these label sets cost more than the rest of the metrics together.
  */
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -16,7 +21,9 @@ import {
   tcpLabelNames,
   trafficLabelValues,
   type InboundLabels,
+  dstLabelKeys,
   type LabelValues,
+  type PolicyRef,
   type TcpLabels,
   type TrafficLabels,
 } from './labels.js';
@@ -65,12 +72,48 @@ export interface ConnectionRecorder {
 
 const authorityPattern = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$/;
 
+/** Label sets remembered by content; past this many the memory is emptied (after a flush) and refilled. */
+const maxRememberedSeries = 4096;
+
+/** The outcome of requests of one series: its label sets, and the responses not yet added to `response_total`. */
+interface Outcome {
+  readonly latency: LabelValues;
+  readonly response: LabelValues;
+  pending: number;
+}
+
+/** One label set of traffic, with the counts not yet added to prom-client's counters. */
+class Series {
+  requests = 0;
+  authzAllow = 0;
+  authzDeny = 0;
+  routeNotFound = 0;
+  readonly outcomes = new Map<string, Outcome>();
+  private authz: LabelValues | undefined;
+
+  constructor(readonly values: LabelValues) {}
+
+  /** The labels of the inbound authorization counters: the series' without direction and authority. */
+  authzValues(): LabelValues {
+    if (this.authz === undefined) {
+      const { direction: _direction, authority: _authority, ...rest } = this.values;
+      this.authz = rest;
+    }
+    return this.authz;
+  }
+}
+
 /** The proxy's request, response, TCP and inbound authorization metrics on one registry. */
 export class ProxyMetrics {
   private readonly now: () => number;
   private readonly maxAuthorities: number;
   private readonly authorities = new Set<string>();
-  private readonly labelCache = new WeakMap<object, LabelValues>();
+  /** The series of a label description, by its content: the data path makes a labels object per request. */
+  private readonly byContent = new Map<string, Series>();
+  /** The destination labels of an endpoint's labels object, as part of a {@link contentKey}. */
+  private readonly dstKeys = new WeakMap<object, string>();
+  /** Series with counts not yet added to prom-client's counters. */
+  private readonly dirty = new Set<Series>();
   private readonly openConnections = new Set<Connection>();
 
   private readonly requests: Counter;
@@ -95,8 +138,15 @@ export class ProxyMetrics {
     const flush = (): void => {
       for (const c of this.openConnections) c.flush();
     };
-    this.requests = new Counter({ name: 'request_total', help: 'Requests the proxy has received, counted when the request stream begins.', labelNames: requestLabelNames, registers });
-    this.responses = new Counter({ name: 'response_total', help: 'Responses, counted when the response stream ends.', labelNames: responseLabelNames, registers });
+    const flushCounts = (): void => this.flushCounts();
+    this.requests = new Counter({
+      name: 'request_total',
+      help: 'Requests the proxy has received, counted when the request stream begins.',
+      labelNames: requestLabelNames,
+      registers,
+      collect: flushCounts,
+    });
+    this.responses = new Counter({ name: 'response_total', help: 'Responses, counted when the response stream ends.', labelNames: responseLabelNames, registers, collect: flushCounts });
     this.latency = new Histogram({
       name: 'response_latency_ms',
       help: 'Time from the request headers to the response headers, in milliseconds.',
@@ -128,23 +178,36 @@ export class ProxyMetrics {
       buckets: [...latencyBucketsMs],
       registers,
     });
-    this.httpAuthzAllow = new Counter({ name: 'inbound_http_authz_allow_total', help: 'Inbound HTTP requests authorized.', labelNames: authzCounterLabelNames, registers });
-    this.httpAuthzDeny = new Counter({ name: 'inbound_http_authz_deny_total', help: 'Inbound HTTP requests denied by authorization policy.', labelNames: authzCounterLabelNames, registers });
+    this.httpAuthzAllow = new Counter({ name: 'inbound_http_authz_allow_total', help: 'Inbound HTTP requests authorized.', labelNames: authzCounterLabelNames, registers, collect: flushCounts });
+    this.httpAuthzDeny = new Counter({
+      name: 'inbound_http_authz_deny_total',
+      help: 'Inbound HTTP requests denied by authorization policy.',
+      labelNames: authzCounterLabelNames,
+      registers,
+      collect: flushCounts,
+    });
     this.tcpAuthzAllow = new Counter({ name: 'inbound_tcp_authz_allow_total', help: 'Inbound TCP connections authorized.', labelNames: authzCounterLabelNames, registers });
     this.tcpAuthzDeny = new Counter({ name: 'inbound_tcp_authz_deny_total', help: 'Inbound TCP connections denied by authorization policy.', labelNames: authzCounterLabelNames, registers });
-    this.httpRouteNotFound = new Counter({ name: 'inbound_http_route_not_found_total', help: 'Inbound HTTP requests that matched no route.', labelNames: authzCounterLabelNames, registers });
+    this.httpRouteNotFound = new Counter({
+      name: 'inbound_http_route_not_found_total',
+      help: 'Inbound HTTP requests that matched no route.',
+      labelNames: authzCounterLabelNames,
+      registers,
+      collect: flushCounts,
+    });
   }
 
   /** Counts a request in `request_total` and returns its recorder. */
   startRequest(labels: TrafficLabels): RequestRecorder {
-    const values = this.values(labels);
-    this.requests.inc(values);
-    return new Request(this, values, this.now());
+    const series = this.series(labels);
+    series.requests++;
+    this.dirty.add(series);
+    return new Request(this, series, this.now());
   }
 
   /** Counts a connection in `tcp_open_total` and `tcp_open_connections` and returns its recorder. */
   tcpOpen(labels: TcpLabels): ConnectionRecorder {
-    const values = this.values(labels);
+    const values = this.series(labels).values;
     this.tcpOpens.inc(values);
     this.tcpOpenConnections.inc(values);
     const c = new Connection(this, values, this.now());
@@ -154,38 +217,51 @@ export class ProxyMetrics {
 
   /** An inbound HTTP request the authorization policy allowed (`authz` names the authorization). */
   httpAuthorized(labels: InboundLabels): void {
-    this.httpAuthzAllow.inc(this.authzValues(labels));
+    const series = this.series(labels);
+    series.authzAllow++;
+    this.dirty.add(series);
   }
 
   /** An inbound HTTP request the authorization policy denied. */
   httpDenied(labels: InboundLabels): void {
-    this.httpAuthzDeny.inc(this.authzValues(labels));
+    const series = this.series(labels);
+    series.authzDeny++;
+    this.dirty.add(series);
   }
 
   /** An inbound TCP connection the authorization policy allowed. */
   tcpAuthorized(labels: InboundLabels): void {
-    this.tcpAuthzAllow.inc(this.authzValues(labels));
+    this.tcpAuthzAllow.inc(this.series(labels).authzValues());
   }
 
   /** An inbound TCP connection the authorization policy denied. */
   tcpDenied(labels: InboundLabels): void {
-    this.tcpAuthzDeny.inc(this.authzValues(labels));
+    this.tcpAuthzDeny.inc(this.series(labels).authzValues());
   }
 
   /** An inbound HTTP request that matched no route of its server. */
   routeNotFound(labels: InboundLabels): void {
-    this.httpRouteNotFound.inc(this.authzValues(labels));
+    const series = this.series(labels);
+    series.routeNotFound++;
+    this.dirty.add(series);
   }
 
   /** @internal */
-  recordResponse(values: LabelValues, elapsedMs: number | undefined, status: number | undefined, grpcStatus: number | undefined, error: RequestErrorKind | undefined, failure?: boolean): void {
-    const withStatus: LabelValues = status === undefined ? values : { ...values, status_code: String(status) };
-    if (elapsedMs !== undefined) this.latency.observe(withStatus, elapsedMs);
+  recordResponse(series: Series, elapsedMs: number | undefined, status: number | undefined, grpcStatus: number | undefined, error: RequestErrorKind | undefined, failure?: boolean): void {
     const classification = error === undefined && failure !== undefined ? (failure ? 'failure' : 'success') : classify(status, grpcStatus, error !== undefined);
-    const response: LabelValues = { ...withStatus, classification };
-    if (grpcStatus !== undefined) response.grpc_status = String(grpcStatus);
-    if (error !== undefined) response.error = error;
-    this.responses.inc(response);
+    const key = `${status ?? ''} ${grpcStatus ?? ''} ${error ?? ''} ${classification}`;
+    let outcome = series.outcomes.get(key);
+    if (outcome === undefined) {
+      const latency: LabelValues = status === undefined ? series.values : { ...series.values, status_code: String(status) };
+      const response: LabelValues = { ...latency, classification };
+      if (grpcStatus !== undefined) response.grpc_status = String(grpcStatus);
+      if (error !== undefined) response.error = error;
+      outcome = { latency, response, pending: 0 };
+      series.outcomes.set(key, outcome);
+    }
+    if (elapsedMs !== undefined) this.latency.observe(outcome.latency, elapsedMs);
+    outcome.pending++;
+    this.dirty.add(series);
   }
 
   /** @internal */
@@ -208,20 +284,63 @@ export class ProxyMetrics {
     return this.now();
   }
 
-  /** Label values of a labels object, computed once per object (the data path keeps one per connection or route). */
-  private values(labels: TrafficLabels | TcpLabels): LabelValues {
-    let values = this.labelCache.get(labels);
-    if (values === undefined) {
-      values = trafficLabelValues(labels);
-      if (values.authority !== undefined && !this.admitAuthority(values.authority)) delete values.authority;
-      this.labelCache.set(labels, values);
+  /** Adds the counts kept in the series to prom-client's counters; runs before any of them is read. */
+  private flushCounts(): void {
+    for (const series of this.dirty) {
+      if (series.requests > 0) this.requests.inc(series.values, series.requests);
+      for (const outcome of series.outcomes.values()) {
+        if (outcome.pending > 0) this.responses.inc(outcome.response, outcome.pending);
+        outcome.pending = 0;
+      }
+      if (series.authzAllow > 0) this.httpAuthzAllow.inc(series.authzValues(), series.authzAllow);
+      if (series.authzDeny > 0) this.httpAuthzDeny.inc(series.authzValues(), series.authzDeny);
+      if (series.routeNotFound > 0) this.httpRouteNotFound.inc(series.authzValues(), series.routeNotFound);
+      series.requests = series.authzAllow = series.authzDeny = series.routeNotFound = 0;
     }
-    return values;
+    this.dirty.clear();
   }
 
-  private authzValues(labels: InboundLabels): LabelValues {
-    const { direction: _direction, authority: _authority, ...rest } = this.values(labels);
-    return rest;
+  /** The series of a label description: found by its content, else made (with its authority bounded). */
+  private series(labels: TrafficLabels | TcpLabels): Series {
+    const key = this.contentKey(labels);
+    let series = this.byContent.get(key);
+    if (series === undefined) {
+      const values = trafficLabelValues(labels);
+      if (values.authority !== undefined && !this.admitAuthority(values.authority)) delete values.authority;
+      series = new Series(values);
+      if (this.byContent.size >= maxRememberedSeries) {
+        // `dirty` would hold the forgotten series until the next scrape: hand their counts over now, so it stays bounded too.
+        this.flushCounts();
+        this.byContent.clear();
+      }
+      this.byContent.set(key, series);
+    }
+    return series;
+  }
+
+  /**
+   * What tells two label descriptions apart: everything trafficLabelValues
+   * reads, as one string. The destination labels are read once per object
+   * (the data path passes an endpoint's own labels object, which is not
+   * changed once received).
+   */
+  private contentKey(labels: TrafficLabels | TcpLabels): string {
+    const tls = labels.tls.established ? `t${labels.tls.peerIdentity ?? ''}` : `n${labels.tls.reason}`;
+    const peer = 'peer' in labels ? labels.peer : '';
+    const refs =
+      labels.direction === 'inbound'
+        ? `${refKey(labels.server)}\t${refKey(labels.authz)}\t${refKey(labels.route)}`
+        : `${refKey(labels.route)}\t${'profileRoute' in labels ? (labels.profileRoute ?? '') : ''}\t${labels.dst === undefined ? '' : this.dstKey(labels.dst)}`;
+    return `${labels.direction}\t${peer}\t${labels.targetAddr}\t${labels.authority ?? ''}\t${tls}\t${refs}`;
+  }
+
+  private dstKey(dst: Readonly<Record<string, string>>): string {
+    let key = this.dstKeys.get(dst);
+    if (key === undefined) {
+      key = dstLabelKeys.map((k) => dst[k] ?? '').join('\t');
+      this.dstKeys.set(dst, key);
+    }
+    return key;
   }
 
   private admitAuthority(authority: string): boolean {
@@ -233,6 +352,15 @@ export class ProxyMetrics {
   }
 }
 
+/** The parts of a policy reference its labels come from. */
+function refKey(ref: PolicyRef | undefined): string {
+  const kind = ref?.kind;
+  if (kind === undefined) return '';
+  if (kind.$case === 'default') return `d${kind.default}`;
+  const r = kind.resource;
+  return `r${r.group}/${r.kind}/${r.namespace}/${r.name}/${r.port}`;
+}
+
 class Request implements RequestRecorder {
   private status: number | undefined;
   private grpcStatus: number | undefined;
@@ -241,7 +369,7 @@ class Request implements RequestRecorder {
 
   constructor(
     private readonly metrics: ProxyMetrics,
-    private readonly values: LabelValues,
+    private readonly series: Series,
     private readonly startedAt: number,
   ) {}
 
@@ -259,7 +387,7 @@ class Request implements RequestRecorder {
   end(error?: RequestErrorKind, failure?: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    this.metrics.recordResponse(this.values, this.elapsedMs, this.status, this.grpcStatus, error, failure);
+    this.metrics.recordResponse(this.series, this.elapsedMs, this.status, this.grpcStatus, error, failure);
   }
 }
 
