@@ -71,7 +71,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await service?.stop();
+  await service?.[Symbol.asyncDispose]();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -89,7 +89,7 @@ describe('injector webhook over HTTPS', () => {
     expect(env).toMatchObject({ MESHBUS_PROXY_MODE: 'transparent', MESHBUS_PROXY_INBOUND_PORTS: '8080' });
     // The trust-root annotation is the hash of the configured anchors file.
     const { createHash } = await import('node:crypto');
-    expect((patched.metadata as { annotations: Record<string, string> }).annotations['meshbus.io/trust-root-sha256']).toBe(createHash('sha256').update(ca).digest('hex'));
+    expect((patched.metadata as unknown as { annotations: Record<string, string> }).annotations['meshbus.io/trust-root-sha256']).toBe(createHash('sha256').update(ca).digest('hex'));
   });
 
   it('allows without a patch a pod of a namespace that did not ask, and refuses a bad annotation with its message', async () => {
