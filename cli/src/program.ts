@@ -5,6 +5,7 @@ import { registerDevCommand } from './commands/dev.js';
 import { registerEndpointsCommand } from './commands/endpoints.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommands } from './commands/identity.js';
+import { registerInjectCommands } from './commands/inject.js';
 import { registerNatsAuthCommand } from './commands/nats-auth.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommands } from './commands/proxy.js';
@@ -34,6 +35,7 @@ export function createProgram(context: CliContext): Command {
   registerEventsCommand(program, context);
   registerRegisterCommand(program, context);
   registerIdentityCommands(program, { stdout: context.stdout });
+  registerInjectCommands(program, context);
   registerNatsAuthCommand(program, context);
   registerPolicyCommand(program, context);
   registerAuthzCommand(program, context);
