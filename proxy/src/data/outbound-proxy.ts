@@ -51,7 +51,7 @@ import type { Discovery } from './discovery.js';
 import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type HeaderValues, type UpstreamEvents, type UpstreamExchange, type UpstreamResponse } from './exchange.js';
 import { authorityPort, forwardableHeaders, http2RequestHeaders, meshOnlyHeaders, origProtoHeader, requestFacts, targetPortHeader, upgradeRequestHeaders } from './http-headers.js';
 import { Http2Sessions } from './http2-sessions.js';
-import { pipeConnection } from './inbound-proxy.js';
+import { closeWhenEnded, pipeConnection } from './inbound-proxy.js';
 import { sniff, sniffProtocol } from './sniff.js';
 import { answerOnSocket, relayUpgrade } from './upgrade.js';
 
@@ -209,7 +209,7 @@ export class OutboundProxy {
   /** Binds one local port per mapping, on `host`. */
   async listenMappings(host: string, mappings: readonly PortMapping[]): Promise<void> {
     for (const m of mappings) {
-      const server = createNetServer((socket) => {
+      const server = createNetServer({ allowHalfOpen: true }, (socket) => {
         this.tracker.add(socket);
         void this.forwardTcp(socket, m.authority);
       });
@@ -255,6 +255,7 @@ export class OutboundProxy {
   }
 
   private acceptHttp2(socket: Socket): void {
+    closeWhenEnded(socket);
     const session = performServerHandshake(socket);
     this.workloadSessions.add(session);
     session.on('close', () => this.workloadSessions.delete(session));
@@ -863,10 +864,10 @@ export class OutboundProxy {
       const socket =
         identity === undefined
           ? await new Promise<Socket>((resolve, reject) => {
-              const s = netConnect(endpoint.addr.port, host, () => resolve(s));
+              const s = netConnect({ port: endpoint.addr.port, host, allowHalfOpen: true }, () => resolve(s));
               s.once('error', reject);
             })
-          : await this.options.tls.connect({ host, port: this.opaqueMeshPort(endpoint), serverIdentity: identity, alpn: [] });
+          : await this.options.tls.connect({ host, port: this.opaqueMeshPort(endpoint), serverIdentity: identity, alpn: [], allowHalfOpen: true });
       socket.once('close', (hadError) => lease.release({ latencyMs: Date.now() - started, failure: hadError }));
       const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
       return { socket, labels: { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels } };
