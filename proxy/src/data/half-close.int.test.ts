@@ -101,7 +101,7 @@ describe('half-closed opaque TCP through two proxies', () => {
     peer = new InboundProxy({ tls: serverTls, policy: () => opaqueServer([authz(anyone, { networks: everywhere })]), ports: [workloadPort], metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), detectTimeoutMs: 300 });
     await peer.listen('127.0.0.1', 0);
     const clientTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(clientId)) });
-    client = new OutboundProxy({ tls: clientTls, discovery, metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), peerInboundPort: peer.port, policyTimeoutMs: 500 });
+    client = new OutboundProxy({ tls: clientTls, discovery, metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), peerInboundPort: peer.port, policyTimeoutMs: 500, forwardIdleMs: 300, maxForwardBalancers: 3 });
     await client.listen('127.0.0.1', 0);
     discovery.byAuthority.set(authority, servicePolicy('reply', 'shop', 7000));
     discovery.paths.set(authority, [{ addr: tcpAddress(`127.0.0.1:${workloadPort}`), weight: 1, metricLabels: {}, tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: serverId } } } }]);
@@ -178,5 +178,35 @@ describe('half-closed opaque TCP through two proxies', () => {
     await waitFor(() => accepted.length > meshed);
     accepted.at(-1)!.resetAndDestroy();
     expect((await resetMeshed).reply).toBe('');
+  });
+
+  it('closes forward balancers once idle, and beyond the cap, never one with a connection in flight', async () => {
+    await waitFor(() => client.forwardBalancers === 0, { timeoutMs: 3_000 });
+    // A connection held open (the workload answers only after the end) well past the idle time.
+    discovery.byAddr.set('192.0.2.60:7000', forwardPolicy({ ip: '127.0.0.1', port: workloadPort, identity: serverId, opaqueHint: true }));
+    nextDestination = () => ({ family: 4, address: '192.0.2.60', port: 7000 });
+    const before = accepted.length;
+    const held = netConnect({ port: transparent.port, host: '127.0.0.1', allowHalfOpen: true });
+    held.write('held ');
+    await waitFor(() => accepted.length > before);
+    // More addresses than the cap, one after the other.
+    for (let i = 61; i <= 65; i++) {
+      discovery.byAddr.set(`192.0.2.${i}:7000`, forwardPolicy({ ip: '127.0.0.1', port: workloadPort }, { detectMs: 200 }));
+      nextDestination = () => ({ family: 4, address: `192.0.2.${i}`, port: 7000 });
+      expect(await halfClosingClient(transparent.port, request)).toEqual({ reply: answer, ended: true });
+      expect(client.forwardBalancers).toBeLessThanOrEqual(3);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Only the balancer in use is left, and its connection still works.
+    expect(client.forwardBalancers).toBe(1);
+    const reply = new Promise<string>((resolve) => {
+      let got = '';
+      held.on('data', (c: Buffer) => (got += c.toString()));
+      held.on('end', () => resolve(got));
+    });
+    held.end('then the end');
+    expect(await reply).toBe('got 17 bytes: held then the end');
+    held.destroy();
+    await waitFor(() => client.forwardBalancers === 0, { timeoutMs: 3_000 });
   });
 });
