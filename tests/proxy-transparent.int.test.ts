@@ -202,8 +202,9 @@ describe.skipIf(unavailable !== undefined)('transparent mode across network name
     expect(r.code, `client in ${pod} failed for ${url}: ${r.stderr}`).toBe(0);
     return JSON.parse(r.stdout.trim()) as HttpAnswer;
   };
-  const tcp = async (pod: PodName, host: string, port: number, text: string): Promise<{ code: number; reply: string | undefined }> => {
-    const r = await inPod(pod, [process.execPath, testing('line-client.mjs'), host, String(port), text], CLIENT_UID);
+  /** One line over TCP; with `halfClose`, the client ends its side after it and reads until the workload ends. */
+  const tcp = async (pod: PodName, host: string, port: number, text: string, halfClose = false): Promise<{ code: number; reply: string | undefined }> => {
+    const r = await inPod(pod, [process.execPath, testing(halfClose ? 'tcp-client.mjs' : 'line-client.mjs'), host, String(port), text], CLIENT_UID);
     return { code: r.code, reply: r.code === 0 ? (JSON.parse(r.stdout.trim()) as { reply: string }).reply : undefined };
   };
   /** The proxy's admin listener is on the pod's address, as in Kubernetes; the test reaches it over the host link. */
@@ -337,7 +338,8 @@ describe.skipIf(unavailable !== undefined)('transparent mode across network name
   });
 
   it('carries an opaque TCP port, by the cluster IP over mutual TLS and by the pod address', async () => {
-    expect(await tcp('a', clusterIp, TCP_PORT, 'ping')).toEqual({ code: 0, reply: 'b echoes ping\n' });
+    // A half-close crosses both proxies: the workload's last line is written after it saw the end.
+    expect(await tcp('a', clusterIp, TCP_PORT, 'ping', true)).toEqual({ code: 0, reply: 'b echoes ping\nb saw the end\n' });
     const bMetrics = await metrics('b');
     // The connection reached B's workload port 9000 (not its first port) with A's identity.
     expect(sampleValue(bMetrics, 'tcp_open_total', { direction: 'inbound', tls: 'true', client_id: identityOf('a'), target_addr: `127.0.0.1:${TCP_PORT}` })).toBeGreaterThan(0);

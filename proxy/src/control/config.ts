@@ -70,7 +70,10 @@ export interface ProxyConfig {
   /** The address the workload listens on, where inbound traffic is forwarded. */
   readonly workloadAddress: string;
   readonly portMappings: readonly PortMapping[];
-  /** Ports the proxy never intercepts (transparent mode) nor handles. */
+  /**
+   * `MESHBUS_PROXY_SKIP_PORTS`, parsed for compatibility; the data path does not read it. Skipping is
+   * done by the iptables rules (`proxy-init --skip-inbound-ports/--skip-outbound-ports`).
+   */
   readonly skipPorts: readonly number[];
   readonly log: { readonly level: string; readonly format: 'json' | 'plain' };
   readonly shutdownGraceMs: number;

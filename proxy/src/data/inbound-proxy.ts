@@ -6,7 +6,7 @@
 import { Agent, createServer as createHttpServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as http2Connect, performServerHandshake, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { connect as netConnect, createServer as createNetServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { TLSSocket, type Server as TlsServer } from 'node:tls';
 import type { inbound } from '@meshbus/proxy-api';
 import { errorMessage, type Logger } from '@meshbus/runtime';
 import {
@@ -90,8 +90,9 @@ export class InboundProxy {
     // With a timeout, Node closes an idle connection 1 s before the workload's Keep-Alive: timeout=N, so no request goes out on one the workload is closing.
     this.agent = new Agent({ keepAlive: true, timeout: 60_000 });
     this.workloadSessions = new Http2Sessions(options.logger);
-    this.listener = createNetServer((socket) => (options.redirectedPort ? this.acceptRedirected(socket, options.redirectedPort) : this.accept(socket)));
-    this.meshServer = options.tls.createServer((connection) => this.acceptMesh(connection));
+    // Half-open connections, so that a half-close of opaque TCP travels on (HTTP/1 handles its own; HTTP/2 sessions get the usual behaviour back).
+    this.listener = createNetServer({ allowHalfOpen: true }, (socket) => (options.redirectedPort ? this.acceptRedirected(socket, options.redirectedPort) : this.accept(socket)));
+    this.meshServer = options.tls.createServer((connection) => this.acceptMesh(connection), { allowHalfOpen: true });
     this.http1 = createHttpServer((req, res) => this.handle(req, res));
     this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
     this.tracker.watchHttp(this.http1);
@@ -369,6 +370,7 @@ export class InboundProxy {
 
   /** HTTP/2 from another proxy, or from a client with prior knowledge: each stream is one request. */
   private toHttp2(socket: Socket, conn: ConnectionFacts): void {
+    closeWhenEnded(socket);
     const session = performServerHandshake(socket);
     this.sessions.add(session);
     session.on('close', () => this.sessions.delete(session));
@@ -456,11 +458,34 @@ export class InboundProxy {
     }
     const labels: InboundLabels = { ...base, server: serverMetadata(server, port), authz: policyMetadata(decision.authorization.ref) };
     this.options.metrics.tcpAuthorized(labels);
-    pipeConnection(socket, netConnect(port, this.workloadHost), this.options.metrics, labels);
+    pipeConnection(socket, netConnect({ port, host: this.workloadHost, allowHalfOpen: true }), this.options.metrics, labels);
   }
 }
 
-/** Pipes two sockets both ways, counting the bytes on the client side. */
+/**
+ * Closes a socket after an error on the other side of its connection: plain TCP with a reset, so
+ * that its peer does not take the end for a complete answer; mesh TLS by closing it (Node cannot
+ * reset a TLS socket).
+ */
+function abort(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket instanceof TLSSocket) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
+/** A half-open socket handed to an HTTP/2 session: it ends its side when the other does, as Node's HTTP/2 servers expect. */
+export function closeWhenEnded(socket: Socket): void {
+  socket.allowHalfOpen = false;
+}
+
+/**
+ * Pipes two sockets both ways, counting the bytes on the client side. A
+ * half-close travels on: when one side ends its writing, the other's
+ * writing side is ended once what came before is written, and the other
+ * direction keeps flowing; the connection closes when both directions are
+ * done. An error, or a side closed before its peer ended (a reset, a
+ * destroy), destroys both. Both sockets should be half-open (`allowHalfOpen`).
+ */
 export function pipeConnection(client: Socket, upstream: Socket, metrics: ProxyMetrics, labels: TrafficLabels): void {
   const recorder = metrics.tcpOpen({ ...labels, peer: 'src' });
   client.on('data', (chunk: Buffer) => recorder.read(chunk.length));
@@ -468,16 +493,25 @@ export function pipeConnection(client: Socket, upstream: Socket, metrics: ProxyM
   let errno: string | undefined;
   const fail = (error: NodeJS.ErrnoException): void => {
     errno ??= error.code;
-    client.destroy();
-    upstream.destroy();
+    abort(client);
+    abort(upstream);
   };
   client.on('error', fail);
   upstream.on('error', fail);
+  // A side closed after both its directions were done leaves the other to finish writing what it has;
+  // one that cannot stay half-open ends the connection once that is written.
+  const closed = (side: Socket, other: Socket): void => {
+    if (!(side.readableEnded && side.writableFinished)) other.destroy();
+    else if (!side.allowHalfOpen && !other.destroyed) {
+      if (other.writableFinished) other.destroy();
+      else other.once('finish', () => other.destroy());
+    }
+  };
   client.on('close', () => {
-    upstream.destroy();
+    closed(client, upstream);
     recorder.close(errno);
   });
-  upstream.on('close', () => client.destroy());
+  upstream.on('close', () => closed(upstream, client));
   client.pipe(upstream);
   upstream.pipe(client);
   client.resume();

@@ -51,7 +51,7 @@ import type { Discovery } from './discovery.js';
 import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type HeaderValues, type UpstreamEvents, type UpstreamExchange, type UpstreamResponse } from './exchange.js';
 import { authorityPort, forwardableHeaders, http2RequestHeaders, meshOnlyHeaders, origProtoHeader, requestFacts, targetPortHeader, upgradeRequestHeaders } from './http-headers.js';
 import { Http2Sessions } from './http2-sessions.js';
-import { pipeConnection } from './inbound-proxy.js';
+import { closeWhenEnded, pipeConnection } from './inbound-proxy.js';
 import { sniff, sniffProtocol } from './sniff.js';
 import { answerOnSocket, relayUpgrade } from './upgrade.js';
 
@@ -82,6 +82,13 @@ export interface OutboundProxyOptions {
    * where it reaches the peer's first workload port. @default false
    */
   readonly opaqueToEndpointAddress?: boolean;
+  /**
+   * The balancer of a forward backend (one per address in transparent mode) is closed once it has
+   * had no request in flight for this long. @default 5 min
+   */
+  readonly forwardIdleMs?: number;
+  /** At most this many forward balancers; beyond, the idle ones least recently used are closed. @default 10000 */
+  readonly maxForwardBalancers?: number;
 }
 
 /**
@@ -186,11 +193,17 @@ export class OutboundProxy {
   private readonly clusterDomain: string;
   private readonly peerInboundPort: number;
   private readonly policyTimeoutMs: number;
+  /** Forward balancers by address, identity and port, with when they were last seen in use. */
+  private readonly forwards = new Map<string, { balancer: P2cBalancer; used: number }>();
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: OutboundProxyOptions) {
     this.clusterDomain = options.clusterDomain ?? 'cluster.local';
     this.peerInboundPort = options.peerInboundPort ?? 4143;
     this.policyTimeoutMs = options.policyTimeoutMs ?? 5_000;
+    const idleMs = options.forwardIdleMs ?? 300_000;
+    this.sweeper = setInterval(() => this.evictForwards(idleMs, Infinity), Math.max(10, Math.min(idleMs / 2, 60_000)));
+    this.sweeper.unref();
     this.sessions = new Http2Sessions(options.logger);
     // Half-open connections as http.Server keeps them: a client that ends its side still gets its answer.
     this.listener = createNetServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
@@ -209,7 +222,7 @@ export class OutboundProxy {
   /** Binds one local port per mapping, on `host`. */
   async listenMappings(host: string, mappings: readonly PortMapping[]): Promise<void> {
     for (const m of mappings) {
-      const server = createNetServer((socket) => {
+      const server = createNetServer({ allowHalfOpen: true }, (socket) => {
         this.tracker.add(socket);
         void this.forwardTcp(socket, m.authority);
       });
@@ -234,6 +247,9 @@ export class OutboundProxy {
       stop();
       balancer.close();
     }
+    clearInterval(this.sweeper);
+    for (const { balancer } of this.forwards.values()) balancer.close();
+    this.forwards.clear();
     for (const agent of this.agents.values()) agent.destroy();
     this.sessions.close();
     await Promise.all(closed);
@@ -255,6 +271,7 @@ export class OutboundProxy {
   }
 
   private acceptHttp2(socket: Socket): void {
+    closeWhenEnded(socket);
     const session = performServerHandshake(socket);
     this.workloadSessions.add(session);
     session.on('close', () => this.workloadSessions.delete(session));
@@ -329,8 +346,11 @@ export class OutboundProxy {
   private forwardBalancer(target: Extract<BackendTarget, { kind: 'forward' }>): P2cBalancer {
     const identity = target.endpoint.tlsIdentity?.strategy?.$case === 'dnsLikeIdentity' ? target.endpoint.tlsIdentity.strategy.dnsLikeIdentity.name : '';
     const key = `forward ${endpointKey(target.endpoint.addr ?? { port: 0 })} ${identity} ${target.endpoint.protocolHint?.opaqueTransport?.inboundPort ?? ''}`;
-    let entry = this.balancers.get(key);
-    if (!entry) {
+    let entry = this.forwards.get(key);
+    if (entry) {
+      // Most recently used last, for the size cap.
+      this.forwards.delete(key);
+    } else {
       const balancer = new P2cBalancer({
         load: defaultLoad,
         queue: target.queue,
@@ -344,10 +364,37 @@ export class OutboundProxy {
         },
       });
       balancer.apply({ update: { $case: 'add', add: { addrs: [target.endpoint], metricLabels: {} } } });
-      entry = { balancer, stop: () => undefined };
-      this.balancers.set(key, entry);
+      entry = { balancer, used: 0 };
     }
+    entry.used = performance.now();
+    this.forwards.set(key, entry);
+    this.evictForwards(this.options.forwardIdleMs ?? 300_000, this.options.maxForwardBalancers ?? 10_000);
     return entry.balancer;
+  }
+
+  /** How many forward balancers are open (transparent mode keeps one per address in use). */
+  get forwardBalancers(): number {
+    return this.forwards.size;
+  }
+
+  /**
+   * Closes the forward balancers idle for `idleMs`, and the least recently used idle ones beyond
+   * `max`. One with a request in flight (or waiting) counts as used now and is never closed.
+   */
+  private evictForwards(idleMs: number, max: number): void {
+    const now = performance.now();
+    let over = this.forwards.size - max;
+    for (const [key, entry] of this.forwards) {
+      if (entry.balancer.inFlight() > 0 || entry.balancer.queued() > 0) {
+        entry.used = now;
+        continue;
+      }
+      if (over > 0 || now - entry.used >= idleMs) {
+        entry.balancer.close();
+        this.forwards.delete(key);
+        over--;
+      }
+    }
   }
 
   /** The balancer of a backend target that is not invalid. */
@@ -863,10 +910,10 @@ export class OutboundProxy {
       const socket =
         identity === undefined
           ? await new Promise<Socket>((resolve, reject) => {
-              const s = netConnect(endpoint.addr.port, host, () => resolve(s));
+              const s = netConnect({ port: endpoint.addr.port, host, allowHalfOpen: true }, () => resolve(s));
               s.once('error', reject);
             })
-          : await this.options.tls.connect({ host, port: this.opaqueMeshPort(endpoint), serverIdentity: identity, alpn: [] });
+          : await this.options.tls.connect({ host, port: this.opaqueMeshPort(endpoint), serverIdentity: identity, alpn: [], allowHalfOpen: true });
       socket.once('close', (hadError) => lease.release({ latencyMs: Date.now() - started, failure: hadError }));
       const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
       return { socket, labels: { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels } };

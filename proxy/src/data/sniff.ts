@@ -23,7 +23,9 @@ export function sniffProtocol(bytes: Buffer): SniffedProtocol | undefined {
 /**
  * Reads from `socket` until `decide` answers or `timeoutMs` passes (then
  * `onTimeout` is the answer), and unshifts what it read. A socket that
- * closes first answers `undefined`.
+ * closes first answers `undefined`; so does one whose client ends its side
+ * before the bytes decide (they cannot be put back after the end), which
+ * is then closed.
  */
 export function sniff<T>(socket: Socket, decide: (bytes: Buffer) => T | undefined, timeoutMs: number, onTimeout: T): Promise<T | undefined> {
   return new Promise((resolve) => {
@@ -33,6 +35,7 @@ export function sniff<T>(socket: Socket, decide: (bytes: Buffer) => T | undefine
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.off('error', onClose);
+      socket.off('end', onEnd);
       socket.pause();
       if (bytes.length > 0) socket.unshift(bytes);
       resolve(answer);
@@ -43,10 +46,16 @@ export function sniff<T>(socket: Socket, decide: (bytes: Buffer) => T | undefine
       if (answer !== undefined) finish(answer);
     };
     const onClose = (): void => finish(undefined);
+    const onEnd = (): void => {
+      bytes = Buffer.alloc(0);
+      finish(undefined);
+      socket.destroy();
+    };
     const timer = setTimeout(() => finish(onTimeout), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
     socket.once('error', onClose);
+    socket.once('end', onEnd);
     // A socket paused by an earlier look at its first bytes does not flow again on its own.
     socket.resume();
   });

@@ -166,7 +166,8 @@ export class TransparentOutbound {
   constructor(private readonly options: TransparentOutboundOptions) {
     this.clusterDomain = options.clusterDomain ?? 'cluster.local';
     this.policyTimeoutMs = options.policyTimeoutMs ?? 5_000;
-    this.server = createNetServer({ pauseOnConnect: true }, (socket) => void this.accept(socket));
+    // Half-open, so that a half-close of opaque TCP travels on (HTTP is served as on the outbound listener, which is half-open too).
+    this.server = createNetServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.accept(socket));
   }
 
   async listen(host: string, port: number): Promise<void> {

@@ -65,6 +65,8 @@ export interface MeshConnectOptions extends MeshClientTarget {
   readonly port: number;
   /** Gives up on a handshake that takes longer. @default 10000 */
   readonly timeoutMs?: number;
+  /** The connection stays open for writing when the server ends its side (opaque TCP carries half-closes). @default false */
+  readonly allowHalfOpen?: boolean;
 }
 
 /** A mesh TLS connection accepted by {@link MeshTls.createServer}. */
@@ -283,7 +285,7 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
    */
   connect(options: MeshConnectOptions): Promise<TLSSocket> {
     const where = `${options.host}:${options.port}`;
-    const tlsOptions = { ...this.clientOptions(options), host: options.host, port: options.port };
+    const tlsOptions = { ...this.clientOptions(options), host: options.host, port: options.port, allowHalfOpen: options.allowHalfOpen ?? false };
     return new Promise((resolve, reject) => {
       const socket = tlsConnect(tlsOptions);
       const timer = setTimeout(() => {
@@ -312,9 +314,10 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
    * It can listen itself, or take connections accepted elsewhere: after peeking a ClientHello
    * (and putting the bytes back with `socket.unshift`), `server.emit('connection', socket)`.
    * Only a `tls.Server` verifies a client's chain, so accept mesh TLS through one.
+   * With `allowHalfOpen`, a client that ends its side can still be written to (as `net` has it).
    */
-  createServer(onConnection: (connection: AcceptedConnection) => void): Server {
-    const server = tlsCreateServer(this.serverOptions(), (socket) => {
+  createServer(onConnection: (connection: AcceptedConnection) => void, options: { readonly allowHalfOpen?: boolean } = {}): Server {
+    const server = tlsCreateServer({ ...this.serverOptions(), allowHalfOpen: options.allowHalfOpen ?? false }, (socket) => {
       const peer = peerIdentity(socket);
       if (peer.kind === 'untrusted') {
         this.logger.warn({ remoteAddress: socket.remoteAddress, reason: peer.reason }, 'refused a mesh TLS client');

@@ -24,7 +24,7 @@ http
 
 for (const port of tcpPorts) {
   net
-    .createServer((socket) => {
+    .createServer({ allowHalfOpen: true }, (socket) => {
       let pending = '';
       socket.setEncoding('utf8');
       socket.on('data', (d) => {
@@ -35,6 +35,8 @@ for (const port of tcpPorts) {
           pending = pending.slice(nl + 1);
         }
       });
+      // A client that ends its side gets one more line, written only after the end reached the workload.
+      socket.on('end', () => socket.end(`${name} saw the end\n`));
       socket.on('error', () => socket.destroy());
     })
     .listen(Number(port), '::', listening);
