@@ -39,6 +39,7 @@ import {
   type Distribution,
   type Endpoint,
   type Lease,
+  type Timers,
   type ProfileRoute,
   type RetryBudgetConfig,
 } from '../outbound/index.js';
@@ -321,14 +322,7 @@ export class OutboundProxy {
         load: target.load,
         queue: target.queue,
         failureAccrual: toFailureAccrual(failureAccrual),
-        timers: {
-          now: () => performance.now(),
-          random: Math.random,
-          setTimeout: (fn, ms) => {
-            const t = setTimeout(fn, ms);
-            return () => clearTimeout(t);
-          },
-        },
+        timers: balancerTimers,
       });
       const stop = this.options.discovery.endpoints(target.path, (update: destination.Update) => balancer.apply(update));
       entry = { balancer, stop };
@@ -354,14 +348,7 @@ export class OutboundProxy {
       const balancer = new P2cBalancer({
         load: defaultLoad,
         queue: target.queue,
-        timers: {
-          now: () => performance.now(),
-          random: Math.random,
-          setTimeout: (fn, ms) => {
-            const t = setTimeout(fn, ms);
-            return () => clearTimeout(t);
-          },
-        },
+        timers: balancerTimers,
       });
       balancer.apply({ update: { $case: 'add', add: { addrs: [target.endpoint], metricLabels: {} } } });
       entry = { balancer, used: 0 };
@@ -923,6 +910,16 @@ export class OutboundProxy {
     }
   }
 }
+
+/** The balancers' clock, randomness and timers: the real ones. */
+const balancerTimers: Timers = {
+  now: () => performance.now(),
+  random: Math.random,
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
 
 /** Response headers with the route's response header modifiers applied, in order. */
 function withResponseModifiers(headers: Record<string, string | string[]>, modifiers: readonly httpRoute.ResponseHeaderModifier[]): Record<string, string | string[]> {
