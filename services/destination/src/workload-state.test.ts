@@ -58,6 +58,31 @@ describe('WorkloadState', () => {
     ]);
   });
 
+  it('restores again when a rogue message lands after its restore but before the restore is acknowledged', async () => {
+    const tracker = new RegistrationTracker();
+    const published: unknown[] = [];
+    const acks: (() => void)[] = [];
+    // A publisher whose acknowledgements the test releases, as a slow JetStream would.
+    const slow: Publisher = {
+      publish: (_kind, _subject, _key, data) => {
+        published.push(data);
+        return new Promise((resolve) => acks.push(() => resolve(published.length)));
+      },
+    };
+    const state = new WorkloadState({ tracker, publisher: () => slow, isLeader: () => true, logger: silentLogger(), registry: createMetricsRegistry('test', { processMetrics: false }), now: () => 0 });
+    state.observe(subject, event(subject, reg('vm-1')));
+    state.rejected(subject, 'json', 'data is not JSON');
+    await settle();
+    expect(published).toHaveLength(1);
+    // The view sees the restore, then a second rogue message, before the first publish is acknowledged.
+    state.observe(subject, event(subject, reg('vm-1')));
+    state.observe(subject, event(subject, reg('other-name', '127.0.0.99')));
+    acks.shift()!();
+    await settle();
+    expect(published).toEqual([reg('vm-1'), reg('vm-1')]);
+    acks.shift()!();
+  });
+
   it('restores what was refused while standby once elected', async () => {
     const { state, publisher, elect } = setup(false);
     state.observe(subject, event(subject, reg('vm-1')));

@@ -35,8 +35,11 @@ export type PutOutcome = 'registered' | 'updated' | 'unchanged';
 export class WorkloadState {
   private readonly refusedTotal: Counter<'reason'>;
   private readonly now: () => number;
-  /** Subjects whose newest bus message was refused, not yet overwritten. */
-  private readonly tainted = new Set<string>();
+  /**
+   * Subjects whose newest bus message was refused, not yet overwritten, each with a mark of that
+   * refusal: a write that started before a later refusal must not clear it.
+   */
+  private readonly tainted = new Map<string, object>();
   private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: WorkloadStateOptions) {
@@ -75,7 +78,7 @@ export class WorkloadState {
 
   /** After election: overwrite what was refused while this replica was a standby. */
   restoreRefused(): void {
-    for (const subject of this.tainted) this.restore(subject);
+    for (const subject of this.tainted.keys()) this.restore(subject);
   }
 
   /** The registration held for a workload, if any. */
@@ -93,8 +96,9 @@ export class WorkloadState {
         tracker.renew(subject, this.now());
         return 'unchanged';
       }
+      const mark = this.tainted.get(subject);
       await this.writer().publish('workloadRegistered', subject, `${registration.namespace}/${registration.name}`, registration);
-      this.tainted.delete(subject);
+      this.clearTaint(subject, mark);
       tracker.observe(subject, registration, this.now());
       return stored ? 'updated' : 'registered';
     });
@@ -116,6 +120,15 @@ export class WorkloadState {
     });
   }
 
+  /**
+   * After this replica's own write: the subject is clean unless a message was refused meanwhile
+   * (a rogue write that landed after ours, seen before our publish was acknowledged), which its
+   * own restore must then overwrite.
+   */
+  private clearTaint(subject: string, mark: object | undefined): void {
+    if (this.tainted.get(subject) === mark) this.tainted.delete(subject);
+  }
+
   private writer(): Publisher {
     const publisher = this.options.publisher();
     if (!publisher) throw new Error('not connected to the bus yet');
@@ -124,7 +137,7 @@ export class WorkloadState {
 
   private refuse(subject: string, reason: string, detail: string): void {
     this.refusedTotal.inc({ reason });
-    this.tainted.add(subject);
+    this.tainted.set(subject, {});
     const held = this.options.tracker.get(subject) !== undefined;
     this.options.logger.warn({ subject, reason, detail, keeping: held ? 'the last valid registration' : 'nothing' }, 'refused workload state message');
     if (this.options.isLeader()) this.restore(subject);
@@ -133,13 +146,14 @@ export class WorkloadState {
   /** Overwrites a refused message with the registration held, or a tombstone. */
   private restore(subject: string): void {
     void this.serially(subject, async () => {
-      if (!this.tainted.has(subject) || !this.options.isLeader()) return;
+      const mark = this.tainted.get(subject);
+      if (!mark || !this.options.isLeader()) return;
       const held = this.options.tracker.get(subject);
       const [namespace = '', name = ''] = parseStateSubject(subject)?.key ?? [];
       const key = `${namespace}/${name}`;
       if (held) await this.writer().publish('workloadRegistered', subject, key, held);
       else await this.writer().publish('workloadDeregistered', subject, key, { reason: 'refused state message removed' });
-      this.tainted.delete(subject);
+      this.clearTaint(subject, mark);
       this.options.logger.info({ subject, restored: held ? 'registration' : 'tombstone' }, 'restored workload state after a refused message');
     }).catch((error: unknown) => {
       this.options.logger.warn({ subject, err: errorMessage(error) }, 'could not restore workload state; retrying at the next election or refused message');
