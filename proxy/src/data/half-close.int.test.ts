@@ -2,7 +2,6 @@ import { connect as netConnect, createServer as createNetServer, type Server as 
 import { request as httpRequest } from 'node:http';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { destination, inbound, outbound } from '@meshbus/proxy-api';
 import { silentLogger } from '@meshbus/runtime';
 import { freePort, waitFor } from '@meshbus/testing';
 import { anyone, authz, everywhere, opaqueServer } from '../inbound/test-policy.js';
@@ -10,9 +9,10 @@ import { ProxyMetrics } from '../metrics/index.js';
 import { MeshTls } from '../tls/index.js';
 import { createTestMesh, TestCertificateSource, type TestMesh } from '../tls/test-fixtures.js';
 import { OriginalDestinationError, type OriginalDestination } from '../transparent/original-destination.js';
-import { tcpAddress, UnknownServiceError, type Discovery } from './discovery.js';
+import { tcpAddress } from './discovery.js';
 import { InboundProxy } from './inbound-proxy.js';
 import { OutboundProxy } from './outbound-proxy.js';
+import { TestDiscovery } from './test-fixtures.js';
 import { forwardPolicy, servicePolicy } from './transparent-test-policies.js';
 import { TransparentOutbound } from './transparent.js';
 
@@ -23,28 +23,6 @@ import { TransparentOutbound } from './transparent.js';
 const clientId = 'api.shop.serviceaccount.identity.meshbus.test';
 const serverId = 'reply.shop.serviceaccount.identity.meshbus.test';
 const authority = 'reply.shop.svc.cluster.local:7000';
-
-class TestDiscovery implements Discovery {
-  readonly byAuthority = new Map<string, outbound.OutboundPolicy>();
-  readonly byAddr = new Map<string, outbound.OutboundPolicy>();
-  readonly paths = new Map<string, destination.WeightedAddr[]>();
-  outboundPolicy(name: string): Promise<outbound.OutboundPolicy> {
-    const policy = this.byAuthority.get(name);
-    return policy ? Promise.resolve(policy) : Promise.reject(new UnknownServiceError(name));
-  }
-  outboundPolicyByAddr(addr: string): Promise<outbound.OutboundPolicy> {
-    const policy = this.byAddr.get(addr);
-    return policy ? Promise.resolve(policy) : Promise.reject(new Error(`no policy for ${addr}`));
-  }
-  endpoints(path: string, onUpdate: (update: destination.Update) => void): () => void {
-    const addrs = this.paths.get(path) ?? [];
-    queueMicrotask(() => onUpdate({ update: { $case: 'add', add: { addrs, metricLabels: {} } } }));
-    return () => undefined;
-  }
-  inboundPolicy(): inbound.Server | undefined {
-    return undefined;
-  }
-}
 
 const listen = (server: NetServer): Promise<number> => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 

@@ -4,7 +4,7 @@ import { connect as http2Connect } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { destination, inbound, outbound } from '@meshbus/proxy-api';
+import type { inbound } from '@meshbus/proxy-api';
 import { silentLogger } from '@meshbus/runtime';
 import type { WorkloadCertificate } from '@meshbus/identity-client';
 import { anyone, authz, everywhere, http1Server, inboundHttpRoute, opaqueServer, prefixMatch, resource } from '../inbound/test-policy.js';
@@ -12,9 +12,9 @@ import { ProxyMetrics } from '../metrics/index.js';
 import { MeshTls } from '../tls/index.js';
 import { createTestMesh, TestCertificateSource, type TestMesh } from '../tls/test-fixtures.js';
 import { OriginalDestinationError, type OriginalDestination } from '../transparent/original-destination.js';
-import { UnknownServiceError, type Discovery } from './discovery.js';
 import { InboundProxy } from './inbound-proxy.js';
 import { OutboundProxy } from './outbound-proxy.js';
+import { TestDiscovery } from './test-fixtures.js';
 import { forwardPolicy, servicePolicy } from './transparent-test-policies.js';
 import { TransparentOutbound, transparentInboundPort } from './transparent.js';
 
@@ -26,32 +26,6 @@ import { TransparentOutbound, transparentInboundPort } from './transparent.js';
 
 const clientId = 'api.shop.serviceaccount.identity.meshbus.test';
 const serverId = 'web.shop.serviceaccount.identity.meshbus.test';
-
-/** A Discovery answering from maps the test fills: policies by authority and by address, endpoints by path. */
-class TestDiscovery implements Discovery {
-  readonly byAuthority = new Map<string, outbound.OutboundPolicy>();
-  readonly byAddr = new Map<string, outbound.OutboundPolicy>();
-  readonly paths = new Map<string, destination.WeightedAddr[]>();
-  readonly addrLookups: string[] = [];
-
-  outboundPolicy(authority: string): Promise<outbound.OutboundPolicy> {
-    const policy = this.byAuthority.get(authority);
-    return policy ? Promise.resolve(policy) : Promise.reject(new UnknownServiceError(authority));
-  }
-  outboundPolicyByAddr(addr: string): Promise<outbound.OutboundPolicy> {
-    this.addrLookups.push(addr);
-    const policy = this.byAddr.get(addr);
-    return policy ? Promise.resolve(policy) : Promise.reject(new Error(`no policy for ${addr}`));
-  }
-  endpoints(path: string, onUpdate: (update: destination.Update) => void): () => void {
-    const addrs = this.paths.get(path) ?? [];
-    queueMicrotask(() => onUpdate({ update: { $case: 'add', add: { addrs, metricLabels: {} } } }));
-    return () => undefined;
-  }
-  inboundPolicy(): inbound.Server | undefined {
-    return undefined;
-  }
-}
 
 const listen = (server: Server | NetServer): Promise<number> => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 
