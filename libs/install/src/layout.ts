@@ -1,0 +1,127 @@
+/**
+ * The names, ports and permissions of a meshbus installation in Kubernetes.
+ * `meshbus install` renders objects with these names, `meshbus check` looks
+ * for them, and each component's Kubernetes source stays within its rules.
+ */
+
+/** The control-plane components that run as Deployments. */
+export const components = ['destination', 'identity', 'policy', 'gateway', 'injector'] as const;
+export type Component = (typeof components)[number];
+
+/** The namespace the control plane is installed in, unless values say otherwise. */
+export const defaultControlNamespace = 'meshbus';
+
+/** Labels every installed object carries. */
+export const partOfLabel = 'app.kubernetes.io/part-of';
+export const componentLabel = 'app.kubernetes.io/component';
+export const versionLabel = 'app.kubernetes.io/version';
+export const partOf = 'meshbus';
+
+/** The Deployment, ServiceAccount and Service of a component: `meshbus-<component>`. */
+export function componentName(component: Component | 'nats'): string {
+  return `meshbus-${component}`;
+}
+
+/** Where each component serves /live, /ready and /metrics (`MESHBUS_ADMIN_ADDR`). */
+export const adminPorts: Readonly<Record<Component, number>> = {
+  destination: 9996,
+  identity: 9990,
+  policy: 9997,
+  gateway: 9995,
+  injector: 9995,
+};
+
+/** The gateway's gRPC port (the proxy API). */
+export const gatewayGrpcPort = 8086;
+/** The injector's HTTPS webhook port; its Service listens on 443. */
+export const injectorWebhookPort = 8443;
+/** NATS ports of the bundled NATS cluster (StatefulSet `meshbus-nats`, headless Service `meshbus-nats`). */
+export const natsPorts = { client: 4222, cluster: 6222, monitor: 8222 } as const;
+
+/** The MutatingWebhookConfiguration (cluster-scoped) and its one webhook's name. */
+export const webhookConfigurationName = 'meshbus-injector';
+export const webhookName = 'inject.meshbus.io';
+
+/** Secrets and ConfigMaps in the control namespace. */
+export const issuerSecretName = 'meshbus-identity-issuer';
+export const tokenKeySecretName = 'meshbus-identity-token-key';
+export const injectorTlsSecretName = 'meshbus-injector-tls';
+export const gatewayTlsSecretName = 'meshbus-gateway-tls';
+export const trustAnchorsConfigMapName = 'meshbus-trust-anchors';
+/** Key of the trust anchors PEM in {@link trustAnchorsConfigMapName} (and in the issuer Secret). */
+export const trustAnchorsKey = 'ca.crt';
+/** The ConfigMap holding the values an installation was rendered from (key `values.yaml`), read by `meshbus upgrade`. */
+export const valuesConfigMapName = 'meshbus-install-values';
+export const valuesKey = 'values.yaml';
+
+/** One rule of a ClusterRole. */
+export interface PolicyRule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+}
+
+const read = ['get', 'list', 'watch'] as const;
+
+/**
+ * The cluster-wide permissions of each component's ServiceAccount (ClusterRole
+ * `meshbus-<component>`), least privilege: read what its source watches,
+ * create TokenReviews where tokens are checked. The identity issuer Secret is
+ * read through a namespaced Role (see {@link namespacedRules}).
+ */
+export const clusterRules: Readonly<Record<Component, readonly PolicyRule[]>> = {
+  destination: [
+    { apiGroups: [''], resources: ['namespaces', 'services', 'pods', 'nodes', 'serviceaccounts'], verbs: read },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
+    { apiGroups: ['meshbus.io'], resources: ['serviceprofiles', 'workloads'], verbs: read },
+    { apiGroups: ['linkerd.io'], resources: ['serviceprofiles'], verbs: read },
+    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  ],
+  identity: [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }],
+  policy: [
+    { apiGroups: [''], resources: ['namespaces', 'services', 'pods', 'serviceaccounts'], verbs: read },
+    { apiGroups: ['meshbus.io'], resources: ['workloads'], verbs: read },
+    {
+      apiGroups: ['policy.meshbus.io', 'policy.linkerd.io'],
+      resources: ['servers', 'authorizationpolicies', 'meshtlsauthentications', 'networkauthentications', 'httplocalratelimitpolicies', 'httpfaultinjections', 'httproutes'],
+      verbs: read,
+    },
+    { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes', 'grpcroutes'], verbs: read },
+  ],
+  gateway: [],
+  injector: [{ apiGroups: [''], resources: ['namespaces'], verbs: read }],
+};
+
+/** Permissions in the control namespace only (Role `meshbus-<component>`). */
+export const namespacedRules: Readonly<Partial<Record<Component, readonly (PolicyRule & { readonly resourceNames?: readonly string[] })[]>>> = {
+  identity: [{ apiGroups: [''], resources: ['secrets'], verbs: read, resourceNames: [issuerSecretName] }],
+};
+
+/** The CustomResourceDefinitions meshbus installs, generated from the manifest JSON Schemas. */
+export const customResources = [
+  { group: 'policy.meshbus.io', version: 'v1alpha1', kind: 'Server', plural: 'servers' },
+  { group: 'policy.meshbus.io', version: 'v1alpha1', kind: 'AuthorizationPolicy', plural: 'authorizationpolicies' },
+  { group: 'policy.meshbus.io', version: 'v1alpha1', kind: 'MeshTLSAuthentication', plural: 'meshtlsauthentications' },
+  { group: 'policy.meshbus.io', version: 'v1alpha1', kind: 'NetworkAuthentication', plural: 'networkauthentications' },
+  { group: 'policy.meshbus.io', version: 'v1alpha1', kind: 'HTTPLocalRateLimitPolicy', plural: 'httplocalratelimitpolicies' },
+  { group: 'policy.meshbus.io', version: 'v1alpha1', kind: 'HTTPFaultInjection', plural: 'httpfaultinjections' },
+  { group: 'meshbus.io', version: 'v1alpha1', kind: 'ServiceProfile', plural: 'serviceprofiles' },
+  { group: 'meshbus.io', version: 'v1alpha1', kind: 'Workload', plural: 'workloads' },
+] as const;
+
+/** `<plural>.<group>`, the name of a CustomResourceDefinition. */
+export function crdName(resource: { readonly group: string; readonly plural: string }): string {
+  return `${resource.plural}.${resource.group}`;
+}
+
+/**
+ * How a control-plane container is started: the one meshbus image runs the CLI,
+ * and `meshbus serve <component>` runs that component's service.
+ */
+export function componentArgs(component: Component): string[] {
+  return ['serve', component];
+}
+
+/** The environment variable that selects where destination, policy and the injector read resources from. */
+export const resourceSourceEnv = 'MESHBUS_RESOURCE_SOURCE';
+export type ResourceSourceMode = 'manifests' | 'kubernetes';
