@@ -300,6 +300,7 @@ export function policyDataSet(size: PolicyDataSetSize = policyBenchSize): Policy
     serviceAccounts: sorted(serviceAccounts),
     workloads: sorted(workloads),
     serviceProfiles: [],
+    endpointSlices: [],
     others: [],
     servers: sorted(servers),
     authorizationPolicies: sorted(authorizationPolicies),

@@ -68,6 +68,12 @@ export interface Endpoint {
    * Topology zone: a Kubernetes label value (at most 63 characters).
    */
   zone?: string;
+  /**
+   * Topology hints: the zones this endpoint should serve (EndpointSlice hints.forZones).
+   *
+   * @maxItems 64
+   */
+  forZones?: string[];
   workload?: {
     kind: string;
     namespace: string;

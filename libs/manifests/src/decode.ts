@@ -9,6 +9,7 @@ import {
   serverKind,
 } from './kind-policy.js';
 import { grpcRouteKind, httpRouteKinds } from './kind-route.js';
+import { endpointSliceKind } from './kind-endpoint-slice.js';
 import { serviceKind } from './kind-service.js';
 import { serviceProfileKind } from './kind-service-profile.js';
 import { workloadKind } from './kind-workload.js';
@@ -21,6 +22,7 @@ const kinds: readonly KindDefinition[] = [
   serviceKind,
   workloadKind,
   serviceProfileKind,
+  endpointSliceKind,
   serverKind,
   authorizationPolicyKind,
   meshTLSAuthenticationKind,

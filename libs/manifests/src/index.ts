@@ -2,6 +2,8 @@ export {
   emptyMeshResources,
   portInRanges,
   type DstOverride,
+  type EndpointSlice,
+  type EndpointSlicePort,
   type GenericResource,
   type ManifestChange,
   type ManifestProblem,
@@ -19,6 +21,7 @@ export {
   type ServiceFqdn,
   type ServicePort,
   type ServiceProfile,
+  type SliceEndpoint,
   type StringMap,
   type Workload,
   type WorkloadPort,
@@ -30,6 +33,8 @@ export { FolderSource, ManifestFolderError, loadManifestFolder, type FolderSourc
 export { opaquePortsAnnotation } from './opaque-ports.js';
 export { defaultWorkloadWeight } from './kind-workload.js';
 export { parseServiceFqdn } from './kind-service-profile.js';
+export { serviceNameLabel } from './kind-endpoint-slice.js';
+export { decodeDocument, type DecodedDocument, type DocumentRef } from './decode.js';
 export {
   defaultInboundPolicyAnnotation,
   linkerdDefaultInboundPolicyAnnotation,

@@ -88,6 +88,50 @@ export interface Workload {
   readonly probes: readonly ProbeSpec[];
   /** From the annotation `config.meshbus.io/default-inbound-policy` (or `config.linkerd.io/…`); absent: the namespace's. */
   readonly defaultInboundPolicy?: DefaultInboundPolicy;
+  /** Set when the workload is a Kubernetes Pod read from the API server; absent for a `Workload` manifest or registration. */
+  readonly source?: 'Pod';
+}
+
+/** A port of an {@link EndpointSlice}. */
+export interface EndpointSlicePort {
+  /** Empty or absent for the port of a Service port without a name. */
+  readonly name?: string;
+  /** Absent: every port (only for Services without a selector). */
+  readonly port?: number;
+  /** @default 'TCP' */
+  readonly protocol: 'TCP' | 'UDP' | 'SCTP';
+  readonly appProtocol?: string;
+}
+
+/** One endpoint of an {@link EndpointSlice}, with the Kubernetes defaults applied to its conditions. */
+export interface SliceEndpoint {
+  readonly addresses: readonly string[];
+  /** Missing in the object: true, as the Kubernetes API reads it. */
+  readonly ready: boolean;
+  /** Missing: the value of `ready`. */
+  readonly serving: boolean;
+  /** Missing: false. */
+  readonly terminating: boolean;
+  readonly zone?: string;
+  readonly nodeName?: string;
+  /** `hints.forZones[].name`: the zones this endpoint should serve (topology-aware routing). */
+  readonly forZones: readonly string[];
+  /** The object behind the endpoint, usually a Pod. */
+  readonly targetRef?: { readonly kind: string; readonly namespace: string; readonly name: string };
+}
+
+/** `discovery.k8s.io/v1 EndpointSlice`: endpoints of a Service, as the EndpointSlice controller (or someone else) wrote them. */
+export interface EndpointSlice {
+  readonly kind: 'EndpointSlice';
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: StringMap;
+  readonly annotations: StringMap;
+  /** The label `kubernetes.io/service-name`; absent when the slice belongs to no Service. */
+  readonly service?: string;
+  readonly addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  readonly ports: readonly EndpointSlicePort[];
+  readonly endpoints: readonly SliceEndpoint[];
 }
 
 /** The service a ServiceProfile is named after: `<service>.<namespace>.svc.<clusterDomain>`. */
@@ -189,12 +233,14 @@ export interface MeshResources extends PolicyResources {
   readonly serviceAccounts: readonly ServiceAccount[];
   readonly workloads: readonly Workload[];
   readonly serviceProfiles: readonly ServiceProfile[];
+  /** EndpointSlices (read from Kubernetes; a manifests folder rarely has any). */
+  readonly endpointSlices: readonly EndpointSlice[];
   /** Kinds read but not interpreted, sorted by apiVersion, kind, namespace and name. */
   readonly others: readonly GenericResource[];
 }
 
 /** A resource understood by meshbus. */
-export type MeshResource = Namespace | ServiceAccount | Service | Workload | ServiceProfile | PolicyResource | GenericResource;
+export type MeshResource = Namespace | ServiceAccount | Service | Workload | ServiceProfile | EndpointSlice | PolicyResource | GenericResource;
 
 /**
  * Something wrong with a file or a resource in it. The same shape as the
@@ -226,6 +272,7 @@ export const emptyMeshResources: MeshResources = Object.freeze({
   serviceAccounts: [],
   workloads: [],
   serviceProfiles: [],
+  endpointSlices: [],
   others: [],
   servers: [],
   authorizationPolicies: [],

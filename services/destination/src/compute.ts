@@ -1,5 +1,5 @@
 import { subjects, type EndpointSet, type ServiceProfileState, type WorkloadRegistration } from '@meshbus/bus-schemas';
-import type { MeshResources, ServiceProfile } from '@meshbus/manifests';
+import type { EndpointSlice, MeshResources, ServiceProfile, Workload } from '@meshbus/manifests';
 import { endpointSet } from './endpoints.js';
 import { resolveDestinationOptions, type DestinationOptions } from './options.js';
 import { opaqueServicePorts, profileState } from './profiles.js';
@@ -18,7 +18,9 @@ export interface DestinationState {
  * service profiles. Pure and deterministic: equal inputs give equal output,
  * down to the order of keys and endpoints.
  *
- * ServiceProfiles named for another cluster domain are ignored. A
+ * Endpoints come from a Service's EndpointSlices when it has any, else from
+ * its selector (see {@link endpointSet}). ServiceProfiles named for another
+ * cluster domain are ignored. A
  * ServiceProfile whose Service does not exist is still published, as proxies
  * may ask for the profile of any name.
  */
@@ -29,6 +31,16 @@ export function computeDestinationState(
 ): DestinationState {
   const resolved = resolveDestinationOptions(options);
   const workloads = mergeWorkloads(resources.workloads, registered);
+  const pods = new Map<string, Workload>();
+  for (const workload of workloads) if (workload.source === 'Pod') pods.set(`${workload.namespace}/${workload.name}`, workload);
+  const slicesByService = new Map<string, EndpointSlice[]>();
+  for (const slice of resources.endpointSlices) {
+    if (slice.service === undefined) continue;
+    const key = `${slice.namespace}/${slice.service}`;
+    const list = slicesByService.get(key);
+    if (list) list.push(slice);
+    else slicesByService.set(key, [slice]);
+  }
 
   const profilesByService = new Map<string, ServiceProfile>();
   for (const profile of resources.serviceProfiles) {
@@ -43,8 +55,9 @@ export function computeDestinationState(
     const profile = profilesByService.get(key);
     profilesByService.delete(key);
     const opaquePorts = opaqueServicePorts(service, profile);
+    const inputs = { workloads, pods, slices: slicesByService.get(key) ?? [] };
     for (const port of service.ports) {
-      const set = endpointSet(service, port, workloads, opaquePorts.includes(port.port), resolved);
+      const set = endpointSet(service, port, inputs, opaquePorts.includes(port.port), resolved);
       endpointSets.set(subjects.endpoints(service.namespace, service.name, port.port), set);
     }
     profiles.set(subjects.profile(service.namespace, service.name), profileState({ namespace: service.namespace, service: service.name }, service, profile));

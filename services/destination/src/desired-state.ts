@@ -1,5 +1,5 @@
 import { subjects, type EndpointSet, type ServiceProfileState, type WorkloadRegistration } from '@meshbus/bus-schemas';
-import type { MeshResources, Service, ServiceProfile, StringMap, Workload } from '@meshbus/manifests';
+import type { EndpointSlice, MeshResources, Service, ServiceProfile, StringMap, Workload } from '@meshbus/manifests';
 import { canonicalJson } from '@meshbus/runtime';
 import type { DestinationState } from './compute.js';
 import { endpointSet } from './endpoints.js';
@@ -127,7 +127,8 @@ function selects(selector: StringMap, labels: StringMap): boolean {
  * Gives the same state as {@link computeDestinationState} for the same
  * inputs, but an update costs what changed: a changed workload recomputes
  * only the services of its namespace whose selector matches it before or
- * after the change, a changed Service or ServiceProfile only that service.
+ * after the change (and those whose EndpointSlices target it, for a Pod), a
+ * changed Service, ServiceProfile or EndpointSlice only that service.
  * Resources are compared by object identity first (a {@link MeshResources}
  * keeps the objects of unchanged files), so unchanged ones cost a lookup.
  */
@@ -136,6 +137,16 @@ export class DesiredStateIndex implements StateLookup {
   readonly #services = new IdentityTracker<Service>();
   readonly #manifestWorkloads = new IdentityTracker<Workload>();
   readonly #profileResources = new IdentityTracker<ServiceProfile>();
+  readonly #sliceResources = new IdentityTracker<EndpointSlice>();
+  /** EndpointSlices by the service they belong to, by their own key. */
+  readonly #slicesByService = new Map<string, Map<string, EndpointSlice>>();
+  /** The services whose slices target a Pod, by the Pod's key, counted per slice. */
+  readonly #servicesOfPod = new Map<string, Map<string, number>>();
+  /** Workloads in force that are Pods, for EndpointSlice targets. */
+  readonly #pods = { get: (key: string): Workload | undefined => {
+    const workload = this.#workloads.get(key);
+    return workload?.source === 'Pod' ? workload : undefined;
+  } };
   #registered = new Map<string, { registration: WorkloadRegistration; workload: Workload; fingerprint: string }>();
   /** The workloads in force: a manifest Workload wins over a registration of the same name. */
   readonly #workloads = new Map<string, Workload>();
@@ -198,6 +209,10 @@ export class DesiredStateIndex implements StateLookup {
       if (c.before) this.#removeProfile(c.key, c.before, targets);
       if (c.after) this.#addProfile(c.key, c.after, targets);
     }
+    for (const c of this.#sliceResources.update(resources.endpointSlices)) {
+      if (c.before) this.#removeSlice(c.key, c.before, targets);
+      if (c.after) this.#addSlice(c.key, c.after, targets);
+    }
     const workloadKeys = new Set<string>();
     for (const c of this.#manifestWorkloads.update(resources.workloads)) workloadKeys.add(c.key);
     this.#updateRegistrations(registered, workloadKeys);
@@ -253,6 +268,7 @@ export class DesiredStateIndex implements StateLookup {
     const before = this.#workloads.get(key);
     const after = this.#manifestWorkloads.byKey.get(key) ?? this.#registered.get(key)?.workload;
     if (before === after) return;
+    for (const service of this.#servicesOfPod.get(key)?.keys() ?? []) targets.add(service);
     if (before) {
       this.#workloadLabels.remove(before.namespace, before.labels, key);
       this.#workloads.delete(key);
@@ -270,6 +286,36 @@ export class DesiredStateIndex implements StateLookup {
       const selector = this.#services.byKey.get(serviceKey)?.selector;
       if (selector && selects(selector, workload.labels)) targets.add(serviceKey);
     }
+  }
+
+  #addSlice(key: string, slice: EndpointSlice, targets: Set<string>): void {
+    if (slice.service === undefined) return;
+    const service = `${slice.namespace}/${slice.service}`;
+    let byKey = this.#slicesByService.get(service);
+    if (!byKey) this.#slicesByService.set(service, (byKey = new Map()));
+    byKey.set(key, slice);
+    for (const pod of targetedPods(slice)) {
+      let services = this.#servicesOfPod.get(pod);
+      if (!services) this.#servicesOfPod.set(pod, (services = new Map()));
+      services.set(service, (services.get(service) ?? 0) + 1);
+    }
+    targets.add(service);
+  }
+
+  #removeSlice(key: string, slice: EndpointSlice, targets: Set<string>): void {
+    if (slice.service === undefined) return;
+    const service = `${slice.namespace}/${slice.service}`;
+    const byKey = this.#slicesByService.get(service);
+    if (!byKey?.delete(key)) return;
+    if (byKey.size === 0) this.#slicesByService.delete(service);
+    for (const pod of targetedPods(slice)) {
+      const services = this.#servicesOfPod.get(pod);
+      const count = (services?.get(service) ?? 0) - 1;
+      if (count > 0) services!.set(service, count);
+      else services?.delete(service);
+      if (services?.size === 0) this.#servicesOfPod.delete(pod);
+    }
+    targets.add(service);
   }
 
   #addProfile(key: string, profile: ServiceProfile, targets: Set<string>): void {
@@ -304,9 +350,10 @@ export class DesiredStateIndex implements StateLookup {
     const profile = this.#profileFor(target);
     if (service) {
       const opaquePorts = opaqueServicePorts(service, profile);
-      const candidates = this.#selected(service);
+      const slices = [...(this.#slicesByService.get(target)?.values() ?? [])].sort(compareKeyed);
+      const inputs = { workloads: this.#selected(service), pods: this.#pods, slices };
       for (const port of service.ports) {
-        next.set(subjects.endpoints(service.namespace, service.name, port.port), endpointSet(service, port, candidates, opaquePorts.includes(port.port), this.#options));
+        next.set(subjects.endpoints(service.namespace, service.name, port.port), endpointSet(service, port, inputs, opaquePorts.includes(port.port), this.#options));
       }
       next.set(subjects.profile(service.namespace, service.name), profileState({ namespace: service.namespace, service: service.name }, service, profile));
     } else if (profile) {
@@ -335,6 +382,13 @@ export class DesiredStateIndex implements StateLookup {
     }
     return out;
   }
+}
+
+/** Keys of the Pods a slice's endpoints target, without duplicates. */
+function targetedPods(slice: EndpointSlice): Set<string> {
+  const out = new Set<string>();
+  for (const e of slice.endpoints) if (e.targetRef?.kind === 'Pod') out.add(`${e.targetRef.namespace}/${e.targetRef.name}`);
+  return out;
 }
 
 function compareKeyed(a: Keyed, b: Keyed): number {

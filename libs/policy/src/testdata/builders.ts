@@ -144,6 +144,7 @@ export function resources(parts: Partial2<{ [K in keyof MeshResources]: MeshReso
     serviceAccounts: byName(parts.serviceAccounts ?? []),
     workloads: byName(parts.workloads ?? []),
     serviceProfiles: [],
+    endpointSlices: [],
     others: [],
     servers: byName(parts.servers ?? []),
     authorizationPolicies: byName(parts.authorizationPolicies ?? []),
