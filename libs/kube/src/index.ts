@@ -20,3 +20,4 @@ export {
 export { KubeRequestError, listCollection } from './kube-list.js';
 export { objectKey, type KubeObject } from './kube-object.js';
 export { nodeZone, podNodeName, proxyContainerName, proxyVersionAnnotation, workloadDocumentFromPod, zoneLabel } from './pod-workload.js';
+export { loadKubeConfig, resourceSourceFromEnv, type ResourceSourceConfig } from './source-config.js';

@@ -4,6 +4,7 @@ import { natsConnectionFactory } from '@meshbus/bus';
 import { createLogger, createMetricsRegistry, ServiceHost, type ConnectionFactory, type HostOverrides, type Logger, type Registry } from '@meshbus/runtime';
 import type { DestinationConfig } from './config.js';
 import { DestinationServiceImpl, type DestinationService } from './destination-service.js';
+import { destinationResources, kubernetesResourceSource, loadKubeConfig } from '@meshbus/kube';
 import { folderResourceSource, type ResourceSource } from '@meshbus/manifests';
 
 /** Dependencies a test (or another mode) may replace: `logger`, `registry`, `nc`, `now`, and the resource `source`. */
@@ -52,7 +53,12 @@ function busModule(config: DestinationConfig): ContainerModule {
 /** Where mesh resources come from: the manifests folder in local mode. */
 function sourcesModule(config: DestinationConfig): ContainerModule {
   return new ContainerModule(({ bind }) => {
-    bind<ResourceSource>(ids.source).toDynamicValue((ctx) => folderResourceSource(config.manifestsDir, ctx.get<ServiceHost<NatsConnection>>(ids.host).logger, { quietMs: config.manifestsQuietMs }));
+    bind<ResourceSource>(ids.source).toDynamicValue((ctx) => {
+      const host = ctx.get<ServiceHost<NatsConnection>>(ids.host);
+      const source = config.resourceSource;
+      if (source.kind === 'manifests') return folderResourceSource(source.directory, host.logger, { quietMs: config.manifestsQuietMs });
+      return kubernetesResourceSource({ kubeConfig: loadKubeConfig(source), resources: destinationResources, logger: host.logger.child({ component: 'kubernetes' }), registry: ctx.get<Registry>(ids.registry) });
+    });
   });
 }
 

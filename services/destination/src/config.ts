@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { ConfigError, envDuration, envInt, envLogLevel, envRequired, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import { ConfigError, envDuration, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
 import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
+import { resourceSourceFromEnv, type ResourceSourceConfig } from '@meshbus/kube';
 import type { RegistrationAuthConfig } from './registration-auth.js';
 
 /** Typed configuration of the destination service. */
@@ -13,8 +14,10 @@ export interface DestinationConfig {
   admin: { host: string; port: number };
   logLevel: string;
   replicaId: string;
-  /** Folder of mesh manifests (local mode). */
-  manifestsDir: string;
+  /** Where mesh resources are read from (`MESHBUS_RESOURCE_SOURCE`). @default the manifests folder */
+  resourceSource: ResourceSourceConfig;
+  /** Folder of mesh manifests (manifests mode only). */
+  manifestsDir: string | undefined;
   /** A manifest file is read once it has not changed for this long. @default 250ms */
   manifestsQuietMs: number;
   controlNamespace: string;
@@ -52,6 +55,7 @@ export function registrationAuthFromEnv(env: Env): RegistrationAuthConfig {
 /** Builds the configuration from environment variables; throws ConfigError naming the bad variable. */
 export function envToConfig(env: Env): DestinationConfig {
   const replicaId = envString(env, 'MESHBUS_REPLICA_ID', `destination-${hostname()}-${process.pid}`);
+  const resourceSource = resourceSourceFromEnv(env);
   return {
     bus: busConfigFromEnv(env, `meshbus-destination/${replicaId}`, 'destination'),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
@@ -59,7 +63,8 @@ export function envToConfig(env: Env): DestinationConfig {
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9996'), 'MESHBUS_ADMIN_ADDR'),
     logLevel: envLogLevel(env),
     replicaId,
-    manifestsDir: envRequired(env, 'MESHBUS_MANIFESTS_DIR'),
+    resourceSource,
+    manifestsDir: resourceSource.kind === 'manifests' ? resourceSource.directory : undefined,
     manifestsQuietMs: envDuration(env, 'MESHBUS_MANIFESTS_QUIET_PERIOD', 250),
     controlNamespace: envString(env, 'MESHBUS_CONTROL_NAMESPACE', 'meshbus'),
     trustDomain: envString(env, 'MESHBUS_TRUST_DOMAIN', 'cluster.local'),

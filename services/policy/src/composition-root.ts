@@ -6,6 +6,7 @@ import { createLogger, createMetricsRegistry, ServiceHost, type ConnectionFactor
 import { policyIndexFactory, type PolicyComputationFactory } from './computation.js';
 import type { PolicyConfig } from './config.js';
 import { PolicyServiceImpl, type PolicyService } from './policy-service.js';
+import { policyResources, kubernetesResourceSource, loadKubeConfig } from '@meshbus/kube';
 import { folderResourceSource, type ResourceSource } from '@meshbus/manifests';
 
 /** Dependencies a test (or another mode) may replace: `logger`, `registry`, `nc`, the resource `source` and the `computation`. */
@@ -55,7 +56,12 @@ function busModule(config: PolicyConfig): ContainerModule {
 /** Where resources come from (the manifests folder in local mode), and what computes the policy. */
 function policyModule(config: PolicyConfig): ContainerModule {
   return new ContainerModule(({ bind }) => {
-    bind<ResourceSource>(ids.source).toDynamicValue((ctx) => folderResourceSource(config.manifestsDir, ctx.get<ServiceHost<NatsConnection>>(ids.host).logger, { quietMs: config.manifestsQuietMs }));
+    bind<ResourceSource>(ids.source).toDynamicValue((ctx) => {
+      const host = ctx.get<ServiceHost<NatsConnection>>(ids.host);
+      const source = config.resourceSource;
+      if (source.kind === 'manifests') return folderResourceSource(source.directory, host.logger, { quietMs: config.manifestsQuietMs });
+      return kubernetesResourceSource({ kubeConfig: loadKubeConfig(source), resources: policyResources, logger: host.logger.child({ component: 'kubernetes' }), registry: ctx.get<Registry>(ids.registry) });
+    });
     bind<PolicyComputation>(ids.computation).toDynamicValue(() => policyIndexFactory(config.settings));
   });
 }

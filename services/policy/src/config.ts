@@ -3,7 +3,8 @@ import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
 import { isDnsLabel, isDnsSubdomain } from '@meshbus/core';
 import type { DefaultInboundPolicy } from '@meshbus/manifests';
 import type { PolicySettings } from '@meshbus/policy';
-import { ConfigError, envDuration, envInt, envLogLevel, envRequired, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import { ConfigError, envDuration, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
+import { resourceSourceFromEnv, type ResourceSourceConfig } from '@meshbus/kube';
 import { canonicalCidr, NetworkError } from './networks.js';
 
 /** Typed configuration of the policy service. */
@@ -17,8 +18,10 @@ export interface PolicyConfig {
   readonly admin: { readonly host: string; readonly port: number };
   readonly logLevel: string;
   readonly replicaId: string;
-  /** Folder of mesh manifests (local mode). */
-  readonly manifestsDir: string;
+  /** Where mesh resources are read from (`MESHBUS_RESOURCE_SOURCE`). @default the manifests folder */
+  readonly resourceSource: ResourceSourceConfig;
+  /** Folder of mesh manifests (manifests mode only). */
+  readonly manifestsDir: string | undefined;
   /** A manifest file is read once it has not changed for this long. @default 250ms */
   readonly manifestsQuietMs: number;
   /** Leader lease: a standby takes over after this long without renewal. @default 1.5s */
@@ -76,6 +79,7 @@ export function envToConfig(env: Env): PolicyConfig {
   if (detectTimeoutMs <= 0) throw new ConfigError('MESHBUS_DETECT_TIMEOUT must be longer than 0ms');
   const leaseMs = envDuration(env, 'MESHBUS_LEASE_DURATION', 1500);
   if (leaseMs < 100) throw new ConfigError(`MESHBUS_LEASE_DURATION must be at least 100ms, got ${leaseMs}ms`);
+  const resourceSource = resourceSourceFromEnv(env);
   return {
     bus: busConfigFromEnv(env, `meshbus-policy/${replicaId}`, 'policy'),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
@@ -83,7 +87,8 @@ export function envToConfig(env: Env): PolicyConfig {
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9997'), 'MESHBUS_ADMIN_ADDR'),
     logLevel: envLogLevel(env),
     replicaId,
-    manifestsDir: envRequired(env, 'MESHBUS_MANIFESTS_DIR'),
+    resourceSource,
+    manifestsDir: resourceSource.kind === 'manifests' ? resourceSource.directory : undefined,
     manifestsQuietMs: envDuration(env, 'MESHBUS_MANIFESTS_QUIET_PERIOD', 250),
     leaseMs,
     settings: {
