@@ -1,4 +1,4 @@
-import { busValidator } from '@meshbus/bus-schemas';
+import { busValidator, type BusValidator } from '@meshbus/bus-schemas';
 import { decodeDocument, emptyMeshResources, type EndpointSlice, type MeshResources, type Service, type Workload } from '@meshbus/manifests';
 import { describe, expect, it } from 'vitest';
 import { computeDestinationState } from './compute.js';
@@ -6,7 +6,7 @@ import { DesiredStateIndex } from './desired-state.js';
 import type { DestinationOptions } from './options.js';
 
 const options: DestinationOptions = { controlNamespace: 'meshbus', trustDomain: 'cluster.local' };
-const validator = busValidator();
+const validator: BusValidator = busValidator();
 
 function decode<T>(document: unknown): T {
   const d = decodeDocument(document);
