@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, resolve } from 'node:path';
 import { CommanderError, Option, type Command } from 'commander';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { defaultControlNamespace } from '@meshbus/install';
 import {
   anyFailed,
@@ -40,7 +40,9 @@ Examples:
 Exit code: 0 when every check passed or warned, 1 when one failed, 2 for bad flags.`;
 
 /** The kubeconfig: --kubeconfig, else KUBECONFIG (a list of files, merged), else ~/.kube/config or in-cluster. */
-export function loadKubeConfig(options: { file?: string; context?: string; env: CliContext['env']; cwd: string }): KubeConfig {
+export async function loadKubeConfig(options: { file?: string; context?: string; env: CliContext['env']; cwd: string }): Promise<KubeConfig> {
+  // Loaded here, not at the top: every other command starts without the Kubernetes client.
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();
   const files = options.file !== undefined ? [options.file] : (options.env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
   try {
@@ -114,7 +116,7 @@ export function registerCheckCommand(program: Command, context: CliContext): voi
       if (flags.pre === true && flags.proxy === true) command.error('error: --pre checks a cluster before installing, --proxy an installation: give one of them', { exitCode: usageExitCode });
       let http: KubeHttp;
       try {
-        http = kubeHttpFor(loadKubeConfig({ ...(flags.kubeconfig !== undefined ? { file: flags.kubeconfig } : {}), ...(flags.context !== undefined ? { context: flags.context } : {}), env: context.env, cwd: context.cwd }));
+        http = kubeHttpFor(await loadKubeConfig({ ...(flags.kubeconfig !== undefined ? { file: flags.kubeconfig } : {}), ...(flags.context !== undefined ? { context: flags.context } : {}), env: context.env, cwd: context.cwd }));
       } catch (error) {
         command.error(`error: ${(error as Error).message}`, { exitCode: usageExitCode, code: 'meshbus.check.kubeconfig' });
       }
