@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canSignCertificates, expiryOf, issuerOf, parseCertificateBundle } from './certificates.js';
+import { createPrivateKey } from 'node:crypto';
+import { createTrustAnchor, type TrustMaterial } from '@meshbus/trust';
+import { createIntermediateCaCertificate, decodePem, encodePem } from '@meshbus/x509';
+import { canSignCertificates, chainsTo, expiryOf, issuerOf, parseCertificateBundle } from './certificates.js';
 import { anchor, issuer, servingCertificate, validity } from './test-installation.js';
 
 const run = promisify(execFile);
@@ -70,6 +73,29 @@ describe('certificate checks agree with openssl', () => {
     await expect(run('openssl', ['x509', '-noout', '-checkend', String(2 * 86_400), '-in', pem])).resolves.toBeDefined();
     const expired = parseCertificateBundle(issuer(anchors, validity(10, -1)).certificatePem, 'expired')[0]!;
     expect(expiryOf(expired, now, 7).state).toBe('expired');
+  });
+
+  it('follows intermediates to the anchors, as openssl verify -untrusted does', async () => {
+    // anchor → intermediate (without a path length limit) → issuer
+    const middle: TrustMaterial = (() => {
+      const key = createTrustAnchor({ commonName: 'throwaway', validity: validity(1, 30) });
+      const der = createIntermediateCaCertificate({
+        commonName: 'intermediate.meshbus.cluster.local',
+        publicKey: createPrivateKey(key.privateKeyPem),
+        issuer: { certificateDer: decodePem(anchors.certificatePem, 'CERTIFICATE'), privateKey: createPrivateKey(anchors.privateKeyPem) },
+        validity: validity(1, 30),
+      });
+      return { certificatePem: encodePem('CERTIFICATE', der), privateKeyPem: key.privateKeyPem };
+    })();
+    const below = issuer(middle);
+    const [leaf, ...rest] = parseCertificateBundle(below.certificatePem + middle.certificatePem, 'issuer chain');
+    const roots = parseCertificateBundle(anchors.certificatePem, 'anchors');
+    expect(chainsTo(leaf, rest, roots)).toBe(true);
+    expect(chainsTo(leaf, [], roots)).toBe(false);
+    expect(chainsTo(leaf, rest, parseCertificateBundle(stranger.certificatePem, 'stranger'))).toBe(false);
+    const args = ['verify', '-CAfile', await file('root.pem', anchors.certificatePem), '-untrusted', await file('mid.pem', middle.certificatePem), await file('leaf.pem', below.certificatePem)];
+    await expect(run('openssl', args)).resolves.toBeDefined();
+    await expect(run('openssl', ['verify', '-CAfile', await file('root2.pem', anchors.certificatePem), await file('leaf2.pem', below.certificatePem)])).rejects.toThrow();
   });
 
   it('names what holds no certificate', () => {

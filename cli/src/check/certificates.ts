@@ -13,15 +13,18 @@ export interface CertificateFacts {
   readonly keyUsage: readonly KeyUsage[] | undefined;
 }
 
+/** At least one certificate, in the order of the PEM text. */
+export type CertificateBundle = [CertificateFacts, ...CertificateFacts[]];
+
 /** Every certificate of a PEM text; throws naming `what` when there is none or one is malformed. */
-export function parseCertificateBundle(pem: string, what: string): CertificateFacts[] {
+export function parseCertificateBundle(pem: string, what: string): CertificateBundle {
   let ders: Uint8Array[];
   try {
     ders = decodePemAll(pem, 'CERTIFICATE');
   } catch (error) {
     throw new Error(`${what} holds no PEM certificate (${(error as Error).message})`);
   }
-  return ders.map((der, i) => {
+  const bundle = ders.map((der, i): CertificateFacts => {
     try {
       const decoded = parseCertificate(der);
       const x509 = new X509Certificate(der);
@@ -37,6 +40,8 @@ export function parseCertificateBundle(pem: string, what: string): CertificateFa
       throw new Error(`certificate ${i + 1} of ${what} is malformed: ${(error as Error).message}`);
     }
   });
+  // decodePemAll returned at least one block.
+  return bundle as CertificateBundle;
 }
 
 /** How far a certificate is from expiry, against a warning threshold. */
@@ -74,4 +79,16 @@ export function issuerOf(cert: CertificateFacts, candidates: readonly Certificat
 /** Whether the certificate may sign certificates: a CA (basicConstraints) whose keyUsage includes keyCertSign. */
 export function canSignCertificates(cert: CertificateFacts): boolean {
   return cert.isCa && cert.keyUsage?.includes('keyCertSign') === true;
+}
+
+/** Whether `cert` chains, through any of `intermediates`, to a certificate signed by one of `roots`. */
+export function chainsTo(cert: CertificateFacts, intermediates: readonly CertificateFacts[], roots: readonly CertificateFacts[]): boolean {
+  let current = cert;
+  for (let depth = 0; depth <= intermediates.length; depth++) {
+    if (issuerOf(current, roots)) return true;
+    const next = issuerOf(current, intermediates.filter((c) => c !== current));
+    if (!next) return false;
+    current = next;
+  }
+  return false;
 }

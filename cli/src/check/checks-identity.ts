@@ -1,7 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { issuerSecretName, trustAnchorsConfigMapName } from '@meshbus/install';
 import { objectPath, type KubeObject } from './cluster.js';
-import { canSignCertificates, describeExpiry, expiryOf, issuerOf, parseCertificateBundle, type CertificateFacts } from './certificates.js';
+import { canSignCertificates, chainsTo, describeExpiry, expiryOf, parseCertificateBundle, type CertificateBundle } from './certificates.js';
 import { Category, readTrustAnchorsPem, secretText, type CheckContext, type ClusterCheck } from './context.js';
 import { fail, pass, warn } from './model.js';
 
@@ -15,7 +15,7 @@ async function readIssuerSecret(context: CheckContext, signal: AbortSignal): Pro
 }
 
 /** The issuer's certificate chain (issuer first) from the Secret's tls.crt. */
-async function readIssuerChain(context: CheckContext, signal: AbortSignal): Promise<CertificateFacts[]> {
+async function readIssuerChain(context: CheckContext, signal: AbortSignal): Promise<CertificateBundle> {
   const pem = secretText(await readIssuerSecret(context, signal), 'tls.crt');
   if (pem === undefined) throw new Error(`secret ${issuerSecretName} has no tls.crt`);
   return parseCertificateBundle(pem, `tls.crt of secret ${issuerSecretName}`);
@@ -69,19 +69,19 @@ export function identityChecks(): ClusterCheck[] {
       dependsOn: ['identity.issuer-secret'],
       async run(context, signal) {
         const [issuer] = await readIssuerChain(context, signal);
-        if (!canSignCertificates(issuer!)) return fail(`${issuer!.subject} is not a CA with keyUsage keyCertSign; the identity service cannot sign with it; ${rotateIssuer}`);
+        if (!canSignCertificates(issuer)) return fail(`${issuer.subject} is not a CA with keyUsage keyCertSign; the identity service cannot sign with it; ${rotateIssuer}`);
         const keyPem = secretText(await readIssuerSecret(context, signal), 'tls.key')!;
         let matches: boolean;
         try {
-          matches = issuer!.x509.checkPrivateKey(createPrivateKey(keyPem));
+          matches = issuer.x509.checkPrivateKey(createPrivateKey(keyPem));
         } catch (error) {
           return fail(`tls.key of secret ${issuerSecretName} is not a PEM private key: ${(error as Error).message}`);
         }
         if (!matches) return fail(`tls.key of secret ${issuerSecretName} does not belong to its tls.crt`);
-        const expiry = expiryOf(issuer!, context.now(), identityWarnDays.issuer);
-        if (expiry.state === 'expired' || expiry.state === 'not-yet-valid') return fail(`the issuer ${describeExpiry(issuer!, expiry)}; proxies get no certificates; ${rotateIssuer}`);
-        if (expiry.state === 'expiring') return warn(`the issuer ${describeExpiry(issuer!, expiry)}; ${rotateIssuer}`);
-        return pass(describeExpiry(issuer!, expiry));
+        const expiry = expiryOf(issuer, context.now(), identityWarnDays.issuer);
+        if (expiry.state === 'expired' || expiry.state === 'not-yet-valid') return fail(`the issuer ${describeExpiry(issuer, expiry)}; proxies get no certificates; ${rotateIssuer}`);
+        if (expiry.state === 'expiring') return warn(`the issuer ${describeExpiry(issuer, expiry)}; ${rotateIssuer}`);
+        return pass(describeExpiry(issuer, expiry));
       },
     },
     {
@@ -92,14 +92,8 @@ export function identityChecks(): ClusterCheck[] {
       async run(context, signal) {
         const [issuer, ...intermediates] = await readIssuerChain(context, signal);
         const anchors = parseCertificateBundle(await readTrustAnchorsPem(context, signal), `configmap ${trustAnchorsConfigMapName}`);
-        let current = issuer!;
-        for (let depth = 0; depth <= intermediates.length; depth++) {
-          if (issuerOf(current, anchors)) return pass();
-          const next = issuerOf(current, intermediates);
-          if (!next || next === current) break;
-          current = next;
-        }
-        return fail(`${issuer!.subject} (secret ${issuerSecretName}) is not signed by any anchor in configmap ${trustAnchorsConfigMapName}; the identity service refuses it; create the issuer from a current anchor, or add its anchor to the configmap`);
+        if (chainsTo(issuer, intermediates, anchors)) return pass();
+        return fail(`${issuer.subject} (secret ${issuerSecretName}) is not signed by any anchor in configmap ${trustAnchorsConfigMapName}; the identity service refuses it; create the issuer from a current anchor, or add its anchor to the configmap`);
       },
     },
   ];

@@ -2,7 +2,7 @@ import { randomUUID, createPrivateKey } from 'node:crypto';
 import { componentName, injectorTlsSecretName, webhookConfigurationName, webhookName } from '@meshbus/install';
 import { injectAnnotation } from '@meshbus/injector';
 import { objectPath, serviceProxyPath, statusMessage, withLabels, type KubeObject } from './cluster.js';
-import { describeExpiry, expiryOf, issuerOf, parseCertificateBundle, type CertificateFacts } from './certificates.js';
+import { chainsTo, describeExpiry, expiryOf, parseCertificateBundle, type CertificateFacts } from './certificates.js';
 import { Category, secretText, type CheckContext, type ClusterCheck } from './context.js';
 import { fail, pass, warn } from './model.js';
 
@@ -42,18 +42,6 @@ function caBundleOf(webhook: Webhook): CertificateFacts[] {
 /** The DNS name the API server checks in the injector's certificate. */
 export function injectorServiceDnsName(namespace: string): string {
   return `${componentName('injector')}.${namespace}.svc`;
-}
-
-/** Whether `leaf` chains, through `intermediates`, to a certificate signed by one of `roots`. */
-function chainsTo(leaf: CertificateFacts, intermediates: readonly CertificateFacts[], roots: readonly CertificateFacts[]): boolean {
-  let current = leaf;
-  for (let depth = 0; depth <= intermediates.length; depth++) {
-    if (issuerOf(current, roots)) return true;
-    const next = issuerOf(current, intermediates.filter((c) => c !== current));
-    if (!next) return false;
-    current = next;
-  }
-  return false;
 }
 
 /** The webhook configuration, its CA bundle and serving certificate, and that it answers. */
@@ -109,20 +97,20 @@ export function webhookChecks(): ClusterCheck[] {
         if (certPem === undefined || keyPem === undefined) return fail(`secret ${injectorTlsSecretName} needs tls.crt and tls.key (type kubernetes.io/tls)`);
         const [leaf, ...intermediates] = parseCertificateBundle(certPem, `tls.crt of secret ${injectorTlsSecretName}`);
         const dnsName = injectorServiceDnsName(namespace);
-        if (!chainsTo(leaf!, intermediates, bundle)) {
-          return fail(`the caBundle of webhook ${webhookName} did not sign ${leaf!.subject}, the certificate in secret ${injectorTlsSecretName}: the API server will refuse the injector; render both again with meshbus install`);
+        if (!chainsTo(leaf, intermediates, bundle)) {
+          return fail(`the caBundle of webhook ${webhookName} did not sign ${leaf.subject}, the certificate in secret ${injectorTlsSecretName}: the API server will refuse the injector; render both again with meshbus install`);
         }
-        if (leaf!.x509.checkHost(dnsName) === undefined) return fail(`the certificate in secret ${injectorTlsSecretName} is not for ${dnsName}; render it again with meshbus install`);
+        if (leaf.x509.checkHost(dnsName) === undefined) return fail(`the certificate in secret ${injectorTlsSecretName} is not for ${dnsName}; render it again with meshbus install`);
         let matches = false;
         try {
-          matches = leaf!.x509.checkPrivateKey(createPrivateKey(keyPem));
+          matches = leaf.x509.checkPrivateKey(createPrivateKey(keyPem));
         } catch (error) {
           return fail(`tls.key of secret ${injectorTlsSecretName} is not a PEM private key: ${(error as Error).message}`);
         }
         if (!matches) return fail(`tls.key of secret ${injectorTlsSecretName} does not belong to its tls.crt`);
-        const expiry = expiryOf(leaf!, context.now(), webhookCertificateWarnDays);
-        if (expiry.state === 'expired' || expiry.state === 'not-yet-valid') return fail(`the serving certificate ${describeExpiry(leaf!, expiry)}; rotate the webhook certificates`);
-        if (expiry.state === 'expiring') return warn(`the serving certificate ${describeExpiry(leaf!, expiry)}; rotate the webhook certificates before then`);
+        const expiry = expiryOf(leaf, context.now(), webhookCertificateWarnDays);
+        if (expiry.state === 'expired' || expiry.state === 'not-yet-valid') return fail(`the serving certificate ${describeExpiry(leaf, expiry)}; rotate the webhook certificates`);
+        if (expiry.state === 'expiring') return warn(`the serving certificate ${describeExpiry(leaf, expiry)}; rotate the webhook certificates before then`);
         return pass();
       },
     },
