@@ -50,6 +50,17 @@ describe('certificate checks agree with openssl', () => {
     }
   });
 
+  it('refuses a certificate whose signature was tampered with, although its names match, as openssl does', async () => {
+    const der = decodePem(issuer(anchors).certificatePem, 'CERTIFICATE');
+    der[der.length - 1] ^= 0x01;
+    const tampered = encodePem('CERTIFICATE', der);
+    const facts = parseCertificateBundle(tampered, 'tampered')[0];
+    const roots = parseCertificateBundle(anchors.certificatePem, 'anchors');
+    expect(facts.x509.checkIssued(roots[0].x509)).toBe(true);
+    expect(issuerOf(facts, roots)).toBeUndefined();
+    expect(await opensslVerifies(anchors.certificatePem, tampered)).toBe(false);
+  });
+
   it('accepts a serving certificate for its service name only, as openssl does', async () => {
     const serving = servingCertificate(anchors, 'meshbus-injector.meshbus.svc');
     const leaf = parseCertificateBundle(serving.certificatePem, 'serving')[0]!;
