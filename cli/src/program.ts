@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerAuthzCommand } from './commands/authz.js';
+import { registerCheckCommand } from './commands/check.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerEndpointsCommand } from './commands/endpoints.js';
 import { registerEventsCommand } from './commands/events.js';
@@ -39,6 +40,7 @@ export function createProgram(context: CliContext): Command {
   registerNatsAuthCommand(program, context);
   registerPolicyCommand(program, context);
   registerAuthzCommand(program, context);
+  registerCheckCommand(program, context);
   registerProxyCommands(program, context);
   registerRunCommand(program, context);
   return program;

@@ -1,0 +1,88 @@
+import { parse as parseYaml } from 'yaml';
+import { trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from '@meshbus/install';
+import { objectPath, type ClusterReader, type KubeObject } from './cluster.js';
+import type { Check } from './model.js';
+import type { NatsGreeting } from './nats-greeting.js';
+
+/** What every check of a run shares. */
+export interface CheckContext {
+  readonly cluster: ClusterReader;
+  /** The control namespace. */
+  readonly namespace: string;
+  readonly now: () => Date;
+  /** Reads the INFO greeting of an external NATS (values `nats.url`). */
+  readonly natsGreeting: (url: string, signal: AbortSignal) => Promise<NatsGreeting>;
+}
+
+export type ClusterCheck = Check<CheckContext>;
+
+/** Category names, as printed. */
+export const Category = {
+  api: 'kubernetes-api',
+  pre: 'pre-kubernetes-setup',
+  controlPlane: 'meshbus-control-plane',
+  nats: 'meshbus-nats',
+  webhook: 'meshbus-webhook',
+  identity: 'meshbus-identity',
+  dataPlane: 'meshbus-data-plane',
+} as const;
+
+/** The values an installation was rendered from, as far as the checks need them. */
+export interface InstallValues {
+  readonly version: string;
+  /** An external NATS; absent when the installation runs its own. */
+  readonly natsUrl?: string;
+  readonly ha: boolean;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses the `values.yaml` of the values ConfigMap; throws naming the field that is wrong. */
+export function parseInstallValues(text: string): InstallValues {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new Error(`${valuesKey} is not YAML: ${(error as Error).message}`);
+  }
+  if (!isRecord(doc)) throw new Error(`${valuesKey} is not a YAML mapping`);
+  const version = doc.version;
+  if (typeof version !== 'string' || version === '') throw new Error(`${valuesKey} has no version (a string)`);
+  const nats = doc.nats;
+  if (nats !== undefined && nats !== null && !isRecord(nats)) throw new Error(`${valuesKey}: nats must be a mapping`);
+  const url = isRecord(nats) ? nats.url : undefined;
+  if (url !== undefined && url !== null && url !== '' && typeof url !== 'string') throw new Error(`${valuesKey}: nats.url must be a string`);
+  return { version, ha: doc.ha === true, ...(typeof url === 'string' && url !== '' ? { natsUrl: url } : {}) };
+}
+
+/** The installation's values from the values ConfigMap; throws with a hint when absent or malformed. */
+export async function readInstallValues(context: CheckContext, signal: AbortSignal): Promise<InstallValues> {
+  const path = objectPath('v1', 'configmaps', { namespace: context.namespace, name: valuesConfigMapName });
+  const map = await context.cluster.get<KubeObject & { data?: Record<string, string> }>(path, signal);
+  if (!map) throw new Error(`configmap ${valuesConfigMapName} not found in namespace ${context.namespace}; was meshbus installed with meshbus install?`);
+  const text = map.data?.[valuesKey];
+  if (text === undefined) throw new Error(`configmap ${valuesConfigMapName} has no key ${valuesKey}`);
+  try {
+    return parseInstallValues(text);
+  } catch (error) {
+    throw new Error(`configmap ${valuesConfigMapName}: ${(error as Error).message}`);
+  }
+}
+
+/** The trust anchors PEM of the installation; throws with a hint when absent. */
+export async function readTrustAnchorsPem(context: CheckContext, signal: AbortSignal): Promise<string> {
+  const path = objectPath('v1', 'configmaps', { namespace: context.namespace, name: trustAnchorsConfigMapName });
+  const map = await context.cluster.get<KubeObject & { data?: Record<string, string> }>(path, signal);
+  if (!map) throw new Error(`configmap ${trustAnchorsConfigMapName} not found in namespace ${context.namespace}`);
+  const pem = map.data?.[trustAnchorsKey];
+  if (pem === undefined || pem.trim() === '') throw new Error(`configmap ${trustAnchorsConfigMapName} has no key ${trustAnchorsKey}`);
+  return pem;
+}
+
+/** A Secret's data key, decoded from base64; undefined when absent. */
+export function secretText(secret: { data?: Record<string, string> } | undefined, key: string): string | undefined {
+  const value = secret?.data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
