@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 import type { FakeKubeObject } from './fake-kube-object.js';
@@ -20,6 +21,7 @@ import {
 } from './fake-kube-resources.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './fake-kube-selectors.js';
 import { tableOf, wantsTable, type IncludeObject } from './fake-kube-table.js';
+import { selfSignedServingCertificate } from './fake-kube-tls.js';
 
 export type { FakeKubeObject } from './fake-kube-object.js';
 export type { FakePrinterColumn, FakeResourceType } from './fake-kube-resources.js';
@@ -80,6 +82,12 @@ export interface FakeKubeApiOptions {
    * CustomResourceDefinition, nor of a kind given to {@link FakeKubeApi.apply}. @default false
    */
   serveUnknownResources?: boolean;
+  /**
+   * Serves HTTPS with a self-signed certificate for 127.0.0.1 (made with `openssl`), which
+   * {@link FakeKubeApi.kubeconfig} trusts. kubectl needs it: it sends no bearer token over plain
+   * HTTP. @default false
+   */
+  tls?: boolean;
 }
 
 /** Which objects a list or watch asks for. */
@@ -149,8 +157,10 @@ interface OpenWatch {
  * open watches see the change as a real API server would send it.
  */
 export interface FakeKubeApi extends AsyncDisposable {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>`, or `https://` with {@link FakeKubeApiOptions.tls}. */
   readonly url: string;
+  /** The serving certificate (PEM) with {@link FakeKubeApiOptions.tls}. */
+  readonly caPem: string | undefined;
   readonly bearerToken: string;
   /** Every request received, oldest first. */
   readonly requests: readonly FakeKubeRequest[];
@@ -242,6 +252,11 @@ async function readText(req: IncomingMessage): Promise<string> {
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
+  const media = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  if (media !== 'application/json' && !media.endsWith('+json')) {
+    req.resume();
+    throw new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, got ${JSON.stringify(media)}`);
+  }
   const text = await readText(req);
   if (text === '') return undefined;
   try {
@@ -695,7 +710,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const conflict = (qualified: string, name: string) =>
     new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: qualified });
 
-  const server: Server = createServer((req, res) => {
+  const certificate = options.tls ? await selfSignedServingCertificate() : undefined;
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       if (res.headersSent) {
         res.end();
@@ -706,12 +722,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       else if (error instanceof Error && error.name === 'SelectorError') send(res, 400, status(400, 'BadRequest', error.message));
       else send(res, 500, status(500, 'InternalError', String(error)));
     });
-  });
+  };
+  const server: Server = certificate ? createTlsServer({ cert: certificate.certificatePem, key: certificate.keyPem }, listener) : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${certificate ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const caData = certificate && Buffer.from(certificate.certificatePem).toString('base64');
 
   const closeWatches = () => {
     for (const w of watches) w.res.end();
@@ -734,6 +752,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
   return {
     url,
+    caPem: certificate?.certificatePem,
     bearerToken,
     requests,
     kubeConfigOptions: () => ({
@@ -746,7 +765,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       JSON.stringify({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'fake', cluster: { server: url } }],
+        clusters: [{ name: 'fake', cluster: { server: url, ...(caData ? { 'certificate-authority-data': caData } : {}) } }],
         users: [{ name: 'fake', user: { token: bearerToken } }],
         contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
         'current-context': 'fake',
