@@ -126,7 +126,9 @@ interface OpenWatch {
  *   CustomResourceDefinitions stored; aggregated discovery is declined by answering the plain
  *   form, which kubectl accepts. `/openapi/v3` has one document per group version with the
  *   resources' paths (no built-in schemas), which lets kubectl's validation on create leave the
- *   checking to the server; the fake does not check fields (`fieldValidation` is ignored);
+ *   checking to the server; `/openapi/v2` is an empty document, which kubectl versions without
+ *   OpenAPI v3 (1.20) read as "nothing to validate". The fake does not check fields
+ *   (`fieldValidation` is ignored), so `kubectl create` needs no `--validate=false`;
  * - CustomResourceDefinitions: storing one (over HTTP or {@link FakeKubeApi.apply}) serves its
  *   resources and sets its `Established` and `NamesAccepted` conditions; deleting it deletes them.
  *   Resources nobody defined answer 404 (see {@link FakeKubeApiOptions.serveUnknownResources});
@@ -560,6 +562,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         return;
       }
       if (url.pathname === '/openapi/v3') return send(res, 200, openApiIndex(served()));
+      if (url.pathname === '/openapi/v2') {
+        // No schemas: kubectl before OpenAPI v3 (Debian's 1.20) validates nothing it finds no schema for.
+        if (accept?.includes('protobuf')) {
+          res.writeHead(200, { 'content-type': 'application/octet-stream' }).end();
+          return;
+        }
+        return send(res, 200, { swagger: '2.0', info: { title: 'Kubernetes', version: SERVER_VERSION.gitVersion }, paths: {}, definitions: {} });
+      }
       if (segments[0] === 'openapi' && segments[1] === 'v3' && segments.length > 2) {
         const gv = segments[2] === 'api' ? segments[3] : `${segments[3]}/${segments[4]}`;
         const inVersion = served().filter((t) => groupVersionOf(t) === gv);
