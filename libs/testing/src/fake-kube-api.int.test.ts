@@ -264,7 +264,8 @@ describe('fake Kubernetes API server', () => {
           }
         })(kc);
         const withBookmarks = new ListWatch<V1ConfigMap>('/api/v1/namespaces/a/configmaps', bookmarkingWatch, () => core.listNamespacedConfigMap({ namespace: 'a' }), false);
-        const withoutBookmarks = makeInformer<V1ConfigMap>(kc, '/api/v1/namespaces/b/configmaps', () => core.listNamespacedConfigMap({ namespace: 'b' }));
+        // makeInformer builds a ListWatch, which tells the resourceVersion it would resume from.
+        const withoutBookmarks = makeInformer<V1ConfigMap>(kc, '/api/v1/namespaces/b/configmaps', () => core.listNamespacedConfigMap({ namespace: 'b' })) as ListWatch<V1ConfigMap>;
         const errors: unknown[] = [];
         for (const informer of [withBookmarks, withoutBookmarks]) {
           informer.on('error', (e) => errors.push(e));
@@ -289,7 +290,7 @@ describe('fake Kubernetes API server', () => {
         await waitFor(() => watching('a') === 2 && watching('b') >= 2, { what: 're-watches' });
         slow.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'a', name: 'second' } });
         slow.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'b', name: 'second' } });
-        const names = (informer: { list(): KubernetesObject[] }) => informer.list().map((o) => o.metadata!.name).sort().join(',');
+        const names = (informer: { list(): readonly KubernetesObject[] }) => informer.list().map((o) => o.metadata!.name).sort().join(',');
         await waitFor(() => names(withBookmarks) === 'first,second' && names(withoutBookmarks) === 'first,second', { what: 'both informers converged' });
 
         expect(lists('a')).toBe(1);
