@@ -137,6 +137,54 @@ describe('fake Kubernetes API server', () => {
     expect((await call('PATCH', '/apis/example.com/v1/namespaces/shop/widgets/w2', 'x', { 'content-type': 'text/plain' })).status).toBe(415);
   });
 
+  it('serves kinds a test applied, and with serveUnknownResources any resource', async () => {
+    expect((await call('GET', '/apis/meshbus.io/v1alpha1/namespaces/shop/servers')).status).toBe(404);
+    kube.apply({ apiVersion: 'meshbus.io/v1alpha1', kind: 'Server', metadata: { namespace: 'shop', name: 'web' }, spec: { port: 80 } });
+    expect((await call('GET', '/apis/meshbus.io/v1alpha1/namespaces/shop/servers')).body).toMatchObject({ kind: 'ServerList', items: [{ metadata: { name: 'web' } }] });
+    expect((await call('GET', '/apis/meshbus.io/v1alpha1')).body.resources).toEqual([expect.objectContaining({ name: 'servers', kind: 'Server', namespaced: true })]);
+
+    const open = await startFakeKubeApi({ serveUnknownResources: true });
+    try {
+      const res = await fetch(`${open.url}/apis/anything.example/v9/namespaces/x/things`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${open.bearerToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ apiVersion: 'anything.example/v9', kind: 'Thing', metadata: { name: 't' } }),
+      });
+      expect(res.status).toBe(201);
+      expect(open.get({ apiVersion: 'anything.example/v9', kind: 'Thing', namespace: 'x', name: 't' })).toMatchObject({ metadata: { namespace: 'x' } });
+    } finally {
+      await open.stop();
+    }
+  });
+
+  it('answers 410 Gone to watches older than a compaction point, and resumes later ones', async () => {
+    kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'gone', name: 'one' } });
+    const rv = kube.resourceVersion();
+    kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'gone', name: 'two' } });
+    kube.compactHistory(rv);
+    const older = await call('GET', `/api/v1/namespaces/gone/configmaps?watch=true&resourceVersion=${Number(rv) - 1}`);
+    expect(older.body).toMatchObject({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired' } });
+    const res = await fetch(`${kube.url}/api/v1/namespaces/gone/configmaps?watch=true&resourceVersion=${rv}&timeoutSeconds=1`, { headers: { authorization: `Bearer ${kube.bearerToken}` } });
+    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { metadata: { name: string } } });
+    expect(lines.map((l) => [l.type, l.object.metadata.name])).toEqual([['ADDED', 'two']]);
+  });
+
+  it('serves HTTPS that client-node accepts with tls', async () => {
+    const secure = await startFakeKubeApi({ tls: true });
+    try {
+      expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(secure.caPem).toContain('BEGIN CERTIFICATE');
+      expect(JSON.parse(secure.kubeconfig()).clusters[0].cluster['certificate-authority-data']).toBe(Buffer.from(secure.caPem!).toString('base64'));
+      secure.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: 'tls', name: 's' } });
+      const kc = new KubeConfig();
+      kc.loadFromString(secure.kubeconfig());
+      const list = await kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: 'tls' });
+      expect(list.items.map((s) => s.metadata?.name)).toEqual(['s']);
+    } finally {
+      await secure.stop();
+    }
+  });
+
   it('selects by set-based label selectors', async () => {
     for (const [name, tier] of [['a', 'web'], ['b', 'db'], ['c', undefined]] as const) {
       kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'labels', name, ...(tier ? { labels: { tier } } : {}) } });
