@@ -140,7 +140,8 @@ interface OpenWatch {
  * - meta.k8s.io/v1 Tables when `Accept` asks for them (as `kubectl get` does): NAME and AGE, or a
  *   CustomResourceDefinition's `additionalPrinterColumns` (simple JSONPaths);
  * - create (POST; 409 AlreadyExists), replace (PUT; 409 Conflict on a stale resourceVersion),
- *   PATCH (merge, JSON patch; strategic merge and apply patches are applied as merge patches),
+ *   PATCH (merge, JSON patch, strategic merge with the built-in kinds' keyed lists such as
+ *   containers by name but no schemas, server-side apply applied as a merge patch),
  *   the `status` subresource (PUT and PATCH; writes to the object keep its status), DELETE of an
  *   object or a collection; 404 NotFound Status bodies as a real server sends them;
  * - the service proxy, `/api/v1/namespaces/<ns>/services/[scheme:]<name>[:port]/proxy/<path>`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyPatch, mergePatch, PatchError, patchTypeOf } from './fake-kube-patch.js';
+import { applyPatch, mergePatch, PatchError, patchTypeOf, strategicMergePatch } from './fake-kube-patch.js';
 
 describe('PATCH bodies', () => {
   it('merge patches as RFC 7386 says', () => {
@@ -32,5 +32,51 @@ describe('PATCH bodies', () => {
     expect(code(() => applyPatch(target, 'json', '{"op":"add"}'))).toBe(400);
     expect(code(() => applyPatch(target, 'merge', '[1]'))).toBe(400);
     expect(code(() => applyPatch(target, 'merge', '{'))).toBe(400);
+  });
+
+  it('merges keyed lists of strategic merge patches and obeys their directives', () => {
+    const deployment = {
+      metadata: { finalizers: ['a'] },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              { name: 'web', image: 'nginx', ports: [{ containerPort: 80, name: 'http' }] },
+              { name: 'side', image: 'busybox' },
+            ],
+            tolerations: [{ key: 'x' }],
+          },
+        },
+      },
+    };
+    const patch = {
+      metadata: { finalizers: ['b'] },
+      spec: {
+        template: {
+          spec: {
+            '$setElementOrder/containers': [{ name: 'side' }, { name: 'web' }],
+            containers: [{ name: 'web', image: 'nginx:2', ports: [{ containerPort: 80, protocol: 'TCP' }] }, { name: 'side', $patch: 'delete' }, { name: 'new', image: 'x' }],
+            tolerations: [{ key: 'y' }],
+          },
+        },
+      },
+    };
+    expect(strategicMergePatch(deployment, patch)).toEqual({
+      metadata: { finalizers: ['a', 'b'] },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              { name: 'web', image: 'nginx:2', ports: [{ containerPort: 80, name: 'http', protocol: 'TCP' }] },
+              { name: 'new', image: 'x' },
+            ],
+            tolerations: [{ key: 'y' }],
+          },
+        },
+      },
+    });
+    expect(strategicMergePatch({ spec: { a: 1, b: 2 } }, { spec: { $retainKeys: ['a', 'c'], c: 3 } })).toEqual({ spec: { a: 1, c: 3 } });
+    expect(strategicMergePatch({ spec: { a: 1 } }, { spec: { $patch: 'replace', b: 2 } })).toEqual({ spec: { b: 2 } });
+    expect(strategicMergePatch({ metadata: { finalizers: ['a', 'b'] } }, { metadata: { '$deleteFromPrimitiveList/finalizers': ['a'] } })).toEqual({ metadata: { finalizers: ['b'] } });
   });
 });
