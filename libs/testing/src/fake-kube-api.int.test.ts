@@ -105,6 +105,32 @@ describe('fake Kubernetes API server', () => {
     expect(() => kube.apply({ ...widgetsCrd(), metadata: { name: 'wrong.example.com' } })).toThrow(/metadata.name must be/);
   });
 
+  it('serves every version of a CRD from one store, in the version asked for', async () => {
+    kube.apply({ apiVersion: 'example.com/v1beta1', kind: 'Gizmo', metadata: { name: 'early' } }, { plural: 'gizmos' });
+    const versions = [
+      { name: 'v1beta1', served: true, storage: false },
+      { name: 'v1', served: true, storage: true },
+    ];
+    kube.apply({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'gizmos.example.com' },
+      spec: { group: 'example.com', scope: 'Cluster', names: { plural: 'gizmos', kind: 'Gizmo' }, versions },
+    });
+    expect((await call('GET', '/apis')).body.groups).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'example.com', versions: expect.arrayContaining([{ groupVersion: 'example.com/v1', version: 'v1' }]) })]));
+    const watch = fetch(`${kube.url}/apis/example.com/v1/gizmos?watch=true&timeoutSeconds=1`, { headers: { authorization: `Bearer ${kube.bearerToken}` } }).then((r) => r.text());
+    await waitFor(() => kube.requests.some((r) => r.path === '/apis/example.com/v1/gizmos' && r.query.watch === 'true'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await call('POST', '/apis/example.com/v1beta1/gizmos', { apiVersion: 'example.com/v1beta1', kind: 'Gizmo', metadata: { name: 'g' } })).status).toBe(201);
+    expect((await call('GET', '/apis/example.com/v1/gizmos/g')).body.apiVersion).toBe('example.com/v1');
+    expect((await call('GET', '/apis/example.com/v1/gizmos/early')).body.apiVersion).toBe('example.com/v1');
+    expect(((await call('GET', '/apis/example.com/v1beta1/gizmos')).body.items as FakeKubeObject[]).map((i) => `${i.apiVersion} ${i.metadata.name}`).sort()).toEqual(['example.com/v1beta1 early', 'example.com/v1beta1 g']);
+    const events = (await watch).trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: FakeKubeObject });
+    expect(events.map((e) => `${e.type} ${e.object.apiVersion} ${e.object.metadata.name}`)).toEqual(['ADDED example.com/v1 early', 'ADDED example.com/v1 g']);
+    expect(kube.remove({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'gizmos.example.com' })).toBe(true);
+    expect((await call('GET', '/apis/example.com/v1beta1/gizmos')).status).toBe(404);
+  });
+
   it('patches objects and their status subresource as a real server does', async () => {
     kube.apply(widgetsCrd());
     const w = kube.apply(widget('w2', 1));

@@ -153,8 +153,8 @@ interface OpenWatch {
  * - bearer-token authentication.
  *
  * Not spoken: protobuf, admission, namespace lifecycle (objects may be created in namespaces
- * that do not exist), garbage collection, conversion between a CRD's versions (each version is
- * stored apart), field validation.
+ * that do not exist), garbage collection, conversion webhooks (a CRD's versions share their
+ * objects, only `apiVersion` changes, as with the `None` strategy), field validation.
  *
  * Tests change objects directly with {@link FakeKubeApi.apply} and {@link FakeKubeApi.remove};
  * open watches see the change as a real API server would send it.
@@ -312,6 +312,17 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     return collection;
   };
   const keyOf = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
+  /** Where a collection's objects are kept: all served versions of a CRD share one store, as without conversion webhooks. */
+  const storageOf = (collection: string) => {
+    const t = types.get(collection);
+    return t?.custom ? `crd:${t.group}|${t.plural}` : collection;
+  };
+  const objectsOf = (collection: string) => store.get(storageOf(collection));
+  /** An object as a collection serves it: custom resources in the version asked for. */
+  const asServed = (collection: string, object: FakeKubeObject): FakeKubeObject => {
+    const t = types.get(collection);
+    return t?.custom ? { ...object, apiVersion: groupVersionOf(t) } : object;
+  };
 
   const write = (w: OpenWatch, type: string, object: unknown) => {
     w.res.write(`${JSON.stringify({ type, object })}\n`);
@@ -368,23 +379,37 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const served = crdResourceTypes(crd);
     const collections = served.map(collectionKey);
     const gone = (crdCollections.get(crd.metadata.name) ?? []).filter((c) => !collections.includes(c));
-    unserve(gone);
-    for (const t of served) types.set(collectionKey(t), t);
+    for (const c of gone) types.delete(c);
+    endWatches(gone);
+    for (const t of served) {
+      const collection = collectionKey(t);
+      types.set(collection, t);
+      // Objects a test applied before the CRD existed move into the CRD's shared store.
+      const earlier = store.get(collection);
+      if (earlier) {
+        const shared = store.get(storageOf(collection)) ?? new Map<string, FakeKubeObject>();
+        for (const [key, o] of earlier) shared.set(key, o);
+        store.set(storageOf(collection), shared);
+        store.delete(collection);
+      }
+    }
     crdCollections.set(crd.metadata.name, collections);
   };
 
   /** Stops serving collections, deleting their objects as a real server deletes a CRD's resources. */
   const unserve = (collections: readonly string[]) => {
+    const storages = collections.map(storageOf);
     for (const collection of collections) {
-      for (const o of [...(store.get(collection)?.values() ?? [])]) del(collection, o.metadata.namespace, o.metadata.name);
-      types.delete(collection);
-      store.delete(collection);
+      for (const o of [...(objectsOf(collection)?.values() ?? [])]) del(collection, o.metadata.namespace, o.metadata.name);
     }
-    endWatches(collections);
+    for (const collection of collections) types.delete(collection);
+    for (const storage of storages) store.delete(storage);
+    endWatches(storages);
   };
 
   const put = (collection: string, object: FakeKubeObject): FakeKubeObject => {
-    const objects = store.get(collection) ?? new Map<string, FakeKubeObject>();
+    const storage = storageOf(collection);
+    const objects = store.get(storage) ?? new Map<string, FakeKubeObject>();
     const key = keyOf(object.metadata.namespace, object.metadata.name);
     const old = objects.get(key);
     const complete = collection === CRD_COLLECTION ? establish(object) : object;
@@ -400,31 +425,32 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         generation: old && specPart(old) === specPart(complete) ? oldGeneration : oldGeneration + 1,
       },
     });
-    store.set(collection, objects);
+    store.set(storage, objects);
     objects.set(key, stored);
     if (collection === CRD_COLLECTION) serveCrd(stored);
-    record(collection, old, stored, false);
-    return structuredClone(stored);
+    record(storage, old, stored, false);
+    return structuredClone(asServed(collection, stored));
   };
 
   const del = (collection: string, namespace: string | undefined, name: string): FakeKubeObject | undefined => {
-    const objects = store.get(collection);
+    const objects = objectsOf(collection);
     const key = keyOf(namespace, name);
     const old = objects?.get(key);
     if (!objects || !old) return undefined;
     objects.delete(key);
     const rv = ++resourceVersion;
     const gone = structuredClone({ ...old, metadata: { ...old.metadata, resourceVersion: String(rv) } });
-    record(collection, old, gone, true);
+    record(storageOf(collection), old, gone, true);
     if (collection === CRD_COLLECTION) {
       unserve(crdCollections.get(name) ?? []);
       crdCollections.delete(name);
     }
-    return gone;
+    return asServed(collection, gone);
   };
 
-  const list = (query: Query): FakeKubeObject[] =>
-    [...(store.get(query.collection)?.values() ?? [])].filter((o) => matches(query, o)).map((o) => structuredClone(o));
+  /** The objects a query selects, as `collection` serves them. */
+  const list = (collection: string, query: Query): FakeKubeObject[] =>
+    [...(store.get(query.collection)?.values() ?? [])].filter((o) => matches(query, o)).map((o) => structuredClone(asServed(collection, o)));
 
   const reviewToken = (token: string, requested: string[]): FakeTokenReviewStatus => {
     if (reviewHandler) return reviewHandler(token, requested);
@@ -492,7 +518,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     res.flushHeaders();
     const open: OpenWatch = { ...w, res };
     if (start === undefined || initial) {
-      for (const object of list(w.query)) write(open, 'ADDED', w.render(object));
+      for (const object of list(w.query.collection, w.query)) write(open, 'ADDED', w.render(object));
       if (initial && w.bookmarks) bookmark(open, { 'k8s.io/initial-events-end': 'true' });
     } else {
       for (const event of history) {
@@ -536,7 +562,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (!options.serveUnknownResources) throw notFoundAtAll();
     const gv = prefix.replace(/^\/apis?\//, '');
     const [group, version] = gv.includes('/') ? (gv.split('/') as [string, string]) : ['', gv];
-    const kind = store.get(collection)?.values().next().value?.kind ?? plural;
+    const kind = objectsOf(collection)?.values().next().value?.kind ?? plural;
     return { group, version, plural, singular: plural, kind, namespaced: namespace !== undefined, verbs: [] };
   };
 
@@ -632,13 +658,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const objectNamespace = type.namespaced ? namespace : undefined;
 
     if (name === undefined) {
-      const q: Query = { collection, namespace, fieldSelector: parseFieldSelector(query.fieldSelector), labelSelector: parseLabelSelector(query.labelSelector) };
+      const q: Query = { collection: storageOf(collection), namespace, fieldSelector: parseFieldSelector(query.fieldSelector), labelSelector: parseLabelSelector(query.labelSelector) };
       if (method === 'GET') {
         if (query.watch === 'true' || query.watch === '1') {
-          const render = table ? (o: FakeKubeObject) => tableOf(type, [o], { ...tableOptions, resourceVersion: o.metadata.resourceVersion ?? '' }) : (o: FakeKubeObject) => o;
+          const render = table
+            ? (o: FakeKubeObject) => tableOf(type, [asServed(collection, o)], { ...tableOptions, resourceVersion: o.metadata.resourceVersion ?? '' })
+            : (o: FakeKubeObject) => asServed(collection, o);
           return serveWatch(req, res, { query: q, type, render, bookmarks: query.allowWatchBookmarks === 'true' }, query);
         }
-        const found = list(q);
+        const found = list(collection, q);
         if (table) return send(res, 200, tableOf(type, found, tableOptions));
         const items = type.custom ? found : found.map(({ apiVersion: _a, kind: _k, ...item }) => item);
         return send(res, 200, { kind: `${type.kind}List`, apiVersion, metadata: { resourceVersion: String(resourceVersion) }, items });
@@ -647,7 +675,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         const body = (await readBody(req)) as FakeKubeObject | undefined;
         if (!body?.metadata?.name) throw new StatusError(422, 'Invalid', `${type.kind} "" is invalid: metadata.name: Required value: name is required`);
         const ns = objectNamespace ?? (type.namespaced ? (body.metadata.namespace ?? 'default') : undefined);
-        if (store.get(collection)?.has(keyOf(ns, body.metadata.name))) {
+        if (objectsOf(collection)?.has(keyOf(ns, body.metadata.name))) {
           throw new StatusError(409, 'AlreadyExists', `${qualified} "${body.metadata.name}" already exists`, { name: body.metadata.name, group: type.group, kind: plural });
         }
         const { namespace: _n, resourceVersion: _rv, ...metadata } = body.metadata;
@@ -655,14 +683,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         return send(res, 201, object);
       }
       if (method === 'DELETE') {
-        const gone = list(q).map((o) => del(collection, o.metadata.namespace, o.metadata.name)!);
+        const gone = list(collection, q).map((o) => del(collection, o.metadata.namespace, o.metadata.name)!);
         return send(res, 200, { kind: `${type.kind}List`, apiVersion, metadata: { resourceVersion: String(resourceVersion) }, items: gone });
       }
       throw new StatusError(405, 'MethodNotAllowed', `${method} is not supported on ${qualified}`);
     }
 
     const key = keyOf(objectNamespace, name);
-    const current = store.get(collection)?.get(key);
+    const stored = objectsOf(collection)?.get(key);
+    const current = stored && asServed(collection, stored);
     if (method === 'GET') {
       if (!current) throw notFound(name);
       if (table) return send(res, 200, tableOf(type, [current], tableOptions));
@@ -784,8 +813,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     apply: (object, opts) => direct(() => put(collectionOf(object.apiVersion, object.kind, opts?.plural, object.metadata.namespace !== undefined), object)),
     remove: (ref, opts) => direct(() => del(collectionOf(ref.apiVersion, ref.kind, opts?.plural, undefined), ref.namespace, ref.name) !== undefined),
     get: (ref, opts) => {
-      const found = store.get(collectionOf(ref.apiVersion, ref.kind, opts?.plural, undefined))?.get(keyOf(ref.namespace, ref.name));
-      return found && structuredClone(found);
+      const collection = collectionOf(ref.apiVersion, ref.kind, opts?.plural, undefined);
+      const found = objectsOf(collection)?.get(keyOf(ref.namespace, ref.name));
+      return found && structuredClone(asServed(collection, found));
     },
     resourceTypes: () => structuredClone(served()),
     addServiceAccountToken: (token, account) => {
