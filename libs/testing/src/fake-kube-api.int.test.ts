@@ -211,6 +211,17 @@ describe('fake Kubernetes API server', () => {
     }
   });
 
+  it('deletes the objects of a deleted namespace', async () => {
+    kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'doomed' } });
+    kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'doomed', name: 'c' } });
+    kube.apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { namespace: 'doomed', name: 'd' } });
+    kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kept', name: 'c' } });
+    expect((await call('DELETE', '/api/v1/namespaces/doomed')).status).toBe(200);
+    expect(kube.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'doomed', name: 'c' })).toBeUndefined();
+    expect(kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'doomed', name: 'd' })).toBeUndefined();
+    expect(kube.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'kept', name: 'c' })).toBeDefined();
+  });
+
   it('selects by set-based label selectors', async () => {
     for (const [name, tier] of [['a', 'web'], ['b', 'db'], ['c', undefined]] as const) {
       kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'labels', name, ...(tier ? { labels: { tier } } : {}) } });

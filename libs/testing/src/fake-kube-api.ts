@@ -153,7 +153,7 @@ interface OpenWatch {
  * - bearer-token authentication.
  *
  * Not spoken: protobuf, admission, namespace lifecycle (objects may be created in namespaces
- * that do not exist), garbage collection, conversion webhooks (a CRD's versions share their
+ * that do not exist; deleting a namespace deletes its objects at once), garbage collection, conversion webhooks (a CRD's versions share their
  * objects, only `apiVersion` changes, as with the `None` strategy), field validation.
  *
  * Tests change objects directly with {@link FakeKubeApi.apply} and {@link FakeKubeApi.remove};
@@ -212,6 +212,7 @@ export interface FakeKubeApi extends AsyncDisposable {
 
 const API_SERVER_AUDIENCE = 'https://kubernetes.default.svc';
 const CRD_COLLECTION = '/apis/apiextensions.k8s.io/v1|customresourcedefinitions';
+const NAMESPACE_COLLECTION = '/api/v1|namespaces';
 const SERVER_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-meshbus-fake', gitCommit: '', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23', compiler: 'gc', platform: 'linux/amd64' };
 
 function status(code: number, reason: string, message: string, details?: Record<string, unknown>): Record<string, unknown> {
@@ -444,6 +445,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (collection === CRD_COLLECTION) {
       unserve(crdCollections.get(name) ?? []);
       crdCollections.delete(name);
+    }
+    if (collection === NAMESPACE_COLLECTION) {
+      // A real server empties a deleted namespace (while it is Terminating); the fake does it at once.
+      for (const [c, t] of [...types]) {
+        if (!t.namespaced) continue;
+        for (const o of [...(objectsOf(c)?.values() ?? [])]) if (o.metadata.namespace === name) del(c, name, o.metadata.name);
+      }
     }
     return asServed(collection, gone);
   };
