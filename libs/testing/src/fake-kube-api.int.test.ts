@@ -222,6 +222,26 @@ describe('fake Kubernetes API server', () => {
     expect(kube.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'kept', name: 'c' })).toBeDefined();
   });
 
+  it('pages lists and leaves objects alone on dryRun', async () => {
+    for (const name of ['p1', 'p2', 'p3']) kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'pages', name } });
+    const first = await call('GET', '/api/v1/namespaces/pages/configmaps?limit=2');
+    expect((first.body.items as FakeKubeObject[]).map((i) => i.metadata.name)).toEqual(['p1', 'p2']);
+    expect(first.body.metadata.remainingItemCount).toBe(1);
+    const second = await call('GET', `/api/v1/namespaces/pages/configmaps?limit=2&continue=${first.body.metadata.continue}`);
+    expect((second.body.items as FakeKubeObject[]).map((i) => i.metadata.name)).toEqual(['p3']);
+    expect(second.body.metadata.continue).toBeUndefined();
+    expect((await call('GET', '/api/v1/namespaces/pages/configmaps?continue=nonsense')).status).toBe(400);
+
+    const rv = kube.resourceVersion();
+    const created = await call('POST', '/api/v1/namespaces/pages/configmaps?dryRun=All', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'p4' } });
+    expect(created.status).toBe(201);
+    expect(created.body.metadata.name).toBe('p4');
+    expect((await call('DELETE', '/api/v1/namespaces/pages/configmaps/p1?dryRun=All')).status).toBe(200);
+    expect((await call('PATCH', '/api/v1/namespaces/pages/configmaps/p2?dryRun=All', { data: { a: 'b' } }, { 'content-type': 'application/merge-patch+json' })).body.data).toEqual({ a: 'b' });
+    expect(kube.resourceVersion()).toBe(rv);
+    expect(((await call('GET', '/api/v1/namespaces/pages/configmaps')).body.items as FakeKubeObject[]).map((i) => [i.metadata.name, i.data])).toEqual([['p1', undefined], ['p2', undefined], ['p3', undefined]]);
+  });
+
   it('selects by set-based label selectors', async () => {
     for (const [name, tier] of [['a', 'web'], ['b', 'db'], ['c', undefined]] as const) {
       kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'labels', name, ...(tier ? { labels: { tier } } : {}) } });

@@ -139,6 +139,7 @@ interface OpenWatch {
  *   (periodically and on {@link FakeKubeApi.sendBookmarks}), `sendInitialEvents`;
  * - meta.k8s.io/v1 Tables when `Accept` asks for them (as `kubectl get` does): NAME and AGE, or a
  *   CustomResourceDefinition's `additionalPrinterColumns` (simple JSONPaths);
+ * - `limit` and `continue` pages of lists; `dryRun=All`;
  * - create (POST; 409 AlreadyExists), replace (PUT; 409 Conflict on a stale resourceVersion),
  *   PATCH (merge, JSON patch, strategic merge with the built-in kinds' keyed lists such as
  *   containers by name but no schemas, server-side apply applied as a merge patch),
@@ -276,6 +277,29 @@ function specPart(object: FakeKubeObject): string {
   return JSON.stringify(rest);
 }
 
+/**
+ * One page of a list for `limit` and `continue` (the token is the offset of the next item and the
+ * list's resourceVersion; the fake serves later pages from the current objects).
+ */
+function paginate<T>(items: T[], limit: string | undefined, token: string | undefined): { items: T[]; metadata: Record<string, unknown> } {
+  let start = 0;
+  if (token) {
+    let offset = NaN;
+    try {
+      offset = Number((JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { offset?: unknown } | null)?.offset ?? NaN);
+    } catch {
+      // answered below
+    }
+    if (!Number.isInteger(offset) || offset < 0) throw new StatusError(400, 'BadRequest', 'the provided continue parameter is not valid');
+    start = offset;
+  }
+  const size = limit === undefined || limit === '' ? 0 : Number(limit);
+  if (!Number.isInteger(size) || size < 0) throw new StatusError(400, 'BadRequest', `limit must be a non-negative integer, got ${JSON.stringify(limit)}`);
+  if (size === 0 || start + size >= items.length) return { items: items.slice(start), metadata: {} };
+  const next = Buffer.from(JSON.stringify({ offset: start + size })).toString('base64url');
+  return { items: items.slice(start, start + size), metadata: { continue: next, remainingItemCount: items.length - start - size } };
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
@@ -408,24 +432,26 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     endWatches(storages);
   };
 
-  const put = (collection: string, object: FakeKubeObject): FakeKubeObject => {
+  /** Stores an object (with `dryRun`, only says what would be stored). */
+  const put = (collection: string, object: FakeKubeObject, dryRun = false): FakeKubeObject => {
     const storage = storageOf(collection);
     const objects = store.get(storage) ?? new Map<string, FakeKubeObject>();
     const key = keyOf(object.metadata.namespace, object.metadata.name);
     const old = objects.get(key);
     const complete = collection === CRD_COLLECTION ? establish(object) : object;
-    const rv = ++resourceVersion;
+    const rv = dryRun ? Number(old?.metadata.resourceVersion ?? 0) : ++resourceVersion;
     const oldGeneration = typeof old?.metadata.generation === 'number' ? old.metadata.generation : 0;
     const stored: FakeKubeObject = structuredClone({
       ...complete,
       metadata: {
         ...complete.metadata,
-        resourceVersion: String(rv),
+        resourceVersion: rv === 0 ? '' : String(rv),
         uid: old?.metadata.uid ?? randomUUID(),
         creationTimestamp: old?.metadata.creationTimestamp ?? timestamp(),
         generation: old && specPart(old) === specPart(complete) ? oldGeneration : oldGeneration + 1,
       },
     });
+    if (dryRun) return structuredClone(asServed(collection, stored));
     store.set(storage, objects);
     objects.set(key, stored);
     if (collection === CRD_COLLECTION) serveCrd(stored);
@@ -433,11 +459,12 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     return structuredClone(asServed(collection, stored));
   };
 
-  const del = (collection: string, namespace: string | undefined, name: string): FakeKubeObject | undefined => {
+  const del = (collection: string, namespace: string | undefined, name: string, dryRun = false): FakeKubeObject | undefined => {
     const objects = objectsOf(collection);
     const key = keyOf(namespace, name);
     const old = objects?.get(key);
     if (!objects || !old) return undefined;
+    if (dryRun) return structuredClone(asServed(collection, old));
     objects.delete(key);
     const rv = ++resourceVersion;
     const gone = structuredClone({ ...old, metadata: { ...old.metadata, resourceVersion: String(rv) } });
@@ -664,6 +691,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const includeObject = (['None', 'Object', 'PartialObjectMetadata'] as const).find((v) => v === query.includeObject) as IncludeObject | undefined;
     const tableOptions = { resourceVersion: String(resourceVersion), ...(includeObject ? { includeObject } : {}) };
     const objectNamespace = type.namespaced ? namespace : undefined;
+    if (query.dryRun !== undefined && query.dryRun !== 'All') throw new StatusError(400, 'BadRequest', `dryRun must be All, got ${JSON.stringify(query.dryRun)}`);
+    const dryRun = query.dryRun === 'All';
 
     if (name === undefined) {
       const q: Query = { collection: storageOf(collection), namespace, fieldSelector: parseFieldSelector(query.fieldSelector), labelSelector: parseLabelSelector(query.labelSelector) };
@@ -674,10 +703,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
             : (o: FakeKubeObject) => asServed(collection, o);
           return serveWatch(req, res, { query: q, type, render, bookmarks: query.allowWatchBookmarks === 'true' }, query);
         }
-        const found = list(collection, q);
-        if (table) return send(res, 200, tableOf(type, found, tableOptions));
+        const { items: found, metadata } = paginate(list(collection, q), query.limit, query.continue);
+        if (table) return send(res, 200, { ...tableOf(type, found, tableOptions), metadata: { ...metadata, resourceVersion: String(resourceVersion) } });
         const items = type.custom ? found : found.map(({ apiVersion: _a, kind: _k, ...item }) => item);
-        return send(res, 200, { kind: `${type.kind}List`, apiVersion, metadata: { resourceVersion: String(resourceVersion) }, items });
+        return send(res, 200, { kind: `${type.kind}List`, apiVersion, metadata: { ...metadata, resourceVersion: String(resourceVersion) }, items });
       }
       if (method === 'POST') {
         const body = (await readBody(req)) as FakeKubeObject | undefined;
@@ -687,11 +716,11 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
           throw new StatusError(409, 'AlreadyExists', `${qualified} "${body.metadata.name}" already exists`, { name: body.metadata.name, group: type.group, kind: plural });
         }
         const { namespace: _n, resourceVersion: _rv, ...metadata } = body.metadata;
-        const object = put(collection, { ...body, apiVersion, kind: type.kind, metadata: { ...metadata, name: body.metadata.name, ...(ns === undefined ? {} : { namespace: ns }) } });
+        const object = put(collection, { ...body, apiVersion, kind: type.kind, metadata: { ...metadata, name: body.metadata.name, ...(ns === undefined ? {} : { namespace: ns }) } }, dryRun);
         return send(res, 201, object);
       }
       if (method === 'DELETE') {
-        const gone = list(collection, q).map((o) => del(collection, o.metadata.namespace, o.metadata.name)!);
+        const gone = list(collection, q).map((o) => del(collection, o.metadata.namespace, o.metadata.name, dryRun)!);
         return send(res, 200, { kind: `${type.kind}List`, apiVersion, metadata: { resourceVersion: String(resourceVersion) }, items: gone });
       }
       throw new StatusError(405, 'MethodNotAllowed', `${method} is not supported on ${qualified}`);
@@ -707,7 +736,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     }
     if (method === 'DELETE') {
       await readText(req);
-      const gone = del(collection, objectNamespace, name);
+      const gone = del(collection, objectNamespace, name, dryRun);
       if (!gone) throw notFound(name);
       return send(res, 200, gone);
     }
@@ -752,7 +781,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       };
       if (objectNamespace === undefined) delete object.metadata.namespace;
     }
-    return send(res, created ? 201 : 200, put(collection, object));
+    return send(res, created ? 201 : 200, put(collection, object, dryRun));
   };
 
   const conflict = (qualified: string, name: string) =>
