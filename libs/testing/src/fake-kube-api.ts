@@ -616,7 +616,12 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       send(res, failure.status, status(failure.status, 'InternalError', `fake API server answers ${failure.status}`));
       return;
     }
-    const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let segments: string[];
+    try {
+      segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      throw new StatusError(400, 'BadRequest', `the path ${JSON.stringify(url.pathname)} is not validly escaped`);
+    }
     if (method === 'GET') {
       if (url.pathname === '/version') return send(res, 200, SERVER_VERSION);
       if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
