@@ -5,11 +5,17 @@ export { startProcess, type ProcessOptions, type RunningProcess } from './child-
 export {
   startFakeKubeApi,
   kindPlural,
+  type FakeAccessReviewSpec,
+  type FakeAccessReviewStatus,
   type FakeKubeApi,
   type FakeKubeApiOptions,
   type FakeKubeObject,
   type FakeKubeRequest,
+  type FakePrinterColumn,
+  type FakeResourceType,
   type FakeServiceAccountToken,
+  type FakeServiceProxyOptions,
+  type FakeServiceRef,
   type FakeTokenReviewStatus,
 } from './fake-kube-api.js';
 export { sampleEndpointSet, type SampleEndpoint } from './endpoint-sets.js';
