@@ -10,15 +10,15 @@ import { kubeHttpFor, type KubeHttp } from './kube-http.js';
 import {
   anchor,
   applyAll,
+  customResourceDefinition,
   installationCertificates,
   installationObjects,
   issuer,
   meshedPod,
   pod,
+  serveBackends,
   startWebhookServer,
   validity,
-  withApiServerExtras,
-  type ApiServerExtras,
   type InstallationCertificates,
 } from './test-installation.js';
 
@@ -51,19 +51,18 @@ afterAll(async () => {
   await new Promise((resolve) => silent?.close(resolve));
 });
 
+/** The fake's kubeconfig as a file holds it: its HTTPS server and the CA that verifies it. */
 function httpOf(fake: FakeKubeApi): KubeHttp {
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions(fake.kubeConfigOptions());
+  kubeConfig.loadFromString(fake.kubeconfig());
   return kubeHttpFor(kubeConfig);
 }
 
-/** The service-proxy targets of a healthy installation. */
-function services(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    [`meshbus/${componentName('injector')}:443`]: webhook.url,
-    [`meshbus/${componentName('nats')}:${natsPorts.monitor}`]: `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`,
-    ...overrides,
-  };
+/** A fake API server over HTTPS whose service proxy reaches the installation's webhook and NATS monitor. */
+async function cluster(): Promise<FakeKubeApi> {
+  const fake = await startFakeKubeApi({ tls: true });
+  serveBackends(fake, { webhookUrl: webhook.url, natsMonitorUrl: `http://127.0.0.1:${nats.nodes[0]!.monitorPort}` });
+  return fake;
 }
 
 interface Run {
@@ -73,9 +72,9 @@ interface Run {
   check(id: string): CheckEntry;
 }
 
-async function check(fake: FakeKubeApi, options: { pre?: boolean; proxy?: boolean; extras?: ApiServerExtras; timeoutMs?: number; http?: KubeHttp } = {}): Promise<Run> {
+async function check(fake: FakeKubeApi, options: { pre?: boolean; proxy?: boolean; timeoutMs?: number; http?: KubeHttp } = {}): Promise<Run> {
   let out = '';
-  const http = options.http ?? withApiServerExtras(httpOf(fake), { services: services(), ...options.extras });
+  const http = options.http ?? httpOf(fake);
   const ok = await runClusterChecks(
     http,
     { pre: options.pre ?? false, proxy: options.proxy ?? false, namespace: 'meshbus', timeout: options.timeoutMs ?? 5000, output: 'json' },
@@ -95,7 +94,7 @@ async function check(fake: FakeKubeApi, options: { pre?: boolean; proxy?: boolea
 }
 
 async function installed(change: (objects: FakeKubeObject[]) => FakeKubeObject[] = (o) => o, options: { certificates?: InstallationCertificates; natsUrl?: string } = {}): Promise<FakeKubeApi> {
-  const fake = await startFakeKubeApi();
+  const fake = await cluster();
   applyAll(fake, change(installationObjects({ certificates: options.certificates ?? certs, ...(options.natsUrl ? { natsUrl: options.natsUrl } : {}) })));
   return fake;
 }
@@ -143,20 +142,23 @@ describe('meshbus check of an installation', () => {
     expect(run.check('cp.pods.identity').hint).toBe('meshbus-identity-1 is Running (CrashLoopBackOff); see kubectl -n meshbus logs meshbus-identity-1');
   });
 
-  it('fails when a CRD is missing or not established', async () => {
+  it('fails when a CRD is missing or serves another version than meshbus reads', async () => {
     const [first, second] = customResources;
     await using fake = await installed((objects) =>
       replace(
         replace(objects, 'CustomResourceDefinition', crdName(first), () => undefined),
         'CustomResourceDefinition',
         crdName(second),
-        (c) => ({ ...c, status: { conditions: [{ type: 'Established', status: 'False' }] } }),
+        () => customResourceDefinition({ ...second, version: 'v1beta9' }, { [partOfLabel]: partOf }),
       ),
     );
+    // As a real server does: the missing one's resources are not served at all, the other's not in meshbus's version.
+    const served = (await httpOf(fake).request({ method: 'GET', path: `/apis/${first.group}/${first.version}/${first.plural}`, signal: AbortSignal.timeout(2000) })).status;
+    expect(served).toBe(404);
     const run = await check(fake);
     expect(failures(run)).toEqual(['cp.crds']);
     expect(run.check('cp.crds').hint).toBe(
-      `missing: ${crdName(first)}; apply the output of meshbus install again\nnot established: ${crdName(second)}; see kubectl describe crd ${crdName(second)}`,
+      `missing: ${crdName(first)}; apply the output of meshbus install again\nnot serving the version meshbus reads: ${crdName(second)} (serves v1beta9, meshbus reads ${second.version}); apply the output of meshbus install again`,
     );
   });
 
@@ -267,8 +269,8 @@ describe('meshbus check of an installation', () => {
 
   it('fails when the NATS monitor cannot be reached through the service proxy', async () => {
     await using fake = await installed();
-    const closed = await freePort();
-    const run = await check(fake, { extras: { services: services({ [`meshbus/${componentName('nats')}:${natsPorts.monitor}`]: `http://127.0.0.1:${closed}` }) } });
+    fake.setServiceProxy({ namespace: 'meshbus', name: componentName('nats'), port: natsPorts.monitor }, `http://127.0.0.1:${await freePort()}`);
+    const run = await check(fake);
     expect(failures(run)).toEqual(['nats.reachable']);
     expect(run.check('nats.reachable').hint).toMatch(/^the NATS health endpoint answers 503: error trying to reach service: connect ECONNREFUSED .*; see kubectl -n meshbus logs statefulset\/meshbus-nats$/);
   });
@@ -293,7 +295,8 @@ describe('meshbus check of an installation', () => {
   it('fails a check whose backend does not answer in time, and the run goes on', async () => {
     await using fake = await installed();
     const started = Date.now();
-    const run = await check(fake, { timeoutMs: 400, extras: { services: services({ [`meshbus/${componentName('injector')}:443`]: `https://127.0.0.1:${silentPort}` }) } });
+    fake.setServiceProxy({ namespace: 'meshbus', name: componentName('injector'), port: 443 }, `https://127.0.0.1:${silentPort}`);
+    const run = await check(fake, { timeoutMs: 400 });
     expect(Date.now() - started).toBeLessThan(4000);
     expect(failures(run)).toEqual(['webhook.answers']);
     expect(run.check('webhook.answers').hint).toBe('no answer within 400 ms; raise --timeout if the cluster is slow');
@@ -310,7 +313,7 @@ describe('meshbus check of an installation', () => {
   });
 
   it('fails everything after a missing namespace, and an unreachable API server', async () => {
-    await using fake = await startFakeKubeApi();
+    await using fake = await startFakeKubeApi({ tls: true });
     const run = await check(fake);
     expect(run.check('cp.namespace').hint).toBe('namespace meshbus not found; install with meshbus install | kubectl apply -f -, or pass --namespace');
     expect(run.check('cp.deployment.policy').result).toBe('skip');
@@ -323,28 +326,26 @@ describe('meshbus check of an installation', () => {
     expect(down.report.summary.pass).toBe(0);
   });
 
-  it('fails an old Kubernetes and warns about one without native sidecars', async () => {
+  it("reads the API server's /version", async () => {
     await using fake = await installed();
-    const old = await check(fake, { extras: { services: services(), version: { major: '1', minor: '24', gitVersion: 'v1.24.17' } } });
-    expect(old.check('api.version').hint).toBe('the cluster runs Kubernetes v1.24.17; meshbus needs 1.25 or later');
-    expect(old.check('api.native-sidecars').result).toBe('skip');
-    const noSidecars = await check(fake, { extras: { services: services(), version: { major: '1', minor: '27+', gitVersion: 'v1.27.3-eks-1' } } });
-    expect(noSidecars.ok).toBe(true);
-    expect(noSidecars.check('api.native-sidecars').result).toBe('warn');
+    const run = await check(fake);
+    expect(run.check('api.version')).toEqual({ id: 'api.version', name: 'Kubernetes version is supported (>= 1.25)', result: 'pass', detail: expect.stringMatching(/^Kubernetes v1\.\d+\./) });
+    expect(run.check('api.native-sidecars').result).toBe('pass');
+    expect(fake.requests.filter((r) => r.path === '/version').length).toBeGreaterThan(0);
   });
 });
 
 describe('meshbus check --pre', () => {
   it('passes on an empty cluster, warning when the Gateway API CRDs are missing', async () => {
-    await using fake = await startFakeKubeApi();
+    await using fake = await cluster();
     const run = await check(fake, { pre: true });
     expect(run.ok).toBe(true);
     expect(run.report.categories.map((c) => c.name)).toEqual(['kubernetes-api', 'pre-kubernetes-setup']);
     expect(run.check('pre.gateway-api').result).toBe('warn');
     expect(run.check('pre.namespace').detail).toBe('namespace meshbus does not exist yet');
-    for (const name of ['httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io']) {
-      fake.apply({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name } });
-    }
+    fake.apply(customResourceDefinition({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'HTTPRoute', plural: 'httproutes' }));
+    expect((await check(fake, { pre: true })).check('pre.gateway-api').hint).toMatch(/^grpcroutes\.gateway\.networking\.k8s\.io not installed/);
+    fake.apply(customResourceDefinition({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'GRPCRoute', plural: 'grpcroutes' }));
     fake.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'meshbus' } });
     const again = await check(fake, { pre: true });
     expect(again.report.summary).toMatchObject({ fail: 0, warn: 0 });
@@ -352,19 +353,27 @@ describe('meshbus check --pre', () => {
   });
 
   it('fails without permission to create cluster-scoped objects', async () => {
-    await using fake = await startFakeKubeApi();
-    const run = await check(fake, { pre: true, extras: { allow: (group) => group !== 'rbac.authorization.k8s.io' } });
+    await using fake = await cluster();
+    const asked: string[] = [];
+    fake.setAccessReviewHandler(({ resourceAttributes: r }) => {
+      asked.push(`${r?.verb} ${r?.resource}.${r?.group}`);
+      return r?.group === 'rbac.authorization.k8s.io' ? { allowed: false, reason: 'no RBAC rule allows it' } : { allowed: true };
+    });
+    const run = await check(fake, { pre: true });
     expect(failures(run)).toEqual(['pre.create-clusterroles', 'pre.create-clusterrolebindings']);
     expect(run.check('pre.create-clusterroles').hint).toBe('you may not create clusterroles.rbac.authorization.k8s.io (no RBAC rule allows it); install meshbus as a cluster administrator');
+    expect(asked).toEqual([
+      'create customresourcedefinitions.apiextensions.k8s.io',
+      'create clusterroles.rbac.authorization.k8s.io',
+      'create clusterrolebindings.rbac.authorization.k8s.io',
+      'create mutatingwebhookconfigurations.admissionregistration.k8s.io',
+      'create namespaces.',
+    ]);
   });
 
   it('fails on an existing installation and on CRDs of another owner', async () => {
     await using fake = await installed();
-    fake.apply({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: crdName(customResources[0]), labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'other-mesh' } },
-    });
+    fake.apply(customResourceDefinition(customResources[0], { 'app.kubernetes.io/managed-by': 'Helm' }, { 'meta.helm.sh/release-name': 'other-mesh' }));
     const run = await check(fake, { pre: true });
     expect(failures(run)).toEqual(['pre.namespace', 'pre.crds']);
     expect(run.check('pre.namespace').hint).toMatch(/^namespace meshbus already holds deployment meshbus-destination, deployment meshbus-identity, .* and \d+ more; run meshbus check/);

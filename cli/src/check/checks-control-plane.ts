@@ -55,6 +55,36 @@ function deploymentPath(namespace: string, component: Component): string {
   return objectPath('apps/v1', 'deployments', { namespace, name: componentName(component) });
 }
 
+interface CrdCondition {
+  readonly type?: string;
+  readonly status?: string;
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+/** The parts of a CustomResourceDefinition the checks read. */
+export interface CrdObject extends KubeObject {
+  readonly spec?: { readonly versions?: readonly { readonly name?: string; readonly served?: boolean }[] };
+  readonly status?: { readonly conditions?: readonly CrdCondition[] };
+}
+
+/**
+ * What keeps a CRD from serving `version`: the version is not among its served ones, or the API
+ * server has not established it (the message of a condition that is not `True`, such as a names
+ * conflict in `NamesAccepted`); undefined when it serves.
+ */
+export function crdProblem(crd: CrdObject, version: string): { kind: 'unserved' | 'unestablished'; text: string } | undefined {
+  const versions = crd.spec?.versions ?? [];
+  if (!versions.some((v) => v.name === version && v.served !== false)) {
+    const served = versions.filter((v) => v.served !== false).map((v) => v.name ?? '?');
+    return { kind: 'unserved', text: `serves ${served.length > 0 ? served.join(', ') : 'no version'}, meshbus reads ${version}` };
+  }
+  const conditions = crd.status?.conditions ?? [];
+  if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) return undefined;
+  const why = conditions.find((c) => c.status === 'False' && (c.message || c.reason));
+  return { kind: 'unestablished', text: why ? `${why.type}: ${why.message || why.reason}` : '' };
+}
+
 /** The installation: its namespace, values, CRDs and every component. */
 export function controlPlaneChecks(): ClusterCheck[] {
   const checks: ClusterCheck[] = [
@@ -85,18 +115,26 @@ export function controlPlaneChecks(): ClusterCheck[] {
       dependsOn: ['api.reachable'],
       async run({ cluster }, signal) {
         const missing: string[] = [];
+        const unserved: string[] = [];
         const unestablished: string[] = [];
+        let firstUnestablished: string | undefined;
         for (const r of customResources) {
-          const crd = await cluster.get<KubeObject & { status?: { conditions?: { type?: string; status?: string }[] } }>(
-            objectPath('apiextensions.k8s.io/v1', 'customresourcedefinitions', { name: crdName(r) }),
-            signal,
-          );
-          if (!crd) missing.push(crdName(r));
-          else if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) unestablished.push(crdName(r));
+          const crd = await cluster.get<CrdObject>(objectPath('apiextensions.k8s.io/v1', 'customresourcedefinitions', { name: crdName(r) }), signal);
+          if (!crd) {
+            missing.push(crdName(r));
+            continue;
+          }
+          const problem = crdProblem(crd, r.version);
+          if (problem?.kind === 'unserved') unserved.push(`${crdName(r)} (${problem.text})`);
+          else if (problem?.kind === 'unestablished') {
+            firstUnestablished ??= crdName(r);
+            unestablished.push(`${crdName(r)}${problem.text ? ` (${problem.text})` : ''}`);
+          }
         }
         const problems: string[] = [];
         if (missing.length > 0) problems.push(`missing: ${missing.join(', ')}; apply the output of meshbus install again`);
-        if (unestablished.length > 0) problems.push(`not established: ${unestablished.join(', ')}; see kubectl describe crd ${unestablished[0]}`);
+        if (unserved.length > 0) problems.push(`not serving the version meshbus reads: ${unserved.join(', ')}; apply the output of meshbus install again`);
+        if (unestablished.length > 0) problems.push(`not established: ${unestablished.join(', ')}; see kubectl describe crd ${firstUnestablished}`);
         return problems.length === 0 ? pass() : fail(problems.join('\n'));
       },
     },

@@ -1,6 +1,5 @@
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
-import { createServer, request as httpsRequest, type Server } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
   componentLabel,
@@ -11,6 +10,7 @@ import {
   defaultControlNamespace,
   injectorTlsSecretName,
   issuerSecretName,
+  natsPorts,
   partOf,
   partOfLabel,
   trustAnchorsConfigMapName,
@@ -24,12 +24,11 @@ import { controlNamespaceLabel, names, proxyVersionAnnotation, reviewAdmission, 
 import type { FakeKubeApi, FakeKubeObject } from '@meshbus/testing';
 import { createIssuer, createTrustAnchor, type TrustMaterial } from '@meshbus/trust';
 import { LeafCertificateSigner, decodePem, encodePem, subjectPublicKeyInfoOf } from '@meshbus/x509';
-import type { KubeHttp, KubeRequest, KubeResponse } from './kube-http.js';
 
 /*
  * For tests of `meshbus check`: a healthy meshbus installation as Kubernetes
- * objects with real certificates, and what a real API server adds to the
- * project's fake (its /version, SelfSubjectAccessReview and service proxy).
+ * objects with real certificates, as a running cluster holds them, and the
+ * service proxy routes of the fake API server to local backends.
  */
 
 const DAY = 86_400_000;
@@ -138,15 +137,7 @@ export function installationObjects(options: InstallationOptions): FakeKubeObjec
       ports: [{ name: 'webhook', port: 8443, protocol: 'TCP' }],
     },
   ];
-  for (const r of customResources) {
-    objects.push({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: crdName(r), labels: { [partOfLabel]: partOf } },
-      spec: { group: r.group, names: { kind: r.kind, plural: r.plural }, scope: 'Namespaced', versions: [{ name: r.version, served: true, storage: true }] },
-      status: { conditions: [{ type: 'NamesAccepted', status: 'True' }, { type: 'Established', status: 'True' }] },
-    });
-  }
+  for (const r of customResources) objects.push(customResourceDefinition(r, { [partOfLabel]: partOf }));
   const ready = { replicas, readyReplicas: replicas, availableReplicas: replicas, updatedReplicas: replicas, observedGeneration: 1 };
   for (const component of components) {
     const name = componentName(component);
@@ -163,6 +154,28 @@ export function installationObjects(options: InstallationOptions): FakeKubeObjec
     objects.push({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: componentName('nats'), namespace, labels: labels('nats'), generation: 1 }, spec: { replicas: 3 }, status: { ...ready, replicas: 3, readyReplicas: 3, updatedReplicas: 3 } });
   }
   return objects;
+}
+
+/**
+ * An apiextensions.k8s.io/v1 CustomResourceDefinition of `resource` as one is applied (no status:
+ * the API server sets `NamesAccepted` and `Established`), with an open schema.
+ */
+export function customResourceDefinition(
+  resource: { readonly group: string; readonly version: string; readonly kind: string; readonly plural: string },
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+): FakeKubeObject {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: crdName(resource), labels, annotations },
+    spec: {
+      group: resource.group,
+      scope: 'Namespaced',
+      names: { kind: resource.kind, plural: resource.plural, singular: resource.kind.toLowerCase(), listKind: `${resource.kind}List` },
+      versions: [{ name: resource.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } }, subresources: { status: {} } }],
+    },
+  };
 }
 
 /** A running pod whose containers are ready or not. */
@@ -236,62 +249,17 @@ export async function startWebhookServer(serving: TrustMaterial, namespace = def
   });
 }
 
-/** What {@link withApiServerExtras} answers in place of the fake. */
-export interface ApiServerExtras {
-  /** The `/version` answer. @default Kubernetes 1.30.2 */
-  version?: { major: string; minor: string; gitVersion: string };
-  /** Whether a SelfSubjectAccessReview for `create` of `resource` in `group` is allowed. @default everything */
-  allow?: (group: string, resource: string) => boolean;
-  /** Service proxy targets: `<namespace>/<name>:<port>` → base URL the request is forwarded to. */
-  services?: Record<string, string>;
-}
-
-const proxyPath = /^\/api\/v1\/namespaces\/([^/]+)\/services\/(?:(https?):)?([^/:]+)(?::([^/]+))?\/proxy(\/.*)?$/;
-
-function forward(target: string, request: KubeRequest, rest: string): Promise<KubeResponse> {
-  const url = new URL(rest, target);
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const body = request.body === undefined ? undefined : JSON.stringify(request.body);
-  return new Promise((resolve) => {
-    // Like the API server's service proxy, which does not verify the backend's certificate.
-    const req = send(url, { method: request.method, signal: request.signal, rejectUnauthorized: false, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', (error) => resolve({ status: 503, body: JSON.stringify({ kind: 'Status', status: 'Failure', code: 503, reason: 'ServiceUnavailable', message: `error trying to reach service: ${error.message}` }) }));
-    req.end(body);
-  });
+/** Where the installation's services answer: the injector's webhook (HTTPS) and the NATS monitor (HTTP). */
+export interface InstallationBackends {
+  readonly webhookUrl: string;
+  readonly natsMonitorUrl: string;
 }
 
 /**
- * The fake API server plus what a real one also serves and the fake does not
- * yet: `/version`, SelfSubjectAccessReviews, and the service proxy
- * (`/api/v1/namespaces/<ns>/services/[<scheme>:]<name>[:<port>]/proxy/<path>`)
- * forwarding to local servers over real sockets. Everything else reaches the fake.
+ * Routes the fake API server's service proxy for the installation's services to local backends,
+ * as the API server forwards to their pods: the injector's port 443 and the NATS monitor port.
  */
-export function withApiServerExtras(base: KubeHttp, extras: ApiServerExtras = {}): KubeHttp {
-  return {
-    server: base.server,
-    async request(request) {
-      const path = request.path.split('?')[0]!;
-      if (request.method === 'GET' && path === '/version') {
-        return { status: 200, body: JSON.stringify(extras.version ?? { major: '1', minor: '30', gitVersion: 'v1.30.2' }) };
-      }
-      if (request.method === 'POST' && path === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews') {
-        const review = request.body as { spec: { resourceAttributes: { group: string; resource: string } } };
-        const { group, resource } = review.spec.resourceAttributes;
-        const allowed = extras.allow ? extras.allow(group, resource) : true;
-        return { status: 201, body: JSON.stringify({ ...review, status: allowed ? { allowed: true } : { allowed: false, reason: 'no RBAC rule allows it' } }) };
-      }
-      const m = proxyPath.exec(request.path);
-      if (m) {
-        const [, namespace, , name, port, rest = '/'] = m;
-        const target = extras.services?.[`${namespace}/${name}:${port}`];
-        if (!target) return { status: 503, body: JSON.stringify({ kind: 'Status', code: 503, message: `no endpoints available for service "${name}"` }) };
-        return forward(target, request, rest);
-      }
-      return base.request(request);
-    },
-  };
+export function serveBackends(fake: FakeKubeApi, backends: InstallationBackends, namespace = defaultControlNamespace): void {
+  fake.setServiceProxy({ namespace, name: componentName('injector'), port: 443 }, backends.webhookUrl);
+  fake.setServiceProxy({ namespace, name: componentName('nats'), port: natsPorts.monitor }, backends.natsMonitorUrl);
 }
