@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import type { CertificateClient } from '@meshbus/identity-client';
 import type { inbound } from '@meshbus/proxy-api';
+import { meshbusVersion } from '@meshbus/core';
 import { envInt, errorMessage, silentLogger, type Env, type Logger } from '@meshbus/runtime';
 import {
   ControlClient,
@@ -54,7 +55,7 @@ export function proxyProcessConfig(env: Env): { config: ProxyConfig; options: Pr
 }
 
 /** The version in `proxy_build_info`. */
-export const proxyVersion = '0.1.0';
+export const proxyVersion = meshbusVersion;
 
 type State = 'initialized' | 'starting' | 'started' | 'stopping' | 'stopped';
 
