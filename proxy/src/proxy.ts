@@ -150,9 +150,13 @@ export class Proxy {
     this.state = 'starting';
     const { config } = this;
     await this.admin.start();
-    const trustAnchorsPem = await readFile(config.trustAnchorsFile, 'utf8').catch((error: unknown) => {
-      throw new Error(`MESHBUS_PROXY_TRUST_ANCHORS: cannot read ${config.trustAnchorsFile}: ${errorMessage(error)}`);
-    });
+    const anchors = config.trustAnchors;
+    const trustAnchorsPem =
+      anchors.kind === 'pem'
+        ? anchors.pem
+        : await readFile(anchors.path, 'utf8').catch((error: unknown) => {
+            throw new Error(`MESHBUS_PROXY_TRUST_ANCHORS: cannot read ${anchors.path}: ${errorMessage(error)}`);
+          });
     const meshTls = new MeshTls({ trustAnchorsPem, certificates: this.certificates, logger: this.logger.child({ component: 'tls' }) });
     meshTls.on('error', (error) => this.logger.error({ err: errorMessage(error) }, 'certificate refused; the previous one stays in use'));
     this.meshTls = meshTls;
