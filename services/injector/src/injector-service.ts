@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -157,7 +158,7 @@ class InjectorServiceImpl implements InjectorService {
     return lookup;
   }
 
-  private handle(namespaces: NamespaceLookup, req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
+  private handle(namespaces: NamespaceLookup, req: IncomingMessage, res: ServerResponse): void {
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
