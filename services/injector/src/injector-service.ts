@@ -160,8 +160,10 @@ class InjectorServiceImpl implements InjectorService {
 
   private handle(namespaces: NamespaceLookup, req: IncomingMessage, res: ServerResponse): void {
     const reply = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      // One buffer with its length: the headers and the body leave in one TLS write.
+      const bytes = Buffer.from(JSON.stringify(body));
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length });
+      res.end(bytes);
     };
     if (req.method !== 'POST') return reply(405, { error: 'POST an AdmissionReview to this webhook' });
     const chunks: Buffer[] = [];
