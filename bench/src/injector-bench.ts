@@ -46,6 +46,8 @@ export interface InjectorLatency {
   readonly p90: number;
   readonly p99: number;
   readonly max: number;
+  /** CPU time of the server process per request (user + system, warm-up included), in microseconds. */
+  readonly cpuUsPerRequest: number;
 }
 
 export interface InjectorBenchResult {
@@ -196,7 +198,13 @@ function post(agent: Agent, port: number, ca: Buffer, body: string): Promise<{ s
  * the latencies (from the scheduled time to the end of the response) of those scheduled after
  * `warmUpS`.
  */
-async function constantRate(options: { port: number; ca: Buffer; body: (i: number) => string; rate: number; durationS: number; warmUpS: number }): Promise<InjectorLatency> {
+async function constantRate(options: { port: number; ca: Buffer; body: (i: number) => string; rate: number; durationS: number; warmUpS: number; server: IpcChild<InjectorServerCommand, InjectorServerReport> }): Promise<InjectorLatency> {
+  const cpu = async () => {
+    options.server.send({ type: 'cpu' });
+    const r = await options.server.next('cpu', 5000);
+    return r.userUs + r.systemUs;
+  };
+  const cpuBefore = await cpu();
   const agent = new Agent({ keepAlive: true, maxSockets: connections, ca: options.ca });
   const intervalNs = 1e9 / options.rate;
   const total = Math.round(options.rate * (options.warmUpS + options.durationS));
@@ -238,6 +246,7 @@ async function constantRate(options: { port: number; ca: Buffer; body: (i: numbe
     tick();
   });
   await Promise.all(pending);
+  const cpuUs = (await cpu()) - cpuBefore;
   agent.destroy();
   const sorted = latencies.sort((a, b) => a - b);
   const measuredStart = start + BigInt(Math.round(measuredFrom * intervalNs));
@@ -250,6 +259,7 @@ async function constantRate(options: { port: number; ca: Buffer; body: (i: numbe
     p90: percentile(sorted, 90),
     p99: percentile(sorted, 99),
     max: sorted[sorted.length - 1] ?? Number.NaN,
+    cpuUsPerRequest: cpuUs / total,
   };
 }
 
@@ -317,17 +327,17 @@ export async function runInjectorBench(options: InjectorBenchOptions = {}): Prom
 
     progress(`injector: baseline (a bare Node HTTPS server, fixed ${sample.text.length}-byte answer), ${rate}/s for ${warmUpS}+${durationS} s`);
     const base = await startServer({ type: 'start', kind: 'baseline', certFile: join(dir, 'tls.pem'), keyFile: join(dir, 'tls.key'), response: sample.text }, 'baseline', options.cpuProfileDir);
-    const baseline = await constantRate({ port: base.port, ca, body, rate, durationS, warmUpS });
+    const baseline = await constantRate({ port: base.port, ca, body, rate, durationS, warmUpS, server: base.child });
     await stopServer(base.child);
 
     progress(`injector: the injector webhook, ${rate}/s for ${warmUpS}+${durationS} s`);
     const real = await startServer({ type: 'start', kind: 'injector', env: injectorEnv }, 'webhook', options.cpuProfileDir);
-    const injector = await constantRate({ port: real.port, ca, body, rate, durationS, warmUpS });
+    const injector = await constantRate({ port: real.port, ca, body, rate, durationS, warmUpS, server: real.child });
     await stopServer(real.child);
 
     progress(`injector: the injector webhook without events, ${rate}/s for ${warmUpS}+${durationS} s`);
     const quiet = await startServer({ type: 'start', kind: 'injector', env: { ...injectorEnv, MESHBUS_INJECTOR_EVENTS: 'false' } }, 'webhook-no-events', options.cpuProfileDir);
-    const injectorNoEvents = await constantRate({ port: quiet.port, ca, body, rate, durationS, warmUpS });
+    const injectorNoEvents = await constantRate({ port: quiet.port, ca, body, rate, durationS, warmUpS, server: quiet.child });
     await stopServer(quiet.child);
     if (options.cpuProfileDir) for (const label of ['baseline', 'webhook', 'webhook-no-events']) profiles.push(join(options.cpuProfileDir, `injector-${label}.*.cpuprofile`));
 
@@ -347,12 +357,12 @@ export async function runInjectorBench(options: InjectorBenchOptions = {}): Prom
 }
 
 function formatInjector(settings: InjectorBenchResult['settings'], baseline: InjectorLatency, injector: InjectorLatency, injectorNoEvents: InjectorLatency, profiles: readonly string[]): string {
-  const row = (name: string, l: InjectorLatency) => [name, `${l.achievedRate.toFixed(0)}/s`, String(l.requests), String(l.errors), fmtMs(l.p50), fmtMs(l.p90), fmtMs(l.p99), fmtMs(l.max)];
+  const row = (name: string, l: InjectorLatency) => [name, `${l.achievedRate.toFixed(0)}/s`, String(l.requests), String(l.errors), fmtMs(l.p50), fmtMs(l.p90), fmtMs(l.p99), fmtMs(l.max), `${l.cpuUsPerRequest.toFixed(0)} µs`];
   const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
   const met = injector.p99 < INJECTOR_TARGET_P99_MS;
   const lines = [
     `injector: admission latency over HTTPS, ${settings.rate} requests/s open loop for ${settings.durationS} s (after ${settings.warmUpS} s warm-up), ${settings.connections} keep-alive connections; a Deployment pod of 3 containers (${settings.requestBytes}-byte AdmissionReview, ${settings.responseBytes}-byte answer)`,
-    table(['server', 'achieved', 'requests', 'errors', 'p50', 'p90', 'p99', 'max'], [row('baseline: bare Node HTTPS, fixed answer', baseline), row('meshbus injector (events to NATS)', injector), row('meshbus injector, events off', injectorNoEvents)]),
+    table(['server', 'achieved', 'requests', 'errors', 'p50', 'p90', 'p99', 'max', 'CPU/request'], [row('baseline: bare Node HTTPS, fixed answer', baseline), row('meshbus injector (events to NATS)', injector), row('meshbus injector, events off', injectorNoEvents)]),
     `injector / baseline: p50 ${ratio(injector.p50, baseline.p50)}, p90 ${ratio(injector.p90, baseline.p90)}, p99 ${ratio(injector.p99, baseline.p99)}`,
     `target: p99 < ${INJECTOR_TARGET_P99_MS} ms at ${INJECTOR_RATE}/s: ${met ? 'met' : 'missed'} (${fmtMs(injector.p99)})`,
   ];

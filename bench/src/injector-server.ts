@@ -14,8 +14,9 @@ import { silentLogger } from '@meshbus/runtime';
 export type InjectorServerCommand =
   | { type: 'start'; kind: 'injector'; env: Record<string, string> }
   | { type: 'start'; kind: 'baseline'; certFile: string; keyFile: string; response: string }
+  | { type: 'cpu' }
   | { type: 'stop' };
-export type InjectorServerReport = { type: 'ready'; port: number } | { type: 'failed'; message: string };
+export type InjectorServerReport = { type: 'ready'; port: number } | { type: 'cpu'; userUs: number; systemUs: number } | { type: 'failed'; message: string };
 
 const send = (r: InjectorServerReport) => process.send?.(r);
 let stop: (() => Promise<void>) | undefined;
@@ -27,6 +28,11 @@ function exit(): void {
 process.on('disconnect', exit);
 process.on('message', (command: InjectorServerCommand) => {
   if (command.type === 'stop') return exit();
+  if (command.type === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    send({ type: 'cpu', userUs: user, systemUs: system });
+    return;
+  }
   void start(command).catch((error: unknown) => send({ type: 'failed', message: error instanceof Error ? error.message : String(error) }));
 });
 

@@ -28,6 +28,8 @@ export interface AdmittedRequest {
 export interface AdmissionAnswer {
   readonly status: number;
   readonly body: unknown;
+  /** `body` already serialised, when it was cheaper to write it directly (the injected answer). */
+  readonly text?: string;
   /** The decision, for logs, metrics and events (absent when the request was unreadable or not a pod creation). */
   readonly result?: InjectionResult;
   readonly pod?: AdmittedPod;
@@ -83,8 +85,13 @@ export async function reviewAdmission(text: string, namespaces: NamespaceLookup,
   const namespace = (await namespaces.get(namespaceName)) ?? { name: namespaceName, annotations: {} };
   const result = injectPod(pod as unknown as Pod, namespace, config);
   switch (result.kind) {
-    case 'injected':
-      return respond({ allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(result.patch)).toString('base64') }, { result, ...facts });
+    case 'injected': {
+      const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+      const answer = respond({ allowed: true, patchType: 'JSONPatch', patch }, { result, ...facts });
+      // The patch is most of the answer: written as is (base64 needs no escaping) rather than serialised again.
+      const text = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true,"patchType":"JSONPatch","patch":"${patch}"}}`;
+      return { ...answer, text };
+    }
     case 'skipped':
       return respond({ allowed: true }, { result, ...facts });
     case 'refused':

@@ -159,9 +159,9 @@ class InjectorServiceImpl implements InjectorService {
   }
 
   private handle(namespaces: NamespaceLookup, req: IncomingMessage, res: ServerResponse): void {
-    const reply = (status: number, body: unknown) => {
+    const reply = (status: number, body: unknown, text?: string) => {
       // One buffer with its length: the headers and the body leave in one TLS write.
-      const bytes = Buffer.from(JSON.stringify(body));
+      const bytes = Buffer.from(text ?? JSON.stringify(body));
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length });
       res.end(bytes);
     };
@@ -181,7 +181,7 @@ class InjectorServiceImpl implements InjectorService {
       const injection = this.current;
       reviewAdmission(Buffer.concat(chunks).toString('utf8'), namespaces, injection)
         .then((answer) => {
-          reply(answer.status, answer.body);
+          reply(answer.status, answer.body, answer.text);
           // After the answer: nothing below can delay it.
           const outcome = answer.result?.kind ?? (answer.status === 200 ? 'not-a-pod-creation' : 'bad-request');
           this.decisions.inc({ outcome });
