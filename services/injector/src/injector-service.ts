@@ -144,7 +144,11 @@ class InjectorServiceImpl implements InjectorService {
   private async namespaceLookup(): Promise<StartedLookup> {
     if (this.overrides.namespaces) return this.overrides.namespaces;
     const source = this.config.namespaces;
-    if (source.kind === 'manifests') return new FolderNamespaceLookup(source.manifestsDir);
+    if (source.kind === 'manifests') {
+      const lookup = new FolderNamespaceLookup(source.manifestsDir);
+      await lookup.start();
+      return lookup;
+    }
     // Loaded in kubernetes mode only: the client is large, and `meshbus inject` imports this package.
     const [{ KubeConfig }, { KubernetesNamespaceLookup }] = await Promise.all([import('@kubernetes/client-node'), import('./namespace-lookup-kubernetes.js')]);
     let kubeConfig = this.overrides.kubeConfig;

@@ -18,6 +18,11 @@ export class FolderNamespaceLookup implements NamespaceLookup {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Reads the folder now, so that the first admission does not wait for it. */
+  async start(): Promise<void> {
+    await this.load();
+  }
+
   async get(name: string): Promise<NamespaceInfo | undefined> {
     const cache = this.cache;
     if (cache === undefined) return (await this.load()).get(name);
