@@ -8,7 +8,7 @@ import { natsInboxPrefix, silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, natsAuthorizationConfig, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { envToConfig } from './config.js';
 import { createInjectorService, type InjectorService } from './injector-service.js';
-import { makeWebhookTls, podReview, postReview, type WebhookTls } from './test-fixtures.js';
+import { makeWebhookTls, metricValue, podReview, postReview, type WebhookTls } from './test-fixtures.js';
 
 const validator = busValidator();
 const password = 'injector-pw-0123456789';
@@ -131,4 +131,16 @@ describe('pod-injection events on the bus, with the injector NATS user', () => {
     const event = await waitFor(async () => (await lastEvent('injected').catch(() => undefined))?.data.uid === 'uid-outage', { what: 'the held event', timeoutMs: 15_000 });
     expect(event).toBe(true);
   }, 30_000);
+
+  it('counts an event no stream stores as dropped, and goes on publishing once the stream is back', async () => {
+    const sample = 'meshbus_injector_events_dropped_total{reason="publish-failed",service="injector"}';
+    const dropped = async () => metricValue((await httpGet(`${service.adminUrl}/metrics`)).body, sample) ?? 0;
+    const before = await dropped();
+    await (await operator.jetstreamManager()).streams.delete(streams.events.name);
+    expect((await postReview(port, tls.ca, podReview('uid-nostream', pod({ name: 'web-nostream' })))).json.response).toMatchObject({ allowed: true });
+    await waitFor(async () => (await dropped()) === before + 1, { what: 'the drop counted' });
+    await ensureStreams(await operator.jetstreamManager());
+    await postReview(port, tls.ca, podReview('uid-back', pod({ name: 'web-back' })));
+    await waitFor(async () => (await lastEvent('injected'))?.data.uid === 'uid-back', { what: 'the next event stored' });
+  });
 });

@@ -1,6 +1,6 @@
-import { connect, type NatsConnection } from 'nats';
+import { connect, createInbox, type Msg, type MsgHdrs, type NatsConnection, type NatsError } from 'nats';
 import { busValidator, SchemaValidationError, subjects, type BusValidator, type PodInjection } from '@meshbus/bus-schemas';
-import { ConnectionHealth, JetStreamPublisher, type BusConnectionConfig } from '@meshbus/bus';
+import { ConnectionHealth, encodeEvent, MalformedEventError, type BusConnectionConfig } from '@meshbus/bus';
 import { Counter, errorMessage, Gauge, type Logger, type Registry } from '@meshbus/runtime';
 import type { AdmissionAnswer } from './admission.js';
 
@@ -66,6 +66,82 @@ export interface BusPodEventsOptions {
   readonly drainMs?: number;
 }
 
+/** A JetStream publication that got no acknowledgement, or a refusal. */
+export class EventNotStoredError extends Error {
+  override readonly name = 'EventNotStoredError';
+}
+
+/**
+ * JetStream publications without a request per message: one reply subscription for all of
+ * them, one reply subject per event (`<inbox>.<n>`), one timer sweeping the unanswered. nats.js
+ * builds a timer, a request entry and an error object for each request, several times the cost of
+ * the publication itself, and the injector publishes one event per admission.
+ */
+class AcknowledgedPublications {
+  private readonly inbox: string;
+  private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void; at: number }>();
+  private next = 0;
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    inboxPrefix: string | undefined,
+    private readonly timeoutMs = 5000,
+  ) {
+    this.inbox = createInbox(inboxPrefix);
+    nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.answer(err, msg) });
+    this.sweep = setInterval(() => this.expire(), Math.min(1000, timeoutMs));
+    this.sweep.unref();
+  }
+
+  /** Resolves once the stream has stored the message (or knew its id already). */
+  publish(subject: string, headers: MsgHdrs, payload: Uint8Array): Promise<void> {
+    const token = (this.next++).toString(36);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(token, { resolve, reject, at: Date.now() });
+      try {
+        this.nc.publish(subject, payload, { headers, reply: `${this.inbox}.${token}` });
+      } catch (error) {
+        this.waiting.delete(token);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  }
+
+  close(): void {
+    clearInterval(this.sweep);
+    for (const w of this.waiting.values()) w.reject(new EventNotStoredError('the connection closed before the stream acknowledged'));
+    this.waiting.clear();
+  }
+
+  private answer(err: NatsError | null, msg: Msg): void {
+    const token = msg.subject.slice(this.inbox.length + 1);
+    const w = this.waiting.get(token);
+    if (!w) return;
+    this.waiting.delete(token);
+    if (err) return w.reject(err);
+    // The server answers 503 when nothing subscribes to the subject: no stream stores it.
+    if (msg.headers?.hasError) return w.reject(new EventNotStoredError(`no stream stores it (${msg.headers.code} ${msg.headers.description})`));
+    let ack: { error?: { description?: string } };
+    try {
+      ack = JSON.parse(new TextDecoder().decode(msg.data)) as { error?: { description?: string } };
+    } catch {
+      return w.reject(new EventNotStoredError('the acknowledgement is not JSON'));
+    }
+    if (ack.error) return w.reject(new EventNotStoredError(`the stream refused it: ${ack.error.description ?? 'no reason given'}`));
+    w.resolve();
+  }
+
+  private expire(): void {
+    const limit = Date.now() - this.timeoutMs;
+    for (const [token, w] of this.waiting) {
+      if (w.at > limit) break; // in order of publication
+      this.waiting.delete(token);
+      w.reject(new EventNotStoredError(`no acknowledgement within ${this.timeoutMs} ms`));
+    }
+  }
+}
+
 /** A drop is logged at once, then at most every this many milliseconds with the count since. */
 const dropLogIntervalMs = 10_000;
 
@@ -82,10 +158,11 @@ export class BusPodEvents implements PodEventSink {
   private readonly maxInFlight: number;
   private readonly validator: BusValidator;
   private readonly dropped: Counter<'reason'>;
+  private readonly published: Counter;
   private readonly abort = new AbortController();
   private nc: NatsConnection | undefined;
   private health: ConnectionHealth | undefined;
-  private publisher: JetStreamPublisher | undefined;
+  private publisher: AcknowledgedPublications | undefined;
   private connecting: Promise<void> | undefined;
   private inFlight = 0;
   private pumpScheduled = false;
@@ -103,6 +180,7 @@ export class BusPodEvents implements PodEventSink {
       registers: [options.registry],
     });
     for (const reason of ['buffer-full', 'publish-failed', 'invalid'] as const) this.dropped.inc({ reason }, 0);
+    this.published = new Counter({ name: 'meshbus_injector_events_published_total', help: 'Pod-injection events stored by the events stream.', registers: [options.registry] });
     const queue = this.queue;
     new Gauge({
       name: 'meshbus_injector_events_buffered',
@@ -153,6 +231,7 @@ export class BusPodEvents implements PodEventSink {
       });
     }
     this.abort.abort();
+    this.publisher?.close();
     const left = this.queue.length;
     this.queue.length = 0;
     if (left > 0) {
@@ -191,7 +270,7 @@ export class BusPodEvents implements PodEventSink {
         logger.info({ server: nc.getServer(), attempts: attempts + 1 }, 'connected to NATS; publishing pod-injection events');
         this.nc = nc;
         this.health = new ConnectionHealth(nc, () => this.schedulePump());
-        this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: this.validator, source: this.options.source, registry: this.options.registry });
+        this.publisher = new AcknowledgedPublications(nc, bus.inboxPrefix);
         void (async () => {
           for await (const s of nc.status()) {
             if (s.type === 'disconnect' || s.type === 'reconnect') logger.warn({ event: s.type }, s.type === 'disconnect' ? 'NATS connection lost; pod-injection events wait in the buffer' : 'NATS connection back');
@@ -228,15 +307,25 @@ export class BusPodEvents implements PodEventSink {
     const publisher = this.publisher;
     while (publisher && this.connected && !this.abort.signal.aborted && this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const event = this.queue.shift()!;
+      const subject = subjects.podInjection(event.data.result);
+      let encoded: ReturnType<typeof encodeEvent<'podInjection'>>;
+      try {
+        encoded = encodeEvent('podInjection', subject, event.data, { source: this.options.source, subject: event.key }, this.validator);
+      } catch (error) {
+        if (error instanceof SchemaValidationError || error instanceof MalformedEventError) {
+          this.drop('invalid', event, error.message);
+          continue;
+        }
+        throw error;
+      }
+      // JetStream drops a second copy of the same id (a publication retried by the client).
+      encoded.headers.set('Nats-Msg-Id', encoded.id);
       this.inFlight++;
       publisher
-        .publish('podInjection', subjects.podInjection(event.data.result), event.key, event.data)
+        .publish(subject, encoded.headers, encoded.payload)
         .then(
-          () => undefined,
-          (error: unknown) => {
-            if (error instanceof SchemaValidationError) this.drop('invalid', event, error.message);
-            else this.drop('publish-failed', event, errorMessage(error));
-          },
+          () => this.published.inc(),
+          (error: unknown) => this.drop('publish-failed', event, errorMessage(error)),
         )
         .finally(() => {
           this.inFlight--;
