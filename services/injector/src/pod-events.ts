@@ -62,6 +62,8 @@ export interface BusPodEventsOptions {
   readonly validator?: BusValidator;
   /** Pause between first-connection attempts. @default 1000 */
   readonly retryMs?: number;
+  /** How long an offered event waits for others to be published with it. @default 5 */
+  readonly batchMs?: number;
   /** How long {@link BusPodEvents.stop} waits for held events to be published. @default 2000 */
   readonly drainMs?: number;
 }
@@ -296,11 +298,13 @@ export class BusPodEvents implements PodEventSink {
   private schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
-    // A later turn: the admission answer that offered the event goes out first.
-    setImmediate(() => {
+    // A few milliseconds later: the admission answer that offered the event goes out first, and
+    // the events of those milliseconds leave in one socket write (and their acknowledgements
+    // arrive together) instead of one each.
+    setTimeout(() => {
       this.pumpScheduled = false;
       this.pump();
-    });
+    }, this.options.batchMs ?? 5);
   }
 
   private pump(): void {
