@@ -14,6 +14,7 @@ describe('parseBenchFlags', () => {
     expect(parseBenchFlags(['--only=proxy', '--proxy-duration', '3'])).toMatchObject({ only: 'proxy', proxyDuration: 3 });
     expect(parseBenchFlags(['--proxy-cases', 'meshbus-mesh,direct']).proxyCases).toEqual(['direct', 'meshbus-mesh']);
     expect(parseBenchFlags(['--proxy-rate', '200']).proxyRate).toBe(200);
+    expect(parseBenchFlags(['--only', 'injector', '--injector-rate=500', '--injector-duration', '3'])).toMatchObject({ only: 'injector', injectorRate: 500, injectorDuration: 3 });
   });
 
   it('sorts stream counts and drops repeats', () => {
@@ -27,7 +28,8 @@ describe('parseBenchFlags', () => {
   });
 
   it.each([
-    [['--only', 'network'], /--only expects fanout, identity, destination, policy or proxy/],
+    [['--only', 'network'], /--only expects fanout, identity, destination, policy, proxy or injector/],
+    [['--injector-rate', '0'], /--injector-rate must be within 1\.\.20000/],
     [['--proxy-duration', '0'], /within 1\.\.600/],
     [['--proxy-duration', '5s'], /whole number/],
     [['--proxy-rate', '995'], /multiple of 10/],

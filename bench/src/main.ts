@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * `npm run bench`: the fan-out, identity, destination, policy and proxy benchmarks, printed as
+ * `npm run bench`: the fan-out, identity, destination, policy, proxy and injector benchmarks, printed as
  * tables (with ratios against baselines measured in the same run where there is
  * one), and written as JSON to bench/results/latest.json.
  */
@@ -15,6 +15,7 @@ import { runIdentityBusBench, type IdentityBusBenchResult } from './identity-bus
 import { runPolicyBench, type PolicyBenchResult } from './policy-bench.js';
 import { runPolicyWatchBench, type PolicyWatchBenchResult } from './policy-watch-bench.js';
 import { runProxyBench, type ProxyBenchResult } from './proxy-bench.js';
+import { runInjectorBench, type InjectorBenchResult } from './injector-bench.js';
 
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 /** Per identity workload; the workloads plus CSR generation stay under ~15 s. */
@@ -44,6 +45,7 @@ let destination: DestinationBenchResult | undefined;
 let policy: PolicyBenchResult | undefined;
 let policyWatch: PolicyWatchBenchResult | undefined;
 let proxy: ProxyBenchResult | undefined;
+let injector: InjectorBenchResult | undefined;
 
 if (flags.only === undefined || flags.only === 'fanout') {
   fanout = await runFanoutBench({
@@ -75,7 +77,11 @@ if (flags.only === undefined || flags.only === 'proxy') {
   if (proxy.skipped) progress(`proxy: skipped: ${proxy.reason}`);
 }
 
-const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format(), policy?.format(), policyWatch?.format(), proxy?.format()].filter((s) => s !== undefined).join('\n\n');
+if (flags.only === undefined || flags.only === 'injector') {
+  injector = await runInjectorBench({ durationS: flags.injectorDuration, rate: flags.injectorRate, cpuProfileDir: flags.cpuProf ? `${resultsDir}profiles` : undefined, progress });
+}
+
+const report = [fanout?.format(), identity?.format(), identityBus?.format(), destination?.format(), policy?.format(), policyWatch?.format(), proxy?.format(), injector?.format()].filter((s) => s !== undefined).join('\n\n');
 process.stdout.write(`\n${report}\n`);
 
 /** The figures of a result, without its formatter. */
@@ -88,7 +94,7 @@ function figuresOf<T extends { format(): string }>(result: T | undefined): Omit<
 const json = {
   date: new Date().toISOString(),
   machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, platform: process.platform },
-  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds, policyRounds: flags.policyRounds, proxyDuration: flags.proxyDuration, proxyRate: flags.proxyRate, proxyCases: flags.proxyCases },
+  flags: { only: flags.only ?? null, streams: flags.streams, rounds: flags.rounds, policyRounds: flags.policyRounds, proxyDuration: flags.proxyDuration, proxyRate: flags.proxyRate, proxyCases: flags.proxyCases, injectorDuration: flags.injectorDuration, injectorRate: flags.injectorRate },
   elapsedMs: Date.now() - started,
   fanout: figuresOf(fanout),
   identity: figuresOf(identity),
@@ -97,6 +103,7 @@ const json = {
   policy: figuresOf(policy),
   policyWatch: figuresOf(policyWatch),
   proxy: figuresOf(proxy),
+  injector: figuresOf(injector),
 };
 await mkdir(resultsDir, { recursive: true });
 // Infinity (a stream that never got the change) is not JSON; write it as null.

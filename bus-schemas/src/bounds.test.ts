@@ -29,6 +29,18 @@ const profile = (patch: Record<string, unknown> = {}, route: Record<string, unkn
   ...patch,
 });
 
+const injection = (patch: Record<string, unknown> = {}) => ({
+  namespace: 'shop',
+  generateName: 'web-',
+  result: 'skipped',
+  reason: { code: 'NotEnabled', message: 'not enabled' },
+  proxyVersion: '0.1.0',
+  dryRun: false,
+  uid: 'a6c1',
+  replica: 'injector-1',
+  ...patch,
+});
+
 const label = (n: number) => 'a'.repeat(n);
 /** A DNS-1123 subdomain of exactly `n` characters: 63-character labels joined by dots. */
 const subdomain = (n: number) => {
@@ -256,6 +268,27 @@ const bounds: Bound[] = [
     ok: { role: label(63), holder: 'r1', term: 1 },
     bad: { role: label(64), holder: 'r1', term: 1 },
     error: /\/role must NOT have more than 63 characters/,
+  },
+  {
+    what: 'pod injection reason message',
+    kind: 'podInjection',
+    ok: injection({ reason: { code: 'NotEnabled', message: 'm'.repeat(1024) } }),
+    bad: injection({ reason: { code: 'NotEnabled', message: 'm'.repeat(1025) } }),
+    error: /\/reason\/message must NOT have more than 1024 characters/,
+  },
+  {
+    what: 'pod injection pod name: DNS-1123 subdomain of 253',
+    kind: 'podInjection',
+    ok: injection({ name: subdomain(253) }),
+    bad: injection({ name: subdomain(254) }),
+    error: /\/name must NOT have more than 253 characters/,
+  },
+  {
+    what: 'pod injection admission uid',
+    kind: 'podInjection',
+    ok: injection({ uid: 'u'.repeat(128) }),
+    bad: injection({ uid: 'u'.repeat(129) }),
+    error: /\/uid must NOT have more than 128 characters/,
   },
 ];
 

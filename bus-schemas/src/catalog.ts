@@ -21,6 +21,7 @@ import type { OutboundPolicy } from './generated/outbound-policy.js';
 import type { PolicyDefaults } from './generated/policy-defaults.js';
 import type { PolicyStatus } from './generated/policy-status.js';
 import type { PolicyRejected } from './generated/policy-rejected.js';
+import type { PodInjection } from './generated/pod-injection.js';
 
 /** Prefix of every subject of this bus version. */
 export const subjectPrefix = 'meshbus.v1';
@@ -71,7 +72,8 @@ export type SchemaName =
   | 'outbound-policy'
   | 'policy-defaults'
   | 'policy-status'
-  | 'policy-rejected';
+  | 'policy-rejected'
+  | 'pod-injection';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -316,6 +318,14 @@ export const catalog = {
     publisher: 'policy (leader)',
     description: 'A policy or route resource is invalid or conflicts with another; it is left out, and nothing else changes.',
   },
+  podInjection: {
+    type: 'io.meshbus.v1.injector.pod-injection',
+    subject: `${subjectPrefix}.events.injector.pod.{result}`,
+    schema: 'pod-injection',
+    stream: 'events',
+    publisher: 'injector (the replica that answered the admission)',
+    description: 'A pod admission was answered: the proxy injected, the pod skipped, or refused for a bad configuration annotation, with the reason.',
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Key of an entry in {@link catalog}. */
@@ -351,6 +361,7 @@ export interface EventDataMap {
   policyStatus: PolicyStatus;
   policyStatusDeleted: StateDeleted;
   policyRejected: PolicyRejected;
+  podInjection: PodInjection;
 }
 
 const kindsByType = new Map<string, EventKind>(

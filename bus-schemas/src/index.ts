@@ -92,3 +92,4 @@ export type {
 export type { PolicyDefaults, NamespacePolicyDefault } from './generated/policy-defaults.js';
 export type { PolicyStatus, PolicyCondition } from './generated/policy-status.js';
 export type { PolicyRejected } from './generated/policy-rejected.js';
+export type { PodInjection } from './generated/pod-injection.js';

@@ -58,6 +58,9 @@ export const subjects = {
     `${subjectPrefix}.state.policy-status.${token(namespace, 'namespace')}.${token(kind, 'kind')}.${token(name, 'name')}`,
   allPolicyStatus: `${subjectPrefix}.state.policy-status.>`,
   policyRejected: `${subjectPrefix}.events.policy.rejected`,
+  /** One admission answered by the injector, by its result. */
+  podInjection: (result: 'injected' | 'skipped' | 'refused') => `${subjectPrefix}.events.injector.pod.${token(result, 'result')}`,
+  allPodInjections: `${subjectPrefix}.events.injector.pod.*`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
 } as const;

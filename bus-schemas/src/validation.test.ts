@@ -29,6 +29,17 @@ describe('BusValidator', () => {
     v.check('leaderChanged', { role: 'destination', holder: 'r1', term: 3 });
     v.check('workloadExpired', { namespace: 'a', name: 'b', lastHeartbeat: '2026-11-22T10:00:00Z' });
     v.check('manifestRejected', { file: 'a.yaml', reason: 'bad' });
+    v.check('podInjection', {
+      namespace: 'shop',
+      generateName: 'web-5d8c-',
+      owner: { kind: 'ReplicaSet', name: 'web-5d8c' },
+      result: 'injected',
+      reason: { code: 'NamespaceEnabled', message: 'namespace shop is annotated meshbus.io/inject: enabled' },
+      proxyVersion: '0.1.0',
+      dryRun: false,
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      replica: 'injector-a',
+    });
   });
 
   it('rejects invalid data with the path of each problem', () => {
@@ -42,6 +53,11 @@ describe('BusValidator', () => {
     );
     expect(() => v.check('workloadExpired', { namespace: 'a', name: 'b', lastHeartbeat: 'yesterday' })).toThrow(/date-time/);
     expect(() => v.check('leaderChanged', null)).toThrow(SchemaValidationError);
+    const injection = { namespace: 'shop', name: 'web', result: 'refused', reason: { code: 'InvalidAnnotation', message: 'bad' }, proxyVersion: '0.1.0', dryRun: true, uid: 'u', replica: 'r' };
+    expect(() => v.check('podInjection', injection)).not.toThrow();
+    expect(() => v.check('podInjection', { ...injection, result: 'maybe' })).toThrow(/\/result must be equal to one of the allowed values/);
+    expect(() => v.check('podInjection', { ...injection, reason: { code: 'not a code', message: 'x' } })).toThrow(/\/reason\/code/);
+    expect(() => v.check('podInjection', { ...injection, namespace: 'Shop' })).toThrow(/\/namespace/);
   });
 });
 
@@ -56,6 +72,7 @@ describe('subjects', () => {
     expect(() => subjects.endpoints('a.b', 'web', 80)).toThrow(SubjectError);
     expect(() => subjects.profile('ns', '*')).toThrow(SubjectError);
     expect(() => subjects.workload('ns', '>')).toThrow(SubjectError);
+    expect(subjects.podInjection('skipped')).toBe('meshbus.v1.events.injector.pod.skipped');
   });
 });
 

@@ -87,6 +87,22 @@ describe('formatEventLine', () => {
     );
   });
 
+  it('summarizes pod injections with the pod, owner, result and reason', () => {
+    const base = { namespace: 'shop', proxyVersion: '0.1.0', dryRun: false, uid: 'u-1', replica: 'injector-1' };
+    const injected = event('podInjection', 'shop/web-5d8c-*', {
+      ...base,
+      generateName: 'web-5d8c-',
+      owner: { kind: 'ReplicaSet', name: 'web-5d8c' },
+      result: 'injected',
+      reason: { code: 'NamespaceEnabled', message: 'namespace shop is annotated meshbus.io/inject: enabled' },
+    });
+    expect(formatEventLine(injected)).toBe(
+      '2025-03-01T12:00:00.000Z  injector.pod-injection  shop/web-5d8c-*  injected shop/web-5d8c-* of ReplicaSet web-5d8c proxy 0.1.0: NamespaceEnabled: namespace shop is annotated meshbus.io/inject: enabled\n',
+    );
+    const refused = event('podInjection', 'shop/db', { ...base, name: 'db', dryRun: true, result: 'refused', reason: { code: 'InvalidAnnotation', message: 'annotation config.meshbus.io/access-log: "loud" is not allowed', annotation: 'config.meshbus.io/access-log' } });
+    expect(summarizeEvent(refused)).toBe('refused shop/db (dry run): InvalidAnnotation: annotation config.meshbus.io/access-log: "loud" is not allowed');
+  });
+
   it('prints the data of other kinds as compact JSON', () => {
     const other = { ...event('leaderChanged', 'x', { role: 'r', holder: 'h', term: 1 }), kind: 'certifyResponse' } as BusEvent;
     expect(summarizeEvent(other)).toBe('{"role":"r","holder":"h","term":1}');

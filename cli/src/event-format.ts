@@ -81,6 +81,14 @@ export function summarizeEvent(event: BusEvent): string {
   if (isKind(event, 'issuerRefused')) {
     return `${event.data.replica} refused ${event.data.source}: ${event.data.reason}`;
   }
+  if (isKind(event, 'podInjection')) {
+    const d = event.data;
+    const pod = `${d.namespace}/${d.name ?? `${d.generateName ?? ''}*`}`;
+    const owner = d.owner ? ` of ${d.owner.kind} ${d.owner.name}` : '';
+    const version = d.result === 'injected' ? ` proxy ${d.proxyVersion}` : '';
+    const dryRun = d.dryRun ? ' (dry run)' : '';
+    return `${d.result} ${pod}${owner}${version}${dryRun}: ${d.reason.code}: ${d.reason.message}`;
+  }
   return compactJson(event.data);
 }
 

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import type { CertificateClient } from '@meshbus/identity-client';
 import type { inbound } from '@meshbus/proxy-api';
+import { meshbusVersion } from '@meshbus/core';
 import { envInt, errorMessage, silentLogger, type Env, type Logger } from '@meshbus/runtime';
 import {
   ControlClient,
@@ -54,7 +55,7 @@ export function proxyProcessConfig(env: Env): { config: ProxyConfig; options: Pr
 }
 
 /** The version in `proxy_build_info`. */
-export const proxyVersion = '0.1.0';
+export const proxyVersion = meshbusVersion;
 
 type State = 'initialized' | 'starting' | 'started' | 'stopping' | 'stopped';
 
@@ -149,9 +150,13 @@ export class Proxy {
     this.state = 'starting';
     const { config } = this;
     await this.admin.start();
-    const trustAnchorsPem = await readFile(config.trustAnchorsFile, 'utf8').catch((error: unknown) => {
-      throw new Error(`MESHBUS_PROXY_TRUST_ANCHORS: cannot read ${config.trustAnchorsFile}: ${errorMessage(error)}`);
-    });
+    const anchors = config.trustAnchors;
+    const trustAnchorsPem =
+      anchors.kind === 'pem'
+        ? anchors.pem
+        : await readFile(anchors.path, 'utf8').catch((error: unknown) => {
+            throw new Error(`MESHBUS_PROXY_TRUST_ANCHORS: cannot read ${anchors.path}: ${errorMessage(error)}`);
+          });
     const meshTls = new MeshTls({ trustAnchorsPem, certificates: this.certificates, logger: this.logger.child({ component: 'tls' }) });
     meshTls.on('error', (error) => this.logger.error({ err: errorMessage(error) }, 'certificate refused; the previous one stays in use'));
     this.meshTls = meshTls;

@@ -96,6 +96,30 @@ describe('meshbus inject / uninject', () => {
     expect(run.err).toContain('Pod p: skipped: the pod is annotated meshbus.io/inject: disabled');
   });
 
+  it('with --trust-anchors gives the proxy the anchors in its environment and their real hash; without, mounts the ConfigMap', async () => {
+    const anchors = join(dir, 'ca.crt');
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
+    writeFileSync(anchors, pem);
+    writeFileSync(join(dir, 'gw.crt'), pem.replace('test', 'gateway'));
+    const proxyOf = (out: string) => {
+      const pod = docs(out)[0]!.spec.template;
+      const env = Object.fromEntries((pod.spec.containers[0].env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]));
+      return { env, annotations: pod.metadata.annotations as Record<string, string>, volumes: (pod.spec.volumes as Array<{ name: string }>).map((v) => v.name) };
+    };
+    const { createHash } = await import('node:crypto');
+    const withAnchors = proxyOf((await meshbus(['inject', '--trust-anchors', anchors, '--gateway-ca', join(dir, 'gw.crt')], deployment)).out);
+    expect(withAnchors.env.MESHBUS_PROXY_TRUST_ANCHORS_PEM).toBe(pem);
+    expect(withAnchors.env.MESHBUS_PROXY_GATEWAY_CA_PEM).toContain('MIIBgateway');
+    expect(withAnchors.annotations['meshbus.io/trust-root-sha256']).toBe(createHash('sha256').update(pem).digest('hex'));
+    expect(withAnchors.volumes).toEqual(['meshbus-identity-token']);
+    const without = proxyOf((await meshbus(['inject'], deployment)).out);
+    expect(without.env.MESHBUS_PROXY_TRUST_ANCHORS).toBe('/var/run/meshbus/trust-anchors/ca.crt');
+    expect(without.annotations['meshbus.io/trust-root-sha256']).toBe('unknown');
+    expect(without.volumes).toEqual(['meshbus-identity-token', 'meshbus-trust-anchors']);
+    writeFileSync(join(dir, 'empty.crt'), 'nothing here');
+    expect(await meshbus(['inject', '--trust-anchors', join(dir, 'empty.crt')], deployment)).toMatchObject({ exitCode: 2, err: expect.stringContaining('--trust-anchors: ') });
+  });
+
   it('exits 2 with a clear message on bad input', async () => {
     const notYaml = await meshbus(['inject'], 'kind: [unclosed');
     expect(notYaml.exitCode).toBe(2);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
+import { meshbusVersion } from '@meshbus/core';
 import type { InjectionConfig } from '@meshbus/injector';
 import type { CliContext } from '../context.js';
 import { InjectInputError, transformYaml, trustRootHash } from '../inject-yaml.js';
@@ -15,6 +16,7 @@ interface InjectFlags {
   clusterDomain: string;
   trustAnchors?: string;
   trustAnchorsConfigmap: string;
+  gatewayCa?: string;
   cni?: boolean;
   nativeSidecar?: boolean;
 }
@@ -35,15 +37,22 @@ function fail(context: CliContext, message: string): never {
   throw error;
 }
 
-function injectionConfig(flags: InjectFlags, context: CliContext): InjectionConfig {
-  let trustRootSha256 = 'unknown';
-  if (flags.trustAnchors !== undefined) {
-    try {
-      trustRootSha256 = trustRootHash(readFileSync(flags.trustAnchors, 'utf8'));
-    } catch (err) {
-      fail(context, `--trust-anchors: cannot read ${flags.trustAnchors}: ${(err as Error).message}`);
-    }
+function readPem(flag: string, file: string, context: CliContext): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    fail(context, `${flag}: cannot read ${file}: ${(err as Error).message}`);
   }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) fail(context, `${flag}: ${file} holds no PEM certificate`);
+  return text;
+}
+
+function injectionConfig(flags: InjectFlags, context: CliContext): InjectionConfig {
+  // With the anchors at hand the proxy gets them in its environment, as from the webhook; without,
+  // it mounts them from a ConfigMap that must exist in the pod's namespace.
+  const anchorsPem = flags.trustAnchors !== undefined ? readPem('--trust-anchors', flags.trustAnchors, context) : undefined;
+  const gatewayCaPem = flags.gatewayCa !== undefined ? readPem('--gateway-ca', flags.gatewayCa, context) : undefined;
   return {
     proxyImage: flags.proxyImage,
     proxyVersion: flags.proxyVersion,
@@ -53,12 +62,13 @@ function injectionConfig(flags: InjectFlags, context: CliContext): InjectionConf
     clusterDomain: flags.clusterDomain,
     identityAudience: 'identity.meshbus.io',
     tokenExpirationSeconds: 86_400,
-    trustAnchorsConfigMap: flags.trustAnchorsConfigmap,
-    trustRootSha256,
+    trustAnchors: anchorsPem !== undefined ? { kind: 'pem', pem: anchorsPem } : { kind: 'configMap', name: flags.trustAnchorsConfigmap },
+    trustRootSha256: anchorsPem !== undefined ? trustRootHash(anchorsPem) : 'unknown',
+    ...(gatewayCaPem !== undefined ? { gatewayCaPem } : {}),
     cniMode: flags.cni === true,
     nativeSidecar: flags.nativeSidecar === true,
     defaults: { logLevel: 'info', logFormat: 'json', cpuRequest: '100m', memoryRequest: '64Mi', memoryLimit: '256Mi', shutdownGracePeriod: '30s', accessLog: 'off' },
-    injectedBy: 'meshbus-cli/0.1.0',
+    injectedBy: `meshbus-cli/${meshbusVersion}`,
   };
 }
 
@@ -85,13 +95,14 @@ export function registerInjectCommands(program: Command, context: CliContext, st
     .description('add the meshbus proxy to the pods and pod templates of Kubernetes YAML (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, Pods, Lists), as the injector webhook does; prints the result')
     .argument('[file]', 'YAML file, several documents allowed; - or nothing reads stdin')
     .option('--proxy-image <repository>', 'proxy image without tag', 'ghcr.io/meshbus/proxy')
-    .option('--proxy-version <tag>', 'proxy image tag', '0.1.0')
+    .option('--proxy-version <tag>', 'proxy image tag', meshbusVersion)
     .option('--gateway <host:port>', 'gateway address the proxy uses; repeat for several (default: meshbus-gateway.<control-namespace>.svc.<cluster-domain>:8086)', collect)
     .option('--gateway-tls-name <name>', "name checked in the gateways' certificates")
     .option('--control-namespace <ns>', "the control plane's namespace", 'meshbus')
     .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
-    .option('--trust-anchors <file>', 'trust anchors PEM, hashed into the meshbus.io/trust-root-sha256 annotation')
-    .option('--trust-anchors-configmap <name>', 'ConfigMap holding ca.crt in each meshed namespace', 'meshbus-trust-anchors')
+    .option('--trust-anchors <file>', "trust anchors PEM: put into the proxy's environment and hashed into the meshbus.io/trust-root-sha256 annotation, as the webhook does")
+    .option('--trust-anchors-configmap <name>', 'without --trust-anchors: the ConfigMap holding ca.crt, mounted from the pod\'s namespace', 'meshbus-trust-anchors')
+    .option('--gateway-ca <file>', "PEM of the CA of the gateways' certificates, put into the proxy's environment (default: the system trust store)")
     .option('--cni', 'the meshbus CNI plugin sets up the pod network: no proxy-init container')
     .option('--native-sidecar', 'run the proxy as a native sidecar (Kubernetes 1.29+)')
     .action(run('inject'));

@@ -3,3 +3,4 @@ export { IdentityNameError, identityName, isDnsLabel, isDnsSubdomain, parseIdent
 export { IpAddressError, isIpAddress, parseIp, formatIp, canonicalIp, compareIp, type ParsedIp } from './ip.js';
 export { parseCidr, formatCidr, cidrContains, type Cidr, type ParseCidrOptions } from './ip-cidr.js';
 export { Base64Error, encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url } from './base64.js';
+export { meshbusVersion } from './version.js';

@@ -51,6 +51,10 @@ describe('natsAuthorizationConfig', () => {
     expect(subscribe).toEqual(['_INBOX_policy.>']);
   });
 
+  it('lets the injector publish its pod-injection events only', () => {
+    expect(rolePermissions('injector')).toEqual({ publish: ['meshbus.v1.events.injector.pod.*'], subscribe: ['_INBOX_injector.>'] });
+  });
+
   it('lets a workload only ask the destination replicas, and readers discover services', () => {
     expect(rolePermissions('workload')).toEqual({
       publish: ['meshbus.v1.rpc.workloads.register', 'meshbus.v1.rpc.workloads.heartbeat', 'meshbus.v1.rpc.workloads.deregister'],

@@ -1,7 +1,7 @@
 import { MeshbusError, natsInboxPrefix } from '@meshbus/runtime';
 
 /** The NATS users of a meshbus installation, one per kind of client. */
-export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'workload', 'reader'] as const;
+export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader'] as const;
 export type NatsRole = (typeof natsRoles)[number];
 
 /** A user or password that cannot be written into a nats-server configuration. */
@@ -167,6 +167,10 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
         subscribe: [inbox(role), `${certifySubject} ${identityServiceName}`, ...serviceDiscoverySubjects(identityServiceName)],
         allowResponses: true,
       };
+    case 'injector':
+      // Its pod-injection events and nothing else: no state, no stream setup (the writers create the
+      // streams), no reading. The inbox receives JetStream's publish acknowledgements.
+      return { publish: ['meshbus.v1.events.injector.pod.*'], subscribe: [inbox(role)] };
     case 'workload':
       // Requests to the destination replicas and nothing else: no state, no JetStream.
       return { publish: [...workloadRequestSubjects], subscribe: [inbox(role)] };

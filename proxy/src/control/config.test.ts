@@ -11,6 +11,8 @@ const base = {
   MESHBUS_PROXY_IDENTITY_TOKEN_FILE: '/var/run/secrets/token',
 };
 
+const pem = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
+
 function fails(env: Record<string, string | undefined>, message: RegExp): void {
   let error: unknown;
   try {
@@ -93,6 +95,13 @@ describe('proxyConfigFromEnv', () => {
     expect(c.streams).toEqual({ idleTimeoutMs: 60_000, maxLifetimeMs: 600_000, lifetimeJitter: 0.5, initialTimeoutMs: 500 });
   });
 
+  it('reads the trust anchors from a file or from the PEM itself, and the gateway CA likewise', () => {
+    expect(proxyConfigFromEnv(base).trustAnchors).toEqual({ kind: 'file', path: '/var/run/meshbus/ca.crt' });
+    const inEnv = proxyConfigFromEnv({ ...base, MESHBUS_PROXY_TRUST_ANCHORS: undefined, MESHBUS_PROXY_TRUST_ANCHORS_PEM: pem, MESHBUS_PROXY_GATEWAY_CA_PEM: pem });
+    expect(inEnv.trustAnchors).toEqual({ kind: 'pem', pem });
+    expect(inEnv.gatewayTransport).toEqual({ kind: 'tls', caFile: undefined, caPem: pem, serverName: undefined });
+  });
+
   it('reads plaintext for local development', () => {
     expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'true' }).gatewayTransport).toEqual({ kind: 'plaintext' });
   });
@@ -112,7 +121,12 @@ describe('proxyConfigFromEnv', () => {
     [{ MESHBUS_PROXY_WORKLOAD_NAME: 'web_1' }, /^MESHBUS_PROXY_WORKLOAD_NAME: "web_1" is not a DNS name/],
     [{ MESHBUS_PROXY_SERVICE_ACCOUNT: undefined }, /^MESHBUS_PROXY_SERVICE_ACCOUNT is required/],
     [{ MESHBUS_PROXY_SERVICE_ACCOUNT: 'web.x' }, /^MESHBUS_PROXY_SERVICE_ACCOUNT: "web.x" is not a DNS label/],
-    [{ MESHBUS_PROXY_TRUST_ANCHORS: undefined }, /^MESHBUS_PROXY_TRUST_ANCHORS is required/],
+    [{ MESHBUS_PROXY_TRUST_ANCHORS: undefined }, /^MESHBUS_PROXY_TRUST_ANCHORS \(the PEM file of the trust anchors, ca.crt\) or MESHBUS_PROXY_TRUST_ANCHORS_PEM \(the PEM itself\) is required/],
+    [{ MESHBUS_PROXY_TRUST_ANCHORS_PEM: pem }, /^MESHBUS_PROXY_TRUST_ANCHORS and MESHBUS_PROXY_TRUST_ANCHORS_PEM are both set; give one/],
+    [{ MESHBUS_PROXY_TRUST_ANCHORS: undefined, MESHBUS_PROXY_TRUST_ANCHORS_PEM: '/var/run/meshbus/ca.crt' }, /^MESHBUS_PROXY_TRUST_ANCHORS_PEM holds no PEM certificate/],
+    [{ MESHBUS_PROXY_GATEWAY_CA: '/ca', MESHBUS_PROXY_GATEWAY_CA_PEM: pem }, /^MESHBUS_PROXY_GATEWAY_CA and MESHBUS_PROXY_GATEWAY_CA_PEM are both set; give one/],
+    [{ MESHBUS_PROXY_GATEWAY_CA_PEM: 'not a pem' }, /^MESHBUS_PROXY_GATEWAY_CA_PEM holds no PEM certificate/],
+    [{ MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'true', MESHBUS_PROXY_GATEWAY_CA_PEM: pem }, /^MESHBUS_PROXY_GATEWAY_PLAINTEXT=true cannot go with MESHBUS_PROXY_GATEWAY_CA_PEM/],
     [{ MESHBUS_PROXY_IDENTITY_TOKEN_FILE: undefined }, /^MESHBUS_PROXY_IDENTITY_TOKEN_FILE \(or MESHBUS_PROXY_IDENTITY_TOKEN\) is required/],
     [{ MESHBUS_PROXY_IDENTITY_TOKEN: 'x' }, /^MESHBUS_PROXY_IDENTITY_TOKEN_FILE and MESHBUS_PROXY_IDENTITY_TOKEN are both set/],
     [{ MESHBUS_PROXY_OUTBOUND_ADDR: '70000' }, /^MESHBUS_PROXY_OUTBOUND_ADDR: "70000" is not a port/],

@@ -3,10 +3,20 @@ import { envDuration, envString, isLogLevel, logLevels, parseHostPort, type Env 
 
 /** How the proxy connects to the gateways. */
 export type GatewayTransport =
-  /** TLS, verifying the gateway against `caFile` (or the system trust store), with an optional server name. */
-  | { readonly kind: 'tls'; readonly caFile: string | undefined; readonly serverName: string | undefined }
+  /**
+   * TLS, verifying the gateway against `caFile`, or `caPem` given in the environment, or the system
+   * trust store, with an optional server name.
+   */
+  | { readonly kind: 'tls'; readonly caFile: string | undefined; readonly caPem?: string; readonly serverName: string | undefined }
   /** Plain HTTP/2: local development only (`npm run dev` runs the gateway without TLS). */
   | { readonly kind: 'plaintext' };
+
+/**
+ * Where the trust anchors come from: `MESHBUS_PROXY_TRUST_ANCHORS` (a file, read at start) or
+ * `MESHBUS_PROXY_TRUST_ANCHORS_PEM` (the PEM itself, as the injector sets it, so that a pod needs
+ * no ConfigMap).
+ */
+export type TrustAnchorsSource = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'pem'; readonly pem: string };
 
 /** Where the proof of identity sent to Identity.Certify comes from. */
 export type TokenSource =
@@ -57,8 +67,8 @@ export interface ProxyConfig {
   };
   readonly clusterDomain: string;
   readonly controlNamespace: string;
-  /** PEM file of the trust anchors peers' certificates are checked against. */
-  readonly trustAnchorsFile: string;
+  /** The trust anchors peers' certificates are checked against: a PEM file, or the PEM itself. */
+  readonly trustAnchors: TrustAnchorsSource;
   readonly token: TokenSource;
   readonly listeners: {
     readonly outbound: { readonly host: string; readonly port: number };
@@ -111,6 +121,21 @@ export const PROXY_DEFAULTS = {
 } as const;
 
 const P = 'MESHBUS_PROXY_';
+
+const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+/** Exactly one of `MESHBUS_PROXY_TRUST_ANCHORS` (a file) and `MESHBUS_PROXY_TRUST_ANCHORS_PEM` (the PEM). */
+function trustAnchorsFromEnv(env: Env): TrustAnchorsSource {
+  const path = envString(env, `${P}TRUST_ANCHORS`);
+  const pem = envString(env, `${P}TRUST_ANCHORS_PEM`);
+  if (path !== undefined && pem !== undefined) throw new ConfigError(`${P}TRUST_ANCHORS and ${P}TRUST_ANCHORS_PEM are both set; give one`);
+  if (pem !== undefined) {
+    if (!pemCertificate.test(pem)) throw new ConfigError(`${P}TRUST_ANCHORS_PEM holds no PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)`);
+    return { kind: 'pem', pem };
+  }
+  if (path === undefined) throw new ConfigError(`${P}TRUST_ANCHORS (the PEM file of the trust anchors, ca.crt) or ${P}TRUST_ANCHORS_PEM (the PEM itself) is required`);
+  return { kind: 'file', path };
+}
 
 function port(value: string, name: string): number {
   if (!/^\d{1,5}$/.test(value.trim())) throw new ConfigError(`${name}: ${JSON.stringify(value)} is not a port (1-65535)`);
@@ -197,12 +222,16 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
   if (!['true', 'false', '1', '0'].includes(plaintextRaw)) throw new ConfigError(`${P}GATEWAY_PLAINTEXT must be true or false, got ${JSON.stringify(plaintextRaw)}`);
   const plaintext = plaintextRaw === 'true' || plaintextRaw === '1';
   const caFile = envString(env, `${P}GATEWAY_CA`);
+  const caPem = envString(env, `${P}GATEWAY_CA_PEM`);
   const serverName = envString(env, `${P}GATEWAY_TLS_NAME`);
-  if (plaintext && (caFile !== undefined || serverName !== undefined)) {
-    throw new ConfigError(`${P}GATEWAY_PLAINTEXT=true cannot go with ${caFile !== undefined ? `${P}GATEWAY_CA` : `${P}GATEWAY_TLS_NAME`}: plaintext has no TLS to configure`);
+  if (caFile !== undefined && caPem !== undefined) throw new ConfigError(`${P}GATEWAY_CA and ${P}GATEWAY_CA_PEM are both set; give one`);
+  if (plaintext && (caFile !== undefined || caPem !== undefined || serverName !== undefined)) {
+    const other = caFile !== undefined ? `${P}GATEWAY_CA` : caPem !== undefined ? `${P}GATEWAY_CA_PEM` : `${P}GATEWAY_TLS_NAME`;
+    throw new ConfigError(`${P}GATEWAY_PLAINTEXT=true cannot go with ${other}: plaintext has no TLS to configure`);
   }
+  if (caPem !== undefined && !pemCertificate.test(caPem)) throw new ConfigError(`${P}GATEWAY_CA_PEM holds no PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)`);
   if (serverName !== undefined && !isDnsSubdomain(serverName)) throw new ConfigError(`${P}GATEWAY_TLS_NAME: ${JSON.stringify(serverName)} is not a DNS name`);
-  const gatewayTransport: GatewayTransport = plaintext ? { kind: 'plaintext' } : { kind: 'tls', caFile, serverName };
+  const gatewayTransport: GatewayTransport = plaintext ? { kind: 'plaintext' } : { kind: 'tls', caFile, ...(caPem !== undefined ? { caPem } : {}), serverName };
 
   const clusterDomain = envString(env, `${P}CLUSTER_DOMAIN`, PROXY_DEFAULTS.clusterDomain);
   if (!isDnsSubdomain(clusterDomain)) throw new ConfigError(`${P}CLUSTER_DOMAIN: ${JSON.stringify(clusterDomain)} is not a DNS name such as cluster.local`);
@@ -220,7 +249,7 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
     throw new ConfigError(`${P}SERVICE_ACCOUNT, ${P}NAMESPACE: ${errorMessage(error)}`);
   }
 
-  const trustAnchorsFile = required(env, `${P}TRUST_ANCHORS`, 'the PEM file of the trust anchors (ca.crt)');
+  const trustAnchors = trustAnchorsFromEnv(env);
 
   const tokenFile = envString(env, `${P}IDENTITY_TOKEN_FILE`);
   const tokenText = envString(env, `${P}IDENTITY_TOKEN`);
@@ -273,7 +302,7 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
     workload: { namespace, name, serviceAccount, identity, workloadRef: JSON.stringify({ ns: namespace, name }) },
     clusterDomain,
     controlNamespace,
-    trustAnchorsFile,
+    trustAnchors,
     token,
     listeners,
     inboundPorts,

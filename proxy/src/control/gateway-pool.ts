@@ -27,11 +27,12 @@ export function gatewayChannelOptions(transport: GatewayTransport): ChannelOptio
 }
 
 /**
- * The credentials of the gateway connection: TLS against the CA file (read once, here) or the
- * system trust store, or plaintext. A CA file that cannot be read is a {@link ConfigError}.
+ * The credentials of the gateway connection: TLS against the CA given in the environment, the CA
+ * file (read once, here) or the system trust store, or plaintext. A CA file that cannot be read is a {@link ConfigError}.
  */
 export function gatewayCredentials(transport: GatewayTransport): ChannelCredentials {
   if (transport.kind === 'plaintext') return grpcCredentials.createInsecure();
+  if (transport.caPem !== undefined) return grpcCredentials.createSsl(Buffer.from(transport.caPem));
   if (transport.caFile === undefined) return grpcCredentials.createSsl();
   let ca: Buffer;
   try {

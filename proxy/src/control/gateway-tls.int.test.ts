@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,19 @@ describe('the gateway connection over TLS, from the proxy configuration', () => 
 
   it('watches through a gateway that the CA and the TLS name verify', async () => {
     const control = controlClientFromConfig(config({ MESHBUS_PROXY_GATEWAY_TLS_NAME: 'gateway.meshbus.test' }));
+    try {
+      const state = await control.destination('api.shop.svc.cluster.local:8080').first();
+      expect(state.endpoints.size).toBe(2);
+    } finally {
+      await control.close();
+    }
+  });
+
+  it('verifies the gateway against a CA given as PEM in the environment, as injected pods have it', async () => {
+    const ca = await readFile(join(dir, 'ca.crt'), 'utf8');
+    const control = controlClientFromConfig(
+      config({ MESHBUS_PROXY_GATEWAY_CA: '', MESHBUS_PROXY_GATEWAY_CA_PEM: ca, MESHBUS_PROXY_TRUST_ANCHORS: '', MESHBUS_PROXY_TRUST_ANCHORS_PEM: ca, MESHBUS_PROXY_GATEWAY_TLS_NAME: 'gateway.meshbus.test' }),
+    );
     try {
       const state = await control.destination('api.shop.svc.cluster.local:8080').first();
       expect(state.endpoints.size).toBe(2);

@@ -52,4 +52,24 @@ describe('a proxy without its certificate', () => {
     await proxy.stop();
     expect(await started).toBe('gave up');
   });
+
+  it('takes the trust anchors from MESHBUS_PROXY_TRUST_ANCHORS_PEM, as an injected pod has them', async () => {
+    const pem = createTestMesh().anchor.certificatePem;
+    const config = proxyConfigFromEnv({
+      MESHBUS_PROXY_GATEWAYS: `127.0.0.1:${await freePort()}`,
+      MESHBUS_PROXY_GATEWAY_PLAINTEXT: 'true',
+      MESHBUS_PROXY_NAMESPACE: 'shop',
+      MESHBUS_PROXY_WORKLOAD_NAME: 'web-1',
+      MESHBUS_PROXY_SERVICE_ACCOUNT: 'web',
+      MESHBUS_PROXY_TRUST_ANCHORS_PEM: pem,
+      MESHBUS_PROXY_IDENTITY_TOKEN: 'token',
+      MESHBUS_PROXY_SHUTDOWN_GRACE_PERIOD: '100ms',
+    });
+    const proxy = new Proxy({ ...config, listeners: { outbound: { host: '127.0.0.1', port: 0 }, inbound: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } } });
+    const started = proxy.start().catch(() => undefined);
+    await waitFor(async () => (await httpGet(`${proxy.adminUrl}/ready`).catch(() => ({ status: 0, body: '' }))).body.includes('no identity certificate yet'), { what: 'waiting for its certificate' });
+    expect(proxy.tls.trustAnchorsPem).toBe(pem);
+    await proxy.stop();
+    await started;
+  });
 });

@@ -7,13 +7,33 @@ export interface NamespaceLookup {
   get(name: string): Promise<NamespaceInfo | undefined>;
 }
 
+/** The pod an admission was about, as far as its event says. */
+export interface AdmittedPod {
+  readonly namespace: string;
+  /** `name`, or `generateName*` for a pod without a name yet. */
+  readonly name: string;
+  readonly podName?: string;
+  readonly generateName?: string;
+  /** The controlling owner (or the first owner). */
+  readonly owner?: { readonly kind: string; readonly name: string };
+}
+
+/** The request an answer is about. */
+export interface AdmittedRequest {
+  readonly uid: string;
+  readonly dryRun: boolean;
+}
+
 /** What the webhook answers: an HTTP status and a JSON body. */
 export interface AdmissionAnswer {
   readonly status: number;
   readonly body: unknown;
-  /** The decision, for logs and metrics (absent when the request was unreadable). */
+  /** `body` already serialised, when it was cheaper to write it directly (the injected answer). */
+  readonly text?: string;
+  /** The decision, for logs, metrics and events (absent when the request was unreadable or not a pod creation). */
   readonly result?: InjectionResult;
-  readonly pod?: { readonly namespace: string; readonly name: string };
+  readonly pod?: AdmittedPod;
+  readonly request?: AdmittedRequest;
 }
 
 function badRequest(message: string): AdmissionAnswer {
@@ -60,16 +80,43 @@ export async function reviewAdmission(text: string, namespaces: NamespaceLookup,
     return badRequest('request.object is not a Pod with spec.containers');
   }
   const namespaceName = typeof request.namespace === 'string' && request.namespace !== '' ? request.namespace : ((pod.metadata as { namespace?: string } | undefined)?.namespace ?? 'default');
-  const meta = (pod.metadata ?? {}) as { name?: string; generateName?: string };
-  const podRef = { namespace: namespaceName, name: meta.name ?? `${meta.generateName ?? ''}*` };
+  const podRef = admittedPod(namespaceName, pod.metadata, request.name);
+  const facts = { pod: podRef, request: { uid, dryRun: request.dryRun === true } };
   const namespace = (await namespaces.get(namespaceName)) ?? { name: namespaceName, annotations: {} };
   const result = injectPod(pod as unknown as Pod, namespace, config);
   switch (result.kind) {
-    case 'injected':
-      return respond({ allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(result.patch)).toString('base64') }, { result, pod: podRef });
+    case 'injected': {
+      const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+      const answer = respond({ allowed: true, patchType: 'JSONPatch', patch }, { result, ...facts });
+      // The patch is most of the answer: written as is (base64 needs no escaping) rather than serialised again.
+      const text = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true,"patchType":"JSONPatch","patch":"${patch}"}}`;
+      return { ...answer, text };
+    }
     case 'skipped':
-      return respond({ allowed: true }, { result, pod: podRef });
+      return respond({ allowed: true }, { result, ...facts });
     case 'refused':
-      return respond({ allowed: false, status: { code: 400, reason: 'BadRequest', message: result.message } }, { result, pod: podRef });
+      return respond({ allowed: false, status: { code: 400, reason: 'BadRequest', message: result.message } }, { result, ...facts });
   }
+}
+
+function nonEmpty(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** The pod's names and owner, from its metadata (unknown shapes are left out, not refused). */
+function admittedPod(namespace: string, metadata: unknown, requestName: unknown): AdmittedPod {
+  const meta = isObject(metadata) ? metadata : {};
+  const podName = nonEmpty(meta.name) ?? nonEmpty(requestName);
+  const generateName = nonEmpty(meta.generateName);
+  const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.filter(isObject) : [];
+  const ownerRef = owners.find((o) => o.controller === true) ?? owners[0];
+  const ownerKind = nonEmpty(ownerRef?.kind);
+  const ownerName = nonEmpty(ownerRef?.name);
+  return {
+    namespace,
+    name: podName ?? `${generateName ?? ''}*`,
+    ...(podName !== undefined ? { podName } : {}),
+    ...(generateName !== undefined ? { generateName } : {}),
+    ...(ownerKind !== undefined && ownerName !== undefined ? { owner: { kind: ownerKind, name: ownerName } } : {}),
+  };
 }

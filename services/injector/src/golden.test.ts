@@ -6,12 +6,13 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { injectPod, type InjectionConfig } from './inject.js';
 import type { NamespaceInfo, Pod } from './k8s-types.js';
-import { testConfig } from './testdata/config.js';
+import { testConfig, testGatewayCaPem } from './testdata/config.js';
 import { uninjectPod } from './uninject.js';
 
 // Pods in, JSON Patch and patched pod out. testdata/golden/<case>/input.yaml holds the Pod, the
 // Namespace it is created in (optional) and a `kind: GoldenOptions` document (optional) changing
-// the injector's configuration (cniMode, nativeSidecar). After an intended change, rewrite the
+// the injector's configuration (cniMode, nativeSidecar, trustAnchorsConfigMap: the anchors from a
+// ConfigMap as offline inject does without --trust-anchors, gatewayCa: true). After an intended change, rewrite the
 // expected files with
 //   UPDATE_GOLDEN=1 npx vitest run --project unit services/injector/src/golden.test.ts
 // and read the diff.
@@ -33,9 +34,19 @@ function readInput(name: string): GoldenInput {
   const pod = docs.find((d) => d.kind === 'Pod') as Pod | undefined;
   if (!pod) throw new Error(`${name}/input.yaml has no Pod`);
   const ns = docs.find((d) => d.kind === 'Namespace') as { metadata: { name: string; annotations?: Record<string, string> } } | undefined;
-  const options = (docs.find((d) => d.kind === 'GoldenOptions') ?? {}) as Partial<InjectionConfig>;
+  const options = (docs.find((d) => d.kind === 'GoldenOptions') ?? {}) as Partial<InjectionConfig> & { trustAnchorsConfigMap?: string; gatewayCa?: boolean };
   const namespace: NamespaceInfo = ns ? { name: ns.metadata.name, annotations: ns.metadata.annotations ?? {} } : { name: pod.metadata?.namespace ?? 'default', annotations: {} };
-  return { pod, namespace, config: { ...testConfig, ...(options.cniMode !== undefined ? { cniMode: options.cniMode } : {}), ...(options.nativeSidecar !== undefined ? { nativeSidecar: options.nativeSidecar } : {}) } };
+  return {
+    pod,
+    namespace,
+    config: {
+      ...testConfig,
+      ...(options.cniMode !== undefined ? { cniMode: options.cniMode } : {}),
+      ...(options.nativeSidecar !== undefined ? { nativeSidecar: options.nativeSidecar } : {}),
+      ...(options.trustAnchorsConfigMap !== undefined ? { trustAnchors: { kind: 'configMap', name: options.trustAnchorsConfigMap }, trustRootSha256: 'unknown' } : {}),
+      ...(options.gatewayCa === true ? { gatewayCaPem: testGatewayCaPem } : {}),
+    },
+  };
 }
 
 function check(name: string, file: string, actual: string): void {
@@ -49,7 +60,7 @@ function check(name: string, file: string, actual: string): void {
 
 describe('golden injections', () => {
   it('has the cases the injector promises', () => {
-    for (const c of ['enabled-pod', 'namespace-enabled', 'disabled-in-enabled-namespace', 'native-sidecar', 'cni-mode', 'config-annotations', 'bad-annotation', 'already-injected']) expect(cases).toContain(c);
+    for (const c of ['enabled-pod', 'namespace-enabled', 'disabled-in-enabled-namespace', 'native-sidecar', 'cni-mode', 'config-annotations', 'bad-annotation', 'already-injected', 'trust-anchors-configmap', 'gateway-ca']) expect(cases).toContain(c);
   });
 
   for (const name of cases) {

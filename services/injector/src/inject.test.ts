@@ -51,6 +51,40 @@ describe('injectPod', () => {
     expect(() => parseConfigAnnotations({ [annotation]: value })).toThrow(`annotation ${annotation}: ${JSON.stringify(value)} is not allowed; expected`);
   });
 
+  it('says why with a stable code, and which proxy version a pod gets', () => {
+    const enabled = { 'meshbus.io/inject': 'enabled' };
+    const codeOf = (p: Pod, n = ns()) => injectPod(p, n, testConfig).code;
+    expect(codeOf(pod(enabled))).toBe('PodEnabled');
+    expect(codeOf(pod(), ns(enabled))).toBe('NamespaceEnabled');
+    expect(codeOf(pod({ 'meshbus.io/inject': 'disabled' }), ns(enabled))).toBe('PodDisabled');
+    expect(codeOf(pod())).toBe('NotEnabled');
+    expect(codeOf(pod(), ns(enabled, 'kube-system'))).toBe('ExcludedNamespace');
+    expect(codeOf(pod(enabled, { hostNetwork: true }))).toBe('HostNetwork');
+    expect(codeOf(pod({ 'meshbus.io/inject': 'on' }))).toBe('InvalidAnnotation');
+    const injected = injectPod(pod(enabled), ns(), testConfig);
+    if (injected.kind !== 'injected') throw new Error(injected.kind);
+    expect(codeOf(injected.pod)).toBe('AlreadyInjected');
+    expect(injected.proxyVersion).toBe(testConfig.proxyVersion);
+    expect(injectPod(pod(), ns({ ...enabled, 'config.meshbus.io/proxy-version': '0.2.0-rc.1' }), testConfig)).toMatchObject({ kind: 'injected', proxyVersion: '0.2.0-rc.1' });
+  });
+
+  it('gives the proxy the anchors PEM in its environment, or mounts the ConfigMap when told so', () => {
+    const envOf = (r: ReturnType<typeof injectPod>) => {
+      if (r.kind !== 'injected') throw new Error(r.kind);
+      return { containers: r.pod.spec.containers, volumes: r.pod.spec.volumes ?? [], env: Object.fromEntries((r.pod.spec.containers[0]!.env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value])) };
+    };
+    const pem = envOf(injectPod(pod({ 'meshbus.io/inject': 'enabled' }), ns(), { ...testConfig, gatewayCaPem: 'GW-CA' }));
+    expect(pem.env.MESHBUS_PROXY_TRUST_ANCHORS_PEM).toBe(testConfig.trustAnchors.kind === 'pem' ? testConfig.trustAnchors.pem : '');
+    expect(pem.env.MESHBUS_PROXY_GATEWAY_CA_PEM).toBe('GW-CA');
+    expect(pem.env).not.toHaveProperty('MESHBUS_PROXY_TRUST_ANCHORS');
+    expect(pem.volumes.map((v) => v.name)).toEqual(['meshbus-identity-token']);
+    const mounted = envOf(injectPod(pod({ 'meshbus.io/inject': 'enabled' }), ns(), { ...testConfig, trustAnchors: { kind: 'configMap', name: 'anchors' } }));
+    expect(mounted.env.MESHBUS_PROXY_TRUST_ANCHORS).toBe('/var/run/meshbus/trust-anchors/ca.crt');
+    expect(mounted.env).not.toHaveProperty('MESHBUS_PROXY_TRUST_ANCHORS_PEM');
+    expect(mounted.env).not.toHaveProperty('MESHBUS_PROXY_GATEWAY_CA_PEM');
+    expect(mounted.volumes).toContainEqual({ name: 'meshbus-trust-anchors', configMap: { name: 'anchors', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+  });
+
   it('the pod annotation wins over the namespace', () => {
     const r = injectPod(pod({ 'meshbus.io/inject': 'enabled', 'config.meshbus.io/proxy-log-level': 'debug' }), ns({ 'config.meshbus.io/proxy-log-level': 'error' }), testConfig);
     if (r.kind !== 'injected') throw new Error(r.kind);

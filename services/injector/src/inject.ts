@@ -43,10 +43,16 @@ export interface InjectionConfig {
   readonly identityAudience: string;
   /** Lifetime of the projected token. */
   readonly tokenExpirationSeconds: number;
-  /** ConfigMap (in the pod's namespace) whose key `ca.crt` holds the trust anchors PEM. */
-  readonly trustAnchorsConfigMap: string;
-  /** SHA-256 (hex) of the trust anchors PEM, recorded on the pod. */
+  /**
+   * How the proxy gets the trust anchors: the PEM itself in its environment
+   * (`MESHBUS_PROXY_TRUST_ANCHORS_PEM`, nothing to create in the pod's namespace), or a ConfigMap
+   * of the pod's namespace whose key `ca.crt` holds them, mounted as a file.
+   */
+  readonly trustAnchors: TrustAnchorsDelivery;
+  /** SHA-256 (hex) of the trust anchors PEM, recorded on the pod; `unknown` when not known (offline inject). */
   readonly trustRootSha256: string;
+  /** PEM of the CA that issued the gateways' certificates (`MESHBUS_PROXY_GATEWAY_CA_PEM`); the system trust store when absent. */
+  readonly gatewayCaPem?: string;
   /** The pod network is set up by the meshbus CNI plugin: no proxy-init container. */
   readonly cniMode: boolean;
   /** The proxy runs as a native sidecar (an init container with `restartPolicy: Always`, Kubernetes 1.29+). */
@@ -66,16 +72,33 @@ export interface InjectionConfig {
   readonly injectedBy: string;
 }
 
+/** See {@link InjectionConfig.trustAnchors}. */
+export type TrustAnchorsDelivery = { readonly kind: 'pem'; readonly pem: string } | { readonly kind: 'configMap'; readonly name: string };
+
 /** Namespaces never injected, whatever their annotations: the control plane's and Kubernetes' own. */
 export function excludedNamespaces(config: Pick<InjectionConfig, 'controlNamespace'>): readonly string[] {
   return [config.controlNamespace, 'kube-system', 'kube-public', 'kube-node-lease'];
 }
 
+/** Why a pod was injected: its own annotation, or its namespace's. */
+export type InjectedCode = 'PodEnabled' | 'NamespaceEnabled';
+/** Why a pod was left as it was. */
+export type SkippedCode = 'PodDisabled' | 'NotEnabled' | 'ExcludedNamespace' | 'AlreadyInjected' | 'HostNetwork';
+
 export type InjectionResult =
-  | { readonly kind: 'injected'; readonly patch: readonly PatchOperation[]; readonly pod: Pod }
-  | { readonly kind: 'skipped'; readonly reason: string }
+  | {
+      readonly kind: 'injected';
+      readonly code: InjectedCode;
+      readonly reason: string;
+      /** The proxy version the pod gets (after the configuration annotations). */
+      readonly proxyVersion: string;
+      readonly patch: readonly PatchOperation[];
+      /** The patched pod, computed when first read (the webhook only sends the patch). */
+      readonly pod: Pod;
+    }
+  | { readonly kind: 'skipped'; readonly code: SkippedCode; readonly reason: string }
   /** A configuration annotation is unknown or malformed; the pod should not be admitted as it is. */
-  | { readonly kind: 'refused'; readonly annotation: string; readonly message: string };
+  | { readonly kind: 'refused'; readonly code: 'InvalidAnnotation'; readonly annotation: string; readonly message: string };
 
 /** Whether the pod already carries what the injector adds. */
 export function isInjected(pod: Pod): boolean {
@@ -96,11 +119,11 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectionC
       return refused(new AnnotationError(injectAnnotation, value, `enabled or disabled (on the ${where})`));
     }
   }
-  if (podSetting === 'disabled') return { kind: 'skipped', reason: `the pod is annotated ${injectAnnotation}: disabled` };
-  if (podSetting !== 'enabled' && nsSetting !== 'enabled') return { kind: 'skipped', reason: `neither the pod nor namespace ${namespace.name} is annotated ${injectAnnotation}: enabled` };
-  if (excludedNamespaces(config).includes(namespace.name)) return { kind: 'skipped', reason: `namespace ${namespace.name} is never injected` };
-  if (isInjected(pod)) return { kind: 'skipped', reason: `the pod already has a ${names.proxyContainer} container` };
-  if (pod.spec.hostNetwork === true) return { kind: 'skipped', reason: 'the pod uses the host network; its traffic cannot be redirected to a proxy' };
+  if (podSetting === 'disabled') return skipped('PodDisabled', `the pod is annotated ${injectAnnotation}: disabled`);
+  if (podSetting !== 'enabled' && nsSetting !== 'enabled') return skipped('NotEnabled', `neither the pod nor namespace ${namespace.name} is annotated ${injectAnnotation}: enabled`);
+  if (excludedNamespaces(config).includes(namespace.name)) return skipped('ExcludedNamespace', `namespace ${namespace.name} is never injected`);
+  if (isInjected(pod)) return skipped('AlreadyInjected', `the pod already has a ${names.proxyContainer} container`);
+  if (pod.spec.hostNetwork === true) return skipped('HostNetwork', 'the pod uses the host network; its traffic cannot be redirected to a proxy');
 
   const effective = effectiveConfigAnnotations(podAnnotations, namespace.annotations);
   let overrides: PodOverrides;
@@ -111,11 +134,28 @@ export function injectPod(pod: Pod, namespace: NamespaceInfo, config: InjectionC
     throw error;
   }
   const patch = buildPatch(pod, overrides, effective, config);
-  return { kind: 'injected', patch, pod: applyAdds(pod, patch) };
+  const code: InjectedCode = podSetting === 'enabled' ? 'PodEnabled' : 'NamespaceEnabled';
+  const reason = code === 'PodEnabled' ? `the pod is annotated ${injectAnnotation}: enabled` : `namespace ${namespace.name} is annotated ${injectAnnotation}: enabled`;
+  let patched: Pod | undefined;
+  return {
+    kind: 'injected',
+    code,
+    reason,
+    proxyVersion: overrides.proxyVersion ?? config.proxyVersion,
+    patch,
+    get pod(): Pod {
+      patched ??= applyAdds(pod, patch);
+      return patched;
+    },
+  };
+}
+
+function skipped(code: SkippedCode, reason: string): InjectionResult {
+  return { kind: 'skipped', code, reason };
 }
 
 function refused(error: AnnotationError): InjectionResult {
-  return { kind: 'refused', annotation: error.annotation, message: error.message };
+  return { kind: 'refused', code: 'InvalidAnnotation', annotation: error.annotation, message: error.message };
 }
 
 /** TCP ports the pod's containers declare, without the skipped ones, sorted. */
@@ -149,7 +189,10 @@ function proxyContainer(pod: Pod, o: PodOverrides, config: InjectionConfig, nati
     fieldEnv('MESHBUS_PROXY_WORKLOAD_NAME', 'metadata.name'),
     fieldEnv('MESHBUS_PROXY_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     { name: 'MESHBUS_PROXY_IDENTITY_TOKEN_FILE', value: `${tokenDir}/token` },
-    { name: 'MESHBUS_PROXY_TRUST_ANCHORS', value: `${anchorsDir}/ca.crt` },
+    config.trustAnchors.kind === 'pem'
+      ? { name: 'MESHBUS_PROXY_TRUST_ANCHORS_PEM', value: config.trustAnchors.pem }
+      : { name: 'MESHBUS_PROXY_TRUST_ANCHORS', value: `${anchorsDir}/ca.crt` },
+    ...(config.gatewayCaPem !== undefined ? [{ name: 'MESHBUS_PROXY_GATEWAY_CA_PEM', value: config.gatewayCaPem }] : []),
     { name: 'MESHBUS_PROXY_OUTBOUND_ADDR', value: `0.0.0.0:${proxyPorts.outbound}` },
     { name: 'MESHBUS_PROXY_INBOUND_ADDR', value: `0.0.0.0:${proxyPorts.inbound}` },
     // The kubelet probes the admin port on the pod's address.
@@ -196,7 +239,7 @@ function proxyContainer(pod: Pod, o: PodOverrides, config: InjectionConfig, nati
     },
     volumeMounts: [
       { name: names.tokenVolume, mountPath: tokenDir, readOnly: true },
-      { name: names.anchorsVolume, mountPath: anchorsDir, readOnly: true },
+      ...(config.trustAnchors.kind === 'configMap' ? [{ name: names.anchorsVolume, mountPath: anchorsDir, readOnly: true }] : []),
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
@@ -238,7 +281,7 @@ function volumes(config: InjectionConfig): Array<{ name: string; [key: string]: 
       name: names.tokenVolume,
       projected: { sources: [{ serviceAccountToken: { audience: config.identityAudience, expirationSeconds: config.tokenExpirationSeconds, path: 'token' } }] },
     },
-    { name: names.anchorsVolume, configMap: { name: config.trustAnchorsConfigMap, items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+    ...(config.trustAnchors.kind === 'configMap' ? [{ name: names.anchorsVolume, configMap: { name: config.trustAnchors.name, items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] : []),
   ];
 }
 

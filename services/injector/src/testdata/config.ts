@@ -1,4 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { InjectionConfig } from '../inject.js';
+
+/** A stand-in for the anchors PEM: the golden files show where it goes, not a real certificate. */
+export const testAnchorsPem = '-----BEGIN CERTIFICATE-----\nMIIBfDCCASOgAwIBAgIUtestanchor\n-----END CERTIFICATE-----\n';
+
+/** A stand-in for the PEM of the gateways' CA. */
+export const testGatewayCaPem = '-----BEGIN CERTIFICATE-----\nMIIBeTCCAR+gAwIBAgIUtestgatewayca\n-----END CERTIFICATE-----\n';
 
 /** The injector configuration of the golden cases and unit tests. */
 export const testConfig: InjectionConfig = {
@@ -10,8 +17,8 @@ export const testConfig: InjectionConfig = {
   clusterDomain: 'cluster.local',
   identityAudience: 'identity.meshbus.io',
   tokenExpirationSeconds: 86400,
-  trustAnchorsConfigMap: 'meshbus-trust-anchors',
-  trustRootSha256: '5f3c1b0e7a5a2b1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e',
+  trustAnchors: { kind: 'pem', pem: testAnchorsPem },
+  trustRootSha256: createHash('sha256').update(testAnchorsPem).digest('hex'),
   cniMode: false,
   nativeSidecar: false,
   defaults: {
