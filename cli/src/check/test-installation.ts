@@ -222,7 +222,7 @@ export async function startWebhookServer(serving: TrustMaterial, namespace = def
     clusterDomain: 'cluster.local',
     identityAudience: 'identity.meshbus.io',
     tokenExpirationSeconds: 86_400,
-    trustAnchorsConfigMap: trustAnchorsConfigMapName,
+    trustAnchors: { kind: 'configMap', name: trustAnchorsConfigMapName },
     trustRootSha256: 'unknown',
     cniMode: false,
     nativeSidecar: false,
