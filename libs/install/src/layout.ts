@@ -38,6 +38,18 @@ export const injectorWebhookPort = 8443;
 /** NATS ports of the bundled NATS cluster (StatefulSet `meshbus-nats`, headless Service `meshbus-nats`). */
 export const natsPorts = { client: 4222, cluster: 6222, monitor: 8222 } as const;
 
+/** The bundled NATS cluster's size, its nats.conf ConfigMap, and the Service clients connect to (the headless `meshbus-nats` is for routes and pod names). */
+export const natsReplicas = 3;
+export const natsConfigMapName = 'meshbus-nats-config';
+export const natsClientServiceName = 'meshbus-nats-client';
+/**
+ * The Secret with every NATS role's password (key = role name, the user name
+ * is the role name too) and, under {@link natsAuthKey}, the nats-server
+ * `authorization` block built from them (also for an external NATS).
+ */
+export const natsUsersSecretName = 'meshbus-nats-users';
+export const natsAuthKey = 'auth.conf';
+
 /** The MutatingWebhookConfiguration (cluster-scoped) and its one webhook's name. */
 export const webhookConfigurationName = 'meshbus-injector';
 export const webhookName = 'inject.meshbus.io';

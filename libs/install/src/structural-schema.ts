@@ -28,7 +28,7 @@ export interface StructuralSchemaOptions {
    * How many times one `$defs` entry may nest inside itself before the rest
    * is accepted as is (Kubernetes schemas cannot be recursive); the deeper
    * levels are still checked by meshbus when it reads the resource.
-   * @default 3
+   * @default 2
    */
   readonly maxRecursion?: number;
 }
@@ -68,7 +68,7 @@ interface Walk {
 export function structuralSchema(schema: object, options: StructuralSchemaOptions = {}): StructuralSchema {
   const root = schema as JsonSchema;
   const defs = (root.$defs ?? {}) as Record<string, JsonSchema>;
-  return convert(root, '', { defs, maxRecursion: options.maxRecursion ?? 3, expanding: [] });
+  return convert(root, '', { defs, maxRecursion: options.maxRecursion ?? 2, expanding: [] });
 }
 
 function convert(node: JsonSchema, path: string, walk: Walk): StructuralSchema {
