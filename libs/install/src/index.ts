@@ -7,3 +7,4 @@ export * from './material.js';
 export { renderInstallation, componentNatsRole, controlPlaneNamespaceLabel, controlPlaneUid, configChecksumAnnotation, injectAnnotation, type RenderInput } from './render.js';
 export { natsClientUrl, natsRouteUrls, natsServerConfig, natsUsersSecret, natsUid } from './render-nats.js';
 export { formatObjects, uninstallObjects, type OutputFormat } from './output.js';
+export { composeValues, chooseMaterial, type ValueSources, type ExistingMaterial, type MaterialChoice } from './plan.js';
