@@ -3,6 +3,7 @@
  * it was rendered from and the Secrets whose keys an upgrade must keep.
  */
 import type { CoreV1Api, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import { MeshbusError } from '@meshbus/core';
 import { natsRoles, type NatsRole } from '@meshbus/local-nats';
 import { gatewayTlsSecretName, injectorTlsSecretName, issuerSecretName, natsUsersSecretName, trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from './layout.js';
 import type { NatsLogin, ServingMaterial } from './material.js';
@@ -18,9 +19,11 @@ export interface InstalledState {
 }
 
 /** There is no installation to read, or the API refused; the message says which object. */
-export class InstalledStateError extends Error {
+export class InstalledStateError extends MeshbusError {
   override readonly name = 'InstalledStateError';
-  readonly code = 'INSTALLED_STATE';
+  constructor(message: string) {
+    super('InstallationUnreadable', message);
+  }
 }
 
 function statusCode(error: unknown): number | undefined {

@@ -8,6 +8,7 @@
 import { randomBytes, generateKeyPairSync, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MeshbusError } from '@meshbus/core';
 import { CertificateAuthority, createIssuer, createTrustAnchor, TrustMaterialFile } from '@meshbus/trust';
 import { createLeafCertificate, createRootCaCertificate, decodePem, encodePem, parseCertificate } from '@meshbus/x509';
 import { natsRoles, type NatsRole } from '@meshbus/local-nats';
@@ -43,9 +44,11 @@ export interface InstallMaterial {
 }
 
 /** Trust material that cannot be used; the message says which file or object and why. */
-export class InstallMaterialError extends Error {
+export class InstallMaterialError extends MeshbusError {
   override readonly name = 'InstallMaterialError';
-  readonly code = 'INSTALL_MATERIAL';
+  constructor(message: string) {
+    super('InvalidInstallMaterial', message);
+  }
 }
 
 const backdateMs = 60_000;

@@ -6,20 +6,20 @@
  * schema accepts them. A keyword this converter does not know is an error,
  * so a change to the manifest schemas cannot silently fall out of the CRDs.
  */
+import { MeshbusError } from '@meshbus/core';
 import { formatDescriptions, type FormatName } from '@meshbus/manifests';
 
 /** A node of a Kubernetes structural schema (apiextensions.k8s.io/v1 JSONSchemaProps). */
 export type StructuralSchema = { [keyword: string]: unknown };
 
 /** A manifest schema this converter cannot express as a structural schema; `path` names the node. */
-export class StructuralSchemaError extends Error {
+export class StructuralSchemaError extends MeshbusError {
   override readonly name = 'StructuralSchemaError';
-  readonly code = 'STRUCTURAL_SCHEMA';
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(`${path || '(root)'}: ${message}`);
+    super('NoStructuralSchema', `${path || '(root)'}: ${message}`);
   }
 }
 

@@ -4,6 +4,7 @@
  * that depend on other values (`ha` raises replicas, failure policy and
  * stream replicas).
  */
+import { MeshbusError } from '@meshbus/core';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import { components, defaultControlNamespace, type Component } from './layout.js';
@@ -66,14 +67,13 @@ export interface InstallValues {
 }
 
 /** A value that does not fit the schema; `key` is its dotted path. */
-export class InstallValuesError extends Error {
+export class InstallValuesError extends MeshbusError {
   override readonly name = 'InstallValuesError';
-  readonly code = 'INSTALL_VALUES';
   constructor(
     readonly key: string,
     message: string,
   ) {
-    super(key === '' ? message : `${key}: ${message}`);
+    super('InvalidInstallValue', key === '' ? message : `${key}: ${message}`);
   }
 }
 
