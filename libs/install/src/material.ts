@@ -101,6 +101,9 @@ export function createGatewayTls(identity: IdentityMaterial, namespace: string, 
   if (!identity.issuer) throw new InstallMaterialError('the gateway certificate is signed by the issuer, which is not available (external issuer): turn gateway.tls off or provide the Secret meshbus-gateway-tls');
   const issuerDer = decodePem(identity.issuer.certificatePem, 'CERTIFICATE');
   const issuerEnd = parseCertificate(issuerDer).notAfter.getTime();
+  if (issuerEnd <= now.getTime() + backdateMs) {
+    throw new InstallMaterialError(`the issuer expired on ${new Date(issuerEnd).toISOString()}: make a new one with \`meshbus identity init\` and give it with --identity-dir`);
+  }
   const key = p256();
   const host = gatewayServiceHost(namespace, clusterDomain);
   const certificateDer = createLeafCertificate({
