@@ -9,6 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliContext } from './context.js';
 import { createProgram } from './program.js';
 
+// Rendered objects are read by path in these tests.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = any;
+
 interface Outcome {
   exitCode: number;
   stdout: string;
@@ -34,15 +38,15 @@ async function meshbus(args: string[], cwd: string): Promise<Outcome> {
   }
 }
 
-const objectsOf = (yaml: string) => parseAllDocuments(yaml).map((d) => d.toJS() as FakeKubeObject & Record<string, any>);
+const objectsOf = (yaml: string) => parseAllDocuments(yaml).map((d) => d.toJS() as FakeKubeObject & Record<string, Loose>);
 
-function find(objects: readonly (FakeKubeObject & Record<string, any>)[], kind: string, name: string) {
+function find(objects: readonly (FakeKubeObject & Record<string, Loose>)[], kind: string, name: string) {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
   if (!found) throw new Error(`no ${kind} ${name}`);
   return found;
 }
 
-const envOf = (objects: readonly (FakeKubeObject & Record<string, any>)[], name: string) =>
+const envOf = (objects: readonly (FakeKubeObject & Record<string, Loose>)[], name: string) =>
   Object.fromEntries((find(objects, 'Deployment', name).spec.template.spec.containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
 
 function opensslText(pem: string, dir: string): string {
@@ -55,7 +59,7 @@ describe('meshbus install and upgrade against a Kubernetes API server', () => {
   let api: FakeKubeApi;
   let dir: string;
   let kubeconfig: string;
-  let installed: (FakeKubeObject & Record<string, any>)[];
+  let installed: (FakeKubeObject & Record<string, Loose>)[];
 
   beforeAll(async () => {
     api = await startFakeKubeApi();

@@ -6,17 +6,20 @@ import { adminPorts, clusterRules, componentName, components, crdName, customRes
 import type { KubeObject } from './objects.js';
 import { formatObjects } from './output.js';
 import { renderInstallation } from './render.js';
-import { fixedTestMaterial } from './testdata/material.js';
-import { kubernetesProblems } from './testdata/kubernetes-validation.js';
+import { fixedTestMaterial, kubernetesProblems } from './test-fixtures.js';
 import type { InstallValues } from './values.js';
+
+// Rendered objects are read by path in these tests.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = any;
 
 const version = '0.1.0';
 const render = (values: InstallValues = {}) => renderInstallation({ values, material: fixedTestMaterial, version });
 
-function find(objects: readonly KubeObject[], kind: string, name: string): Record<string, any> {
+function find(objects: readonly KubeObject[], kind: string, name: string): Record<string, Loose> {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
   if (!found) throw new Error(`no ${kind} ${name}`);
-  return found as Record<string, any>;
+  return found as Record<string, Loose>;
 }
 
 function envOf(objects: readonly KubeObject[], component: string): Record<string, unknown> {
@@ -38,7 +41,7 @@ describe('renderInstallation', () => {
 
   it('the validation finds an unknown field and a wrong type', () => {
     const objects = render();
-    const deployment = structuredClone(find(objects, 'Deployment', 'meshbus-gateway')) as KubeObject & Record<string, any>;
+    const deployment = structuredClone(find(objects, 'Deployment', 'meshbus-gateway')) as KubeObject & Record<string, Loose>;
     deployment.spec.template.spec.containers[0].imagee = 'typo';
     deployment.spec.replicas = 'three';
     const problems = kubernetesProblems(deployment);

@@ -6,7 +6,24 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
-import type { KubeObject } from '../objects.js';
+import type { KubeObject } from './objects.js';
+import { natsRoles, type NatsRole } from '@meshbus/local-nats';
+import type { InstallMaterial, NatsLogin } from './material.js';
+
+// Test fixtures of the renderer: fixed key material, and validation against the Kubernetes schemas.
+
+const pem = (label: string, what: string) => `-----BEGIN ${label}-----\n${Buffer.from(`fixed test ${what}`).toString('base64')}\n-----END ${label}-----\n`;
+
+/** Fixed stand-ins for generated key material, so a render is deterministic (golden files). */
+export const fixedTestMaterial: InstallMaterial = {
+  identity: {
+    trustAnchorsPem: pem('CERTIFICATE', 'trust anchor'),
+    issuer: { certificatePem: pem('CERTIFICATE', 'issuer'), privateKeyPem: pem('PRIVATE KEY', 'issuer key') },
+  },
+  injectorTls: { caPem: pem('CERTIFICATE', 'webhook CA'), certificatePem: pem('CERTIFICATE', 'injector serving certificate'), privateKeyPem: pem('PRIVATE KEY', 'injector key') },
+  gatewayTls: { caPem: pem('CERTIFICATE', 'trust anchor'), certificatePem: pem('CERTIFICATE', 'gateway serving certificate'), privateKeyPem: pem('PRIVATE KEY', 'gateway key') },
+  natsUsers: Object.fromEntries(natsRoles.map((role) => [role, { user: role, password: `test-password-${role}` }])) as Record<NatsRole, NatsLogin>,
+};
 
 type Model = new (data: never) => { validate(): void };
 
@@ -45,7 +62,7 @@ export function kubernetesProblems(object: KubeObject): string[] {
     problems.push(`${key} ${object.metadata.name}: ${(err as Error).message}`);
   }
   const typeName = `V1${object.kind}`;
-  const roundTrip = ObjectSerializer.serialize(ObjectSerializer.deserialize(structuredClone(object), typeName), typeName) as unknown;
+  const roundTrip = ObjectSerializer.serialize(ObjectSerializer.deserialize(structuredClone(object), typeName, ''), typeName, '') as unknown;
   for (const path of droppedPaths(object, roundTrip)) problems.push(`${key} ${object.metadata.name}: ${path} is not a field of ${object.kind}`);
   return problems;
 }
