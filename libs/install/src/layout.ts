@@ -11,6 +11,9 @@ export type Component = (typeof components)[number];
 /** The namespace the control plane is installed in, unless values say otherwise. */
 export const defaultControlNamespace = 'meshbus';
 
+/** Label of the control plane's namespace (value `"true"`). */
+export const controlPlaneNamespaceLabel = 'meshbus.io/control-plane-ns';
+
 /** Labels every installed object carries. */
 export const partOfLabel = 'app.kubernetes.io/part-of';
 export const componentLabel = 'app.kubernetes.io/component';

@@ -118,6 +118,8 @@ describe('renderInstallation', () => {
     expect(Buffer.from(secret.data['tls.crt'], 'base64').toString()).toBe(fixedTestMaterial.identity.issuer?.certificatePem);
     expect(Buffer.from(secret.data['ca.crt'], 'base64').toString()).toBe(fixedTestMaterial.identity.trustAnchorsPem);
     expect(find(objects, 'ConfigMap', 'meshbus-trust-anchors').data).toEqual({ 'ca.crt': fixedTestMaterial.identity.trustAnchorsPem });
+    const copies = render({ meshedNamespaces: ['shop', 'web'] }).filter((o) => o.kind === 'ConfigMap' && o.metadata.name === 'meshbus-trust-anchors');
+    expect(copies.map((o) => o.metadata.namespace)).toEqual(['meshbus', 'shop', 'web']);
     const external = render({ identity: { issuer: { external: true } } });
     expect(external.some((o) => o.metadata.name === issuerSecretName)).toBe(false);
     find(external, 'ConfigMap', 'meshbus-trust-anchors');

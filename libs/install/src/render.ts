@@ -12,6 +12,7 @@ import {
   clusterRules,
   componentArgs,
   componentLabel,
+  controlPlaneNamespaceLabel,
   componentName,
   components,
   gatewayGrpcPort,
@@ -42,8 +43,6 @@ import { stringify } from 'yaml';
 
 /** Annotation that keeps the control plane's own pods and namespace out of injection. */
 export const injectAnnotation = 'meshbus.io/inject';
-/** Label of the control-plane namespace (what `meshbus check` looks for). */
-export const controlPlaneNamespaceLabel = 'meshbus.io/control-plane-ns';
 /** Pod template annotation: a hash of the configuration a pod reads from files, so a change rolls the pods. */
 export const configChecksumAnnotation = 'meshbus.io/config-checksum';
 
@@ -104,14 +103,13 @@ export function renderInstallation(input: RenderInput): KubeObject[] {
 type Labels = (component?: Component | 'nats') => Record<string, string>;
 
 function identityObjects(v: ResolvedValues, material: InstallMaterial, labels: Labels): KubeObject[] {
-  const out: KubeObject[] = [
-    {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: trustAnchorsConfigMapName, namespace: v.namespace, labels: labels('identity') },
-      data: { [trustAnchorsKey]: material.identity.trustAnchorsPem },
-    },
-  ];
+  // The control namespace's copy (the injector's), and one in each meshed namespace for its pods.
+  const out: KubeObject[] = [v.namespace, ...v.meshedNamespaces.filter((ns) => ns !== v.namespace)].map((namespace) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: trustAnchorsConfigMapName, namespace, labels: labels('identity') },
+    data: { [trustAnchorsKey]: material.identity.trustAnchorsPem },
+  }));
   if (!v.identity.externalIssuer) {
     const issuer = material.identity.issuer;
     if (!issuer) throw new Error('the issuer certificate and key are required unless identity.issuer.external is true');
