@@ -337,7 +337,10 @@ function componentObjects(component: Component, v: ResolvedValues, input: Render
     },
   });
   const servicePorts: object[] = [{ name: 'admin', port: adminPort, targetPort: 'admin', protocol: 'TCP' }];
-  if (component === 'gateway') servicePorts.unshift({ name: 'grpc', port: gatewayGrpcPort, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' });
+  if (component === 'gateway') {
+    // gRPC: over TLS, or HTTP/2 in clear text (`kubernetes.io/h2c`) when the gateway serves without TLS.
+    servicePorts.unshift({ name: 'grpc', port: gatewayGrpcPort, targetPort: 'grpc', protocol: 'TCP', ...(v.gatewayTls ? {} : { appProtocol: 'kubernetes.io/h2c' }) });
+  }
   if (component === 'injector') servicePorts.unshift({ name: 'webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' });
   out.push({
     apiVersion: 'v1',
