@@ -297,7 +297,13 @@ function componentObjects(component: Component, v: ResolvedValues, input: Render
       template: {
         metadata: {
           labels: labels(component),
-          annotations: { [injectAnnotation]: 'disabled', ...(fileInputs ? { [configChecksumAnnotation]: sha256(fileInputs) } : {}) },
+          annotations: {
+            [injectAnnotation]: 'disabled',
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(adminPort),
+            'prometheus.io/path': '/metrics',
+            ...(fileInputs ? { [configChecksumAnnotation]: sha256(fileInputs) } : {}),
+          },
         },
         spec: {
           serviceAccountName: name,
