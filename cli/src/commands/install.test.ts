@@ -53,6 +53,24 @@ describe('meshbus install', () => {
     expect(values.data['values.yaml']).toContain('trustDomain: example.org');
   });
 
+  it('takes the NATS logins of `meshbus nats-auth --users` for an external NATS', async () => {
+    const roles = ['destination', 'policy', 'gateway', 'identity', 'workload', 'reader'];
+    const users = Object.fromEntries(roles.map((role) => [role, { user: `mesh-${role}`, password: `secret-${role}` }]));
+    writeFileSync(join(dir, 'nats-users.json'), JSON.stringify(users));
+    const { exitCode, stdout, stderr } = await meshbus(['install', '-o', 'json', '--nats-url', 'nats://nats.example:4222', '--nats-users', 'nats-users.json']);
+    expect(exitCode, stderr).toBe(0);
+    const items = (JSON.parse(stdout) as { items: (Doc & Record<string, unknown>)[] }).items;
+    const secret = items.find((o) => o.metadata.name === 'meshbus-nats-users') as unknown as { data: Record<string, string> };
+    expect(Buffer.from(secret.data.policy!, 'base64').toString()).toBe('secret-policy');
+    expect(Buffer.from(secret.data['auth.conf']!, 'base64').toString()).toContain('user: "mesh-gateway"');
+    const policy = items.find((o) => o.kind === 'Deployment' && o.metadata.name === 'meshbus-policy') as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+    expect(policy.spec.template.spec.containers[0]?.env.find((e) => e.name === 'NATS_USER')?.value).toBe('mesh-policy');
+    writeFileSync(join(dir, 'broken-users.json'), JSON.stringify({ destination: users.destination }));
+    const broken = await meshbus(['install', '--nats-users', 'broken-users.json']);
+    expect(broken.exitCode).toBe(2);
+    expect(broken.stderr).toContain('--nats-users: broken-users.json has no user and password for the policy role');
+  });
+
   it.each<[string[], string]>([
     [['install', '--set', 'ha=maybe'], 'ha: must be true or false, got "maybe"'],
     [['install', '--set', 'webhook.failurePolicy=Never'], 'webhook.failurePolicy: must be one of "Ignore", "Fail"'],

@@ -22,6 +22,7 @@ import {
 } from '@meshbus/install';
 import type { CliContext } from '../context.js';
 import { usageExitCode } from '../policy-args.js';
+import { parseNatsUsers, type DevNatsUsers } from '../dev/nats-users.js';
 import { registerServeCommand } from './serve.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -32,6 +33,7 @@ interface RenderFlags {
   values: string[];
   set: string[];
   identityDir?: string;
+  natsUsers?: string;
   namespace?: string;
   output: OutputFormat;
   kubeconfig?: string;
@@ -58,6 +60,7 @@ function renderOptions(command: Command): Command {
     .option('-f, --values <file>', 'a values file (YAML); several are merged in order', collect, [])
     .option('--set <key=value>', 'set a value (a.b=c, several separated by commas, lists as {x,y}); may be repeated', collect, [])
     .option('--identity-dir <dir>', 'trust anchors and issuer written by `meshbus identity init` (ca.crt, issuer.crt, issuer.key)')
+    .option('--nats-users <file>', 'the NATS logins of `meshbus nats-auth --users <file>` (for an external NATS already configured with them)')
     .option('--namespace <ns>', `the control plane's namespace (default ${defaultControlNamespace})`)
     .addOption(new Option('-o, --output <format>', 'yaml (multi-document) or json (a List)').choices(['yaml', 'json']).default('yaml'))
     .exitOverride((error) => {
@@ -103,6 +106,22 @@ async function identityFrom(flags: RenderFlags, values: InstallValues, context: 
   return readIdentityDir(resolve(context.cwd, flags.identityDir), { anchorsOnly: external, now: new Date() });
 }
 
+function natsUsersFrom(flags: RenderFlags, context: CliContext): DevNatsUsers | undefined {
+  if (flags.natsUsers === undefined) return undefined;
+  const path = resolve(context.cwd, flags.natsUsers);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InstallUsageError(`--nats-users ${flags.natsUsers}: cannot read it: ${(err as Error).message}`);
+  }
+  try {
+    return parseNatsUsers(text, flags.natsUsers);
+  } catch (err) {
+    throw new InstallUsageError(`--nats-users: ${(err as Error).message}`);
+  }
+}
+
 interface RenderPlan {
   values: InstallValues;
   material: InstallMaterial;
@@ -111,7 +130,15 @@ interface RenderPlan {
 async function plan(flags: RenderFlags, context: CliContext, stored?: { values: InstallValues; material: ExistingMaterial }): Promise<RenderPlan> {
   const values = composeValues({ ...(stored ? { stored: stored.values } : {}), files: valueFiles(flags, context), sets: flags.set, flags: flagValues(flags) });
   const identity = await identityFrom(flags, values, context);
-  const material = chooseMaterial({ values, version, ...(identity ? { identity } : {}), ...(stored ? { existing: stored.material } : {}), now: new Date() });
+  const natsUsers = natsUsersFrom(flags, context);
+  const material = chooseMaterial({
+    values,
+    version,
+    ...(identity ? { identity } : {}),
+    ...(natsUsers ? { natsUsers } : {}),
+    ...(stored ? { existing: stored.material } : {}),
+    now: new Date(),
+  });
   return { values, material };
 }
 

@@ -60,7 +60,7 @@ export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1Co
   const natsUsers: Partial<Record<NatsRole, NatsLogin>> = {};
   for (const role of natsRoles) {
     const password = decoded(objects.natsUsers?.data, role);
-    if (password) natsUsers[role] = { user: role, password };
+    if (password) natsUsers[role] = { user: decoded(objects.natsUsers?.data, `${role}.user`) ?? role, password };
   }
   const injectorTls = serving(objects.injectorTls);
   const gatewayTls = serving(objects.gatewayTls);

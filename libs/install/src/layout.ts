@@ -46,9 +46,10 @@ export const natsReplicas = 3;
 export const natsConfigMapName = 'meshbus-nats-config';
 export const natsClientServiceName = 'meshbus-nats-client';
 /**
- * The Secret with every NATS role's password (key = role name, the user name
- * is the role name too) and, under {@link natsAuthKey}, the nats-server
- * `authorization` block built from them (also for an external NATS).
+ * The Secret with every NATS role's password (key `<role>`) and user name
+ * (key `<role>.user`, the role's name unless a users file said otherwise)
+ * and, under {@link natsAuthKey}, the nats-server `authorization` block built
+ * from them (also for an external NATS).
  */
 export const natsUsersSecretName = 'meshbus-nats-users';
 export const natsAuthKey = 'auth.conf';

@@ -50,6 +50,8 @@ export interface MaterialChoice {
   readonly version: string;
   /** From `--identity-dir`: replaces what the installation holds. */
   readonly identity?: IdentityMaterial;
+  /** From `--nats-users` (the users file of `meshbus nats-auth`): replaces the installation's logins. */
+  readonly natsUsers?: Partial<Record<(typeof natsRoles)[number], NatsLogin>>;
   readonly existing?: ExistingMaterial;
   readonly now: Date;
 }
@@ -70,7 +72,8 @@ function expiresSoon(material: ServingMaterial, now: Date): boolean {
  * and anchors (unless `--identity-dir` gives new ones), the webhook CA and
  * certificate, the gateway certificate (re-signed when the issuer changes or
  * it is near its end), the NATS passwords (a role added since gets a new
- * one). Generated where there is nothing to keep.
+ * one). Given material (`identity`, `natsUsers`) wins; generated where
+ * there is nothing to keep.
  */
 export function chooseMaterial(choice: MaterialChoice): InstallMaterial {
   const v = resolveValues(choice.values, choice.version);
@@ -93,6 +96,6 @@ export function chooseMaterial(choice: MaterialChoice): InstallMaterial {
     else if (identity.issuer) gatewayTls = createGatewayTls(identity, v.namespace, v.clusterDomain, choice.now);
   }
   const fresh = createNatsUsers();
-  const natsUsers = Object.fromEntries(natsRoles.map((role) => [role, existing.natsUsers?.[role] ?? fresh[role]])) as InstallMaterial['natsUsers'];
+  const natsUsers = Object.fromEntries(natsRoles.map((role) => [role, choice.natsUsers?.[role] ?? existing.natsUsers?.[role] ?? fresh[role]])) as InstallMaterial['natsUsers'];
   return { identity, injectorTls, ...(gatewayTls ? { gatewayTls } : {}), natsUsers };
 }

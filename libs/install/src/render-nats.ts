@@ -53,7 +53,7 @@ export function natsServerConfig(v: Pick<ResolvedValues, 'namespace' | 'clusterD
   ].join('\n');
 }
 
-/** The users Secret: a password per role, and the authorization block built from them. */
+/** The users Secret: a password (key `<role>`) and user name (`<role>.user`) per role, and the authorization block built from them. */
 export function natsUsersSecret(namespace: string, users: Readonly<Record<NatsRole, NatsLogin>>, labels: Record<string, string>): KubeObject {
   const authorization = natsAuthorizationConfig(natsRoles.map((role) => ({ ...users[role], role })));
   return {
@@ -61,7 +61,10 @@ export function natsUsersSecret(namespace: string, users: Readonly<Record<NatsRo
     kind: 'Secret',
     metadata: { name: natsUsersSecretName, namespace, labels },
     type: 'Opaque',
-    data: { ...Object.fromEntries(natsRoles.map((role) => [role, b64(users[role].password)])), [natsAuthKey]: b64(authorization) },
+    data: {
+      ...Object.fromEntries(natsRoles.flatMap((role) => [[role, b64(users[role].password)], [`${role}.user`, b64(users[role].user)]])),
+      [natsAuthKey]: b64(authorization),
+    },
   };
 }
 

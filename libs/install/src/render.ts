@@ -145,7 +145,7 @@ function env(name: string, value: string | number | boolean): { name: string; va
 }
 
 /** The environment of a component, with the variable names its config.ts reads. */
-function componentEnv(component: Component, v: ResolvedValues): object[] {
+function componentEnv(component: Component, v: ResolvedValues, material: InstallMaterial): object[] {
   const ns = v.namespace;
   const common: object[] = [
     { name: 'MESHBUS_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -156,7 +156,7 @@ function componentEnv(component: Component, v: ResolvedValues): object[] {
   if (role) {
     common.push(
       env('NATS_URL', v.externalNatsUrl ?? natsClientUrl(v)),
-      env('NATS_USER', role),
+      env('NATS_USER', material.natsUsers[role].user),
       { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: natsUsersSecretName, key: role } } },
       env('MESHBUS_STREAM_REPLICAS', v.streamReplicas),
     );
@@ -319,7 +319,7 @@ function componentObjects(component: Component, v: ResolvedValues, input: Render
               image: `${v.image.repository}:${v.image.tag}`,
               imagePullPolicy: v.image.pullPolicy,
               args: componentArgs(component),
-              env: componentEnv(component, v),
+              env: componentEnv(component, v, input.material),
               ports,
               livenessProbe: probe('/live', 3),
               readinessProbe: probe('/ready', 3),
