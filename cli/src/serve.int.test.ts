@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { CommanderError } from 'commander';
 import { freePort, startFakeKubeApi, startNats, waitFor, type FakeKubeApi, type FakeKubeObject, type NatsCluster } from '@meshbus/testing';
@@ -133,6 +134,62 @@ describe('meshbus serve runs the installed components with their rendered config
         { timeoutMs: 20_000, what: 'the gateway TLS listener' },
       );
       expect(authorized).toBe(true);
+    } finally {
+      stop.abort('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it('the injector answers the API server\'s call over HTTPS with the rendered certificate, checked against the webhook caBundle', async () => {
+    const admin = await freePort();
+    const webhookPort = await freePort();
+    const files = join(dir, 'injector');
+    mkdirSync(join(files, 'manifests'), { recursive: true });
+    writeFileSync(join(files, 'tls.crt'), secretValue(objects, 'meshbus-injector-tls', 'tls.crt'));
+    writeFileSync(join(files, 'tls.key'), secretValue(objects, 'meshbus-injector-tls', 'tls.key'));
+    writeFileSync(join(files, 'ca.crt'), find(objects, 'ConfigMap', 'meshbus-trust-anchors').data['ca.crt'] as string);
+    writeFileSync(join(files, 'manifests', 'shop.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations:\n    meshbus.io/inject: enabled\n');
+    const env = {
+      ...deploymentEnv(objects, 'meshbus-injector'),
+      MESHBUS_ADMIN_ADDR: `127.0.0.1:${admin}`,
+      MESHBUS_INJECTOR_ADDR: `127.0.0.1:${webhookPort}`,
+      MESHBUS_INJECTOR_TLS_CERT: join(files, 'tls.crt'),
+      MESHBUS_INJECTOR_TLS_KEY: join(files, 'tls.key'),
+      MESHBUS_INJECTOR_TRUST_ANCHORS: join(files, 'ca.crt'),
+      // Namespaces from a manifests folder here: this test is about the webhook's TLS, not its source.
+      MESHBUS_RESOURCE_SOURCE: 'manifests',
+      MESHBUS_MANIFESTS_DIR: join(files, 'manifests'),
+    };
+    const webhook = find(objects, 'MutatingWebhookConfiguration', 'meshbus-injector').webhooks[0];
+    const caBundle = Buffer.from(webhook.clientConfig.caBundle as string, 'base64');
+    const serverName = `${webhook.clientConfig.service.name}.${webhook.clientConfig.service.namespace}.svc`;
+    const stop = new AbortController();
+    const out = { text: '' };
+    const exited = meshbus(['serve', 'injector'], env, stop.signal, out);
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => undefined))?.status === 200, { timeoutMs: 20_000, what: 'the injector to be ready' });
+      const body = JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'c0ffee',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          namespace: 'shop',
+          operation: 'CREATE',
+          object: { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'web-', namespace: 'shop' }, spec: { serviceAccountName: 'web', containers: [{ name: 'web', image: 'nginx:1.27' }] } },
+        },
+      });
+      const answer = await new Promise<Loose>((resolve, reject) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: webhookPort, path: webhook.clientConfig.service.path as string, method: 'POST', ca: caBundle, servername: serverName, headers: { 'content-type': 'application/json' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      expect(answer.response).toMatchObject({ uid: 'c0ffee', allowed: true, patchType: 'JSONPatch' });
     } finally {
       stop.abort('SIGTERM');
     }
