@@ -7,7 +7,7 @@ export type OutputFormat = 'yaml' | 'json';
 /** Multi-document YAML (`---` between objects), or one JSON `List`. */
 export function formatObjects(objects: readonly KubeObject[], format: OutputFormat): string {
   if (format === 'json') return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`;
-  return objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
+  return objects.map((o) => `---\n${stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })}`).join('');
 }
 
 /**

@@ -202,6 +202,8 @@ describe('golden render', () => {
   const path = fileURLToPath(new URL('./testdata/install-default.golden.yaml', import.meta.url));
   it('matches testdata/install-default.golden.yaml', () => {
     const actual = formatObjects(render(), 'yaml');
+    // Plain YAML for every reader: no anchors and aliases for repeated parts.
+    expect(actual).not.toMatch(/[&*]a\d+/);
     if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, actual);
     expect(actual).toBe(readFileSync(path, 'utf8'));
   });
