@@ -100,6 +100,31 @@ describe('meshbus serve runs the installed components with their rendered config
     expect(await exited).toBe(0);
   });
 
+  it.each(['destination', 'policy'])('%s logs in with its rendered NATS login and becomes ready', async (component) => {
+    const admin = await freePort();
+    const manifests = join(dir, `${component}-manifests`);
+    mkdirSync(manifests);
+    const env = {
+      ...deploymentEnv(objects, `meshbus-${component}`),
+      NATS_URL: nats.url,
+      MESHBUS_ADMIN_ADDR: `127.0.0.1:${admin}`,
+      KUBECONFIG: kubeconfig,
+      // Resources from an (empty) manifests folder: this test is about the bus login and permissions.
+      MESHBUS_RESOURCE_SOURCE: 'manifests',
+      MESHBUS_MANIFESTS_DIR: manifests,
+    };
+    expect(env.NATS_USER).toBe(component);
+    const stop = new AbortController();
+    const out = { text: '' };
+    const exited = meshbus(['serve', component], env, stop.signal, out);
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: `${component} to be ready` });
+    } finally {
+      stop.abort('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
   it('the gateway serves TLS with the rendered certificate, which checks against the trust anchors', async () => {
     const admin = await freePort();
     const grpc = await freePort();
