@@ -113,7 +113,7 @@ describe('meshbus serve runs the installed components with their rendered config
       MESHBUS_RESOURCE_SOURCE: 'manifests',
       MESHBUS_MANIFESTS_DIR: manifests,
     };
-    expect(env.NATS_USER).toBe(component);
+    expect(env).toMatchObject({ NATS_USER: component });
     const stop = new AbortController();
     const out = { text: '' };
     const exited = meshbus(['serve', component], env, stop.signal, out);
