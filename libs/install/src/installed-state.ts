@@ -8,7 +8,8 @@ import { natsRoles, type NatsRole } from '@meshbus/local-nats';
 import { gatewayTlsSecretName, injectorTlsSecretName, issuerSecretName, natsUsersSecretName, trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from './layout.js';
 import type { NatsLogin, ServingMaterial } from './material.js';
 import type { ExistingMaterial } from './plan.js';
-import { InstallValuesError, parseValuesYaml, type InstallValues } from './values.js';
+import { parse as parseYaml } from 'yaml';
+import { InstallValuesError, validateValues, type InstallValues } from './values.js';
 
 /** What a running installation holds. */
 export interface InstalledState {
@@ -74,6 +75,25 @@ export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1Co
   };
 }
 
+/** The `values.yaml` of the values ConfigMap: the given values, and the `version` they were rendered with. */
+export function storedValues(text: string, source: string): { values: InstallValues; version?: string } {
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (err) {
+    throw new InstalledStateError(`the stored values cannot be read: ${source} is not YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (document === null || document === undefined) return { values: {} };
+  if (typeof document !== 'object' || Array.isArray(document)) throw new InstalledStateError(`the stored values cannot be read: ${source} does not hold a mapping`);
+  const { version, ...given } = document as Record<string, unknown>;
+  try {
+    return { values: validateValues(given, source), ...(typeof version === 'string' && version !== '' ? { version } : {}) };
+  } catch (err) {
+    if (err instanceof InstallValuesError) throw new InstalledStateError(`the stored values cannot be read: ${err.message}`);
+    throw err;
+  }
+}
+
 /** Reads the installation in `namespace`; fails when its values ConfigMap is not there. */
 export async function readInstalledState(core: CoreV1Api, namespace: string): Promise<InstalledState> {
   const values = await optional(() => core.readNamespacedConfigMap({ name: valuesConfigMapName, namespace }), `ConfigMap ${namespace}/${valuesConfigMapName}`);
@@ -86,14 +106,7 @@ export async function readInstalledState(core: CoreV1Api, namespace: string): Pr
     secret(gatewayTlsSecretName),
     secret(natsUsersSecretName),
   ]);
-  let stored: InstallValues;
-  try {
-    stored = parseValuesYaml(values.data?.[valuesKey] ?? '', `ConfigMap ${namespace}/${valuesConfigMapName}`);
-  } catch (err) {
-    if (err instanceof InstallValuesError) throw new InstalledStateError(`the stored values cannot be read: ${err.message}`);
-    throw err;
-  }
-  const version = values.data?.version;
+  const { values: stored, version } = storedValues(values.data?.[valuesKey] ?? '', `ConfigMap ${namespace}/${valuesConfigMapName}`);
   return {
     values: stored,
     ...(version ? { version } : {}),

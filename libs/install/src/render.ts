@@ -94,7 +94,8 @@ export function renderInstallation(input: RenderInput): KubeObject[] {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: valuesConfigMapName, namespace: ns, labels: labels() },
-    data: { [valuesKey]: stringify(input.values, { sortMapEntries: true }), version: input.version },
+    // The given values, and the version they were rendered with (which `meshbus check` compares the pods with).
+    data: { [valuesKey]: stringify({ ...input.values, version: input.version }, { sortMapEntries: true }) },
   });
   objects.push(webhookConfiguration(v, input.material, labels('injector')));
   return objects;
