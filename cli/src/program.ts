@@ -7,6 +7,7 @@ import { registerEndpointsCommand } from './commands/endpoints.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerInjectCommands } from './commands/inject.js';
+import { registerInstallCommands } from './commands/install.js';
 import { registerNatsAuthCommand } from './commands/nats-auth.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommands } from './commands/proxy.js';
@@ -37,6 +38,7 @@ export function createProgram(context: CliContext): Command {
   registerRegisterCommand(program, context);
   registerIdentityCommands(program, { stdout: context.stdout });
   registerInjectCommands(program, context);
+  registerInstallCommands(program, context);
   registerNatsAuthCommand(program, context);
   registerPolicyCommand(program, context);
   registerAuthzCommand(program, context);

@@ -11,6 +11,9 @@ export type Component = (typeof components)[number];
 /** The namespace the control plane is installed in, unless values say otherwise. */
 export const defaultControlNamespace = 'meshbus';
 
+/** Label of the control plane's namespace (value `"true"`). */
+export const controlPlaneNamespaceLabel = 'meshbus.io/control-plane-ns';
+
 /** Labels every installed object carries. */
 export const partOfLabel = 'app.kubernetes.io/part-of';
 export const componentLabel = 'app.kubernetes.io/component';
@@ -37,6 +40,19 @@ export const gatewayGrpcPort = 8086;
 export const injectorWebhookPort = 8443;
 /** NATS ports of the bundled NATS cluster (StatefulSet `meshbus-nats`, headless Service `meshbus-nats`). */
 export const natsPorts = { client: 4222, cluster: 6222, monitor: 8222 } as const;
+
+/** The bundled NATS cluster's size, its nats.conf ConfigMap, and the Service clients connect to (the headless `meshbus-nats` is for routes and pod names). */
+export const natsReplicas = 3;
+export const natsConfigMapName = 'meshbus-nats-config';
+export const natsClientServiceName = 'meshbus-nats-client';
+/**
+ * The Secret with every NATS role's password (key `<role>`) and user name
+ * (key `<role>.user`, the role's name unless a users file said otherwise)
+ * and, under {@link natsAuthKey}, the nats-server `authorization` block built
+ * from them (also for an external NATS).
+ */
+export const natsUsersSecretName = 'meshbus-nats-users';
+export const natsAuthKey = 'auth.conf';
 
 /** The MutatingWebhookConfiguration (cluster-scoped) and its one webhook's name. */
 export const webhookConfigurationName = 'meshbus-injector';

@@ -75,3 +75,13 @@ export { cidrContains, formatCidr, parseCidr, type Cidr } from './cidr.js';
 export { defaultInboundPolicies, grpcStatusNames } from './policy-schemas.js';
 export { folderResourceSource, type FolderResourceSourceOptions, type ResourceSource } from './resource-source.js';
 export { workloadFromRegistration } from './registered-workload.js';
+export { serviceProfileSchema, workloadSchema } from './schemas.js';
+export {
+  authorizationPolicySchema,
+  faultInjectionSchema,
+  meshTLSAuthenticationSchema,
+  networkAuthenticationSchema,
+  rateLimitPolicySchema,
+  serverSchema,
+} from './policy-schemas.js';
+export { formatDescriptions, type FormatName } from './names.js';

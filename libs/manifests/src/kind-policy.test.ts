@@ -29,7 +29,7 @@ describe('Server', () => {
     });
   });
 
-  it.each(['policy.linkerd.io/v1beta1', 'policy.linkerd.io/v1beta2', 'meshbus.io/v1alpha1'])('accepts %s', (apiVersion) => {
+  it.each(['policy.linkerd.io/v1beta1', 'policy.linkerd.io/v1beta2', 'meshbus.io/v1alpha1', 'policy.meshbus.io/v1alpha1'])('accepts %s', (apiVersion) => {
     expect(decoded(server({}, apiVersion))).toMatchObject({ apiVersion });
   });
 
@@ -288,5 +288,26 @@ describe('default inbound policy annotations', () => {
     expect(reason(make({ 'config.meshbus.io/default-inbound-policy': 'allow' }))).toBe(
       'metadata.annotations["config.meshbus.io/default-inbound-policy"]: "allow" is not a default inbound policy; use one of all-unauthenticated, all-authenticated, cluster-unauthenticated, cluster-authenticated, deny, audit',
     );
+  });
+});
+
+describe('the policy.meshbus.io group of the installed CustomResourceDefinitions', () => {
+  const inMeshbusGroup = (document: Record<string, unknown>) => ({ ...document, apiVersion: 'policy.meshbus.io/v1alpha1' });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['AuthorizationPolicy', policy({})],
+    ['MeshTLSAuthentication', meshTls({ identities: ['*'] })],
+    ['NetworkAuthentication', networks([{ cidr: '10.0.0.0/8' }])],
+    ['HTTPLocalRateLimitPolicy', rateLimit({ total: { requestsPerSecond: 10 } })],
+  ])('reads %s as the same resource as in the Linkerd group', (kind, document) => {
+    const linkerd = decoded(document);
+    const meshbus = decoded(inMeshbusGroup(document));
+    expect(meshbus).toEqual({ ...linkerd, apiVersion: 'policy.meshbus.io/v1alpha1' });
+    expect(meshbus.kind).toBe(kind);
+  });
+
+  it('names the meshbus group among the versions it accepts', () => {
+    expect(reason({ ...policy({}), apiVersion: 'policy.meshbus.io/v1beta1' })).toContain('policy.meshbus.io/v1alpha1');
+    expect(reason({ ...server({}), apiVersion: 'policy.meshbus.io/v1' })).toContain('policy.meshbus.io/v1alpha1');
   });
 });

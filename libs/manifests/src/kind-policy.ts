@@ -36,7 +36,7 @@ export const policyGroup = 'policy.linkerd.io';
 export const gatewayGroup = 'gateway.networking.k8s.io';
 export const meshbusPolicyGroup = 'policy.meshbus.io';
 
-const serverVersions = { [policyGroup]: ['v1beta1', 'v1beta2', 'v1beta3'], 'meshbus.io': ['v1alpha1'] };
+const serverVersions = { [policyGroup]: ['v1beta1', 'v1beta2', 'v1beta3'], 'meshbus.io': ['v1alpha1'], [meshbusPolicyGroup]: ['v1alpha1'] };
 
 interface ServerSpecDocument {
   port: number | string;
@@ -78,7 +78,8 @@ export const serverKind: KindDefinition = {
   },
 };
 
-const alpha1 = { [policyGroup]: ['v1alpha1'] };
+/** The Linkerd group, and meshbus's own (the group of the installed CustomResourceDefinitions). */
+const alpha1 = { [policyGroup]: ['v1alpha1'], [meshbusPolicyGroup]: ['v1alpha1'] };
 
 /** What an AuthorizationPolicy may target. */
 export const authorizationTargets: readonly AllowedKind[] = [

@@ -1,0 +1,121 @@
+/*
+ * Reads a running installation back through the Kubernetes API: the values
+ * it was rendered from and the Secrets whose keys an upgrade must keep.
+ */
+import type { CoreV1Api, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import { MeshbusError } from '@meshbus/core';
+import { natsRoles, type NatsRole } from '@meshbus/local-nats';
+import { gatewayTlsSecretName, injectorTlsSecretName, issuerSecretName, natsUsersSecretName, trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from './layout.js';
+import type { NatsLogin, ServingMaterial } from './material.js';
+import type { ExistingMaterial } from './plan.js';
+import { parse as parseYaml } from 'yaml';
+import { InstallValuesError, validateValues, type InstallValues } from './values.js';
+
+/** What a running installation holds. */
+export interface InstalledState {
+  readonly values: InstallValues;
+  /** The meshbus version it was rendered with. */
+  readonly version?: string;
+  readonly material: ExistingMaterial;
+}
+
+/** There is no installation to read, or the API refused; the message says which object. */
+export class InstalledStateError extends MeshbusError {
+  override readonly name = 'InstalledStateError';
+  constructor(message: string) {
+    super('InstallationUnreadable', message);
+  }
+}
+
+function statusCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+async function optional<T>(read: () => Promise<T>, what: string): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (statusCode(error) === 404) return undefined;
+    throw new InstalledStateError(`cannot read ${what}: ${statusCode(error) !== undefined ? `HTTP ${statusCode(error)}` : (error as Error).message}`);
+  }
+}
+
+function decoded(data: Record<string, string> | undefined, key: string): string | undefined {
+  const value = data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
+
+function serving(secret: V1Secret | undefined): ServingMaterial | undefined {
+  const caPem = decoded(secret?.data, 'ca.crt');
+  const certificatePem = decoded(secret?.data, 'tls.crt');
+  const privateKeyPem = decoded(secret?.data, 'tls.key');
+  return caPem && certificatePem && privateKeyPem ? { caPem, certificatePem, privateKeyPem } : undefined;
+}
+
+/** The material held by the Secrets and ConfigMaps of an installation (pure, for tests too). */
+export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1ConfigMap; injectorTls?: V1Secret; gatewayTls?: V1Secret; natsUsers?: V1Secret }): ExistingMaterial {
+  const trustAnchorsPem = objects.anchors?.data?.[trustAnchorsKey] ?? decoded(objects.issuer?.data, trustAnchorsKey);
+  const issuerCertificate = decoded(objects.issuer?.data, 'tls.crt');
+  const issuerKey = decoded(objects.issuer?.data, 'tls.key');
+  const natsUsers: Partial<Record<NatsRole, NatsLogin>> = {};
+  for (const role of natsRoles) {
+    const password = decoded(objects.natsUsers?.data, role);
+    if (password) natsUsers[role] = { user: decoded(objects.natsUsers?.data, `${role}.user`) ?? role, password };
+  }
+  const injectorTls = serving(objects.injectorTls);
+  const gatewayTls = serving(objects.gatewayTls);
+  return {
+    ...(trustAnchorsPem
+      ? { identity: { trustAnchorsPem, ...(issuerCertificate && issuerKey ? { issuer: { certificatePem: issuerCertificate, privateKeyPem: issuerKey } } : {}) } }
+      : {}),
+    ...(injectorTls ? { injectorTls } : {}),
+    ...(gatewayTls ? { gatewayTls } : {}),
+    natsUsers,
+  };
+}
+
+/** The `values.yaml` of the values ConfigMap: the given values, and the `version` they were rendered with. */
+export function storedValues(text: string, source: string): { values: InstallValues; version?: string } {
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (err) {
+    throw new InstalledStateError(`the stored values cannot be read: ${source} is not YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (document === null || document === undefined) return { values: {} };
+  if (typeof document !== 'object' || Array.isArray(document)) throw new InstalledStateError(`the stored values cannot be read: ${source} does not hold a mapping`);
+  const { version, ...given } = document as Record<string, unknown>;
+  try {
+    return { values: validateValues(given, source), ...(typeof version === 'string' && version !== '' ? { version } : {}) };
+  } catch (err) {
+    if (err instanceof InstallValuesError) throw new InstalledStateError(`the stored values cannot be read: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Reads the installation in `namespace`; fails when its values ConfigMap is not there. */
+export async function readInstalledState(core: CoreV1Api, namespace: string): Promise<InstalledState> {
+  const values = await optional(() => core.readNamespacedConfigMap({ name: valuesConfigMapName, namespace }), `ConfigMap ${namespace}/${valuesConfigMapName}`);
+  if (!values) throw new InstalledStateError(`no meshbus installation in namespace ${namespace}: ConfigMap ${valuesConfigMapName} is not there (install with \`meshbus install | kubectl apply -f -\`, or give --namespace)`);
+  const secret = (name: string) => optional(() => core.readNamespacedSecret({ name, namespace }), `Secret ${namespace}/${name}`);
+  const [issuer, anchors, injectorTls, gatewayTls, natsUsers] = await Promise.all([
+    secret(issuerSecretName),
+    optional(() => core.readNamespacedConfigMap({ name: trustAnchorsConfigMapName, namespace }), `ConfigMap ${namespace}/${trustAnchorsConfigMapName}`),
+    secret(injectorTlsSecretName),
+    secret(gatewayTlsSecretName),
+    secret(natsUsersSecretName),
+  ]);
+  const { values: stored, version } = storedValues(values.data?.[valuesKey] ?? '', `ConfigMap ${namespace}/${valuesConfigMapName}`);
+  return {
+    values: stored,
+    ...(version ? { version } : {}),
+    material: materialFromObjects({
+      ...(issuer ? { issuer } : {}),
+      ...(anchors ? { anchors } : {}),
+      ...(injectorTls ? { injectorTls } : {}),
+      ...(gatewayTls ? { gatewayTls } : {}),
+      ...(natsUsers ? { natsUsers } : {}),
+    }),
+  };
+}

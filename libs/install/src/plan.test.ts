@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { decodePem, parseCertificate } from '@meshbus/x509';
+import { InstallMaterialError, checkIdentityMaterial, createIdentityMaterial, createInjectorTls } from './material.js';
+import { chooseMaterial } from './plan.js';
+
+const now = new Date('2026-06-01T00:00:00Z');
+const version = '0.1.0';
+const notAfter = (pem: string) => parseCertificate(decodePem(pem, 'CERTIFICATE')).notAfter;
+
+describe('chooseMaterial', () => {
+  it('creates what there is nothing to keep: an issuer that chains to its anchor, a webhook certificate, NATS logins', () => {
+    const material = chooseMaterial({ values: {}, version, now });
+    expect(() => checkIdentityMaterial(material.identity, 'generated', now)).not.toThrow();
+    expect(material.gatewayTls?.certificatePem).toContain(material.identity.issuer?.certificatePem);
+    expect(Object.keys(material.natsUsers).sort()).toEqual(['destination', 'gateway', 'identity', 'policy', 'reader', 'workload']);
+    expect(new Set(Object.values(material.natsUsers).map((l) => l.password)).size).toBe(6);
+  });
+
+  it('keeps the running installation\'s material, and adds a login for a role it lacks', () => {
+    const first = chooseMaterial({ values: {}, version, now });
+    const { reader: _dropped, ...logins } = first.natsUsers;
+    const second = chooseMaterial({ values: {}, version, now, existing: { identity: first.identity, injectorTls: first.injectorTls, gatewayTls: first.gatewayTls!, natsUsers: logins } });
+    expect(second.identity).toBe(first.identity);
+    expect(second.injectorTls).toBe(first.injectorTls);
+    expect(second.gatewayTls).toBe(first.gatewayTls);
+    expect(second.natsUsers.identity).toEqual(first.natsUsers.identity);
+    expect(second.natsUsers.reader.password).not.toBe(first.natsUsers.reader.password);
+  });
+
+  it('renews a webhook certificate near its end, and re-signs the gateway certificate for a new issuer', () => {
+    const first = chooseMaterial({ values: {}, version, now });
+    const later = new Date(notAfter(first.injectorTls.certificatePem).getTime() - 86_400_000);
+    const renewed = chooseMaterial({ values: { gateway: { tls: false } }, version, now: later, existing: { identity: first.identity, injectorTls: first.injectorTls } });
+    expect(renewed.injectorTls.caPem).not.toBe(first.injectorTls.caPem);
+    expect(() => chooseMaterial({ values: {}, version, now: later, existing: { identity: first.identity } })).toThrow(/^the issuer expired on .*--identity-dir$/);
+    const rotated = createIdentityMaterial('cluster.local', now);
+    const next = chooseMaterial({ values: {}, version, now, identity: rotated, existing: { identity: first.identity, injectorTls: first.injectorTls, gatewayTls: first.gatewayTls! } });
+    expect(next.identity).toBe(rotated);
+    expect(next.gatewayTls?.certificatePem).not.toBe(first.gatewayTls?.certificatePem);
+    expect(next.injectorTls).toBe(first.injectorTls);
+  });
+
+  it('with an external issuer, needs the anchors and renders no gateway certificate of its own', () => {
+    expect(() => chooseMaterial({ values: { identity: { issuer: { external: true } } }, version, now })).toThrow(InstallMaterialError);
+    const anchors = { trustAnchorsPem: createIdentityMaterial('cluster.local', now).trustAnchorsPem };
+    const material = chooseMaterial({ values: { identity: { issuer: { external: true } } }, version, now, identity: anchors });
+    expect(material.identity.issuer).toBeUndefined();
+    expect(material.gatewayTls).toBeUndefined();
+  });
+
+  it('refuses anchors without an issuer when the issuer is not external', () => {
+    const anchors = { trustAnchorsPem: createIdentityMaterial('cluster.local', now).trustAnchorsPem };
+    expect(() => chooseMaterial({ values: {}, version, now, identity: anchors })).toThrow(/issuer certificate and key are needed/);
+  });
+
+  it('refuses an issuer that does not chain to the anchors', () => {
+    const a = createIdentityMaterial('cluster.local', now);
+    const b = createIdentityMaterial('cluster.local', now);
+    expect(() => checkIdentityMaterial({ trustAnchorsPem: a.trustAnchorsPem, issuer: b.issuer! }, '--identity-dir x', now)).toThrow(/^--identity-dir x: the identity service would refuse this issuer/);
+  });
+
+  it('signs the webhook certificate for the injector Service of the namespace', () => {
+    const tls = createInjectorTls('mesh-system', now);
+    expect(parseCertificate(decodePem(tls.certificatePem, 'CERTIFICATE')).subject).toBeDefined();
+    expect(Buffer.from(decodePem(tls.certificatePem, 'CERTIFICATE')).toString('latin1')).toContain('meshbus-injector.mesh-system.svc');
+  });
+});

@@ -1,0 +1,199 @@
+/*
+ * The bundled NATS cluster: three nats-server pods in a StatefulSet, routed
+ * to each other through the headless Service, JetStream on a volume per pod,
+ * and one login per meshbus role with that role's permissions (the block
+ * `meshbus nats-auth` prints).
+ */
+import { createHash } from 'node:crypto';
+import { natsAuthorizationConfig, natsRoles, type NatsRole } from '@meshbus/local-nats';
+import { componentName, natsAuthKey, natsClientServiceName, natsConfigMapName, natsPorts, natsReplicas, natsUsersSecretName } from './layout.js';
+import type { NatsLogin } from './material.js';
+import type { KubeObject } from './objects.js';
+import { antiAffinity, b64, resourcesOf } from './render-common.js';
+import type { ResolvedValues } from './values.js';
+
+/** The uid nats-server runs as. */
+export const natsUid = 2104;
+
+export function natsClientUrl(v: Pick<ResolvedValues, 'namespace' | 'clusterDomain'>): string {
+  return `nats://${natsClientServiceName}.${v.namespace}.svc.${v.clusterDomain}:${natsPorts.client}`;
+}
+
+/** The pods' route URLs, through the headless Service. */
+export function natsRouteUrls(v: Pick<ResolvedValues, 'namespace' | 'clusterDomain'>): string[] {
+  const name = componentName('nats');
+  return Array.from({ length: natsReplicas }, (_, i) => `nats://${name}-${i}.${name}.${v.namespace}.svc.${v.clusterDomain}:${natsPorts.cluster}`);
+}
+
+/** nats.conf of the bundled cluster; the logins are included from the users Secret. */
+export function natsServerConfig(v: Pick<ResolvedValues, 'namespace' | 'clusterDomain'>): string {
+  return [
+    `# meshbus NATS cluster: ${natsReplicas} servers, JetStream on each pod's volume`,
+    `server_name: $POD_NAME`,
+    `port: ${natsPorts.client}`,
+    `http_port: ${natsPorts.monitor}`,
+    `max_payload: 8MB`,
+    `pid_file: /var/run/nats/nats.pid`,
+    `lame_duck_duration: 30s`,
+    `lame_duck_grace_period: 10s`,
+    `jetstream {`,
+    `  store_dir: /data/jetstream`,
+    `}`,
+    `cluster {`,
+    `  name: meshbus`,
+    `  port: ${natsPorts.cluster}`,
+    `  no_advertise: true`,
+    `  connect_retries: 120`,
+    `  routes: [`,
+    ...natsRouteUrls(v).map((url) => `    ${url}`),
+    `  ]`,
+    `}`,
+    `include ./auth/${natsAuthKey}`,
+    ``,
+  ].join('\n');
+}
+
+/** The users Secret: a password (key `<role>`) and user name (`<role>.user`) per role, and the authorization block built from them. */
+export function natsUsersSecret(namespace: string, users: Readonly<Record<NatsRole, NatsLogin>>, labels: Record<string, string>): KubeObject {
+  const authorization = natsAuthorizationConfig(natsRoles.map((role) => ({ ...users[role], role })));
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: natsUsersSecretName, namespace, labels },
+    type: 'Opaque',
+    data: {
+      ...Object.fromEntries(natsRoles.flatMap((role) => [[role, b64(users[role].password)], [`${role}.user`, b64(users[role].user)]])),
+      [natsAuthKey]: b64(authorization),
+    },
+  };
+}
+
+export interface NatsRenderInput {
+  readonly values: ResolvedValues;
+  readonly users: Readonly<Record<NatsRole, NatsLogin>>;
+  readonly labels: Record<string, string>;
+  readonly version: string;
+}
+
+export function natsObjects({ values: v, users, labels }: NatsRenderInput): KubeObject[] {
+  const name = componentName('nats');
+  const ns = v.namespace;
+  const selector = { 'app.kubernetes.io/part-of': 'meshbus', 'app.kubernetes.io/component': 'nats' };
+  const config = natsServerConfig(v);
+  const usersSecret = natsUsersSecret(ns, users, labels);
+  const checksum = createHash('sha256')
+    .update(config)
+    .update(JSON.stringify(usersSecret.data))
+    .digest('hex');
+  const ports = [
+    { name: 'client', port: natsPorts.client },
+    { name: 'cluster', port: natsPorts.cluster },
+    { name: 'monitor', port: natsPorts.monitor },
+  ];
+  const probe = (path: string, extra: object) => ({ httpGet: { path, port: 'monitor' }, timeoutSeconds: 5, ...extra });
+  return [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: natsConfigMapName, namespace: ns, labels }, data: { 'nats.conf': config } },
+    usersSecret,
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: ns, labels },
+      spec: {
+        clusterIP: 'None',
+        publishNotReadyAddresses: true,
+        selector,
+        ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: 'TCP' })),
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: natsClientServiceName, namespace: ns, labels },
+      spec: { type: 'ClusterIP', selector, ports: [{ name: 'client', port: natsPorts.client, targetPort: 'client', protocol: 'TCP' }] },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name, namespace: ns, labels },
+      spec: {
+        serviceName: name,
+        replicas: natsReplicas,
+        podManagementPolicy: 'Parallel',
+        selector: { matchLabels: selector },
+        updateStrategy: { type: 'RollingUpdate' },
+        template: {
+          metadata: { labels, annotations: { 'meshbus.io/inject': 'disabled', 'meshbus.io/config-checksum': checksum } },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            terminationGracePeriodSeconds: 60,
+            securityContext: { runAsNonRoot: true, runAsUser: natsUid, runAsGroup: natsUid, fsGroup: natsUid, seccompProfile: { type: 'RuntimeDefault' } },
+            affinity: antiAffinity(selector, 'preferred'),
+            containers: [
+              {
+                name: 'nats',
+                image: v.nats.image,
+                imagePullPolicy: 'IfNotPresent',
+                args: ['--config', '/etc/nats/nats.conf'],
+                env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+                ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
+                livenessProbe: probe('/healthz?js-enabled-only=true', { periodSeconds: 30, failureThreshold: 3 }),
+                readinessProbe: probe('/healthz?js-server-only=true', { periodSeconds: 10, failureThreshold: 3 }),
+                startupProbe: probe('/healthz', { periodSeconds: 10, failureThreshold: 90 }),
+                lifecycle: { preStop: { exec: { command: ['nats-server', '--signal', 'ldm=/var/run/nats/nats.pid'] } } },
+                resources: resourcesOf(v.nats.resources),
+                securityContext: {
+                  runAsNonRoot: true,
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ['ALL'] },
+                },
+                volumeMounts: [
+                  { name: 'config', mountPath: '/etc/nats/nats.conf', subPath: 'nats.conf', readOnly: true },
+                  { name: 'auth', mountPath: '/etc/nats/auth', readOnly: true },
+                  { name: 'data', mountPath: '/data' },
+                  { name: 'run', mountPath: '/var/run/nats' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'config', configMap: { name: natsConfigMapName } },
+              { name: 'auth', secret: { secretName: natsUsersSecretName, items: [{ key: natsAuthKey, path: natsAuthKey }] } },
+              { name: 'run', emptyDir: {} },
+            ],
+          },
+        },
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'data', labels },
+            spec: {
+              accessModes: ['ReadWriteOnce'],
+              ...(v.nats.storageClassName !== undefined ? { storageClassName: v.nats.storageClassName } : {}),
+              resources: { requests: { storage: v.nats.storageSize } },
+            },
+          },
+        ],
+      },
+    },
+    {
+      // The cluster port takes routes from the NATS pods only (where the network plugin enforces policies).
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name, namespace: ns, labels },
+      spec: {
+        podSelector: { matchLabels: selector },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { ports: [{ port: natsPorts.client, protocol: 'TCP' }, { port: natsPorts.monitor, protocol: 'TCP' }] },
+          { from: [{ podSelector: { matchLabels: selector } }], ports: [{ port: natsPorts.cluster, protocol: 'TCP' }] },
+        ],
+      },
+    },
+    {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name, namespace: ns, labels },
+      spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+    },
+  ];
+}

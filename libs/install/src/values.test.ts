@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { composeValues } from './plan.js';
+import { InstallValuesError, mergeValues, parseSetValues, parseValuesYaml, resolveValues, validateValues } from './values.js';
+
+describe('--set', () => {
+  it('types values by the schema, as Helm does for simple cases', () => {
+    expect(parseSetValues('ha=true,streamReplicas=3,logLevel=debug')).toEqual({ ha: true, streamReplicas: 3, logLevel: 'debug' });
+    expect(parseSetValues('image.tag=1.10')).toEqual({ image: { tag: '1.10' } });
+    expect(parseSetValues('imagePullSecrets={regcred,other}')).toEqual({ imagePullSecrets: ['regcred', 'other'] });
+    expect(parseSetValues('components.gateway.replicas=5,components.gateway.resources.limits.memory=1Gi')).toEqual({
+      components: { gateway: { replicas: 5, resources: { limits: { memory: '1Gi' } } } },
+    });
+    expect(parseSetValues('identity.issuer.external=true')).toEqual({ identity: { issuer: { external: true } } });
+    expect(parseSetValues('nats.url=null')).toEqual({ nats: { url: null } });
+  });
+
+  it.each<[string, string, string]>([
+    ['ha=maybe', 'ha', 'ha: must be true or false, got "maybe"'],
+    ['streamReplicas=three', 'streamReplicas', 'streamReplicas: must be a number, got "three"'],
+    ['nats.replicaz=3', 'nats.replicaz', 'nats.replicaz: is not a known value'],
+    ['nats=x', 'nats', 'nats: is a mapping: set its keys one by one (key.child=value)'],
+    ['logLevel', '', '--set "logLevel" must be key=value'],
+    ['a..b=1', 'a..b', 'a..b: has an empty key segment'],
+  ])('refuses %s, naming the key', (assignment, key, message) => {
+    let error: unknown;
+    try {
+      parseSetValues(assignment);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InstallValuesError);
+    expect((error as InstallValuesError).message).toBe(message);
+    expect((error as InstallValuesError).key).toBe(key);
+  });
+});
+
+describe('values', () => {
+  it('refuses a value the schema does not allow, naming the key and the source', () => {
+    expect(() => validateValues({ webhook: { failurePolicy: 'Sometimes' } }, 'prod.yaml')).toThrow('webhook.failurePolicy: must be one of "Ignore", "Fail" (in prod.yaml)');
+    expect(() => validateValues({ namespace: 'Mesh_System' })).toThrow(/^namespace: does not have the right form/);
+    expect(() => validateValues({ nats: { url: 'http://x' } })).toThrow(/^nats\.url: does not have the right form/);
+    expect(() => validateValues({ components: { gateway: { replicas: -1 } } })).toThrow('components.gateway.replicas: must be >= 0 (in values)');
+    expect(() => validateValues({ components: { proxy: {} } })).toThrow('components.proxy: is not a known value (in values)');
+  });
+
+  it('reads a values file, naming it when it is not YAML or not a mapping', () => {
+    expect(parseValuesYaml('ha: true\nnats:\n  storage:\n    size: 20Gi\n', 'a.yaml')).toEqual({ ha: true, nats: { storage: { size: '20Gi' } } });
+    expect(parseValuesYaml('', 'empty.yaml')).toEqual({});
+    expect(() => parseValuesYaml('- a\n- b\n', 'list.yaml')).toThrow('list.yaml must hold a mapping of values');
+    expect(() => parseValuesYaml('a: [\n', 'broken.yaml')).toThrow(/^broken\.yaml is not YAML/);
+    expect(() => parseValuesYaml('logLevel: loud\n', 'b.yaml')).toThrow(/logLevel: must be one of .* \(in b\.yaml\)/);
+  });
+
+  it('merges mappings key by key; lists and scalars replace; null removes', () => {
+    expect(mergeValues({ ha: true, nats: { url: 'nats://a:4222', image: 'nats:2' }, imagePullSecrets: ['a'] }, { nats: { url: null as never }, imagePullSecrets: ['b'] })).toEqual({
+      ha: true,
+      nats: { image: 'nats:2' },
+      imagePullSecrets: ['b'],
+    });
+  });
+
+  it('layers stored values, files, --set and flags in that order', () => {
+    const values = composeValues({
+      stored: { ha: true, logLevel: 'warn', nats: { url: 'nats://old:4222' } },
+      files: [
+        { source: 'one.yaml', text: 'logLevel: debug\nstreamReplicas: 2\n' },
+        { source: 'two.yaml', text: 'streamReplicas: 4\n' },
+      ],
+      sets: ['streamReplicas=5', 'trustDomain=example.org'],
+      flags: { nats: { url: 'nats://new:4222' } },
+    });
+    expect(values).toEqual({ ha: true, logLevel: 'debug', streamReplicas: 5, trustDomain: 'example.org', nats: { url: 'nats://new:4222' } });
+  });
+
+  it('derives the HA defaults from ha, unless a value is given', () => {
+    expect(resolveValues({}, '1.2.3')).toMatchObject({ streamReplicas: 1, webhook: { failurePolicy: 'Ignore' }, image: { tag: '1.2.3' }, components: { gateway: { replicas: 1 } } });
+    expect(resolveValues({ ha: true }, '1.2.3')).toMatchObject({ streamReplicas: 3, webhook: { failurePolicy: 'Fail' }, components: { identity: { replicas: 3 } } });
+    expect(resolveValues({ ha: true, streamReplicas: 1, components: { identity: { replicas: 2 } } }, '1')).toMatchObject({ streamReplicas: 1, components: { identity: { replicas: 2 }, policy: { replicas: 3 } } });
+  });
+});

@@ -1,0 +1,379 @@
+/*
+ * The values an installation is rendered from: what a user may set (in
+ * values files, with --set or with flags), their schema, and the defaults
+ * that depend on other values (`ha` raises replicas, failure policy and
+ * stream replicas).
+ */
+import { MeshbusError } from '@meshbus/core';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { parse as parseYaml } from 'yaml';
+import { components, defaultControlNamespace, type Component } from './layout.js';
+
+/** CPU and memory of a container, as Kubernetes quantities. */
+export interface ResourceValues {
+  readonly requests?: { readonly cpu?: string; readonly memory?: string };
+  readonly limits?: { readonly cpu?: string; readonly memory?: string };
+}
+
+export interface ComponentValues {
+  /** @default 1, 3 with `ha` */
+  readonly replicas?: number;
+  readonly resources?: ResourceValues;
+}
+
+/** What a user may set. Every field is optional; {@link resolveValues} fills in the defaults. */
+export interface InstallValues {
+  /** The control plane's namespace. @default 'meshbus' */
+  readonly namespace?: string;
+  /** Three replicas, PodDisruptionBudgets, anti-affinity, failurePolicy Fail, stream replicas 3. @default false */
+  readonly ha?: boolean;
+  readonly image?: { readonly repository?: string; readonly tag?: string; readonly pullPolicy?: 'Always' | 'IfNotPresent' | 'Never' };
+  readonly imagePullSecrets?: readonly string[];
+  /** @default 'cluster.local' */
+  readonly trustDomain?: string;
+  /** @default 'cluster.local' */
+  readonly clusterDomain?: string;
+  /** @default 'info' */
+  readonly logLevel?: string;
+  /** How replicas of a component are kept off one node in HA (across zones it is always preferred). @default 'required' */
+  readonly nodeAntiAffinity?: 'required' | 'preferred';
+  /** JetStream replicas of the meshbus streams. @default 1, 3 with `ha` */
+  readonly streamReplicas?: number;
+  readonly resources?: ResourceValues;
+  readonly components?: { readonly [C in Component]?: ComponentValues };
+  readonly identity?: {
+    /** `external: true`: the issuer Secret is written by someone else (cert-manager); none is rendered. */
+    readonly issuer?: { readonly external?: boolean };
+    /** @default 'identity.meshbus.io' */
+    readonly tokenAudience?: string;
+  };
+  readonly nats?: {
+    /** An external NATS (comma-separated servers); no NATS cluster is rendered. */
+    readonly url?: string;
+    readonly image?: string;
+    readonly storage?: { readonly size?: string; readonly storageClassName?: string };
+    readonly resources?: ResourceValues;
+  };
+  readonly webhook?: { readonly failurePolicy?: 'Ignore' | 'Fail'; readonly timeoutSeconds?: number };
+  readonly injector?: {
+    readonly proxyImage?: string;
+    readonly proxyVersion?: string;
+    readonly proxyInitImage?: string;
+    readonly cni?: boolean;
+    readonly nativeSidecar?: boolean;
+  };
+  readonly gateway?: { readonly tls?: boolean };
+  readonly policy?: { readonly defaultInboundPolicy?: string };
+  /** Namespaces (they must exist) that get a copy of the trust anchors ConfigMap, which injected pods mount. @default [] */
+  readonly meshedNamespaces?: readonly string[];
+}
+
+/** A value that does not fit the schema; `key` is its dotted path. */
+export class InstallValuesError extends MeshbusError {
+  override readonly name = 'InstallValuesError';
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super('InvalidInstallValue', key === '' ? message : `${key}: ${message}`);
+  }
+}
+
+const quantity = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$' } as const;
+const resources = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    requests: { type: 'object', additionalProperties: false, properties: { cpu: quantity, memory: quantity } },
+    limits: { type: 'object', additionalProperties: false, properties: { cpu: quantity, memory: quantity } },
+  },
+} as const;
+const dnsLabel = { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } as const;
+const dnsName = { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' } as const;
+const nonEmpty = { type: 'string', minLength: 1 } as const;
+const componentValues = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { replicas: { type: 'integer', minimum: 0, maximum: 100 }, resources },
+} as const;
+
+/** The JSON Schema (2020-12) of {@link InstallValues}; unknown keys are refused, which catches typos. */
+export const valuesSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    namespace: dnsLabel,
+    ha: { type: 'boolean' },
+    image: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { repository: nonEmpty, tag: nonEmpty, pullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] } },
+    },
+    imagePullSecrets: { type: 'array', items: dnsName },
+    trustDomain: dnsName,
+    clusterDomain: dnsName,
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    nodeAntiAffinity: { enum: ['required', 'preferred'] },
+    streamReplicas: { type: 'integer', minimum: 1, maximum: 5 },
+    resources,
+    components: { type: 'object', additionalProperties: false, properties: Object.fromEntries(components.map((c) => [c, componentValues])) },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        issuer: { type: 'object', additionalProperties: false, properties: { external: { type: 'boolean' } } },
+        tokenAudience: nonEmpty,
+      },
+    },
+    nats: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        url: { type: 'string', pattern: '^(nats|tls)://[^,\\s]+(,(nats|tls)://[^,\\s]+)*$' },
+        image: nonEmpty,
+        storage: { type: 'object', additionalProperties: false, properties: { size: quantity, storageClassName: dnsName } },
+        resources,
+      },
+    },
+    webhook: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { failurePolicy: { enum: ['Ignore', 'Fail'] }, timeoutSeconds: { type: 'integer', minimum: 1, maximum: 30 } },
+    },
+    injector: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { proxyImage: nonEmpty, proxyVersion: nonEmpty, proxyInitImage: nonEmpty, cni: { type: 'boolean' }, nativeSidecar: { type: 'boolean' } },
+    },
+    gateway: { type: 'object', additionalProperties: false, properties: { tls: { type: 'boolean' } } },
+    meshedNamespaces: { type: 'array', uniqueItems: true, items: dnsLabel },
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { defaultInboundPolicy: { enum: ['all-unauthenticated', 'all-authenticated', 'cluster-unauthenticated', 'cluster-authenticated', 'deny', 'audit'] } },
+    },
+  },
+} as const;
+
+let validator: ValidateFunction | undefined;
+
+/** Checks values against {@link valuesSchema}; the error names the first bad key. */
+export function validateValues(value: unknown, source = 'values'): InstallValues {
+  validator ??= new Ajv2020({ allErrors: true, strict: true }).compile(valuesSchema);
+  if (validator(value)) return value as InstallValues;
+  const [first, ...rest] = (validator.errors ?? []).map(describe);
+  const more = rest.length > 0 ? ` (and ${rest.length} more)` : '';
+  throw new InstallValuesError(first?.key ?? '', `${first?.message ?? 'is invalid'}${more} (in ${source})`);
+}
+
+function dotted(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.');
+}
+
+function describe(e: ErrorObject): { key: string; message: string } {
+  const at = dotted(e.instancePath);
+  const join = (child: string) => (at === '' ? child : `${at}.${child}`);
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return { key: join(String(e.params.additionalProperty)), message: 'is not a known value' };
+    case 'enum':
+      return { key: at, message: `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'type':
+      return { key: at, message: `must be ${e.params.type === 'object' ? 'a mapping' : e.params.type === 'array' ? 'a list' : `a ${String(e.params.type)}`}` };
+    case 'pattern':
+      return { key: at, message: `does not have the right form (${String(e.params.pattern)})` };
+    default:
+      return { key: at, message: e.message ?? 'is invalid' };
+  }
+}
+
+type Mutable = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Mutable {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Deep merge: mappings merge key by key, anything else replaces; `null` removes a key. */
+export function mergeValues(base: InstallValues, ...overrides: readonly InstallValues[]): InstallValues {
+  let out: Mutable = structuredClone(base) as Mutable;
+  for (const override of overrides) out = mergeInto(out, override as Mutable);
+  return out as InstallValues;
+}
+
+function mergeInto(base: Mutable, override: Mutable): Mutable {
+  const out: Mutable = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    if (value === null || value === undefined) delete out[key];
+    else if (isMapping(value) && isMapping(out[key])) out[key] = mergeInto(out[key], value);
+    else out[key] = structuredClone(value);
+  }
+  return out;
+}
+
+/** Parses a values file; `source` (the file name) is named in errors. */
+export function parseValuesYaml(text: string, source: string): InstallValues {
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new InstallValuesError('', `${source} is not YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (value === null || value === undefined) return {};
+  if (!isMapping(value)) throw new InstallValuesError('', `${source} must hold a mapping of values`);
+  return validateValues(value, source);
+}
+
+/** The schema node at a dotted path, or undefined when the path names no value. */
+function schemaAt(path: readonly string[]): Record<string, unknown> | undefined {
+  let node: Record<string, unknown> = valuesSchema;
+  for (const segment of path) {
+    const properties = node.properties as Record<string, Record<string, unknown>> | undefined;
+    const next = properties?.[segment];
+    if (!next) return undefined;
+    node = next;
+  }
+  return node;
+}
+
+/** Splits `a=1,b={x,y}` at the commas outside braces, and a key at its unescaped dots. */
+function splitOutside(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '\\' && i + 1 < text.length) {
+      current += text[i + 1] === separator ? separator : ch + text[i + 1]!;
+      i++;
+      continue;
+    }
+    if (ch === '{') depth++;
+    if (ch === '}') depth--;
+    if (ch === separator && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else current += ch;
+  }
+  parts.push(current);
+  return parts;
+}
+
+function typedValue(raw: string, schema: Record<string, unknown>, key: string): unknown {
+  if (raw === 'null') return null;
+  const type = schema.type ?? (Array.isArray(schema.enum) ? typeof schema.enum[0] : undefined);
+  if (type === 'array') {
+    const inner = raw.startsWith('{') && raw.endsWith('}') ? raw.slice(1, -1) : raw;
+    return inner === '' ? [] : inner.split(',').map((item) => typedValue(item.trim(), (schema.items ?? {}) as Record<string, unknown>, key));
+  }
+  if (type === 'integer' || type === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new InstallValuesError(key, `must be a number, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  if (type === 'boolean') {
+    if (raw === 'true') return true;
+    if (raw === 'false') return false;
+    throw new InstallValuesError(key, `must be true or false, got ${JSON.stringify(raw)}`);
+  }
+  if (type === 'object') throw new InstallValuesError(key, 'is a mapping: set its keys one by one (key.child=value)');
+  return raw;
+}
+
+/**
+ * Reads `--set` assignments: `a.b=c`, several separated by commas, lists as
+ * `{x,y}`, `\.` for a dot inside a key. Values are typed by the schema (a
+ * string value stays a string, `3` for a number is 3, `true` a boolean);
+ * `null` removes the value.
+ */
+export function parseSetValues(assignment: string): InstallValues {
+  const out: Mutable = {};
+  for (const part of splitOutside(assignment, ',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new InstallValuesError('', `--set ${JSON.stringify(part)} must be key=value`);
+    const path = splitOutside(part.slice(0, eq).trim(), '.');
+    const key = path.join('.');
+    if (path.some((s) => s === '')) throw new InstallValuesError(key, 'has an empty key segment');
+    const schema = schemaAt(path);
+    if (!schema) throw new InstallValuesError(key, 'is not a known value');
+    let node = out;
+    for (const segment of path.slice(0, -1)) {
+      if (!isMapping(node[segment])) node[segment] = {};
+      node = node[segment] as Mutable;
+    }
+    node[path[path.length - 1]!] = typedValue(part.slice(eq + 1), schema, key);
+  }
+  return out as InstallValues;
+}
+
+/** Every value with its default, as the renderer reads them. */
+export interface ResolvedValues {
+  readonly namespace: string;
+  readonly ha: boolean;
+  readonly image: { readonly repository: string; readonly tag: string; readonly pullPolicy: 'Always' | 'IfNotPresent' | 'Never' };
+  readonly imagePullSecrets: readonly string[];
+  readonly trustDomain: string;
+  readonly clusterDomain: string;
+  readonly logLevel: string;
+  readonly nodeAntiAffinity: 'required' | 'preferred';
+  readonly streamReplicas: number;
+  readonly components: Readonly<Record<Component, { readonly replicas: number; readonly resources: ResourceValues }>>;
+  readonly identity: { readonly externalIssuer: boolean; readonly tokenAudience: string };
+  /** Absent: the bundled NATS cluster. */
+  readonly externalNatsUrl?: string;
+  readonly nats: { readonly image: string; readonly storageSize: string; readonly storageClassName?: string; readonly resources: ResourceValues };
+  readonly webhook: { readonly failurePolicy: 'Ignore' | 'Fail'; readonly timeoutSeconds: number };
+  readonly injector: { readonly proxyImage: string; readonly proxyVersion: string; readonly proxyInitImage?: string; readonly cni: boolean; readonly nativeSidecar: boolean };
+  readonly gatewayTls: boolean;
+  readonly defaultInboundPolicy: string;
+  readonly meshedNamespaces: readonly string[];
+}
+
+const defaultResources: ResourceValues = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } };
+const defaultNatsResources: ResourceValues = { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } };
+
+/** Fills in the defaults; `version` is the meshbus version, the default image tag and proxy version. */
+export function resolveValues(values: InstallValues, version: string): ResolvedValues {
+  const ha = values.ha ?? false;
+  const replicas = ha ? 3 : 1;
+  const resources = values.resources ?? defaultResources;
+  const natsUrl = values.nats?.url;
+  return {
+    namespace: values.namespace ?? defaultControlNamespace,
+    ha,
+    image: { repository: values.image?.repository ?? 'ghcr.io/meshbus/meshbus', tag: values.image?.tag ?? version, pullPolicy: values.image?.pullPolicy ?? 'IfNotPresent' },
+    imagePullSecrets: values.imagePullSecrets ?? [],
+    trustDomain: values.trustDomain ?? 'cluster.local',
+    clusterDomain: values.clusterDomain ?? 'cluster.local',
+    logLevel: values.logLevel ?? 'info',
+    nodeAntiAffinity: values.nodeAntiAffinity ?? 'required',
+    streamReplicas: values.streamReplicas ?? (ha ? 3 : 1),
+    components: Object.fromEntries(
+      components.map((c) => [c, { replicas: values.components?.[c]?.replicas ?? replicas, resources: values.components?.[c]?.resources ?? resources }]),
+    ) as ResolvedValues['components'],
+    identity: { externalIssuer: values.identity?.issuer?.external ?? false, tokenAudience: values.identity?.tokenAudience ?? 'identity.meshbus.io' },
+    ...(natsUrl !== undefined && natsUrl !== '' ? { externalNatsUrl: natsUrl } : {}),
+    nats: {
+      image: values.nats?.image ?? 'nats:2.10-alpine',
+      storageSize: values.nats?.storage?.size ?? '10Gi',
+      ...(values.nats?.storage?.storageClassName !== undefined ? { storageClassName: values.nats.storage.storageClassName } : {}),
+      resources: values.nats?.resources ?? defaultNatsResources,
+    },
+    webhook: { failurePolicy: values.webhook?.failurePolicy ?? (ha ? 'Fail' : 'Ignore'), timeoutSeconds: values.webhook?.timeoutSeconds ?? 10 },
+    injector: {
+      proxyImage: values.injector?.proxyImage ?? 'ghcr.io/meshbus/proxy',
+      proxyVersion: values.injector?.proxyVersion ?? version,
+      ...(values.injector?.proxyInitImage !== undefined ? { proxyInitImage: values.injector.proxyInitImage } : {}),
+      cni: values.injector?.cni ?? false,
+      nativeSidecar: values.injector?.nativeSidecar ?? false,
+    },
+    gatewayTls: values.gateway?.tls ?? true,
+    defaultInboundPolicy: values.policy?.defaultInboundPolicy ?? 'all-unauthenticated',
+    meshedNamespaces: values.meshedNamespaces ?? [],
+  };
+}
