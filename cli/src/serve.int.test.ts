@@ -176,11 +176,13 @@ describe('meshbus serve runs the installed components with their rendered config
     writeFileSync(join(files, 'manifests', 'shop.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations:\n    meshbus.io/inject: enabled\n');
     const env = {
       ...deploymentEnv(objects, 'meshbus-injector'),
+      NATS_URL: nats.url,
       MESHBUS_ADMIN_ADDR: `127.0.0.1:${admin}`,
       MESHBUS_INJECTOR_ADDR: `127.0.0.1:${webhookPort}`,
       MESHBUS_INJECTOR_TLS_CERT: join(files, 'tls.crt'),
       MESHBUS_INJECTOR_TLS_KEY: join(files, 'tls.key'),
       MESHBUS_INJECTOR_TRUST_ANCHORS: join(files, 'ca.crt'),
+      MESHBUS_INJECTOR_GATEWAY_CA: join(files, 'ca.crt'),
       // Namespaces from a manifests folder here: this test is about the webhook's TLS, not its source.
       MESHBUS_RESOURCE_SOURCE: 'manifests',
       MESHBUS_MANIFESTS_DIR: join(files, 'manifests'),

@@ -107,7 +107,8 @@ describe('renderInstallation', () => {
     expect(envOf(objects, 'policy')).toMatchObject({ MESHBUS_RESOURCE_SOURCE: 'kubernetes', MESHBUS_CONTROL_NAMESPACE: 'meshbus' });
     expect(envOf(objects, 'gateway')).toMatchObject({ MESHBUS_GRPC_ADDR: '0.0.0.0:8086', MESHBUS_TLS_CERT: '/var/run/meshbus/tls/tls.crt', MESHBUS_ENSURE_STREAMS: 'false' });
     expect(envOf(objects, 'injector')).toMatchObject({ MESHBUS_INJECTOR_TLS_CERT: '/var/run/meshbus/tls/tls.crt', MESHBUS_INJECTOR_TRUST_ANCHORS: '/var/run/meshbus/trust-anchors/ca.crt', MESHBUS_RESOURCE_SOURCE: 'kubernetes' });
-    expect(envOf(objects, 'injector')).not.toHaveProperty('NATS_URL');
+    expect(envOf(objects, 'injector')).toMatchObject({ NATS_URL: natsUrl, NATS_USER: 'injector', MESHBUS_INJECTOR_GATEWAY_CA: '/var/run/meshbus/trust-anchors/ca.crt' });
+    expect(envOf(objects, 'injector')).not.toHaveProperty('MESHBUS_INJECTOR_TRUST_ANCHORS_CONFIGMAP');
     expect(envOf(render({ nats: { url: 'nats://a:4222,nats://b:4222' } }), 'policy').NATS_URL).toBe('nats://a:4222,nats://b:4222');
   });
 
@@ -118,8 +119,7 @@ describe('renderInstallation', () => {
     expect(Buffer.from(secret.data['tls.crt'], 'base64').toString()).toBe(fixedTestMaterial.identity.issuer?.certificatePem);
     expect(Buffer.from(secret.data['ca.crt'], 'base64').toString()).toBe(fixedTestMaterial.identity.trustAnchorsPem);
     expect(find(objects, 'ConfigMap', 'meshbus-trust-anchors').data).toEqual({ 'ca.crt': fixedTestMaterial.identity.trustAnchorsPem });
-    const copies = render({ meshedNamespaces: ['shop', 'web'] }).filter((o) => o.kind === 'ConfigMap' && o.metadata.name === 'meshbus-trust-anchors');
-    expect(copies.map((o) => o.metadata.namespace)).toEqual(['meshbus', 'shop', 'web']);
+    expect(objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.name === 'meshbus-trust-anchors').map((o) => o.metadata.namespace)).toEqual(['meshbus']);
     const external = render({ identity: { issuer: { external: true } } });
     expect(external.some((o) => o.metadata.name === issuerSecretName)).toBe(false);
     find(external, 'ConfigMap', 'meshbus-trust-anchors');

@@ -57,13 +57,13 @@ export interface RenderInput {
   readonly version: string;
 }
 
-/** Which NATS login each component connects with; the injector does not use the bus. */
+/** Which NATS login each component connects with. The injector's may only publish its pod-injection events. */
 export const componentNatsRole: Readonly<Record<Component, NatsRole | undefined>> = {
   destination: 'destination',
   identity: 'identity',
   policy: 'policy',
   gateway: 'gateway',
-  injector: undefined,
+  injector: 'injector',
 };
 
 const tlsDir = '/var/run/meshbus/tls';
@@ -104,13 +104,15 @@ export function renderInstallation(input: RenderInput): KubeObject[] {
 type Labels = (component?: Component | 'nats') => Record<string, string>;
 
 function identityObjects(v: ResolvedValues, material: InstallMaterial, labels: Labels): KubeObject[] {
-  // The control namespace's copy (the injector's), and one in each meshed namespace for its pods.
-  const out: KubeObject[] = [v.namespace, ...v.meshedNamespaces.filter((ns) => ns !== v.namespace)].map((namespace) => ({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: trustAnchorsConfigMapName, namespace, labels: labels('identity') },
-    data: { [trustAnchorsKey]: material.identity.trustAnchorsPem },
-  }));
+  // The injector reads the anchors from here and puts them into each injected proxy's environment.
+  const out: KubeObject[] = [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: trustAnchorsConfigMapName, namespace: v.namespace, labels: labels('identity') },
+      data: { [trustAnchorsKey]: material.identity.trustAnchorsPem },
+    },
+  ];
   if (!v.identity.externalIssuer) {
     const issuer = material.identity.issuer;
     if (!issuer) throw new Error('the issuer certificate and key are required unless identity.issuer.external is true');
@@ -207,7 +209,8 @@ function componentEnv(component: Component, v: ResolvedValues, material: Install
         env('MESHBUS_INJECTOR_TLS_CERT', `${tlsDir}/tls.crt`),
         env('MESHBUS_INJECTOR_TLS_KEY', `${tlsDir}/tls.key`),
         env('MESHBUS_INJECTOR_TRUST_ANCHORS', `${anchorsDir}/${trustAnchorsKey}`),
-        env('MESHBUS_INJECTOR_TRUST_ANCHORS_CONFIGMAP', trustAnchorsConfigMapName),
+        // The gateway's certificate is signed by the mesh issuer, so the anchors verify it.
+        ...(v.gatewayTls ? [env('MESHBUS_INJECTOR_GATEWAY_CA', `${anchorsDir}/${trustAnchorsKey}`)] : []),
         env('MESHBUS_CONTROL_NAMESPACE', ns),
         env('MESHBUS_CLUSTER_DOMAIN', v.clusterDomain),
         env('MESHBUS_TOKEN_AUDIENCE', v.identity.tokenAudience),

@@ -64,8 +64,6 @@ export interface InstallValues {
   };
   readonly gateway?: { readonly tls?: boolean };
   readonly policy?: { readonly defaultInboundPolicy?: string };
-  /** Namespaces (they must exist) that get a copy of the trust anchors ConfigMap, which injected pods mount. @default [] */
-  readonly meshedNamespaces?: readonly string[];
 }
 
 /** A value that does not fit the schema; `key` is its dotted path. */
@@ -147,7 +145,6 @@ export const valuesSchema = {
       properties: { proxyImage: nonEmpty, proxyVersion: nonEmpty, proxyInitImage: nonEmpty, cni: { type: 'boolean' }, nativeSidecar: { type: 'boolean' } },
     },
     gateway: { type: 'object', additionalProperties: false, properties: { tls: { type: 'boolean' } } },
-    meshedNamespaces: { type: 'array', uniqueItems: true, items: dnsLabel },
     policy: {
       type: 'object',
       additionalProperties: false,
@@ -331,7 +328,6 @@ export interface ResolvedValues {
   readonly injector: { readonly proxyImage: string; readonly proxyVersion: string; readonly proxyInitImage?: string; readonly cni: boolean; readonly nativeSidecar: boolean };
   readonly gatewayTls: boolean;
   readonly defaultInboundPolicy: string;
-  readonly meshedNamespaces: readonly string[];
 }
 
 const defaultResources: ResourceValues = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } };
@@ -374,6 +370,5 @@ export function resolveValues(values: InstallValues, version: string): ResolvedV
     },
     gatewayTls: values.gateway?.tls ?? true,
     defaultInboundPolicy: values.policy?.defaultInboundPolicy ?? 'all-unauthenticated',
-    meshedNamespaces: values.meshedNamespaces ?? [],
   };
 }
