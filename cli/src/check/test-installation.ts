@@ -215,7 +215,7 @@ export function applyAll(fake: FakeKubeApi, objects: readonly FakeKubeObject[]):
 /** A local HTTPS server answering AdmissionReviews with the injector's own logic, on the installation's serving certificate. */
 export async function startWebhookServer(serving: TrustMaterial, namespace = defaultControlNamespace): Promise<Server & AsyncDisposable & { url: string }> {
   const config: InjectionConfig = {
-    proxyImage: 'ghcr.io/meshbus/proxy',
+    proxyImage: 'ghcr.io/meshbus/meshbus',
     proxyVersion: '0.1.0',
     gateways: [`meshbus-gateway.${namespace}.svc.cluster.local:8086`],
     controlNamespace: namespace,

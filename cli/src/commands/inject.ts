@@ -94,7 +94,7 @@ export function registerInjectCommands(program: Command, context: CliContext, st
     .command('inject')
     .description('add the meshbus proxy to the pods and pod templates of Kubernetes YAML (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, Pods, Lists), as the injector webhook does; prints the result')
     .argument('[file]', 'YAML file, several documents allowed; - or nothing reads stdin')
-    .option('--proxy-image <repository>', 'proxy image without tag', 'ghcr.io/meshbus/proxy')
+    .option('--proxy-image <repository>', 'proxy image without tag', 'ghcr.io/meshbus/meshbus')
     .option('--proxy-version <tag>', 'proxy image tag', meshbusVersion)
     .option('--gateway <host:port>', 'gateway address the proxy uses; repeat for several (default: meshbus-gateway.<control-namespace>.svc.<cluster-domain>:8086)', collect)
     .option('--gateway-tls-name <name>', "name checked in the gateways' certificates")

@@ -76,5 +76,7 @@ describe('values', () => {
     expect(resolveValues({}, '1.2.3')).toMatchObject({ streamReplicas: 1, webhook: { failurePolicy: 'Ignore' }, image: { tag: '1.2.3' }, components: { gateway: { replicas: 1 } } });
     expect(resolveValues({ ha: true }, '1.2.3')).toMatchObject({ streamReplicas: 3, webhook: { failurePolicy: 'Fail' }, components: { identity: { replicas: 3 } } });
     expect(resolveValues({ ha: true, streamReplicas: 1, components: { identity: { replicas: 2 } } }, '1')).toMatchObject({ streamReplicas: 1, components: { identity: { replicas: 2 }, policy: { replicas: 3 } } });
+    expect(resolveValues({ image: { repository: 'registry.example/meshbus' } }, '1').injector.proxyImage).toBe('registry.example/meshbus');
+    expect(resolveValues({ image: { repository: 'registry.example/meshbus' }, injector: { proxyImage: 'registry.example/proxy' } }, '1').injector.proxyImage).toBe('registry.example/proxy');
   });
 });

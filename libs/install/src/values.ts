@@ -362,7 +362,8 @@ export function resolveValues(values: InstallValues, version: string): ResolvedV
     },
     webhook: { failurePolicy: values.webhook?.failurePolicy ?? (ha ? 'Fail' : 'Ignore'), timeoutSeconds: values.webhook?.timeoutSeconds ?? 10 },
     injector: {
-      proxyImage: values.injector?.proxyImage ?? 'ghcr.io/meshbus/proxy',
+      // One image holds the control plane and the proxy: the proxy follows image.repository unless set.
+      proxyImage: values.injector?.proxyImage ?? values.image?.repository ?? 'ghcr.io/meshbus/meshbus',
       proxyVersion: values.injector?.proxyVersion ?? version,
       ...(values.injector?.proxyInitImage !== undefined ? { proxyInitImage: values.injector.proxyInitImage } : {}),
       cni: values.injector?.cni ?? false,

@@ -127,7 +127,7 @@ const quantity = 'a Kubernetes quantity such as 100m, 0.5, 64Mi or 1Gi';
 
 /** Every configuration annotation, by name, with what it accepts. */
 export const configAnnotations: Readonly<Record<string, AnnotationSpec>> = {
-  [`${configPrefix}proxy-image`]: matching(imageRe, 'an image repository without tag, such as ghcr.io/meshbus/proxy', (v, o) => (o.proxyImage = v)),
+  [`${configPrefix}proxy-image`]: matching(imageRe, 'an image repository without tag, such as ghcr.io/meshbus/meshbus', (v, o) => (o.proxyImage = v)),
   [`${configPrefix}proxy-version`]: matching(tagRe, 'an image tag such as 0.1.0', (v, o) => (o.proxyVersion = v)),
   [`${configPrefix}proxy-log-level`]: {
     allowed: `one of ${logLevels.join(', ')}`,

@@ -100,7 +100,7 @@ export function envToConfig(env: Env): InjectorConfig {
       capacity: envInt(env, 'MESHBUS_INJECTOR_EVENT_BUFFER', 1000, { min: 1, max: 1_000_000 }),
     },
     injection: {
-      proxyImage: envString(env, 'MESHBUS_INJECTOR_PROXY_IMAGE', 'ghcr.io/meshbus/proxy'),
+      proxyImage: envString(env, 'MESHBUS_INJECTOR_PROXY_IMAGE', 'ghcr.io/meshbus/meshbus'),
       proxyVersion: envString(env, 'MESHBUS_INJECTOR_PROXY_VERSION', version),
       ...(env.MESHBUS_INJECTOR_PROXY_INIT_IMAGE ? { proxyInitImage: env.MESHBUS_INJECTOR_PROXY_INIT_IMAGE } : {}),
       gateways,

@@ -9,7 +9,7 @@ export const testGatewayCaPem = '-----BEGIN CERTIFICATE-----\nMIIBeTCCAR+gAwIBAg
 
 /** The injector configuration of the golden cases and unit tests. */
 export const testConfig: InjectionConfig = {
-  proxyImage: 'ghcr.io/meshbus/proxy',
+  proxyImage: 'ghcr.io/meshbus/meshbus',
   proxyVersion: '0.1.0',
   gateways: ['meshbus-gateway.meshbus.svc.cluster.local:8086'],
   gatewayTlsName: 'meshbus-gateway.meshbus.svc.cluster.local',
