@@ -222,121 +222,68 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     }
   });
 
-  it('plays the cluster: ready workloads and pods, the injector and NATS behind their Services', async () => {
-    await markWorkloadsReady(rendered);
-    for (const deployment of rendered.filter((o) => o.kind === 'Deployment')) {
-      const template = deployment.spec.template;
-      for (let i = 0; i < (deployment.spec.replicas as number); i++) {
-        await createRunningPod({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name: `${deployment.metadata.name}-7d9f8-${i}`, namespace, labels: template.metadata.labels, annotations: template.metadata.annotations },
-          spec: template.spec,
-        });
-      }
-    }
+  /** The Deployment whose container runs `meshbus serve <component>`. */
+  const deploymentOf = (objects: readonly Obj[], component: string): Obj => {
+    const found = objects.find((o) => o.kind === 'Deployment' && (o.spec.template.spec.containers[0].args as string[] | undefined)?.join(' ') === `serve ${component}`);
+    if (!found) throw new Error(`the render has no Deployment running meshbus serve ${component}`);
+    return found;
+  };
 
-    // The injector Service's endpoints, as the EndpointSlice controller writes them.
-    const injectorDeployment = rendered.find((o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].args?.includes('injector'))!;
-    const webhookConfig = rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
-    const webhookService = webhookConfig.webhooks[0].clientConfig.service;
-    expect(webhookService.namespace).toBe(namespace);
-    const service = find(rendered, 'Service', webhookService.name);
-    const servicePort = (service.spec.ports as Obj[]).find((p) => p.port === webhookService.port)!;
-    expect(servicePort, `service ${webhookService.name} has port ${webhookService.port}`).toBeDefined();
-    await kubeOk('POST', `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: `${service.metadata.name}-x7k2q`, namespace, labels: { 'kubernetes.io/service-name': service.metadata.name } },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: ['10.0.0.5'], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', namespace, name: `${injectorDeployment.metadata.name}-7d9f8-0` } }],
-      ports: [{ name: servicePort.name, port: injectorDeployment.spec.template.spec.containers[0].ports.find((p: Obj) => p.name === servicePort.targetPort || p.containerPort === servicePort.targetPort).containerPort, protocol: 'TCP' }],
-    });
+  const injectorPorts = { admin: 0, webhook: 0 };
 
-    // A namespace whose pods are meshed; the injector reads it through the API.
-    await kubeOk('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', annotations: { 'meshbus.io/inject': 'enabled' } } });
-
-    // NATS with the rendered logins.
-    const secretOf = (name: string) => find(rendered, 'Secret', name);
-    const natsSet = rendered.find((o) => o.kind === 'StatefulSet')!;
-    const authVolume = (natsSet.spec.template.spec.volumes as Obj[]).find((v) => v.secret)!;
-    const authKey = authVolume.secret.items[0].key as string;
-    nats = await startNats({ authorization: decode(secretOf(authVolume.secret.secretName).data[authKey]) });
-
-    // The injector as its Deployment runs it: the rendered environment, the mounted Secret and ConfigMap as files.
-    const container = injectorDeployment.spec.template.spec.containers[0];
+  /** The injector as its Deployment in `objects` runs it: the rendered environment, the mounted Secrets and ConfigMaps as files. */
+  async function startInjector(objects: readonly Obj[], podName: string): Promise<RunningProcess> {
+    const deployment = deploymentOf(objects, 'injector');
+    const container = deployment.spec.template.spec.containers[0];
     const files: Record<string, string> = {};
-    for (const volume of injectorDeployment.spec.template.spec.volumes as Obj[]) {
+    for (const volume of deployment.spec.template.spec.volumes as Obj[]) {
       const mount = (container.volumeMounts as Obj[]).find((m) => m.name === volume.name)!;
       const data: Record<string, string> = volume.secret
-        ? Object.fromEntries(Object.entries(secretOf(volume.secret.secretName).data as Record<string, string>).map(([k, v]) => [k, decode(v)]))
+        ? Object.fromEntries(Object.entries(find(objects, 'Secret', volume.secret.secretName).data as Record<string, string>).map(([k, v]) => [k, decode(v)]))
         : volume.configMap
-          ? (find(rendered, 'ConfigMap', volume.configMap.name).data as Record<string, string>)
+          ? (find(objects, 'ConfigMap', volume.configMap.name).data as Record<string, string>)
           : {};
-      const local = join(dir, 'injector', volume.name);
+      const local = join(dir, podName, volume.name);
       await mkdir(local, { recursive: true });
       for (const [key, text] of Object.entries(data)) {
         await writeFile(join(local, key), text);
         files[`${mount.mountPath}/${key}`] = join(local, key);
       }
     }
-    const admin = await freePort();
-    const webhookPort = await freePort();
     const env: Record<string, string> = {};
     for (const e of container.env as Obj[]) {
       if (e.value !== undefined) env[e.name] = files[e.value] ?? e.value;
-      else if (e.valueFrom?.secretKeyRef) env[e.name] = decode(secretOf(e.valueFrom.secretKeyRef.name).data[e.valueFrom.secretKeyRef.key]);
-      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = `${injectorDeployment.metadata.name}-7d9f8-0`;
+      else if (e.valueFrom?.secretKeyRef) env[e.name] = decode(find(objects, 'Secret', e.valueFrom.secretKeyRef.name).data[e.valueFrom.secretKeyRef.key]);
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
       else throw new Error(`the injector's ${e.name} comes from ${JSON.stringify(e.valueFrom)}, which this test does not fill in`);
     }
     expect(env.MESHBUS_RESOURCE_SOURCE).toBe('kubernetes');
-    Object.assign(env, { NATS_URL: nats.url, MESHBUS_ADMIN_ADDR: `127.0.0.1:${admin}`, MESHBUS_INJECTOR_ADDR: `127.0.0.1:${webhookPort}`, KUBECONFIG: kubeconfig });
+    // Local addresses instead of the pod's; the API server and NATS are the ones of this test.
+    Object.assign(env, { NATS_URL: nats!.url, MESHBUS_ADMIN_ADDR: `127.0.0.1:${injectorPorts.admin}`, MESHBUS_INJECTOR_ADDR: `127.0.0.1:${injectorPorts.webhook}`, KUBECONFIG: kubeconfig });
     const { NATS_URL: _n, KUBECONFIG: _k, ...outside } = process.env;
-    injector = startProcess({ command: process.execPath, args: [cliMain, ...(container.args as string[])], env: { ...outside, ...env } });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => undefined))?.status === 200, {
+    const started = startProcess({ command: process.execPath, args: [cliMain, ...(container.args as string[])], env: { ...outside, ...env } });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${injectorPorts.admin}/ready`).catch(() => undefined))?.status === 200, {
       timeoutMs: 20_000,
-      what: `the injector to be ready (${injector.output().slice(-2000)})`,
+      what: `the injector to be ready (${started.output().slice(-2000)})`,
     });
+    return started;
+  }
 
-    // The API server calls the webhook at <service>.<namespace>.svc and checks the certificate with the caBundle.
-    const authorized = await new Promise<boolean>((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port: webhookPort, ca: decode(webhookConfig.webhooks[0].clientConfig.caBundle), servername: `${webhookService.name}.${webhookService.namespace}.svc` }, () => {
-        resolve(socket.authorized);
-        socket.destroy();
-      });
-      socket.on('error', reject);
-    });
-    expect(authorized).toBe(true);
-    // Its service proxy, which check goes through, takes any certificate.
-    api.setServiceProxy({ namespace, name: service.metadata.name, port: webhookService.port }, `https://127.0.0.1:${webhookPort}`);
-    const natsService = find(rendered, 'Service', natsSet.spec.serviceName);
-    const monitor = (natsService.spec.ports as Obj[]).find((p) => p.name === 'monitor')!;
-    api.setServiceProxy({ namespace, name: natsService.metadata.name, port: monitor.port }, `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`);
-  });
-
-  it('meshbus check passes every check of the installation', async () => {
-    const result = await check(kubeconfig);
-    expect(notPassed(result.checks), result.raw).toEqual([]);
-    expect(result.code).toBe(0);
-    // Every rendered Deployment is one that check looks at, and the other way round.
-    const deployments = rendered.filter((o) => o.kind === 'Deployment').map((o) => `deployment ${o.metadata.name} is ready`);
-    expect(result.checks.filter((c) => c.id.startsWith('cp.deployment.')).map((c) => c.name).sort()).toEqual(deployments.sort());
-    expect(result.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['webhook.answers', 'webhook.serving-certificate', 'nats.reachable', 'nats.statefulset', 'identity.issuer-chain', 'cp.crds']));
-  });
-
-  it('meshbus check --proxy passes for a pod the injector meshed, and names a deployment that is not ready', async () => {
+  /** A pod of namespace `shop` as a ReplicaSet creates it, sent to the injector through the API server, and created with its answer applied. */
+  async function meshPod(name: string): Promise<Obj> {
     const webhook = rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')!.webhooks[0].clientConfig.service;
     const pod: Obj = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'web-5c4f7-abcde', namespace: 'shop', labels: { app: 'web' } },
+      metadata: { name, namespace: 'shop', labels: { app: 'web' } },
       spec: { serviceAccountName: 'web', containers: [{ name: 'web', image: 'nginx:1.27', ports: [{ containerPort: 80 }] }] },
     };
+    const uid = `review-${name}`;
     const review = {
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
       request: {
-        uid: 'e2e-1',
+        uid,
         kind: { group: '', version: 'v1', kind: 'Pod' },
         resource: { group: '', version: 'v1', resource: 'pods' },
         namespace: 'shop',
@@ -354,32 +301,111 @@ describe('meshbus install output and meshbus check agree, on the fake API server
       },
       { timeoutMs: 10_000, what: 'the injector to mesh a pod of namespace shop' },
     );
-    expect(answer.response).toMatchObject({ uid: 'e2e-1', allowed: true, patchType: 'JSONPatch' });
+    expect(answer.response).toMatchObject({ uid, allowed: true, patchType: 'JSONPatch' });
     const patch = JSON.parse(decode(answer.response.patch as string)) as Operation[];
     const meshed = fastJsonPatch.applyPatch(structuredClone(pod), patch, true, false).newDocument as Obj;
     expect(meshed.spec.containers.length + (meshed.spec.initContainers?.length ?? 0)).toBeGreaterThan(1);
     await createRunningPod(meshed);
+    return meshed;
+  }
 
+  it('plays the cluster: ready workloads and pods, the injector and NATS behind their Services', async () => {
+    await markWorkloadsReady(rendered);
+    for (const deployment of rendered.filter((o) => o.kind === 'Deployment')) {
+      const template = deployment.spec.template;
+      for (let i = 0; i < (deployment.spec.replicas as number); i++) {
+        await createRunningPod({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: `${deployment.metadata.name}-7d9f8-${i}`, namespace, labels: template.metadata.labels, annotations: template.metadata.annotations },
+          spec: template.spec,
+        });
+      }
+    }
+
+    // The injector Service's endpoints, as the EndpointSlice controller writes them.
+    const injectorDeployment = deploymentOf(rendered, 'injector');
+    const webhookConfig = rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
+    const webhookService = webhookConfig.webhooks[0].clientConfig.service;
+    expect(webhookService.namespace).toBe(namespace);
+    const service = find(rendered, 'Service', webhookService.name);
+    const servicePort = (service.spec.ports as Obj[]).find((p) => p.port === webhookService.port)!;
+    expect(servicePort, `service ${webhookService.name} has port ${webhookService.port}`).toBeDefined();
+    const containerPort = (injectorDeployment.spec.template.spec.containers[0].ports as Obj[]).find((p) => p.name === servicePort.targetPort || p.containerPort === servicePort.targetPort);
+    expect(containerPort, `the injector container has the Service's targetPort ${servicePort.targetPort}`).toBeDefined();
+    await kubeOk('POST', `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${service.metadata.name}-x7k2q`, namespace, labels: { 'kubernetes.io/service-name': service.metadata.name } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.0.0.5'], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', namespace, name: `${injectorDeployment.metadata.name}-7d9f8-0` } }],
+      ports: [{ name: servicePort.name, port: containerPort!.containerPort, protocol: 'TCP' }],
+    });
+
+    // A namespace whose pods are meshed; the injector reads it through the API.
+    await kubeOk('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', annotations: { 'meshbus.io/inject': 'enabled' } } });
+
+    // NATS with the rendered logins.
+    const natsSet = rendered.find((o) => o.kind === 'StatefulSet')!;
+    const authVolume = (natsSet.spec.template.spec.volumes as Obj[]).find((v) => v.secret)!;
+    const authKey = authVolume.secret.items[0].key as string;
+    nats = await startNats({ authorization: decode(find(rendered, 'Secret', authVolume.secret.secretName).data[authKey]) });
+
+    injectorPorts.admin = await freePort();
+    injectorPorts.webhook = await freePort();
+    injector = await startInjector(rendered, `${injectorDeployment.metadata.name}-7d9f8-0`);
+
+    // The API server calls the webhook at <service>.<namespace>.svc and checks the certificate with the caBundle.
+    const authorized = await new Promise<boolean>((resolve, reject) => {
+      const socket = tlsConnect(
+        { host: '127.0.0.1', port: injectorPorts.webhook, ca: decode(webhookConfig.webhooks[0].clientConfig.caBundle), servername: `${webhookService.name}.${webhookService.namespace}.svc` },
+        () => {
+          resolve(socket.authorized);
+          socket.destroy();
+        },
+      );
+      socket.on('error', reject);
+    });
+    expect(authorized).toBe(true);
+    // Its service proxy, which check goes through, takes any certificate.
+    api.setServiceProxy({ namespace, name: service.metadata.name, port: webhookService.port }, `https://127.0.0.1:${injectorPorts.webhook}`);
+    const natsService = find(rendered, 'Service', natsSet.spec.serviceName);
+    const monitor = (natsService.spec.ports as Obj[]).find((p) => p.name === 'monitor')!;
+    api.setServiceProxy({ namespace, name: natsService.metadata.name, port: monitor.port }, `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`);
+  });
+
+  it('meshbus check passes every check of the installation', async () => {
+    const result = await check(kubeconfig);
+    expect(notPassed(result.checks), result.raw).toEqual([]);
+    expect(result.code).toBe(0);
+    // Every rendered Deployment is one that check looks at, and the other way round.
+    const deployments = rendered.filter((o) => o.kind === 'Deployment').map((o) => `deployment ${o.metadata.name} is ready`);
+    expect(result.checks.filter((c) => c.id.startsWith('cp.deployment.')).map((c) => c.name).sort()).toEqual(deployments.sort());
+    expect(result.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['webhook.answers', 'webhook.serving-certificate', 'nats.reachable', 'nats.statefulset', 'identity.issuer-chain', 'cp.crds']));
+  });
+
+  let firstPod: Obj;
+
+  it('meshbus check --proxy passes for a pod the injector meshed, and names a deployment that is not ready', async () => {
+    firstPod = await meshPod('web-5c4f7-abcde');
     const proxy = await check(kubeconfig, '--proxy');
     expect(notPassed(proxy.checks), proxy.raw).toEqual([]);
     expect(proxy.code).toBe(0);
-    const version = proxy.checks.find((c) => c.id === 'proxy.version');
-    expect(version).toBeDefined();
     // The check found the pod (not "no meshed pods").
-    expect(proxy.raw).toMatch(/1 pod on /);
+    expect(proxy.checks.find((c) => c.id === 'proxy.version')?.detail).toMatch(/^1 pod on /);
 
-    // One Deployment loses a ready replica.
-    const policy = rendered.find((o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].args?.includes('policy'))!;
-    const path = `/apis/apps/v1/namespaces/${namespace}/deployments/${policy.metadata.name}/status`;
-    await kubeOk('PATCH', path, { status: { readyReplicas: 0, availableReplicas: 0 } }, mergePatch);
+    // One Deployment loses its ready replicas.
+    const policy = deploymentOf(rendered, 'policy');
+    await kubeOk('PATCH', `/apis/apps/v1/namespaces/${namespace}/deployments/${policy.metadata.name}/status`, { status: { readyReplicas: 0, availableReplicas: 0 } }, mergePatch);
     const broken = await check(kubeconfig, '--proxy');
     expect(broken.code).toBe(1);
     expect(broken.checks.filter((c) => c.result === 'fail').map((c) => c.name)).toEqual([`deployment ${policy.metadata.name} is ready`]);
     await markWorkloadsReady(rendered);
   });
 
-  it('meshbus upgrade with --set, applied with kubectl, still checks', async () => {
-    const upgrade = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--set', 'logLevel=debug']);
+  it('meshbus upgrade with --set, applied with kubectl, still checks; a pinned proxy version is the one check wants', async () => {
+    const proxyVersion = '0.1.0-e2e.1';
+    const upgrade = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--set', `logLevel=debug,injector.proxyVersion=${proxyVersion}`]);
     expect(upgrade.code, upgrade.stderr).toBe(0);
     const upgraded = objectsOf(upgrade.stdout);
     const { applied, direct } = await apply(upgraded);
@@ -391,13 +417,31 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(/configured/);
     const env = (o: Obj) => Object.fromEntries((o.spec.template.spec.containers[0].env as Obj[]).map((e) => [e.name, e.value]));
-    const stored = api.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: policyName(upgraded) }) as Obj;
-    expect(env(stored).MESHBUS_LOG_LEVEL).toBe('debug');
-    // The controllers roll out the new spec.
+    const name = deploymentOf(upgraded, 'policy').metadata.name;
+    expect(env(api.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }) as Obj).MESHBUS_LOG_LEVEL).toBe('debug');
+
+    // The controllers see the new specs and roll the pods: the control plane is healthy again.
     await markWorkloadsReady(upgraded);
-    const result = await check(kubeconfig, '--proxy');
+    const result = await check(kubeconfig);
     expect(notPassed(result.checks), result.raw).toEqual([]);
     expect(result.code).toBe(0);
+
+    // The meshed pod still runs the proxy it was given; check names it until it is rolled.
+    const stale = await check(kubeconfig, '--proxy');
+    expect(stale.code).toBe(1);
+    expect(stale.checks.filter((c) => c.result === 'fail').map((c) => c.id)).toEqual(['proxy.version']);
+    expect(stale.checks.find((c) => c.id === 'proxy.version')?.hint).toContain(`run another proxy than ${proxyVersion}: shop/${firstPod.metadata.name}`);
+
+    // The injector's rollout, then the workload's: its new pod gets the pinned version, and check agrees.
+    await injector!.stop();
+    injector = await startInjector(upgraded, `${deploymentOf(upgraded, 'injector').metadata.name}-6b5c4-0`);
+    const rolled = await meshPod('web-8d2e1-fghij');
+    expect(rolled.metadata.annotations['meshbus.io/proxy-version']).toBe(proxyVersion);
+    await kubeOk('DELETE', `/api/v1/namespaces/shop/pods/${firstPod.metadata.name}`);
+    const proxy = await check(kubeconfig, '--proxy');
+    expect(notPassed(proxy.checks), proxy.raw).toEqual([]);
+    expect(proxy.code).toBe(0);
+    expect(proxy.checks.find((c) => c.id === 'proxy.version')?.detail).toBe(`1 pod on ${proxyVersion}`);
   });
 
   it('meshbus uninstall, deleted with kubectl, removes it, and check then fails on the missing namespace', async () => {
@@ -416,7 +460,3 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     expect(namespaceCheck).toMatchObject({ result: 'fail', hint: expect.stringContaining(`namespace ${namespace} not found`) });
   });
 });
-
-function policyName(objects: readonly Obj[]): string {
-  return objects.find((o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].args?.includes('policy'))!.metadata.name;
-}
