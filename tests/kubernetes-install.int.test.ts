@@ -166,15 +166,18 @@ describe('meshbus install output and meshbus check agree, on the fake API server
   async function createRunningPod(pod: Obj): Promise<void> {
     const ns = pod.metadata.namespace!;
     await kubeOk('POST', `/api/v1/namespaces/${ns}/pods`, pod);
-    const containers = [...((pod.spec.initContainers as Obj[] | undefined) ?? []).filter((c) => c.restartPolicy === 'Always'), ...(pod.spec.containers as Obj[])];
+    const running = (c: Obj) => ({ name: c.name, image: c.image, ready: true, started: true, restartCount: 0, state: { running: { startedAt: new Date().toISOString() } } });
+    // Native sidecars are init containers that keep running.
+    const sidecars = ((pod.spec.initContainers as Obj[] | undefined) ?? []).filter((c) => c.restartPolicy === 'Always');
     const status = {
       phase: 'Running',
       podIP: '10.0.0.9',
-      conditions: [{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }],
-      containerStatuses: (pod.spec.containers as Obj[]).map((c) => ({ name: c.name, image: c.image, ready: true, started: true, restartCount: 0, state: { running: { startedAt: new Date().toISOString() } } })),
-      ...(containers.length > (pod.spec.containers as Obj[]).length
-        ? { initContainerStatuses: containers.filter((c) => c.restartPolicy === 'Always').map((c) => ({ name: c.name, image: c.image, ready: true, started: true, restartCount: 0, state: { running: {} } })) }
-        : {}),
+      conditions: [
+        { type: 'Ready', status: 'True' },
+        { type: 'ContainersReady', status: 'True' },
+      ],
+      containerStatuses: (pod.spec.containers as Obj[]).map(running),
+      ...(sidecars.length > 0 ? { initContainerStatuses: sidecars.map(running) } : {}),
     };
     await kubeOk('PATCH', `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}/status`, { status }, mergePatch);
   }
