@@ -57,7 +57,8 @@ export function proxyChecks(): ClusterCheck[] {
       name: "meshed pods' proxies run the installation's version",
       dependsOn: ['cp.values'],
       async run(context, signal) {
-        const { version } = await readInstallValues(context, signal);
+        // The version the injector stamps on the pods it meshes, which values may pin apart from the installation's.
+        const { proxyVersion: version } = await readInstallValues(context, signal);
         const pods = await meshedPods(context, signal);
         if (pods.length === 0) return noPods();
         const old = pods.filter((p) => p.metadata?.annotations?.[proxyVersionAnnotation] !== version);

@@ -30,6 +30,8 @@ export const Category = {
 /** The values an installation was rendered from, as far as the checks need them. */
 export interface InstallValues {
   readonly version: string;
+  /** The proxy version the injector gives the pods it meshes: `injector.proxyVersion`, else {@link version}. */
+  readonly proxyVersion: string;
   /** An external NATS; absent when the installation runs its own. */
   readonly natsUrl?: string;
   readonly ha: boolean;
@@ -54,7 +56,16 @@ export function parseInstallValues(text: string): InstallValues {
   if (nats !== undefined && nats !== null && !isRecord(nats)) throw new Error(`${valuesKey}: nats must be a mapping`);
   const url = isRecord(nats) ? nats.url : undefined;
   if (url !== undefined && url !== null && url !== '' && typeof url !== 'string') throw new Error(`${valuesKey}: nats.url must be a string`);
-  return { version, ha: doc.ha === true, ...(typeof url === 'string' && url !== '' ? { natsUrl: url } : {}) };
+  const injector = doc.injector;
+  if (injector !== undefined && injector !== null && !isRecord(injector)) throw new Error(`${valuesKey}: injector must be a mapping`);
+  const proxyVersion = isRecord(injector) ? injector.proxyVersion : undefined;
+  if (proxyVersion !== undefined && proxyVersion !== null && (typeof proxyVersion !== 'string' || proxyVersion === '')) throw new Error(`${valuesKey}: injector.proxyVersion must be a non-empty string`);
+  return {
+    version,
+    proxyVersion: typeof proxyVersion === 'string' ? proxyVersion : version,
+    ha: doc.ha === true,
+    ...(typeof url === 'string' && url !== '' ? { natsUrl: url } : {}),
+  };
 }
 
 /** The installation's values from the values ConfigMap; throws with a hint when absent or malformed. */

@@ -6,9 +6,14 @@ import { parseInstallValues } from './context.js';
 
 describe('parseInstallValues', () => {
   it('reads version, ha and an external NATS URL', () => {
-    expect(parseInstallValues('version: 0.2.0\ncontrolNamespace: meshbus\nha: true\nnats:\n  url: nats://nats.example:4222\n')).toEqual({ version: '0.2.0', ha: true, natsUrl: 'nats://nats.example:4222' });
-    expect(parseInstallValues('version: 0.2.0\n')).toEqual({ version: '0.2.0', ha: false });
-    expect(parseInstallValues('version: "1.0"\nnats: {}\n')).toEqual({ version: '1.0', ha: false });
+    expect(parseInstallValues('version: 0.2.0\ncontrolNamespace: meshbus\nha: true\nnats:\n  url: nats://nats.example:4222\n')).toEqual({ version: '0.2.0', proxyVersion: '0.2.0', ha: true, natsUrl: 'nats://nats.example:4222' });
+    expect(parseInstallValues('version: 0.2.0\n')).toEqual({ version: '0.2.0', proxyVersion: '0.2.0', ha: false });
+    expect(parseInstallValues('version: "1.0"\nnats: {}\n')).toEqual({ version: '1.0', proxyVersion: '1.0', ha: false });
+  });
+
+  it('takes the proxy version from injector.proxyVersion, as the injector is configured with it', () => {
+    expect(parseInstallValues('version: 0.2.0\ninjector:\n  proxyVersion: 0.2.1-hotfix\n')).toEqual({ version: '0.2.0', proxyVersion: '0.2.1-hotfix', ha: false });
+    expect(parseInstallValues('version: 0.2.0\ninjector:\n  cni: true\n')).toMatchObject({ proxyVersion: '0.2.0' });
   });
 
   it.each([
@@ -18,6 +23,8 @@ describe('parseInstallValues', () => {
     ['version: 1.0\n', 'values.yaml has no version (a string)'],
     ['version: "1"\nnats: 3\n', 'values.yaml: nats must be a mapping'],
     ['version: "1"\nnats:\n  url: 3\n', 'values.yaml: nats.url must be a string'],
+    ['version: "1"\ninjector: on\n', 'values.yaml: injector must be a mapping'],
+    ['version: "1"\ninjector:\n  proxyVersion: 2\n', 'values.yaml: injector.proxyVersion must be a non-empty string'],
   ])('refuses %j', (text, message) => {
     expect(() => parseInstallValues(text)).toThrow(message);
   });
