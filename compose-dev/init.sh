@@ -4,13 +4,17 @@
 #   /var/lib/meshbus/nats-auth  users.json and auth.conf, the NATS user of every role (meshbus nats-auth)
 #   /var/lib/meshbus/workload   ca.crt and a workload token per demo service account
 # and hands them to the services' user (2103). Running it again keeps the trust material.
+# MESHBUS_INIT_ROOT and MESHBUS_CLI replace /var/lib/meshbus and the image's CLI
+# (the tests run this script outside a container).
 set -eu
 
-meshbus() { node /app/cli/dist/main.js "$@"; }
+cli=${MESHBUS_CLI:-/app/cli/dist/main.js}
+meshbus() { node "$cli" "$@"; }
 
-identity=/var/lib/meshbus/identity
-nats=/var/lib/meshbus/nats-auth
-workload=/var/lib/meshbus/workload
+root=${MESHBUS_INIT_ROOT:-/var/lib/meshbus}
+identity=$root/identity
+nats=$root/nats-auth
+workload=$root/workload
 mkdir -p "$identity" "$nats" "$workload"
 
 if [ -f "$identity/ca.crt" ]; then
@@ -38,6 +42,6 @@ for sa in web api store; do
   meshbus identity token --namespace demo --service-account "$sa" --expires 8760h --key "$identity/token.key" > "$workload/$sa.token"
 done
 
-chown -R 2103:2103 "$identity" "$workload"
+if [ "$(id -u)" = 0 ]; then chown -R 2103:2103 "$identity" "$workload"; fi
 chmod 0600 "$nats/users.json" "$nats/auth.conf"
 echo "init: done"

@@ -6,9 +6,9 @@ import type { CliContext } from '../context.js';
 import { defaultStateDir } from '../dev-state.js';
 import { DevMesh } from '../dev/dev-mesh.js';
 import { planDevTopology } from '../dev/plan.js';
-import { UsageError } from '../errors.js';
 import { parseCount, parseDurationFlag, parsePort } from '../flags.js';
 import { repoRoot } from '../paths.js';
+import { usageExitCode } from '../policy-args.js';
 
 interface DevFlags {
   manifests?: string;
@@ -45,7 +45,7 @@ export function registerDevCommand(program: Command, context: CliContext): void 
     .command('dev')
     .description('run the mesh locally: nats-server and every control-plane service as separate processes')
     .option('--manifests <dir>', 'folder of mesh manifests (default: <state-dir>/manifests, copied from examples/manifests on first run)')
-    .addOption(new Option('--replicas <n>', 'replicas of each service').argParser(parsedBy((v) => parseCount(v, '--replicas', { min: 1, max: 9 }))).default(undefined, '1, 2 with --ha'))
+    .addOption(new Option('--replicas <n>', 'replicas of each service (default: 1, 2 with --ha)').argParser(parsedBy((v) => parseCount(v, '--replicas', { min: 1, max: 9 }))))
     .option('--ha', 'a cluster of 3 nats-servers (every stream on all three) and 2 replicas of every service, as compose-dev/ runs')
     .option('--nats-url <url>', 'use this NATS instead of starting nats-server (default: NATS_URL)')
     .addOption(
@@ -62,18 +62,20 @@ export function registerDevCommand(program: Command, context: CliContext): void 
         .default(60_000, '60s'),
     )
     .addHelpText('after', examples)
-    .action(async (flags: DevFlags) => {
-      await runDev(flags, context);
+    .action(async (flags: DevFlags, command: Command) => {
+      // Bad combinations of flags end like commander's own usage errors: a message and exit code 2.
+      const usage = (message: string): never => command.error(`error: ${message}`, { exitCode: usageExitCode, code: 'meshbus.dev.usage' });
+      await runDev(flags, context, usage);
     });
 }
 
-async function runDev(flags: DevFlags, context: CliContext): Promise<void> {
+async function runDev(flags: DevFlags, context: CliContext, usage: (message: string) => never): Promise<void> {
   const ha = flags.ha ?? false;
   const topology = planDevTopology({ ha, replicas: flags.replicas });
   const replicas = topology.replicas.destination ?? 1;
   const natsUrl = flags.natsUrl ?? (context.env.NATS_URL || undefined);
-  if (ha && natsUrl) throw new UsageError(`--ha starts its own 3-node NATS cluster; leave out ${flags.natsUrl ? '--nats-url' : 'NATS_URL'}, or run without --ha`);
-  if (flags.gatewayPort + replicas - 1 > 65535) throw new UsageError(`--gateway-port ${flags.gatewayPort} leaves no room for ${replicas} gateways`);
+  if (ha && natsUrl) usage(`--ha starts its own 3-node NATS cluster; leave out ${flags.natsUrl ? '--nats-url' : 'NATS_URL'}, or run without --ha`);
+  if (flags.gatewayPort + replicas - 1 > 65535) usage(`--gateway-port ${flags.gatewayPort} leaves no room for ${replicas} gateways`);
   const stateDir = resolve(context.cwd, flags.stateDir);
   const mesh = new DevMesh(
     {
