@@ -259,7 +259,11 @@ describe('compose-dev/compose.yaml', () => {
     const natsNodes = services.filter(([, s]) => isNats(s)).map(([name]) => name);
     const routes = [...natsConf.matchAll(/nats-route:\/\/([\w-]+):(\d+)/g)].map((m) => [m[1], Number(m[2])]);
     expect(routes).toEqual(natsNodes.map((n) => [n, natsRoutePort]));
-    for (const name of natsNodes) expect(healthPort(compose.services[name]!, name)).toEqual({ port: natsMonitorPort, path: '/healthz' });
+    for (const name of natsNodes) {
+      expect(healthPort(compose.services[name]!, name)).toEqual({ port: natsMonitorPort, path: '/healthz' });
+      // Each node is named after its service, as the routes call it.
+      expect(compose.services[name]!.environment?.NATS_SERVER_NAME).toBe(name);
+    }
 
     const gatewayTargets: string[] = [];
     for (const [component, replicas] of servedComponents()) {

@@ -80,6 +80,14 @@ describe('compose-dev/init.sh', () => {
     await copyFile(join(root, 'nats-auth', 'auth.conf'), join(etc, 'generated', 'auth.conf'));
     const checked = await natsConfigTest(join(etc, 'nats.conf'), { NATS_SERVER_NAME: 'nats-1' });
     expect(checked.ok, checked.output).toBe(true);
+    // Each node's name comes from its environment (compose.yaml sets NATS_SERVER_NAME).
+    const { NATS_SERVER_NAME: _unset, ...withoutName } = process.env;
+    const unnamed = await run(natsServerBinary(), ['-c', join(etc, 'nats.conf'), '-t'], { env: withoutName }).then(
+      () => ({ ok: true, output: '' }),
+      (error: { stderr?: string; stdout?: string }) => ({ ok: false, output: (error.stdout ?? '') + (error.stderr ?? '') }),
+    );
+    expect(unnamed.ok, unnamed.output).toBe(false);
+    expect(unnamed.output).toContain('NATS_SERVER_NAME');
   });
 
   it('keeps the trust material when it runs again', async () => {
