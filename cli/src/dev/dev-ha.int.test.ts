@@ -1,4 +1,5 @@
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,25 @@ describe('meshbus dev --ha', () => {
     expect(streams.length).toBeGreaterThan(0);
     for (const s of streams) expect(s.config?.num_replicas, s.name).toBe(3);
     expect(dev.output()).toContain('a cluster of 3 nats-servers listening on');
+  }, 30_000);
+
+  it('starts a NATS node that dies again, the same node', async () => {
+    const conf = join(cwd, '.meshbus', 'nats-cluster', 'n2.conf');
+    // The nats-server this test's meshbus dev started with n2's configuration.
+    const pid = (await readdir('/proc'))
+      .filter((d) => /^\d+$/.test(d))
+      .find((d) => {
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(conf);
+        } catch {
+          return false;
+        }
+      });
+    expect(pid, `a nats-server running ${conf}`).toBeDefined();
+    process.kill(Number(pid), 'SIGKILL');
+    await waitFor(() => dev.output().includes('nats-server n2 started again on'), { timeoutMs: 20_000, what: 'n2 to be started again' });
+    expect(dev.output()).toMatch(/nats-server n2 exited on SIGKILL/);
+    expect(dev.output()).not.toContain('nats-server n1 started again');
   }, 30_000);
 
   it('refuses an external NATS: the cluster is what --ha starts', async () => {
