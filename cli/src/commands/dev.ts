@@ -5,13 +5,15 @@ import { parsedBy } from '../commander-parsers.js';
 import type { CliContext } from '../context.js';
 import { defaultStateDir } from '../dev-state.js';
 import { DevMesh } from '../dev/dev-mesh.js';
-import { UsageError } from '../errors.js';
+import { planDevTopology } from '../dev/plan.js';
 import { parseCount, parseDurationFlag, parsePort } from '../flags.js';
 import { repoRoot } from '../paths.js';
+import { usageExitCode } from '../policy-args.js';
 
 interface DevFlags {
   manifests?: string;
-  replicas: number;
+  replicas?: number;
+  ha?: boolean;
   natsUrl?: string;
   gatewayPort: number;
   stateDir: string;
@@ -23,9 +25,13 @@ interface DevFlags {
 const examples = `
 Examples:
   $ npm run dev
+  $ npm run dev -- --ha
   $ meshbus dev --replicas 2 --log-level debug
   $ meshbus dev --json | jq -R 'fromjson? | select(.level == "warn")'
   $ meshbus dev --manifests ./my-mesh --nats-url nats://127.0.0.1:4222
+
+With --ha it runs what compose-dev/compose.yaml runs: a cluster of 3 nats-servers
+keeping every stream on all three, and 2 replicas of every service.
 
 It starts nats-server (unless --nats-url or NATS_URL is given), then destination,
 gateway and identity (when built) as separate processes, waits until each answers
@@ -39,7 +45,8 @@ export function registerDevCommand(program: Command, context: CliContext): void 
     .command('dev')
     .description('run the mesh locally: nats-server and every control-plane service as separate processes')
     .option('--manifests <dir>', 'folder of mesh manifests (default: <state-dir>/manifests, copied from examples/manifests on first run)')
-    .addOption(new Option('--replicas <n>', 'replicas of each service').argParser(parsedBy((v) => parseCount(v, '--replicas', { min: 1, max: 9 }))).default(1))
+    .addOption(new Option('--replicas <n>', 'replicas of each service (default: 1, 2 with --ha)').argParser(parsedBy((v) => parseCount(v, '--replicas', { min: 1, max: 9 }))))
+    .option('--ha', 'a cluster of 3 nats-servers (every stream on all three) and 2 replicas of every service, as compose-dev/ runs')
     .option('--nats-url <url>', 'use this NATS instead of starting nats-server (default: NATS_URL)')
     .addOption(
       new Option('--gateway-port <port>', 'gRPC port of the first gateway; replica i asks for port + i - 1, a busy port is replaced by a free one')
@@ -55,20 +62,28 @@ export function registerDevCommand(program: Command, context: CliContext): void 
         .default(60_000, '60s'),
     )
     .addHelpText('after', examples)
-    .action(async (flags: DevFlags) => {
-      await runDev(flags, context);
+    .action(async (flags: DevFlags, command: Command) => {
+      // Bad combinations of flags end like commander's own usage errors: a message and exit code 2.
+      const usage = (message: string): never => command.error(`error: ${message}`, { exitCode: usageExitCode, code: 'meshbus.dev.usage' });
+      await runDev(flags, context, usage);
     });
 }
 
-async function runDev(flags: DevFlags, context: CliContext): Promise<void> {
-  if (flags.gatewayPort + flags.replicas - 1 > 65535) throw new UsageError(`--gateway-port ${flags.gatewayPort} leaves no room for ${flags.replicas} gateways`);
-  const stateDir = resolve(context.cwd, flags.stateDir);
+async function runDev(flags: DevFlags, context: CliContext, usage: (message: string) => never): Promise<void> {
+  const ha = flags.ha ?? false;
+  const topology = planDevTopology({ ha, replicas: flags.replicas });
+  const replicas = topology.replicas.destination ?? 1;
   const natsUrl = flags.natsUrl ?? (context.env.NATS_URL || undefined);
+  if (ha && natsUrl) usage(`--ha starts its own 3-node NATS cluster; leave out ${flags.natsUrl ? '--nats-url' : 'NATS_URL'}, or run without --ha`);
+  if (flags.gatewayPort + replicas - 1 > 65535) usage(`--gateway-port ${flags.gatewayPort} leaves no room for ${replicas} gateways`);
+  const stateDir = resolve(context.cwd, flags.stateDir);
   const mesh = new DevMesh(
     {
       stateDir,
       ...(flags.manifests ? { manifestsDir: resolve(context.cwd, flags.manifests) } : {}),
-      replicas: flags.replicas,
+      replicas,
+      natsNodes: topology.natsNodes,
+      ...(topology.streamReplicas !== undefined ? { streamReplicas: topology.streamReplicas } : {}),
       ...(natsUrl ? { natsUrl } : {}),
       gatewayPort: flags.gatewayPort,
       logLevel: flags.logLevel,

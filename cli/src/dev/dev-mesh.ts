@@ -22,6 +22,10 @@ export interface DevMeshConfig {
   manifestsDir?: string;
   /** Replicas of each service. */
   replicas: number;
+  /** nats-server processes to start, clustered when more than 1 (ignored with natsUrl). @default 1 */
+  natsNodes?: number;
+  /** `MESHBUS_STREAM_REPLICAS` of the services. @default unset (the services' default, 1) */
+  streamReplicas?: number;
   /** An existing NATS to use. @default a nats-server started with its store under `<stateDir>/nats` */
   natsUrl?: string;
   /** gRPC port of the first gateway; replica i asks for `gatewayPort + i - 1`. */
@@ -106,6 +110,7 @@ export class DevMesh implements AsyncDisposable {
       adminPorts,
       gatewayPorts,
       ...(natsUsers ? { natsUsers } : {}),
+      ...(config.streamReplicas !== undefined ? { streamReplicas: config.streamReplicas } : {}),
     });
 
     const supervisor = new ProcessSupervisor({
@@ -193,24 +198,27 @@ export class DevMesh implements AsyncDisposable {
     }
     const delay = config.restartDelayMs ?? 1000;
     const nats: NatsCluster = await startNats({
-      storeDir: join(config.stateDir, 'nats'),
+      nodes: config.natsNodes ?? 1,
+      // A cluster keeps its own stores: streams a single server created hold one replica.
+      storeDir: join(config.stateDir, (config.natsNodes ?? 1) > 1 ? 'nats-cluster' : 'nats'),
       ...(users ? { authorization: natsAuthorizationConfig(natsUserList(users)) } : {}),
       ownProcessGroup: true,
       onExit: (node, exit) => {
         if (this.stopping) return;
         const why = exit.signal ? `on ${exit.signal}` : `with code ${exit.code}`;
-        this.notice(`nats-server exited ${why}; starting it again in ${delay / 1000}s${exit.stderr ? `\n${exit.stderr.trimEnd()}` : ''}`);
+        this.notice(`nats-server ${node.name} exited ${why}; starting it again in ${delay / 1000}s${exit.stderr ? `\n${exit.stderr.trimEnd()}` : ''}`);
         setTimeout(() => {
           if (this.stopping) return;
-          nats.restart(0).then(
-            () => this.notice(`nats-server started again on ${node.url}`),
+          nats.restart(nats.nodes.indexOf(node)).then(
+            () => this.notice(`nats-server ${node.name} started again on ${node.url}`),
             (err: unknown) => this.notice(`nats-server did not start again: ${errorMessage(err)}`),
           );
         }, delay);
       },
     });
     this.stack.defer(nats, () => nats.stop());
-    this.notice(`nats-server listening on ${nats.url} (JetStream store ${nats.storeDir})`);
+    const what = nats.nodes.length > 1 ? `a cluster of ${nats.nodes.length} nats-servers` : 'nats-server';
+    this.notice(`${what} listening on ${nats.url} (JetStream store ${nats.storeDir})`);
     return nats;
   }
 }

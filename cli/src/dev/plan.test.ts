@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineSplitter } from './line-splitter.js';
-import { planDevProcesses } from './plan.js';
+import { planDevProcesses, planDevTopology } from './plan.js';
 import { formatDevSummary } from './summary.js';
 
 describe('planDevProcesses', () => {
@@ -68,6 +68,39 @@ describe('planDevProcesses', () => {
         gatewayPorts: [3],
       }),
     ).toThrow(/no gRPC port for gateway-2/);
+  });
+});
+
+describe('planDevTopology', () => {
+  it('runs one nats-server and one replica of each service by default', () => {
+    expect(planDevTopology({ ha: false })).toEqual({
+      natsNodes: 1,
+      replicas: { destination: 1, policy: 1, gateway: 1, identity: 1 },
+      streamReplicas: undefined,
+      manifestsSource: 'examples/manifests',
+    });
+    expect(planDevTopology({ ha: false, replicas: 3, services: ['gateway'] }).replicas).toEqual({ gateway: 3 });
+  });
+
+  it('with ha, runs 3 clustered nats-servers that keep every stream on all three, and 2 replicas unless told more', () => {
+    expect(planDevTopology({ ha: true })).toMatchObject({ natsNodes: 3, replicas: { destination: 2, policy: 2, gateway: 2, identity: 2 }, streamReplicas: 3 });
+    expect(planDevTopology({ ha: true, replicas: 4 }).replicas.policy).toBe(4);
+  });
+
+  it('gives every process MESHBUS_STREAM_REPLICAS when the plan says how many', () => {
+    const specs = planDevProcesses({
+      services: ['destination', 'gateway'],
+      replicas: 1,
+      servicesDir: '/s',
+      natsUrl: 'n',
+      logLevel: 'info',
+      manifestsDir: '/m',
+      identityDir: '/i',
+      adminPorts: [1, 2],
+      gatewayPorts: [3],
+      streamReplicas: 3,
+    });
+    expect(specs.map((s) => s.env.MESHBUS_STREAM_REPLICAS)).toEqual(['3', '3']);
   });
 });
 

@@ -33,6 +33,41 @@ export interface DevPlanInput {
   gatewayPorts: readonly number[];
   /** The NATS login of each service, when `meshbus dev` runs its own nats-server with users. */
   natsUsers?: Readonly<Record<DevServiceName, { user: string; password: string }>>;
+  /** `MESHBUS_STREAM_REPLICAS` of every service: how many NATS nodes keep each stream. @default unset (the services' default, 1) */
+  streamReplicas?: number;
+}
+
+/** Every control-plane service `meshbus dev` can run, in start order. */
+export const devServices: readonly DevServiceName[] = ['destination', 'policy', 'gateway', 'identity'];
+
+/** The shape of a local mesh: how many NATS nodes, and how many replicas of each service. */
+export interface DevTopology {
+  natsNodes: number;
+  replicas: Readonly<Partial<Record<DevServiceName, number>>>;
+  /** How many NATS nodes keep each stream; undefined leaves the services' default. */
+  streamReplicas: number | undefined;
+  /** The folder the default manifests folder is copied from, relative to the repository. */
+  manifestsSource: string;
+}
+
+/** Replicas and NATS nodes of `meshbus dev --ha`, and of compose-dev/compose.yaml. */
+export const haTopology = { natsNodes: 3, replicas: 2 } as const;
+
+/**
+ * What `meshbus dev` runs: with `ha`, a 3-node NATS cluster keeping every
+ * stream on all nodes and 2 replicas of each service (unless `replicas` says
+ * more); otherwise one nats-server and `replicas` of each.
+ */
+export function planDevTopology(options: { ha: boolean; replicas?: number | undefined; services?: readonly DevServiceName[] }): DevTopology {
+  const services = options.services ?? devServices;
+  const replicas = options.replicas ?? (options.ha ? haTopology.replicas : 1);
+  const natsNodes = options.ha ? haTopology.natsNodes : 1;
+  return {
+    natsNodes,
+    replicas: Object.fromEntries(services.map((s) => [s, replicas])) as Partial<Record<DevServiceName, number>>,
+    streamReplicas: natsNodes > 1 ? natsNodes : undefined,
+    manifestsSource: 'examples/manifests',
+  };
 }
 
 /** Path of a service's built entry point. */
@@ -54,6 +89,7 @@ export function planDevProcesses(input: DevPlanInput): DevProcessSpec[] {
         MESHBUS_REPLICA_ID: name,
         MESHBUS_LOG_LEVEL: input.logLevel,
       };
+      if (input.streamReplicas !== undefined) env.MESHBUS_STREAM_REPLICAS = String(input.streamReplicas);
       const spec: DevProcessSpec = { name, service, script: serviceScript(input.servicesDir, service), env, adminUrl: `http://127.0.0.1:${adminPort}` };
       const login = input.natsUsers?.[service];
       if (login) {
