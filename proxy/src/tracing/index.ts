@@ -3,6 +3,7 @@
  * spans exported over OTLP/HTTP when a collector is configured.
  */
 import { Counter, type Registry } from 'prom-client';
+import type { meta } from '@meshbus/proxy-api';
 import { otlpSpanSink } from './otlp-export.js';
 import { RequestTracer } from './request-tracer.js';
 import type { TracingConfig } from './config.js';
@@ -27,4 +28,11 @@ export function createRequestTracer(config: TracingConfig, context: { registry: 
       ? undefined
       : otlpSpanSink({ collector: config.collector, workload: context.workload, version: context.version, maxQueueSize: config.maxQueueSize, batchDelayMs: config.batchDelayMs, exportTimeoutMs: config.exportTimeoutMs });
   return new RequestTracer({ samplingRatio: config.samplingRatio, sink, onInvalid: (format: TraceFormat) => invalid.inc({ format }) });
+}
+
+/** A route policy's name on a span: `<namespace>/<name>` of its resource, or the default's name. */
+export function policyRouteName(ref: meta.Metadata): string | undefined {
+  const kind = ref.kind;
+  if (kind === undefined) return undefined;
+  return kind.$case === 'default' ? kind.default : `${kind.resource.namespace}/${kind.resource.name}`;
 }
