@@ -329,7 +329,7 @@ export class InboundProxy {
     const { method, target } = down;
     const log = (status: number, bytes: number): void => this.log(conn, down.socket, method, authority, target, down.protocol, down.headers, status, bytes, started);
     const trace = this.options.tracer?.start('inbound', method, down.headers);
-    const spanFacts = { authority, ...(conn.tls && conn.clientIdentity !== undefined ? { peerIdentity: conn.clientIdentity } : {}) };
+    const spanFacts: { authority: string; peerIdentity?: string; route?: string; targetAddr?: string } = { authority, ...(conn.tls && conn.clientIdentity !== undefined ? { peerIdentity: conn.clientIdentity } : {}) };
     const admitted = this.admit(conn, method, target, down.headers, authority);
     if (admitted.kind === 'refuse') {
       down.answer(admitted.response);
@@ -340,7 +340,8 @@ export class InboundProxy {
     const { port, labels } = admitted;
     const request = trace ? { ...admitted.request, headers: trace.forward(admitted.request.headers) } : admitted.request;
     const routeName = labels.route ? policyRouteName(labels.route) : undefined;
-    Object.assign(spanFacts, { targetAddr: labels.targetAddr, ...(routeName !== undefined ? { route: routeName } : {}) });
+    spanFacts.targetAddr = labels.targetAddr;
+    if (routeName !== undefined) spanFacts.route = routeName;
     const recorder = this.options.metrics.startRequest(labels);
     let answered = false;
     const on: UpstreamEvents = {

@@ -585,7 +585,8 @@ export class OutboundProxy {
         ...(profiled ? { profileRoute: profiled.name } : {}),
       };
       const recorder = this.options.metrics.startRequest(labels);
-      Object.assign(spanFacts, { targetAddr: endpoint.key, ...(identity !== undefined ? { peerIdentity: identity } : {}) });
+      spanFacts.targetAddr = endpoint.key;
+      if (identity !== undefined) spanFacts.peerIdentity = identity;
       return new Promise<AttemptOutcome>((resolve) => {
         let timedOut = false;
         let settled = false;
