@@ -11,7 +11,10 @@ const serial = ['tests/chaos.int.test.ts', 'services/destination/src/big-manifes
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: ['meshbus-source'] } },
+  // Vitest hands the SSR conditions to Node (--conditions) for every import and require in the
+  // workers. Node itself never uses "module", and packages that point it at bundler-only builds
+  // (the OpenTelemetry SDK) would not load with it.
+  ssr: { resolve: { conditions: conditions.filter((c) => c !== 'module'), externalConditions: ['meshbus-source'] } },
   test: {
     projects: [
       {

@@ -27,6 +27,7 @@ import { OutboundProxy } from './data/outbound-proxy.js';
 import { listenDualStack, TransparentOutbound, transparentInboundPort } from './data/transparent.js';
 import { AccessLog, IdentityMetrics, ProxyMetrics, registerProcessMetrics } from './metrics/index.js';
 import { MeshTls } from './tls/index.js';
+import { createRequestTracer, tracingConfigFromEnv, type RequestTracer, type TracingConfig } from './tracing/index.js';
 
 /** What a test (or `meshbus run`) may replace. */
 export interface ProxyOverrides {
@@ -46,12 +47,14 @@ export interface ProxyOptions {
   peerInboundPort?: number;
   /** How long a request (or a redirected connection) waits for the first policy of a new target. @default 5s */
   policyTimeoutMs?: number;
+  /** Trace propagation and span export (docs/proxy-tracing.md). @default propagation only, no export */
+  tracing?: TracingConfig;
 }
 
 /** The configuration of the process from its environment: the proxy's, and the options only the data path reads. */
 export function proxyProcessConfig(env: Env): { config: ProxyConfig; options: ProxyOptions } {
   const config = proxyConfigFromEnv(env);
-  return { config, options: { peerInboundPort: envInt(env, 'MESHBUS_PROXY_PEER_INBOUND_PORT', config.listeners.inbound.port, { min: 1, max: 65535 }) } };
+  return { config, options: { peerInboundPort: envInt(env, 'MESHBUS_PROXY_PEER_INBOUND_PORT', config.listeners.inbound.port, { min: 1, max: 65535 }), tracing: tracingConfigFromEnv(env) } };
 }
 
 /** The version in `proxy_build_info`. */
@@ -74,6 +77,7 @@ export class Proxy {
   private readonly discovery: ControlDiscovery;
   private readonly admin: ProxyAdmin;
   private readonly accessLog: AccessLog | undefined;
+  private readonly tracer: RequestTracer;
   private meshTls: MeshTls | undefined;
   private inboundProxy: InboundProxy | undefined;
   private outboundProxy: OutboundProxy | undefined;
@@ -107,6 +111,7 @@ export class Proxy {
     });
     for (const port of config.inboundPorts) this.inboundWatches.set(port, this.control.inboundPolicy(port));
     this.discovery = new ControlDiscovery(this.control, this.inboundWatches);
+    this.tracer = createRequestTracer(options.tracing ?? tracingConfigFromEnv({}), { registry: this.registry, workload: config.workload, version: proxyVersion });
     if (config.accessLog !== 'off') this.accessLog = new AccessLog({ format: config.accessLog }, overrides.accessLogSink ?? ((line) => process.stdout.write(`${line}\n`)));
     this.shutdownRequested = new Promise((resolve) => (this.requestShutdown = resolve));
     const readiness = proxyReadiness({ certificate: this.certificates, inboundPolicies: this.inboundWatches });
@@ -172,6 +177,7 @@ export class Proxy {
       ports: config.inboundPorts,
       metrics: this.metrics,
       accessLog: this.accessLog,
+      tracer: this.tracer,
       logger: inboundLogger,
       ...(transparent
         ? {
@@ -193,6 +199,7 @@ export class Proxy {
       discovery: this.discovery,
       metrics: this.metrics,
       accessLog: this.accessLog,
+      tracer: this.tracer,
       logger: this.logger.child({ component: 'outbound' }),
       clusterDomain: config.clusterDomain,
       peerInboundPort: this.options.peerInboundPort ?? this.inboundProxy.port,
@@ -244,6 +251,8 @@ export class Proxy {
     this.state = 'stopping';
     const grace = this.config.shutdownGraceMs;
     await Promise.all([this.transparentOutbound?.close(), this.outboundProxy?.close(grace), this.inboundProxy?.close(grace)]);
+    // Spans still queued go to the collector (within its export timeout); a dead one costs only them.
+    await this.tracer.shutdown().catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'spans could not be sent at shutdown'));
     await this.discovery.close();
     for (const handle of this.inboundWatches.values()) await handle.close();
     await this.control.close();

@@ -26,6 +26,7 @@ import {
 } from '../inbound/index.js';
 import type { AccessLog, InboundLabels, ProxyMetrics, TlsStatus, TrafficLabels } from '../metrics/index.js';
 import { peekClientHello, type MeshTls, type AcceptedConnection } from '../tls/index.js';
+import { policyRouteName, type RequestTracer } from '../tracing/index.js';
 import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type UpstreamExchange, type UpstreamEvents } from './exchange.js';
 import { authorityHost, forwardableHeaders, http2RequestHeaders, meshOnlyHeaders, origProtoHeader, policyMetadata, requestFacts, serverMetadata, targetPortHeader, upgradeRequestHeaders } from './http-headers.js';
 import { Http2Sessions } from './http2-sessions.js';
@@ -44,6 +45,8 @@ export interface InboundProxyOptions {
   readonly ports: readonly number[];
   readonly metrics: ProxyMetrics;
   readonly accessLog?: AccessLog | undefined;
+  /** Propagates trace context and records a SERVER span per request. */
+  readonly tracer?: RequestTracer | undefined;
   readonly logger: Logger;
   /** How long protocol detection waits for the first bytes. @default 10s */
   readonly detectTimeoutMs?: number;
@@ -325,13 +328,20 @@ export class InboundProxy {
     const authority = down.authority ?? '';
     const { method, target } = down;
     const log = (status: number, bytes: number): void => this.log(conn, down.socket, method, authority, target, down.protocol, down.headers, status, bytes, started);
+    const trace = this.options.tracer?.start('inbound', method, down.headers);
+    const spanFacts: { authority: string; peerIdentity?: string; route?: string; targetAddr?: string } = { authority, ...(conn.tls && conn.clientIdentity !== undefined ? { peerIdentity: conn.clientIdentity } : {}) };
     const admitted = this.admit(conn, method, target, down.headers, authority);
     if (admitted.kind === 'refuse') {
       down.answer(admitted.response);
       log(admitted.response.status, 0);
+      trace?.end({ status: admitted.response.status, ...spanFacts });
       return;
     }
-    const { port, labels, request } = admitted;
+    const { port, labels } = admitted;
+    const request = trace ? { ...admitted.request, headers: trace.forward(admitted.request.headers) } : admitted.request;
+    const routeName = labels.route ? policyRouteName(labels.route) : undefined;
+    spanFacts.targetAddr = labels.targetAddr;
+    if (routeName !== undefined) spanFacts.route = routeName;
     const recorder = this.options.metrics.startRequest(labels);
     let answered = false;
     const on: UpstreamEvents = {
@@ -342,12 +352,14 @@ export class InboundProxy {
           if (end.grpcStatus !== undefined) recorder.trailers(end.grpcStatus);
           recorder.end(end.broken ? 'reset' : undefined);
           log(response.status, end.bytes);
+          trace?.end({ status: response.status, grpcStatus: end.grpcStatus, ...spanFacts, ...(end.broken ? { error: 'the response broke off' } : {}) });
         });
       },
       error: (error) => {
         if (answered) return;
         answered = true;
         recorder.end('unavailable');
+        trace?.end({ ...spanFacts, ...(down.closed ? {} : { status: 502 }), error: `the workload did not answer: ${errorMessage(error)}` });
         if (down.closed) return;
         this.options.logger.warn({ port, err: errorMessage(error) }, 'the workload did not answer');
         down.answer(errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: isGrpcRequest(down.headers) }));

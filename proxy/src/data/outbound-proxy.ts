@@ -46,6 +46,7 @@ import {
 import { applyGrpcFilters, applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type GrpcFilter, type HttpFilter } from '../routes/filters.js';
 import type { PortMapping as ControlPortMapping } from '../control/index.js';
 import type { MeshTls } from '../tls/index.js';
+import { policyRouteName, type RequestTracer } from '../tracing/index.js';
 import { ReplayableBody } from './body-buffer.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import type { Discovery } from './discovery.js';
@@ -65,6 +66,8 @@ export interface OutboundProxyOptions {
   readonly discovery: Discovery;
   readonly metrics: ProxyMetrics;
   readonly accessLog?: AccessLog | undefined;
+  /** Propagates trace context and records a CLIENT span per request. */
+  readonly tracer?: RequestTracer | undefined;
   readonly logger: Logger;
   /** Completes `<svc>.<ns>` authorities. @default cluster.local */
   readonly clusterDomain?: string;
@@ -471,9 +474,12 @@ export class OutboundProxy {
     const grpc = isGrpcRequest(down.headers);
     let authority = canonicalAuthority(url.host, this.clusterDomain);
     const path = `${url.pathname}${url.search}`;
+    const trace = this.options.tracer?.start('outbound', down.method, down.headers);
+    const spanFacts: { route?: string; peerIdentity?: string; targetAddr?: string } = {};
     const answer = (response: ProxyResponse): void => {
       down.answer(response);
       this.log(down, authority, path, response.status, 0, started);
+      trace?.end({ status: response.status, authority, ...spanFacts, ...(response.status >= 500 ? { error: response.headers['l5d-proxy-error'] ?? String(response.status) } : {}) });
     };
     const fail = (httpStatus: number, grpcStatus: number, message: string): void => answer(errorResponse({ httpStatus, grpcStatus, message, grpc }));
     let routed;
@@ -489,6 +495,7 @@ export class OutboundProxy {
       fail(plan.status, plan.grpcStatus, plan.message);
       return;
     }
+    if (plan.route) spanFacts.route = policyRouteName(plan.route);
     const backend = chooseBackend(plan.distribution as Distribution<unknown>, Math.random);
     if ('kind' in backend && backend.kind === 'noBackend') {
       fail(500, 13, backend.reason);
@@ -520,6 +527,7 @@ export class OutboundProxy {
       headers = toNodeHeaders(filtered.headers);
     }
     delete headers['host'];
+    if (trace) headers = trace.forward(headers);
 
     // A service with a ServiceProfile and no routes of its own: the profile's route decides retries, timeout and classification.
     const usesProfile = profileInUse(profile, config);
@@ -577,6 +585,8 @@ export class OutboundProxy {
         ...(profiled ? { profileRoute: profiled.name } : {}),
       };
       const recorder = this.options.metrics.startRequest(labels);
+      spanFacts.targetAddr = endpoint.key;
+      if (identity !== undefined) spanFacts.peerIdentity = identity;
       return new Promise<AttemptOutcome>((resolve) => {
         let timedOut = false;
         let settled = false;
@@ -618,7 +628,10 @@ export class OutboundProxy {
 
     for (let retries = 0; ; retries++) {
       const outcome = await attempt();
-      if (outcome.kind === 'aborted') return;
+      if (outcome.kind === 'aborted') {
+        trace?.end({ authority, ...spanFacts, error: 'the client went away' });
+        return;
+      }
       if (outcome.kind === 'unavailable') {
         fail(503, 14, outcome.message);
         return;
@@ -632,7 +645,10 @@ export class OutboundProxy {
         }
         this.options.logger.debug({ authority, status: result.status, grpcStatus: result.grpcStatus, retry: retries + 1, delayMs: decision.delayMs }, 'retrying');
         await sleep(decision.delayMs);
-        if (aborted) return;
+        if (aborted) {
+          trace?.end({ authority, ...spanFacts, error: 'the client went away' });
+          return;
+        }
         continue;
       }
       if (decision && !decision.retry && decision.reason !== 'success' && decision.reason !== 'notRetryable') this.options.logger.debug({ authority, reason: decision.reason }, 'not retried');
@@ -646,6 +662,7 @@ export class OutboundProxy {
         if (end.grpcStatus !== undefined) recorder.trailers(end.grpcStatus);
         recorder.end(end.broken ? 'reset' : undefined, usesProfile ? failure(response.status, end.grpcStatus) : undefined);
         this.log(down, authority, path, response.status, end.bytes, started);
+        trace?.end({ status: response.status, grpcStatus: end.grpcStatus, authority, ...spanFacts, ...(end.broken ? { error: 'the response broke off' } : {}) });
       });
       return;
     }
