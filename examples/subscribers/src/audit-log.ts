@@ -5,6 +5,8 @@
 //
 //   DATABASE_URL=postgres://audit@db/audit NATS_URL=nats://127.0.0.1:4222 NATS_USER=reader NATS_PASSWORD=... node dist/audit-log.js
 // Without DATABASE_URL, pg reads PGHOST, PGPORT, PGUSER, PGDATABASE and PGPASSWORD.
+// AUDIT_FROM=start reads everything the streams keep again (after restoring a
+// backup, say); what is stored already is left as it is.
 import { connect, consumerOpts, type NatsConnection } from 'nats';
 import pg from 'pg';
 import { AuditStore, feeds, type Feed } from './audit-store.js';
@@ -45,11 +47,13 @@ async function follow(nc: NatsConnection, feed: Feed, after: number | undefined,
 async function main(): Promise<void> {
   const config = busConfig(process.env);
   const schemas = new SchemaSet(config.schemaDir);
-  const db = new pg.Client(process.env.DATABASE_URL ? { connectionString: process.env.DATABASE_URL } : {});
-  await db.connect();
+  const from = process.env.AUDIT_FROM ?? 'last';
+  if (from !== 'last' && from !== 'start') throw new ConfigError('AUDIT_FROM', `must be last (resume after the last stored sequence) or start (read all the streams keep again), got ${JSON.stringify(from)}`);
+  // A few connections: the feeds store their events side by side.
+  const db = new pg.Pool({ ...(process.env.DATABASE_URL ? { connectionString: process.env.DATABASE_URL } : {}), max: 4 });
   const store = new AuditStore(db);
   await store.prepare();
-  const positions = await store.positions();
+  const positions = from === 'start' ? new Map<string, number>() : await store.positions();
   const nc = await connect({ servers: config.servers, user: config.user, pass: config.password, inboxPrefix: config.inboxPrefix, name: 'audit-log' });
   const stop = () => void nc.drain().finally(() => db.end());
   process.once('SIGINT', stop);

@@ -1,4 +1,4 @@
-import type { ClientBase } from 'pg';
+import type { Pool } from 'pg';
 import type { ReceivedEvent } from './cloudevents.js';
 
 /** A subject filter of one stream whose events the audit log keeps. */
@@ -47,19 +47,22 @@ CREATE OR REPLACE VIEW meshbus_certificates_issued AS
 
 /** The audit log in PostgreSQL. */
 export class AuditStore {
-  constructor(private readonly db: ClientBase) {}
+  constructor(private readonly db: Pool) {}
 
   /** Creates the table, index and view when they are missing. */
   async prepare(): Promise<void> {
-    // Two audit loggers starting at once must not both create the table.
-    await this.db.query('BEGIN');
+    const client = await this.db.connect();
     try {
-      await this.db.query("SELECT pg_advisory_xact_lock(hashtext('meshbus_audit'))");
-      await this.db.query(ddl);
-      await this.db.query('COMMIT');
+      // Two audit loggers starting at once must not both create the table.
+      await client.query('BEGIN');
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('meshbus_audit'))");
+      await client.query(ddl);
+      await client.query('COMMIT');
     } catch (err) {
-      await this.db.query('ROLLBACK');
+      await client.query('ROLLBACK');
       throw err;
+    } finally {
+      client.release();
     }
   }
 

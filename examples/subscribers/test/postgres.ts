@@ -18,6 +18,8 @@ export interface Postgres extends AsyncDisposable {
   readonly database: string;
   /** Environment for a pg client: PGHOST, PGPORT, PGUSER, PGDATABASE. */
   readonly env: Record<string, string>;
+  /** Runs a query with psql and returns its rows as JSON objects. */
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   stop(): Promise<void>;
 }
 
@@ -82,12 +84,21 @@ export async function startPostgres(): Promise<Postgres> {
     await rm(dir, { recursive: true, force: true });
   };
   const database = 'postgres';
+  const env = { PGHOST: dir, PGPORT: String(port), PGUSER: user, PGDATABASE: database };
+  // psql rather than a client library in the test process: the rows come back as one JSON array.
+  const query = async <T>(sql: string): Promise<T[]> => {
+    const { stdout } = await run(join(bin, 'psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', `SELECT coalesce(json_agg(q), '[]') FROM (${sql}) q`], {
+      env: { ...process.env, ...env },
+    });
+    return JSON.parse(stdout) as T[];
+  };
   return {
     host: dir,
     port,
     user,
     database,
-    env: { PGHOST: dir, PGPORT: String(port), PGUSER: user, PGDATABASE: database },
+    env,
+    query,
     stop,
     [Symbol.asyncDispose]: stop,
   };
