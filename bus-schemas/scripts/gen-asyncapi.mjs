@@ -1,19 +1,26 @@
-// Writes asyncapi.yaml from the catalogue, schemas and examples (built: run `npm run build` first).
-// `--check` fails when the committed document is stale instead of writing it.
+// Writes asyncapi.yaml and the message reference of docs/events.md from the catalogue, schemas
+// and examples (built: run `npm run build` first). `--check` fails when either is stale instead.
 import { readFile, writeFile } from 'node:fs/promises';
-import { asyncApiYaml } from '../dist/index.js';
+import { asyncApiYaml, withMessageReference } from '../dist/index.js';
 
-const out = new URL('../asyncapi.yaml', import.meta.url);
 const check = process.argv.includes('--check');
-const yaml = asyncApiYaml();
-let current = '';
-try {
-  current = await readFile(out, 'utf8');
-} catch {}
-if (current !== yaml) {
-  if (check) {
-    console.error('bus-schemas/asyncapi.yaml is stale; run npm run gen --workspace=@meshbus/bus-schemas');
-    process.exit(1);
-  }
-  await writeFile(out, yaml);
+const docs = new URL('../../docs/events.md', import.meta.url);
+const outputs = [
+  { file: new URL('../asyncapi.yaml', import.meta.url), name: 'bus-schemas/asyncapi.yaml', make: () => asyncApiYaml() },
+  { file: docs, name: 'the message reference in docs/events.md', make: (current) => withMessageReference(current) },
+];
+const stale = [];
+for (const { file, name, make } of outputs) {
+  let current = '';
+  try {
+    current = await readFile(file, 'utf8');
+  } catch {}
+  const next = make(current);
+  if (current === next) continue;
+  if (check) stale.push(name);
+  else await writeFile(file, next);
+}
+if (stale.length) {
+  console.error(`${stale.join(' and ')} ${stale.length > 1 ? 'are' : 'is'} stale; run npm run gen --workspace=@meshbus/bus-schemas`);
+  process.exit(1);
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { asyncApiDocument, asyncApiYaml, replies } from './asyncapi.js';
+import { asyncApiDocument, asyncApiYaml, messageReferenceMarkdown, replies, withMessageReference } from './asyncapi.js';
 import { catalog, type EventKind } from './catalog.js';
 import { eventExamples } from './examples.js';
 import { busValidator } from './validation.js';
@@ -48,6 +48,26 @@ describe('event examples', () => {
       expect(() => busValidator().check(kind, example.data), kind).not.toThrow();
       expect(matchesPattern(example.natsSubject, catalog[kind].subject), `${kind}: ${example.natsSubject}`).toBe(true);
     }
+  });
+});
+
+describe('the message reference in docs/events.md', () => {
+  const doc = readFileSync(new URL('../../docs/events.md', import.meta.url), 'utf8');
+
+  it('is in step with the catalogue, schemas and examples (npm run gen writes it)', () => {
+    expect(doc).toBe(withMessageReference(doc));
+  });
+
+  it('shows every type with its subject, schema link and an example', () => {
+    const reference = messageReferenceMarkdown();
+    for (const kind of kinds) {
+      const e = catalog[kind];
+      expect(reference, kind).toContain(`#### ${e.type}\n`);
+      expect(reference, kind).toContain(`(../bus-schemas/schemas/${e.schema}.schema.json)`);
+      expect(reference, kind).toContain(`subject: ${eventExamples[kind].natsSubject}\n`);
+      expect(reference, kind).toContain(JSON.stringify(eventExamples[kind].data, null, 2));
+    }
+    expect(() => withMessageReference('# no markers')).toThrow(/lacks the markers/);
   });
 });
 

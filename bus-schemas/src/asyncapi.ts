@@ -201,3 +201,44 @@ export function asyncApiYaml(): string {
   const banner = '# Generated from the bus catalogue, schemas and examples by scripts/gen-asyncapi.mjs. Do not edit.\n';
   return banner + stringify(asyncApiDocument(), { lineWidth: 0, aliasDuplicateObjects: false });
 }
+
+/** Markers around the generated part of docs/events.md. */
+export const referenceMarkers = {
+  begin: '<!-- BEGIN GENERATED: message reference (npm run gen --workspace=@meshbus/bus-schemas) -->',
+  end: '<!-- END GENERATED: message reference -->',
+} as const;
+
+function carrierText(kind: EventKind): string {
+  const carrier = catalog[kind].stream;
+  return carrier === 'request-reply' ? 'core NATS request/reply (not stored)' : `\`${streams[carrier].name}\``;
+}
+
+/**
+ * The message reference of docs/events.md: every type with its subject,
+ * carrier, schema, publisher and an example message, in catalogue order.
+ */
+export function messageReferenceMarkdown(): string {
+  const out: string[] = [referenceMarkers.begin, ''];
+  out.push('| type | subject | carrier | schema |', '| --- | --- | --- | --- |');
+  for (const kind of kinds()) {
+    const e = catalog[kind];
+    out.push(`| [\`${e.type}\`](#${e.type.replaceAll('.', '')}) | \`${e.subject}\` | ${carrierText(kind)} | [\`${e.schema}.schema.json\`](../bus-schemas/schemas/${e.schema}.schema.json) |`);
+  }
+  for (const kind of kinds()) {
+    const e = catalog[kind];
+    const x = eventExamples[kind];
+    out.push('', `#### ${e.type}`, '', `${e.description} Published by ${e.publisher}; subject \`${e.subject}\`, ${carrierText(kind)}, data [\`${e.schema}.schema.json\`](../bus-schemas/schemas/${e.schema}.schema.json).`);
+    out.push('', '```text', `subject: ${x.natsSubject}`, 'ce-specversion: 1.0', 'ce-id: 3f2a8c1e-5b7d-4e9a-9c0f-6d1b2a3c4e5f', `ce-source: ${x.source}`, `ce-type: ${e.type}`);
+    out.push('ce-time: 2026-12-01T10:00:00.000Z', `ce-subject: ${x.subject}`, `ce-dataschema: ${schemaUri(e.schema)}`, 'content-type: application/json', '```', '', '```json', JSON.stringify(x.data, null, 2), '```');
+  }
+  out.push('', referenceMarkers.end);
+  return out.join('\n');
+}
+
+/** `doc` with its generated message reference replaced by the current one; throws when the markers are missing. */
+export function withMessageReference(doc: string): string {
+  const begin = doc.indexOf(referenceMarkers.begin);
+  const end = doc.indexOf(referenceMarkers.end);
+  if (begin < 0 || end < begin) throw new Error(`docs/events.md lacks the markers ${referenceMarkers.begin} … ${referenceMarkers.end}`);
+  return doc.slice(0, begin) + messageReferenceMarkdown() + doc.slice(end + referenceMarkers.end.length);
+}

@@ -94,4 +94,4 @@ export type { PolicyStatus, PolicyCondition } from './generated/policy-status.js
 export type { PolicyRejected } from './generated/policy-rejected.js';
 export type { PodInjection } from './generated/pod-injection.js';
 export { eventExamples, type EventExample } from './examples.js';
-export { asyncApiDocument, asyncApiYaml, replies } from './asyncapi.js';
+export { asyncApiDocument, asyncApiYaml, messageReferenceMarkdown, replies, withMessageReference } from './asyncapi.js';
