@@ -103,41 +103,35 @@ describe('meshbus events against a real nats-server', () => {
     await publisher.publish('endpointSet', subjects.endpoints('shop', 'api', 80), 'shop/api/80', { namespace: 'shop', service: 'api', port: 80, endpoints: [] });
     await publisher.publish('endpointSet', subjects.endpoints('other', 'web', 80), 'other/web/80', { namespace: 'other', service: 'web', port: 80, endpoints: [] });
 
-    const caughtUp = (cli: ReturnType<typeof runCli>) => waitFor(() => cli.output().includes('following'), { what: 'the CLI to catch up', timeoutMs: 15_000 });
+    const caughtUp = (cli: ReturnType<typeof runCli>) => waitFor(() => cli.output().includes('following'), { what: 'the CLI to catch up', timeoutMs: 20_000 });
+    // Four readers side by side, each from its own start and with its own filter.
     const byTime = runCli(['events', '--json', '--since', since, '--type', 'io.meshbus.v1.identity.*', '--nats-url', nats.url], { cwd });
-    await caughtUp(byTime);
-    await waitFor(() => jsonLines(byTime.output()).length >= 1, { what: 'the certificate issued since then' });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(jsonLines(byTime.output()).map((e) => (e.data as { serial: string }).serial)).toEqual(['aa02']);
-    expect((await byTime.stop()).code).toBe(0);
-
     const recent = runCli(['events', '--json', '--since', '10m', '--type', '*.certificate-issued', '--nats-url', nats.url], { cwd });
-    await caughtUp(recent);
-    await waitFor(() => jsonLines(recent.output()).length >= 2, { what: 'both certificates' });
-    expect(jsonLines(recent.output()).map((e) => (e.data as { serial: string }).serial)).toEqual(['aa01', 'aa02']);
-    expect((await recent.stop()).code).toBe(0);
-
     const bySeq = runCli(['events', '--json', '--subject', 'meshbus.v1.events.>', '--from-seq', String(second), '--nats-url', nats.url], { cwd });
-    await caughtUp(bySeq);
+    const scoped = runCli(['events', '--replay', '--namespace', 'shop', '--name', 'api', '--nats-url', nats.url], { cwd });
+    await Promise.all([byTime, recent, bySeq, scoped].map(caughtUp));
+
+    await waitFor(() => jsonLines(byTime.output()).length >= 1, { what: 'the certificate issued since then' });
+    await waitFor(() => jsonLines(recent.output()).length >= 2, { what: 'both certificates' });
     await waitFor(() => jsonLines(bySeq.output()).length >= 2, { what: 'the events from that sequence' });
+    await waitFor(() => scoped.output().includes('shop/api/80'), { what: 'the shop/api endpoint set' });
+    await new Promise((r) => setTimeout(r, 300));
+
+    expect(jsonLines(byTime.output()).map((e) => (e.data as { serial: string }).serial)).toEqual(['aa02']);
+    expect(jsonLines(recent.output()).map((e) => (e.data as { serial: string }).serial)).toEqual(['aa01', 'aa02']);
     const fromSeq = jsonLines(bySeq.output());
     expect(fromSeq[0]).toMatchObject({ sequence: second, type: 'io.meshbus.v1.identity.certificate-issued', data: { serial: 'aa02' } });
     expect(fromSeq[1]).toMatchObject({ sequence: second + 1, type: 'io.meshbus.v1.leader.changed' });
-    expect((await bySeq.stop()).code).toBe(0);
-
-    const scoped = runCli(['events', '--replay', '--namespace', 'shop', '--name', 'api', '--nats-url', nats.url], { cwd });
-    await caughtUp(scoped);
-    await waitFor(() => scoped.output().includes('shop/api/80'), { what: 'the shop/api endpoint set' });
     expect(scoped.output()).toMatch(/state:\d+ +endpoints\.snapshot +shop\/api\/80 +no endpoints/);
     expect(scoped.output()).not.toContain('shop/web/80');
     expect(scoped.output()).not.toContain('other/web/80');
     expect(scoped.output()).not.toContain('leader.changed');
-    expect((await scoped.stop()).code).toBe(0);
+    for (const cli of [byTime, recent, bySeq, scoped]) expect((await cli.stop()).code).toBe(0);
 
     const twoStreams = runCli(['events', '--from-seq', '1', '--nats-url', nats.url], { cwd });
+    const typo = runCli(['events', '--type', 'io.meshbus.v1.endpoint.snapshot', '--nats-url', nats.url], { cwd });
     expect((await twoStreams.exited).code).not.toBe(0);
     expect(twoStreams.output()).toContain('--from-seq is a sequence of one stream: add --subject within');
-    const typo = runCli(['events', '--type', 'io.meshbus.v1.endpoint.snapshot', '--nats-url', nats.url], { cwd });
     expect((await typo.exited).code).not.toBe(0);
     expect(typo.output()).toContain('matches no event type');
   });
