@@ -72,6 +72,27 @@ function headersSchema(kind: EventKind): Json {
   };
 }
 
+const exampleId = '3f2a8c1e-5b7d-4e9a-9c0f-6d1b2a3c4e5f';
+
+/** The NATS headers of the example message of a kind: stored messages carry `Nats-Msg-Id`, a leader's writes its term. */
+function exampleHeaders(kind: EventKind): Record<string, string> {
+  const entry = catalog[kind];
+  const example = eventExamples[kind];
+  const h: Record<string, string> = {
+    'ce-specversion': '1.0',
+    'ce-id': exampleId,
+    'ce-source': example.source,
+    'ce-type': entry.type,
+    'ce-time': '2026-12-01T10:00:00.000Z',
+    'ce-subject': example.subject,
+    'ce-dataschema': schemaUri(entry.schema),
+    'content-type': 'application/json',
+  };
+  if (/\bleader\b/.test(entry.publisher) || entry.publisher.startsWith('any replicated writer')) h[extensionAttributes.term.header] = '42';
+  if (entry.stream !== 'request-reply') h['Nats-Msg-Id'] = exampleId;
+  return h;
+}
+
 function messageComponent(kind: EventKind): Json {
   const entry = catalog[kind];
   const example = eventExamples[kind];
@@ -86,16 +107,7 @@ function messageComponent(kind: EventKind): Json {
       {
         name: kind,
         summary: `On ${example.natsSubject}`,
-        headers: {
-          'ce-specversion': '1.0',
-          'ce-id': '3f2a8c1e-5b7d-4e9a-9c0f-6d1b2a3c4e5f',
-          'ce-source': example.source,
-          'ce-type': entry.type,
-          'ce-time': '2026-12-01T10:00:00.000Z',
-          'ce-subject': example.subject,
-          'ce-dataschema': schemaUri(entry.schema),
-          'content-type': 'application/json',
-        },
+        headers: exampleHeaders(kind),
         payload: example.data,
       },
     ],
@@ -228,8 +240,8 @@ export function messageReferenceMarkdown(): string {
     const e = catalog[kind];
     const x = eventExamples[kind];
     out.push('', `#### ${e.type}`, '', `${e.description} Published by ${e.publisher}; subject \`${e.subject}\`, ${carrierText(kind)}, data [\`${e.schema}.schema.json\`](../bus-schemas/schemas/${e.schema}.schema.json).`);
-    out.push('', '```text', `subject: ${x.natsSubject}`, 'ce-specversion: 1.0', 'ce-id: 3f2a8c1e-5b7d-4e9a-9c0f-6d1b2a3c4e5f', `ce-source: ${x.source}`, `ce-type: ${e.type}`);
-    out.push('ce-time: 2026-12-01T10:00:00.000Z', `ce-subject: ${x.subject}`, `ce-dataschema: ${schemaUri(e.schema)}`, 'content-type: application/json', '```', '', '```json', JSON.stringify(x.data, null, 2), '```');
+    const headers = Object.entries(exampleHeaders(kind)).map(([k, v]) => `${k}: ${v}`);
+    out.push('', '```text', `subject: ${x.natsSubject}`, ...headers, '```', '', '```json', JSON.stringify(x.data, null, 2), '```');
   }
   out.push('', referenceMarkers.end);
   return out.join('\n');
