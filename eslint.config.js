@@ -20,7 +20,7 @@ export default tseslint.config(
   },
   {
     // Colocated tests are left out of each package's build; they are type-checked by tsconfig.test.json.
-    files: ['**/src/**/*.test.ts', 'services/identity/src/test-fixtures.ts', 'libs/x509/src/der-fuzz-support.ts', 'proxy/src/**/test-fixtures.ts', 'libs/install/src/test-fixtures.ts'],
+    files: ['**/src/**/*.test.ts', 'examples/subscribers/test/**/*.ts', 'services/identity/src/test-fixtures.ts', 'libs/x509/src/der-fuzz-support.ts', 'proxy/src/**/test-fixtures.ts', 'libs/install/src/test-fixtures.ts'],
     languageOptions: {
       parserOptions: { projectService: false, project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
     },

@@ -30,7 +30,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['{libs,services,bus-schemas,proxy-api,proxy,cli,bench}/**/src/**/*.int.test.ts', 'tests/**/*.int.test.ts'],
+          include: ['{libs,services,bus-schemas,proxy-api,proxy,cli,bench}/**/src/**/*.int.test.ts', 'tests/**/*.int.test.ts', 'examples/subscribers/test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**', ...serial],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -42,6 +42,17 @@ describe('BusValidator', () => {
     });
   });
 
+  it('checks addresses with the standard ipv4 and ipv6 formats only', () => {
+    const withAddress = (address: string) => ({ ...endpointSet, endpoints: [{ address, port: 1, weight: 1 }] });
+    for (const ok of ['10.0.0.1', '0.0.0.0', '2001:db8::1', '::1', '::ffff:192.0.2.1', 'fd00:0:0:0:0:0:0:1']) expect(() => v.check('endpointSet', withAddress(ok))).not.toThrow();
+    for (const bad of ['10.0.0.256', '010.0.0.1', '10.0.0', 'fe80::1%eth0', '2001:db8::g', 'web.shop', '']) {
+      expect(() => v.check('endpointSet', withAddress(bad)), bad).toThrow(/\/endpoints\/0\/address must match format "ipv(4|6)"/);
+    }
+    for (const file of ['endpoint-set', 'workload-registration', 'workload-register-request']) {
+      expect(readFileSync(new URL(`../schemas/${file}.schema.json`, import.meta.url), 'utf8')).not.toContain('ip-address');
+    }
+  });
+
   it('rejects invalid data with the path of each problem', () => {
     expect(() => v.check('endpointSet', { ...endpointSet, port: 0 })).toThrow(SchemaValidationError);
     expect(() => v.check('endpointSet', { ...endpointSet, endpoints: [{ address: 'not-an-ip', port: 1, weight: 1 }] })).toThrow(

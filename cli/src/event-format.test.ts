@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { BusEvent } from '@meshbus/bus';
 import type { EventDataMap, EventKind } from '@meshbus/bus-schemas';
 import { catalog } from '@meshbus/bus-schemas';
-import { eventJson, formatEventLine, summarizeEvent } from './event-format.js';
+import { eventJson, eventTableHeader, formatEventLine, summarizeEvent } from './event-format.js';
 
 function event<K extends EventKind>(kind: K, subject: string, data: EventDataMap[K]): BusEvent {
   return {
@@ -27,10 +27,13 @@ const endpoints = (n: number) =>
   });
 
 describe('formatEventLine', () => {
-  it('prints time, short type, subject and the endpoint addresses', () => {
-    expect(formatEventLine(endpoints(2))).toBe(
-      '2025-03-01T12:00:00.000Z  endpoints.snapshot      shop/web/80  2 endpoints: 127.0.0.11:8080 127.0.0.12:8080\n',
+  it('prints a table row of time, stream and sequence, short type, subject and the endpoint addresses', () => {
+    expect(eventTableHeader()).toBe('TIME                      SEQ         TYPE                    SUBJECT                       SUMMARY\n');
+    expect(formatEventLine(endpoints(2), 'MESHBUS_STATE')).toBe(
+      '2025-03-01T12:00:00.000Z  state:42    endpoints.snapshot      shop/web/80                   2 endpoints: 127.0.0.11:8080 127.0.0.12:8080\n',
     );
+    const long = { ...endpoints(0), subject: 'a-namespace-name/a-rather-long-service/8080', seq: undefined };
+    expect(formatEventLine(long, 'MESHBUS_STATE')).toBe('2025-03-01T12:00:00.000Z  state       endpoints.snapshot      a-namespace-name/a-rather-long-service/8080  no endpoints\n');
   });
 
   it('shortens long endpoint lists and says when a set is empty', () => {
@@ -96,8 +99,8 @@ describe('formatEventLine', () => {
       result: 'injected',
       reason: { code: 'NamespaceEnabled', message: 'namespace shop is annotated meshbus.io/inject: enabled' },
     });
-    expect(formatEventLine(injected)).toBe(
-      '2025-03-01T12:00:00.000Z  injector.pod-injection  shop/web-5d8c-*  injected shop/web-5d8c-* of ReplicaSet web-5d8c proxy 0.1.0: NamespaceEnabled: namespace shop is annotated meshbus.io/inject: enabled\n',
+    expect(formatEventLine(injected, 'MESHBUS_EVENTS')).toBe(
+      '2025-03-01T12:00:00.000Z  events:42   injector.pod-injection  shop/web-5d8c-*               injected shop/web-5d8c-* of ReplicaSet web-5d8c proxy 0.1.0: NamespaceEnabled: namespace shop is annotated meshbus.io/inject: enabled\n',
     );
     const refused = event('podInjection', 'shop/db', { ...base, name: 'db', dryRun: true, result: 'refused', reason: { code: 'InvalidAnnotation', message: 'annotation config.meshbus.io/access-log: "loud" is not allowed', annotation: 'config.meshbus.io/access-log' } });
     expect(summarizeEvent(refused)).toBe('refused shop/db (dry run): InvalidAnnotation: annotation config.meshbus.io/access-log: "loud" is not allowed');

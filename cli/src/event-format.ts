@@ -92,10 +92,33 @@ export function summarizeEvent(event: BusEvent): string {
   return compactJson(event.data);
 }
 
-/** The one-line human form: time, type, CloudEvents subject, summary. */
-export function formatEventLine(event: BusEvent): string {
+const columns = [
+  { title: 'TIME', width: 24 },
+  { title: 'SEQ', width: 10 },
+  { title: 'TYPE', width: typeWidth },
+  { title: 'SUBJECT', width: 28 },
+  { title: 'SUMMARY', width: 0 },
+] as const;
+
+function row(cells: readonly string[]): string {
+  return cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(columns[i]!.width))).join('  ').trimEnd() + '\n';
+}
+
+/** The header line of the table form. */
+export function eventTableHeader(): string {
+  return row(columns.map((c) => c.title));
+}
+
+/** Where an event was read: the stream's short name and the sequence in it, e.g. `events:12`. */
+export function streamPosition(stream: string, seq: number | undefined): string {
+  const short = stream.replace(/^MESHBUS_/, '').toLowerCase();
+  return seq === undefined ? short : `${short}:${seq}`;
+}
+
+/** One row of the table form: time, stream and sequence, short type, CloudEvents subject, summary. */
+export function formatEventLine(event: BusEvent, stream: string): string {
   const type = event.type.startsWith(typePrefix) ? event.type.slice(typePrefix.length) : event.type;
-  return `${event.time}  ${type.padEnd(typeWidth)}  ${event.subject || '-'}  ${summarizeEvent(event)}\n`;
+  return row([event.time, streamPosition(stream, event.seq), type, event.subject || '-', summarizeEvent(event)]);
 }
 
 /**

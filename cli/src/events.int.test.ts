@@ -67,7 +67,8 @@ describe('meshbus events against a real nats-server', () => {
   it('replays what the streams keep, narrowed by --subject, in the human format', async () => {
     const cli = runCli(['events', '--replay', '--subject', 'meshbus.v1.state.endpoints.shop.>', '--nats-url', nats.url], { cwd });
     await waitFor(() => cli.output().includes('following'), { what: 'the CLI to catch up', timeoutMs: 15_000 });
-    expect(cli.output()).toMatch(/^\S+Z {2}endpoints\.snapshot {6}shop\/web\/80 {2}1 endpoint: 127\.0\.0\.11:8080$/m);
+    expect(cli.output()).toMatch(/^TIME +SEQ +TYPE +SUBJECT +SUMMARY$/m);
+    expect(cli.output()).toMatch(/^\S+Z {2}state:\d+ +endpoints\.snapshot {6}shop\/web\/80 +1 endpoint: 127\.0\.0\.11:8080$/m);
     expect(cli.output()).toContain('following meshbus.v1.state.endpoints.shop.> (MESHBUS_STATE)');
     expect(cli.output()).not.toContain('leader.changed');
     expect((await cli.stop()).code).toBe(0);
@@ -77,9 +78,62 @@ describe('meshbus events against a real nats-server', () => {
     await publisher.publish('endpointSet', subjects.endpoints('shop', 'big', 80), 'shop/big/80', sampleEndpointSet(25_000, 'big'));
     const cli = runCli(['events', '--replay', '--subject', 'meshbus.v1.state.endpoints.shop.big.80', '--nats-url', nats.url], { cwd });
     await waitFor(() => cli.output().includes('shop/big/80'), { what: 'the big set', timeoutMs: 20_000 });
-    expect(cli.output()).toMatch(/endpoints\.snapshot {6}shop\/big\/80 {2}25000 endpoints: 10\.0\.0\.0:8080 .* \+\d+ more$/m);
+    expect(cli.output()).toMatch(/endpoints\.snapshot {6}shop\/big\/80 +25000 endpoints: 10\.0\.0\.0:8080 .* \+\d+ more$/m);
     expect(cli.output()).not.toContain('malformed');
     expect((await cli.stop()).code).toBe(0);
+  });
+
+  it('replays from a time or a sequence, filtered by type, namespace and name', async () => {
+    await publisher.publish('certificateIssued', subjects.certificateIssued, 'web.shop.serviceaccount.identity.meshbus.cluster.local', {
+      identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+      serial: 'aa01',
+      notAfter: '2026-12-02T10:00:00.000Z',
+      replica: 'identity-1',
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const since = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await publisher.publish('certificateIssued', subjects.certificateIssued, 'api.shop.serviceaccount.identity.meshbus.cluster.local', {
+      identity: 'api.shop.serviceaccount.identity.meshbus.cluster.local',
+      serial: 'aa02',
+      notAfter: '2026-12-02T10:00:00.000Z',
+      replica: 'identity-1',
+    });
+    await publisher.publish('leaderChanged', subjects.leader('policy'), 'policy', { role: 'policy', holder: 'policy-1', term: 5 });
+    await publisher.publish('endpointSet', subjects.endpoints('shop', 'api', 80), 'shop/api/80', { namespace: 'shop', service: 'api', port: 80, endpoints: [] });
+    await publisher.publish('endpointSet', subjects.endpoints('other', 'web', 80), 'other/web/80', { namespace: 'other', service: 'web', port: 80, endpoints: [] });
+
+    const caughtUp = (cli: ReturnType<typeof runCli>) => waitFor(() => cli.output().includes('following'), { what: 'the CLI to catch up', timeoutMs: 20_000 });
+    // Four readers side by side, each from its own start and with its own filter.
+    const byTime = runCli(['events', '--json', '--since', since, '--type', 'io.meshbus.v1.identity.*', '--nats-url', nats.url], { cwd });
+    const recent = runCli(['events', '--json', '--since', '10m', '--type', '*.certificate-issued', '--nats-url', nats.url], { cwd });
+    const bySeq = runCli(['events', '--json', '--subject', 'meshbus.v1.events.>', '--from-seq', String(second), '--nats-url', nats.url], { cwd });
+    const scoped = runCli(['events', '--replay', '--namespace', 'shop', '--name', 'api', '--nats-url', nats.url], { cwd });
+    await Promise.all([byTime, recent, bySeq, scoped].map(caughtUp));
+
+    await waitFor(() => jsonLines(byTime.output()).length >= 1, { what: 'the certificate issued since then' });
+    await waitFor(() => jsonLines(recent.output()).length >= 2, { what: 'both certificates' });
+    await waitFor(() => jsonLines(bySeq.output()).length >= 2, { what: 'the events from that sequence' });
+    await waitFor(() => scoped.output().includes('shop/api/80'), { what: 'the shop/api endpoint set' });
+    await new Promise((r) => setTimeout(r, 300));
+
+    expect(jsonLines(byTime.output()).map((e) => (e.data as { serial: string }).serial)).toEqual(['aa02']);
+    expect(jsonLines(recent.output()).map((e) => (e.data as { serial: string }).serial)).toEqual(['aa01', 'aa02']);
+    const fromSeq = jsonLines(bySeq.output());
+    expect(fromSeq[0]).toMatchObject({ sequence: second, type: 'io.meshbus.v1.identity.certificate-issued', data: { serial: 'aa02' } });
+    expect(fromSeq[1]).toMatchObject({ sequence: second + 1, type: 'io.meshbus.v1.leader.changed' });
+    expect(scoped.output()).toMatch(/state:\d+ +endpoints\.snapshot +shop\/api\/80 +no endpoints/);
+    expect(scoped.output()).not.toContain('shop/web/80');
+    expect(scoped.output()).not.toContain('other/web/80');
+    expect(scoped.output()).not.toContain('leader.changed');
+    for (const cli of [byTime, recent, bySeq, scoped]) expect((await cli.stop()).code).toBe(0);
+
+    const twoStreams = runCli(['events', '--from-seq', '1', '--nats-url', nats.url], { cwd });
+    const typo = runCli(['events', '--type', 'io.meshbus.v1.endpoint.snapshot', '--nats-url', nats.url], { cwd });
+    expect((await twoStreams.exited).code).not.toBe(0);
+    expect(twoStreams.output()).toContain('--from-seq is a sequence of one stream: add --subject within');
+    expect((await typo.exited).code).not.toBe(0);
+    expect(typo.output()).toContain('matches no event type');
   });
 
   it('refuses a subject outside both streams, and an unreachable server, with exit code 1', async () => {
