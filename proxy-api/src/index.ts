@@ -11,6 +11,8 @@ export * as httpTypes from './gen/http_types.js';
 export * as grpcRoute from './gen/grpc_route.js';
 export * as opaqueRoute from './gen/opaque_route.js';
 export * as tlsRoute from './gen/tls_route.js';
+/** `meshbus.telemetry.v1`: the traffic summaries proxies report (a meshbus extension). */
+export * as telemetry from './gen/telemetry.js';
 /** `google.protobuf.Duration`, the type of every timeout and interval in the messages above. */
 export { Duration } from './gen/google/protobuf/duration.js';
 
