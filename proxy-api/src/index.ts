@@ -22,3 +22,9 @@ export { Duration } from './gen/google/protobuf/duration.js';
  * or protoc that need the schema.
  */
 export const protoDir: string = fileURLToPath(new URL('../proto', import.meta.url));
+
+/**
+ * What a `meshbus.telemetry.v1.SignedReport` signature covers: these bytes, then the encoded
+ * summary. The prefix keeps such a signature from standing for anything else the key signs.
+ */
+export const telemetrySignaturePrefix: Uint8Array = new TextEncoder().encode('meshbus.telemetry.v1.summary\n');

@@ -18,6 +18,7 @@ import {
   ProxyAdmin,
   proxyReadiness,
   proxyConfigFromEnv,
+  PROXY_DEFAULTS,
   type ProxyConfig,
   type WatchHandle,
 } from './control/index.js';
@@ -26,6 +27,7 @@ import { InboundProxy } from './data/inbound-proxy.js';
 import { OutboundProxy } from './data/outbound-proxy.js';
 import { listenDualStack, TransparentOutbound, transparentInboundPort } from './data/transparent.js';
 import { AccessLog, IdentityMetrics, ProxyMetrics, registerProcessMetrics } from './metrics/index.js';
+import { TelemetryReporter, TrafficSummarizer } from './telemetry/index.js';
 import { MeshTls } from './tls/index.js';
 
 /** What a test (or `meshbus run`) may replace. */
@@ -74,6 +76,8 @@ export class Proxy {
   private readonly discovery: ControlDiscovery;
   private readonly admin: ProxyAdmin;
   private readonly accessLog: AccessLog | undefined;
+  /** Sends traffic summaries to the gateway; none when the interval is 0. */
+  private readonly telemetry: TelemetryReporter | undefined;
   private meshTls: MeshTls | undefined;
   private inboundProxy: InboundProxy | undefined;
   private outboundProxy: OutboundProxy | undefined;
@@ -90,8 +94,23 @@ export class Proxy {
     overrides: ProxyOverrides = {},
   ) {
     this.logger = overrides.logger ?? silentLogger();
-    this.metrics = new ProxyMetrics(this.registry);
+    const telemetryIntervalMs = config.telemetryIntervalMs ?? PROXY_DEFAULTS.telemetryIntervalMs;
+    const summarizer = telemetryIntervalMs > 0 ? new TrafficSummarizer() : undefined;
+    this.metrics = new ProxyMetrics(this.registry, summarizer ? { sink: summarizer } : {});
     this.certificates = overrides.certificates ?? createCertificateClient(config, { logger: this.logger.child({ component: 'identity' }) });
+    if (summarizer) {
+      this.telemetry = new TelemetryReporter({
+        gateways: config.gateways,
+        credentials: gatewayCredentials(config.gatewayTransport),
+        channelOptions: gatewayChannelOptions(config.gatewayTransport),
+        summarizer,
+        beforeDrain: () => this.metrics.flushConnectionBytes(),
+        certificate: () => this.certificates.current,
+        instance: config.workload.name,
+        intervalMs: telemetryIntervalMs,
+        logger: this.logger.child({ component: 'telemetry' }),
+      });
+    }
     const controlMetrics = new ControlMetrics(this.registry, { certificate: this.certificates });
     registerProcessMetrics(this.registry, { version: proxyVersion });
     const identityMetrics = new IdentityMetrics(this.registry);
@@ -214,6 +233,7 @@ export class Proxy {
       await this.transparentOutbound.listen(config.listeners.outbound.host, config.listeners.outbound.port);
     }
     await this.outboundProxy.listenMappings(config.listeners.outbound.host === '0.0.0.0' ? '127.0.0.1' : config.listeners.outbound.host, config.portMappings);
+    this.telemetry?.start();
     this.state = 'started';
     this.logger.info({ ...this.ports, mode: config.mode, identity: meshTls.identity }, 'proxy started');
   }
@@ -244,6 +264,7 @@ export class Proxy {
     this.state = 'stopping';
     const grace = this.config.shutdownGraceMs;
     await Promise.all([this.transparentOutbound?.close(), this.outboundProxy?.close(grace), this.inboundProxy?.close(grace)]);
+    await this.telemetry?.close();
     await this.discovery.close();
     for (const handle of this.inboundWatches.values()) await handle.close();
     await this.control.close();
