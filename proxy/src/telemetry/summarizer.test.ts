@@ -120,3 +120,10 @@ describe('TrafficSummarizer as the metrics sink', () => {
     expect(rows.find((r) => r.authority === '')?.success).toBe(8);
   });
 });
+
+describe('the latency buckets of the Telemetry API', () => {
+  it('are the bounds of response_latency_ms, which the summarizer counts in', async () => {
+    const { telemetryLatencyBoundsMs } = await import('@meshbus/proxy-api');
+    expect([...latencyBucketsMs]).toEqual([...telemetryLatencyBoundsMs]);
+  });
+});
