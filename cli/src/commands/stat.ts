@@ -12,6 +12,7 @@ interface StatFlags extends BusLoginFlags {
   by: StatGrouping;
   window: number;
   watch?: boolean;
+  json?: boolean;
   refresh: number;
 }
 
@@ -43,6 +44,7 @@ export function registerStatCommand(program: Command, context: CliContext): void
       .argument('<target>', '<namespace> or <namespace>/<workload> (the workload is the service account of its proxies)', parsedBy(parseStatTarget))
       .option('--by <grouping>', `one row per ${statGroupings.join(', ')}`, parsedBy(parseGrouping), 'workload')
       .option('--window <duration>', 'how far back the summaries are added up', parsedBy((v) => parseDurationFlag(v, '--window', { minMs: 1000, maxMs: 24 * 3_600_000 })), 60_000)
+      .option('--json', 'one JSON object per row (name, proxies, requests, success, failure, tls, rps, p50, p95, p99 in ms, tcpOpen) instead of the table')
       .option('--watch', 'print the table again every --refresh, over the sliding window, until Ctrl-C')
       .option('--refresh <duration>', 'how often --watch prints', parsedBy((v) => parseDurationFlag(v, '--refresh', { minMs: 500, maxMs: 3_600_000 })), 10_000),
   )
@@ -61,6 +63,8 @@ async function runStat(target: StatTarget, flags: StatFlags, context: CliContext
     if (rows.length === 0) {
       const what = target.workload === undefined ? `namespace ${target.namespace}` : `workload ${target.namespace}/${target.workload}`;
       context.stderr.write(`no traffic summaries for ${what} in the last ${flags.window / 1000}s (proxies report every 10s by default)\n`);
+    } else if (flags.json) {
+      for (const row of rows) context.stdout.write(`${JSON.stringify(row, (_key, value: unknown) => (value === Infinity ? null : value))}\n`);
     } else {
       context.stdout.write(formatStatTable(rows));
     }
