@@ -6,7 +6,7 @@
 import { verify, X509Certificate } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { isDnsLabel } from '@meshbus/core';
-import { telemetry, telemetrySignaturePrefix } from '@meshbus/proxy-api';
+import { telemetrySignaturePrefix, type telemetry } from '@meshbus/proxy-api';
 import { MeshbusError } from '@meshbus/runtime';
 
 /** A report the gateway does not publish, with the gRPC status the stream ends with. */
