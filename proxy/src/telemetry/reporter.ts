@@ -1,15 +1,18 @@
 /*
  * Sends the proxy's traffic summaries to a gateway, one signed report per
  * interval on a `Telemetry/Report` client stream. A failed stream is opened
- * again on the next gateway at the next interval; reports made meanwhile wait
- * in a small queue (the oldest are dropped past it). Best effort: the data
- * path never waits for it.
+ * again on the next gateway. Reports are written only on a connected channel;
+ * while there is none they wait in a small queue (the oldest are dropped past
+ * it). Best effort: a report written just before a connection breaks can be
+ * lost, and the data path never waits for any of it.
  */
-import type { ChannelCredentials, ChannelOptions, ClientWritableStream } from '@grpc/grpc-js';
+import { connectivityState, type ChannelCredentials, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
 import { telemetry } from '@meshbus/proxy-api';
 import { ConfigError, errorMessage, silentLogger, type Logger } from '@meshbus/runtime';
 import { signReport, summaryMessage, type SigningCertificate } from './report.js';
 import type { TrafficSummarizer } from './summarizer.js';
+
+const retryDelayMs = 1000;
 
 /** @default 10 seconds */
 export const DEFAULT_TELEMETRY_INTERVAL_MS = 10_000;
@@ -48,6 +51,8 @@ export class TelemetryReporter {
   private client: telemetry.TelemetryClient | undefined;
   private stream: ClientWritableStream<telemetry.SignedReport> | undefined;
   private closed = false;
+  private watching = false;
+  private retry: NodeJS.Timeout | undefined;
   /** Reports written to a stream so far. */
   sent = 0;
 
@@ -90,24 +95,69 @@ export class TelemetryReporter {
     this.flush();
   }
 
+  /** Reports waiting for a connected gateway. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   private flush(): void {
-    if (this.closed) return;
-    const stream = this.stream ?? this.open();
+    if (this.closed || this.queue.length === 0) return;
+    const client = (this.client ??= this.newClient());
+    const channel = client.getChannel();
+    const state = channel.getConnectivityState(true);
+    if (state === connectivityState.TRANSIENT_FAILURE || state === connectivityState.SHUTDOWN) {
+      this.nextGateway();
+      this.retryLater();
+      return;
+    }
+    if (state !== connectivityState.READY) {
+      if (!this.watching) {
+        // Write as soon as the channel connects, or try the next gateway if it fails.
+        this.watching = true;
+        channel.watchConnectivityState(state, Date.now() + this.intervalMs, () => {
+          this.watching = false;
+          if (this.client === client) this.flush();
+        });
+      }
+      return;
+    }
+    const stream = this.stream ?? this.open(client);
     while (this.queue.length > 0 && this.stream === stream) {
       stream.write(this.queue.shift()!);
       this.sent++;
     }
   }
 
-  private open(): ClientWritableStream<telemetry.SignedReport> {
+  /** Tries the (next) gateway again in a second, so queued reports need not wait a whole interval. */
+  private retryLater(): void {
+    if (this.retry !== undefined || this.closed) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.flush();
+    }, retryDelayMs);
+    this.retry.unref();
+  }
+
+  private newClient(): telemetry.TelemetryClient {
     const address = this.options.gateways[this.gatewayIndex % this.options.gateways.length]!;
+    return new telemetry.TelemetryClient(address, this.options.credentials, this.options.channelOptions ?? {});
+  }
+
+  private nextGateway(): void {
+    this.stream = undefined;
     this.client?.close();
-    this.client = new telemetry.TelemetryClient(address, this.options.credentials, this.options.channelOptions ?? {});
-    const stream = this.client.report((error) => {
-      if (this.stream === stream) this.stream = undefined;
+    this.client = undefined;
+    this.gatewayIndex++;
+  }
+
+  private open(client: telemetry.TelemetryClient): ClientWritableStream<telemetry.SignedReport> {
+    const address = this.options.gateways[this.gatewayIndex % this.options.gateways.length]!;
+    const stream = client.report((error) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
       if (error && !this.closed) {
-        this.gatewayIndex++;
-        this.logger.info({ gateway: address, err: error.message }, 'telemetry stream ended; reporting to the next gateway at the next interval');
+        this.logger.info({ gateway: address, err: error.message }, 'telemetry stream ended; reporting to the next gateway');
+        this.nextGateway();
       }
     });
     this.stream = stream;
@@ -119,6 +169,8 @@ export class TelemetryReporter {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
     this.tick();
     this.closed = true;
     const stream = this.stream;
