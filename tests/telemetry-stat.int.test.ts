@@ -144,6 +144,22 @@ describe('meshbus stat over the proxies’ traffic summaries', () => {
     expect(table).toMatch(new RegExp(`^${ns}/server\\s+1\\s+${rate.replace('.', '\\.')}%\\s+\\S+\\s+\\d+ms\\s+\\d+ms\\s+\\d+ms\\s+\\d+$`, 'm'));
   }, 60_000);
 
+  it('shows the busiest routes with top, as plain text when stdout is not a terminal', async () => {
+    // top runs until stopped: the test stops it with SIGTERM after a few refreshes, which it answers by exiting cleanly.
+    const child = execFile('node', [join(repoRoot, 'cli/dist/main.js'), 'top', ns, '--refresh', '500ms', '--nats-url', mesh.nats.url], { encoding: 'utf8', cwd: dir });
+    let out = '';
+    child.stdout!.on('data', (c: string) => (out += c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor(() => (out.match(/busiest routes/g) ?? []).length >= 2, { what: 'two refreshes of meshbus top', timeoutMs: 15_000 });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out, out).not.toContain('\x1b[2J');
+    const total = sent.ok + sent.failed;
+    const rate = ((100 * sent.ok) / total).toFixed(2).replace('.', '\\.');
+    expect(out, out).toMatch(new RegExp(`^${ns}/server\\s+inbound\\s+\\S+\\s+default\\s+${total}\\s+\\S+\\s+${rate}%`, 'm'));
+    expect(out).toMatch(new RegExp(`^${ns}/client\\s+outbound\\s+server\\.${ns}\\.svc\\.cluster\\.local:80\\s+default\\s+${total}\\s`, 'm'));
+  }, 30_000);
+
   it('answers a target it has no summaries for on stderr, and refuses a bad target', async () => {
     const empty = await run('node', [join(repoRoot, 'cli/dist/main.js'), 'stat', 'nobody', '--nats-url', mesh.nats.url], { encoding: 'utf8', cwd: dir });
     expect(empty.stdout).toBe('');
