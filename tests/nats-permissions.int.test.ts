@@ -177,6 +177,13 @@ describe('per-service NATS users with least-privilege permissions', () => {
     conns.push(gateway.nc);
     gateway.nc.publish('meshbus.v1.state.endpoints.shop.web.80', new Uint8Array());
     await waitFor(() => gateway.violations.includes('publish meshbus.v1.state.endpoints.shop.web.80'), { what: 'gateway publish refused' });
+    // Its traffic summaries, and no other event.
+    gateway.nc.publish('meshbus.v1.events.metrics.shop.web', new Uint8Array());
+    gateway.nc.publish('meshbus.v1.events.identity.certificate-issued', new Uint8Array());
+    gateway.nc.publish('meshbus.v1.events.metrics.shop.web.extra', new Uint8Array());
+    await waitFor(() => gateway.violations.includes('publish meshbus.v1.events.metrics.shop.web.extra'), { what: 'gateway publish of a deeper subject refused' });
+    expect(gateway.violations).toContain('publish meshbus.v1.events.identity.certificate-issued');
+    expect(gateway.violations).not.toContain('publish meshbus.v1.events.metrics.shop.web');
   });
 
   it('keeps a workload out of the state stream: a malformed registration never lands', async () => {

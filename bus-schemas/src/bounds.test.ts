@@ -41,6 +41,19 @@ const injection = (patch: Record<string, unknown> = {}) => ({
   ...patch,
 });
 
+const summary = (patch: Record<string, unknown> = {}, row: Record<string, unknown> = {}) => ({
+  namespace: 'shop',
+  workload: 'web',
+  identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+  instance: 'web-1',
+  intervalStart: '2026-01-01T00:00:00Z',
+  intervalMs: 10000,
+  latencyBoundsMs: [1, 10, 100],
+  requests: [{ direction: 'inbound', authority: '', route: '', statusClass: 2, tls: true, success: 1, failure: 0, latency: [1, 0, 0, 0], ...row }],
+  tcp: [],
+  ...patch,
+});
+
 const label = (n: number) => 'a'.repeat(n);
 /** A DNS-1123 subdomain of exactly `n` characters: 63-character labels joined by dots. */
 const subdomain = (n: number) => {
@@ -65,6 +78,27 @@ interface Bound {
 }
 
 const bounds: Bound[] = [
+  {
+    what: 'metrics summary: workload is a DNS-1123 label',
+    kind: 'metricsSummary',
+    ok: summary({ workload: label(63) }),
+    bad: summary({ workload: 'Web' }),
+    error: /\/workload must match pattern/,
+  },
+  {
+    what: 'metrics summary: at most 1000 request rows',
+    kind: 'metricsSummary',
+    ok: summary({ requests: Array.from({ length: 1000 }, () => summary().requests[0]) }),
+    bad: summary({ requests: Array.from({ length: 1001 }, () => summary().requests[0]) }),
+    error: /\/requests must NOT have more than 1000 items/,
+  },
+  {
+    what: 'metrics summary: counts are not negative',
+    kind: 'metricsSummary',
+    ok: summary({}, { failure: 0 }),
+    bad: summary({}, { failure: -1 }),
+    error: /\/requests\/0\/failure must be >= 0/,
+  },
   {
     what: 'namespace: DNS-1123 label of 63',
     kind: 'endpointSet',

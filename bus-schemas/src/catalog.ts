@@ -22,6 +22,7 @@ import type { PolicyDefaults } from './generated/policy-defaults.js';
 import type { PolicyStatus } from './generated/policy-status.js';
 import type { PolicyRejected } from './generated/policy-rejected.js';
 import type { PodInjection } from './generated/pod-injection.js';
+import type { MetricsSummary } from './generated/metrics-summary.js';
 
 /** Prefix of every subject of this bus version. */
 export const subjectPrefix = 'meshbus.v1';
@@ -73,7 +74,8 @@ export type SchemaName =
   | 'policy-defaults'
   | 'policy-status'
   | 'policy-rejected'
-  | 'pod-injection';
+  | 'pod-injection'
+  | 'metrics-summary';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -204,6 +206,14 @@ export const catalog = {
     stream: 'events',
     publisher: 'identity (the replica that signed)',
     description: 'A workload leaf certificate was signed: identity, serial, expiry and replica; never a key or token.',
+  },
+  metricsSummary: {
+    type: 'io.meshbus.v1.metrics.summary',
+    subject: `${subjectPrefix}.events.metrics.{namespace}.{workload}`,
+    schema: 'metrics-summary',
+    stream: 'events',
+    publisher: 'gateway (for the identity the reporting proxy proved)',
+    description: 'One proxy\'s traffic during one interval: request counts, success and failure, fixed latency buckets, TCP connections and bytes.',
   },
   issuerUpdated: {
     type: 'io.meshbus.v1.identity.issuer-updated',
@@ -362,6 +372,7 @@ export interface EventDataMap {
   policyStatusDeleted: StateDeleted;
   policyRejected: PolicyRejected;
   podInjection: PodInjection;
+  metricsSummary: MetricsSummary;
 }
 
 const kindsByType = new Map<string, EventKind>(

@@ -33,6 +33,7 @@ export type { WorkloadExpired } from './generated/workload-expired.js';
 export type { CertifyRequest } from './generated/certify-request.js';
 export type { CertifyResponse } from './generated/certify-response.js';
 export type { TrustBundle } from './generated/trust-bundle.js';
+export type { MetricsSummary } from './generated/metrics-summary.js';
 export type { CertificateIssued } from './generated/certificate-issued.js';
 export type { IssuerUpdated } from './generated/issuer-updated.js';
 export type { IssuerRefused } from './generated/issuer-refused.js';

@@ -61,6 +61,12 @@ export const subjects = {
   /** One admission answered by the injector, by its result. */
   podInjection: (result: 'injected' | 'skipped' | 'refused') => `${subjectPrefix}.events.injector.pod.${token(result, 'result')}`,
   allPodInjections: `${subjectPrefix}.events.injector.pod.*`,
+  /** Traffic summaries of the proxies of one workload (namespace and service account of their identity). */
+  metricsSummary: (namespace: string, workload: string) =>
+    `${subjectPrefix}.events.metrics.${token(namespace, 'namespace')}.${token(workload, 'workload')}`,
+  /** Every traffic summary: `metricsOf('shop')` for a namespace, `metricsOf('shop', 'web')` for a workload. */
+  metricsOf: (namespace?: string, workload?: string) =>
+    `${subjectPrefix}.events.metrics.${namespace === undefined ? '*' : token(namespace, 'namespace')}.${workload === undefined ? '*' : token(workload, 'workload')}`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
 } as const;

@@ -106,6 +106,22 @@ describe('formatEventLine', () => {
     expect(summarizeEvent(refused)).toBe('refused shop/db (dry run): InvalidAnnotation: annotation config.meshbus.io/access-log: "loud" is not allowed');
   });
 
+  it('summarizes traffic summaries with their workload, instance, requests and open connections', () => {
+    const row = { direction: 'inbound' as const, authority: '', route: '', statusClass: 2, tls: true, success: 9, failure: 0, latency: [9] };
+    const summary = event('metricsSummary', 'web.shop.serviceaccount.identity.meshbus.cluster.local', {
+      namespace: 'shop',
+      workload: 'web',
+      identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+      instance: 'web-1',
+      intervalStart: '2025-03-01T12:00:00.000Z',
+      intervalMs: 10_000,
+      latencyBoundsMs: [1],
+      requests: [row, { ...row, statusClass: 5, success: 0, failure: 3 }],
+      tcp: [{ direction: 'inbound', authority: '', opened: 1, closed: 0, open: 1, readBytes: 10, writeBytes: 10 }],
+    });
+    expect(summarizeEvent(summary)).toBe('shop/web web-1 10s: 12 requests, 3 failed, 1 open connection');
+  });
+
   it('prints the data of other kinds as compact JSON', () => {
     const other = { ...event('leaderChanged', 'x', { role: 'r', holder: 'h', term: 1 }), kind: 'certifyResponse' } as BusEvent;
     expect(summarizeEvent(other)).toBe('{"role":"r","holder":"h","term":1}');

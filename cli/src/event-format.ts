@@ -89,6 +89,17 @@ export function summarizeEvent(event: BusEvent): string {
     const dryRun = d.dryRun ? ' (dry run)' : '';
     return `${d.result} ${pod}${owner}${version}${dryRun}: ${d.reason.code}: ${d.reason.message}`;
   }
+  if (isKind(event, 'metricsSummary')) {
+    const d = event.data;
+    let success = 0;
+    let failure = 0;
+    for (const r of d.requests) {
+      success += r.success;
+      failure += r.failure;
+    }
+    const open = d.tcp.reduce((n, t) => n + t.open, 0);
+    return `${d.namespace}/${d.workload} ${d.instance || '-'} ${d.intervalMs / 1000}s: ${plural(success + failure, 'request')}, ${failure} failed, ${plural(open, 'open connection')}`;
+  }
   return compactJson(event.data);
 }
 

@@ -13,6 +13,8 @@ import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommands } from './commands/proxy.js';
 import { registerRegisterCommand } from './commands/register.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerStatCommand } from './commands/stat.js';
+import { registerTopCommand } from './commands/top.js';
 import type { CliContext } from './context.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -45,5 +47,7 @@ export function createProgram(context: CliContext): Command {
   registerCheckCommand(program, context);
   registerProxyCommands(program, context);
   registerRunCommand(program, context);
+  registerStatCommand(program, context);
+  registerTopCommand(program, context);
   return program;
 }

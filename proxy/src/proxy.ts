@@ -18,6 +18,7 @@ import {
   ProxyAdmin,
   proxyReadiness,
   proxyConfigFromEnv,
+  PROXY_DEFAULTS,
   type ProxyConfig,
   type WatchHandle,
 } from './control/index.js';
@@ -26,6 +27,7 @@ import { InboundProxy } from './data/inbound-proxy.js';
 import { OutboundProxy } from './data/outbound-proxy.js';
 import { listenDualStack, TransparentOutbound, transparentInboundPort } from './data/transparent.js';
 import { AccessLog, IdentityMetrics, ProxyMetrics, registerProcessMetrics } from './metrics/index.js';
+import { TelemetryReporter, TrafficSummarizer } from './telemetry/index.js';
 import { MeshTls } from './tls/index.js';
 import { createRequestTracer, tracingConfigFromEnv, type RequestTracer, type TracingConfig } from './tracing/index.js';
 
@@ -78,6 +80,8 @@ export class Proxy {
   private readonly admin: ProxyAdmin;
   private readonly accessLog: AccessLog | undefined;
   private readonly tracer: RequestTracer;
+  /** Sends traffic summaries to the gateway; none when the interval is 0. */
+  private readonly telemetry: TelemetryReporter | undefined;
   private meshTls: MeshTls | undefined;
   private inboundProxy: InboundProxy | undefined;
   private outboundProxy: OutboundProxy | undefined;
@@ -94,8 +98,23 @@ export class Proxy {
     overrides: ProxyOverrides = {},
   ) {
     this.logger = overrides.logger ?? silentLogger();
-    this.metrics = new ProxyMetrics(this.registry);
+    const telemetryIntervalMs = config.telemetryIntervalMs ?? PROXY_DEFAULTS.telemetryIntervalMs;
+    const summarizer = telemetryIntervalMs > 0 ? new TrafficSummarizer() : undefined;
+    this.metrics = new ProxyMetrics(this.registry, summarizer ? { sink: summarizer } : {});
     this.certificates = overrides.certificates ?? createCertificateClient(config, { logger: this.logger.child({ component: 'identity' }) });
+    if (summarizer) {
+      this.telemetry = new TelemetryReporter({
+        gateways: config.gateways,
+        credentials: gatewayCredentials(config.gatewayTransport),
+        channelOptions: gatewayChannelOptions(config.gatewayTransport),
+        summarizer,
+        beforeDrain: () => this.metrics.flushConnectionBytes(),
+        certificate: () => this.certificates.current,
+        instance: config.workload.name,
+        intervalMs: telemetryIntervalMs,
+        logger: this.logger.child({ component: 'telemetry' }),
+      });
+    }
     const controlMetrics = new ControlMetrics(this.registry, { certificate: this.certificates });
     registerProcessMetrics(this.registry, { version: proxyVersion });
     const identityMetrics = new IdentityMetrics(this.registry);
@@ -221,6 +240,7 @@ export class Proxy {
       await this.transparentOutbound.listen(config.listeners.outbound.host, config.listeners.outbound.port);
     }
     await this.outboundProxy.listenMappings(config.listeners.outbound.host === '0.0.0.0' ? '127.0.0.1' : config.listeners.outbound.host, config.portMappings);
+    this.telemetry?.start();
     this.state = 'started';
     this.logger.info({ ...this.ports, mode: config.mode, identity: meshTls.identity }, 'proxy started');
   }
@@ -253,6 +273,7 @@ export class Proxy {
     await Promise.all([this.transparentOutbound?.close(), this.outboundProxy?.close(grace), this.inboundProxy?.close(grace)]);
     // Spans still queued go to the collector (within its export timeout); a dead one costs only them.
     await this.tracer.shutdown().catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'spans could not be sent at shutdown'));
+    await this.telemetry?.close();
     await this.discovery.close();
     for (const handle of this.inboundWatches.values()) await handle.close();
     await this.control.close();

@@ -63,9 +63,10 @@ describe('natsAuthorizationConfig', () => {
     expect(rolePermissions('reader').publish).toEqual(expect.arrayContaining(['$SRV.PING', '$SRV.INFO.*', '$SRV.STATS.*.*']));
   });
 
-  it('keeps the reader and the gateway off meshbus state and events', () => {
+  it('keeps the reader and the gateway off meshbus state and events, but for the summaries the gateway publishes', () => {
+    expect(rolePermissions('reader').publish.filter((s) => s.startsWith('meshbus.v1.state') || s.startsWith('meshbus.v1.events'))).toEqual([]);
+    expect(rolePermissions('gateway').publish.filter((s) => s.startsWith('meshbus.v1.state') || s.startsWith('meshbus.v1.events'))).toEqual(['meshbus.v1.events.metrics.*.*']);
     for (const role of ['reader', 'gateway'] as const) {
-      expect(rolePermissions(role).publish.filter((s) => s.startsWith('meshbus.v1.state') || s.startsWith('meshbus.v1.events')), role).toEqual([]);
       expect(rolePermissions(role).publish.some((s) => s.includes('STREAM.CREATE') || s.includes('STREAM.UPDATE')), role).toBe(false);
     }
     expect(rolePermissions('reader').publish.filter((s) => s.startsWith('meshbus.'))).toEqual([]);

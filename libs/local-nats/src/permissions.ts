@@ -100,6 +100,9 @@ const ownLease = (key: string) => [
   `$KV.${leaseBucket}.${key}`,
 ];
 
+/** The traffic summaries the gateway publishes for the proxies: `meshbus.v1.events.metrics.<namespace>.<workload>`. */
+const metricsSummarySubjects = 'meshbus.v1.events.metrics.*.*';
+
 /**
  * Least-privilege permissions per role. Everything not listed is denied; none
  * of them may delete or purge a stream, delete a message or a consumer, or
@@ -153,7 +156,8 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
     case 'gateway':
       // The gateway does not run ensureStreams (MESHBUS_ENSURE_STREAMS=false):
       // it waits until a writer has created the streams.
-      return { publish: unique([...streamReading, certifySubject]), subscribe: [inbox(role)] };
+      // It publishes the proxies' traffic summaries (core publish, no acknowledgement) and no other event.
+      return { publish: unique([...streamReading, certifySubject, metricsSummarySubjects]), subscribe: [inbox(role)] };
     case 'identity':
       return {
         publish: unique([

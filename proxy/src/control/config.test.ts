@@ -77,6 +77,7 @@ describe('proxyConfigFromEnv', () => {
       MESHBUS_PROXY_STREAM_MAX_LIFETIME: '10m',
       MESHBUS_PROXY_STREAM_LIFETIME_JITTER: '0.5',
       MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: '500ms',
+      MESHBUS_PROXY_TELEMETRY_INTERVAL: '30s',
     });
     expect(c.gatewayTransport).toEqual({ kind: 'tls', caFile: '/etc/ca.pem', serverName: 'gateway.meshbus.svc' });
     expect(c.token).toEqual({ kind: 'env', token: 'abc' });
@@ -93,6 +94,9 @@ describe('proxyConfigFromEnv', () => {
     expect(c.accessLog).toBe('json');
     expect(c.shutdownGraceMs).toBe(5000);
     expect(c.streams).toEqual({ idleTimeoutMs: 60_000, maxLifetimeMs: 600_000, lifetimeJitter: 0.5, initialTimeoutMs: 500 });
+    expect(c.telemetryIntervalMs).toBe(30_000);
+    expect(proxyConfigFromEnv(base).telemetryIntervalMs).toBe(10_000);
+    expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_TELEMETRY_INTERVAL: '0s' }).telemetryIntervalMs).toBe(0);
   });
 
   it('reads the trust anchors from a file or from the PEM itself, and the gateway CA likewise', () => {
@@ -150,6 +154,8 @@ describe('proxyConfigFromEnv', () => {
     [{ MESHBUS_PROXY_STREAM_MAX_LIFETIME: 'forever' }, /^MESHBUS_PROXY_STREAM_MAX_LIFETIME: invalid duration/],
     [{ MESHBUS_PROXY_STREAM_LIFETIME_JITTER: '1' }, /^MESHBUS_PROXY_STREAM_LIFETIME_JITTER must be a fraction in \[0, 1\)/],
     [{ MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: '-1s' }, /^MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: invalid duration/],
+    [{ MESHBUS_PROXY_TELEMETRY_INTERVAL: '500ms' }, /^MESHBUS_PROXY_TELEMETRY_INTERVAL must be between 1s and 1h, or 0s/],
+    [{ MESHBUS_PROXY_TELEMETRY_INTERVAL: '10' }, /^MESHBUS_PROXY_TELEMETRY_INTERVAL: invalid duration/],
   ])('refuses %j', (env, message) => fails(env, message));
 });
 

@@ -89,6 +89,8 @@ export interface ProxyConfig {
   readonly shutdownGraceMs: number;
   readonly streams: StreamLimits;
   readonly accessLog: AccessLogFormat;
+  /** How often a traffic summary goes to the gateway (`MESHBUS_PROXY_TELEMETRY_INTERVAL`); 0 sends none. @default 10s */
+  readonly telemetryIntervalMs?: number;
 }
 
 /** Limits of every watch stream to the gateway. */
@@ -118,6 +120,7 @@ export const PROXY_DEFAULTS = {
   maxLifetimeMs: 60 * 60_000,
   lifetimeJitter: 0.2,
   initialTimeoutMs: 3_000,
+  telemetryIntervalMs: 10_000,
 } as const;
 
 const P = 'MESHBUS_PROXY_';
@@ -294,6 +297,10 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
   const maxLifetimeMs = positiveDuration(env, `${P}STREAM_MAX_LIFETIME`, PROXY_DEFAULTS.maxLifetimeMs);
   const lifetimeJitter = fraction(env, `${P}STREAM_LIFETIME_JITTER`, PROXY_DEFAULTS.lifetimeJitter);
   const initialTimeoutMs = positiveDuration(env, `${P}STREAM_INITIAL_TIMEOUT`, PROXY_DEFAULTS.initialTimeoutMs);
+  const telemetryIntervalMs = envDuration(env, `${P}TELEMETRY_INTERVAL`, PROXY_DEFAULTS.telemetryIntervalMs);
+  if (telemetryIntervalMs !== 0 && (telemetryIntervalMs < 1000 || telemetryIntervalMs > 3_600_000)) {
+    throw new ConfigError(`${P}TELEMETRY_INTERVAL must be between 1s and 1h, or 0s to send no traffic summaries; got ${env[`${P}TELEMETRY_INTERVAL`]}`);
+  }
 
   return {
     mode: mode as ProxyMode,
@@ -313,5 +320,6 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
     shutdownGraceMs,
     streams: { idleTimeoutMs, maxLifetimeMs, lifetimeJitter, initialTimeoutMs },
     accessLog,
+    telemetryIntervalMs,
   };
 }

@@ -7,6 +7,7 @@ export {
   latencyBucketsMs,
   requestErrorKinds,
   type ProxyMetricsOptions,
+  type TrafficSink,
   type RequestRecorder,
   type ConnectionRecorder,
   type RequestErrorKind,

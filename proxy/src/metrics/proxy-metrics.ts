@@ -37,7 +37,21 @@ export const latencyBucketsMs: readonly number[] = [
 export const requestErrorKinds = ['timeout', 'failfast', 'unavailable', 'reset', 'unexpected'] as const;
 export type RequestErrorKind = (typeof requestErrorKinds)[number];
 
+/**
+ * A second consumer of what the metrics record (the bus summaries): told of
+ * every ended request and every connection with the series' label values,
+ * which are the same object for the same series.
+ */
+export interface TrafficSink {
+  response(values: Readonly<LabelValues>, elapsedMs: number | undefined, status: number | undefined, classification: 'success' | 'failure'): void;
+  tcpOpen(values: Readonly<LabelValues>): void;
+  tcpBytes(values: Readonly<LabelValues>, read: number, written: number): void;
+  tcpClose(values: Readonly<LabelValues>): void;
+}
+
 export interface ProxyMetricsOptions {
+  /** Also told of every request and connection. */
+  readonly sink?: TrafficSink;
   /** Monotonic clock in milliseconds. @default performance.now */
   readonly now?: () => number;
   /**
@@ -107,6 +121,7 @@ class Series {
 export class ProxyMetrics {
   private readonly now: () => number;
   private readonly maxAuthorities: number;
+  private readonly sink: TrafficSink | undefined;
   private readonly authorities = new Set<string>();
   /** The series of a label description, by its content: the data path makes a labels object per request. */
   private readonly byContent = new Map<string, Series>();
@@ -134,6 +149,7 @@ export class ProxyMetrics {
   constructor(registry: Registry, options: ProxyMetricsOptions = {}) {
     this.now = options.now ?? (() => performance.now());
     this.maxAuthorities = options.maxAuthorities ?? 500;
+    this.sink = options.sink;
     const registers = [registry];
     const flush = (): void => {
       for (const c of this.openConnections) c.flush();
@@ -210,6 +226,7 @@ export class ProxyMetrics {
     const values = this.series(labels).values;
     this.tcpOpens.inc(values);
     this.tcpOpenConnections.inc(values);
+    this.sink?.tcpOpen(values);
     const c = new Connection(this, values, this.now());
     this.openConnections.add(c);
     return c;
@@ -260,6 +277,7 @@ export class ProxyMetrics {
       series.outcomes.set(key, outcome);
     }
     if (elapsedMs !== undefined) this.latency.observe(outcome.latency, elapsedMs);
+    this.sink?.response(series.values, elapsedMs, status, classification);
     outcome.pending++;
     this.dirty.add(series);
   }
@@ -268,15 +286,22 @@ export class ProxyMetrics {
   recordBytes(values: LabelValues, read: number, written: number): void {
     if (read > 0) this.tcpReadBytes.inc(values, read);
     if (written > 0) this.tcpWriteBytes.inc(values, written);
+    if (read > 0 || written > 0) this.sink?.tcpBytes(values, read, written);
   }
 
   /** @internal */
   recordClose(c: Connection, values: LabelValues, openedAt: number, errno: string | undefined): void {
     this.openConnections.delete(c);
     this.tcpOpenConnections.dec(values);
+    this.sink?.tcpClose(values);
     const closed = { ...values, errno: errno === undefined ? '' : errnoLabel(errno) };
     this.tcpCloses.inc(closed);
     this.tcpDuration.observe(closed, Math.max(0, this.now() - openedAt));
+  }
+
+  /** Hands the bytes open connections moved so far to the counters (and the sink), as a scrape does. */
+  flushConnectionBytes(): void {
+    for (const c of this.openConnections) c.flush();
   }
 
   /** @internal */

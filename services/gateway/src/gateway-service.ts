@@ -10,6 +10,7 @@ import { createDestinationHandlers, destinationServiceDefinition, type Destinati
 import { addReflection, GatewayHealth } from './grpc-introspection.js';
 import { createIdentityHandler, identityServiceDefinition } from './identity-forwarder.js';
 import { PolicyIndex } from './policy-index.js';
+import { createTelemetryHandlers, telemetryServiceDefinition, trustFromBundle } from './telemetry-server.js';
 import { createPolicyHandlers, inboundPolicyServiceDefinition, outboundPolicyServiceDefinition, type PolicyHandlers } from './policy-server.js';
 
 /** The running gateway. */
@@ -145,6 +146,18 @@ export class GatewayImpl implements Gateway {
     this.policyHandlers = policyHandlers;
     server.addService(inboundPolicyServiceDefinition, policyHandlers.inbound);
     server.addService(outboundPolicyServiceDefinition, policyHandlers.outbound);
+    const trust = trustFromBundle();
+    server.addService(
+      telemetryServiceDefinition,
+      createTelemetryHandlers({
+        nc,
+        validator: busValidator(),
+        trust: () => trust(view.get(subjects.trustBundle)),
+        source: `/meshbus/gateway/${config.replicaId}`,
+        logger,
+        registry: this.registry,
+      }),
+    );
     this.health.addToServer(server);
     addReflection(server);
     const credentials = await this.grpc.credentials();
