@@ -212,4 +212,23 @@ export const eventExamples: { [K in EventKind]: EventExample<K> } = {
     source: '/meshbus/injector/injector-9a4f',
     data: { namespace: 'shop', generateName: 'web-5d8f7-', owner: { kind: 'ReplicaSet', name: 'web-5d8f7' }, result: 'injected', reason: { code: 'NamespaceEnabled', message: 'namespace shop is annotated meshbus.io/inject: enabled' }, proxyVersion: '0.1.0', dryRun: false, uid: '705ab4f5-6393-11e8-b7cc-42010a800002', replica: 'injector-9a4f' },
   },
+  metricsSummary: {
+    natsSubject: 'meshbus.v1.events.metrics.shop.web',
+    subject: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+    source: '/meshbus/gateway/gateway-7c2e',
+    data: {
+      namespace: 'shop',
+      workload: 'web',
+      identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+      instance: 'web-5d8f7-x2k9q',
+      intervalStart: '2026-12-01T10:00:00.000Z',
+      intervalMs: 10000,
+      latencyBoundsMs: [1, 5, 10, 50, 100, 500, 1000],
+      requests: [
+        { direction: 'outbound', authority: 'api.shop.svc.cluster.local:8080', route: 'default', statusClass: 2, tls: true, success: 118, failure: 0, latency: [0, 64, 41, 12, 1, 0, 0, 0] },
+        { direction: 'outbound', authority: 'api.shop.svc.cluster.local:8080', route: 'default', statusClass: 5, tls: true, success: 0, failure: 2, latency: [0, 1, 1, 0, 0, 0, 0, 0] },
+      ],
+      tcp: [{ direction: 'outbound', authority: 'api.shop.svc.cluster.local:8080', opened: 3, closed: 1, open: 2, readBytes: 48210, writeBytes: 20544 }],
+    },
+  },
 };
