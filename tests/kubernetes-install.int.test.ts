@@ -9,6 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startFakeKubeApi, startNats, startProcess, waitFor, type FakeKubeApi, type NatsCluster, type RunningProcess } from '@meshbus/testing';
+import { podCreateReview } from '@meshbus/injector';
 
 /*
  * The operator's path on the fake API server, with the real tools: `meshbus check --pre`,
@@ -282,19 +283,7 @@ describe('meshbus install output and meshbus check agree, on the fake API server
       spec: { serviceAccountName: 'web', containers: [{ name: 'web', image: 'nginx:1.27', ports: [{ containerPort: 80 }] }] },
     };
     const uid = `review-${name}`;
-    const review = {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid,
-        kind: { group: '', version: 'v1', kind: 'Pod' },
-        resource: { group: '', version: 'v1', resource: 'pods' },
-        namespace: 'shop',
-        operation: 'CREATE',
-        userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
-        object: pod,
-      },
-    };
+    const review = podCreateReview(pod, { uid });
     const proxyPath = `/api/v1/namespaces/${webhook.namespace}/services/https:${webhook.name}:${webhook.port}/proxy${webhook.path}`;
     // The injector learns of the meshed namespace through its watch; until then it leaves pods alone.
     const answer = await waitFor(

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureStreams } from '@meshbus/bus';
+import { podCreateReview } from '@meshbus/injector';
 import { natsAuthorizationConfig, startNats, type NatsCluster } from '@meshbus/testing';
 import { connect } from 'nats';
 import { IpcChild } from './ipc-child.js';
@@ -155,24 +156,7 @@ export function typicalPod(): Record<string, unknown> {
 
 /** The AdmissionReview of a pod CREATE as the API server sends it. */
 export function admissionReview(uid: string, pod: Record<string, unknown>): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' },
-      requestResource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'shop',
-      operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: '8c1b7f0e-0f2e-4b7a-9b1d-2a3c4d5e6f70', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
-      object: pod,
-      oldObject: null,
-      dryRun: false,
-      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
-    },
-  });
+  return JSON.stringify(podCreateReview(pod, { uid, namespace: 'shop' }));
 }
 
 function openssl(dir: string, ...args: string[]): void {

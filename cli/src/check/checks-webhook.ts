@@ -1,6 +1,6 @@
 import { randomUUID, createPrivateKey } from 'node:crypto';
 import { componentName, injectorTlsSecretName, webhookConfigurationName, webhookName } from '@meshbus/install';
-import { injectAnnotation } from '@meshbus/injector';
+import { injectAnnotation, podCreateReview } from '@meshbus/injector';
 import { objectPath, serviceProxyPath, statusMessage, withLabels, type KubeObject } from './cluster.js';
 import { chainsTo, describeExpiry, expiryOf, parseCertificateBundle, type CertificateFacts } from './certificates.js';
 import { Category, secretText, type CheckContext, type ClusterCheck } from './context.js';
@@ -170,23 +170,5 @@ export function admissionProbe(uid: string, namespace: string): unknown {
     metadata: { name: 'meshbus-check', namespace, annotations: { [injectAnnotation]: 'disabled' } },
     spec: { containers: [{ name: 'check', image: 'meshbus-check' }] },
   };
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' },
-      requestResource: { group: '', version: 'v1', resource: 'pods' },
-      name: 'meshbus-check',
-      namespace,
-      operation: 'CREATE',
-      userInfo: { username: 'meshbus-check' },
-      object: pod,
-      oldObject: null,
-      dryRun: true,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions', dryRun: ['All'] },
-    },
-  };
+  return podCreateReview(pod, { uid, namespace, userInfo: { username: 'meshbus-check' }, dryRun: true });
 }

@@ -120,3 +120,46 @@ function admittedPod(namespace: string, metadata: unknown, requestName: unknown)
     ...(ownerKind !== undefined && ownerName !== undefined ? { owner: { kind: ownerKind, name: ownerName } } : {}),
   };
 }
+
+/** What {@link podCreateReview} may set beyond the pod. */
+export interface PodCreateReviewOptions {
+  readonly uid: string;
+  /** @default the pod's metadata.namespace */
+  readonly namespace?: string;
+  /** The user the API server names as the creator. @default the ReplicaSet controller */
+  readonly userInfo?: Readonly<Record<string, unknown>>;
+  /** A dry-run request (`kubectl --dry-run=server`, or a probe): nothing is persisted. @default false */
+  readonly dryRun?: boolean;
+}
+
+/**
+ * The `admission.k8s.io/v1` AdmissionReview the API server sends a mutating webhook for a pod
+ * CREATE: for callers of the webhook other than the API server (`meshbus check`, benchmarks, tests).
+ */
+export function podCreateReview(pod: Readonly<Record<string, unknown>>, options: PodCreateReviewOptions): Record<string, unknown> {
+  const metadata = (pod.metadata ?? {}) as { name?: unknown; namespace?: unknown };
+  const namespace = options.namespace ?? (typeof metadata.namespace === 'string' ? metadata.namespace : 'default');
+  const dryRun = options.dryRun ?? false;
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: options.uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      ...(typeof metadata.name === 'string' ? { name: metadata.name } : {}),
+      namespace,
+      operation: 'CREATE',
+      userInfo: options.userInfo ?? {
+        username: 'system:serviceaccount:kube-system:replicaset-controller',
+        groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+      },
+      object: pod,
+      oldObject: null,
+      dryRun,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions', ...(dryRun ? { dryRun: ['All'] } : {}) },
+    },
+  };
+}

@@ -15,7 +15,7 @@ export {
 export { applyAdds, excludedNamespaces, injectPod, isInjected, names, pointerToken, proxyPorts, proxyUid, type InjectedCode, type InjectionConfig, type InjectionResult, type SkippedCode, type TrustAnchorsDelivery } from './inject.js';
 export { uninjectPod } from './uninject.js';
 export type { Container, NamespaceInfo, ObjectMeta, PatchOperation, Pod, PodSpec } from './k8s-types.js';
-export { reviewAdmission, type AdmissionAnswer, type AdmittedPod, type AdmittedRequest, type NamespaceLookup } from './admission.js';
+export { podCreateReview, reviewAdmission, type AdmissionAnswer, type AdmittedPod, type AdmittedRequest, type NamespaceLookup, type PodCreateReviewOptions } from './admission.js';
 export { BusPodEvents, podInjectionEvent, type BusPodEventsOptions, type DropReason, type PodEventSink, type PodInjectionEvent } from './pod-events.js';
 export { FolderNamespaceLookup } from './namespace-lookup.js';
 export { envToConfig, injectionTrust, type EventsConfig, type InjectorConfig, type NamespaceSourceConfig } from './config.js';
