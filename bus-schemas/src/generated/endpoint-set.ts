@@ -79,4 +79,21 @@ export interface Endpoint {
     namespace: string;
     name: string;
   };
+  /**
+   * Set on the endpoints of a service mirrored from a linked cluster: address and port are that cluster's multicluster gateway, identity is the remote workload's. The proxy opens mesh TLS to the gateway (which must present the gateway identity below), asks it for the authority, and runs its own mesh TLS with the remote workload inside that tunnel.
+   */
+  gateway?: {
+    /**
+     * Name of the linked cluster the service lives in.
+     */
+    cluster: string;
+    /**
+     * TLS identity of the linked cluster's multicluster gateway.
+     */
+    identity: string;
+    /**
+     * host:port of the service in the linked cluster, as its gateway resolves it: <service>.<namespace>.svc.<cluster-domain>:<port>.
+     */
+    authority: string;
+  };
 }
