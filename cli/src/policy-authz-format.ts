@@ -33,25 +33,47 @@ function sameNamespace(ref: PolicyRef, namespace: string): PolicyRef {
   return ref.namespace === namespace ? { ...ref, namespace: undefined } : ref;
 }
 
-function authzRow(port: string, server: string, route: string, a: Authorization | undefined, namespace: string): string[] {
-  if (!a) return [port, server, route, 'none: refused', '-', '-'];
-  return [port, server, route, policyRefText(sameNamespace(a.metadata, namespace)), policyNetworksText(a.networks), clientsText(a.authentication)];
+/** One line of who may reach a workload: on which port, server and route, by which authorization, from where and as whom. */
+export interface AuthzEntry {
+  /** The port, or `*` for every port without a server of its own. */
+  readonly port: string;
+  readonly server: string;
+  /** A route, or `*` for every request on the port. */
+  readonly route: string;
+  /** The authorization that lets the clients in, or undefined when nothing does (every request refused). */
+  readonly authorization: string | undefined;
+  readonly networks: string | undefined;
+  readonly clients: string | undefined;
 }
 
-function serverRows(port: string, s: InboundServer, namespace: string): string[][] {
+function authzEntry(port: string, server: string, route: string, a: Authorization | undefined, namespace: string): AuthzEntry {
+  if (!a) return { port, server, route, authorization: undefined, networks: undefined, clients: undefined };
+  return { port, server, route, authorization: policyRefText(sameNamespace(a.metadata, namespace)), networks: policyNetworksText(a.networks), clients: clientsText(a.authentication) };
+}
+
+function serverEntries(port: string, s: InboundServer, namespace: string): AuthzEntry[] {
   const server = policyRefText(sameNamespace(s.metadata, namespace));
-  const rows = s.authorizations.length ? s.authorizations.map((a) => authzRow(port, server, '*', a, namespace)) : [authzRow(port, server, '*', undefined, namespace)];
+  const entries = s.authorizations.length ? s.authorizations.map((a) => authzEntry(port, server, '*', a, namespace)) : [authzEntry(port, server, '*', undefined, namespace)];
   for (const r of [...(s.httpRoutes ?? []), ...(s.grpcRoutes ?? [])]) {
     const route = policyRefText(sameNamespace(r.metadata, namespace));
-    for (const a of r.authorizations) rows.push(authzRow(port, server, route, a, namespace));
+    for (const a of r.authorizations) entries.push(authzEntry(port, server, route, a, namespace));
   }
-  return rows;
+  return entries;
 }
 
-/** The rows of `meshbus authz`: per port (the default server last, as `*`), the server's authorizations (route `*`), then each route's own. */
-export function authzRows(policy: InboundPolicy): string[][] {
+/**
+ * Who may reach a workload under its inbound policy: per port (the default
+ * server last, as port `*`), the server's authorizations (route `*`), then
+ * each route's own. `meshbus authz` and the dashboard show these.
+ */
+export function authzEntries(policy: InboundPolicy): AuthzEntry[] {
   const ports = [...policy.ports].sort((a, b) => a.port - b.port);
-  return [...ports.flatMap((p) => serverRows(String(p.port), p.server, policy.namespace)), ...serverRows('*', policy.defaultServer, policy.namespace)];
+  return [...ports.flatMap((p) => serverEntries(String(p.port), p.server, policy.namespace)), ...serverEntries('*', policy.defaultServer, policy.namespace)];
+}
+
+/** The rows of `meshbus authz`: {@link authzEntries} as table cells. */
+export function authzRows(policy: InboundPolicy): string[][] {
+  return authzEntries(policy).map((e) => [e.port, e.server, e.route, e.authorization ?? 'none: refused', e.networks ?? '-', e.clients ?? '-']);
 }
 
 /** `meshbus authz` for a workload with a published policy. */

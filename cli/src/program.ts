@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerAuthzCommand } from './commands/authz.js';
 import { registerCheckCommand } from './commands/check.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerEndpointsCommand } from './commands/endpoints.js';
 import { registerEventsCommand } from './commands/events.js';
@@ -34,6 +35,7 @@ export function createProgram(context: CliContext): Command {
     })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerDashboardCommand(program, context);
   registerDevCommand(program, context);
   registerEndpointsCommand(program, context);
   registerEventsCommand(program, context);

@@ -1,0 +1,103 @@
+import { existsSync } from 'node:fs';
+import { appendFile, cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDestinationService, envToConfig as destinationEnv } from '@meshbus/destination';
+import { createPolicyService, envToConfig as policyEnv } from '@meshbus/policy-service';
+import { ResourceStack, silentLogger } from '@meshbus/runtime';
+import { freePort, startNats, waitFor, type RunningProcess } from '@meshbus/testing';
+import { runCli } from '../cli-process.js';
+import { repoRoot } from '../paths.js';
+
+// The real control plane (nats-server, destination, policy) on a copy of
+// examples/manifests, the built `meshbus dashboard`, and headless Chromium
+// looking at its page. A Service added to the manifests folder must show up
+// on the page within a second.
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+function getStatus(port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/api/view', headers: { host, origin: 'http://rebound.example' } }, (res) => {
+      res.resume();
+      if (Object.keys(res.headers).some((h) => h.startsWith('access-control-'))) reject(new Error('the dashboard sent CORS headers'));
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('meshbus dashboard in a browser', () => {
+  const stack = new ResourceStack(silentLogger());
+  let dir: string;
+  let natsUrl: string;
+  let browser: Browser;
+  let dashboard: RunningProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
+    dir = await mkdtemp(join(tmpdir(), 'meshbus-dashboard-'));
+    stack.defer(null, () => rm(dir, { recursive: true, force: true }));
+    await cp(join(repoRoot, 'examples/manifests'), join(dir, 'manifests'), { recursive: true });
+    const nats = await startNats();
+    stack.defer(nats, () => nats.stop());
+    natsUrl = nats.url;
+    const env = { NATS_URL: nats.url, MESHBUS_ADMIN_ADDR: '127.0.0.1:0', MESHBUS_MANIFESTS_DIR: join(dir, 'manifests'), MESHBUS_LEASE_DURATION: '1s' };
+    const destination = createDestinationService(destinationEnv({ ...env, MESHBUS_REPLICA_ID: 'destination-1' }), { logger: silentLogger() });
+    stack.use(destination);
+    await destination.start();
+    const policy = createPolicyService(policyEnv({ ...env, MESHBUS_REPLICA_ID: 'policy-1' }), { logger: silentLogger() });
+    stack.use(policy);
+    await policy.start();
+    port = await freePort('127.0.0.1');
+    dashboard = runCli(['dashboard', '--port', String(port), '--nats-url', natsUrl], { cwd: dir });
+    stack.defer(null, () => dashboard.stop(10_000));
+    await waitFor(() => dashboard.output().includes('dashboard on'), { timeoutMs: 30_000 });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    stack.defer(null, () => browser.close());
+  }, 90_000);
+
+  afterAll(async () => {
+    await stack.disposeAll();
+  }, 60_000);
+
+  it('shows the services, policies and events, and a new Service within a second', async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.locator('[data-service="shop/web"]').waitFor({ timeout: 20_000 });
+    await expect(page.locator('[data-service="shop/web"]').innerText()).resolves.toContain('127.0.0.11');
+    await expect(page.locator('#tap').innerText()).resolves.toContain('tap not available');
+    await page.locator('#policies h3').first().waitFor({ timeout: 20_000 });
+
+    await appendFile(
+      join(dir, 'manifests', 'web.yaml'),
+      '---\napiVersion: v1\nkind: Service\nmetadata: {name: web-canary, namespace: shop}\nspec:\n  selector: {app: web}\n  ports: [{name: http, port: 81, targetPort: http}]\n',
+    );
+    const edited = performance.now();
+    await page.locator('[data-service="shop/web-canary"]').waitFor({ timeout: 10_000 });
+    const elapsed = performance.now() - edited;
+    console.log(`dashboard: the new Service appeared on the page ${elapsed.toFixed(0)} ms after the manifest was edited`);
+    await mkdir(join(repoRoot, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: join(repoRoot, 'test-artifacts', 'dashboard.png'), fullPage: true });
+    expect(elapsed).toBeLessThan(1000);
+  }, 60_000);
+
+  it('refuses other Host headers and sends no CORS headers', async () => {
+    expect(await getStatus(port, `127.0.0.1:${port}`)).toBe(200);
+    expect(await getStatus(port, `rebound.example:${port}`)).toBe(403);
+  });
+
+  it('says so when the port is taken, and exits 2 on a bad flag', async () => {
+    const taken = runCli(['dashboard', '--port', String(port), '--nats-url', natsUrl], { cwd: dir });
+    expect((await taken.exited).code).toBe(1);
+    expect(taken.output()).toContain(`port ${port} on 127.0.0.1 is taken`);
+    const bad = runCli(['dashboard', '--port', 'seventy'], { cwd: dir });
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.output()).toContain('--port');
+  });
+});
