@@ -29,6 +29,9 @@ function parseAddress(text: string): string {
 }
 
 /** `meshbus dashboard`: a local web page of the mesh, live from the bus. */
+/** Changes arriving within this long go to the page in one push: a burst of state (a first read, a big edit) is drawn once, and one change still shows well within a second. */
+const pushCoalesceMs = 30;
+
 export function registerDashboardCommand(program: Command, context: CliContext, options: { tap?: TapFeed } = {}): void {
   withBusLogin(
     program
@@ -47,7 +50,7 @@ export function registerDashboardCommand(program: Command, context: CliContext, 
         pending ??= setTimeout(() => {
           pending = undefined;
           server?.push();
-        }, 100);
+        }, pushCoalesceMs);
       };
       const bus = await followBus(state, flags, context, logger, changed);
       try {
