@@ -80,7 +80,7 @@ describe('meshbus dashboard in a browser', () => {
     );
     const edited = performance.now();
     // Look every 10 ms: a locator's waitFor polls ever more slowly (up to every 500 ms and more), which would measure the test, not the page.
-    await page.waitForFunction((selector) => document.querySelector(selector) !== null, '[data-service="shop/web-canary"]', { polling: 10, timeout: 10_000 });
+    await page.waitForFunction(`document.querySelector('[data-service="shop/web-canary"]') !== null`, undefined, { polling: 10, timeout: 10_000 });
     const elapsed = performance.now() - edited;
     console.log(`dashboard: the new Service appeared on the page ${elapsed.toFixed(0)} ms after the manifest was edited`);
     await mkdir(join(repoRoot, 'test-artifacts'), { recursive: true });
