@@ -17,6 +17,11 @@ import { repoRoot } from '../paths.js';
 // looking at its page. A Service added to the manifests folder must show up
 // on the page within a second.
 
+/** What a function run in the page uses of it (the test is compiled without the DOM types). */
+interface PageGlobals {
+  document: { querySelector(selector: string): unknown };
+}
+
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 function getStatus(port: number, host: string): Promise<number> {
@@ -80,7 +85,7 @@ describe('meshbus dashboard in a browser', () => {
     );
     const edited = performance.now();
     // Look every 10 ms: a locator's waitFor polls ever more slowly (up to every 500 ms and more), which would measure the test, not the page.
-    await page.waitForFunction(`document.querySelector('[data-service="shop/web-canary"]') !== null`, undefined, { polling: 10, timeout: 10_000 });
+    await page.waitForFunction((selector) => (globalThis as unknown as PageGlobals).document.querySelector(selector) !== null, '[data-service="shop/web-canary"]', { polling: 10, timeout: 10_000 });
     const elapsed = performance.now() - edited;
     console.log(`dashboard: the new Service appeared on the page ${elapsed.toFixed(0)} ms after the manifest was edited`);
     await mkdir(join(repoRoot, 'test-artifacts'), { recursive: true });
