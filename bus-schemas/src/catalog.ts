@@ -238,7 +238,7 @@ export const catalog = {
   },
   tapEvent: {
     type: 'io.meshbus.v1.tap.event',
-    subject: `${subjectPrefix}.tap.events.{sessionId}`,
+    subject: `${subjectPrefix}.tap.events.{session}`,
     schema: 'tap-event',
     stream: 'core',
     publisher: 'gateway (for the identity the tapped proxy proved)',

@@ -56,6 +56,11 @@ export class TapRouter {
     return this.sessions.size;
   }
 
+  /** Proxies with an open, verified Watch stream. */
+  get proxyCount(): number {
+    return this.proxies.size;
+  }
+
   /** A session by id, if it runs. */
   session(sessionId: string): TapSession | undefined {
     return this.sessions.get(sessionId);
