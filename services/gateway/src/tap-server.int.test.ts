@@ -182,8 +182,16 @@ describe('Tap/Watch on the gateway', () => {
   it('ignores and counts a malformed request, and keeps serving', async () => {
     tapNc.publish(subjects.tapRequest('shop', 'web'), new TextEncoder().encode('{"not":"an event"}'));
     await requestTap({ sessionId: 'session-web-0002', action: 'start', namespace: 'shop', workload: 'web', filter: {}, maxRps: 5, expiresInMs: 30_000 });
-    await waitFor(() => service.router.sessionCount === 1, { what: 'the valid request after the malformed one' });
-    expect(await registry.metrics()).toMatch(/meshbus_gateway_tap_requests_total\{result="malformed_missing-header"\} 1/);
+    // Valid data, but for another workload than the subject names.
+    const wrong: TapRequest = { sessionId: 'session-api-0009', action: 'start', namespace: 'shop', workload: 'api', filter: {}, maxRps: 5, expiresInMs: 30_000 };
+    const encoded = encodeEvent('tapRequest', subjects.tapRequest('shop', 'web'), wrong, { source: '/meshbus/cli/test', subject: 'shop/api' }, validator);
+    tapNc.publish(subjects.tapRequest('shop', 'web'), encoded.payload, { headers: encoded.headers });
+    await requestTap({ sessionId: 'session-web-0002', action: 'start', namespace: 'shop', workload: 'web', filter: {}, maxRps: 5, expiresInMs: 30_000 });
+    await waitFor(() => service.router.sessionCount === 1, { what: 'the valid request after the malformed ones' });
+    expect(service.router.session('session-api-0009')).toBeUndefined();
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/meshbus_gateway_tap_requests_total\{result="malformed_missing-header"\} 1/);
+    expect(metrics).toMatch(/meshbus_gateway_tap_requests_total\{result="malformed_subject"\} 1/);
     await requestTap({ sessionId: 'session-web-0002', action: 'stop', namespace: 'shop', workload: 'web', filter: {}, maxRps: 5, expiresInMs: 30_000 });
     await waitFor(() => service.router.sessionCount === 0, { what: 'stopped' });
   });

@@ -48,6 +48,7 @@ export function verifyHello(hello: tap.Hello, trust: ReportTrust | undefined, no
   } catch (error) {
     throw invalid(`claim is not a protobuf meshbus.tap.v1.HelloClaim: ${errorMessage(error)}`);
   }
+  if (claim.instance.length > 253) throw invalid(`instance has ${claim.instance.length} characters; at most 253 are accepted`);
   const signedAt = Number(claim.signedAtMs);
   if (Math.abs(signedAt - nowMs) > maxHelloSkewMs) {
     throw invalid(`the hello was signed at ${new Date(signedAt).toISOString()}, too far from the gateway's clock (${new Date(nowMs).toISOString()}); sign a fresh claim`);
