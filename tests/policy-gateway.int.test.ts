@@ -356,7 +356,7 @@ describe('policy APIs of the gateway, served from policy state on the bus', () =
         });
       const listed = (await ask({ list_services: '' })) as { list_services_response: { service: { name: string }[] } };
       expect(listed.list_services_response.service.map((s) => s.name)).toEqual(
-        expect.arrayContaining(['io.linkerd.proxy.destination.Destination', 'io.linkerd.proxy.identity.Identity', 'io.linkerd.proxy.inbound.InboundServerPolicies', 'io.linkerd.proxy.outbound.OutboundPolicies', 'meshbus.telemetry.v1.Telemetry', 'grpc.health.v1.Health']),
+        expect.arrayContaining(['io.linkerd.proxy.destination.Destination', 'io.linkerd.proxy.identity.Identity', 'io.linkerd.proxy.inbound.InboundServerPolicies', 'io.linkerd.proxy.outbound.OutboundPolicies', 'meshbus.telemetry.v1.Telemetry', 'meshbus.tap.v1.Tap', 'grpc.health.v1.Health']),
       );
       const described = (await ask({ file_containing_symbol: 'io.linkerd.proxy.outbound.OutboundPolicies' })) as { file_descriptor_response?: { file_descriptor_proto: Buffer[] } };
       const files = described.file_descriptor_response?.file_descriptor_proto.map((b) => Buffer.from(b).toString('latin1')) ?? [];
