@@ -250,7 +250,13 @@ export function createTapService(options: TapOptions): TapService {
       }
       throw error;
     }
-    options.nc.publish(subject, encoded.payload, { headers: encoded.headers });
+    try {
+      options.nc.publish(subject, encoded.payload, { headers: encoded.headers });
+    } catch (error) {
+      // At most once: a record the bus cannot take now is dropped, the stream stays open.
+      logger.debug({ sessionId: session.sessionId }, `tap record not published: ${errorMessage(error)}`);
+      return 'publish_failed';
+    }
     return 'published';
   }
 
