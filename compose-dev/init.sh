@@ -32,7 +32,8 @@ cat > "$nats/users.json" <<JSON
   "identity": { "user": "identity", "password": "$NATS_PASSWORD_IDENTITY" },
   "injector": { "user": "injector", "password": "$NATS_PASSWORD_INJECTOR" },
   "workload": { "user": "workload", "password": "$NATS_PASSWORD_WORKLOAD" },
-  "reader": { "user": "reader", "password": "$NATS_PASSWORD_READER" }
+  "reader": { "user": "reader", "password": "$NATS_PASSWORD_READER" },
+  "tap": { "user": "tap", "password": "$NATS_PASSWORD_TAP" }
 }
 JSON
 meshbus nats-auth --users "$nats/users.json" > "$nats/auth.conf"

@@ -16,7 +16,7 @@ import { httpGet, natsAuthorizationConfig, waitFor, type NatsCluster, type NatsR
 import { destinationClient, EndpointWatcher, repoRoot, startMesh, type Mesh } from './harness.js';
 
 const cli = (args: string[]) => execFileSync('node', [join(repoRoot, 'cli/dist/main.js'), ...args], { encoding: 'utf8' });
-const roles: NatsRole[] = ['destination', 'policy', 'gateway', 'identity', 'workload', 'reader'];
+const roles: NatsRole[] = ['destination', 'policy', 'gateway', 'identity', 'workload', 'reader', 'tap'];
 const password = (role: NatsRole) => `${role}-pw-0123456789`;
 const login = (role: NatsRole) => ({ NATS_USER: role, NATS_PASSWORD: password(role) });
 
@@ -94,6 +94,33 @@ describe('per-service NATS users with least-privilege permissions', () => {
       backoff: { initialMs: 50, maxMs: 200 },
     });
     expect((await c.start()).identity).toBe(identity);
+  });
+
+  it('lets a tap login ask for taps and read tapped records that the gateway publishes, and keeps the reader out of both', async () => {
+    const gateway = await connectAs(nats.url, 'gateway');
+    const tap = await connectAs(nats.url, 'tap');
+    const reader = await connectAs(nats.url, 'reader');
+    conns.push(gateway.nc, tap.nc, reader.nc);
+    const requests = gateway.nc.subscribe('meshbus.v1.tap.requests.*.*');
+    const records = tap.nc.subscribe('meshbus.v1.tap.events.*');
+    await Promise.all([gateway.nc.flush(), tap.nc.flush()]);
+    tap.nc.publish('meshbus.v1.tap.requests.shop.api', 'start');
+    const [request] = await Promise.all([(async () => { for await (const m of requests) return m.subject; })()]);
+    expect(request).toBe('meshbus.v1.tap.requests.shop.api');
+    gateway.nc.publish('meshbus.v1.tap.events.s1', 'record');
+    for await (const m of records) {
+      expect(m.subject).toBe('meshbus.v1.tap.events.s1');
+      break;
+    }
+    expect(gateway.violations).toEqual([]);
+    expect(tap.violations).toEqual([]);
+    reader.nc.subscribe('meshbus.v1.tap.events.*');
+    await waitFor(() => reader.violations.includes('subscription meshbus.v1.tap.events.*'), { what: 'reader refused tap records' });
+    reader.nc.publish('meshbus.v1.tap.requests.shop.api', 'start');
+    await waitFor(() => reader.violations.includes('publish meshbus.v1.tap.requests.shop.api'), { what: 'reader refused tap requests' });
+    // The tap login cannot pose as the gateway.
+    tap.nc.publish('meshbus.v1.tap.events.s1', 'forged');
+    await waitFor(() => tap.violations.includes('publish meshbus.v1.tap.events.s1'), { what: 'tap login refused publishing records' });
   });
 
   it('lets the reader discover the identity service on the NATS services API', async () => {

@@ -5,7 +5,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureStreams, JetStreamPublisher } from '@meshbus/bus';
 import { busValidator, subjects, type InboundPolicy, type InboundServer, type OutboundPolicy, type PolicyDefaults } from '@meshbus/bus-schemas';
-import { inbound, outbound } from '@meshbus/proxy-api';
+import { inbound, outbound, tap } from '@meshbus/proxy-api';
 import { httpGet, waitFor } from '@meshbus/testing';
 import type { Gateway } from '@meshbus/gateway';
 import { startMesh, type Mesh } from './harness.js';
@@ -341,6 +341,18 @@ describe('policy APIs of the gateway, served from policy state on the bus', () =
       }
     });
 
+    it('serves Tap/Watch, refusing a hello it cannot check while the bus has no trust bundle', async () => {
+      const client = new tap.TapClient(`127.0.0.1:${gw.grpcPort}`, credentials.createInsecure());
+      clients.push(client);
+      const watch = client.watch();
+      const ended = new Promise<ServiceError>((resolve) => watch.on('error', resolve));
+      const claim = Buffer.from(tap.HelloClaim.encode({ signedAtMs: BigInt(Date.now()), instance: 'x' }).finish());
+      watch.write({ kind: { $case: 'hello', hello: { claim, certificateChain: [Buffer.from('not a certificate')], signature: Buffer.from('sig') } } });
+      const error = await ended;
+      expect(error.code).toBe(status.UNAVAILABLE);
+      expect(error.details).toMatch(/trust bundle/);
+    });
+
     it('lists the services and describes them through server reflection', async () => {
       const reflection = new reflectionPackage.grpc.reflection.v1.ServerReflection(`127.0.0.1:${gw.grpcPort}`, credentials.createInsecure());
       clients.push(reflection);
@@ -356,7 +368,7 @@ describe('policy APIs of the gateway, served from policy state on the bus', () =
         });
       const listed = (await ask({ list_services: '' })) as { list_services_response: { service: { name: string }[] } };
       expect(listed.list_services_response.service.map((s) => s.name)).toEqual(
-        expect.arrayContaining(['io.linkerd.proxy.destination.Destination', 'io.linkerd.proxy.identity.Identity', 'io.linkerd.proxy.inbound.InboundServerPolicies', 'io.linkerd.proxy.outbound.OutboundPolicies', 'meshbus.telemetry.v1.Telemetry', 'grpc.health.v1.Health']),
+        expect.arrayContaining(['io.linkerd.proxy.destination.Destination', 'io.linkerd.proxy.identity.Identity', 'io.linkerd.proxy.inbound.InboundServerPolicies', 'io.linkerd.proxy.outbound.OutboundPolicies', 'meshbus.telemetry.v1.Telemetry', 'meshbus.tap.v1.Tap', 'grpc.health.v1.Health']),
       );
       const described = (await ask({ file_containing_symbol: 'io.linkerd.proxy.outbound.OutboundPolicies' })) as { file_descriptor_response?: { file_descriptor_proto: Buffer[] } };
       const files = described.file_descriptor_response?.file_descriptor_proto.map((b) => Buffer.from(b).toString('latin1')) ?? [];

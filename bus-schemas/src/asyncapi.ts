@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { catalog, extensionAttributes, schemaUri, streams, subjectPrefix, type EventKind, type SchemaName } from './catalog.js';
+import { catalog, extensionAttributes, isStream, schemaUri, streams, subjectPrefix, type EventKind, type SchemaName } from './catalog.js';
 import { eventExamples } from './examples.js';
 import { loadSchema } from './validation.js';
 
@@ -47,7 +47,7 @@ function schemaComponent(name: SchemaName): Json {
 
 function headersSchema(kind: EventKind): Json {
   const entry = catalog[kind];
-  const stored = entry.stream !== 'request-reply';
+  const stored = isStream(entry.stream);
   return {
     type: 'object',
     description: 'CloudEvents 1.0 attributes in binary mode, as NATS headers.',
@@ -89,7 +89,7 @@ function exampleHeaders(kind: EventKind): Record<string, string> {
     'content-type': 'application/json',
   };
   if (/\bleader\b/.test(entry.publisher) || entry.publisher.startsWith('any replicated writer')) h[extensionAttributes.term.header] = '42';
-  if (entry.stream !== 'request-reply') h['Nats-Msg-Id'] = exampleId;
+  if (isStream(entry.stream)) h['Nats-Msg-Id'] = exampleId;
   return h;
 }
 
@@ -117,6 +117,7 @@ function messageComponent(kind: EventKind): Json {
 function where(kind: EventKind): string {
   const carrier = catalog[kind].stream;
   if (carrier === 'request-reply') return 'Core NATS request/reply, not stored (at most once).';
+  if (carrier === 'core') return 'Core NATS publish/subscribe, not stored: only subscribers present receive it, at most once.';
   const s = streams[carrier];
   return `Stored in the JetStream stream ${s.name} (${s.retention}).`;
 }
@@ -222,7 +223,9 @@ export const referenceMarkers = {
 
 function carrierText(kind: EventKind): string {
   const carrier = catalog[kind].stream;
-  return carrier === 'request-reply' ? 'core NATS request/reply (not stored)' : `\`${streams[carrier].name}\``;
+  if (carrier === 'request-reply') return 'core NATS request/reply (not stored)';
+  if (carrier === 'core') return 'core NATS publish/subscribe (not stored)';
+  return `\`${streams[carrier].name}\``;
 }
 
 /**

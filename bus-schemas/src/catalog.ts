@@ -23,6 +23,8 @@ import type { PolicyStatus } from './generated/policy-status.js';
 import type { PolicyRejected } from './generated/policy-rejected.js';
 import type { PodInjection } from './generated/pod-injection.js';
 import type { MetricsSummary } from './generated/metrics-summary.js';
+import type { TapRequest } from './generated/tap-request.js';
+import type { TapEvent } from './generated/tap-event.js';
 
 /** Prefix of every subject of this bus version. */
 export const subjectPrefix = 'meshbus.v1';
@@ -43,8 +45,17 @@ export const streams = {
   },
 } as const;
 
-/** Where a kind of event lives: a stream, or core NATS request/reply (not stored). */
-export type Carrier = StreamName | 'request-reply';
+/**
+ * Where a kind of event lives: a stream, core NATS request/reply, or plain
+ * core NATS publish/subscribe (`core`). Neither of the last two is stored:
+ * a message reaches only the subscribers present, at most once.
+ */
+export type Carrier = StreamName | 'request-reply' | 'core';
+
+/** Whether a carrier is a JetStream stream (messages are stored and de-duplicated). */
+export function isStream(carrier: Carrier): carrier is StreamName {
+  return carrier !== 'request-reply' && carrier !== 'core';
+}
 
 /** Name of a stream in {@link streams}. */
 export type StreamName = keyof typeof streams;
@@ -75,7 +86,9 @@ export type SchemaName =
   | 'policy-status'
   | 'policy-rejected'
   | 'pod-injection'
-  | 'metrics-summary';
+  | 'metrics-summary'
+  | 'tap-request'
+  | 'tap-event';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -214,6 +227,22 @@ export const catalog = {
     stream: 'events',
     publisher: 'gateway (for the identity the reporting proxy proved)',
     description: 'One proxy\'s traffic during one interval: request counts, success and failure, fixed latency buckets, TCP connections and bytes.',
+  },
+  tapRequest: {
+    type: 'io.meshbus.v1.tap.request',
+    subject: `${subjectPrefix}.tap.requests.{namespace}.{workload}`,
+    schema: 'tap-request',
+    stream: 'core',
+    publisher: '`meshbus tap` (the tap login), again every few seconds while it runs',
+    description: 'Start, renew or stop a tap session of one workload: filter, rate and expiry. Every gateway replica takes it (no queue group) and forwards it to the matching proxies connected to it.',
+  },
+  tapEvent: {
+    type: 'io.meshbus.v1.tap.event',
+    subject: `${subjectPrefix}.tap.events.{session}`,
+    schema: 'tap-event',
+    stream: 'core',
+    publisher: 'gateway (for the identity the tapped proxy proved)',
+    description: 'One request a tapped proxy saw: direction, method, authority, path, status, latency, TLS, peer and allowlisted headers. Best effort: none is retried.',
   },
   issuerUpdated: {
     type: 'io.meshbus.v1.identity.issuer-updated',
@@ -373,6 +402,8 @@ export interface EventDataMap {
   policyRejected: PolicyRejected;
   podInjection: PodInjection;
   metricsSummary: MetricsSummary;
+  tapRequest: TapRequest;
+  tapEvent: TapEvent;
 }
 
 const kindsByType = new Map<string, EventKind>(

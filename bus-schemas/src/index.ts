@@ -5,6 +5,7 @@ export {
   subjectPrefix,
   kindOfType,
   schemaUri,
+  isStream,
   type CatalogEntry,
   type EventDataMap,
   type EventKind,
@@ -34,6 +35,8 @@ export type { CertifyRequest } from './generated/certify-request.js';
 export type { CertifyResponse } from './generated/certify-response.js';
 export type { TrustBundle } from './generated/trust-bundle.js';
 export type { MetricsSummary } from './generated/metrics-summary.js';
+export type { TapRequest } from './generated/tap-request.js';
+export type { TapEvent } from './generated/tap-event.js';
 export type { CertificateIssued } from './generated/certificate-issued.js';
 export type { IssuerUpdated } from './generated/issuer-updated.js';
 export type { IssuerRefused } from './generated/issuer-refused.js';

@@ -67,6 +67,13 @@ export const subjects = {
   /** Every traffic summary: `metricsOf('shop')` for a namespace, `metricsOf('shop', 'web')` for a workload. */
   metricsOf: (namespace?: string, workload?: string) =>
     `${subjectPrefix}.events.metrics.${namespace === undefined ? '*' : token(namespace, 'namespace')}.${workload === undefined ? '*' : token(workload, 'workload')}`,
+  /** Tap requests for one workload (namespace and service account). */
+  tapRequest: (namespace: string, workload: string) =>
+    `${subjectPrefix}.tap.requests.${token(namespace, 'namespace')}.${token(workload, 'workload')}`,
+  /** Every tap request, as a gateway subscribes. */
+  allTapRequests: `${subjectPrefix}.tap.requests.*.*`,
+  /** The records of one tap session. */
+  tapEvents: (sessionId: string) => `${subjectPrefix}.tap.events.${token(sessionId, 'sessionId')}`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
 } as const;

@@ -21,9 +21,10 @@ export interface DevState {
   manifestsDir?: string;
   /**
    * Logins for the CLI when the dev nats-server requires users: `reader` for
-   * `meshbus events`, `workload` for `meshbus register`.
+   * `meshbus events`, `workload` for `meshbus register`, `tap` for tapping
+   * live requests (absent in files written before that login existed).
    */
-  natsUsers?: { reader: NatsLogin; workload: NatsLogin };
+  natsUsers?: { reader: NatsLogin; workload: NatsLogin; tap?: NatsLogin };
 }
 
 /** A NATS user and password. */
@@ -56,7 +57,7 @@ export function parseDevState(text: string, path = 'dev.json'): DevState {
     v.admin === null ||
     !strings(Object.values(v.admin)) ||
     (v.pid !== undefined && typeof v.pid !== 'number') ||
-    (v.natsUsers !== undefined && !(isLogin(v.natsUsers?.reader) && isLogin(v.natsUsers?.workload)))
+    (v.natsUsers !== undefined && !(isLogin(v.natsUsers?.reader) && isLogin(v.natsUsers?.workload) && (v.natsUsers.tap === undefined || isLogin(v.natsUsers.tap))))
   ) {
     throw new DevStateError(`${path} is not a meshbus dev state file (expected natsUrl, gateways and admin); delete it if no \`meshbus dev\` is running`);
   }
@@ -121,7 +122,7 @@ export function resolveNatsLogin(
   env: Readonly<Record<string, string | undefined>>,
   dev: DevState | undefined,
   url: string,
-  role: 'reader' | 'workload',
+  role: 'reader' | 'workload' | 'tap',
 ): Partial<NatsLogin> {
   const user = flags.natsUser ?? (env.NATS_USER || undefined);
   const password = flags.natsPassword ?? (env.NATS_PASSWORD || undefined);

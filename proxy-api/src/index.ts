@@ -13,6 +13,8 @@ export * as opaqueRoute from './gen/opaque_route.js';
 export * as tlsRoute from './gen/tls_route.js';
 /** `meshbus.telemetry.v1`: the traffic summaries proxies report (a meshbus extension). */
 export * as telemetry from './gen/telemetry.js';
+/** `meshbus.tap.v1`: live request metadata on demand (a meshbus extension). */
+export * as tap from './gen/tap.js';
 /** `google.protobuf.Duration`, the type of every timeout and interval in the messages above. */
 export { Duration } from './gen/google/protobuf/duration.js';
 
@@ -28,6 +30,12 @@ export const protoDir: string = fileURLToPath(new URL('../proto', import.meta.ur
  * summary. The prefix keeps such a signature from standing for anything else the key signs.
  */
 export const telemetrySignaturePrefix: Uint8Array = new TextEncoder().encode('meshbus.telemetry.v1.summary\n');
+
+/**
+ * What a `meshbus.tap.v1.Hello` signature covers: these bytes, then the encoded claim. Distinct
+ * from {@link telemetrySignaturePrefix}, so neither signature can be replayed as the other.
+ */
+export const tapHelloSignaturePrefix: Uint8Array = new TextEncoder().encode('meshbus.tap.v1.hello\n');
 
 /**
  * The upper bounds, in milliseconds, of the latency buckets of a `meshbus.telemetry.v1`

@@ -19,6 +19,7 @@ const passwords = {
   NATS_PASSWORD_INJECTOR: 'j-secret',
   NATS_PASSWORD_WORKLOAD: 'w-secret',
   NATS_PASSWORD_READER: 'r-secret',
+  NATS_PASSWORD_TAP: 't-secret',
 };
 
 /** nats-server's verdict on a configuration file (`-t`: parse it, includes and all, then exit). */
@@ -67,6 +68,7 @@ describe('compose-dev/init.sh', () => {
     const users = parseNatsUsers(await readFile(join(root, 'nats-auth', 'users.json'), 'utf8'));
     expect(users.gateway).toEqual({ user: 'gateway', password: 'g-secret' });
     expect(users.reader).toEqual({ user: 'reader', password: 'r-secret' });
+    expect(users.tap).toEqual({ user: 'tap', password: 't-secret' });
     const auth = await readFile(join(root, 'nats-auth', 'auth.conf'), 'utf8');
     expect(auth).toContain('password: "d-secret"');
 

@@ -145,7 +145,7 @@ export class DevMesh implements AsyncDisposable {
       admin: Object.fromEntries(specs.map((s) => [s.name, s.adminUrl])),
       pid: process.pid,
       manifestsDir: manifests.dir,
-      ...(natsUsers ? { natsUsers: { reader: natsUsers.reader, workload: natsUsers.workload } } : {}),
+      ...(natsUsers ? { natsUsers: { reader: natsUsers.reader, workload: natsUsers.workload, tap: natsUsers.tap } } : {}),
     };
     await writeDevState(statePath, state);
     this.stack.defer(statePath, () => removeDevState(statePath));

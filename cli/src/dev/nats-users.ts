@@ -55,7 +55,7 @@ export async function loadOrCreateNatsUsersFile(path: string): Promise<DevNatsUs
 }
 
 /** Roles a users file may lack: they came after the file was written, and get a new login. */
-const newerRoles: readonly NatsRole[] = ['policy', 'injector'];
+const newerRoles: readonly NatsRole[] = ['policy', 'injector', 'tap'];
 
 function parseNatsUsersWithNewRoles(text: string, path: string): { users: DevNatsUsers; added: NatsRole[] } {
   let value: unknown;

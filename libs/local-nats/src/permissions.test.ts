@@ -26,8 +26,11 @@ describe('natsAuthorizationConfig', () => {
     for (const role of natsRoles) {
       const { subscribe } = rolePermissions(role);
       expect(subscribe.filter((s) => s.startsWith('_INBOX')), role).toEqual([`_INBOX_${role}.>`]);
-      expect(subscribe.filter((s) => !s.startsWith('_INBOX') && !s.startsWith('$SRV.') && !s.includes(' ')), role).toEqual([]);
+      const tapSubjects = role === 'gateway' ? ['meshbus.v1.tap.requests.*.*'] : role === 'tap' ? ['meshbus.v1.tap.events.*'] : [];
+      expect(subscribe.filter((s) => !s.startsWith('_INBOX') && !s.startsWith('$SRV.') && !s.includes(' ')), role).toEqual(tapSubjects);
     }
+    expect(rolePermissions('reader').subscribe.some((s) => s.startsWith('meshbus.v1.tap.')), 'reader').toBe(false);
+    expect(rolePermissions('reader').publish.some((s) => s.startsWith('meshbus.v1.tap.')), 'reader').toBe(false);
     expect(rolePermissions('destination').subscribe).toContain('meshbus.v1.rpc.workloads.register meshbus-destination');
     expect(rolePermissions('destination').subscribe).toContain('$SRV.PING.meshbus-destination.*');
     expect(rolePermissions('identity').subscribe).toContain('meshbus.v1.identity.certify meshbus-identity');

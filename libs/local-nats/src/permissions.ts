@@ -1,7 +1,7 @@
 import { MeshbusError, natsInboxPrefix } from '@meshbus/runtime';
 
 /** The NATS users of a meshbus installation, one per kind of client. */
-export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader'] as const;
+export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader', 'tap'] as const;
 export type NatsRole = (typeof natsRoles)[number];
 
 /** A user or password that cannot be written into a nats-server configuration. */
@@ -103,6 +103,11 @@ const ownLease = (key: string) => [
 /** The traffic summaries the gateway publishes for the proxies: `meshbus.v1.events.metrics.<namespace>.<workload>`. */
 const metricsSummarySubjects = 'meshbus.v1.events.metrics.*.*';
 
+/** Tap requests of `meshbus tap`: `meshbus.v1.tap.requests.<namespace>.<workload>` (core NATS). */
+const tapRequestSubjects = 'meshbus.v1.tap.requests.*.*';
+/** Tapped request records the gateway forwards: `meshbus.v1.tap.events.<sessionId>` (core NATS, at most once). */
+const tapEventSubjects = 'meshbus.v1.tap.events.*';
+
 /**
  * Least-privilege permissions per role. Everything not listed is denied; none
  * of them may delete or purge a stream, delete a message or a consumer, or
@@ -157,7 +162,8 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
       // The gateway does not run ensureStreams (MESHBUS_ENSURE_STREAMS=false):
       // it waits until a writer has created the streams.
       // It publishes the proxies' traffic summaries (core publish, no acknowledgement) and no other event.
-      return { publish: unique([...streamReading, certifySubject, metricsSummarySubjects]), subscribe: [inbox(role)] };
+      // It takes tap requests (every replica: no queue group, each proxy is connected to one) and publishes tapped records.
+      return { publish: unique([...streamReading, certifySubject, metricsSummarySubjects, tapEventSubjects]), subscribe: [inbox(role), tapRequestSubjects] };
     case 'identity':
       return {
         publish: unique([
@@ -180,6 +186,10 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
       return { publish: [...workloadRequestSubjects], subscribe: [inbox(role)] };
     case 'reader':
       return { publish: unique([...streamReading, ...serviceDiscovery]), subscribe: [inbox(role)] };
+    case 'tap':
+      // What a reader may do, plus asking proxies for their request metadata and reading it:
+      // tapped records carry paths and identities, so a reader login cannot see them.
+      return { publish: unique([...streamReading, ...serviceDiscovery, tapRequestSubjects]), subscribe: [inbox(role), tapEventSubjects] };
   }
 }
 

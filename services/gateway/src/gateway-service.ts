@@ -11,6 +11,7 @@ import { addReflection, GatewayHealth } from './grpc-introspection.js';
 import { createIdentityHandler, identityServiceDefinition } from './identity-forwarder.js';
 import { PolicyIndex } from './policy-index.js';
 import { createTelemetryHandlers, telemetryServiceDefinition, trustFromBundle } from './telemetry-server.js';
+import { createTapService, tapServiceDefinition, type TapService } from './tap-server.js';
 import { createPolicyHandlers, inboundPolicyServiceDefinition, outboundPolicyServiceDefinition, type PolicyHandlers } from './policy-server.js';
 
 /** The running gateway. */
@@ -44,6 +45,7 @@ export class GatewayImpl implements Gateway {
   private handlers: DestinationHandlers | undefined;
   private policyHandlers: PolicyHandlers | undefined;
   private policyIndex: PolicyIndex | undefined;
+  private tapService: TapService | undefined;
   private serving = false;
   private readonly health = new GatewayHealth();
 
@@ -158,6 +160,18 @@ export class GatewayImpl implements Gateway {
         registry: this.registry,
       }),
     );
+    // Tap: every replica takes every tap request (no queue group); each proxy is connected to one replica.
+    const tapService = createTapService({
+      nc,
+      validator: busValidator(),
+      trust: () => trust(view.get(subjects.trustBundle)),
+      source: `/meshbus/gateway/${config.replicaId}`,
+      logger,
+      registry: this.registry,
+    });
+    this.tapService = tapService;
+    server.addService(tapServiceDefinition, tapService.handlers);
+    this.resources.defer(tapService, () => tapService.close());
     this.health.addToServer(server);
     addReflection(server);
     const credentials = await this.grpc.credentials();
@@ -190,6 +204,7 @@ export class GatewayImpl implements Gateway {
     this.health.set(false);
     this.handlers?.closeAll('gateway shutting down; reconnect to another replica');
     this.policyHandlers?.closeAll('gateway shutting down; reconnect to another replica');
+    this.tapService?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         server.forceShutdown();

@@ -49,7 +49,7 @@ export class GatewayHealth {
  * their messages without a copy of the schema.
  */
 export function addReflection(server: Server): void {
-  const files = ['destination.proto', 'identity.proto', 'inbound.proto', 'outbound.proto', 'telemetry.proto'].map((f) => join(protoDir, f));
+  const files = ['destination.proto', 'identity.proto', 'inbound.proto', 'outbound.proto', 'telemetry.proto', 'tap.proto'].map((f) => join(protoDir, f));
   const definition = loadSync([...files, healthProtoPath], { includeDirs: [protoDir], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
   new ReflectionService(definition).addToServer(server as unknown as Parameters<ReflectionService['addToServer']>[0]);
 }

@@ -77,13 +77,29 @@ export function identityWorkload(identity: string, trustDomain: string): { names
  * returns the workload it is for. Throws {@link TelemetryRefused}.
  */
 export function verifyReport(report: telemetry.SignedReport, trust: ReportTrust | undefined, nowMs: number): ReportSender {
+  return verifySigned({ payload: report.summary, certificateChain: report.certificateChain, signature: report.signature }, telemetrySignaturePrefix, 'summary', trust, nowMs);
+}
+
+/** Bytes signed by a mesh leaf key, with the chain that leads to the anchors. */
+export interface SignedPayload {
+  readonly payload: Uint8Array;
+  readonly certificateChain: readonly Uint8Array[];
+  readonly signature: Uint8Array;
+}
+
+/**
+ * The check of {@link verifyReport} for any signed message: the signature
+ * covers `prefix` then `payload` (`what` names the payload in errors).
+ * Throws {@link TelemetryRefused}.
+ */
+export function verifySigned(signed: SignedPayload, prefix: Uint8Array, what: string, trust: ReportTrust | undefined, nowMs: number): ReportSender {
   if (trust === undefined || trust.anchors.length === 0) {
     throw new TelemetryRefused(status.UNAVAILABLE, 'TrustBundleUnknown', 'the gateway has not yet read the trust bundle from the bus; retry later');
   }
-  const { certificateChain, signature, summary } = report;
+  const { certificateChain, signature, payload } = signed;
   if (certificateChain.length === 0) throw invalid('certificate_chain is empty; send the leaf certificate first, then its issuers');
   if (certificateChain.length > maxChainLength) throw invalid(`certificate_chain has ${certificateChain.length} certificates; at most ${maxChainLength} are accepted`);
-  if (signature.length === 0) throw invalid('signature is empty; sign the summary with the leaf certificate key');
+  if (signature.length === 0) throw invalid(`signature is empty; sign the ${what} with the leaf certificate key`);
   let chain: X509Certificate[];
   try {
     chain = certificateChain.map((der) => new X509Certificate(Buffer.from(der)));
@@ -101,13 +117,13 @@ export function verifyReport(report: telemetry.SignedReport, trust: ReportTrust 
     if (!next.ca || !issuedBy(current, next)) throw denied(`certificate ${i} of certificate_chain is not issued by certificate ${i + 1}`);
     current = next;
   }
-  let signed: boolean;
+  let verified: boolean;
   try {
-    signed = verify('sha256', Buffer.concat([telemetrySignaturePrefix, summary]), leaf.publicKey, Buffer.from(signature));
+    verified = verify('sha256', Buffer.concat([prefix, payload]), leaf.publicKey, Buffer.from(signature));
   } catch {
-    signed = false;
+    verified = false;
   }
-  if (!signed) throw denied("the signature does not verify with the leaf certificate's key");
+  if (!verified) throw denied("the signature does not verify with the leaf certificate's key");
   const identity = dnsName(leaf);
   if (identity === undefined) throw denied('the leaf certificate names no DNS identity');
   const workload = identityWorkload(identity, trust.trustDomain);
