@@ -48,13 +48,14 @@ describe('the bundled NATS configuration', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is a valid nats-server configuration', () => {
+  it('is a valid nats-server configuration', async () => {
     const test = spawnSync(natsServerBinary(), ['-c', join(dir, 'nats.conf'), '-t'], { cwd: dir, env: { ...process.env, POD_NAME: 'meshbus-nats-0' }, encoding: 'utf8' });
     expect(test.status, test.stderr).toBe(0);
     expect(test.stdout + test.stderr).toContain('is valid');
     // JetStream and the cluster listener come up; the routes to the other pods' names only resolve in the cluster.
+    // The monitor answers before the JetStream cluster has logged its start: wait for the line rather than read the log once.
+    await waitFor(() => server.output().includes('Cluster name is meshbus'), { timeoutMs: 10_000, what: 'the JetStream cluster of the rendered configuration to start' });
     expect(server.output()).toContain('Starting JetStream');
-    expect(server.output()).toContain('Cluster name is meshbus');
     expect(server.output()).toContain('meshbus-nats-0');
   });
 
