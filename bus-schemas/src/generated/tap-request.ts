@@ -33,7 +33,7 @@ export interface TapRequest {
      */
     method?: string;
     /**
-     * Authority, exact.
+     * Authority, the whole of it, compared without regard to case.
      */
     authority?: string;
   };

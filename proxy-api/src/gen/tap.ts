@@ -141,7 +141,7 @@ export interface TapFilter {
   path: string;
   /** An HTTP method, exact (`GET`). */
   method: string;
-  /** An authority, exact. */
+  /** An authority, the whole of it, compared without regard to case (host names are case-insensitive). */
   authority: string;
 }
 
