@@ -13,7 +13,7 @@ import { busValidator, subjects, type TapEvent, type TapRequest } from '@meshbus
 import { createTapService, tapServiceDefinition, type ReportTrust, type TapService } from '@meshbus/gateway';
 import { TapClient, type Proxy, type TapRequestRecord } from '@meshbus/proxy';
 import { natsInboxPrefix, Registry, silentLogger } from '@meshbus/runtime';
-import { freePort, natsAuthorizationConfig, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
+import { freePort, natsAuthorizationConfig, selfSignedServingCertificate, startNats, waitFor, type NatsCluster, type ServingCertificate } from '@meshbus/testing';
 import { CertificateAuthority, createIssuer, createTrustAnchor } from '@meshbus/trust';
 import { createCsr } from '@meshbus/x509';
 import { meshIdentity, repoRoot, startMesh, startMeshProxy, viaProxy, type Mesh } from './harness.js';
@@ -68,6 +68,8 @@ describe('the proxy’s TapClient on the gateway’s Tap server', () => {
   let service: TapService;
   let server: Server;
   let client: TapClient;
+  /** The gateway's serving certificate (for 127.0.0.1): the Watch stream runs over TLS, as in a cluster. */
+  let serving: ServingCertificate;
   const registry = new Registry();
   const mesh = newMesh();
   const webIdentity = meshIdentity('shop', 'web');
@@ -77,7 +79,10 @@ describe('the proxy’s TapClient on the gateway’s Tap server', () => {
     await gatewayNc.flush();
     server = new Server();
     server.addService(tapServiceDefinition, service.handlers);
-    await new Promise<void>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => server.bindAsync(
+        `127.0.0.1:${port}`,
+        ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(serving.certificatePem), private_key: Buffer.from(serving.keyPem) }], false),
+        (e) => (e ? reject(e) : resolve())));
   }
 
   function stopGateway(): void {
@@ -110,9 +115,10 @@ describe('the proxy’s TapClient on the gateway’s Tap server', () => {
     gatewayNc = await connectBus(login('gateway'), silentLogger());
     tapNc = await connectBus(login('tap'), silentLogger());
     port = await freePort();
+    serving = await selfSignedServingCertificate();
     await startGateway();
     const certificate = await mesh.certify(webIdentity);
-    client = new TapClient({ gateways: [`127.0.0.1:${port}`], credentials: credentials.createInsecure(), certificate: () => certificate, instance: 'web-1', registry });
+    client = new TapClient({ gateways: [`127.0.0.1:${port}`], credentials: credentials.createSsl(Buffer.from(serving.certificatePem)), certificate: () => certificate, instance: 'web-1', registry });
     client.start();
   }, 30_000);
 
