@@ -7,3 +7,4 @@ export { tracingConfigFromEnv, traceServiceName, type TracingConfig } from './tr
 export { runProxyProcess, PROXY_PROCESS_EXIT, type ProxyProcessIo } from './main.js';
 export { runProxyInit, PROXY_INIT_EXIT, PROXY_INIT_USAGE, type ProxyInitIo } from './transparent/proxy-init-main.js';
 export { createPodNetwork, netnsUnavailableReason, type Pod, type PodNetwork, type PodProcess } from './transparent/netns-testing.js';
+export { TapClient, signHello, type TapClientOptions, type TapRequestRecord } from './tap/index.js';

@@ -27,6 +27,7 @@ import { InboundProxy } from './data/inbound-proxy.js';
 import { OutboundProxy } from './data/outbound-proxy.js';
 import { listenDualStack, TransparentOutbound, transparentInboundPort } from './data/transparent.js';
 import { AccessLog, IdentityMetrics, ProxyMetrics, registerProcessMetrics } from './metrics/index.js';
+import { TapClient } from './tap/index.js';
 import { TelemetryReporter, TrafficSummarizer } from './telemetry/index.js';
 import { MeshTls } from './tls/index.js';
 import { createRequestTracer, tracingConfigFromEnv, type RequestTracer, type TracingConfig } from './tracing/index.js';
@@ -82,6 +83,8 @@ export class Proxy {
   private readonly tracer: RequestTracer;
   /** Sends traffic summaries to the gateway; none when the interval is 0. */
   private readonly telemetry: TelemetryReporter | undefined;
+  /** The Tap/Watch stream; none with `MESHBUS_PROXY_TAP=off`. */
+  readonly tap: TapClient | undefined;
   private meshTls: MeshTls | undefined;
   private inboundProxy: InboundProxy | undefined;
   private outboundProxy: OutboundProxy | undefined;
@@ -113,6 +116,19 @@ export class Proxy {
         instance: config.workload.name,
         intervalMs: telemetryIntervalMs,
         logger: this.logger.child({ component: 'telemetry' }),
+      });
+    }
+    const tapConfig = config.tap ?? { enabled: true, headers: undefined };
+    if (tapConfig.enabled) {
+      this.tap = new TapClient({
+        gateways: config.gateways,
+        credentials: gatewayCredentials(config.gatewayTransport),
+        channelOptions: gatewayChannelOptions(config.gatewayTransport),
+        certificate: () => this.certificates.current,
+        instance: config.workload.name,
+        ...(tapConfig.headers ? { headers: new Set(tapConfig.headers) } : {}),
+        registry: this.registry,
+        logger: this.logger.child({ component: 'tap' }),
       });
     }
     const controlMetrics = new ControlMetrics(this.registry, { certificate: this.certificates });
@@ -196,6 +212,7 @@ export class Proxy {
       ports: config.inboundPorts,
       metrics: this.metrics,
       accessLog: this.accessLog,
+      tap: this.tap,
       tracer: this.tracer,
       logger: inboundLogger,
       ...(transparent
@@ -218,6 +235,7 @@ export class Proxy {
       discovery: this.discovery,
       metrics: this.metrics,
       accessLog: this.accessLog,
+      tap: this.tap,
       tracer: this.tracer,
       logger: this.logger.child({ component: 'outbound' }),
       clusterDomain: config.clusterDomain,
@@ -241,6 +259,7 @@ export class Proxy {
     }
     await this.outboundProxy.listenMappings(config.listeners.outbound.host === '0.0.0.0' ? '127.0.0.1' : config.listeners.outbound.host, config.portMappings);
     this.telemetry?.start();
+    this.tap?.start();
     this.state = 'started';
     this.logger.info({ ...this.ports, mode: config.mode, identity: meshTls.identity }, 'proxy started');
   }
@@ -274,6 +293,7 @@ export class Proxy {
     // Spans still queued go to the collector (within its export timeout); a dead one costs only them.
     await this.tracer.shutdown().catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'spans could not be sent at shutdown'));
     await this.telemetry?.close();
+    this.tap?.close();
     await this.discovery.close();
     for (const handle of this.inboundWatches.values()) await handle.close();
     await this.control.close();

@@ -19,3 +19,4 @@ export {
   type FakeTokenReviewStatus,
 } from './fake-kube-api.js';
 export { sampleEndpointSet, type SampleEndpoint } from './endpoint-sets.js';
+export { selfSignedServingCertificate, type ServingCertificate } from './fake-kube-tls.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@meshbus/runtime';
+import { DEFAULT_TAP_HEADERS } from '../tap/sessions.js';
 import { PROXY_DEFAULTS, parsePortMapping, proxyConfigFromEnv } from './config.js';
 
 const base = {
@@ -156,7 +157,22 @@ describe('proxyConfigFromEnv', () => {
     [{ MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: '-1s' }, /^MESHBUS_PROXY_STREAM_INITIAL_TIMEOUT: invalid duration/],
     [{ MESHBUS_PROXY_TELEMETRY_INTERVAL: '500ms' }, /^MESHBUS_PROXY_TELEMETRY_INTERVAL must be between 1s and 1h, or 0s/],
     [{ MESHBUS_PROXY_TELEMETRY_INTERVAL: '10' }, /^MESHBUS_PROXY_TELEMETRY_INTERVAL: invalid duration/],
+    [{ MESHBUS_PROXY_TAP: 'yes' }, /^MESHBUS_PROXY_TAP must be on or off, got "yes"/],
+    [{ MESHBUS_PROXY_TAP_HEADERS: 'content-type,authorization' }, /^MESHBUS_PROXY_TAP_HEADERS: "authorization" cannot be tapped; the setting can only narrow the default list \(content-type, user-agent/],
+    [{ MESHBUS_PROXY_TAP_HEADERS: 'X-Custom, cookie' }, /^MESHBUS_PROXY_TAP_HEADERS: "x-custom", "cookie" cannot be tapped/],
   ])('refuses %j', (env, message) => fails(env, message));
+});
+
+describe('MESHBUS_PROXY_TAP and MESHBUS_PROXY_TAP_HEADERS', () => {
+  it('taps by default with the default header allowlist', () => {
+    expect(proxyConfigFromEnv(base).tap).toEqual({ enabled: true, headers: [...DEFAULT_TAP_HEADERS] });
+  });
+  it('turns tap off, and narrows the headers (case and spaces aside; empty for none)', () => {
+    expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_TAP: 'off' }).tap?.enabled).toBe(false);
+    expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_TAP: 'ON' }).tap?.enabled).toBe(true);
+    expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_TAP_HEADERS: ' Content-Type ,x-request-id,' }).tap?.headers).toEqual(['content-type', 'x-request-id']);
+    expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_TAP_HEADERS: '' }).tap?.headers).toEqual([]);
+  });
 });
 
 describe('MESHBUS_PROXY_MODE', () => {

@@ -1,5 +1,6 @@
 import { ConfigError, identityName, isDnsLabel, isDnsSubdomain, isIpAddress, errorMessage } from '@meshbus/core';
 import { envDuration, envString, isLogLevel, logLevels, parseHostPort, type Env } from '@meshbus/runtime';
+import { DEFAULT_TAP_HEADERS, tapHeaderAllowlist } from '../tap/sessions.js';
 
 /** How the proxy connects to the gateways. */
 export type GatewayTransport =
@@ -91,6 +92,16 @@ export interface ProxyConfig {
   readonly accessLog: AccessLogFormat;
   /** How often a traffic summary goes to the gateway (`MESHBUS_PROXY_TELEMETRY_INTERVAL`); 0 sends none. @default 10s */
   readonly telemetryIntervalMs?: number;
+  /** `meshbus tap` on this proxy (`MESHBUS_PROXY_TAP`, `MESHBUS_PROXY_TAP_HEADERS`). @default on, the default header allowlist */
+  readonly tap?: TapConfig;
+}
+
+/** Whether the proxy answers tap sessions, and which headers its records may carry. */
+export interface TapConfig {
+  /** `MESHBUS_PROXY_TAP=off` opens no Tap/Watch stream: the proxy is never tapped. */
+  readonly enabled: boolean;
+  /** Lower-case header names, a subset of {@link DEFAULT_TAP_HEADERS}. */
+  readonly headers: readonly string[];
 }
 
 /** Limits of every watch stream to the gateway. */
@@ -124,6 +135,19 @@ export const PROXY_DEFAULTS = {
 } as const;
 
 const P = 'MESHBUS_PROXY_';
+
+/** `MESHBUS_PROXY_TAP` (on or off) and `MESHBUS_PROXY_TAP_HEADERS` (names of the default allowlist, comma separated; empty for none). */
+export function tapConfigFromEnv(env: Env): TapConfig {
+  const raw = envString(env, `${P}TAP`, 'on').trim().toLowerCase();
+  if (raw !== 'on' && raw !== 'off') throw new ConfigError(`${P}TAP must be on or off, got ${JSON.stringify(env[`${P}TAP`])}`);
+  const { allowed, rejected } = tapHeaderAllowlist(env[`${P}TAP_HEADERS`]);
+  if (rejected.length > 0) {
+    throw new ConfigError(
+      `${P}TAP_HEADERS: ${rejected.map((n) => JSON.stringify(n)).join(', ')} cannot be tapped; the setting can only narrow the default list (${DEFAULT_TAP_HEADERS.join(', ')})`,
+    );
+  }
+  return { enabled: raw === 'on', headers: [...allowed] };
+}
 
 const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 
@@ -297,6 +321,7 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
   const maxLifetimeMs = positiveDuration(env, `${P}STREAM_MAX_LIFETIME`, PROXY_DEFAULTS.maxLifetimeMs);
   const lifetimeJitter = fraction(env, `${P}STREAM_LIFETIME_JITTER`, PROXY_DEFAULTS.lifetimeJitter);
   const initialTimeoutMs = positiveDuration(env, `${P}STREAM_INITIAL_TIMEOUT`, PROXY_DEFAULTS.initialTimeoutMs);
+  const tap = tapConfigFromEnv(env);
   const telemetryIntervalMs = envDuration(env, `${P}TELEMETRY_INTERVAL`, PROXY_DEFAULTS.telemetryIntervalMs);
   if (telemetryIntervalMs !== 0 && (telemetryIntervalMs < 1000 || telemetryIntervalMs > 3_600_000)) {
     throw new ConfigError(`${P}TELEMETRY_INTERVAL must be between 1s and 1h, or 0s to send no traffic summaries; got ${env[`${P}TELEMETRY_INTERVAL`]}`);
@@ -321,5 +346,6 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
     streams: { idleTimeoutMs, maxLifetimeMs, lifetimeJitter, initialTimeoutMs },
     accessLog,
     telemetryIntervalMs,
+    tap,
   };
 }

@@ -8,6 +8,8 @@ export {
   type ProxyConfig,
   type StreamLimits,
   type TokenSource,
+  type TapConfig,
+  tapConfigFromEnv,
 } from './config.js';
 export { GatewayPool, gatewayChannelOptions, gatewayCredentials, type GatewayClients } from './gateway-pool.js';
 export { DEFAULT_RECONNECT_BACKOFF, firstGatewayIndex, reconnectDelayMs, streamExpiry, streamLifetimeMs, type StreamClock, type StreamExpiry } from './schedule.js';

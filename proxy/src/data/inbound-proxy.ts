@@ -25,6 +25,7 @@ import {
   type ProxyResponse,
 } from '../inbound/index.js';
 import type { AccessLog, InboundLabels, ProxyMetrics, TlsStatus, TrafficLabels } from '../metrics/index.js';
+import type { TapHeaderValues, TapRecorder } from '../tap/index.js';
 import { peekClientHello, type MeshTls, type AcceptedConnection } from '../tls/index.js';
 import { policyRouteName, type RequestTracer } from '../tracing/index.js';
 import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type UpstreamExchange, type UpstreamEvents } from './exchange.js';
@@ -45,6 +46,8 @@ export interface InboundProxyOptions {
   readonly ports: readonly number[];
   readonly metrics: ProxyMetrics;
   readonly accessLog?: AccessLog | undefined;
+  /** Live request records for `meshbus tap`, while a session runs. */
+  readonly tap?: TapRecorder | undefined;
   /** Propagates trace context and records a SERVER span per request. */
   readonly tracer?: RequestTracer | undefined;
   readonly logger: Logger;
@@ -327,13 +330,14 @@ export class InboundProxy {
     const started = Date.now();
     const authority = down.authority ?? '';
     const { method, target } = down;
-    const log = (status: number, bytes: number): void => this.log(conn, down.socket, method, authority, target, down.protocol, down.headers, status, bytes, started);
+    const log = (status: number, bytes: number, responseHeaders?: TapHeaderValues, grpcStatus?: number): void =>
+      this.log(conn, down.socket, method, authority, target, down.protocol, down.headers, status, bytes, started, responseHeaders, grpcStatus);
     const trace = this.options.tracer?.start('inbound', method, down.headers);
     const spanFacts: { authority: string; peerIdentity?: string; route?: string; targetAddr?: string } = { authority, ...(conn.tls && conn.clientIdentity !== undefined ? { peerIdentity: conn.clientIdentity } : {}) };
     const admitted = this.admit(conn, method, target, down.headers, authority);
     if (admitted.kind === 'refuse') {
       down.answer(admitted.response);
-      log(admitted.response.status, 0);
+      log(admitted.response.status, 0, admitted.response.headers);
       trace?.end({ status: admitted.response.status, ...spanFacts });
       return;
     }
@@ -351,7 +355,7 @@ export class InboundProxy {
         down.relay(response, response.headers, (end) => {
           if (end.grpcStatus !== undefined) recorder.trailers(end.grpcStatus);
           recorder.end(end.broken ? 'reset' : undefined);
-          log(response.status, end.bytes);
+          log(response.status, end.bytes, response.headers, end.grpcStatus);
           trace?.end({ status: response.status, grpcStatus: end.grpcStatus, ...spanFacts, ...(end.broken ? { error: 'the response broke off' } : {}) });
         });
       },
@@ -440,7 +444,38 @@ export class InboundProxy {
     });
   }
 
-  private log(conn: ConnectionFacts, socket: Socket, method: string, authority: string, path: string, protocol: string, headers: IncomingHttpHeaders, status: number, bytes: number, started: number): void {
+  /** The end of one request: its access log line and, while a session runs, its tap record. */
+  private log(
+    conn: ConnectionFacts,
+    socket: Socket,
+    method: string,
+    authority: string,
+    path: string,
+    protocol: string,
+    headers: IncomingHttpHeaders,
+    status: number,
+    bytes: number,
+    started: number,
+    responseHeaders?: TapHeaderValues,
+    grpcStatus?: number,
+  ): void {
+    const tap = this.options.tap;
+    if (tap !== undefined && tap.tapping) {
+      tap.record({
+        direction: 'inbound',
+        method,
+        authority,
+        path,
+        startedAtMs: started,
+        status,
+        grpcStatus,
+        latencyMs: Date.now() - started,
+        tls: conn.tls,
+        peerIdentity: conn.tls ? conn.clientIdentity : undefined,
+        requestHeaders: headers,
+        responseHeaders,
+      });
+    }
     this.options.accessLog?.record({
       time: new Date(started),
       direction: 'inbound',

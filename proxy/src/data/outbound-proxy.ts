@@ -45,6 +45,7 @@ import {
 } from '../outbound/index.js';
 import { applyGrpcFilters, applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type GrpcFilter, type HttpFilter } from '../routes/filters.js';
 import type { PortMapping as ControlPortMapping } from '../control/index.js';
+import type { TapHeaderValues, TapRecorder } from '../tap/index.js';
 import type { MeshTls } from '../tls/index.js';
 import { policyRouteName, type RequestTracer } from '../tracing/index.js';
 import { ReplayableBody } from './body-buffer.js';
@@ -66,6 +67,8 @@ export interface OutboundProxyOptions {
   readonly discovery: Discovery;
   readonly metrics: ProxyMetrics;
   readonly accessLog?: AccessLog | undefined;
+  /** Live request records for `meshbus tap`, while a session runs. */
+  readonly tap?: TapRecorder | undefined;
   /** Propagates trace context and records a CLIENT span per request. */
   readonly tracer?: RequestTracer | undefined;
   readonly logger: Logger;
@@ -478,7 +481,7 @@ export class OutboundProxy {
     const spanFacts: { route?: string; peerIdentity?: string; targetAddr?: string } = {};
     const answer = (response: ProxyResponse): void => {
       down.answer(response);
-      this.log(down, authority, path, response.status, 0, started);
+      this.log(down, authority, path, response.status, 0, started, spanFacts.peerIdentity, response.headers);
       trace?.end({ status: response.status, authority, ...spanFacts, ...(response.status >= 500 ? { error: response.headers['l5d-proxy-error'] ?? String(response.status) } : {}) });
     };
     const fail = (httpStatus: number, grpcStatus: number, message: string): void => answer(errorResponse({ httpStatus, grpcStatus, message, grpc }));
@@ -661,7 +664,7 @@ export class OutboundProxy {
       down.relay(response, withResponseModifiers(response.headers, responseModifiers), (end) => {
         if (end.grpcStatus !== undefined) recorder.trailers(end.grpcStatus);
         recorder.end(end.broken ? 'reset' : undefined, usesProfile ? failure(response.status, end.grpcStatus) : undefined);
-        this.log(down, authority, path, response.status, end.bytes, started);
+        this.log(down, authority, path, response.status, end.bytes, started, spanFacts.peerIdentity, response.headers, end.grpcStatus);
         trace?.end({ status: response.status, grpcStatus: end.grpcStatus, authority, ...spanFacts, ...(end.broken ? { error: 'the response broke off' } : {}) });
       });
       return;
@@ -764,7 +767,7 @@ export class OutboundProxy {
     const path = `${url.pathname}${url.search}`;
     const answer = (response: ProxyResponse): void => {
       answerOnSocket(socket, response);
-      this.log(logged, authority, path, response.status, 0, started);
+      this.log(logged, authority, path, response.status, 0, started, undefined, response.headers);
     };
     const fail = (status: number, message: string): void => answer(errorResponse({ httpStatus: status, grpcStatus: 2, message, grpc: false }));
     let routed;
@@ -835,13 +838,13 @@ export class OutboundProxy {
           recorder.end();
           lease.release({ latencyMs: Date.now() - started, failure: false });
         });
-        this.log(logged, authority, path, status, 0, started);
+        this.log(logged, authority, path, status, 0, started, identity);
       },
       answered: (status) => {
         recorder.respond(status);
         recorder.end();
         lease.release({ latencyMs: Date.now() - started, failure: status >= 500 });
-        this.log(logged, authority, path, status, 0, started);
+        this.log(logged, authority, path, status, 0, started, identity);
       },
       failed: (error) => {
         recorder.end('unavailable');
@@ -851,7 +854,38 @@ export class OutboundProxy {
     });
   }
 
-  private log(req: LoggedRequest, authority: string, path: string, status: number, bytes: number, started: number): void {
+  /**
+   * The end of one request: its access log line and, while a session runs,
+   * its tap record. `peerIdentity` is the endpoint's, when the request went to it over mesh TLS.
+   */
+  private log(
+    req: LoggedRequest,
+    authority: string,
+    path: string,
+    status: number,
+    bytes: number,
+    started: number,
+    peerIdentity?: string,
+    responseHeaders?: TapHeaderValues,
+    grpcStatus?: number,
+  ): void {
+    const tap = this.options.tap;
+    if (tap !== undefined && tap.tapping) {
+      tap.record({
+        direction: 'outbound',
+        method: req.method,
+        authority,
+        path,
+        startedAtMs: started,
+        status,
+        grpcStatus,
+        latencyMs: Date.now() - started,
+        tls: peerIdentity !== undefined,
+        peerIdentity,
+        requestHeaders: req.headers,
+        responseHeaders,
+      });
+    }
     this.options.accessLog?.record({
       time: new Date(started),
       direction: 'outbound',

@@ -122,8 +122,24 @@ export class TapSessions {
     return { ok: true };
   }
 
+  /** Keeps a running session going for `expiresInMs` more; false when it is not running (ended, expired or never started). */
+  renew(sessionId: string, expiresInMs: number): boolean {
+    if (!Number.isFinite(expiresInMs) || expiresInMs <= 0) return false;
+    const now = this.now();
+    this.expire(now);
+    const session = this.sessions.get(sessionId);
+    if (session === undefined) return false;
+    session.expiresAtMs = now + Math.min(expiresInMs, MAX_EXPIRY_MS);
+    return true;
+  }
+
   stop(sessionId: string): void {
     this.sessions.delete(sessionId);
+  }
+
+  /** Ends every session (the stream they came on is gone). */
+  clear(): void {
+    this.sessions.clear();
   }
 
   /** Ids of the sessions still alive. */
@@ -134,6 +150,7 @@ export class TapSessions {
 
   /** Cheap check for the request path: is anyone tapping at all? */
   get tapping(): boolean {
+    if (this.sessions.size === 0) return false;
     return this.active().length > 0;
   }
 

@@ -15,3 +15,5 @@ export { parseAuthority, PolicyRequestError, NotAServiceError, type InboundTarge
 export { toInboundServer, toOutboundPolicy, forwardPolicy } from './policy-translate.js';
 export { inboundPolicyServiceDefinition, outboundPolicyServiceDefinition } from './policy-server.js';
 export { proxyApiServices } from './grpc-introspection.js';
+export { createTapService, tapServiceDefinition, type TapOptions, type TapService } from './tap-server.js';
+export type { ReportTrust } from './telemetry-auth.js';
