@@ -10,6 +10,7 @@
  * requests or inboxes reach the other, and a link that breaks only stops the
  * sourced stream from moving.
  */
+import { clusterNameRule, isClusterName } from '@meshbus/core';
 import { NatsAuthorizationError, type NatsExtraUser, type NatsPermissions } from './permissions.js';
 
 /** The stream of a cluster's exported services and its heartbeat. */
@@ -17,13 +18,10 @@ export const exportsStream = 'MESHBUS_EXPORTS';
 /** Subjects of {@link exportsStream}: `meshbus.v1.exports.<namespace>.<service>` and `meshbus.v1.exports.heartbeat.<cluster>`. */
 export const exportsSubjects = 'meshbus.v1.exports.>';
 
-/** A cluster name: a DNS label of at most 32 characters, lower case, as JetStream domains, subjects and service names use it. */
-const clusterNamePattern = /^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/;
-
 /** Throws a clear error unless `name` can name a cluster. */
 export function checkClusterName(name: string, what = 'cluster name'): string {
-  if (!clusterNamePattern.test(name)) {
-    throw new NatsAuthorizationError(`${what} ${JSON.stringify(name)}: use 1 to 32 lower-case letters, digits and '-', starting with a letter and not ending with '-'`);
+  if (!isClusterName(name)) {
+    throw new NatsAuthorizationError(`${what} ${JSON.stringify(name)}: use ${clusterNameRule}`);
   }
   return name;
 }
