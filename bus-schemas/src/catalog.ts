@@ -25,6 +25,10 @@ import type { PodInjection } from './generated/pod-injection.js';
 import type { MetricsSummary } from './generated/metrics-summary.js';
 import type { TapRequest } from './generated/tap-request.js';
 import type { TapEvent } from './generated/tap-event.js';
+import type { ServiceExport } from './generated/service-export.js';
+import type { ClusterGateway } from './generated/cluster-gateway.js';
+import type { MirroredService } from './generated/mirrored-service.js';
+import type { LinkChanged } from './generated/link-changed.js';
 
 /** Prefix of every subject of this bus version. */
 export const subjectPrefix = 'meshbus.v1';
@@ -42,6 +46,12 @@ export const streams = {
     name: 'MESHBUS_EVENTS',
     subjects: [`${subjectPrefix}.events.>`],
     retention: 'time (default 7 days)',
+  },
+  /** What this cluster offers linked clusters (multicluster), last value per subject; linked clusters source it over their link. */
+  exports: {
+    name: 'MESHBUS_EXPORTS',
+    subjects: [`${subjectPrefix}.exports.>`],
+    retention: 'last value per subject',
   },
 } as const;
 
@@ -88,7 +98,11 @@ export type SchemaName =
   | 'pod-injection'
   | 'metrics-summary'
   | 'tap-request'
-  | 'tap-event';
+  | 'tap-event'
+  | 'service-export'
+  | 'cluster-gateway'
+  | 'mirrored-service'
+  | 'link-changed';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -365,6 +379,54 @@ export const catalog = {
     publisher: 'injector (the replica that answered the admission)',
     description: 'A pod admission was answered: the proxy injected, the pod skipped, or refused for a bad configuration annotation, with the reason.',
   },
+  serviceExport: {
+    type: 'io.meshbus.v1.export.snapshot',
+    subject: `${subjectPrefix}.exports.services.{namespace}.{service}`,
+    schema: 'service-export',
+    stream: 'exports',
+    publisher: 'multicluster (leader)',
+    description: 'A service labelled mirror.meshbus.io/exported: "true", as linked clusters see it: ports, ready endpoints per port and the identities they present; never an address.',
+  },
+  serviceExportWithdrawn: {
+    type: 'io.meshbus.v1.export.withdrawn',
+    subject: `${subjectPrefix}.exports.services.{namespace}.{service}`,
+    schema: 'state-deleted',
+    stream: 'exports',
+    publisher: 'multicluster (leader)',
+    description: 'Tombstone: the service is no longer exported (label removed, or the service deleted).',
+  },
+  clusterGateway: {
+    type: 'io.meshbus.v1.export.gateway',
+    subject: `${subjectPrefix}.exports.gateways.{cluster}`,
+    schema: 'cluster-gateway',
+    stream: 'exports',
+    publisher: 'multicluster (leader), every heartbeat interval',
+    description: "Heartbeat of the cluster's multicluster gateway: its addresses, identity and trust domain.",
+  },
+  mirroredService: {
+    type: 'io.meshbus.v1.mirror.snapshot',
+    subject: `${subjectPrefix}.state.mirrors.{namespace}.{service}`,
+    schema: 'mirrored-service',
+    stream: 'state',
+    publisher: 'multicluster (leader)',
+    description: "A linked cluster's exported service mirrored as <service>-<cluster>: its ports, readiness, the linked gateway and the identities behind it.",
+  },
+  mirroredServiceDeleted: {
+    type: 'io.meshbus.v1.mirror.deleted',
+    subject: `${subjectPrefix}.state.mirrors.{namespace}.{service}`,
+    schema: 'state-deleted',
+    stream: 'state',
+    publisher: 'multicluster (leader)',
+    description: 'Tombstone: the export was withdrawn, or its link was quiet past the grace period.',
+  },
+  linkChanged: {
+    type: 'io.meshbus.v1.multicluster.link-changed',
+    subject: `${subjectPrefix}.events.multicluster.link.{cluster}`,
+    schema: 'link-changed',
+    stream: 'events',
+    publisher: 'multicluster (leader)',
+    description: 'The link to a linked cluster turned live, quiet, gone or refused.',
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Key of an entry in {@link catalog}. */
@@ -404,6 +466,12 @@ export interface EventDataMap {
   metricsSummary: MetricsSummary;
   tapRequest: TapRequest;
   tapEvent: TapEvent;
+  serviceExport: ServiceExport;
+  serviceExportWithdrawn: StateDeleted;
+  clusterGateway: ClusterGateway;
+  mirroredService: MirroredService;
+  mirroredServiceDeleted: StateDeleted;
+  linkChanged: LinkChanged;
 }
 
 const kindsByType = new Map<string, EventKind>(

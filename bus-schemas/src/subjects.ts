@@ -74,6 +74,19 @@ export const subjects = {
   allTapRequests: `${subjectPrefix}.tap.requests.*.*`,
   /** The records of one tap session. */
   tapEvents: (sessionId: string) => `${subjectPrefix}.tap.events.${token(sessionId, 'sessionId')}`,
+  /** A service this cluster exports to linked clusters (stream MESHBUS_EXPORTS). */
+  serviceExport: (namespace: string, service: string) =>
+    `${subjectPrefix}.exports.services.${token(namespace, 'namespace')}.${token(service, 'service')}`,
+  allServiceExports: `${subjectPrefix}.exports.services.>`,
+  /** The heartbeat of a cluster's multicluster gateway (stream MESHBUS_EXPORTS). */
+  clusterGateway: (cluster: string) => `${subjectPrefix}.exports.gateways.${token(cluster, 'cluster')}`,
+  allClusterGateways: `${subjectPrefix}.exports.gateways.*`,
+  allExports: `${subjectPrefix}.exports.>`,
+  /** A linked cluster's service as mirrored here. */
+  mirroredService: (namespace: string, service: string) =>
+    `${subjectPrefix}.state.mirrors.${token(namespace, 'namespace')}.${token(service, 'service')}`,
+  allMirroredServices: `${subjectPrefix}.state.mirrors.>`,
+  linkChanged: (cluster: string) => `${subjectPrefix}.events.multicluster.link.${token(cluster, 'cluster')}`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
 } as const;

@@ -19,6 +19,8 @@ export interface FencedWrite {
 
 /** Options of {@link StateView}. */
 export type StateViewOptions = Omit<StreamReaderOptions, 'stream' | 'from' | 'onEvent' | 'onReset' | 'onCaughtUp'> & {
+  /** The last-value stream to read. @default MESHBUS_STATE */
+  stream?: string;
   /** Called after each key change, once the view has caught up; also during resyncs. */
   onChange?: StateChange;
   /** Called for every write refused by fencing (also during the initial read). */
@@ -55,7 +57,7 @@ export class StateView {
     if (options.registry) this.metrics = busMetrics(options.registry);
     this.reader = new StreamReader({
       ...options,
-      stream: streams.state.name,
+      stream: options.stream ?? streams.state.name,
       from: 'all',
       onEvent: (e) => this.apply(e),
       onReset: () => {

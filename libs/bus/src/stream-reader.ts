@@ -112,6 +112,9 @@ export class StreamReader {
   private consumerOptions(): { opts: ConsumerOptsBuilder; fromStart: boolean; onlyNew: boolean } {
     const opts = consumerOpts();
     opts.orderedConsumer();
+    // Bound to the stream by name: a subject may be held by more than one stream
+    // (a cluster's exports, and the same subjects sourced from a linked cluster).
+    opts.bindStream(this.options.stream);
     // A consumer lost with its server (or a gap after a reconnect) is noticed
     // by missing heartbeats; at the nats.js default of 5 s that took ~15 s.
     opts.idleHeartbeat(idleHeartbeatMs);

@@ -55,17 +55,30 @@ export async function ensureStreams(jsm: JetStreamManager, options: StreamOption
   ];
   for (const cfg of configs) {
     const keep: (keyof StreamConfig)[] = cfg.name === streams.events.name && options.eventsMaxAgeMs === undefined ? ['max_age'] : [];
-    // A JetStream cluster busy creating a replicated stream drops concurrent
-    // create/update requests for it (replicas starting together): those time
-    // out, and trying again once the stream exists succeeds.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await ensureStream(jsm, cfg, keep);
-        break;
-      } catch (err) {
-        if (!isTimeout(err) || attempt >= timeoutAttempts) throw err;
-        onRetry?.(cfg.name!, attempt, err);
-      }
+    await ensureStreamConfig(jsm, cfg, { keep, onRetry });
+  }
+}
+
+/**
+ * Creates one stream, or brings an existing one to `cfg` except for the
+ * settings in `keep`; a request that times out is tried again.
+ */
+export async function ensureStreamConfig(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig>,
+  options: { keep?: (keyof StreamConfig)[]; onRetry?: StreamOptions['onRetry']; logger?: StreamOptions['logger'] } = {},
+): Promise<void> {
+  const onRetry = options.onRetry ?? (options.logger ? logRetry(options.logger) : undefined);
+  // A JetStream cluster busy creating a replicated stream drops concurrent
+  // create/update requests for it (replicas starting together): those time
+  // out, and trying again once the stream exists succeeds.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureStream(jsm, cfg, options.keep ?? []);
+      return;
+    } catch (err) {
+      if (!isTimeout(err) || attempt >= timeoutAttempts) throw err;
+      onRetry?.(cfg.name!, attempt, err);
     }
   }
 }

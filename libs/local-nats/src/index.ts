@@ -12,6 +12,7 @@ export {
 export { freePort, isPortFree } from './free-port.js';
 export {
   natsAuthorizationConfig,
+  type NatsExtraUser,
   natsRoles,
   rolePermissions,
   NatsAuthorizationError,
@@ -19,3 +20,17 @@ export {
   type NatsRole,
   type NatsUser,
 } from './permissions.js';
+export {
+  checkClusterName,
+  domainApiPrefix,
+  exportsStream,
+  exportsSubjects,
+  leafnodeListenConfig,
+  leafnodeRemotesConfig,
+  linkDeliverSubject,
+  linkPermissions,
+  linkStreamConfig,
+  linkStreamName,
+  linkUser,
+  type LeafnodeRemote,
+} from './multicluster.js';

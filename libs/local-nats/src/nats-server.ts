@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { MeshbusError } from '@meshbus/runtime';
 import { freePort } from './free-port.js';
+import { checkClusterName } from './multicluster.js';
 
 /** No nats-server binary could be found. */
 export class NatsServerNotFoundError extends MeshbusError {
@@ -37,6 +38,12 @@ export const defaultMaxPayload = 8 * 1024 * 1024;
 export interface NatsOptions {
   /** Number of clustered servers; 1 runs a standalone server. @default 1 */
   nodes?: number;
+  /**
+   * JetStream domain of the servers: the cluster's name when meshes are linked
+   * (see multicluster.ts), so that a linked cluster reaches this one's streams
+   * through `$JS.<domain>.API`.
+   */
+  jetstreamDomain?: string;
   /** Extra configuration appended to every server's config file. */
   extraConfig?: string;
   /**
@@ -142,7 +149,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
       `server_name: ${s.name}`,
       `listen: 127.0.0.1:${s.client}`,
       `http: 127.0.0.1:${s.monitor}`,
-      `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 1GB }`,
+      `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 1GB${options.jetstreamDomain === undefined ? '' : `, domain: ${checkClusterName(options.jetstreamDomain, 'JetStream domain')}`} }`,
       `max_payload: ${options.maxPayload ?? defaultMaxPayload}`,
     ];
     if (n > 1) {

@@ -207,30 +207,59 @@ function list(xs: readonly string[], indent: string): string {
   return `[\n${xs.map((x) => `${indent}  ${quote(x)}`).join(',\n')}\n${indent}]`;
 }
 
+/** A user whose permissions are given, not taken from a role: the login of a linked cluster. */
+export interface NatsExtraUser {
+  user: string;
+  password: string;
+  permissions: NatsPermissions;
+  /** Written as a comment above the user. */
+  comment?: string;
+}
+
+function checkLogin(user: string, password: string): void {
+  if (!safeText.test(user)) throw new NatsAuthorizationError(`NATS user ${JSON.stringify(user)}: use letters, digits, '.', '_' and '-' only`);
+  if (!safeText.test(password)) throw new NatsAuthorizationError(`password of NATS user ${user}: use letters, digits, '.', '_' and '-' only`);
+}
+
+function renderUser(user: string, password: string, p: NatsPermissions, comment?: string): string {
+  const lines = [
+    ...(comment ? [`    # ${comment.replace(/\n/g, ' ')}`] : []),
+    `    {`,
+    `      user: ${quote(user)}`,
+    `      password: ${quote(password)}`,
+    `      permissions: {`,
+    `        publish: { allow: ${list(p.publish, '        ')} }`,
+    `        subscribe: { allow: ${list(p.subscribe, '        ')} }`,
+  ];
+  if (p.allowResponses) lines.push(`        allow_responses: true`);
+  lines.push(`      }`, `    }`);
+  return lines.join('\n');
+}
+
 /**
  * The nats-server (2.9) `authorization { users = [...] }` block giving each
- * user the permissions of its role.
+ * user the permissions of its role, followed by any users with permissions of
+ * their own (the logins of linked clusters).
  */
-export function natsAuthorizationConfig(users: readonly NatsUser[]): string {
+export function natsAuthorizationConfig(users: readonly NatsUser[], extraUsers: readonly NatsExtraUser[] = []): string {
   const seen = new Set<string>();
+  const once = (user: string) => {
+    if (seen.has(user)) throw new NatsAuthorizationError(`NATS user ${user} is listed twice`);
+    seen.add(user);
+  };
   const blocks = users.map((u) => {
-    if (!safeText.test(u.user)) throw new NatsAuthorizationError(`NATS user ${JSON.stringify(u.user)}: use letters, digits, '.', '_' and '-' only`);
-    if (!safeText.test(u.password)) throw new NatsAuthorizationError(`password of NATS user ${u.user}: use letters, digits, '.', '_' and '-' only`);
+    checkLogin(u.user, u.password);
     if (!natsRoles.includes(u.role)) throw new NatsAuthorizationError(`NATS user ${u.user}: unknown role ${JSON.stringify(u.role)}`);
-    if (seen.has(u.user)) throw new NatsAuthorizationError(`NATS user ${u.user} is listed twice`);
-    seen.add(u.user);
-    const p = rolePermissions(u.role);
-    const lines = [
-      `    {`,
-      `      user: ${quote(u.user)}`,
-      `      password: ${quote(u.password)}`,
-      `      permissions: {`,
-      `        publish: { allow: ${list(p.publish, '        ')} }`,
-      `        subscribe: { allow: ${list(p.subscribe, '        ')} }`,
-    ];
-    if (p.allowResponses) lines.push(`        allow_responses: true`);
-    lines.push(`      }`, `    }`);
-    return lines.join('\n');
+    once(u.user);
+    return renderUser(u.user, u.password, rolePermissions(u.role));
   });
+  for (const u of extraUsers) {
+    checkLogin(u.user, u.password);
+    once(u.user);
+    for (const subject of [...u.permissions.publish, ...u.permissions.subscribe]) {
+      if (!/^[A-Za-z0-9_.$*>\- ]{1,256}$/.test(subject)) throw new NatsAuthorizationError(`NATS user ${u.user}: ${JSON.stringify(subject)} is not a subject`);
+    }
+    blocks.push(renderUser(u.user, u.password, u.permissions, u.comment));
+  }
   return `authorization {\n  users = [\n${blocks.join('\n')}\n  ]\n}\n`;
 }

@@ -1,0 +1,123 @@
+/*
+ * How the buses of two meshes are joined. Each mesh's NATS has a JetStream
+ * domain named after its cluster. The exporting cluster (east) accepts leaf
+ * node connections and gives each linked cluster (west) a login that can do
+ * one thing: keep a consumer on east's MESHBUS_EXPORTS stream, delivered under
+ * `meshbus.link.<west>.`. West's server connects out as a leaf node with that
+ * login, and west keeps a stream MESHBUS_LINK_<EAST> that sources east's
+ * exports through the domain's API prefix. Nothing else crosses: the login
+ * may not publish or receive any other subject, so neither mesh's state, events,
+ * requests or inboxes reach the other, and a link that breaks only stops the
+ * sourced stream from moving.
+ */
+import { clusterNameRule, isClusterName } from '@meshbus/core';
+import { NatsAuthorizationError, type NatsExtraUser, type NatsPermissions } from './permissions.js';
+
+/** The stream of a cluster's exported services and its heartbeat. */
+export const exportsStream = 'MESHBUS_EXPORTS';
+/** Subjects of {@link exportsStream}: `meshbus.v1.exports.<namespace>.<service>` and `meshbus.v1.exports.heartbeat.<cluster>`. */
+export const exportsSubjects = 'meshbus.v1.exports.>';
+
+/** Throws a clear error unless `name` can name a cluster. */
+export function checkClusterName(name: string, what = 'cluster name'): string {
+  if (!isClusterName(name)) {
+    throw new NatsAuthorizationError(`${what} ${JSON.stringify(name)}: use ${clusterNameRule}`);
+  }
+  return name;
+}
+
+/** West's stream holding what it receives from `remote`: `MESHBUS_LINK_<REMOTE>`. */
+export function linkStreamName(remote: string): string {
+  return `MESHBUS_LINK_${checkClusterName(remote).toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** Where east delivers what `local` sources from `remote`'s exports. */
+export function linkDeliverSubject(local: string, remote: string): string {
+  return `meshbus.link.${checkClusterName(local)}.${checkClusterName(remote)}`;
+}
+
+/** The JetStream API prefix of a cluster's domain, as seen from a linked cluster. */
+export function domainApiPrefix(domain: string): string {
+  return `$JS.${checkClusterName(domain)}.API`;
+}
+
+/**
+ * What the login of `linked` on `exporting`'s NATS may do: create, look up and
+ * delete its source consumer on the exports stream, acknowledge and answer flow
+ * control, and receive its deliveries and the JetStream API's replies. The
+ * consumer is created through the domain prefix, which the server maps to its
+ * own API; the permissions are checked on the subjects as the leaf node sends them.
+ */
+export function linkPermissions(exporting: string, linked: string): NatsPermissions {
+  const api = domainApiPrefix(exporting);
+  return {
+    publish: [
+      `${api}.STREAM.INFO.${exportsStream}`,
+      `${api}.CONSUMER.CREATE.${exportsStream}`,
+      `${api}.CONSUMER.CREATE.${exportsStream}.>`,
+      `${api}.CONSUMER.INFO.${exportsStream}.>`,
+      `${api}.CONSUMER.DELETE.${exportsStream}.>`,
+      `$JS.ACK.${exportsStream}.>`,
+      '$JS.FC.>',
+    ],
+    subscribe: [`${linkDeliverSubject(linked, exporting)}.>`, '$JSC.R.>', '$JS.FC.>'],
+  };
+}
+
+/** The login `exporting` gives `linked`, as an extra user of its authorization block. */
+export function linkUser(exporting: string, linked: string, password: string): NatsExtraUser {
+  return {
+    user: `link-${checkClusterName(linked)}`,
+    password,
+    permissions: linkPermissions(exporting, linked),
+    comment: `linked cluster ${linked}: sources ${exportsStream} of ${exporting} and nothing else`,
+  };
+}
+
+/** East's leaf node listener. */
+export function leafnodeListenConfig(host: string, port: number): string {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new NatsAuthorizationError(`leaf node port ${port}: use 1 to 65535`);
+  return `leafnodes {\n  listen: ${JSON.stringify(`${host}:${port}`)}\n}\n`;
+}
+
+export interface LeafnodeRemote {
+  /** `nats-leaf://host:port` or `nats://host:port` of the exporting cluster's leaf node listener. */
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+/** West's leaf node connections to the clusters it is linked to. */
+export function leafnodeRemotesConfig(remotes: readonly LeafnodeRemote[]): string {
+  const entries = remotes.map((r) => {
+    let url: URL;
+    try {
+      url = new URL(r.url);
+    } catch {
+      throw new NatsAuthorizationError(`leaf node URL ${JSON.stringify(r.url)} is not a URL`);
+    }
+    if (!['nats:', 'nats-leaf:', 'tls:'].includes(url.protocol) || url.hostname === '' || url.username !== '') {
+      throw new NatsAuthorizationError(`leaf node URL ${JSON.stringify(r.url)}: use nats-leaf://<host>:<port> (or nats:// or tls://), without a login in it`);
+    }
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(r.user) || !/^[A-Za-z0-9_.-]{1,128}$/.test(r.password)) {
+      throw new NatsAuthorizationError(`leaf node login ${JSON.stringify(r.user)}: use letters, digits, '.', '_' and '-' only`);
+    }
+    url.username = r.user;
+    url.password = r.password;
+    return `    { url: ${JSON.stringify(url.toString().replace(/\/$/, ''))} }`;
+  });
+  return `leafnodes {\n  remotes = [\n${entries.join(',\n')}\n  ]\n}\n`;
+}
+
+/** The stream west keeps of `remote`'s exports: last value per subject, sourced over the link. */
+export function linkStreamConfig(local: string, remote: string): {
+  name: string;
+  max_msgs_per_subject: number;
+  sources: { name: string; external: { api: string; deliver: string } }[];
+} {
+  return {
+    name: linkStreamName(remote),
+    max_msgs_per_subject: 1,
+    sources: [{ name: exportsStream, external: { api: domainApiPrefix(remote), deliver: linkDeliverSubject(local, remote) } }],
+  };
+}
