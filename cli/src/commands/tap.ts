@@ -63,8 +63,12 @@ async function runTap(target: TapTarget, flags: TapFlags, context: CliContext): 
   });
   let session: TapSession | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let headed = false;
+  const printHeader = () => {
+    if (!headed) context.stdout.write(tapTableHeader());
+    headed = true;
+  };
   try {
-    if (!flags.json) context.stdout.write(tapTableHeader());
     session = await TapSession.start({
       bus: conn.bus,
       validator: busValidator(),
@@ -73,13 +77,22 @@ async function runTap(target: TapTarget, flags: TapFlags, context: CliContext): 
       filter: tapFilter(flags),
       maxRps: flags.maxRps,
       listener: {
-        record: (event) => void context.stdout.write(flags.json ? formatTapJson(event) : formatTapLine(event)),
+        record: (event) => {
+          if (flags.json) return void context.stdout.write(formatTapJson(event));
+          printHeader();
+          context.stdout.write(formatTapLine(event));
+        },
         malformed: (subject, reason) => void context.stderr.write(`meshbus tap: skipped a malformed message on ${subject}: ${reason}\n`),
         notice: (text) => void context.stderr.write(`meshbus tap: ${text}\n`),
       },
     });
     const until = flags.duration === undefined ? 'Ctrl-C to stop' : `for ${flags.duration / 1000}s (Ctrl-C to stop sooner)`;
-    context.stderr.write(`tapping ${target.namespace}/${target.workload} (session ${session.sessionId}) on ${conn.url}; ${until}\n`);
+    // A refused subscription or request is reported by the server right after it; let that arrive first.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (refused === undefined) {
+      context.stderr.write(`tapping ${target.namespace}/${target.workload} (session ${session.sessionId}) on ${conn.url}; ${until}\n`);
+      if (!flags.json) printHeader();
+    }
     if (flags.duration !== undefined) timer = setTimeout(finish, flags.duration);
     if (!done.signal.aborted) await new Promise<void>((resolve) => done.signal.addEventListener('abort', () => resolve(), { once: true }));
   } finally {
