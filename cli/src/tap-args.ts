@@ -26,34 +26,34 @@ export const tapMaxRpsBounds = { min: 1, max: 100 } as const;
 export const maxTapDurationMs = 24 * 3_600_000;
 
 /** Parses `<namespace>/<workload>` (the workload is the service account of the proxies' identity). */
-export function parseTapTarget(text: string): TapTarget {
+export function parseTapTarget(text: string, what = 'target'): TapTarget {
   const parts = text.split('/');
   const [namespace = '', workload = ''] = parts;
   if (parts.length !== 2 || !isDnsLabel(namespace) || !isDnsLabel(workload)) {
-    throw new UsageError(`target ${JSON.stringify(text)} must be <namespace>/<workload>, DNS labels such as shop/web (the workload is the service account of its proxies)`);
+    throw new UsageError(`${what} ${JSON.stringify(text)} must be <namespace>/<workload>, DNS labels such as shop/web (the workload is the service account of its proxies)`);
   }
   return { namespace, workload };
 }
 
 /** Parses an HTTP method; `get` is taken as `GET`. */
-export function parseTapMethod(text: string): string {
+export function parseTapMethod(text: string, what = '--method'): string {
   const method = text.toUpperCase();
-  if (!/^[A-Z]{1,16}$/.test(method)) throw new UsageError(`--method ${JSON.stringify(text)} must be an HTTP method such as GET or POST (letters only, at most 16)`);
+  if (!/^[A-Z]{1,16}$/.test(method)) throw new UsageError(`${what} ${JSON.stringify(text)} must be an HTTP method such as GET or POST (letters only, at most 16)`);
   return method;
 }
 
 /** Parses a path prefix: starts with `/`, at most 1024 characters. */
-export function parseTapPath(text: string): string {
-  if (!text.startsWith('/')) throw new UsageError(`--path ${JSON.stringify(text)} must be a path prefix starting with /, such as /api/`);
-  if (text.length > 1024) throw new UsageError(`--path has ${text.length} characters; at most 1024 are accepted`);
-  if (/\s/.test(text)) throw new UsageError(`--path ${JSON.stringify(text)} must not contain whitespace`);
+export function parseTapPath(text: string, what = '--path'): string {
+  if (!text.startsWith('/')) throw new UsageError(`${what} ${JSON.stringify(text)} must be a path prefix starting with /, such as /api/`);
+  if (text.length > 1024) throw new UsageError(`${what} has ${text.length} characters; at most 1024 are accepted`);
+  if (/\s/.test(text)) throw new UsageError(`${what} ${JSON.stringify(text)} must not contain whitespace`);
   return text;
 }
 
 /** Parses an authority (`host` or `host:port`), compared by the proxy without regard to case. */
-export function parseTapAuthority(text: string): string {
-  if (text === '' || /[\s/]/.test(text)) throw new UsageError(`--authority ${JSON.stringify(text)} must be a host or host:port, such as web.shop.svc.cluster.local:80`);
-  if (text.length > 260) throw new UsageError(`--authority has ${text.length} characters; at most 260 are accepted`);
+export function parseTapAuthority(text: string, what = '--authority'): string {
+  if (text === '' || /[\s/]/.test(text)) throw new UsageError(`${what} ${JSON.stringify(text)} must be a host or host:port, such as web.shop.svc.cluster.local:80`);
+  if (text.length > 260) throw new UsageError(`${what} has ${text.length} characters; at most 260 are accepted`);
   return text;
 }
 

@@ -55,12 +55,13 @@ async function runTap(target: TapTarget, flags: TapFlags, context: CliContext): 
   const logger = createCliLogger(context.stderr);
   const done = new AbortController();
   const finish = () => done.abort();
-  context.signal.addEventListener('abort', finish, { once: true });
   let refused: string | undefined;
   const conn = await connectTap(flags, context, logger, 'meshbus-cli tap', (text) => {
     refused ??= text;
     finish();
   });
+  context.signal.addEventListener('abort', finish, { once: true });
+  if (context.signal.aborted) finish();
   let session: TapSession | undefined;
   let timer: NodeJS.Timeout | undefined;
   let headed = false;

@@ -42,15 +42,15 @@ const securityHeaders = {
 /** The filter of `/api/tap?workload=<namespace>/<workload>&path=…&method=…&authority=…`; empty parameters are left out. Throws {@link UsageError}. */
 export function tapFilterOf(q: URLSearchParams): TapFilter {
   const given = (name: string) => q.get(name) || undefined;
-  const target = parseTapTarget(given('workload') ?? '');
+  const target = parseTapTarget(given('workload') ?? '', 'workload');
   const path = given('path');
   const method = given('method');
   const authority = given('authority');
   return {
     ...target,
-    ...(path !== undefined ? { path: parseTapPath(path) } : {}),
-    ...(method !== undefined ? { method: parseTapMethod(method) } : {}),
-    ...(authority !== undefined ? { authority: parseTapAuthority(authority) } : {}),
+    ...(path !== undefined ? { path: parseTapPath(path, 'path') } : {}),
+    ...(method !== undefined ? { method: parseTapMethod(method, 'method') } : {}),
+    ...(authority !== undefined ? { authority: parseTapAuthority(authority, 'authority') } : {}),
   };
 }
 
