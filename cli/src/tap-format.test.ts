@@ -32,6 +32,13 @@ describe('tap format', () => {
     expect(formatTapLine(out)).toMatch(/^10:00:01 {6}out {2}GET .* - +12ms +shop\/web → - +plain\n$/);
   });
 
+  it('shows control characters of a path or authority escaped, not raw', () => {
+    const line = formatTapLine({ ...record, path: '/a\x1b[2Jb', authority: 'web\r\n' });
+    expect(line).toContain('/a\\x1b[2Jb');
+    expect(line).toContain('web\\x0d\\x0a');
+    expect(line.slice(0, -1)).not.toMatch(/[\u0000-\u001f]/);
+  });
+
   it('keeps identities of another form whole', () => {
     expect(shortIdentity('spiffe://example.org/web')).toBe('spiffe://example.org/web');
     expect(shortIdentity('')).toBe('-');

@@ -12,6 +12,11 @@ const columns = [
   ['TLS', 0],
 ] as const;
 
+/** Control characters shown escaped: a path or authority from the network must not drive the terminal. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 function line(cells: readonly string[]): string {
   return (
     cells
@@ -33,7 +38,7 @@ export function tapTableHeader(): string {
 export function shortIdentity(identity: string): string {
   if (identity === '') return '-';
   const m = /^([^.]+)\.([^.]+)\.serviceaccount\.identity\./.exec(identity);
-  return m ? `${m[2]}/${m[1]}` : identity;
+  return m ? `${m[2]}/${m[1]}` : printable(identity);
 }
 
 /** Who called whom: for an inbound record the peer is the client, for an outbound one the server. */
@@ -54,9 +59,9 @@ export function formatTapLine(event: TapEvent): string {
   return line([
     timeOfDay(event.startedAt),
     event.direction === 'inbound' ? 'in' : 'out',
-    event.method,
-    event.authority,
-    event.path,
+    printable(event.method),
+    printable(event.authority),
+    printable(event.path),
     event.status === 0 ? '-' : String(event.status),
     `${event.latencyMs}ms`,
     clientToServer(event),
