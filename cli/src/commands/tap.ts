@@ -1,7 +1,7 @@
 import { CommanderError, type Command } from 'commander';
 import { busValidator } from '@meshbus/bus-schemas';
 import { errorMessage } from '@meshbus/runtime';
-import { createCliLogger } from '../cli-logger.js';
+import { createCliLogger, untilAborted } from '../cli-logger.js';
 import type { CliContext } from '../context.js';
 import { TapRefusedError } from '../errors.js';
 import { strictlyParsedBy, usageExitCode } from '../policy-args.js';
@@ -95,7 +95,7 @@ async function runTap(target: TapTarget, flags: TapFlags, context: CliContext): 
       if (!flags.json) printHeader();
     }
     if (flags.duration !== undefined) timer = setTimeout(finish, flags.duration);
-    if (!done.signal.aborted) await new Promise<void>((resolve) => done.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await untilAborted(done.signal);
   } finally {
     clearTimeout(timer);
     context.signal.removeEventListener('abort', finish);
