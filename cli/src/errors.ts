@@ -54,3 +54,11 @@ export class StreamMissingError extends MeshbusError {
     super('StreamMissing', `stream ${stream} does not exist on ${url} yet: is the control plane running (npm run dev)?`);
   }
 }
+
+/** The NATS server refused what a tap session needs (the login lacks the tap role). */
+export class TapRefusedError extends MeshbusError {
+  override name = 'TapRefusedError';
+  constructor(message: string) {
+    super('TapRefused', message);
+  }
+}

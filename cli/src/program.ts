@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
+import { busValidator } from '@meshbus/bus-schemas';
 import { registerAuthzCommand } from './commands/authz.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
@@ -15,8 +16,11 @@ import { registerProxyCommands } from './commands/proxy.js';
 import { registerRegisterCommand } from './commands/register.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStatCommand } from './commands/stat.js';
+import { registerTapCommand } from './commands/tap.js';
 import { registerTopCommand } from './commands/top.js';
 import type { CliContext } from './context.js';
+import { createBusTapFeed } from './dashboard/bus-tap-feed.js';
+import { connectTap, tapSource } from './tap-bus.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -35,7 +39,9 @@ export function createProgram(context: CliContext): Command {
     })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  registerDashboardCommand(program, context);
+  registerDashboardCommand(program, context, {
+    tap: (flags, logger) => createBusTapFeed({ connect: (onDenied) => connectTap(flags, context, logger, 'meshbus-cli dashboard tap', onDenied), validator: busValidator(), source: tapSource() }),
+  });
   registerDevCommand(program, context);
   registerEndpointsCommand(program, context);
   registerEventsCommand(program, context);
@@ -50,6 +56,7 @@ export function createProgram(context: CliContext): Command {
   registerProxyCommands(program, context);
   registerRunCommand(program, context);
   registerStatCommand(program, context);
+  registerTapCommand(program, context);
   registerTopCommand(program, context);
   return program;
 }

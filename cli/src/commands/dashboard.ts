@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { createCliLogger, untilAborted } from '../cli-logger.js';
+import type { Logger } from '@meshbus/runtime';
 import type { CliContext } from '../context.js';
 import { followBus } from '../dashboard/bus-feed.js';
 import { startDashboardServer } from '../dashboard/server.js';
@@ -32,7 +33,10 @@ function parseAddress(text: string): string {
 /** Changes arriving within this long go to the page in one push: a burst of state (a first read, a big edit) is drawn once, and one change still shows well within a second. */
 const pushCoalesceMs = 30;
 
-export function registerDashboardCommand(program: Command, context: CliContext, options: { tap?: TapFeed } = {}): void {
+/** Makes the dashboard's tap feed from its bus flags, once the command runs. */
+export type TapFeedFactory = (flags: BusLoginFlags, logger: Logger) => TapFeed & AsyncDisposable;
+
+export function registerDashboardCommand(program: Command, context: CliContext, options: { tap?: TapFeedFactory } = {}): void {
   withBusLogin(
     program
       .command('dashboard')
@@ -53,8 +57,9 @@ export function registerDashboardCommand(program: Command, context: CliContext, 
         }, pushCoalesceMs);
       };
       const bus = await followBus(state, flags, context, logger, changed);
+      const tap = options.tap?.(flags, logger);
       try {
-        server = await startDashboardServer({ address: flags.address, port: flags.port, tap: options.tap, view: () => state.view(Date.now(), { tapAvailable: options.tap !== undefined }) });
+        server = await startDashboardServer({ address: flags.address, port: flags.port, tap, view: () => state.view(Date.now(), { tapAvailable: tap !== undefined }) });
         const tick = setInterval(() => server?.push(), 2_000);
         context.stdout.write(`dashboard on ${server.url} (bus ${bus.url}); Ctrl-C to stop\n`);
         try {
@@ -65,6 +70,7 @@ export function registerDashboardCommand(program: Command, context: CliContext, 
           await server[Symbol.asyncDispose]();
         }
       } finally {
+        await tap?.[Symbol.asyncDispose]();
         await bus.close();
       }
     });

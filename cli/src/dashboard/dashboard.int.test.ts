@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectBus, decodeEvent, encodeEvent } from '@meshbus/bus';
+import { busValidator, subjects, type TapEvent, type TapRequest } from '@meshbus/bus-schemas';
 import { createDestinationService, envToConfig as destinationEnv } from '@meshbus/destination';
 import { createPolicyService, envToConfig as policyEnv } from '@meshbus/policy-service';
 import { ResourceStack, silentLogger } from '@meshbus/runtime';
@@ -20,6 +22,28 @@ import { repoRoot } from '../paths.js';
 /** What a function run in the page uses of it (the test is compiled without the DOM types). */
 interface PageGlobals {
   document: { querySelector(selector: string): unknown };
+}
+
+const validator = busValidator();
+
+function tapRecord(sessionId: string): TapEvent {
+  return {
+    sessionId,
+    namespace: 'shop',
+    workload: 'web',
+    identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+    instance: 'web-1',
+    startedAt: '2026-12-01T10:00:01.250Z',
+    direction: 'inbound',
+    method: 'GET',
+    authority: 'web.shop.svc.cluster.local:80',
+    path: '/api/cart',
+    status: 200,
+    latencyMs: 12,
+    tls: true,
+    peerIdentity: 'front.shop.serviceaccount.identity.meshbus.cluster.local',
+    headers: {},
+  };
 }
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -43,6 +67,7 @@ describe('meshbus dashboard in a browser', () => {
   let browser: Browser;
   let dashboard: RunningProcess;
   let port: number;
+  let responder: Awaited<ReturnType<typeof connectBus>>;
 
   beforeAll(async () => {
     if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
@@ -52,6 +77,8 @@ describe('meshbus dashboard in a browser', () => {
     const nats = await startNats();
     stack.defer(nats, () => nats.stop());
     natsUrl = nats.url;
+    responder = await connectBus({ servers: [nats.url], name: 'dashboard-tap-responder' }, silentLogger());
+    stack.defer(null, () => responder.close());
     const env = { NATS_URL: nats.url, MESHBUS_ADMIN_ADDR: '127.0.0.1:0', MESHBUS_MANIFESTS_DIR: join(dir, 'manifests'), MESHBUS_LEASE_DURATION: '1s' };
     const destination = createDestinationService(destinationEnv({ ...env, MESHBUS_REPLICA_ID: 'destination-1' }), { logger: silentLogger() });
     stack.use(destination);
@@ -76,7 +103,6 @@ describe('meshbus dashboard in a browser', () => {
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.locator('[data-service="shop/web"]').waitFor({ timeout: 20_000 });
     await expect(page.locator('[data-service="shop/web"]').innerText()).resolves.toContain('127.0.0.11');
-    await expect(page.locator('#tap').innerText()).resolves.toContain('tap not available');
     await page.locator('#policies h3').first().waitFor({ timeout: 20_000 });
 
     await appendFile(
@@ -92,6 +118,48 @@ describe('meshbus dashboard in a browser', () => {
     await page.screenshot({ path: join(repoRoot, 'test-artifacts', 'dashboard.png'), fullPage: true });
     expect(elapsed).toBeLessThan(1000);
   }, 60_000);
+
+  it('taps a workload from the page: the request carries the filter, records show up, leaving stops the session', async () => {
+    const tapRequests: TapRequest[] = [];
+    const sub = responder.subscribe(subjects.allTapRequests, {
+      callback: (_err, msg) => {
+        const request = decodeEvent(msg.subject, msg.headers, msg.data, validator).data as TapRequest;
+        tapRequests.push(request);
+        if (request.action !== 'start' || tapRequests.filter((r) => r.sessionId === request.sessionId).length > 1) return;
+        const subject = subjects.tapEvents(request.sessionId);
+        const encoded = encodeEvent('tapEvent', subject, tapRecord(request.sessionId), { source: '/meshbus/gateway/test', subject: 'web' }, validator);
+        responder.publish(subject, encoded.payload, { headers: encoded.headers });
+      },
+    });
+    await responder.flush();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.locator('#tap-form').waitFor({ timeout: 20_000 });
+      await page.locator('#tap-form input[name="workload"]').fill('shop/web');
+      await page.locator('#tap-form input[name="path"]').fill('/api/');
+      await page.locator('#tap-form input[name="method"]').fill('get');
+      await page.locator('#tap-form button[type="submit"]').click();
+      await page.locator('#tap .tap-record').first().waitFor({ timeout: 20_000 });
+      const row = await page.locator('#tap .tap-record').first().innerText();
+      for (const cell of ['10:00:01.250', 'in', 'GET', 'web.shop.svc.cluster.local:80', '/api/cart', '200', '12ms', 'shop/front → shop/web', 'tls']) expect(row).toContain(cell);
+      await expect(page.locator('#tap-notice').innerText()).resolves.toMatch(/tapping shop\/web \(session [A-Za-z0-9_-]+\)|no record/);
+      expect(tapRequests[0]).toMatchObject({ action: 'start', namespace: 'shop', workload: 'web', filter: { path: '/api/', method: 'GET' } });
+      await page.locator('#tap').screenshot({ path: join(repoRoot, 'test-artifacts', 'dashboard-tap.png') });
+
+      await page.close();
+      await waitFor(() => tapRequests.some((r) => r.action === 'stop'), { what: 'the stop request once the page is gone', timeoutMs: 20_000 });
+      expect(tapRequests.at(-1)).toMatchObject({ action: 'stop', sessionId: tapRequests[0]!.sessionId });
+    } finally {
+      sub.unsubscribe();
+    }
+  }, 60_000);
+
+  it('refuses a tap without a workload', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/tap?workload=shop`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: expect.stringContaining('must be <namespace>/<workload>') as unknown });
+  });
 
   it('refuses other Host headers and sends no CORS headers', async () => {
     expect(await getStatus(port, `127.0.0.1:${port}`)).toBe(200);

@@ -10,7 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { MeshbusError } from '@meshbus/runtime';
 import { isAllowedHost } from './host-check.js';
-import type { TapFeed } from './tap-feed.js';
+import { UsageError } from '../errors.js';
+import { parseTapAuthority, parseTapMethod, parseTapPath, parseTapTarget } from '../tap-args.js';
+import type { TapFeed, TapFilter } from './tap-feed.js';
 import type { DashboardView } from './view-model.js';
 
 /** The dashboard could not listen on its address. */
@@ -37,6 +39,21 @@ const securityHeaders = {
   'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
 };
 
+/** The filter of `/api/tap?workload=<namespace>/<workload>&path=…&method=…&authority=…`; empty parameters are left out. Throws {@link UsageError}. */
+export function tapFilterOf(q: URLSearchParams): TapFilter {
+  const given = (name: string) => q.get(name) || undefined;
+  const target = parseTapTarget(given('workload') ?? '', 'workload');
+  const path = given('path');
+  const method = given('method');
+  const authority = given('authority');
+  return {
+    ...target,
+    ...(path !== undefined ? { path: parseTapPath(path, 'path') } : {}),
+    ...(method !== undefined ? { method: parseTapMethod(method, 'method') } : {}),
+    ...(authority !== undefined ? { authority: parseTapAuthority(authority, 'authority') } : {}),
+  };
+}
+
 /** Options of {@link startDashboardServer}. */
 export interface DashboardServerOptions {
   address: string;
@@ -44,7 +61,7 @@ export interface DashboardServerOptions {
   port: number;
   /** The current view. */
   view(): DashboardView;
-  /** Unset until `meshbus tap` provides one. */
+  /** Where /api/tap gets its records; unset, the page says tap is not available. */
   tap?: TapFeed;
 }
 
@@ -57,6 +74,7 @@ export interface DashboardServer extends AsyncDisposable {
 
 export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
   const streams = new Set<ServerResponse>();
+  const taps = new Set<() => void>();
   let bound = { address: options.address, port: options.port };
   const send = (res: ServerResponse, status: number, type: string, body: string | Buffer) => {
     res.writeHead(status, { ...securityHeaders, 'content-type': type });
@@ -78,10 +96,23 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     }
     if (path === '/api/tap') {
       if (!options.tap) return send(res, 404, 'application/json', JSON.stringify({ error: 'tap not available' }));
-      const q = new URL(req.url ?? '/', 'http://dashboard').searchParams;
+      let filter: TapFilter;
+      try {
+        filter = tapFilterOf(new URL(req.url ?? '/', 'http://dashboard').searchParams);
+      } catch (err) {
+        if (err instanceof UsageError) return send(res, 400, 'application/json', JSON.stringify({ error: err.message }));
+        throw err;
+      }
       res.writeHead(200, { ...securityHeaders, 'content-type': 'text/event-stream' });
-      const stop = options.tap.start({ namespace: q.get('namespace') ?? undefined, workload: q.get('workload') ?? undefined }, (r) => res.write(`event: tap\ndata: ${JSON.stringify(r)}\n\n`));
-      req.on('close', stop);
+      const stop = options.tap.start(filter, {
+        record: (r) => res.write(`event: tap\ndata: ${JSON.stringify(r)}\n\n`),
+        notice: (text) => res.write(`event: notice\ndata: ${JSON.stringify(text)}\n\n`),
+      });
+      taps.add(stop);
+      req.on('close', () => {
+        taps.delete(stop);
+        stop();
+      });
       return;
     }
     send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
@@ -113,6 +144,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       for (const res of streams) res.write(frame);
     },
     async [Symbol.asyncDispose]() {
+      for (const stop of taps) stop();
+      taps.clear();
       for (const res of streams) res.end();
       streams.clear();
       server.closeAllConnections();

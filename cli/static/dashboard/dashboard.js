@@ -76,21 +76,100 @@ function renderEvents(events) {
   fill('events', ...(events.length ? [table(['TIME', 'TYPE', 'SUBJECT', 'SUMMARY'], events.map((e) => [e.time, e.type.replace(/^io\.meshbus\.v1\./, ''), e.subject, e.summary]))] : []));
 }
 
-let tapStarted = false;
-function renderTap(tap) {
+// Tap: the page asks the CLI for one workload's requests over /api/tap (a tap session runs while the stream is open).
+const tapColumns = ['TIME', 'DIR', 'METHOD', 'AUTHORITY', 'PATH', 'STATUS', 'LATENCY', 'CLIENT → SERVER', 'TLS'];
+const maxTapRows = 200;
+let tapForm;
+let tapSource;
+
+function shortIdentity(identity) {
+  if (!identity) return '-';
+  const m = /^([^.]+)\.([^.]+)\.serviceaccount\.identity\./.exec(identity);
+  return m ? `${m[2]}/${m[1]}` : identity;
+}
+
+function tapRow(r) {
+  const self = shortIdentity(r.identity);
+  const peer = shortIdentity(r.peerIdentity);
+  const time = typeof r.startedAt === 'string' ? r.startedAt.replace(/^.*T/, '').replace(/Z$/, '') : '';
+  return el('tr', { class: 'tap-record' }, ...[
+    time,
+    r.direction === 'inbound' ? 'in' : 'out',
+    r.method,
+    r.authority,
+    r.path,
+    r.status === 0 ? '-' : r.status,
+    `${r.latencyMs}ms`,
+    r.direction === 'inbound' ? `${peer} → ${self}` : `${self} → ${peer}`,
+    r.tls ? 'tls' : 'plain',
+  ].map((c) => el('td', {}, c)));
+}
+
+function stopTap() {
+  if (tapSource) tapSource.close();
+  tapSource = undefined;
+}
+
+function startTap(form, notice, rows) {
+  stopTap();
+  const q = new URLSearchParams();
+  for (const name of ['workload', 'path', 'method', 'authority']) {
+    const v = form.elements[name].value.trim();
+    if (v) q.set(name, v);
+  }
+  if (!q.get('workload')) {
+    notice.textContent = 'name a workload: <namespace>/<service account>';
+    return;
+  }
+  rows.replaceChildren();
+  notice.textContent = 'starting…';
+  const source = new EventSource(`/api/tap?${q}`);
+  tapSource = source;
+  source.addEventListener('tap', (m) => {
+    rows.prepend(tapRow(JSON.parse(m.data)));
+    while (rows.childNodes.length > maxTapRows) rows.lastChild.remove();
+  });
+  source.addEventListener('notice', (m) => {
+    notice.textContent = JSON.parse(m.data);
+  });
+  source.addEventListener('error', () => {
+    // A refused request (bad filter) or a stopped CLI: do not retry on our own.
+    if (tapSource !== source) return;
+    source.close();
+    tapSource = undefined;
+    notice.textContent = 'tap ended: the filter was refused (namespace/workload as DNS labels, path starting with /, method in letters) or meshbus dashboard stopped';
+  });
+}
+
+function renderTap(tap, workloads) {
   if (!tap.available) {
     fill('tap', el('span', { class: 'muted' }, 'tap not available'));
     return;
   }
-  if (tapStarted) return;
-  tapStarted = true;
-  const list = el('pre', {});
-  fill('tap', list);
-  const source = new EventSource('/api/tap');
-  source.addEventListener('tap', (m) => {
-    list.prepend(`${m.data}\n`);
-    while (list.childNodes.length > 200) list.lastChild.remove();
-  });
+  if (!tapForm) {
+    const input = (name, placeholder, attrs) => el('input', { name, placeholder, ...(attrs || {}) });
+    tapForm = el('form', { id: 'tap-form' },
+      input('workload', 'namespace/workload', { list: 'tap-workloads', required: 'required' }),
+      input('path', 'path prefix'),
+      input('method', 'method', { size: '7' }),
+      input('authority', 'authority'),
+      el('button', { type: 'submit' }, 'start'),
+      el('button', { type: 'button', id: 'tap-stop' }, 'stop'),
+      el('datalist', { id: 'tap-workloads' }));
+    const notice = el('div', { id: 'tap-notice', class: 'muted' }, 'metadata of live requests; a tap session runs while this page listens');
+    const rows = el('tbody', {});
+    tapForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      startTap(tapForm, notice, rows);
+    });
+    tapForm.querySelector('#tap-stop').addEventListener('click', () => {
+      stopTap();
+      notice.textContent = 'stopped';
+    });
+    fill('tap', tapForm, notice, el('table', {}, el('thead', {}, el('tr', {}, ...tapColumns.map((h) => el('th', {}, h)))), rows));
+  }
+  const names = [...new Set(workloads.filter((w) => w.serviceAccount).map((w) => `${w.namespace}/${w.serviceAccount}`))].sort();
+  tapForm.querySelector('#tap-workloads').replaceChildren(...names.map((n) => el('option', { value: n })));
 }
 
 function render(view) {
@@ -99,7 +178,7 @@ function render(view) {
   renderMetrics(view.metrics);
   renderPolicies(view.policies);
   renderEvents(view.events);
-  renderTap(view.tap);
+  renderTap(view.tap, view.workloads);
   document.getElementById('status').textContent = `live, ${view.time}`;
 }
 
