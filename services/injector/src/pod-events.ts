@@ -3,6 +3,7 @@ import { busValidator, SchemaValidationError, subjects, type BusValidator, type 
 import { ConnectionHealth, encodeEvent, MalformedEventError, type BusConnectionConfig } from '@meshbus/bus';
 import { Counter, errorMessage, Gauge, type Logger, type Registry } from '@meshbus/runtime';
 import type { AdmissionAnswer } from './admission.js';
+import { MeshbusError } from '@meshbus/core';
 
 /** One pod-injection event: its CloudEvents subject (`<namespace>/<name>`) and data. */
 export interface PodInjectionEvent {
@@ -69,8 +70,11 @@ export interface BusPodEventsOptions {
 }
 
 /** A JetStream publication that got no acknowledgement, or a refusal. */
-export class EventNotStoredError extends Error {
+export class EventNotStoredError extends MeshbusError {
   override readonly name = 'EventNotStoredError';
+  constructor(message: string) {
+    super('EventNotStored', message);
+  }
 }
 
 /**
