@@ -1,6 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import { components, type Component } from '@meshbus/install';
-import { createLogger, type Service } from '@meshbus/runtime';
+import { createLogger, runService, type Service } from '@meshbus/runtime';
 import type { CliContext } from '../context.js';
 import { usageExitCode } from '../policy-args.js';
 
@@ -36,8 +36,9 @@ const entries: Readonly<Record<Component, () => Promise<ServiceEntry>>> = {
 
 /**
  * Runs one component until the CLI is signalled, as the component's own
- * main.ts would: config from the environment (a bad one exits 2), the
- * service started, disposed on SIGTERM or Ctrl-C. Returns the exit code.
+ * main.ts does: config from the environment (a bad one exits 2), then
+ * `runService` of the service host library (started, drained on SIGTERM or
+ * Ctrl-C within the drain timeout). Returns the exit code.
  */
 export async function serveComponent(component: Component, context: CliContext): Promise<number> {
   const entry = await entries[component]();
@@ -49,29 +50,7 @@ export async function serveComponent(component: Component, context: CliContext):
     return usageExitCode;
   }
   const logger = createLogger({ service: component, level: config.logLevel });
-  const service = entry.create(config as never, logger);
-  const stopAsked = new Promise<void>((resolve) => {
-    if (context.signal.aborted) resolve();
-    else context.signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-  let code = 0;
-  try {
-    await Promise.race([service.start(), stopAsked]);
-    if (!context.signal.aborted) await stopAsked;
-    logger.info({ signal: String(context.signal.reason ?? 'signal') }, 'shutting down');
-  } catch (err) {
-    logger.fatal({ err }, 'start failed');
-    code = 1;
-  }
-  try {
-    await service[Symbol.asyncDispose]();
-    logger.info('stopped');
-  } catch (err) {
-    logger.error({ err }, 'shutdown failed');
-    code = 1;
-  }
-  logger.flush?.();
-  return code;
+  return runService(entry.create(config as never, logger), { logger, signal: context.signal });
 }
 
 /** `meshbus serve <component>`: what the control-plane Deployments run. */

@@ -43,50 +43,71 @@ export class ResourceStack {
   }
 }
 
-/** Options of {@link runUntilSignalled}. */
+/** Options of {@link runService} and {@link runUntilSignalled}. */
 export interface RunOptions {
   logger: Logger;
   /** Longest time a drain may take before the process gives up waiting. @default 20000 */
   drainTimeoutMs?: number;
+  /** What happens when the drain takes longer than `drainTimeoutMs`. @default process.exit(1) */
+  onDrainTimeout?: () => void;
+}
+
+/** Options of {@link runService}. */
+export interface RunServiceOptions extends RunOptions {
+  /** Aborted to stop the service (its reason is logged as the signal). */
+  signal: AbortSignal;
 }
 
 /**
- * Used by a service's main.ts only: starts the service, and on SIGTERM or
- * SIGINT disposes it (draining streams and connections). Sets the exit code
- * instead of calling process.exit(), so pending writes are flushed.
+ * Starts the service, waits until `signal` is aborted (also during start-up), then disposes it
+ * (draining streams and connections). Resolves with the exit code: 0 after a clean stop, 1 when
+ * it failed to start or to stop; never rejects. A drain that takes longer than `drainTimeoutMs`
+ * ends the process (see `onDrainTimeout`). The one way every component runs, from its main.ts
+ * or from `meshbus serve`.
  */
-export async function runUntilSignalled(service: Service, options: RunOptions): Promise<void> {
-  const { logger } = options;
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const timer = setTimeout(() => {
-      logger.error('drain timed out');
-      process.exit(1);
-    }, options.drainTimeoutMs ?? 20_000);
-    timer.unref();
-    service[Symbol.asyncDispose]().then(
-      () => {
-        logger.info('stopped');
-        logger.flush?.();
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exitCode = 1;
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+export async function runService(service: Service, options: RunServiceOptions): Promise<number> {
+  const { logger, signal } = options;
+  const stopAsked = new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  let code = 0;
   try {
-    await service.start();
+    await Promise.race([service.start(), stopAsked]);
+    await stopAsked;
+    logger.info({ signal: String(signal.reason ?? 'signal') }, 'shutting down');
   } catch (err) {
     logger.fatal({ err }, 'start failed');
-    process.exitCode = 1;
-    await service[Symbol.asyncDispose]().catch(() => undefined);
+    code = 1;
   }
+  const timer = setTimeout(() => {
+    logger.error('drain timed out');
+    logger.flush?.();
+    (options.onDrainTimeout ?? (() => process.exit(1)))();
+  }, options.drainTimeoutMs ?? 20_000);
+  timer.unref();
+  try {
+    await service[Symbol.asyncDispose]();
+    logger.info('stopped');
+  } catch (err) {
+    logger.error({ err }, 'shutdown failed');
+    code = 1;
+  } finally {
+    clearTimeout(timer);
+  }
+  logger.flush?.();
+  return code;
+}
+
+/**
+ * Used by a service's main.ts only: {@link runService} until SIGTERM or SIGINT. Sets the exit
+ * code instead of calling process.exit(), so pending writes are flushed.
+ */
+export async function runUntilSignalled(service: Service, options: RunOptions): Promise<void> {
+  const controller = new AbortController();
+  process.once('SIGTERM', () => controller.abort('SIGTERM'));
+  process.once('SIGINT', () => controller.abort('SIGINT'));
+  process.exitCode = await runService(service, { ...options, signal: controller.signal });
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { MeshbusError } from '@meshbus/runtime';
 
 import type { FakeKubeObject } from './fake-kube-object.js';
 import { openApiDocument, openApiIndex } from './fake-kube-openapi.js';
@@ -19,7 +20,7 @@ import {
   kindPlural,
   type FakeResourceType,
 } from './fake-kube-resources.js';
-import { parseFieldSelector, parseLabelSelector, type Selector } from './fake-kube-selectors.js';
+import { parseFieldSelector, parseLabelSelector, SelectorError, type Selector } from './fake-kube-selectors.js';
 import { tableOf, wantsTable, type IncludeObject } from './fake-kube-table.js';
 import { selfSignedServingCertificate } from './fake-kube-tls.js';
 
@@ -221,15 +222,15 @@ function status(code: number, reason: string, message: string, details?: Record<
 }
 
 /** Thrown by request handling with the Status the client gets. */
-class StatusError extends Error {
+class StatusError extends MeshbusError {
   override readonly name = 'StatusError';
   constructor(
-    readonly code: number,
+    readonly status: number,
     readonly reason: string,
     message: string,
     readonly details?: Record<string, unknown>,
   ) {
-    super(message);
+    super(reason, message);
   }
 }
 
@@ -799,9 +800,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         res.end();
         return;
       }
-      if (error instanceof StatusError) send(res, error.code, status(error.code, error.reason, error.message, error.details));
-      else if (error instanceof PatchError) send(res, error.code, status(error.code, error.code === 415 ? 'UnsupportedMediaType' : error.code === 422 ? 'Invalid' : 'BadRequest', error.message));
-      else if (error instanceof Error && error.name === 'SelectorError') send(res, 400, status(400, 'BadRequest', error.message));
+      if (error instanceof StatusError) send(res, error.status, status(error.status, error.reason, error.message, error.details));
+      else if (error instanceof PatchError) send(res, error.status, status(error.status, error.code, error.message));
+      else if (error instanceof SelectorError) send(res, 400, status(400, 'BadRequest', error.message));
       else send(res, 500, status(500, 'InternalError', String(error)));
     });
   };

@@ -24,7 +24,7 @@ describe('PATCH bodies', () => {
       try {
         fn();
       } catch (error) {
-        return (error as PatchError).code;
+        return (error as PatchError).status;
       }
       return undefined;
     };

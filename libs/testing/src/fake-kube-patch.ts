@@ -1,14 +1,18 @@
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { parse as parseYaml } from 'yaml';
+import { MeshbusError } from '@meshbus/runtime';
 
-/** Thrown for a patch the fake cannot apply; answered with the status code it carries. */
-export class PatchError extends Error {
+const patchReasons = { 400: 'BadRequest', 415: 'UnsupportedMediaType', 422: 'Invalid' } as const;
+
+/** Thrown for a patch the fake cannot apply; answered with the HTTP status it carries, and its Kubernetes reason as `code`. */
+export class PatchError extends MeshbusError {
   override readonly name = 'PatchError';
+  declare readonly code: (typeof patchReasons)[keyof typeof patchReasons];
   constructor(
     message: string,
-    readonly code: 400 | 415 | 422,
+    readonly status: keyof typeof patchReasons,
   ) {
-    super(message);
+    super(patchReasons[status], message);
   }
 }
 

@@ -1,11 +1,15 @@
+import { MeshbusError } from '@meshbus/runtime';
 import type { FakeKubeObject } from './fake-kube-object.js';
 
 /** Whether an object is selected. */
 export type Selector = (object: FakeKubeObject) => boolean;
 
 /** Thrown for a selector the fake cannot read; answered as 400 BadRequest. */
-export class SelectorError extends Error {
+export class SelectorError extends MeshbusError {
   override readonly name = 'SelectorError';
+  constructor(message: string) {
+    super('InvalidSelector', message);
+  }
 }
 
 /** Splits on commas outside parentheses: `a in (x,y),b` → [`a in (x,y)`, `b`]. */

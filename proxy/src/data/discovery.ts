@@ -4,7 +4,7 @@
  * OutboundPolicy of an authority, the Destination updates of a backend path
  * (fed to the balancer) and the inbound policy of a workload port.
  */
-import { parseIp } from '@meshbus/core';
+import { MeshbusError, parseIp } from '@meshbus/core';
 import type { destination, inbound, net, outbound } from '@meshbus/proxy-api';
 import type { ControlClient, DestinationState, Endpoint as ControlEndpoint, OutboundPolicyState, WatchHandle } from '../control/index.js';
 
@@ -29,10 +29,10 @@ export interface Discovery {
 }
 
 /** The control plane knows no service by the authority asked for. */
-export class UnknownServiceError extends Error {
+export class UnknownServiceError extends MeshbusError {
   override readonly name = 'UnknownServiceError';
   constructor(readonly authority: string) {
-    super(`the control plane knows no service ${authority}`);
+    super('UnknownService', `the control plane knows no service ${authority}`);
   }
 }
 

@@ -9,6 +9,7 @@ import type { destination, net, outbound } from '@meshbus/proxy-api';
 import { backoffDelay, toBackoff, type Backoff } from './backoff.js';
 import type { LoadConfig, QueueConfig } from './backend-target.js';
 import type { Environment } from './durations.js';
+import { MeshbusError } from '@meshbus/core';
 
 /** One endpoint, from a Destination update. */
 export interface Endpoint {
@@ -56,13 +57,13 @@ export function toFailureAccrual(f: outbound.FailureAccrual | undefined): Failur
 }
 
 /** A balancer that cannot serve a request: answered as HTTP 503 "service unavailable" (gRPC UNAVAILABLE). */
-export class ServiceUnavailableError extends Error {
+export class ServiceUnavailableError extends MeshbusError {
   override readonly name = 'ServiceUnavailableError';
-  readonly code = 'SERVICE_UNAVAILABLE';
+  declare readonly code: 'ServiceUnavailable';
   readonly status = 503;
   readonly grpcStatus = 14;
   constructor(readonly reason: 'failfast' | 'queueFull' | 'closed') {
-    super(`service unavailable: ${reason === 'failfast' ? 'no ready endpoint within the failfast timeout' : reason === 'queueFull' ? 'the queue of requests waiting for an endpoint is full' : 'the balancer is closed'}`);
+    super('ServiceUnavailable', `service unavailable: ${reason === 'failfast' ? 'no ready endpoint within the failfast timeout' : reason === 'queueFull' ? 'the queue of requests waiting for an endpoint is full' : 'the balancer is closed'}`);
   }
 }
 

@@ -9,6 +9,7 @@ import { defaultBackoff } from './backoff.js';
 import { durationMs } from './durations.js';
 import { defaultMaxRequestBytes, defaultRetryBudget, toRetryBudgetConfig, type RetryBudgetConfig, type RetryCondition, type RetryPolicy } from './retry.js';
 import type { ProtocolConfig } from './routing.js';
+import { MeshbusError } from '@meshbus/core';
 
 /** A request as profile routes see it: method (upper case) and path without the query. */
 export interface ProfileRequest {
@@ -42,8 +43,11 @@ export interface CompiledProfile {
   readonly problems: readonly string[];
 }
 
-class ConditionError extends Error {
+class ConditionError extends MeshbusError {
   override readonly name = 'ConditionError';
+  constructor(message: string) {
+    super('InvalidRouteCondition', message);
+  }
 }
 
 function compileCondition(m: destination.RequestMatch | undefined): Condition {

@@ -8,6 +8,7 @@ import type { GrpcFilter, HttpFilter } from '../routes/filters.js';
 import { toDistribution, type Distribution } from './backend-choice.js';
 import { durationMs } from './durations.js';
 import { toGrpcRetry, toHttpRetry, type RetryPolicy } from './retry.js';
+import { MeshbusError } from '@meshbus/core';
 
 /** The protocol the proxy found on a connection of a `detect` target. */
 export type DetectedProtocol = 'http1' | 'http2' | 'opaque';
@@ -20,9 +21,12 @@ export type ProtocolConfig =
   | { readonly kind: 'tls'; readonly routes: readonly outbound.TlsRoute[] };
 
 /** A policy that cannot be used (its protocol is missing). */
-export class OutboundPolicyError extends Error {
+export class OutboundPolicyError extends MeshbusError {
   override readonly name = 'OutboundPolicyError';
-  readonly code = 'OUTBOUND_POLICY_INVALID';
+  declare readonly code: 'InvalidOutboundPolicy';
+  constructor(message: string) {
+    super('InvalidOutboundPolicy', message);
+  }
 }
 
 /** How long to sniff the protocol of a `detect` target; undefined for other protocols. Unset: 10 s. */

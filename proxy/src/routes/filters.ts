@@ -7,6 +7,7 @@
 import type { grpcRoute, httpRoute, httpTypes } from '@meshbus/proxy-api';
 import { httpTypes as httpTypesValues } from '@meshbus/proxy-api';
 import { pathPrefixMatches } from './match.js';
+import { MeshbusError } from '@meshbus/core';
 
 /** Header values by lower-case name; a name may carry several values, in order. */
 export type HeaderMap = Readonly<Record<string, readonly string[]>>;
@@ -71,9 +72,12 @@ export interface RequestUrl {
 }
 
 /** A filter that cannot be applied to this request (the control plane sent something the request cannot use). */
-export class FilterError extends Error {
+export class FilterError extends MeshbusError {
   override readonly name = 'FilterError';
-  readonly code = 'FILTER_INVALID';
+  declare readonly code: 'InvalidFilter';
+  constructor(message: string) {
+    super('InvalidFilter', message);
+  }
 }
 
 /**

@@ -1,3 +1,5 @@
+import { MeshbusError } from '@meshbus/core';
+
 /**
  * What the first bytes of an inbound connection say about TLS, read without consuming them.
  *
@@ -32,7 +34,12 @@ const INCOMPLETE: ClientHelloPeek = { status: 'incomplete' };
 const NOT_TLS: ClientHelloPeek = { status: 'notTls' };
 
 /** Thrown inside the parser for a malformed ClientHello; never leaves this module. */
-class Malformed extends Error {}
+class MalformedClientHelloError extends MeshbusError {
+  override readonly name = 'MalformedClientHelloError';
+  constructor() {
+    super('MalformedClientHello', 'the ClientHello is malformed');
+  }
+}
 
 class Cursor {
   private offset = 0;
@@ -43,7 +50,7 @@ class Cursor {
   }
 
   u8(): number {
-    if (this.remaining < 1) throw new Malformed();
+    if (this.remaining < 1) throw new MalformedClientHelloError();
     return this.bytes[this.offset++]!;
   }
 
@@ -52,7 +59,7 @@ class Cursor {
   }
 
   take(length: number): Uint8Array {
-    if (length > this.remaining) throw new Malformed();
+    if (length > this.remaining) throw new MalformedClientHelloError();
     const slice = this.bytes.subarray(this.offset, this.offset + length);
     this.offset += length;
     return slice;
@@ -148,13 +155,13 @@ function parseClientHello(message: Uint8Array): ClientHelloPeek {
   body.take(4); // handshake type and length, checked while reassembling
   const major = body.u8();
   body.u8();
-  if (major !== 0x03) throw new Malformed();
+  if (major !== 0x03) throw new MalformedClientHelloError();
   body.take(32); // random
   const sessionId = body.vector(1);
-  if (sessionId.remaining > 32) throw new Malformed();
+  if (sessionId.remaining > 32) throw new MalformedClientHelloError();
   const cipherSuites = body.vector(2);
-  if (cipherSuites.remaining === 0 || cipherSuites.remaining % 2 !== 0) throw new Malformed();
-  if (body.vector(1).remaining === 0) throw new Malformed(); // compression methods
+  if (cipherSuites.remaining === 0 || cipherSuites.remaining % 2 !== 0) throw new MalformedClientHelloError();
+  if (body.vector(1).remaining === 0) throw new MalformedClientHelloError(); // compression methods
   let serverName: string | undefined;
   let alpn: string[] = [];
   if (body.remaining > 0) {
@@ -183,7 +190,7 @@ export function peekClientHello(firstBytes: Uint8Array): ClientHelloPeek {
   try {
     return parseClientHello(handshake.data);
   } catch (error) {
-    if (error instanceof Malformed) return NOT_TLS;
+    if (error instanceof MalformedClientHelloError) return NOT_TLS;
     throw error;
   }
 }

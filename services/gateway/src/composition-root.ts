@@ -80,7 +80,7 @@ export function createGateway(config: GatewayConfig, overrides: GatewayOverrides
   container.bind<GatewayConfig>(ids.config).toConstantValue(config);
   container.load(adminModule(config), busModule(config), grpcModule(config), overridesModule(config, overrides));
   container.bind<Gateway>(ids.gateway).toDynamicValue(
-    (ctx) => new GatewayImpl(ctx.get<GatewayConfig>(ids.config), ctx.get<ServiceHost<NatsConnection>>(ids.host), ctx.get<GatewayGrpc>(ids.grpc)),
+    (ctx) => new GatewayImpl(ctx.get<GatewayConfig>(ids.config), ctx.get<ServiceHost<NatsConnection>>(ids.host), ctx.get<GatewayGrpc>(ids.grpc), ctx.get<() => Date>(ids.now)),
   );
   return container.get<Gateway>(ids.gateway);
 }

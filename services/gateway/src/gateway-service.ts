@@ -53,6 +53,8 @@ export class GatewayImpl implements Gateway {
     private readonly config: GatewayConfig,
     private readonly host: ServiceHost<NatsConnection>,
     private readonly grpc: GatewayGrpc,
+    /** The clock that the age of telemetry reports and tap hellos is judged by. */
+    private readonly now: () => Date,
   ) {
     this.resources = host.resources;
     this.logger = host.logger;
@@ -158,6 +160,7 @@ export class GatewayImpl implements Gateway {
         source: `/meshbus/gateway/${config.replicaId}`,
         logger,
         registry: this.registry,
+        now: () => this.now().getTime(),
       }),
     );
     // Tap: every replica takes every tap request (no queue group); each proxy is connected to one replica.
@@ -168,6 +171,7 @@ export class GatewayImpl implements Gateway {
       source: `/meshbus/gateway/${config.replicaId}`,
       logger,
       registry: this.registry,
+      now: () => this.now().getTime(),
     });
     this.tapService = tapService;
     server.addService(tapServiceDefinition, tapService.handlers);

@@ -1,5 +1,5 @@
 import { isLogLevel, logLevels, parseDuration } from '@meshbus/runtime';
-import { parseCidr } from '@meshbus/core';
+import { MeshbusError, parseCidr } from '@meshbus/core';
 import { defaultInboundPolicies } from '@meshbus/manifests';
 
 /** `enabled` or `disabled`, on a pod or its namespace. */
@@ -39,14 +39,14 @@ export interface PodOverrides {
 }
 
 /** A configuration annotation that cannot be used; the message names it and what is allowed. */
-export class AnnotationError extends Error {
+export class AnnotationError extends MeshbusError {
   override readonly name = 'AnnotationError';
   constructor(
     readonly annotation: string,
     readonly value: string,
     readonly allowed: string,
   ) {
-    super(`annotation ${annotation}: ${JSON.stringify(value)} is not allowed; expected ${allowed}`);
+    super('InvalidAnnotation', `annotation ${annotation}: ${JSON.stringify(value)} is not allowed; expected ${allowed}`);
   }
 }
 

@@ -7,7 +7,8 @@ import { decodeEvent, ensureStreams, JetStreamPublisher } from '@meshbus/bus';
 import { natsInboxPrefix, silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, natsAuthorizationConfig, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { envToConfig } from './config.js';
-import { createInjectorService, type InjectorService } from './injector-service.js';
+import { createInjectorService } from './composition-root.js';
+import type { InjectorService } from './injector-service.js';
 import { makeWebhookTls, metricValue, podReview, postReview, type WebhookTls } from './test-fixtures.js';
 
 const validator = busValidator();
@@ -25,12 +26,12 @@ const pod = (meta: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Pod',
 const replicaSet = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8c', uid: 'rs-1', controller: true };
 
 /** The newest pod-injection event on the subject of `result`, decoded and validated. */
-async function lastEvent(result: PodInjection['result']): Promise<{ data: PodInjection; subject: string; source: string } | undefined> {
+async function lastEvent(result: PodInjection['result']): Promise<{ data: PodInjection; subject: string; source: string; time: string } | undefined> {
   const jsm = await operator.jetstreamManager();
   try {
     const m = await jsm.streams.getMessage(streams.events.name, { last_by_subj: subjects.podInjection(result) });
     const event = decodeEvent(m.subject, m.header, m.data, validator, m.seq);
-    return { data: event.data as PodInjection, subject: event.subject, source: event.source };
+    return { data: event.data as PodInjection, subject: event.subject, source: event.source, time: event.time };
   } catch (error) {
     if (String(error).includes('no message found')) return undefined;
     throw error;
@@ -142,5 +143,42 @@ describe('pod-injection events on the bus, with the injector NATS user', () => {
     await ensureStreams(await operator.jetstreamManager());
     await postReview(port, tls.ca, podReview('uid-back', pod({ name: 'web-back' })));
     await waitFor(async () => (await lastEvent('injected'))?.data.uid === 'uid-back', { what: 'the next event stored' });
+  });
+});
+
+describe('the overrides every service takes', () => {
+  it('publishes on the connection it is given, with the time of the clock it is given, and leaves the connection open', async () => {
+    const nc = await connect({ servers: nats.url, user: 'injector', pass: password, inboxPrefix: natsInboxPrefix('injector'), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const at = new Date('2030-01-02T03:04:05.000Z');
+    const webhookPort = await freePort();
+    const given = createInjectorService(
+      envToConfig({
+        MESHBUS_INJECTOR_ADDR: `127.0.0.1:${webhookPort}`,
+        MESHBUS_INJECTOR_TLS_CERT: tls.certFile,
+        MESHBUS_INJECTOR_TLS_KEY: tls.keyFile,
+        MESHBUS_ADMIN_ADDR: '127.0.0.1:0',
+        MESHBUS_MANIFESTS_DIR: tls.dir,
+        MESHBUS_INJECTOR_TRUST_ANCHORS: tls.caFile,
+        MESHBUS_REPLICA_ID: 'injector-given',
+        // Nothing listens there: the events can only leave on the given connection.
+        NATS_URL: `nats://127.0.0.1:${await freePort()}`,
+      }),
+      { logger: silentLogger(), nc, now: () => at },
+    );
+    try {
+      await given.start();
+      await postReview(webhookPort, tls.ca, podReview('uid-given', pod({ name: 'web-given' })));
+      const event = await waitFor(async () => {
+        const last = await lastEvent('injected');
+        return last?.data.uid === 'uid-given' && last;
+      }, { what: 'the event published on the given connection' });
+      expect(event).toMatchObject({ source: '/meshbus/injector/injector-given', time: at.toISOString(), data: { replica: 'injector-given' } });
+      await given[Symbol.asyncDispose]();
+      expect(nc.isClosed()).toBe(false);
+      await nc.flush();
+    } finally {
+      await given[Symbol.asyncDispose]();
+      await nc.close();
+    }
   });
 });

@@ -20,4 +20,5 @@ export { BusPodEvents, podInjectionEvent, type BusPodEventsOptions, type DropRea
 export { FolderNamespaceLookup } from './namespace-lookup.js';
 export { envToConfig, injectionTrust, type EventsConfig, type InjectorConfig, type NamespaceSourceConfig } from './config.js';
 export { TrustMaterialError, TrustMaterialFiles, trustMaterialOf, type TrustMaterial, type TrustMaterialFilesOptions } from './trust-material.js';
-export { createInjectorService, type InjectorOverrides, type InjectorService } from './injector-service.js';
+export { createInjectorService, type InjectorOverrides } from './composition-root.js';
+export type { InjectorService } from './injector-service.js';

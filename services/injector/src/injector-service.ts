@@ -2,14 +2,12 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { Counter, createLogger, createMetricsRegistry, ServiceHost, type HostConnection, type Logger, type Registry, type Service, type ServiceState } from '@meshbus/runtime';
+import { Counter, type Logger, type Service, type ServiceHost, type ServiceState } from '@meshbus/runtime';
 import { reviewAdmission, type NamespaceLookup } from './admission.js';
 import { injectionTrust, type InjectorConfig } from './config.js';
 import type { InjectionConfig } from './inject.js';
-import { FolderNamespaceLookup } from './namespace-lookup.js';
 import { BusPodEvents, podInjectionEvent, type PodEventSink } from './pod-events.js';
-import { TrustMaterialFiles } from './trust-material.js';
+import type { TrustMaterial, TrustMaterialFiles } from './trust-material.js';
 
 /** Bodies larger than this are refused (a pod's AdmissionReview is a few kilobytes). */
 const maxBody = 4 * 1024 * 1024;
@@ -24,70 +22,47 @@ export interface InjectorService extends Service {
   readonly injection: InjectionConfig;
 }
 
-/** Dependencies a test may replace. */
-export interface InjectorOverrides {
-  logger?: Logger;
-  registry?: Registry;
-  namespaces?: NamespaceLookup;
-  /** Where pod-injection events go instead of NATS. */
-  events?: PodEventSink;
-  /** The Kubernetes client configuration in kubernetes mode, instead of `KUBECONFIG` or in-cluster. */
-  kubeConfig?: KubeConfig;
-}
-
 /** A namespace source with a lifecycle (the informer); the folder lookup has none. */
-interface StartedLookup extends NamespaceLookup {
+export interface StartedLookup extends NamespaceLookup {
   readonly ready?: boolean;
   stop?(): Promise<void>;
 }
 
-/**
- * The injector's host connection: the event publisher, connecting in the background. Admission
- * never waits for NATS, so the host's bus check is replaced by a detail line (see the constructor).
- */
-function eventsConnection(events: PodEventSink): () => Promise<HostConnection<PodEventSink>> {
-  return async () => {
-    if (events instanceof BusPodEvents) events.start();
-    return {
-      client: events,
-      get connected() {
-        return events instanceof BusPodEvents ? events.connected : true;
-      },
-      onReconnect: () => undefined,
-      release: async () => {
-        if (events instanceof BusPodEvents) await events.stop();
-      },
-    };
-  };
+/** What the injector runs on besides its host; each is made by the composition root. */
+export interface InjectorAdapters {
+  /** Where the event of each answer goes (the bus publisher, or nothing with events off). */
+  readonly events: PodEventSink;
+  /** The namespace source, made and started when the service starts. */
+  readonly namespaces: () => Promise<StartedLookup>;
+  /** The trust files given to injected proxies. */
+  readonly trust: TrustMaterialFiles;
 }
 
-/** Events switched off (`MESHBUS_INJECTOR_EVENTS=false`). */
-const noEvents: PodEventSink = { offer: () => undefined };
-
-class InjectorServiceImpl implements InjectorService {
+/**
+ * The injector on its service host: the HTTPS admission webhook answering from the namespace
+ * source and the current trust material, handing the event of each answer to the sink.
+ */
+export class InjectorServiceImpl implements InjectorService {
   private server: Server | undefined;
   private readonly decisions: Counter;
   private readonly webhookLog: Logger;
   private namespaces: StartedLookup | undefined;
-  private current: InjectionConfig;
+  /** The injection settings with the trust material they were made of (undefined: as configured). */
+  private current: { readonly material: TrustMaterial | undefined; readonly injection: InjectionConfig };
+  private readonly events: PodEventSink;
   private readonly trust: TrustMaterialFiles;
+  private trustRead = false;
 
   constructor(
     private readonly config: InjectorConfig,
     private readonly host: ServiceHost<PodEventSink>,
-    private readonly events: PodEventSink,
-    private readonly overrides: InjectorOverrides,
+    private readonly adapters: InjectorAdapters,
   ) {
-    this.current = config.injection;
+    this.events = adapters.events;
+    this.trust = adapters.trust;
+    this.current = { material: undefined, injection: config.injection };
     this.webhookLog = host.logger.child({ component: 'webhook' });
     this.decisions = new Counter({ name: 'meshbus_injector_admissions_total', help: 'Pod admissions answered, by outcome.', labelNames: ['outcome'], registers: [host.registry] });
-    this.trust = new TrustMaterialFiles({
-      anchorsFile: config.trustAnchorsFile,
-      ...(config.gatewayCaFile !== undefined ? { gatewayCaFile: config.gatewayCaFile } : {}),
-      intervalMs: config.trustReloadMs,
-      logger: host.logger.child({ component: 'trust' }),
-      onChange: (material) => (this.current = { ...this.config.injection, ...injectionTrust(material) }),
-    });
     host.readiness.add('webhook', () => (this.server?.listening ? undefined : 'webhook not listening'));
     host.readiness.add('namespaces', () => (this.namespaces === undefined || this.namespaces.ready === false ? 'namespaces not listed yet' : undefined));
     // Admission keeps working without NATS: only the events wait (or are dropped).
@@ -106,7 +81,11 @@ class InjectorServiceImpl implements InjectorService {
   }
 
   get injection(): InjectionConfig {
-    return this.current;
+    if (!this.trustRead) return this.current.injection;
+    // The files' material is replaced only when it changes: the settings are made again then only.
+    const material = this.trust.current;
+    if (material !== this.current.material) this.current = { material, injection: { ...this.config.injection, ...injectionTrust(material) } };
+    return this.current.injection;
   }
 
   get webhookUrl(): string {
@@ -119,7 +98,7 @@ class InjectorServiceImpl implements InjectorService {
   async start(): Promise<void> {
     await this.host.start(
       async () => {
-        const namespaces = await this.namespaceLookup();
+        const namespaces = await this.adapters.namespaces();
         this.namespaces = namespaces;
         if (namespaces.stop) this.host.resources.defer(namespaces, () => namespaces.stop!());
         const [cert, key] = await Promise.all([readFile(this.config.tlsCertFile), readFile(this.config.tlsKeyFile)]);
@@ -135,31 +114,10 @@ class InjectorServiceImpl implements InjectorService {
       },
       async () => {
         await this.trust.start();
-        this.current = { ...this.config.injection, ...injectionTrust(this.trust.current) };
+        this.trustRead = true;
         this.host.resources.defer(this.trust, async () => this.trust.stop());
       },
     );
-  }
-
-  private async namespaceLookup(): Promise<StartedLookup> {
-    if (this.overrides.namespaces) return this.overrides.namespaces;
-    const source = this.config.namespaces;
-    if (source.kind === 'manifests') {
-      const lookup = new FolderNamespaceLookup(source.manifestsDir);
-      await lookup.start();
-      return lookup;
-    }
-    // Loaded in kubernetes mode only: the client is large, and `meshbus inject` imports this package.
-    const [{ KubeConfig }, { KubernetesNamespaceLookup }] = await Promise.all([import('@kubernetes/client-node'), import('./namespace-lookup-kubernetes.js')]);
-    let kubeConfig = this.overrides.kubeConfig;
-    if (!kubeConfig) {
-      kubeConfig = new KubeConfig();
-      if (source.kubeconfig !== undefined) kubeConfig.loadFromFile(source.kubeconfig);
-      else kubeConfig.loadFromCluster();
-    }
-    const lookup = new KubernetesNamespaceLookup({ kubeConfig, logger: this.host.logger.child({ component: 'namespaces' }) });
-    lookup.start();
-    return lookup;
   }
 
   private handle(namespaces: NamespaceLookup, req: IncomingMessage, res: ServerResponse): void {
@@ -182,7 +140,7 @@ class InjectorServiceImpl implements InjectorService {
       chunks.push(chunk);
     });
     req.on('end', () => {
-      const injection = this.current;
+      const injection = this.injection;
       reviewAdmission(Buffer.concat(chunks).toString('utf8'), namespaces, injection)
         .then((answer) => {
           reply(answer.status, answer.body, answer.text);
@@ -211,30 +169,4 @@ class InjectorServiceImpl implements InjectorService {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
-}
-
-/** Creates the injector: the HTTPS admission webhook, its event publisher and the admin server. Nothing happens until `start()`. */
-export function createInjectorService(config: InjectorConfig, overrides: InjectorOverrides = {}): InjectorService {
-  const logger = overrides.logger ?? createLogger({ service: 'injector', level: config.logLevel });
-  const registry = overrides.registry ?? createMetricsRegistry('injector');
-  const events =
-    overrides.events ??
-    (config.events.enabled
-      ? new BusPodEvents({
-          bus: config.events.bus,
-          capacity: config.events.capacity,
-          source: `/meshbus/injector/${config.replicaId}`,
-          registry,
-          logger: logger.child({ replica: config.replicaId, component: 'events' }),
-        })
-      : noEvents);
-  const host = new ServiceHost<PodEventSink>({
-    service: 'injector',
-    replicaId: config.replicaId,
-    admin: config.admin,
-    logger,
-    registry,
-    connect: eventsConnection(events),
-  });
-  return new InjectorServiceImpl(config, host, events, overrides);
 }

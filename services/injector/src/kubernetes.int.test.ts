@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, startFakeKubeApi, waitFor, type FakeKubeApi } from '@meshbus/testing';
 import { envToConfig } from './config.js';
-import { createInjectorService, type InjectorService } from './injector-service.js';
+import { createInjectorService } from './composition-root.js';
+import type { InjectorService } from './injector-service.js';
 import { makeWebhookTls, patchOf, podReview, postReview, type WebhookTls } from './test-fixtures.js';
 
 let kube: FakeKubeApi;

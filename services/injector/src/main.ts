@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createLogger, loadConfig, runUntilSignalled } from '@meshbus/runtime';
 import { envToConfig } from './config.js';
-import { createInjectorService } from './injector-service.js';
+import { createInjectorService } from './composition-root.js';
 
 const config = loadConfig('injector', () => envToConfig(process.env));
 if (config) {

@@ -3,6 +3,7 @@ import { busValidator, SchemaValidationError, subjects, type BusValidator, type 
 import { ConnectionHealth, encodeEvent, MalformedEventError, type BusConnectionConfig } from '@meshbus/bus';
 import { Counter, errorMessage, Gauge, type Logger, type Registry } from '@meshbus/runtime';
 import type { AdmissionAnswer } from './admission.js';
+import { MeshbusError } from '@meshbus/core';
 
 /** One pod-injection event: its CloudEvents subject (`<namespace>/<name>`) and data. */
 export interface PodInjectionEvent {
@@ -51,6 +52,10 @@ export type DropReason = 'buffer-full' | 'publish-failed' | 'invalid';
 export interface BusPodEventsOptions {
   /** How to reach NATS; the first connection is tried again until it succeeds or the sink stops. */
   readonly bus: BusConnectionConfig;
+  /** An open connection to publish on instead of connecting with `bus`; {@link BusPodEvents.stop} leaves it open. */
+  readonly nc?: NatsConnection;
+  /** The clock of the events' CloudEvents `time`. @default () => new Date() */
+  readonly now?: () => Date;
   /** Events held while NATS is unreachable or slow; more are dropped. @default 1000 */
   readonly capacity?: number;
   /** Publications awaiting JetStream's acknowledgement at once. @default 64 */
@@ -69,8 +74,11 @@ export interface BusPodEventsOptions {
 }
 
 /** A JetStream publication that got no acknowledgement, or a refusal. */
-export class EventNotStoredError extends Error {
+export class EventNotStoredError extends MeshbusError {
   override readonly name = 'EventNotStoredError';
+  constructor(message: string) {
+    super('EventNotStored', message);
+  }
 }
 
 /**
@@ -162,6 +170,7 @@ export class BusPodEvents implements PodEventSink {
   private readonly dropped: Counter<'reason'>;
   private readonly published: Counter;
   private readonly abort = new AbortController();
+  private readonly now: () => Date;
   private nc: NatsConnection | undefined;
   private health: ConnectionHealth | undefined;
   private publisher: AcknowledgedPublications | undefined;
@@ -175,6 +184,7 @@ export class BusPodEvents implements PodEventSink {
     this.capacity = options.capacity ?? 1000;
     this.maxInFlight = options.maxInFlight ?? 64;
     this.validator = options.validator ?? busValidator();
+    this.now = options.now ?? (() => new Date());
     this.dropped = new Counter({
       name: 'meshbus_injector_events_dropped_total',
       help: 'Pod-injection events not published, by reason (buffer-full: NATS unreachable or slow; publish-failed; invalid).',
@@ -204,8 +214,13 @@ export class BusPodEvents implements PodEventSink {
     return this.queue.length + this.inFlight;
   }
 
-  /** Starts connecting in the background; returns at once. */
+  /** Starts connecting in the background (or takes the given connection); returns at once. */
   start(): void {
+    const given = this.options.nc;
+    if (given && !this.connecting) {
+      this.connecting = Promise.resolve();
+      this.attach(given);
+    }
     this.connecting ??= this.connectLoop();
   }
 
@@ -243,7 +258,7 @@ export class BusPodEvents implements PodEventSink {
     await this.connecting;
     const nc = this.nc;
     this.nc = undefined;
-    if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+    if (nc && nc !== this.options.nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
   }
 
   private async connectLoop(): Promise<void> {
@@ -270,15 +285,7 @@ export class BusPodEvents implements PodEventSink {
           return;
         }
         logger.info({ server: nc.getServer(), attempts: attempts + 1 }, 'connected to NATS; publishing pod-injection events');
-        this.nc = nc;
-        this.health = new ConnectionHealth(nc, () => this.schedulePump());
-        this.publisher = new AcknowledgedPublications(nc, bus.inboxPrefix);
-        void (async () => {
-          for await (const s of nc.status()) {
-            if (s.type === 'disconnect' || s.type === 'reconnect') logger.warn({ event: s.type }, s.type === 'disconnect' ? 'NATS connection lost; pod-injection events wait in the buffer' : 'NATS connection back');
-          }
-        })();
-        this.schedulePump();
+        this.attach(nc);
         return;
       } catch (error) {
         attempts++;
@@ -293,6 +300,20 @@ export class BusPodEvents implements PodEventSink {
         });
       }
     }
+  }
+
+  /** Publishes on `nc` from now on. */
+  private attach(nc: NatsConnection): void {
+    const { logger } = this.options;
+    this.nc = nc;
+    this.health = new ConnectionHealth(nc, () => this.schedulePump());
+    this.publisher = new AcknowledgedPublications(nc, this.options.bus.inboxPrefix);
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') logger.warn({ event: s.type }, s.type === 'disconnect' ? 'NATS connection lost; pod-injection events wait in the buffer' : 'NATS connection back');
+      }
+    })();
+    this.schedulePump();
   }
 
   private schedulePump(): void {
@@ -314,7 +335,7 @@ export class BusPodEvents implements PodEventSink {
       const subject = subjects.podInjection(event.data.result);
       let encoded: ReturnType<typeof encodeEvent<'podInjection'>>;
       try {
-        encoded = encodeEvent('podInjection', subject, event.data, { source: this.options.source, subject: event.key }, this.validator);
+        encoded = encodeEvent('podInjection', subject, event.data, { source: this.options.source, subject: event.key, time: this.now() }, this.validator);
       } catch (error) {
         if (error instanceof SchemaValidationError || error instanceof MalformedEventError) {
           this.drop('invalid', event, error.message);

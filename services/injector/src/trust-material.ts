@@ -38,8 +38,6 @@ export interface TrustMaterialFilesOptions {
   /** How often the files are read again. @default 5000 */
   readonly intervalMs?: number;
   readonly logger: Logger;
-  /** Told of every accepted change (not of the first reading). */
-  readonly onChange?: (material: TrustMaterial) => void;
 }
 
 /**
@@ -55,7 +53,7 @@ export class TrustMaterialFiles {
 
   constructor(private readonly options: TrustMaterialFilesOptions) {}
 
-  /** The material new pods get (after {@link start}). */
+  /** The material new pods get (after {@link start}); the same object until the files change. */
   get current(): TrustMaterial {
     if (!this.material) throw new Error('the trust material has not been read');
     return this.material;
@@ -82,7 +80,6 @@ export class TrustMaterialFiles {
         if (before && before.anchorsPem === next.anchorsPem && before.gatewayCaPem === next.gatewayCaPem) return;
         this.material = next;
         this.options.logger.info({ trustRootSha256: next.trustRootSha256, previous: before?.trustRootSha256, gatewayCa: next.gatewayCaPem !== undefined }, 'trust material changed; new pods get it');
-        this.options.onChange?.(next);
       })
       .catch((error: unknown) => {
         const message = errorMessage(error);

@@ -9,8 +9,8 @@ import { PolicyServiceImpl, type PolicyService } from './policy-service.js';
 import { policyResources, kubernetesResourceSource, loadKubeConfig } from '@meshbus/kube';
 import { folderResourceSource, type ResourceSource } from '@meshbus/manifests';
 
-/** Dependencies a test (or another mode) may replace: `logger`, `registry`, `nc`, the resource `source` and the `computation`. */
-export interface PolicyOverrides extends Omit<HostOverrides<NatsConnection>, 'now'> {
+/** Dependencies a test (or another mode) may replace: `logger`, `registry`, `nc`, `now`, the resource `source` and the `computation`. */
+export interface PolicyOverrides extends HostOverrides<NatsConnection> {
   source?: ResourceSource;
   /** Makes the computation instead of the index of `@meshbus/policy`. */
   computation?: PolicyComputationFactory;
@@ -20,6 +20,7 @@ const ids = {
   config: Symbol('PolicyConfig'),
   logger: Symbol('Logger'),
   registry: Symbol('Registry'),
+  now: Symbol('Clock'),
   connection: Symbol('ConnectionFactory'),
   host: Symbol('ServiceHost'),
   source: Symbol('ResourceSource'),
@@ -27,11 +28,12 @@ const ids = {
   service: Symbol('PolicyService'),
 } as const;
 
-/** Logger, metrics and the service host with its admin server. */
+/** Logger, metrics, clock and the service host with its admin server. */
 function adminModule(config: PolicyConfig): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind<Logger>(ids.logger).toDynamicValue(() => createLogger({ service: 'policy', level: config.logLevel }));
     bind<Registry>(ids.registry).toDynamicValue(() => createMetricsRegistry('policy'));
+    bind<() => Date>(ids.now).toConstantValue(() => new Date());
     bind<ServiceHost<NatsConnection>>(ids.host).toDynamicValue(
       (ctx) =>
         new ServiceHost({
@@ -71,6 +73,7 @@ function overridesModule(config: PolicyConfig, overrides: PolicyOverrides): Cont
   return new ContainerModule(({ rebind }) => {
     if (overrides.logger) rebind<Logger>(ids.logger).toConstantValue(overrides.logger);
     if (overrides.registry) rebind<Registry>(ids.registry).toConstantValue(overrides.registry);
+    if (overrides.now) rebind<() => Date>(ids.now).toConstantValue(overrides.now);
     if (overrides.nc) rebind<ConnectionFactory<NatsConnection>>(ids.connection).toConstantValue(natsConnectionFactory(config.bus, overrides.nc));
     if (overrides.source) rebind<ResourceSource>(ids.source).toConstantValue(overrides.source);
     const computation = overrides.computation;
@@ -94,6 +97,7 @@ export function createPolicyService(config: PolicyConfig, overrides: PolicyOverr
         ctx.get<ServiceHost<NatsConnection>>(ids.host),
         ctx.get<ResourceSource>(ids.source),
         ctx.get<PolicyComputation>(ids.computation),
+        ctx.get<() => Date>(ids.now),
       ),
   );
   return container.get<PolicyService>(ids.service);

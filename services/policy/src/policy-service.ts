@@ -39,6 +39,7 @@ export class PolicyServiceImpl implements PolicyService {
     private readonly host: ServiceHost<NatsConnection>,
     private readonly source: ResourceSource,
     computation: PolicyComputation,
+    now: () => Date,
   ) {
     this.logger = host.logger;
     host.readiness.add('state', () => (this.view?.ready ? undefined : 'bus state not synced'));
@@ -56,6 +57,7 @@ export class PolicyServiceImpl implements PolicyService {
       mayPublish: () => this.isLeader && (this.view?.ready ?? false) && this.host.connected,
       logger: this.logger.child({ component: 'reconciler' }),
       registry: host.registry,
+      now: () => now().getTime(),
     });
   }
 
