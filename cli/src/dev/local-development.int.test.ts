@@ -94,6 +94,36 @@ describe('docs/local-development.md, the npm run dev walkthrough', () => {
           const p = cli(command.slice(meshbusPrefix.length));
           runs.push(p);
           await waitFor(() => p.output().includes('registered on'), { timeoutMs: 30_000, what: `${command} to register` });
+        } else if (command.startsWith(`${meshbusPrefix}tap `)) {
+          // Tap runs while another terminal calls web again.
+          const tap = cli(command.slice(meshbusPrefix.length));
+          await waitFor(() => tap.output().includes('Ctrl-C to stop'), { timeoutMs: 15_000, what: 'meshbus tap to start' });
+          await waitFor(
+            async () => {
+              await shell('curl -s -o /dev/null http://127.0.0.71:4143/items');
+              return /out +GET +store\.demo\.svc\.cluster\.local:80 +\/items +200 .*demo\/api → demo\/store +tls/.test(tap.output()) && /in +GET +api\.demo +\/items +200 .*demo\/web → demo\/api +tls/.test(tap.output());
+            },
+            { timeoutMs: 15_000, intervalMs: 500, what: 'tap to show the request api took and the one it sent' },
+          ).catch((error: unknown) => {
+            throw new Error(`${(error as Error).message}\ngot:\n${tap.output()}`);
+          });
+          expect(tap.output()).toMatch(/^TIME +DIR +METHOD +AUTHORITY +PATH +STATUS +LATENCY +CLIENT → SERVER +TLS$/m);
+          tap.child.kill('SIGINT');
+          expect((await tap.exited).code).toBe(0);
+        } else if (command === `${meshbusPrefix}stat demo`) {
+          // The summaries arrive every 10 s.
+          let output = '';
+          await waitFor(
+            async () => {
+              output = await shell(`node ${cliMain} stat demo`);
+              return ['demo/api', 'demo/store', 'demo/web'].every((w) => new RegExp(`^${w} +1 +\\d+\\.\\d\\d% +\\d`, 'm').test(output));
+            },
+            { timeoutMs: 30_000, intervalMs: 1000, what: 'stat to show the three workloads' },
+          ).catch((error: unknown) => {
+            throw new Error(`${(error as Error).message}\ngot:\n${output}`);
+          });
+          expect(output).toMatch(/^NAME +MESHED +SUCCESS +RPS +LATENCY_P50 +LATENCY_P95 +LATENCY_P99 +TCP_CONN$/m);
+          expect(output).toMatch(/^demo\/store +1 +100\.00% /m);
         } else if (command.startsWith('curl ')) {
           // The walkthrough's policy takes effect "within a second": wait that long, and a little more on a busy machine.
           expect(next, `the output of ${command}`).toBeDefined();
@@ -125,6 +155,8 @@ describe('docs/local-development.md, the npm run dev walkthrough', () => {
       'npm run meshbus -- run',
       'npm run meshbus -- run',
       'curl http://127.0.0.71:4143/items',
+      'npm run meshbus -- tap',
+      'npm run meshbus -- stat',
       "sed -i '/name: api-only/,/name: api$/ s/name: api$/name: web/' .meshbus/manifests/demo/policy.yaml",
       'curl -i http://127.0.0.71:4143/items',
       'npm run meshbus -- authz',
