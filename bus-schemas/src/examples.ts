@@ -213,7 +213,7 @@ export const eventExamples: { [K in EventKind]: EventExample<K> } = {
     data: { namespace: 'shop', generateName: 'web-5d8f7-', owner: { kind: 'ReplicaSet', name: 'web-5d8f7' }, result: 'injected', reason: { code: 'NamespaceEnabled', message: 'namespace shop is annotated meshbus.io/inject: enabled' }, proxyVersion: '0.1.0', dryRun: false, uid: '705ab4f5-6393-11e8-b7cc-42010a800002', replica: 'injector-9a4f' },
   },
   metricsSummary: {
-    natsSubject: 'meshbus.v1.events.metrics.shop.web',
+    natsSubject: 'meshbus.v1.metrics.shop.web',
     subject: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
     source: '/meshbus/gateway/gateway-7c2e',
     data: {

@@ -64,6 +64,39 @@ describe('meshbus events against a real nats-server', () => {
     expect(await cli.stop()).toEqual({ code: 0, signal: null });
   });
 
+  it('leaves the traffic summaries out unless --subject names MESHBUS_METRICS', async () => {
+    const summary = {
+      namespace: 'shop',
+      workload: 'web',
+      identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+      instance: 'web-1',
+      intervalStart: new Date().toISOString(),
+      intervalMs: 10_000,
+      latencyBoundsMs: [1, 5, 10, 50, 100, 500, 1000],
+      requests: [],
+      tcp: [],
+    };
+    await publisher.publish('metricsSummary', subjects.metricsSummary('shop', 'web'), summary.identity, summary);
+    await publisher.publish('leaderChanged', subjects.leader('summaries'), 'summaries', { role: 'summaries', holder: 'summaries-1', term: 1 });
+
+    const all = runCli(['events', '--replay', '--json', '--nats-url', nats.url], { cwd });
+    await waitFor(() => all.output().includes('"holder":"summaries-1"'), { what: 'the replay to reach the last event', timeoutMs: 15_000 });
+    expect(all.output()).toContain('following meshbus.v1.state.> (MESHBUS_STATE), meshbus.v1.events.> (MESHBUS_EVENTS)');
+    expect(all.output()).not.toContain('io.meshbus.v1.metrics.summary');
+    expect((await all.stop()).code).toBe(0);
+
+    const metrics = runCli(['events', '--replay', '--json', '--subject', 'meshbus.v1.metrics.shop.>', '--nats-url', nats.url], { cwd });
+    await waitFor(() => jsonLines(metrics.output()).length >= 1, { what: 'the summary', timeoutMs: 15_000 });
+    expect(jsonLines(metrics.output())[0]).toMatchObject({
+      type: 'io.meshbus.v1.metrics.summary',
+      natssubject: 'meshbus.v1.metrics.shop.web',
+      stream: 'MESHBUS_METRICS',
+      data: { namespace: 'shop', workload: 'web', instance: 'web-1' },
+    });
+    expect(metrics.output()).toContain('following meshbus.v1.metrics.shop.> (MESHBUS_METRICS)');
+    expect((await metrics.stop()).code).toBe(0);
+  });
+
   it('replays what the streams keep, narrowed by --subject, in the human format', async () => {
     const cli = runCli(['events', '--replay', '--subject', 'meshbus.v1.state.endpoints.shop.>', '--nats-url', nats.url], { cwd });
     await waitFor(() => cli.output().includes('following'), { what: 'the CLI to catch up', timeoutMs: 15_000 });
@@ -139,7 +172,7 @@ describe('meshbus events against a real nats-server', () => {
   it('refuses a subject outside both streams, and an unreachable server, with exit code 1', async () => {
     const bad = runCli(['events', '--subject', 'meshbus.v1.identity.certify', '--nats-url', nats.url], { cwd });
     expect((await bad.exited).code).toBe(1);
-    expect(bad.output()).toContain('is in no stream: it must fall within meshbus.v1.state.> (MESHBUS_STATE) or meshbus.v1.events.> (MESHBUS_EVENTS)');
+    expect(bad.output()).toContain('is in no stream: it must fall within meshbus.v1.state.> (MESHBUS_STATE), meshbus.v1.events.> (MESHBUS_EVENTS) or meshbus.v1.metrics.> (MESHBUS_METRICS)');
 
     const away = runCli(['events', '--nats-url', 'nats://127.0.0.1:1'], { cwd });
     expect((await away.exited).code).toBe(1);
