@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, ensureStreams, JetStreamPublisher } from '@meshbus/bus';
-import { busValidator, subjects } from '@meshbus/bus-schemas';
+import { busValidator, subjects, type MetricsSummary } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
 import { sampleEndpointSet, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { jsonLines, runCli } from './cli-process.js';
@@ -65,7 +65,7 @@ describe('meshbus events against a real nats-server', () => {
   });
 
   it('leaves the traffic summaries out unless --subject names MESHBUS_METRICS', async () => {
-    const summary = {
+    const summary: MetricsSummary = {
       namespace: 'shop',
       workload: 'web',
       identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
