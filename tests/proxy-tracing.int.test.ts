@@ -252,6 +252,49 @@ describe('tracing through two proxies', () => {
     expect(server.attrs).toMatchObject({ 'meshbus.peer.identity': meshIdentity(ns, 'a') });
   });
 
+  it('gives a CONNECT tunnel a span that is the caller\'s child, and the opaque TCP it becomes at the receiving proxy a root span', async () => {
+    const traceId = hex(16);
+    const callerSpan = hex(8);
+    const tcpBefore = collector.spans.filter((s) => s.attrs['meshbus.connection.kind'] === 'tcp').length;
+    // Bytes that are not HTTP go through the tunnel; the receiving proxy carries them as opaque TCP to the program, which answers 400 and closes.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(proxies.a!.ports.outbound, '127.0.0.1', () =>
+        socket.write(`CONNECT b.${ns}:80 HTTP/1.1\r\nHost: b.${ns}:80\r\ntraceparent: 00-${traceId}-${callerSpan}-01\r\n\r\n`),
+      );
+      let got = '';
+      socket.on('data', (c: Buffer) => {
+        const first = got === '';
+        got += c.toString('latin1');
+        if (first && got.startsWith('HTTP/1.1 200')) socket.write('\x16not http\r\n\r\n');
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 400 /);
+
+    await waitFor(() => collector.of(traceId).length >= 1, { what: 'the span of the tunnel', timeoutMs: 10_000, intervalMs: 50 });
+    const [tunnel] = collector.of(traceId);
+    expect(tunnel).toMatchObject({ kind: CLIENT, parentSpanId: callerSpan, name: `CONNECT b.${ns}.svc.cluster.local:80` });
+    expect(tunnel!.attrs).toMatchObject({
+      'meshbus.connection.kind': 'connect',
+      'http.request.method': 'CONNECT',
+      'http.response.status_code': 200,
+      'meshbus.bytes.read': '\x16not http\r\n\r\n'.length,
+      'server.address': `b.${ns}.svc.cluster.local:80`,
+      'meshbus.peer.identity': meshIdentity(ns, 'b'),
+    });
+    expect(Number(tunnel!.attrs['meshbus.bytes.written'])).toBeGreaterThan(0);
+
+    await waitFor(() => collector.spans.filter((s) => s.attrs['meshbus.connection.kind'] === 'tcp').length > tcpBefore, { what: 'the TCP span of the receiving proxy', timeoutMs: 10_000, intervalMs: 50 });
+    const tcp = collector.spans.filter((s) => s.attrs['meshbus.connection.kind'] === 'tcp').at(-1)!;
+    expect(tcp).toMatchObject({ kind: SERVER, name: 'TCP' });
+    expect(tcp.parentSpanId ?? '').toBe('');
+    expect(tcp.traceId).not.toBe(traceId);
+    expect(tcp.resource['meshbus.workload.name']).toBe('b-1');
+    expect(tcp.attrs).toMatchObject({ 'network.transport': 'tcp', 'meshbus.peer.identity': meshIdentity(ns, 'a'), 'meshbus.bytes.read': '\x16not http\r\n\r\n'.length });
+    expect(tcp.attrs['http.request.method']).toBeUndefined();
+  });
+
   it('B3 in, B3 out: the X-B3 headers and the single b3 header keep their format', async () => {
     const traceId = hex(8);
     const callerSpan = hex(8);
