@@ -172,7 +172,7 @@ describe('the metrics stream', () => {
     const failure = ensureStreams(jsm, { metrics: { maxAgeMs: 3_600_000, maxBytes: 64 * 2 ** 30 } });
     await expect(failure).rejects.toThrow(StreamStorageError);
     await expect(ensureStreams(jsm, { metrics: { maxAgeMs: 3_600_000, maxBytes: 64 * 2 ** 30 } })).rejects.toThrow(
-      /JetStream cannot reserve storage for stream MESHBUS_METRICS \(max_bytes 68719476736\): .*insufficient storage.*; raise max_file_store of the NATS servers or lower MESHBUS_METRICS_MAX_BYTES/,
+      /JetStream cannot reserve storage for stream MESHBUS_METRICS \(max_bytes 68719476736\): .*insufficient storage.*; raise max_file_store of the NATS servers \(MESHBUS_METRICS reserves MESHBUS_METRICS_MAX_BYTES up front\) or lower MESHBUS_METRICS_MAX_BYTES/,
     );
     await nc.close();
   });

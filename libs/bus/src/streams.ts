@@ -34,7 +34,7 @@ export class StreamStorageError extends MeshbusError {
       'StreamStorage',
       `JetStream cannot reserve storage for stream ${stream}` +
         (maxBytes === undefined || maxBytes < 0 ? '' : ` (max_bytes ${maxBytes})`) +
-        `: ${String((cause as { message?: string })?.message ?? cause)}; raise max_file_store of the NATS servers or lower MESHBUS_METRICS_MAX_BYTES`,
+        `: ${String((cause as { message?: string })?.message ?? cause)}; raise max_file_store of the NATS servers (${streams.metrics.name} reserves MESHBUS_METRICS_MAX_BYTES up front) or lower MESHBUS_METRICS_MAX_BYTES`,
     );
   }
 }
