@@ -82,7 +82,17 @@ describe('meshbus stat over the proxies’ traffic summaries', () => {
     const inboundPort = await freePort(hosts.server);
     await mkdir(join(dir, 'manifests'));
     await writeFile(join(dir, 'manifests', 'stats.yaml'), manifests(appPort));
-    mesh = await startMesh({ destination: true, policy: true, identity: true, gateway: true, manifests: join(dir, 'manifests'), identityDir: join(dir, 'identity') });
+    // The writers create MESHBUS_METRICS with these limits.
+    const limits = { MESHBUS_METRICS_MAX_AGE: '2h', MESHBUS_METRICS_MAX_BYTES: '256MiB' };
+    mesh = await startMesh({
+      destination: true,
+      policy: true,
+      identity: true,
+      gateway: true,
+      manifests: join(dir, 'manifests'),
+      identityDir: join(dir, 'identity'),
+      env: { destination: limits, policy: limits, identity: limits },
+    });
 
     backend = createServer((req, res) => {
       res.writeHead(req.url === '/fail' ? 500 : 200);
@@ -141,6 +151,7 @@ describe('meshbus stat over the proxies’ traffic summaries', () => {
 
     // The summaries are in MESHBUS_METRICS; the events stream got none of them.
     const jsm = await (await mesh.connect()).jetstreamManager();
+    expect((await jsm.streams.info(streams.metrics.name)).config).toMatchObject({ subjects: ['meshbus.v1.metrics.>'], max_age: 2 * 3_600_000 * 1_000_000, max_bytes: 256 * 2 ** 20, discard: 'old', storage: 'file' });
     expect((await jsm.streams.info(streams.metrics.name, { subjects_filter: subjects.metricsOf(ns) })).state.subjects).toEqual(
       expect.objectContaining({ [subjects.metricsSummary(ns, 'server')]: expect.any(Number), [subjects.metricsSummary(ns, 'client')]: expect.any(Number) }),
     );
