@@ -9,8 +9,8 @@ import { CertificateClient } from '@meshbus/identity-client';
 import type { IdentityService } from '@meshbus/identity';
 import type { DestinationService } from '@meshbus/destination';
 import type { Gateway } from '@meshbus/gateway';
-import { ensureStreams, JetStreamPublisher, LeaderElection, StateView, StreamReader, type BusEvent } from '@meshbus/bus';
-import { busValidator, subjects, type InboundPolicy, type InboundServer } from '@meshbus/bus-schemas';
+import { encodeEvent, ensureStreams, JetStreamPublisher, LeaderElection, StateView, StreamReader, type BusEvent } from '@meshbus/bus';
+import { busValidator, streams, subjects, type InboundPolicy, type InboundServer, type MetricsSummary } from '@meshbus/bus-schemas';
 import { natsInboxPrefix, silentLogger } from '@meshbus/runtime';
 import { httpGet, natsAuthorizationConfig, waitFor, type NatsCluster, type NatsRole } from '@meshbus/testing';
 import { destinationClient, EndpointWatcher, repoRoot, startMesh, type Mesh } from './harness.js';
@@ -204,13 +204,64 @@ describe('per-service NATS users with least-privilege permissions', () => {
     conns.push(gateway.nc);
     gateway.nc.publish('meshbus.v1.state.endpoints.shop.web.80', new Uint8Array());
     await waitFor(() => gateway.violations.includes('publish meshbus.v1.state.endpoints.shop.web.80'), { what: 'gateway publish refused' });
-    // Its traffic summaries, and no other event.
-    gateway.nc.publish('meshbus.v1.events.metrics.shop.web', new Uint8Array());
+    // Its traffic summaries, and no event (the summaries' old subject in the events stream included).
+    gateway.nc.publish('meshbus.v1.metrics.shop.web', new Uint8Array());
     gateway.nc.publish('meshbus.v1.events.identity.certificate-issued', new Uint8Array());
-    gateway.nc.publish('meshbus.v1.events.metrics.shop.web.extra', new Uint8Array());
-    await waitFor(() => gateway.violations.includes('publish meshbus.v1.events.metrics.shop.web.extra'), { what: 'gateway publish of a deeper subject refused' });
+    gateway.nc.publish('meshbus.v1.events.metrics.shop.web', new Uint8Array());
+    gateway.nc.publish('meshbus.v1.metrics.shop.web.extra', new Uint8Array());
+    await waitFor(() => gateway.violations.includes('publish meshbus.v1.metrics.shop.web.extra'), { what: 'gateway publish of a deeper subject refused' });
     expect(gateway.violations).toContain('publish meshbus.v1.events.identity.certificate-issued');
-    expect(gateway.violations).not.toContain('publish meshbus.v1.events.metrics.shop.web');
+    expect(gateway.violations).toContain('publish meshbus.v1.events.metrics.shop.web');
+    expect(gateway.violations).not.toContain('publish meshbus.v1.metrics.shop.web');
+  });
+
+  it('lets the writers create MESHBUS_METRICS, the gateway alone fill it, and the reader follow it with ordered consumers only', async () => {
+    const gateway = await connectAs(nats.url, 'gateway');
+    const reader = await connectAs(nats.url, 'reader');
+    const destination = await connectAs(nats.url, 'destination');
+    conns.push(gateway.nc, reader.nc, destination.nc);
+    const jsm = await reader.nc.jetstreamManager({ timeout: 2000 });
+    // destination and identity ensured the streams at start with their own logins.
+    await waitFor(() => jsm.streams.info(streams.metrics.name).then(() => true, () => false), { what: 'MESHBUS_METRICS created' });
+
+    const subject = subjects.metricsSummary('perm', 'web');
+    const summary: MetricsSummary = {
+      namespace: 'perm',
+      workload: 'web',
+      identity: 'web.perm.serviceaccount.identity.meshbus.cluster.local',
+      instance: 'web-1',
+      intervalStart: new Date().toISOString(),
+      intervalMs: 10_000,
+      latencyBoundsMs: [1, 5, 10, 50, 100, 500, 1000],
+      requests: [],
+      tcp: [],
+    };
+    const encoded = encodeEvent('metricsSummary', subject, summary, { source: '/meshbus/gateway/perm', subject: summary.identity }, busValidator());
+    gateway.nc.publish(subject, encoded.payload, { headers: encoded.headers });
+    await gateway.nc.flush();
+
+    const seen: BusEvent[] = [];
+    const sr = new StreamReader({ nc: reader.nc, stream: streams.metrics.name, filter: subjects.metricsOf('perm'), validator: busValidator(), logger: silentLogger(), from: 'all', onEvent: (e) => seen.push(e) });
+    await sr.start();
+    try {
+      await waitFor(() => seen.length > 0, { what: 'the summary through an ordered consumer' });
+      expect(seen[0]).toMatchObject({ kind: 'metricsSummary', natsSubject: subject, data: { namespace: 'perm', workload: 'web' } });
+      expect(reader.violations).toEqual([]);
+    } finally {
+      await sr.stop();
+    }
+    const seq = (await jsm.streams.info(streams.metrics.name)).state.last_seq;
+    await expect(jsm.streams.getMessage(streams.metrics.name, { seq })).rejects.toThrow(/Permissions Violation/);
+    await expect(jsm.consumers.add(streams.metrics.name, { durable_name: 'mine', ack_policy: 'explicit' as never })).rejects.toThrow(
+      /Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.CREATE\.MESHBUS_METRICS\.mine"/,
+    );
+    await expect(jsm.streams.purge(streams.metrics.name)).rejects.toThrow(/Permissions Violation/);
+    // Nobody but the gateway writes summaries.
+    for (const who of [reader, destination]) {
+      who.nc.publish(subjects.metricsSummary('perm', 'forged'), encoded.payload, { headers: encoded.headers });
+      await waitFor(() => who.violations.includes(`publish ${subjects.metricsSummary('perm', 'forged')}`), { what: 'a summary from another login refused' });
+    }
+    expect((await jsm.streams.info(streams.metrics.name, { subjects_filter: subjects.metricsOf('perm') })).state.subjects).toEqual({ [subject]: 1 });
   });
 
   it('keeps a workload out of the state stream: a malformed registration never lands', async () => {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +131,12 @@ describe('tracing through two proxies', () => {
         if (req.url === '/fail') res.writeHead(503).end('failing\n');
         else res.end('ok\n');
       });
+      // A WebSocket-like endpoint: it switches protocols, then echoes.
+      app.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+        seen.set(req.url ?? '', req.headers);
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+        socket.pipe(socket);
+      });
       await new Promise<void>((resolve) => app.listen(appPort, address, resolve));
       apps.push(app);
     }
@@ -205,6 +212,87 @@ describe('tracing through two proxies', () => {
       expect(span.status?.code).toBe(2);
       expect(span.attrs['http.response.status_code']).toBe(503);
     }
+  });
+
+  it('gives an upgraded connection one span at each proxy, linked, with its bytes and peers', async () => {
+    const traceId = hex(16);
+    const callerSpan = hex(8);
+    const message = 'hello over the upgraded connection\n';
+    // The handshake through A's outbound listener, as an HTTP proxy client sends it; then one message, echoed.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(proxies.a!.ports.outbound, '127.0.0.1', () =>
+        socket.write(`GET http://b.${ns}/ws HTTP/1.1\r\nHost: b.${ns}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\ntraceparent: 00-${traceId}-${callerSpan}-01\r\n\r\n`),
+      );
+      let got = '';
+      socket.on('data', (c: Buffer) => {
+        got += c.toString('latin1');
+        if (got.includes('\r\n\r\n') && !got.includes(message)) socket.write(message);
+        if (got.endsWith(message)) socket.end();
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 101 /);
+    expect(answer.endsWith(message)).toBe(true);
+    expect(String(seen.get('/ws')!['traceparent'])).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+
+    await waitFor(() => collector.of(traceId).length >= 2, { what: 'the spans of the upgraded connection', timeoutMs: 10_000, intervalMs: 50 });
+    const spans = collector.of(traceId);
+    const client = spans.find((s) => s.kind === CLIENT)!;
+    const server = spans.find((s) => s.kind === SERVER)!;
+    expect(client.parentSpanId).toBe(callerSpan);
+    expect(server.parentSpanId).toBe(client.spanId);
+    expect(String(seen.get('/ws')!['traceparent']).split('-')[2]).toBe(server.spanId);
+    for (const span of [client, server]) {
+      expect(span.attrs).toMatchObject({ 'meshbus.connection.kind': 'upgrade', 'network.protocol.name': 'websocket', 'http.response.status_code': 101, 'meshbus.bytes.read': message.length });
+      expect(Number(span.attrs['meshbus.bytes.written'])).toBeGreaterThanOrEqual(message.length);
+      expect(span.status?.code ?? 0).not.toBe(2);
+    }
+    expect(client.attrs).toMatchObject({ 'server.address': `b.${ns}.svc.cluster.local:80`, 'meshbus.peer.identity': meshIdentity(ns, 'b') });
+    expect(server.attrs).toMatchObject({ 'meshbus.peer.identity': meshIdentity(ns, 'a') });
+  });
+
+  it('gives a CONNECT tunnel a span that is the caller\'s child, and the opaque TCP it becomes at the receiving proxy a root span', async () => {
+    const traceId = hex(16);
+    const callerSpan = hex(8);
+    const tcpBefore = collector.spans.filter((s) => s.attrs['meshbus.connection.kind'] === 'tcp').length;
+    // Bytes that are not HTTP go through the tunnel; the receiving proxy carries them as opaque TCP to the program, which answers 400 and closes.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(proxies.a!.ports.outbound, '127.0.0.1', () =>
+        socket.write(`CONNECT b.${ns}:80 HTTP/1.1\r\nHost: b.${ns}:80\r\ntraceparent: 00-${traceId}-${callerSpan}-01\r\n\r\n`),
+      );
+      let got = '';
+      socket.on('data', (c: Buffer) => {
+        const first = got === '';
+        got += c.toString('latin1');
+        if (first && got.startsWith('HTTP/1.1 200')) socket.write('\x16not http\r\n\r\n');
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 400 /);
+
+    await waitFor(() => collector.of(traceId).length >= 1, { what: 'the span of the tunnel', timeoutMs: 10_000, intervalMs: 50 });
+    const [tunnel] = collector.of(traceId);
+    expect(tunnel).toMatchObject({ kind: CLIENT, parentSpanId: callerSpan, name: `CONNECT b.${ns}.svc.cluster.local:80` });
+    expect(tunnel!.attrs).toMatchObject({
+      'meshbus.connection.kind': 'connect',
+      'http.request.method': 'CONNECT',
+      'http.response.status_code': 200,
+      'meshbus.bytes.read': '\x16not http\r\n\r\n'.length,
+      'server.address': `b.${ns}.svc.cluster.local:80`,
+      'meshbus.peer.identity': meshIdentity(ns, 'b'),
+    });
+    expect(Number(tunnel!.attrs['meshbus.bytes.written'])).toBeGreaterThan(0);
+
+    await waitFor(() => collector.spans.filter((s) => s.attrs['meshbus.connection.kind'] === 'tcp').length > tcpBefore, { what: 'the TCP span of the receiving proxy', timeoutMs: 10_000, intervalMs: 50 });
+    const tcp = collector.spans.filter((s) => s.attrs['meshbus.connection.kind'] === 'tcp').at(-1)!;
+    expect(tcp).toMatchObject({ kind: SERVER, name: 'TCP' });
+    expect(tcp.parentSpanId ?? '').toBe('');
+    expect(tcp.traceId).not.toBe(traceId);
+    expect(tcp.resource['meshbus.workload.name']).toBe('b-1');
+    expect(tcp.attrs).toMatchObject({ 'network.transport': 'tcp', 'meshbus.peer.identity': meshIdentity(ns, 'a'), 'meshbus.bytes.read': '\x16not http\r\n\r\n'.length });
+    expect(tcp.attrs['http.request.method']).toBeUndefined();
   });
 
   it('B3 in, B3 out: the X-B3 headers and the single b3 header keep their format', async () => {

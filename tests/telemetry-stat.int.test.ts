@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { streams, subjects } from '@meshbus/bus-schemas';
 import type { Proxy } from '@meshbus/proxy';
 import { freePort, waitFor } from '@meshbus/testing';
 import { repoRoot, startMesh, startMeshProxy, viaProxy, type Mesh } from './harness.js';
@@ -81,7 +82,17 @@ describe('meshbus stat over the proxies’ traffic summaries', () => {
     const inboundPort = await freePort(hosts.server);
     await mkdir(join(dir, 'manifests'));
     await writeFile(join(dir, 'manifests', 'stats.yaml'), manifests(appPort));
-    mesh = await startMesh({ destination: true, policy: true, identity: true, gateway: true, manifests: join(dir, 'manifests'), identityDir: join(dir, 'identity') });
+    // The writers create MESHBUS_METRICS with these limits.
+    const limits = { MESHBUS_METRICS_MAX_AGE: '2h', MESHBUS_METRICS_MAX_BYTES: '256MiB' };
+    mesh = await startMesh({
+      destination: true,
+      policy: true,
+      identity: true,
+      gateway: true,
+      manifests: join(dir, 'manifests'),
+      identityDir: join(dir, 'identity'),
+      env: { destination: limits, policy: limits, identity: limits },
+    });
 
     backend = createServer((req, res) => {
       res.writeHead(req.url === '/fail' ? 500 : 200);
@@ -137,6 +148,15 @@ describe('meshbus stat over the proxies’ traffic summaries', () => {
 
     const byService = await rows(`${ns}/client`, '--by', 'service');
     expect(byService).toEqual([expect.objectContaining({ name: `server.${ns}.svc.cluster.local:80`, requests: total, success: sent.ok, failure: sent.failed, tls: total })]);
+
+    // The summaries are in MESHBUS_METRICS; the events stream got none of them.
+    const jsm = await (await mesh.connect()).jetstreamManager();
+    expect((await jsm.streams.info(streams.metrics.name)).config).toMatchObject({ subjects: ['meshbus.v1.metrics.>'], max_age: 2 * 3_600_000 * 1_000_000, max_bytes: 256 * 2 ** 20, discard: 'old', storage: 'file' });
+    expect((await jsm.streams.info(streams.metrics.name, { subjects_filter: subjects.metricsOf(ns) })).state.subjects).toEqual(
+      expect.objectContaining({ [subjects.metricsSummary(ns, 'server')]: expect.any(Number), [subjects.metricsSummary(ns, 'client')]: expect.any(Number) }),
+    );
+    const events = await jsm.streams.info(streams.events.name, { subjects_filter: subjects.allEvents });
+    expect(Object.keys(events.state.subjects ?? {}).filter((s) => s.includes('metrics'))).toEqual([]);
 
     const table = await stat(ns);
     const rate = ((100 * sent.ok) / total).toFixed(2);

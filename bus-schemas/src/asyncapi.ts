@@ -188,7 +188,8 @@ export function asyncApiDocument(): Json {
       description:
         'Every change and observation of the meshbus control plane, as CloudEvents 1.0 in binary mode over NATS. ' +
         `State (${streams.state.subjects[0]}) is kept in the JetStream stream ${streams.state.name}, the last message per subject; ` +
-        `events (${streams.events.subjects[0]}) in ${streams.events.name}, by age. Requests are core NATS request/reply. ` +
+        `events (${streams.events.subjects[0]}) in ${streams.events.name}, by age; the proxies' traffic summaries ` +
+        `(${streams.metrics.subjects[0]}) in ${streams.metrics.name}, by age and size. Requests are core NATS request/reply. ` +
         'Within v1 schemas only grow: ignore fields and types you do not know. See docs/events.md.',
       license: { name: 'Apache-2.0' },
     },

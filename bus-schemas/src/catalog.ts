@@ -47,6 +47,12 @@ export const streams = {
     subjects: [`${subjectPrefix}.events.>`],
     retention: 'time (default 7 days)',
   },
+  /** The proxies' traffic summaries, kept apart so that their volume does not crowd out the events. */
+  metrics: {
+    name: 'MESHBUS_METRICS',
+    subjects: [`${subjectPrefix}.metrics.>`],
+    retention: 'time (default 1 hour) and size (default 1 GiB), oldest first',
+  },
   /** What this cluster offers linked clusters (multicluster), last value per subject; linked clusters source it over their link. */
   exports: {
     name: 'MESHBUS_EXPORTS',
@@ -236,9 +242,9 @@ export const catalog = {
   },
   metricsSummary: {
     type: 'io.meshbus.v1.metrics.summary',
-    subject: `${subjectPrefix}.events.metrics.{namespace}.{workload}`,
+    subject: `${subjectPrefix}.metrics.{namespace}.{workload}`,
     schema: 'metrics-summary',
-    stream: 'events',
+    stream: 'metrics',
     publisher: 'gateway (for the identity the reporting proxy proved)',
     description: 'One proxy\'s traffic during one interval: request counts, success and failure, fixed latency buckets, TCP connections and bytes.',
   },

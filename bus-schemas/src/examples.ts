@@ -270,7 +270,7 @@ export const eventExamples: { [K in EventKind]: EventExample<K> } = {
     data: { cluster: 'east', health: 'quiet', previous: 'live', mirrored: 1, heartbeatAgeMs: 6200, reason: 'no heartbeat from east for 6.2s' },
   },
   metricsSummary: {
-    natsSubject: 'meshbus.v1.events.metrics.shop.web',
+    natsSubject: 'meshbus.v1.metrics.shop.web',
     subject: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
     source: '/meshbus/gateway/gateway-7c2e',
     data: {

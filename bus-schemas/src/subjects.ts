@@ -63,10 +63,10 @@ export const subjects = {
   allPodInjections: `${subjectPrefix}.events.injector.pod.*`,
   /** Traffic summaries of the proxies of one workload (namespace and service account of their identity). */
   metricsSummary: (namespace: string, workload: string) =>
-    `${subjectPrefix}.events.metrics.${token(namespace, 'namespace')}.${token(workload, 'workload')}`,
+    `${subjectPrefix}.metrics.${token(namespace, 'namespace')}.${token(workload, 'workload')}`,
   /** Every traffic summary: `metricsOf('shop')` for a namespace, `metricsOf('shop', 'web')` for a workload. */
   metricsOf: (namespace?: string, workload?: string) =>
-    `${subjectPrefix}.events.metrics.${namespace === undefined ? '*' : token(namespace, 'namespace')}.${workload === undefined ? '*' : token(workload, 'workload')}`,
+    `${subjectPrefix}.metrics.${namespace === undefined ? '*' : token(namespace, 'namespace')}.${workload === undefined ? '*' : token(workload, 'workload')}`,
   /** Tap requests for one workload (namespace and service account). */
   tapRequest: (namespace: string, workload: string) =>
     `${subjectPrefix}.tap.requests.${token(namespace, 'namespace')}.${token(workload, 'workload')}`,
@@ -89,6 +89,8 @@ export const subjects = {
   linkChanged: (cluster: string) => `${subjectPrefix}.events.multicluster.link.${token(cluster, 'cluster')}`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
+  /** Every traffic summary, in MESHBUS_METRICS. */
+  allMetrics: `${subjectPrefix}.metrics.>`,
 } as const;
 
 /** NATS services API names and queue groups of the request/reply responders. */

@@ -40,10 +40,21 @@ describe('selectStreams', () => {
     ]);
   });
 
-  it('refuses a filter outside both streams, naming them', () => {
+  it('reads the traffic summaries only for a filter that names them', () => {
+    expect(selectStreams('meshbus.v1.metrics.>')).toEqual([{ stream: 'MESHBUS_METRICS', filter: 'meshbus.v1.metrics.>' }]);
+    expect(selectStreams('meshbus.v1.metrics.shop.*')).toEqual([{ stream: 'MESHBUS_METRICS', filter: 'meshbus.v1.metrics.shop.*' }]);
+    expect(selectStreams('*.v1.metrics.shop.web')).toEqual([{ stream: 'MESHBUS_METRICS', filter: 'meshbus.v1.metrics.shop.web' }]);
+    expect(selectStreams().map((s) => s.stream)).not.toContain('MESHBUS_METRICS');
+    expect(selectStreams('meshbus.v1.>').map((s) => s.stream)).toEqual(['MESHBUS_STATE', 'MESHBUS_EVENTS']);
+    expect(selectStreams('>').map((s) => s.stream)).toEqual(['MESHBUS_STATE', 'MESHBUS_EVENTS']);
+    expect(selectStreams('meshbus.v1.*.shop.web').map((s) => s.stream)).toEqual(['MESHBUS_STATE', 'MESHBUS_EVENTS']);
+  });
+
+  it('refuses a filter outside every stream, naming them', () => {
     expect(() => selectStreams('meshbus.v1.identity.certify')).toThrow(
-      'subject "meshbus.v1.identity.certify" is in no stream: it must fall within meshbus.v1.state.> (MESHBUS_STATE) or meshbus.v1.events.> (MESHBUS_EVENTS)',
+      'subject "meshbus.v1.identity.certify" is in no stream: it must fall within meshbus.v1.state.> (MESHBUS_STATE), meshbus.v1.events.> (MESHBUS_EVENTS) or meshbus.v1.metrics.> (MESHBUS_METRICS)',
     );
+    expect(() => selectStreams('meshbus.v1.metrics')).toThrow(/is in no stream/);
   });
 
   it.each([

@@ -40,21 +40,25 @@ export function intersectSubjects(a: string, b: string): string | undefined {
 }
 
 /**
- * Which streams `meshbus events` reads, and with which filter: both whole
- * streams without a filter, else each stream whose subjects the filter
- * overlaps, narrowed to the overlap.
+ * Which streams `meshbus events` reads, and with which filter: the whole
+ * state and events streams without a filter, else each stream whose subjects
+ * the filter overlaps, narrowed to the overlap. The traffic summaries
+ * (MESHBUS_METRICS, a summary per proxy every few seconds) are read only for
+ * a filter that names them, `meshbus.v1.metrics.…`: a wildcard in their place
+ * (`meshbus.v1.>`, `meshbus.v1.*.leader.*`) leaves them out.
  */
 export function selectStreams(filter?: string): StreamSelection[] {
-  const all = [streams.state, streams.events];
-  if (filter === undefined) return all.map((s) => ({ stream: s.name, filter: s.subjects[0] }));
-  validateSubjectFilter(filter);
+  const usual = [streams.state, streams.events];
+  if (filter === undefined) return usual.map((s) => ({ stream: s.name, filter: s.subjects[0] }));
+  const tokens = validateSubjectFilter(filter);
+  const all = tokens[2] === 'metrics' ? [...usual, streams.metrics] : usual;
   const selected: StreamSelection[] = [];
   for (const s of all) {
     const overlap = intersectSubjects(filter, s.subjects[0]);
     if (overlap) selected.push({ stream: s.name, filter: overlap });
   }
   if (selected.length === 0) {
-    const known = all.map((s) => `${s.subjects[0]} (${s.name})`).join(' or ');
+    const known = [...usual, streams.metrics].map((s) => `${s.subjects[0]} (${s.name})`).join(', ').replace(/, ([^,]*)$/, ' or $1');
     throw new UsageError(`subject ${JSON.stringify(filter)} is in no stream: it must fall within ${known}`);
   }
   return selected;

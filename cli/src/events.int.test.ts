@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, ensureStreams, JetStreamPublisher } from '@meshbus/bus';
-import { busValidator, subjects } from '@meshbus/bus-schemas';
+import { busValidator, subjects, type MetricsSummary } from '@meshbus/bus-schemas';
 import { silentLogger } from '@meshbus/runtime';
 import { sampleEndpointSet, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { jsonLines, runCli } from './cli-process.js';
@@ -63,6 +63,39 @@ describe('meshbus events against a real nats-server', () => {
     expect(cli.output()).not.toContain('"holder":"before"');
 
     expect(await cli.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('leaves the traffic summaries out unless --subject names MESHBUS_METRICS', async () => {
+    const summary: MetricsSummary = {
+      namespace: 'shop',
+      workload: 'web',
+      identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+      instance: 'web-1',
+      intervalStart: new Date().toISOString(),
+      intervalMs: 10_000,
+      latencyBoundsMs: [1, 5, 10, 50, 100, 500, 1000],
+      requests: [],
+      tcp: [],
+    };
+    await publisher.publish('metricsSummary', subjects.metricsSummary('shop', 'web'), summary.identity, summary);
+    await publisher.publish('leaderChanged', subjects.leader('summaries'), 'summaries', { role: 'summaries', holder: 'summaries-1', term: 1 });
+
+    const all = runCli(['events', '--replay', '--json', '--nats-url', nats.url], { cwd });
+    await waitFor(() => all.output().includes('"holder":"summaries-1"'), { what: 'the replay to reach the last event', timeoutMs: 15_000 });
+    expect(all.output()).toContain('following meshbus.v1.state.> (MESHBUS_STATE), meshbus.v1.events.> (MESHBUS_EVENTS)');
+    expect(all.output()).not.toContain('io.meshbus.v1.metrics.summary');
+    expect((await all.stop()).code).toBe(0);
+
+    const metrics = runCli(['events', '--replay', '--json', '--subject', 'meshbus.v1.metrics.shop.>', '--nats-url', nats.url], { cwd });
+    await waitFor(() => jsonLines(metrics.output()).length >= 1, { what: 'the summary', timeoutMs: 15_000 });
+    expect(jsonLines(metrics.output())[0]).toMatchObject({
+      type: 'io.meshbus.v1.metrics.summary',
+      natssubject: 'meshbus.v1.metrics.shop.web',
+      stream: 'MESHBUS_METRICS',
+      data: { namespace: 'shop', workload: 'web', instance: 'web-1' },
+    });
+    expect(metrics.output()).toContain('following meshbus.v1.metrics.shop.> (MESHBUS_METRICS)');
+    expect((await metrics.stop()).code).toBe(0);
   });
 
   it('replays what the streams keep, narrowed by --subject, in the human format', async () => {
@@ -140,7 +173,7 @@ describe('meshbus events against a real nats-server', () => {
   it('refuses a subject outside both streams, and an unreachable server, with exit code 1', async () => {
     const bad = runCli(['events', '--subject', 'meshbus.v1.identity.certify', '--nats-url', nats.url], { cwd });
     expect((await bad.exited).code).toBe(1);
-    expect(bad.output()).toContain('is in no stream: it must fall within meshbus.v1.state.> (MESHBUS_STATE) or meshbus.v1.events.> (MESHBUS_EVENTS)');
+    expect(bad.output()).toContain('is in no stream: it must fall within meshbus.v1.state.> (MESHBUS_STATE), meshbus.v1.events.> (MESHBUS_EVENTS) or meshbus.v1.metrics.> (MESHBUS_METRICS)');
 
     const away = runCli(['events', '--nats-url', 'nats://127.0.0.1:1'], { cwd });
     expect((await away.exited).code).toBe(1);

@@ -1,6 +1,6 @@
 /*
  * Where `meshbus stat` and `meshbus top` get their summaries: the
- * metrics-summary events of MESHBUS_EVENTS, replayed for the window, then
+ * metrics-summary events of MESHBUS_METRICS, replayed for the window, then
  * followed live.
  */
 import { connectBus, StreamReader } from '@meshbus/bus';
@@ -50,12 +50,12 @@ export async function followSummaries(
   const nc: NatsConnection = await connectBus({ servers: [url], name: 'meshbus-cli stat', inboxPrefix: natsInboxPrefix('reader'), ...login }, logger);
   try {
     const jsm = await nc.jetstreamManager();
-    await jsm.streams.info(streams.events.name).catch(() => {
-      throw new StreamMissingError(streams.events.name, url);
+    await jsm.streams.info(streams.metrics.name).catch(() => {
+      throw new StreamMissingError(streams.metrics.name, url);
     });
     const reader = new StreamReader({
       nc,
-      stream: streams.events.name,
+      stream: streams.metrics.name,
       filter: subjects.metricsOf(target.namespace, target.workload),
       from: { time: since },
       validator: busValidator(),

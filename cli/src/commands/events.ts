@@ -35,14 +35,15 @@ Examples:
   $ meshbus events --since 2026-12-01T10:00:00Z --namespace shop --name web
   $ meshbus events --subject 'meshbus.v1.events.>' --from-seq 1200
   $ meshbus events --subject 'meshbus.v1.state.endpoints.shop.>'
+  $ meshbus events --subject 'meshbus.v1.metrics.shop.>' --since 5m
   $ meshbus events --subject 'meshbus.v1.events.>' --nats-url nats://10.0.0.5:4222`;
 
 /** `meshbus events`: follows the state and event streams of the bus. */
 export function registerEventsCommand(program: Command, context: CliContext): void {
   program
     .command('events')
-    .description('follow the events and state snapshots on the bus (streams MESHBUS_STATE and MESHBUS_EVENTS)')
-    .option('--subject <filter>', 'NATS subject filter within meshbus.v1.state.> or meshbus.v1.events.> (wildcards * and > allowed)', parsedBy((v) => (validateSubjectFilter(v), v)))
+    .description('follow the events and state snapshots on the bus (streams MESHBUS_STATE and MESHBUS_EVENTS; the traffic summaries of MESHBUS_METRICS with --subject meshbus.v1.metrics.…)')
+    .option('--subject <filter>', 'NATS subject filter within meshbus.v1.state.>, meshbus.v1.events.> or meshbus.v1.metrics.> (wildcards * and > allowed; the summaries only when named)', parsedBy((v) => (validateSubjectFilter(v), v)))
     .option('--replay', 'start with everything the streams keep, then follow (default: only new messages)')
     .option('--since <when>', 'start with what was stored since a duration ago (10m, 2h, 1d) or an RFC 3339 time, then follow')
     .option('--from-seq <n>', 'start at this sequence of the stream --subject selects, then follow', parsedBy(parseSequence))

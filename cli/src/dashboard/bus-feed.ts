@@ -1,7 +1,7 @@
 /*
  * What the dashboard reads from the bus: the whole state stream (a
- * StateView), and the events stream from a few minutes back (traffic
- * summaries and the last events), followed live.
+ * StateView), and the events and metrics streams from a few minutes back
+ * (the last events, the traffic summaries), followed live.
  */
 import { connectBus, StateView, StreamReader } from '@meshbus/bus';
 import { busValidator, streams, subjects } from '@meshbus/bus-schemas';
@@ -29,7 +29,7 @@ export async function followBus(
   const stops: (() => Promise<void>)[] = [];
   try {
     const jsm = await nc.jetstreamManager();
-    for (const stream of [streams.state.name, streams.events.name]) {
+    for (const stream of [streams.state.name, streams.events.name, streams.metrics.name]) {
       await jsm.streams.info(stream).catch(() => {
         throw new StreamMissingError(stream, url);
       });
@@ -47,20 +47,26 @@ export async function followBus(
     await view.start();
     stops.push(() => view.stop());
     state.resetState(view.values());
-    const reader = new StreamReader({
-      nc,
-      stream: streams.events.name,
-      filter: subjects.allEvents,
-      from: { time: new Date(Date.now() - state.limits.historyMs) },
-      validator: busValidator(),
-      logger,
-      onEvent: (event) => {
-        state.addEvent(event);
-        changed();
-      },
-    });
-    await reader.start();
-    stops.push(() => reader.stop());
+    const since = new Date(Date.now() - state.limits.historyMs);
+    for (const [stream, filter] of [
+      [streams.events.name, subjects.allEvents],
+      [streams.metrics.name, subjects.allMetrics],
+    ] as const) {
+      const reader = new StreamReader({
+        nc,
+        stream,
+        filter,
+        from: { time: since },
+        validator: busValidator(),
+        logger,
+        onEvent: (event) => {
+          state.addEvent(event);
+          changed();
+        },
+      });
+      await reader.start();
+      stops.push(() => reader.stop());
+    }
     return {
       url,
       async close() {

@@ -303,7 +303,7 @@ export class DashboardState {
     for (const e of events) this.state.set(e.natsSubject, e);
   }
 
-  /** An event of the events stream; traffic summaries feed the metrics, the others the "last events" list. */
+  /** An event of the events or metrics stream; traffic summaries feed the metrics, the others the "last events" list. */
   addEvent(event: BusEvent): void {
     if (isKind(event, 'metricsSummary')) {
       this.addSummary(event.data);

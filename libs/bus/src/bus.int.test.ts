@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, headers, type NatsConnection } from 'nats';
+import { connect, DiscardPolicy, headers, nanos, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
 import { busValidator, streams, subjects, type EndpointSet } from '@meshbus/bus-schemas';
 import { createMetricsRegistry, silentLogger } from '@meshbus/runtime';
 import { startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { JetStreamPublisher } from './publisher.js';
-import { ensureStreams } from './streams.js';
+import { ensureStreams, StreamStorageError } from './streams.js';
 import { StateView } from './state-view.js';
 import { StreamReader } from './stream-reader.js';
 import type { BusEvent } from './cloudevents.js';
@@ -123,6 +123,67 @@ describe('bus on a real nats-server', () => {
     await replay.start();
     expect(all.map((e) => (e.data as { holder: string }).holder)).toEqual(['a', 'b']);
     await replay.stop();
+  });
+});
+
+describe('the metrics stream', () => {
+  it('is created beside an existing events stream with the configured limits, which a service without them leaves alone', async () => {
+    await using nats = await startNats();
+    const nc = await connect({ servers: nats.url });
+    const jsm = await nc.jetstreamManager();
+    // An events stream from before MESHBUS_METRICS existed, with a traffic summary on its old subject.
+    await jsm.streams.add({ name: streams.events.name, subjects: [...streams.events.subjects], max_age: nanos(2 * 86_400_000), storage: StorageType.File });
+    await nc.jetstream().publish('meshbus.v1.events.metrics.shop.web', new Uint8Array([1]));
+
+    await ensureStreams(jsm, { metrics: { maxAgeMs: 600_000, maxBytes: 8 * 2 ** 20 } });
+    const metrics = (await jsm.streams.info(streams.metrics.name)).config;
+    expect(metrics).toMatchObject({
+      subjects: ['meshbus.v1.metrics.>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(600_000),
+      max_bytes: 8 * 2 ** 20,
+      num_replicas: 1,
+    });
+    const events = await jsm.streams.info(streams.events.name);
+    expect(events.config.subjects).toEqual(['meshbus.v1.events.>']);
+    expect(events.config.max_age).toBe(nanos(2 * 86_400_000));
+    expect(events.state.messages).toBe(1);
+
+    // The gateway ensures the streams without limits: nothing changes.
+    await ensureStreams(jsm);
+    expect((await jsm.streams.info(streams.metrics.name)).config).toMatchObject({ max_age: nanos(600_000), max_bytes: 8 * 2 ** 20 });
+    // A writer with other limits brings them in.
+    await ensureStreams(jsm, { metrics: { maxAgeMs: 7_200_000, maxBytes: 2 ** 30 } });
+    expect((await jsm.streams.info(streams.metrics.name)).config).toMatchObject({ max_age: nanos(7_200_000), max_bytes: 2 ** 30 });
+
+    const summary = await nc.jetstream().publish(subjects.metricsSummary('shop', 'web'), new Uint8Array([2]));
+    expect(summary.stream).toBe(streams.metrics.name);
+    expect((await jsm.streams.info(streams.events.name)).state.messages).toBe(1);
+    await nc.close();
+  });
+
+  it('says which setting to change when JetStream cannot reserve its size', async () => {
+    await using nats = await startNats();
+    const nc = await connect({ servers: nats.url });
+    const jsm = await nc.jetstreamManager();
+    // The test servers have 4GB of file storage.
+    const failure = ensureStreams(jsm, { metrics: { maxAgeMs: 3_600_000, maxBytes: 64 * 2 ** 30 } });
+    await expect(failure).rejects.toThrow(StreamStorageError);
+    await expect(ensureStreams(jsm, { metrics: { maxAgeMs: 3_600_000, maxBytes: 64 * 2 ** 30 } })).rejects.toThrow(
+      /JetStream cannot reserve storage for stream MESHBUS_METRICS \(max_bytes 68719476736\): .*insufficient storage.*; raise max_file_store of the NATS servers \(MESHBUS_METRICS reserves MESHBUS_METRICS_MAX_BYTES up front\) or lower MESHBUS_METRICS_MAX_BYTES/,
+    );
+    await nc.close();
+  });
+
+  it('gets one hour and 1 GiB when nobody sets its limits', async () => {
+    await using nats = await startNats();
+    const nc = await connect({ servers: nats.url });
+    const jsm = await nc.jetstreamManager();
+    await ensureStreams(jsm, { eventsMaxAgeMs: 86_400_000 });
+    expect((await jsm.streams.info(streams.metrics.name)).config).toMatchObject({ max_age: nanos(3_600_000), max_bytes: 2 ** 30 });
+    await nc.close();
   });
 });
 

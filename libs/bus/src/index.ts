@@ -11,7 +11,7 @@ export {
   type EventAttributes,
   type RejectReason,
 } from './cloudevents.js';
-export { ensureStreamConfig, ensureStreams, type StreamOptions } from './streams.js';
+export { ensureStreamConfig, ensureStreams, StreamStorageError, metricsRetentionFromEnv, defaultMetricsRetention, type MetricsRetention, type StreamOptions } from './streams.js';
 export { JetStreamPublisher, NotLeaderError, EventTooLargeError, type Publisher, type JetStreamPublisherOptions } from './publisher.js';
 export { StreamReader, type StreamReaderOptions, type StartPosition } from './stream-reader.js';
 export { StateView, writerRole, type StateViewOptions, type StateChange, type FencedWrite } from './state-view.js';

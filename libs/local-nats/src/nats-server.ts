@@ -145,11 +145,14 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
     specs.push({ name: `n${i + 1}`, client: await freePort(), monitor: await freePort(), route: await freePort(), config: join(dir, `n${i + 1}.conf`) });
   }
   for (const s of specs) {
+    // 4GB of file storage: MESHBUS_METRICS reserves its size limit (1 GiB by
+    // default) up front, and the state and events streams must still fit when
+    // a restarted server recovers them.
     const lines = [
       `server_name: ${s.name}`,
       `listen: 127.0.0.1:${s.client}`,
       `http: 127.0.0.1:${s.monitor}`,
-      `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 1GB${options.jetstreamDomain === undefined ? '' : `, domain: ${checkClusterName(options.jetstreamDomain, 'JetStream domain')}`} }`,
+      `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 4GB${options.jetstreamDomain === undefined ? '' : `, domain: ${checkClusterName(options.jetstreamDomain, 'JetStream domain')}`} }`,
       `max_payload: ${options.maxPayload ?? defaultMaxPayload}`,
     ];
     if (n > 1) {

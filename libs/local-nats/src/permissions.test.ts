@@ -68,11 +68,25 @@ describe('natsAuthorizationConfig', () => {
 
   it('keeps the reader and the gateway off meshbus state and events, but for the summaries the gateway publishes', () => {
     expect(rolePermissions('reader').publish.filter((s) => s.startsWith('meshbus.v1.state') || s.startsWith('meshbus.v1.events'))).toEqual([]);
-    expect(rolePermissions('gateway').publish.filter((s) => s.startsWith('meshbus.v1.state') || s.startsWith('meshbus.v1.events'))).toEqual(['meshbus.v1.events.metrics.*.*']);
+    expect(rolePermissions('gateway').publish.filter((s) => s.startsWith('meshbus.v1.state') || s.startsWith('meshbus.v1.events'))).toEqual([]);
+    expect(rolePermissions('gateway').publish.filter((s) => s.startsWith('meshbus.v1.metrics'))).toEqual(['meshbus.v1.metrics.*.*']);
     for (const role of ['reader', 'gateway'] as const) {
       expect(rolePermissions(role).publish.some((s) => s.includes('STREAM.CREATE') || s.includes('STREAM.UPDATE')), role).toBe(false);
     }
     expect(rolePermissions('reader').publish.filter((s) => s.startsWith('meshbus.'))).toEqual([]);
+  });
+
+  it('lets only the gateway publish traffic summaries, and the readers read MESHBUS_METRICS through ordered consumers only', () => {
+    for (const role of natsRoles) {
+      const { publish } = rolePermissions(role);
+      const summaries = publish.filter((s) => s.startsWith('meshbus.v1.metrics') || s === 'meshbus.v1.>' || s === 'meshbus.>' || s === '>');
+      expect(summaries, role).toEqual(role === 'gateway' ? ['meshbus.v1.metrics.*.*'] : []);
+      const metricsApi = publish.filter((s) => s.includes('MESHBUS_METRICS')).sort();
+      if (role === 'reader' || role === 'tap') expect(metricsApi, role).toEqual(['$JS.API.CONSUMER.CREATE.MESHBUS_METRICS', '$JS.API.STREAM.INFO.MESHBUS_METRICS']);
+      else if (role === 'destination' || role === 'policy' || role === 'identity')
+        expect(metricsApi, role).toEqual(['$JS.API.STREAM.CREATE.MESHBUS_METRICS', '$JS.API.STREAM.INFO.MESHBUS_METRICS', '$JS.API.STREAM.UPDATE.MESHBUS_METRICS']);
+      else expect(metricsApi, role).toEqual([]);
+    }
   });
 
   it('refuses users and passwords it cannot quote, and duplicates', () => {

@@ -29,6 +29,7 @@ export interface NatsUser {
 
 const stateStream = 'MESHBUS_STATE';
 const eventsStream = 'MESHBUS_EVENTS';
+const metricsStream = 'MESHBUS_METRICS';
 const leaseBucket = 'meshbus-leases';
 const leaseStream = `KV_${leaseBucket}`;
 const api = '$JS.API';
@@ -77,8 +78,13 @@ const leaderForwardSubjects = ['meshbus.v1.rpc.destination.leader.register', 'me
 
 /** Reads the state and event streams from any position. */
 const streamReading = [accountInfo, streamNames, ...[stateStream, eventsStream].flatMap((s) => [streamInfo(s), ...orderedConsumer(s), ...messageGet(s)]), flowControl];
+/**
+ * Reads the traffic summaries: stream info and ordered (ephemeral) consumers
+ * only, no message look-ups. The services have no use for them.
+ */
+const metricsReading = [streamInfo(metricsStream), ...orderedConsumer(metricsStream)];
 /** What `ensureStreams` does: look the streams up, create or update them. */
-const streamSetup = [stateStream, eventsStream].flatMap((s) => [streamInfo(s), ...streamWrite(s)]);
+const streamSetup = [stateStream, eventsStream, metricsStream].flatMap((s) => [streamInfo(s), ...streamWrite(s)]);
 /** A watch of lease keys: an ordered consumer on the bucket, filtered to its keys. */
 const leaseWatch = [
   `${api}.CONSUMER.CREATE.${leaseStream}`,
@@ -100,8 +106,8 @@ const ownLease = (key: string) => [
   `$KV.${leaseBucket}.${key}`,
 ];
 
-/** The traffic summaries the gateway publishes for the proxies: `meshbus.v1.events.metrics.<namespace>.<workload>`. */
-const metricsSummarySubjects = 'meshbus.v1.events.metrics.*.*';
+/** The traffic summaries the gateway publishes for the proxies: `meshbus.v1.metrics.<namespace>.<workload>` (stream MESHBUS_METRICS). */
+const metricsSummarySubjects = 'meshbus.v1.metrics.*.*';
 
 /** Tap requests of `meshbus tap`: `meshbus.v1.tap.requests.<namespace>.<workload>` (core NATS). */
 const tapRequestSubjects = 'meshbus.v1.tap.requests.*.*';
@@ -161,7 +167,8 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
     case 'gateway':
       // The gateway does not run ensureStreams (MESHBUS_ENSURE_STREAMS=false):
       // it waits until a writer has created the streams.
-      // It publishes the proxies' traffic summaries (core publish, no acknowledgement) and no other event.
+      // It publishes the proxies' traffic summaries (core publish, no acknowledgement, into MESHBUS_METRICS)
+      // and no event; it does not read the summaries.
       // It takes tap requests (every replica: no queue group, each proxy is connected to one) and publishes tapped records.
       return { publish: unique([...streamReading, certifySubject, metricsSummarySubjects, tapEventSubjects]), subscribe: [inbox(role), tapRequestSubjects] };
     case 'identity':
@@ -185,11 +192,11 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
       // Requests to the destination replicas and nothing else: no state, no JetStream.
       return { publish: [...workloadRequestSubjects], subscribe: [inbox(role)] };
     case 'reader':
-      return { publish: unique([...streamReading, ...serviceDiscovery]), subscribe: [inbox(role)] };
+      return { publish: unique([...streamReading, ...metricsReading, ...serviceDiscovery]), subscribe: [inbox(role)] };
     case 'tap':
       // What a reader may do, plus asking proxies for their request metadata and reading it:
       // tapped records carry paths and identities, so a reader login cannot see them.
-      return { publish: unique([...streamReading, ...serviceDiscovery, tapRequestSubjects]), subscribe: [inbox(role), tapEventSubjects] };
+      return { publish: unique([...streamReading, ...metricsReading, ...serviceDiscovery, tapRequestSubjects]), subscribe: [inbox(role), tapEventSubjects] };
   }
 }
 

@@ -67,6 +67,40 @@ export function parseDuration(text: string): number {
   return Math.round(Number(m[1]) * units[m[2]!]!);
 }
 
+/** Reads a size in bytes: a whole number of bytes, or with a unit such as `512MiB`, `1GiB`, `100MB`. */
+export function envByteSize(env: Env, name: string, fallbackBytes: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallbackBytes;
+  try {
+    return parseByteSize(raw);
+  } catch (err) {
+    throw new ConfigError(`${name}: ${(err as Error).message}`);
+  }
+}
+
+const sizeUnits: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/** Parses `1048576`, `64KiB`, `512MiB`, `1.5GiB` or `100MB` (decimal units) into whole bytes. */
+export function parseByteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
+  const unit = m ? sizeUnits[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigError(`invalid size ${JSON.stringify(text)} (expected bytes, or e.g. 64KiB, 512MiB, 1GiB, 100MB)`);
+  const bytes = Math.round(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(bytes)) throw new ConfigError(`size ${JSON.stringify(text)} is too large`);
+  return bytes;
+}
+
 /** Splits `host:port` (IPv6 in brackets; empty host means all interfaces) into its parts. */
 export function parseHostPort(value: string, name: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());

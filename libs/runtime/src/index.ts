@@ -6,5 +6,5 @@ export { AdminServer, isLoopback, type AdminServerOptions, type LogLevelControl 
 export { ReadinessChecks, type Readiness, type ReadinessCheck } from './readiness.js';
 export { ServiceHost, type ServiceHostOptions, type HostOverrides, type HostConnection, type ConnectionFactory } from './service-host.js';
 export { ResourceStack, runService, runUntilSignalled, loadConfig, type Service, type ServiceState, type RunOptions, type RunServiceOptions } from './lifecycle.js';
-export { envString, envRequired, envInt, envBool, envDuration, envLogLevel, parseDuration, parseHostPort, type Env } from './env.js';
+export { envString, envRequired, envInt, envBool, envDuration, envByteSize, envLogLevel, parseDuration, parseByteSize, parseHostPort, type Env } from './env.js';
 export { natsInboxPrefix } from './nats-inbox.js';

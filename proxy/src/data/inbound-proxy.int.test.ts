@@ -1,16 +1,18 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { connect as netConnect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { connect as http2Connect, constants as http2Constants, createServer as createHttp2Server, type Http2Server, type OutgoingHttpHeaders } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { inbound } from '@meshbus/proxy-api';
 import { silentLogger } from '@meshbus/runtime';
+import { waitFor } from '@meshbus/testing';
 import { anyone, authz, everywhere, http1Server, inboundHttpRoute, meshed, opaqueServer, prefixMatch, resource } from '../inbound/test-policy.js';
 import { ProxyMetrics } from '../metrics/index.js';
 import { createTestMesh, TestCertificateSource, type TestMesh } from '../tls/test-fixtures.js';
 import { MeshTls } from '../tls/index.js';
 import type { WorkloadCertificate } from '@meshbus/identity-client';
+import { RequestTracer, type SpanEnd, type SpanSink, type SpanStart } from '../tracing/index.js';
 import { InboundProxy } from './inbound-proxy.js';
 
 // The inbound listener on real sockets and real TLS: a workload behind it,
@@ -217,6 +219,83 @@ describe('the inbound listener', () => {
       expect(await echo()).toBe('');
     } finally {
       await tcpProxy.close(100);
+    }
+  });
+  it('makes one span per upgraded connection and per opaque TCP connection, with the peer and the bytes', async () => {
+    const spans: { start: SpanStart; end?: SpanEnd; endTime?: number }[] = [];
+    const sink: SpanSink = {
+      begin(start) {
+        const record: (typeof spans)[number] = { start };
+        spans.push(record);
+        return { traceId: start.parent?.traceId ?? 'b'.repeat(32), spanId: String(spans.length).padStart(16, '0'), end: (end, endTime) => Object.assign(record, { end, endTime }) };
+      },
+      shutdown: async () => undefined,
+    };
+    // The HTTP workload switches protocols on request and then echoes what it gets.
+    const upgradesSeen: IncomingHttpHeaders[] = [];
+    const onUpgrade = (req: { headers: IncomingHttpHeaders }, socket: Socket): void => {
+      upgradesSeen.push(req.headers);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.pipe(socket);
+    };
+    workload.on('upgrade', onUpgrade);
+    const tracer = new RequestTracer({ samplingRatio: 1, sink });
+    // Plain clients reach a proxy's first workload port: one proxy in front of the echo server, one in front of the HTTP workload.
+    const traced = async (port: number): Promise<InboundProxy> => {
+      const tls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(serverId)) });
+      const p = new InboundProxy({ tls, policy: (q) => policies.get(q), ports: [port], metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), detectTimeoutMs: 300, tracer });
+      await p.listen('127.0.0.1', 0);
+      return p;
+    };
+    const tcpProxy = await traced(tcpPort);
+    const httpProxy = await traced(httpPort);
+    const ended = (count: number) => waitFor(() => spans.length >= count && spans.slice(0, count).every((r) => r.end !== undefined), { what: `${count} spans ended` });
+    /** Sends `preamble` and `lines` to `proxy`, and resolves with all that came back once the connection closed (the client ends it after `until`). */
+    const exchange = (proxy: InboundProxy, preamble: string, lines: string, until: string): Promise<string> =>
+      new Promise((resolve) => {
+        const s = netConnect(proxy.port, '127.0.0.1', () => s.write(preamble + lines));
+        let got = '';
+        s.on('data', (c: Buffer) => {
+          got += c.toString('latin1');
+          if (got.endsWith(until)) s.end();
+        });
+        s.on('close', () => resolve(got));
+        s.on('error', () => undefined);
+      });
+    try {
+      policies.set(tcpPort, opaqueServer([authz(anyone, { networks: everywhere })]));
+      policies.set(httpPort, http1Server([], [inboundHttpRoute(resource('HTTPRoute', 'shop', 'all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')])]));
+
+      // Opaque TCP (no port named: the first workload port, the echo server).
+      expect(await exchange(tcpProxy, '', 'ping pong\n', '\n')).toBe('ping pong\n');
+      await ended(1);
+      expect(spans[0]!.start).toMatchObject({ direction: 'inbound', method: 'TCP', connection: 'tcp', parent: undefined });
+      expect(spans[0]!.end).toMatchObject({ targetAddr: `127.0.0.1:${tcpPort}`, clientAddr: expect.stringMatching(/^127\.0\.0\.1:\d+$/), bytesRead: 10, bytesWritten: 10 });
+      expect(spans[0]!.end!.error).toBeUndefined();
+
+      // A WebSocket-style upgrade with a caller's context: one span, the caller's child, for the handshake and the bytes after it.
+      const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const handshake = `GET /chat HTTP/1.1\r\nHost: web.shop\r\nConnection: Upgrade\r\nUpgrade: websocket\r\ntraceparent: ${parent}\r\n\r\n`;
+      const answer = await exchange(httpProxy, handshake, 'hello\n', 'hello\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      expect(answer.endsWith('hello\n')).toBe(true);
+      await ended(2);
+      const upgrade = spans[1]!;
+      expect(upgrade.start).toMatchObject({ direction: 'inbound', method: 'GET', connection: 'upgrade', parent: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' } });
+      expect(upgrade.end).toMatchObject({ status: 101, protocol: 'websocket', authority: 'web.shop', route: 'shop/all', targetAddr: `127.0.0.1:${httpPort}`, bytesRead: 6, bytesWritten: 6 });
+      expect(upgrade.endTime!).toBeGreaterThanOrEqual(upgrade.start.startTime);
+      // The workload saw the proxy's span as its parent.
+      expect(upgradesSeen.at(-1)!.traceparent).toBe('00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000002-01');
+
+      // A refused TCP connection: a span marked with why.
+      policies.set(tcpPort, opaqueServer([]));
+      expect(await exchange(tcpProxy, '', 'ping\n', '\n')).toBe('');
+      await ended(3);
+      expect(spans[2]!.end).toMatchObject({ error: expect.stringMatching(/^refused: /) });
+    } finally {
+      workload.off('upgrade', onUpgrade);
+      await tcpProxy.close(100);
+      await httpProxy.close(100);
     }
   });
 });

@@ -27,13 +27,13 @@ import {
 import type { AccessLog, InboundLabels, ProxyMetrics, TlsStatus, TrafficLabels } from '../metrics/index.js';
 import type { TapHeaderValues, TapRecorder } from '../tap/index.js';
 import { peekClientHello, type MeshTls, type AcceptedConnection } from '../tls/index.js';
-import { policyRouteName, type RequestTracer } from '../tracing/index.js';
+import { policyRouteName, type RequestTracer, type SpanEnd } from '../tracing/index.js';
 import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type UpstreamExchange, type UpstreamEvents } from './exchange.js';
 import { authorityHost, forwardableHeaders, http2RequestHeaders, meshOnlyHeaders, origProtoHeader, policyMetadata, requestFacts, serverMetadata, targetPortHeader, upgradeRequestHeaders } from './http-headers.js';
 import { Http2Sessions } from './http2-sessions.js';
 import { sniff, sniffProtocol, type SniffedProtocol } from './sniff.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { answerOnSocket, relayUpgrade } from './upgrade.js';
+import { answerOnSocket, relayUpgrade, upgradeProtocol } from './upgrade.js';
 
 /** Options of {@link InboundProxy}. */
 export interface InboundProxyOptions {
@@ -412,21 +412,30 @@ export class InboundProxy {
     const target = req.url ?? '/';
     const authority = req.headers.host ?? '';
     const log = (status: number): void => this.log(conn, socket, method, authority, target, `HTTP/${req.httpVersion}`, req.headers, status, 0, started);
+    // One span for the handshake and the upgraded connection after it.
+    const trace = this.options.tracer?.startConnection('inbound', 'upgrade', method, req.headers);
+    const spanFacts: { authority: string; protocol?: string; clientAddr: string; peerIdentity?: string; route?: string; targetAddr?: string } = { authority, ...upgradeProtocol(req.headers), ...connectionFacts(conn, socket) };
     const admitted = this.admit(conn, method, target, req.headers, authority);
     if (admitted.kind === 'refuse') {
       answerOnSocket(socket, admitted.response);
       log(admitted.response.status);
+      trace?.end({ status: admitted.response.status, ...spanFacts });
       return;
     }
     const { port, labels, request } = admitted;
+    spanFacts.targetAddr = labels.targetAddr;
+    if (labels.route) spanFacts.route = policyRouteName(labels.route);
     const recorder = this.options.metrics.startRequest(labels);
     const out = forwardableHeaders(withClientId(request.headers, conn));
     for (const name of meshOnlyHeaders) delete out[name];
-    const upstream = httpRequest({ host: this.workloadHost, port, method, path: request.path, headers: { ...upgradeRequestHeaders(req.headers, out), host: request.authority }, agent: false });
+    const sent = { ...upgradeRequestHeaders(req.headers, out), host: request.authority };
+    const upstream = httpRequest({ host: this.workloadHost, port, method, path: request.path, headers: trace ? trace.forward(sent) : sent, agent: false });
     relayUpgrade(upstream, socket, head, {
-      upgraded: (status, workload) => {
+      upgraded: (status, workload, carried) => {
         recorder.respond(status);
-        pipeConnection(socket, workload, this.options.metrics, labels);
+        pipeConnection(socket, workload, this.options.metrics, labels, (c) =>
+          trace?.end({ status, ...spanFacts, bytesRead: carried.read + c.bytesRead, bytesWritten: carried.written + c.bytesWritten, ...(c.error !== undefined ? { error: c.error } : {}) }),
+        );
         workload.once('close', () => recorder.end());
         log(status);
       },
@@ -434,9 +443,11 @@ export class InboundProxy {
         recorder.respond(status);
         recorder.end();
         log(status);
+        trace?.end({ status, ...spanFacts });
       },
       failed: (error) => {
         recorder.end('unavailable');
+        trace?.end({ status: 502, ...spanFacts, error: `the workload did not answer: ${errorMessage(error)}` });
         this.options.logger.warn({ port, err: errorMessage(error) }, 'the workload did not answer');
         answerOnSocket(socket, errorResponse({ httpStatus: 502, grpcStatus: 14, message: `the workload on port ${port} did not answer: ${errorMessage(error)}`, grpc: false }));
         log(502);
@@ -496,17 +507,29 @@ export class InboundProxy {
   private opaque(socket: Socket, conn: ConnectionFacts, port: number): void {
     const server = this.options.policy(port);
     const base: InboundLabels = { direction: 'inbound', targetAddr: `${this.workloadHost}:${port}`, tls: this.tlsStatus(conn) };
+    // Opaque TCP carries no trace context: its span, when sampled, is the root of a trace of its own.
+    const trace = this.options.tracer?.startConnection('inbound', 'tcp', 'TCP');
+    const spanFacts: SpanEnd = { targetAddr: base.targetAddr, ...connectionFacts(conn, socket) };
     const decision = server === undefined ? undefined : authorizeConnection(server, conn);
     if (server === undefined || !decision?.allowed) {
       if (server !== undefined) this.options.metrics.tcpDenied({ ...base, server: serverMetadata(server, port) });
-      this.options.logger.info({ client: conn.clientIdentity, source: conn.sourceIp, port, reason: decision?.reason ?? 'no inbound policy yet' }, 'inbound connection refused');
+      const reason = decision?.reason ?? 'no inbound policy yet';
+      this.options.logger.info({ client: conn.clientIdentity, source: conn.sourceIp, port, reason }, 'inbound connection refused');
+      trace?.end({ ...spanFacts, error: `refused: ${reason}` });
       socket.destroy();
       return;
     }
     const labels: InboundLabels = { ...base, server: serverMetadata(server, port), authz: policyMetadata(decision.authorization.ref) };
     this.options.metrics.tcpAuthorized(labels);
-    pipeConnection(socket, netConnect({ port, host: this.workloadHost, allowHalfOpen: true }), this.options.metrics, labels);
+    pipeConnection(socket, netConnect({ port, host: this.workloadHost, allowHalfOpen: true }), this.options.metrics, labels, (c) =>
+      trace?.end({ ...spanFacts, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, ...(c.error !== undefined ? { error: c.error } : {}) }),
+    );
   }
+}
+
+/** The client of an inbound connection as span facts: its address, and its identity on mesh TLS. */
+function connectionFacts(conn: ConnectionFacts, socket: Socket): { clientAddr: string; peerIdentity?: string } {
+  return { clientAddr: `${socket.remoteAddress ?? conn.sourceIp}:${socket.remotePort ?? 0}`, ...(conn.tls && conn.clientIdentity !== undefined ? { peerIdentity: conn.clientIdentity } : {}) };
 }
 
 /**
@@ -525,6 +548,15 @@ export function closeWhenEnded(socket: Socket): void {
   socket.allowHalfOpen = false;
 }
 
+/** What became of a piped connection, once its client side closed. */
+export interface PipedConnection {
+  /** Bytes read from the client, and written to it. */
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  /** The error that ended it, if one did: its code (`ECONNRESET` …), else its message. */
+  readonly error?: string | undefined;
+}
+
 /**
  * Pipes two sockets both ways, counting the bytes on the client side. A
  * half-close travels on: when one side ends its writing, the other's
@@ -533,13 +565,23 @@ export function closeWhenEnded(socket: Socket): void {
  * done. An error, or a side closed before its peer ended (a reset, a
  * destroy), destroys both. Both sockets should be half-open (`allowHalfOpen`).
  */
-export function pipeConnection(client: Socket, upstream: Socket, metrics: ProxyMetrics, labels: TrafficLabels): void {
+export function pipeConnection(client: Socket, upstream: Socket, metrics: ProxyMetrics, labels: TrafficLabels, onClosed?: (connection: PipedConnection) => void): void {
   const recorder = metrics.tcpOpen({ ...labels, peer: 'src' });
-  client.on('data', (chunk: Buffer) => recorder.read(chunk.length));
-  upstream.on('data', (chunk: Buffer) => recorder.write(chunk.length));
+  let bytesRead = 0;
+  let bytesWritten = 0;
+  client.on('data', (chunk: Buffer) => {
+    bytesRead += chunk.length;
+    recorder.read(chunk.length);
+  });
+  upstream.on('data', (chunk: Buffer) => {
+    bytesWritten += chunk.length;
+    recorder.write(chunk.length);
+  });
   let errno: string | undefined;
+  let failure: string | undefined;
   const fail = (error: NodeJS.ErrnoException): void => {
     errno ??= error.code;
+    failure ??= error.code ?? error.message;
     abort(client);
     abort(upstream);
   };
@@ -557,6 +599,7 @@ export function pipeConnection(client: Socket, upstream: Socket, metrics: ProxyM
   client.on('close', () => {
     closed(client, upstream);
     recorder.close(errno);
+    onClosed?.({ bytesRead, bytesWritten, ...(failure !== undefined ? { error: failure } : {}) });
   });
   upstream.on('close', () => closed(upstream, client));
   client.pipe(upstream);

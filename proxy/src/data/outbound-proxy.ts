@@ -47,16 +47,16 @@ import { applyGrpcFilters, applyHttpFilters, modifyHeaders, toHeaderMap, toNodeH
 import type { PortMapping as ControlPortMapping } from '../control/index.js';
 import type { TapHeaderValues, TapRecorder } from '../tap/index.js';
 import type { MeshTls } from '../tls/index.js';
-import { policyRouteName, type RequestTracer } from '../tracing/index.js';
+import { policyRouteName, type RequestTracer, type SpanEnd } from '../tracing/index.js';
 import { ReplayableBody } from './body-buffer.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import type { Discovery } from './discovery.js';
 import { grpcStatusOf, http1Downstream, http1Exchange, http2Downstream, http2Exchange, type Downstream, type HeaderValues, type UpstreamEvents, type UpstreamExchange, type UpstreamResponse } from './exchange.js';
 import { authorityPort, forwardableHeaders, http2RequestHeaders, meshOnlyHeaders, origProtoHeader, requestFacts, targetPortHeader, upgradeRequestHeaders } from './http-headers.js';
 import { Http2Sessions } from './http2-sessions.js';
-import { closeWhenEnded, pipeConnection } from './inbound-proxy.js';
+import { closeWhenEnded, pipeConnection, type PipedConnection } from './inbound-proxy.js';
 import { sniff, sniffProtocol } from './sniff.js';
-import { answerOnSocket, relayUpgrade } from './upgrade.js';
+import { answerOnSocket, relayUpgrade, upgradeProtocol } from './upgrade.js';
 
 /** A local port of explicit mode forwarding TCP to a service port (`<svc>.<ns>.svc.<cluster-domain>:<port>`). */
 export type PortMapping = Pick<ControlPortMapping, 'localPort' | 'authority'>;
@@ -312,10 +312,12 @@ export class OutboundProxy {
     this.tracker.add(socket);
     socket.pause();
     socket.on('error', (error) => this.options.logger.debug({ authority, err: errorMessage(error) }, 'redirected client connection failed'));
+    const trace = this.options.tracer?.startConnection('outbound', 'tcp', 'TCP');
     void this.openTcp(authority, policy).then(
-      (upstream) => pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels),
+      (upstream) => pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels, (c) => trace?.end(connectionEnd(authority, upstream.labels, c))),
       (error: unknown) => {
         this.options.logger.warn({ authority, err: errorMessage(error) }, 'outbound connection failed');
+        trace?.end({ authority, error: errorMessage(error) });
         socket.destroy();
       },
     );
@@ -765,9 +767,13 @@ export class OutboundProxy {
     }
     let authority = canonicalAuthority(url.host, this.clusterDomain);
     const path = `${url.pathname}${url.search}`;
+    // One span for the handshake and the upgraded connection after it.
+    const trace = this.options.tracer?.startConnection('outbound', 'upgrade', logged.method, req.headers);
+    const spanFacts: { route?: string; peerIdentity?: string; targetAddr?: string; protocol?: string } = upgradeProtocol(req.headers);
     const answer = (response: ProxyResponse): void => {
       answerOnSocket(socket, response);
       this.log(logged, authority, path, response.status, 0, started, undefined, response.headers);
+      trace?.end({ status: response.status, authority, ...spanFacts, ...(response.status >= 500 ? { error: response.headers['l5d-proxy-error'] ?? String(response.status) } : {}) });
     };
     const fail = (status: number, message: string): void => answer(errorResponse({ httpStatus: status, grpcStatus: 2, message, grpc: false }));
     let routed;
@@ -783,6 +789,7 @@ export class OutboundProxy {
       fail(plan.status, plan.message);
       return;
     }
+    if (plan.route) spanFacts.route = policyRouteName(plan.route);
     const backend = chooseBackend(plan.distribution as Distribution<unknown>, Math.random);
     if ('kind' in backend && backend.kind === 'noBackend') {
       fail(500, backend.reason);
@@ -816,8 +823,11 @@ export class OutboundProxy {
     const host = endpointHost(endpoint);
     const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
     const labels: OutboundLabels = { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels, ...(plan.route ? { route: plan.route } : {}) };
+    spanFacts.targetAddr = endpoint.key;
+    if (identity !== undefined) spanFacts.peerIdentity = identity;
     const recorder = this.options.metrics.startRequest(labels);
-    const upstreamHeaders = { ...upgradeRequestHeaders(req.headers, headers), host: target.host };
+    const sent = { ...upgradeRequestHeaders(req.headers, headers), host: target.host };
+    const upstreamHeaders = trace ? trace.forward(sent) : sent;
     let request: ClientRequest;
     try {
       if (identity !== undefined) {
@@ -831,9 +841,11 @@ export class OutboundProxy {
       return;
     }
     relayUpgrade(request, socket, head, {
-      upgraded: (status, upstream) => {
+      upgraded: (status, upstream, carried) => {
         recorder.respond(status);
-        pipeConnection(socket, upstream, this.options.metrics, labels);
+        pipeConnection(socket, upstream, this.options.metrics, labels, (c) =>
+          trace?.end({ status, authority, ...spanFacts, bytesRead: carried.read + c.bytesRead, bytesWritten: carried.written + c.bytesWritten, ...(c.error !== undefined ? { error: c.error } : {}) }),
+        );
         upstream.once('close', () => {
           recorder.end();
           lease.release({ latencyMs: Date.now() - started, failure: false });
@@ -845,6 +857,7 @@ export class OutboundProxy {
         recorder.end();
         lease.release({ latencyMs: Date.now() - started, failure: status >= 500 });
         this.log(logged, authority, path, status, 0, started, identity);
+        trace?.end({ status, authority, ...spanFacts });
       },
       failed: (error) => {
         recorder.end('unavailable');
@@ -906,25 +919,30 @@ export class OutboundProxy {
     this.tracker.add(socket);
     socket.on('error', (error) => this.options.logger.debug({ err: errorMessage(error) }, 'CONNECT client connection failed'));
     const authority = canonicalAuthority(req.url ?? '', this.clusterDomain, 443);
+    // The CONNECT's own headers may carry a context: the tunnel's span is its child. Nothing is forwarded.
+    const trace = this.options.tracer?.startConnection('outbound', 'connect', 'CONNECT', req.headers);
     const upstream = await this.openTcp(authority).catch((error: unknown) => {
       socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\n${errorMessage(error)}\n`);
+      trace?.end({ status: 503, authority, error: errorMessage(error) });
       return undefined;
     });
     if (!upstream) return;
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) upstream.socket.write(head);
-    pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels);
+    pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels, (c) => trace?.end({ status: 200, ...connectionEnd(authority, upstream.labels, { ...c, bytesRead: head.length + c.bytesRead }) }));
   }
 
   private async forwardTcp(socket: Socket, authority: string): Promise<void> {
     socket.pause();
     socket.on('error', (error) => this.options.logger.debug({ authority, err: errorMessage(error) }, 'port-mapping client connection failed'));
+    const trace = this.options.tracer?.startConnection('outbound', 'tcp', 'TCP');
     const upstream = await this.openTcp(authority).catch((error: unknown) => {
       this.options.logger.warn({ authority, err: errorMessage(error) }, 'outbound connection failed');
+      trace?.end({ authority, error: errorMessage(error) });
       socket.destroy();
       return undefined;
     });
-    if (upstream) pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels);
+    if (upstream) pipeConnection(socket, upstream.socket, this.options.metrics, upstream.labels, (c) => trace?.end(connectionEnd(authority, upstream.labels, c)));
   }
 
   /** An opaque connection to an endpoint of `authority` (by its policy, or the one given): mesh TLS to its proxy when meshed. */
@@ -960,6 +978,18 @@ export class OutboundProxy {
       throw error;
     }
   }
+}
+
+/** The span facts of a relayed outbound connection that closed. */
+function connectionEnd(authority: string, labels: OutboundLabels, c: PipedConnection): SpanEnd {
+  return {
+    authority,
+    targetAddr: labels.targetAddr,
+    ...(labels.tls.established ? { peerIdentity: labels.tls.peerIdentity } : {}),
+    bytesRead: c.bytesRead,
+    bytesWritten: c.bytesWritten,
+    ...(c.error !== undefined ? { error: c.error } : {}),
+  };
 }
 
 /** The balancers' clock, randomness and timers: the real ones. */

@@ -5,7 +5,7 @@
  * cannot carry an upgrade, so each upgraded request has a connection of
  * its own at every hop.
  */
-import { STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ProxyResponse } from '../inbound/index.js';
 
@@ -20,6 +20,12 @@ function pairs(rawHeaders: readonly string[], leaveOut: ReadonlySet<string>): [s
   return out;
 }
 
+/** The protocol an upgrade request asks for (the first of its `Upgrade` header, lower case), as a span fact. */
+export function upgradeProtocol(headers: IncomingHttpHeaders): { protocol?: string } {
+  const value = headers.upgrade?.split(',')[0]?.trim().toLowerCase();
+  return value ? { protocol: value } : {};
+}
+
 /** Writes a response of the proxy's own on a connection whose request asked for an upgrade, and closes it. */
 export function answerOnSocket(socket: Socket, response: ProxyResponse): void {
   if (socket.destroyed) return;
@@ -30,8 +36,12 @@ export function answerOnSocket(socket: Socket, response: ProxyResponse): void {
 
 /** What became of an upgrade request sent on. */
 export interface UpgradeEvents {
-  /** The next hop switched protocols; its 101 was relayed. Join `upstream` with the client's connection. */
-  upgraded(status: number, upstream: Socket): void;
+  /**
+   * The next hop switched protocols; its 101 was relayed. Join `upstream` with the client's
+   * connection. `carried`: the bytes that came with the handshakes (after the client's request,
+   * after the 101), already passed on.
+   */
+  upgraded(status: number, upstream: Socket, carried: { readonly read: number; readonly written: number }): void;
   /** The next hop answered without switching; the answer was relayed, and the client's connection closes after it. */
   answered(status: number): void;
   /** No answer: the connection failed. Nothing was written to the client. */
@@ -54,7 +64,7 @@ export function relayUpgrade(request: ClientRequest, client: Socket, clientHead:
     client.write(head(status, res.statusMessage, pairs(res.rawHeaders, new Set())));
     if (upstreamHead.length > 0) client.write(upstreamHead);
     if (clientHead.length > 0) upstream.write(clientHead);
-    on.upgraded(status, upstream);
+    on.upgraded(status, upstream, { read: clientHead.length, written: upstreamHead.length });
   });
   request.on('response', (res: IncomingMessage) => {
     settled = true;

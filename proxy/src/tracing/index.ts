@@ -10,8 +10,8 @@ import type { TracingConfig } from './config.js';
 import type { TraceFormat } from './trace-context.js';
 
 export { tracingConfigFromEnv, type TracingConfig } from './config.js';
-export { endAttributes, isErrorEnd, otlpSpanSink, traceServiceName, tracesUrl, type OtlpSinkOptions } from './otlp-export.js';
-export { RequestTracer, type OpenSpan, type RequestTrace, type RequestTracerOptions, type SpanDirection, type SpanEnd, type SpanSink, type SpanStart } from './request-tracer.js';
+export { endAttributes, isErrorEnd, otlpSpanSink, startAttributes, traceServiceName, tracesUrl, type OtlpSinkOptions } from './otlp-export.js';
+export { RequestTracer, type ConnectionKind, type OpenSpan, type RequestTrace, type RequestTracerOptions, type SpanDirection, type SpanEnd, type SpanSink, type SpanStart } from './request-tracer.js';
 export { decideTrace, deniedHeaders, rootFormats, type TraceDecision } from './sampling.js';
 export { parseB3Multi, parseB3Single, parseTraceparent, parseTracestate, readTraceContext, traceFormats, traceHeaderNames, writeTraceContext, type IncomingTrace, type SpanContext, type TraceFormat, type TraceHeaders } from './trace-context.js';
 

@@ -9,7 +9,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_SERVER_ADDRESS, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import type { OpenSpan, SpanEnd, SpanSink, SpanStart } from './request-tracer.js';
+import type { ConnectionKind, OpenSpan, SpanEnd, SpanSink, SpanStart } from './request-tracer.js';
 
 /** The service name of the proxy's spans. */
 export const traceServiceName = 'meshbus-proxy';
@@ -47,14 +47,33 @@ export function endAttributes(end: SpanEnd): Attributes {
   if (end.peerIdentity !== undefined) a['meshbus.peer.identity'] = end.peerIdentity;
   if (end.targetAddr !== undefined) a['meshbus.target.addr'] = end.targetAddr;
   if (end.grpcStatus !== undefined) a['rpc.grpc.status_code'] = end.grpcStatus;
+  if (end.bytesRead !== undefined) a['meshbus.bytes.read'] = end.bytesRead;
+  if (end.bytesWritten !== undefined) a['meshbus.bytes.written'] = end.bytesWritten;
+  if (end.protocol !== undefined) a['network.protocol.name'] = end.protocol;
+  if (end.clientAddr !== undefined) a['client.address'] = end.clientAddr;
   if (end.error !== undefined) a[ATTR_ERROR_TYPE] = end.error;
   else if (end.status !== undefined && end.status >= 500) a[ATTR_ERROR_TYPE] = String(end.status);
   return a;
 }
 
-/** Whether a finished request counts as an error: no response, a broken one, a 5xx, or a gRPC failure. */
-export function isErrorEnd(end: SpanEnd): boolean {
+/**
+ * Whether a finished request counts as an error: no response, a broken one, a 5xx, or a gRPC
+ * failure. A CONNECT tunnel or opaque TCP has no status: it is an error when it failed (`error`).
+ */
+export function isErrorEnd(end: SpanEnd, connection?: ConnectionKind): boolean {
+  if (connection === 'tcp' || connection === 'connect') return end.error !== undefined || (end.status !== undefined && end.status >= 500);
   return end.error !== undefined || end.status === undefined || end.status >= 500 || (end.grpcStatus !== undefined && end.grpcStatus !== 0);
+}
+
+/** The span attributes known when a span begins. */
+export function startAttributes(start: SpanStart): Attributes {
+  const a: Attributes = { 'meshbus.direction': start.direction };
+  if (start.connection !== 'tcp') a[ATTR_HTTP_REQUEST_METHOD] = start.method;
+  if (start.connection !== undefined) {
+    a['meshbus.connection.kind'] = start.connection;
+    a['network.transport'] = 'tcp';
+  }
+  return a;
 }
 
 /** The OTLP/HTTP (JSON) span sink. */
@@ -87,7 +106,7 @@ export function otlpSpanSink(options: OtlpSinkOptions): SpanSink {
         : trace.deleteSpan(context.active());
       const span = tracer.startSpan(
         start.method,
-        { kind: start.direction === 'outbound' ? SpanKind.CLIENT : SpanKind.SERVER, startTime: start.startTime, root: start.parent === undefined, attributes: { [ATTR_HTTP_REQUEST_METHOD]: start.method, 'meshbus.direction': start.direction } },
+        { kind: start.direction === 'outbound' ? SpanKind.CLIENT : SpanKind.SERVER, startTime: start.startTime, root: start.parent === undefined, attributes: startAttributes(start) },
         parent,
       );
       const { traceId, spanId } = span.spanContext();
@@ -97,7 +116,8 @@ export function otlpSpanSink(options: OtlpSinkOptions): SpanSink {
         end(end: SpanEnd, endTime: number): void {
           span.setAttributes(endAttributes(end));
           if (end.route !== undefined) span.updateName(`${start.method} ${end.route}`);
-          if (isErrorEnd(end)) span.setStatus({ code: SpanStatusCode.ERROR, ...(end.error !== undefined ? { message: end.error } : {}) });
+          else if (start.connection !== undefined && start.connection !== 'upgrade' && end.authority !== undefined) span.updateName(`${start.method} ${end.authority}`);
+          if (isErrorEnd(end, start.connection)) span.setStatus({ code: SpanStatusCode.ERROR, ...(end.error !== undefined ? { message: end.error } : {}) });
           span.end(endTime);
         },
       };

@@ -1,8 +1,10 @@
 /*
  * One span per proxied request: the incoming context is read, the proxy's
  * own span is made its child, and the forwarded request carries the new
- * context in the formats it came in. Spans go to a SpanSink (the OTLP
- * exporter) only when sampled and a sink is configured.
+ * context in the formats it came in. A connection the proxy relays without
+ * reading it (an upgraded request such as a WebSocket, a CONNECT tunnel,
+ * opaque TCP) gets one span too, covering the whole connection. Spans go to
+ * a SpanSink (the OTLP exporter) only when sampled and a sink is configured.
  */
 import { randomBytes } from 'node:crypto';
 import { decideTrace, deniedHeaders, type TraceDecision } from './sampling.js';
@@ -11,10 +13,19 @@ import { readTraceContext, traceHeaderNames, writeTraceContext, type SpanContext
 /** The side of the proxy a request went through: outbound spans are CLIENT spans, inbound ones SERVER spans. */
 export type SpanDirection = 'outbound' | 'inbound';
 
+/**
+ * A relayed connection whose bytes the proxy does not read: an HTTP/1.1
+ * upgrade (WebSocket) after its handshake, a CONNECT tunnel, opaque TCP.
+ */
+export type ConnectionKind = 'upgrade' | 'connect' | 'tcp';
+
 /** What is known of a request when its span begins. */
 export interface SpanStart {
   readonly direction: SpanDirection;
+  /** The request's method; `TCP` for opaque TCP, which has none. */
   readonly method: string;
+  /** Set when the span is that of a relayed connection rather than of one request. */
+  readonly connection?: ConnectionKind | undefined;
   /** The parent span; `undefined` for the root of a new trace. */
   readonly parent: SpanContext | undefined;
   /** Epoch milliseconds. */
@@ -36,6 +47,13 @@ export interface SpanEnd {
   readonly targetAddr?: string | undefined;
   /** Why the request failed, when it did without a response (or its response broke off). */
   readonly error?: string | undefined;
+  /** Connections: bytes read from the client and written to it, over the connection's life. */
+  readonly bytesRead?: number | undefined;
+  readonly bytesWritten?: number | undefined;
+  /** Upgrades: the protocol switched to (the `Upgrade` header, such as `websocket`). */
+  readonly protocol?: string | undefined;
+  /** Inbound connections: the client's address, `ip:port`. */
+  readonly clientAddr?: string | undefined;
 }
 
 /** A span being recorded. Its ids are the ones forwarded. */
@@ -107,6 +125,20 @@ export class RequestTracer {
 
   /** The trace of a request with these headers, going through the proxy's `direction` side. */
   start(direction: SpanDirection, method: string, headers: TraceHeaders): RequestTrace {
+    return this.begin(direction, method, undefined, headers);
+  }
+
+  /**
+   * The trace of a relayed connection: an upgrade request or a CONNECT with
+   * its headers (their context is the parent, and an upgrade forwards the
+   * new one), or opaque TCP, which carries none: its span is the root of a
+   * trace of its own, sampled by the ratio. End it when the connection closes.
+   */
+  startConnection(direction: SpanDirection, kind: ConnectionKind, method: string, headers: TraceHeaders = {}): RequestTrace {
+    return this.begin(direction, kind === 'tcp' ? 'TCP' : method, kind, headers);
+  }
+
+  private begin(direction: SpanDirection, method: string, connection: ConnectionKind | undefined, headers: TraceHeaders): RequestTrace {
     const incoming = readTraceContext(headers);
     for (const format of incoming.invalid) this.options.onInvalid?.(format);
     const decision: TraceDecision = decideTrace(incoming, this.options.samplingRatio, this.random);
@@ -117,7 +149,7 @@ export class RequestTracer {
     }
     const { parent, sampled, formats } = decision;
     const startTime = this.now();
-    const span = sampled && this.options.sink ? this.options.sink.begin({ direction, method, parent, startTime }) : undefined;
+    const span = sampled && this.options.sink ? this.options.sink.begin({ direction, method, parent, startTime, ...(connection ? { connection } : {}) }) : undefined;
     const context: SpanContext = {
       traceId: span?.traceId ?? parent?.traceId ?? this.newId(16),
       spanId: span?.spanId ?? this.newId(8),

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@meshbus/runtime';
 import { envToConfig, registrationAuthFromEnv } from './config.js';
+
+describe('envToConfig', () => {
+  it('reads the limits of the metrics stream, one hour and 1 GiB by default', () => {
+    const base = { MESHBUS_MANIFESTS_DIR: '/m' };
+    expect(envToConfig(base).metricsRetention).toEqual({ maxAgeMs: 3_600_000, maxBytes: 2 ** 30 });
+    expect(envToConfig({ ...base, MESHBUS_METRICS_MAX_AGE: '2h', MESHBUS_METRICS_MAX_BYTES: '64MiB' }).metricsRetention).toEqual({ maxAgeMs: 7_200_000, maxBytes: 64 * 2 ** 20 });
+    expect(() => envToConfig({ ...base, MESHBUS_METRICS_MAX_BYTES: '0' })).toThrow(ConfigError);
+    expect(() => envToConfig({ ...base, MESHBUS_METRICS_MAX_BYTES: '0' })).toThrow(/MESHBUS_METRICS_MAX_BYTES must be at least 1MiB, got "0"/);
+  });
+});
 
 describe('registrationAuthFromEnv', () => {
   it('uses the identity service\'s token settings in local mode, and disables registration without a key', () => {

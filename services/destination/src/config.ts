@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { ConfigError, envDuration, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
-import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
+import { busConfigFromEnv, metricsRetentionFromEnv, type BusConnectionConfig, type MetricsRetention } from '@meshbus/bus';
 import { resourceSourceFromEnv, type ResourceSourceConfig } from '@meshbus/kube';
 import type { RegistrationAuthConfig } from './registration-auth.js';
 
@@ -11,6 +11,8 @@ export interface DestinationConfig {
   streamReplicas: number;
   /** Retention of the events stream. @default 7 days */
   eventsMaxAgeMs: number;
+  /** Limits of the traffic-summary stream. @default 1 hour, 1 GiB */
+  metricsRetention: MetricsRetention;
   admin: { host: string; port: number };
   logLevel: string;
   replicaId: string;
@@ -60,6 +62,7 @@ export function envToConfig(env: Env): DestinationConfig {
     bus: busConfigFromEnv(env, `meshbus-destination/${replicaId}`, 'destination'),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     eventsMaxAgeMs: envDuration(env, 'MESHBUS_EVENTS_MAX_AGE', 7 * 86_400_000),
+    metricsRetention: metricsRetentionFromEnv(env),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9996'), 'MESHBUS_ADMIN_ADDR'),
     logLevel: envLogLevel(env),
     replicaId,

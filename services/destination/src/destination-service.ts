@@ -96,7 +96,7 @@ export class DestinationServiceImpl implements DestinationService {
   private async startOnBus(nc: NatsConnection): Promise<void> {
     const { config, logger } = this;
     this.host.onReconnect(() => this.reconciler.schedule());
-    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs, logger });
+    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs, metrics: config.metricsRetention, logger });
     const validator = busValidator();
     this.publisher = new JetStreamPublisher({
       js: nc.jetstream(),

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { credentials, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JetStreamManager } from 'nats';
 import { connectBus, ensureStreams, StreamReader, type BusEvent } from '@meshbus/bus';
 import { busValidator, streams, subjects, type MetricsSummary } from '@meshbus/bus-schemas';
 import { identityName } from '@meshbus/core';
@@ -58,6 +59,7 @@ describe('Telemetry/Report on the gateway', () => {
   const mesh = newMesh('mesh.test');
   const stranger = newMesh('other.test');
   const received: BusEvent[] = [];
+  let readerJsm: JetStreamManager;
   const closers: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
@@ -75,7 +77,8 @@ describe('Telemetry/Report on the gateway', () => {
     const gatewayNc = await connectBus({ ...login('gateway'), name: 'gateway' }, logger);
     const readerNc = await connectBus({ ...login('reader'), name: 'reader' }, logger);
     closers.push(() => gatewayNc.close(), () => readerNc.close());
-    const reader = new StreamReader({ nc: readerNc, stream: streams.events.name, filter: subjects.metricsOf(), from: 'new', validator, logger, onEvent: (e) => received.push(e) });
+    readerJsm = await readerNc.jetstreamManager();
+    const reader = new StreamReader({ nc: readerNc, stream: streams.metrics.name, filter: subjects.metricsOf(), from: 'new', validator, logger, onEvent: (e) => received.push(e) });
     await reader.start();
     closers.unshift(() => reader.stop());
 
@@ -109,7 +112,7 @@ describe('Telemetry/Report on the gateway', () => {
     expect(result.accepted).toBe(2n);
     await waitFor(() => received.length >= before + 2, { what: 'two summaries on the bus' });
     const event = received[before]!;
-    expect(event.natsSubject).toBe('meshbus.v1.events.metrics.shop.web');
+    expect(event.natsSubject).toBe('meshbus.v1.metrics.shop.web');
     expect(event.subject).toBe(webIdentity);
     expect(event.type).toBe('io.meshbus.v1.metrics.summary');
     const data = event.data as MetricsSummary;
@@ -118,6 +121,9 @@ describe('Telemetry/Report on the gateway', () => {
       { direction: 'inbound', authority: 'web.shop.svc.cluster.local:80', route: '', statusClass: 2, tls: true, success: 6, failure: 1, latency: expect.arrayContaining([7]) },
     ]);
     expect(data.tcp).toEqual([{ direction: 'inbound', authority: '', opened: 2, closed: 1, open: 1, readBytes: 300, writeBytes: 900 }]);
+    // Stored in MESHBUS_METRICS, and nothing in the events stream.
+    expect((await readerJsm.streams.info(streams.metrics.name)).state.messages).toBeGreaterThanOrEqual(2);
+    expect((await readerJsm.streams.info(streams.events.name)).state.messages).toBe(0);
   });
 
   it('refuses a report signed with another key than the certificate names, and publishes nothing', async () => {

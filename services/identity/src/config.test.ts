@@ -25,6 +25,7 @@ describe('envToConfig', () => {
       logLevel: 'info',
       streamReplicas: 1,
       eventsMaxAgeMs: 7 * 86_400_000,
+      metricsRetention: { maxAgeMs: 3_600_000, maxBytes: 2 ** 30 },
       controlNamespace: 'meshbus',
       trustDomain: 'cluster.local',
       certificateLifetimeMs: 24 * 3_600_000,
@@ -62,6 +63,8 @@ describe('envToConfig', () => {
         MESHBUS_TOKEN_AUDIENCE: 'mesh.example.org',
         MESHBUS_ISSUER_CERT: '/other/issuer.pem',
         MESHBUS_TRUST_ANCHORS: 'file:/other/bundle.pem',
+        MESHBUS_METRICS_MAX_AGE: '1d',
+        MESHBUS_METRICS_MAX_BYTES: '2GiB',
       },
       host,
     );
@@ -69,6 +72,7 @@ describe('envToConfig', () => {
     expect(config.admin).toEqual({ host: '::1', port: 0 });
     expect(config).toMatchObject({ logLevel: 'debug', streamReplicas: 3, controlNamespace: 'mesh', trustDomain: 'example.org' });
     expect(config).toMatchObject({ certificateLifetimeMs: 3_600_000, clockSkewMs: 0, issuerRecheckIntervalMs: 5000 });
+    expect(config.metricsRetention).toEqual({ maxAgeMs: 86_400_000, maxBytes: 2 ** 31 });
     expect(config.mode).toEqual({
       kind: 'local',
       files: { trustAnchors: '/other/bundle.pem', issuerCertificate: '/other/issuer.pem', issuerKey: '/etc/meshbus/identity/issuer.key' },
@@ -122,6 +126,8 @@ describe('envToConfig', () => {
     expect(configError({ ...local, MESHBUS_TRUST_DOMAIN: 'Cluster.Local' })).toMatch(/^MESHBUS_TRUST_DOMAIN/);
     expect(configError({ ...local, MESHBUS_CONTROL_NAMESPACE: 'a.b' })).toMatch(/^MESHBUS_CONTROL_NAMESPACE/);
     expect(configError({ ...local, MESHBUS_LOG_LEVEL: 'loud' })).toMatch(/^MESHBUS_LOG_LEVEL/);
+    expect(configError({ ...local, MESHBUS_METRICS_MAX_AGE: 'an hour' })).toMatch(/^MESHBUS_METRICS_MAX_AGE: invalid duration/);
+    expect(configError({ ...local, MESHBUS_METRICS_MAX_BYTES: '1KiB' })).toMatch(/^MESHBUS_METRICS_MAX_BYTES must be at least 1MiB/);
     expect(configError({ ...local, MESHBUS_TRUST_ANCHORS: 'configmap:meshbus/roots' })).toMatch(/^MESHBUS_TRUST_ANCHORS must be a file in local mode/);
     expect(configError({ MESHBUS_IDENTITY_MODE: 'kubernetes', MESHBUS_ISSUER_SECRET: 'issuer' })).toMatch(/^MESHBUS_ISSUER_SECRET must be <namespace>\/<name>/);
     expect(configError({ MESHBUS_IDENTITY_MODE: 'kubernetes', MESHBUS_TRUST_ANCHORS: 'vault:x' })).toMatch(/^MESHBUS_TRUST_ANCHORS must be/);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
+import { busConfigFromEnv, metricsRetentionFromEnv, type BusConnectionConfig, type MetricsRetention } from '@meshbus/bus';
 import { ConfigError, envDuration, envInt, envLogLevel, envString, parseHostPort, type Env } from '@meshbus/runtime';
 import { isDnsLabel, isDnsSubdomain } from '@meshbus/core';
 import type { IssuerFiles } from './issuer-source-file.js';
@@ -43,6 +43,8 @@ export interface IdentityConfig {
   readonly streamReplicas: number;
   /** Retention of the events stream. @default 7 days */
   readonly eventsMaxAgeMs: number;
+  /** Limits of the traffic-summary stream. @default 1 hour, 1 GiB */
+  readonly metricsRetention: MetricsRetention;
   /** @default 'meshbus' */
   readonly controlNamespace: string;
   /** @default 'cluster.local' */
@@ -174,6 +176,7 @@ export function envToConfig(env: Env, host: HostFacts = { hostname: hostname(), 
     logLevel,
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     eventsMaxAgeMs: positiveDuration(env, 'MESHBUS_EVENTS_MAX_AGE', 7 * 86_400_000, 1000),
+    metricsRetention: metricsRetentionFromEnv(env),
     controlNamespace,
     trustDomain,
     certificateLifetimeMs: positiveDuration(env, 'MESHBUS_CERT_LIFETIME', 24 * 3_600_000, 60_000),

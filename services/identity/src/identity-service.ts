@@ -134,7 +134,7 @@ export class IdentityServiceImpl implements IdentityService {
     const { config } = this;
     this.nc = nc;
 
-    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs, logger: this.logger });
+    await ensureStreams(await nc.jetstreamManager(), { replicas: config.streamReplicas, eventsMaxAgeMs: config.eventsMaxAgeMs, metrics: config.metricsRetention, logger: this.logger });
     this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator: this.validator, source: this.ceSource, registry: this.registry });
     this.bundles = new TrustBundlePublisher({
       current: () => this.currentTrustBundle(nc),

@@ -11,6 +11,7 @@ describe('envToConfig', () => {
       replicaId: 'policy-1',
       manifestsDir: '/m',
       streamReplicas: 1,
+      metricsRetention: { maxAgeMs: 3_600_000, maxBytes: 2 ** 30 },
       leaseMs: 1500,
       admin: { host: '0.0.0.0', port: 9997 },
       bus: { servers: ['nats://127.0.0.1:4222'], name: 'meshbus-policy/policy-1', inboxPrefix: '_INBOX_policy' },
@@ -38,6 +39,8 @@ describe('envToConfig', () => {
       MESHBUS_DETECT_TIMEOUT: '2s',
       MESHBUS_LEASE_DURATION: '3s',
       MESHBUS_STREAM_REPLICAS: '3',
+      MESHBUS_METRICS_MAX_AGE: '30m',
+      MESHBUS_METRICS_MAX_BYTES: '100MB',
     });
     expect(c.settings).toEqual({
       clusterDomain: 'example.org',
@@ -47,7 +50,7 @@ describe('envToConfig', () => {
       probeNetworks: ['127.0.0.1/32'],
       detectTimeoutMs: 2000,
     });
-    expect(c).toMatchObject({ leaseMs: 3000, streamReplicas: 3 });
+    expect(c).toMatchObject({ leaseMs: 3000, streamReplicas: 3, metricsRetention: { maxAgeMs: 1_800_000, maxBytes: 100_000_000 } });
   });
 
   it.each([
@@ -60,6 +63,8 @@ describe('envToConfig', () => {
     [{ ...base, MESHBUS_CONTROL_NAMESPACE: 'a.b' }, /MESHBUS_CONTROL_NAMESPACE must be a DNS label/],
     [{ ...base, MESHBUS_LEASE_DURATION: '10ms' }, /MESHBUS_LEASE_DURATION must be at least 100ms/],
     [{ ...base, MESHBUS_STREAM_REPLICAS: '7' }, /MESHBUS_STREAM_REPLICAS must be <= 5/],
+    [{ ...base, MESHBUS_METRICS_MAX_AGE: '10s' }, /MESHBUS_METRICS_MAX_AGE must be at least 1m/],
+    [{ ...base, MESHBUS_METRICS_MAX_BYTES: '1 gig' }, /MESHBUS_METRICS_MAX_BYTES: invalid size "1 gig"/],
   ])('names the bad variable: %j', (env, message) => {
     expect(() => envToConfig(env)).toThrow(ConfigError);
     expect(() => envToConfig(env)).toThrow(message);

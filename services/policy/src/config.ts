@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { busConfigFromEnv, type BusConnectionConfig } from '@meshbus/bus';
+import { busConfigFromEnv, metricsRetentionFromEnv, type BusConnectionConfig, type MetricsRetention } from '@meshbus/bus';
 import { isDnsLabel, isDnsSubdomain } from '@meshbus/core';
 import type { DefaultInboundPolicy } from '@meshbus/manifests';
 import type { PolicySettings } from '@meshbus/policy';
@@ -14,6 +14,8 @@ export interface PolicyConfig {
   readonly streamReplicas: number;
   /** Retention of the events stream. @default 7 days */
   readonly eventsMaxAgeMs: number;
+  /** Limits of the traffic-summary stream. @default 1 hour, 1 GiB */
+  readonly metricsRetention: MetricsRetention;
   /** Where /live, /ready and /metrics are served. @default 0.0.0.0:9997 */
   readonly admin: { readonly host: string; readonly port: number };
   readonly logLevel: string;
@@ -84,6 +86,7 @@ export function envToConfig(env: Env): PolicyConfig {
     bus: busConfigFromEnv(env, `meshbus-policy/${replicaId}`, 'policy'),
     streamReplicas: envInt(env, 'MESHBUS_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     eventsMaxAgeMs: envDuration(env, 'MESHBUS_EVENTS_MAX_AGE', 7 * 86_400_000),
+    metricsRetention: metricsRetentionFromEnv(env),
     admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9997'), 'MESHBUS_ADMIN_ADDR'),
     logLevel: envLogLevel(env),
     replicaId,

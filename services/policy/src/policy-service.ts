@@ -85,6 +85,7 @@ export class PolicyServiceImpl implements PolicyService {
     await ensureStreams(await nc.jetstreamManager(), {
       replicas: config.streamReplicas,
       eventsMaxAgeMs: config.eventsMaxAgeMs,
+      metrics: config.metricsRetention,
       logger,
     });
     const validator = busValidator();
