@@ -2,6 +2,7 @@ import { canonicalJson } from '@meshbus/runtime';
 import type { DocumentRef } from './decode.js';
 import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import type { Collection } from './kind.js';
+import { recordListChanges } from './list-changes.js';
 import {
   emptyMeshResources,
   type GenericResource,
@@ -189,28 +190,46 @@ export class ManifestIndex {
 
     const resourcesChanged = changedCollections.size > 0;
     if (resourcesChanged) {
-      const lists = { ...this.#lists };
-      for (const collection of changedCollections) lists[collection] = [...lists[collection]];
+      // The entry lists are this index's own and change in place; each resource list it hands out is
+      // a new array, element for element the resources of its entry list.
+      const lists = this.#lists;
+      const previous = this.#resources;
+      const resources = { ...previous } as Record<Collection, readonly MeshResource[]>;
       if (removed.length + added.length > 256) {
         // Many changes (a first read): one sort beats thousands of insertions.
         const gone = new Set(removed);
         for (const collection of changedCollections) lists[collection] = lists[collection].filter((e) => !gone.has(e));
         for (const entry of added) lists[entry.collection].push(entry);
-        for (const collection of changedCollections) lists[collection].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+        for (const collection of changedCollections) {
+          lists[collection].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+          resources[collection] = lists[collection].map((e) => e.resource);
+        }
       } else {
+        // A few changes: copy each changed resource list once and edit both lists at the same places.
+        const copies = new Map<Collection, MeshResource[]>();
+        for (const collection of changedCollections) copies.set(collection, previous[collection].slice());
         for (const entry of removed) {
           const list = lists[entry.collection];
           const at = list.indexOf(entry, lowerBound(list, entry.sortKey));
-          if (at !== -1) list.splice(at, 1);
+          if (at === -1) continue;
+          list.splice(at, 1);
+          copies.get(entry.collection)!.splice(at, 1);
         }
         for (const entry of added) {
           const list = lists[entry.collection];
-          list.splice(lowerBound(list, entry.sortKey), 0, entry);
+          const at = lowerBound(list, entry.sortKey);
+          list.splice(at, 0, entry);
+          copies.get(entry.collection)!.splice(at, 0, entry.resource);
         }
+        for (const [collection, copy] of copies) resources[collection] = copy;
       }
-      this.#lists = lists;
-      const resources = { ...this.#resources } as Record<Collection, readonly MeshResource[]>;
-      for (const collection of changedCollections) resources[collection] = lists[collection].map((e) => e.resource);
+      for (const collection of changedCollections) {
+        recordListChanges(resources[collection], {
+          previous: previous[collection],
+          removed: removed.filter((e) => e.collection === collection).map((e) => e.resource),
+          added: added.filter((e) => e.collection === collection).map((e) => e.resource),
+        });
+      }
       this.#resources = Object.freeze(resources as unknown as MeshResources);
       this.#version += 1;
     }
