@@ -58,7 +58,8 @@ export class ManifestIndex {
   readonly #definers = new Map<string, string[]>();
   /** Per file, its definitions that another file overrides. */
   readonly #duplicates = new Map<string, ManifestProblem[]>();
-  #sortedFiles: string[] | undefined = [];
+  /** Files with problems of their own or definitions another file overrides. */
+  readonly #filesWithProblems = new Set<string>();
   /** The merged entries of each collection, in resource order. */
   #lists: Record<Collection, Entry[]> = emptyLists();
   /** Keys and files the changes applied since the last merge touched. */
@@ -122,7 +123,6 @@ export class ManifestIndex {
 
   /** Keeps {@link #definers} current for one file whose entries went from `before` to `after`. */
   #redefine(file: string, before: ReadonlyMap<string, Entry> | undefined, after: ReadonlyMap<string, Entry> | undefined): void {
-    if (!before || !after) this.#sortedFiles = undefined;
     for (const key of before?.keys() ?? []) {
       if (after?.has(key)) continue;
       const files = this.#definers.get(key)!.filter((f) => f !== file);
@@ -184,8 +184,11 @@ export class ManifestIndex {
       changedCollections.add((next ?? current)!.collection);
     }
     for (const file of touchedFiles) {
-      if (this.#files.has(file)) this.#duplicates.set(file, this.#duplicatesOf(file));
+      const state = this.#files.get(file);
+      if (state) this.#duplicates.set(file, this.#duplicatesOf(file));
       else this.#duplicates.delete(file);
+      if (state && (state.problems.length > 0 || this.#duplicates.get(file)!.length > 0)) this.#filesWithProblems.add(file);
+      else this.#filesWithProblems.delete(file);
     }
 
     const resourcesChanged = changedCollections.size > 0;
@@ -234,11 +237,10 @@ export class ManifestIndex {
       this.#version += 1;
     }
 
-    this.#sortedFiles ??= [...this.#files.keys()].sort();
+    // Only the files with problems, so that a change to one file does not look at every other.
     const problems: ManifestProblem[] = [];
-    for (const file of this.#sortedFiles) {
-      const state = this.#files.get(file);
-      if (state) problems.push(...state.problems);
+    for (const file of [...this.#filesWithProblems].sort()) {
+      problems.push(...this.#files.get(file)!.problems);
       for (const p of this.#duplicates.get(file) ?? []) problems.push(p);
     }
     const problemsChanged = canonicalJson(problems) !== canonicalJson(this.#problems);
