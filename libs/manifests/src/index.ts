@@ -27,6 +27,7 @@ export {
   type WorkloadPort,
 } from './resources.js';
 export { ManifestIndex, type ManifestIndexUpdate, type ParsedManifestChange } from './manifest-index.js';
+export { listChanges, recordListChanges, type ListChanges } from './list-changes.js';
 export { parseManifest, type ParsedDocument, type ParsedManifest } from './manifest-parse.js';
 export { ManifestParser, type ManifestParserOptions } from './manifest-parser.js';
 export { FolderSource, ManifestFolderError, loadManifestFolder, type FolderSourceOptions, type ManifestFolderSnapshot } from './folder-source.js';

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ManifestIndex } from './manifest-index.js';
+import { listChanges } from './list-changes.js';
+import type { MeshResource, MeshResources } from './resources.js';
 import type { ManifestChange } from './resources.js';
 
 /** A multi-document YAML text of the given resources. */
@@ -310,6 +312,32 @@ describe('ManifestIndex golden files', () => {
   });
 });
 
+/** Each list that changed tells how it was made from the one before it, exactly. */
+function expectListChanges(before: MeshResources, after: MeshResources, where: string): void {
+  for (const collection of Object.keys(after) as (keyof MeshResources)[]) {
+    const previous = before[collection] as readonly MeshResource[];
+    const list = after[collection] as readonly MeshResource[];
+    if (list === previous) continue;
+    const changes = listChanges(list);
+    expect(changes?.previous, `${where}: ${collection}`).toBe(previous);
+    const expected = new Set<MeshResource>(previous);
+    for (const r of changes!.removed) {
+      expect(expected.has(r), `${where}: ${collection} removed`).toBe(true);
+      expected.delete(r);
+    }
+    for (const r of changes!.added) {
+      expect(expected.has(r), `${where}: ${collection} added`).toBe(false);
+      expected.add(r);
+    }
+    expect(new Set(list), `${where}: ${collection}`).toEqual(expected);
+    expect(list.length, `${where}: ${collection}`).toBe(expected.size);
+  }
+  // Only the newest step is kept, so that old lists can be collected.
+  for (const collection of Object.keys(before) as (keyof MeshResources)[]) {
+    if (after[collection] !== before[collection]) expect(listChanges(before[collection] as readonly MeshResource[])).toBeUndefined();
+  }
+}
+
 describe('ManifestIndex, change by change', () => {
   /** A small deterministic generator (mulberry32). */
   function random(seed: number) {
@@ -358,7 +386,9 @@ describe('ManifestIndex, change by change', () => {
           files.set(file, { text });
           changes.push({ file, text });
         }
+        const before = index.resources;
         index.applyAll(changes);
+        expectListChanges(before, index.resources, `seed ${seed} step ${step}`);
         // What stays in force after a bad change depends on history; compare only when nothing is kept that way.
         const fresh = new ManifestIndex();
         fresh.applyAll([...files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, content]) => ({ file: f, ...content })));

@@ -2,6 +2,7 @@ import { canonicalJson } from '@meshbus/runtime';
 import type { DocumentRef } from './decode.js';
 import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import type { Collection } from './kind.js';
+import { recordListChanges } from './list-changes.js';
 import {
   emptyMeshResources,
   type GenericResource,
@@ -57,7 +58,8 @@ export class ManifestIndex {
   readonly #definers = new Map<string, string[]>();
   /** Per file, its definitions that another file overrides. */
   readonly #duplicates = new Map<string, ManifestProblem[]>();
-  #sortedFiles: string[] | undefined = [];
+  /** Files with problems of their own or definitions another file overrides. */
+  readonly #filesWithProblems = new Set<string>();
   /** The merged entries of each collection, in resource order. */
   #lists: Record<Collection, Entry[]> = emptyLists();
   /** Keys and files the changes applied since the last merge touched. */
@@ -121,7 +123,6 @@ export class ManifestIndex {
 
   /** Keeps {@link #definers} current for one file whose entries went from `before` to `after`. */
   #redefine(file: string, before: ReadonlyMap<string, Entry> | undefined, after: ReadonlyMap<string, Entry> | undefined): void {
-    if (!before || !after) this.#sortedFiles = undefined;
     for (const key of before?.keys() ?? []) {
       if (after?.has(key)) continue;
       const files = this.#definers.get(key)!.filter((f) => f !== file);
@@ -183,43 +184,63 @@ export class ManifestIndex {
       changedCollections.add((next ?? current)!.collection);
     }
     for (const file of touchedFiles) {
-      if (this.#files.has(file)) this.#duplicates.set(file, this.#duplicatesOf(file));
+      const state = this.#files.get(file);
+      if (state) this.#duplicates.set(file, this.#duplicatesOf(file));
       else this.#duplicates.delete(file);
+      if (state && (state.problems.length > 0 || this.#duplicates.get(file)!.length > 0)) this.#filesWithProblems.add(file);
+      else this.#filesWithProblems.delete(file);
     }
 
     const resourcesChanged = changedCollections.size > 0;
     if (resourcesChanged) {
-      const lists = { ...this.#lists };
-      for (const collection of changedCollections) lists[collection] = [...lists[collection]];
+      // The entry lists are this index's own and change in place; each resource list it hands out is
+      // a new array, element for element the resources of its entry list.
+      const lists = this.#lists;
+      const previous = this.#resources;
+      const resources = { ...previous } as Record<Collection, readonly MeshResource[]>;
       if (removed.length + added.length > 256) {
         // Many changes (a first read): one sort beats thousands of insertions.
         const gone = new Set(removed);
         for (const collection of changedCollections) lists[collection] = lists[collection].filter((e) => !gone.has(e));
         for (const entry of added) lists[entry.collection].push(entry);
-        for (const collection of changedCollections) lists[collection].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+        for (const collection of changedCollections) {
+          lists[collection].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+          resources[collection] = lists[collection].map((e) => e.resource);
+        }
       } else {
+        // A few changes: copy each changed resource list once and edit both lists at the same places.
+        const copies = new Map<Collection, MeshResource[]>();
+        for (const collection of changedCollections) copies.set(collection, previous[collection].slice());
         for (const entry of removed) {
           const list = lists[entry.collection];
           const at = list.indexOf(entry, lowerBound(list, entry.sortKey));
-          if (at !== -1) list.splice(at, 1);
+          if (at === -1) continue;
+          list.splice(at, 1);
+          copies.get(entry.collection)!.splice(at, 1);
         }
         for (const entry of added) {
           const list = lists[entry.collection];
-          list.splice(lowerBound(list, entry.sortKey), 0, entry);
+          const at = lowerBound(list, entry.sortKey);
+          list.splice(at, 0, entry);
+          copies.get(entry.collection)!.splice(at, 0, entry.resource);
         }
+        for (const [collection, copy] of copies) resources[collection] = copy;
       }
-      this.#lists = lists;
-      const resources = { ...this.#resources } as Record<Collection, readonly MeshResource[]>;
-      for (const collection of changedCollections) resources[collection] = lists[collection].map((e) => e.resource);
+      for (const collection of changedCollections) {
+        recordListChanges(resources[collection], {
+          previous: previous[collection],
+          removed: removed.filter((e) => e.collection === collection).map((e) => e.resource),
+          added: added.filter((e) => e.collection === collection).map((e) => e.resource),
+        });
+      }
       this.#resources = Object.freeze(resources as unknown as MeshResources);
       this.#version += 1;
     }
 
-    this.#sortedFiles ??= [...this.#files.keys()].sort();
+    // Only the files with problems, so that a change to one file does not look at every other.
     const problems: ManifestProblem[] = [];
-    for (const file of this.#sortedFiles) {
-      const state = this.#files.get(file);
-      if (state) problems.push(...state.problems);
+    for (const file of [...this.#filesWithProblems].sort()) {
+      problems.push(...this.#files.get(file)!.problems);
       for (const p of this.#duplicates.get(file) ?? []) problems.push(p);
     }
     const problemsChanged = canonicalJson(problems) !== canonicalJson(this.#problems);

@@ -164,6 +164,8 @@ export class LeafCertificateSigner {
   private readonly authorityKeyIdentifier: Uint8Array;
   private readonly algorithm: SignatureAlgorithm;
   private readonly privateKey: KeyObject;
+  /** Reused by every {@link sign} call (which runs start to end without yielding). */
+  private readonly writer = new DerWriter(1024);
 
   constructor(issuer: IssuerCredentials) {
     const issuerCertificate = parseCertificate(issuer.certificateDer);
@@ -182,7 +184,11 @@ export class LeafCertificateSigner {
     const serialNumber = encodeSerialNumber(leaf.serialNumber ?? randomSerialNumber());
     const subjectIsEmpty = leaf.commonName === undefined;
 
-    const writer = new DerWriter(640).begin(DerTag.Sequence);
+    // One writer for the whole certificate: the TBSCertificate is signed where it was written, and
+    // the certificate is copied out once.
+    const writer = this.writer.reset().begin(DerTag.Sequence);
+    const tbsStart = writer.length;
+    writer.begin(DerTag.Sequence);
     writer.raw(VERSION_3).raw(serialNumber).raw(this.algorithm.encoded).raw(this.issuerName);
     writer.begin(DerTag.Sequence).time(notBefore).time(notAfter).end();
     writer.raw(subjectIsEmpty ? EMPTY_NAME : encodeCommonName(leaf.commonName));
@@ -196,19 +202,10 @@ export class LeafCertificateSigner {
     writeExtension(writer, SUBJECT_ALT_NAME_OID, subjectIsEmpty, (value) =>
       value.begin(DerTag.Sequence).ascii(DNS_NAME_TAG, leaf.dnsName).end(),
     );
-    const tbs = writer.end().end().end().finish();
+    writer.end().end().end();
 
-    const signature = sign(this.algorithm.digest, tbs, this.privateKey);
-    return new DerWriter(tbs.length + signature.length + 32)
-      .begin(DerTag.Sequence)
-      .raw(tbs)
-      .raw(this.algorithm.encoded)
-      .begin(DerTag.BitString)
-      .raw(NO_UNUSED_BITS)
-      .raw(signature)
-      .end()
-      .end()
-      .finish();
+    const signature = sign(this.algorithm.digest, writer.written(tbsStart), this.privateKey);
+    return writer.raw(this.algorithm.encoded).begin(DerTag.BitString).raw(NO_UNUSED_BITS).raw(signature).end().end().finish();
   }
 }
 

@@ -23,6 +23,26 @@ export class DerWriter {
     this.buffer = grown;
   }
 
+  /** Forgets everything written, keeping the buffer, so that one writer can serve many structures in turn. */
+  reset(): this {
+    this.offset = 0;
+    this.open.length = 0;
+    return this;
+  }
+
+  /** How many bytes have been written so far. */
+  get length(): number {
+    return this.offset;
+  }
+
+  /**
+   * A view of the bytes written from offset `start` on, such as a closed element to sign. It shares
+   * this writer's buffer: use it before writing more.
+   */
+  written(start: number): Uint8Array {
+    return this.buffer.subarray(start, this.offset);
+  }
+
   /** Opens a constructed element with identifier `tag`. */
   begin(tag: number): this {
     this.reserve(2);

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey, hash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { DerError, DerErrorCode, X509Error, X509ErrorCode } from './errors.js';
 import { DerTag } from './der-tag.js';
@@ -86,7 +86,8 @@ export function requireEcP256(spki: SubjectPublicKeyInfo, whose: string): void {
 
 /** The key identifier of RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits. */
 export function keyIdentifierOf(spki: SubjectPublicKeyInfo): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(spki.publicKey).digest());
+  const digest = hash('sha1', spki.publicKey, 'buffer');
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.length);
 }
 
 /** How a key signs: the digest node:crypto uses, and the encoded AlgorithmIdentifier. */

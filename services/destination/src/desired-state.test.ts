@@ -1,5 +1,5 @@
 import type { WorkloadRegistration } from '@meshbus/bus-schemas';
-import { emptyMeshResources, type MeshResources, type Service, type ServiceProfile, type StringMap, type Workload } from '@meshbus/manifests';
+import { ManifestIndex, emptyMeshResources, type MeshResources, type Service, type ServiceProfile, type StringMap, type Workload } from '@meshbus/manifests';
 import { describe, expect, it } from 'vitest';
 import { computeDestinationState } from './compute.js';
 import { DesiredStateIndex } from './desired-state.js';
@@ -216,5 +216,39 @@ describe('DesiredStateIndex', () => {
     expect(index.update(resources, [reg()])).toBe(0);
     expect(index.takeChanged().size).toBe(0);
     expect(index.update(resources, [])).toBe(1);
+  });
+
+  it('equals the full computation when fed by a ManifestIndex, file change by file change, also when it skips versions', () => {
+    const serviceDoc = (r: Random, ns: string, name: string) =>
+      `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: ${ns} }\nspec: { selector: { app: ${r.pick(names)} }, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n`;
+    const workloadDoc = (r: Random, ns: string, name: string) =>
+      `apiVersion: meshbus.io/v1alpha1\nkind: Workload\nmetadata: { name: ${name}, namespace: ${ns}, labels: { app: ${r.pick(names)} } }\n` +
+      `spec: { address: 10.0.${r.int(4)}.${1 + r.int(200)}, ports: [{ name: http, port: 8080 }], serviceAccount: sa }\n`;
+    let compared = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = random(seed);
+      const manifests = new ManifestIndex();
+      const index = new DesiredStateIndex(options);
+      for (let step = 0; step < 40; step++) {
+        const file = `f${r.int(6)}.yaml`;
+        if (r.chance(0.15)) manifests.apply({ file, deleted: true });
+        else {
+          const docs = Array.from({ length: 1 + r.int(4) }, () => {
+            const ns = r.pick(namespaces);
+            return r.chance(0.3) ? serviceDoc(r, ns, r.pick(names)) : workloadDoc(r, ns, `w${r.int(10)}`);
+          });
+          manifests.apply({ file, text: docs.join('---\n') });
+        }
+        // Now and then the index misses a version and must compare whole lists.
+        if (r.chance(0.2)) continue;
+        index.update(manifests.resources, []);
+        const full = computeDestinationState(manifests.resources, [], options);
+        const incremental = index.snapshot();
+        expect([...incremental.endpointSets], `seed ${seed} step ${step}`).toEqual([...full.endpointSets]);
+        expect([...incremental.profiles], `seed ${seed} step ${step}`).toEqual([...full.profiles]);
+        compared += full.endpointSets.size;
+      }
+    }
+    expect(compared).toBeGreaterThan(500);
   });
 });

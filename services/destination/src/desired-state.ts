@@ -6,7 +6,7 @@ import { endpointSet } from './endpoints.js';
 import { resolveDestinationOptions, type DestinationOptions, type ResolvedDestinationOptions } from './options.js';
 import { opaqueServicePorts, profileState } from './profiles.js';
 import type { StateData, StateLookup } from './reconcile.js';
-import { workloadFromRegistration } from '@meshbus/manifests';
+import { listChanges, workloadFromRegistration, type ListChanges } from '@meshbus/manifests';
 
 type Keyed = { readonly namespace: string; readonly name: string };
 type Change<T> = { readonly key: string; readonly before: T | undefined; readonly after: T | undefined };
@@ -23,7 +23,44 @@ class IdentityTracker<T extends Keyed> {
   /** The keys whose object changed, appeared or went away since the last call. */
   update(list: readonly T[]): Change<T>[] {
     if (list === this.#list) return [];
+    const step = listChanges(list);
+    const changes = step !== undefined && step.previous === this.#list ? this.#changesFrom(step) : this.#compare(list);
     this.#list = list;
+    for (const c of changes) {
+      if (c.before) this.#keyOf.delete(c.before);
+      if (c.after) {
+        this.#keyOf.set(c.after, c.key);
+        this.byKey.set(c.key, c.after);
+      } else {
+        this.byKey.delete(c.key);
+      }
+    }
+    return changes;
+  }
+
+  /**
+   * The changes from the list followed so far, told by its maker: what
+   * comparing the lists would give, without looking at the unchanged elements.
+   */
+  #changesFrom(step: ListChanges<T>): Change<T>[] {
+    const changes: Change<T>[] = [];
+    const added = new Set<string>();
+    for (const item of step.added) {
+      if (this.#keyOf.has(item)) continue;
+      const key = `${item.namespace}/${item.name}`;
+      added.add(key);
+      changes.push({ key, before: this.byKey.get(key), after: item });
+    }
+    for (const item of step.removed) {
+      const key = this.#keyOf.get(item);
+      if (key === undefined || added.has(key) || this.byKey.get(key) !== item) continue;
+      changes.push({ key, before: item, after: undefined });
+    }
+    return changes;
+  }
+
+  /** The changes from the list followed so far, found by looking at every element of `list`. */
+  #compare(list: readonly T[]): Change<T>[] {
     const changes: Change<T>[] = [];
     let known = 0;
     for (const item of list) {
@@ -43,15 +80,6 @@ class IdentityTracker<T extends Keyed> {
         if (key !== undefined) present.add(key);
       }
       for (const [key, item] of this.byKey) if (!present.has(key)) removed.push({ key, before: item, after: undefined });
-    }
-    for (const c of changes) {
-      if (c.before) this.#keyOf.delete(c.before);
-      this.#keyOf.set(c.after!, c.key);
-      this.byKey.set(c.key, c.after!);
-    }
-    for (const c of removed) {
-      this.#keyOf.delete(c.before!);
-      this.byKey.delete(c.key);
     }
     return [...changes, ...removed];
   }
