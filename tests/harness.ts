@@ -466,5 +466,41 @@ export class SteadyLoad {
   }
 }
 
+/**
+ * Manifests of a namespace with two workloads, `client-1` and `server-1` (service accounts
+ * `client` and `server`, each at its own address and listening on `appPort`), and the Service
+ * `server` (port 80 to the workloads' `http` port).
+ */
+export function clientServerManifests(ns: string, hosts: { client: string; server: string }, appPort: number): string {
+  const workload = (name: 'client' | 'server') => `---
+apiVersion: meshbus.io/v1alpha1
+kind: Workload
+metadata: {name: ${name}-1, namespace: ${ns}, labels: {app: ${name}}}
+spec:
+  address: ${hosts[name]}
+  ports: [{name: http, port: ${appPort}}]
+  serviceAccount: ${name}
+`;
+  return `apiVersion: v1
+kind: Namespace
+metadata: {name: ${ns}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: client, namespace: ${ns}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: server, namespace: ${ns}}
+${workload('client')}${workload('server')}---
+apiVersion: v1
+kind: Service
+metadata: {name: server, namespace: ${ns}}
+spec:
+  selector: {app: server}
+  ports: [{name: http, port: 80, targetPort: http}]
+`;
+}
+
 export type { NatsCluster };
 export { startNats };

@@ -16,7 +16,7 @@ import { natsInboxPrefix, Registry, silentLogger } from '@meshbus/runtime';
 import { freePort, natsAuthorizationConfig, selfSignedServingCertificate, startNats, waitFor, type NatsCluster, type ServingCertificate } from '@meshbus/testing';
 import { CertificateAuthority, createIssuer, createTrustAnchor } from '@meshbus/trust';
 import { createCsr } from '@meshbus/x509';
-import { meshIdentity, repoRoot, startMesh, startMeshProxy, viaProxy, type Mesh } from './harness.js';
+import { clientServerManifests, meshIdentity, repoRoot, startMesh, startMeshProxy, viaProxy, type Mesh } from './harness.js';
 
 const HOUR = 3_600_000;
 const validator = busValidator();
@@ -205,36 +205,7 @@ describe('the proxy’s TapClient on the gateway’s Tap server', () => {
 const ns = 'taps';
 const hosts = { client: '127.0.0.101', server: '127.0.0.102' } as const;
 
-function manifests(appPort: number): string {
-  const workload = (name: keyof typeof hosts) => `---
-apiVersion: meshbus.io/v1alpha1
-kind: Workload
-metadata: {name: ${name}-1, namespace: ${ns}, labels: {app: ${name}}}
-spec:
-  address: ${hosts[name]}
-  ports: [{name: http, port: ${appPort}}]
-  serviceAccount: ${name}
-`;
-  return `apiVersion: v1
-kind: Namespace
-metadata: {name: ${ns}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: client, namespace: ${ns}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: server, namespace: ${ns}}
-${workload('client')}${workload('server')}---
-apiVersion: v1
-kind: Service
-metadata: {name: server, namespace: ${ns}}
-spec:
-  selector: {app: server}
-  ports: [{name: http, port: 80, targetPort: http}]
-`;
-}
+const manifests = (appPort: number): string => clientServerManifests(ns, hosts, appPort);
 
 describe('tapping requests through running proxies', () => {
   let dir: string;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams, subjects } from '@meshbus/bus-schemas';
 import type { Proxy } from '@meshbus/proxy';
 import { freePort, waitFor } from '@meshbus/testing';
-import { repoRoot, startMesh, startMeshProxy, viaProxy, type Mesh } from './harness.js';
+import { clientServerManifests, repoRoot, startMesh, startMeshProxy, viaProxy, type Mesh } from './harness.js';
 
 // Two workloads with in-process proxies on the real control plane: client
 // calls server (a backend that fails some requests). The proxies report
@@ -19,36 +19,7 @@ const run = promisify(execFile);
 const ns = 'stats';
 const hosts = { client: '127.0.0.91', server: '127.0.0.92' } as const;
 
-function manifests(appPort: number): string {
-  const workload = (name: keyof typeof hosts) => `---
-apiVersion: meshbus.io/v1alpha1
-kind: Workload
-metadata: {name: ${name}-1, namespace: ${ns}, labels: {app: ${name}}}
-spec:
-  address: ${hosts[name]}
-  ports: [{name: http, port: ${appPort}}]
-  serviceAccount: ${name}
-`;
-  return `apiVersion: v1
-kind: Namespace
-metadata: {name: ${ns}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: client, namespace: ${ns}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: server, namespace: ${ns}}
-${workload('client')}${workload('server')}---
-apiVersion: v1
-kind: Service
-metadata: {name: server, namespace: ${ns}}
-spec:
-  selector: {app: server}
-  ports: [{name: http, port: 80, targetPort: http}]
-`;
-}
+const manifests = (appPort: number): string => clientServerManifests(ns, hosts, appPort);
 
 interface JsonRow {
   name: string;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -112,6 +113,39 @@ export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
   throw new NatsServerNotFoundError();
 }
 
+/** A server exited at start because a port it was given was taken meanwhile. */
+class PortTakenError extends MeshbusError {
+  override name = 'PortTakenError';
+  constructor(stderr: string) {
+    super('NatsPortTaken', stderr.trim().split('\n').pop() ?? 'address already in use');
+  }
+}
+
+/** The `server_id` of the INFO a server sends on a new client connection, if one answers on `port`. */
+function clientPortServerId(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let text = '';
+    const done = (id: string | undefined) => {
+      socket.destroy();
+      resolve(id);
+    };
+    socket.setTimeout(1000, () => done(undefined));
+    socket.on('error', () => done(undefined));
+    socket.on('data', (chunk) => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\r\n');
+      if (end < 0) return;
+      const m = /^INFO\s+(\{.*\})\s*$/.exec(text.slice(0, end));
+      try {
+        done(m ? ((JSON.parse(m[1]!) as { server_id?: string }).server_id ?? undefined) : undefined);
+      } catch {
+        done(undefined);
+      }
+    });
+  });
+}
+
 async function waitUntilHealthy(check: () => Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -141,34 +175,41 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
   const dir = persistent ? resolvePath(options.storeDir!) : await mkdtemp(join(tmpdir(), 'meshbus-nats-'));
   if (persistent) await mkdir(dir, { recursive: true });
   const specs: { name: string; client: number; monitor: number; route: number; config: string }[] = [];
-  for (let i = 0; i < n; i++) {
-    specs.push({ name: `n${i + 1}`, client: await freePort(), monitor: await freePort(), route: await freePort(), config: join(dir, `n${i + 1}.conf`) });
-  }
-  for (const s of specs) {
-    // 4GB of file storage: MESHBUS_METRICS reserves its size limit (1 GiB by
-    // default) up front, and the state and events streams must still fit when
-    // a restarted server recovers them.
-    const lines = [
-      `server_name: ${s.name}`,
-      `listen: 127.0.0.1:${s.client}`,
-      `http: 127.0.0.1:${s.monitor}`,
-      `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 4GB${options.jetstreamDomain === undefined ? '' : `, domain: ${checkClusterName(options.jetstreamDomain, 'JetStream domain')}`} }`,
-      `max_payload: ${options.maxPayload ?? defaultMaxPayload}`,
-    ];
-    if (n > 1) {
-      const routes = specs.filter((o) => o !== s).map((o) => `nats-route://127.0.0.1:${o.route}`);
-      lines.push(`cluster { name: meshbus-local, listen: 127.0.0.1:${s.route}, routes: [${routes.join(', ')}] }`);
+  /** Picks free ports and writes each server's configuration (again, after a port was taken meanwhile). */
+  const configure = async () => {
+    specs.length = 0;
+    for (let i = 0; i < n; i++) {
+      specs.push({ name: `n${i + 1}`, client: await freePort(), monitor: await freePort(), route: await freePort(), config: join(dir, `n${i + 1}.conf`) });
     }
-    if (options.authorization) lines.push(options.authorization);
-    if (options.extraConfig) lines.push(options.extraConfig);
-    // The file may hold passwords (authorization).
-    await writeFile(s.config, lines.join('\n') + '\n', { mode: 0o600 });
-    await chmod(s.config, 0o600);
-  }
+    for (const s of specs) {
+      // 4GB of file storage: MESHBUS_METRICS reserves its size limit (1 GiB by
+      // default) up front, and the state and events streams must still fit when
+      // a restarted server recovers them.
+      const lines = [
+        `server_name: ${s.name}`,
+        `listen: 127.0.0.1:${s.client}`,
+        `http: 127.0.0.1:${s.monitor}`,
+        `jetstream { store_dir: ${JSON.stringify(join(dir, s.name))}, max_memory_store: 256MB, max_file_store: 4GB${options.jetstreamDomain === undefined ? '' : `, domain: ${checkClusterName(options.jetstreamDomain, 'JetStream domain')}`} }`,
+        `max_payload: ${options.maxPayload ?? defaultMaxPayload}`,
+      ];
+      if (n > 1) {
+        const routes = specs.filter((o) => o !== s).map((o) => `nats-route://127.0.0.1:${o.route}`);
+        lines.push(`cluster { name: meshbus-local, listen: 127.0.0.1:${s.route}, routes: [${routes.join(', ')}] }`);
+      }
+      if (options.authorization) lines.push(options.authorization);
+      if (options.extraConfig) lines.push(options.extraConfig);
+      // The file may hold passwords (authorization).
+      await writeFile(s.config, lines.join('\n') + '\n', { mode: 0o600 });
+      await chmod(s.config, 0o600);
+    }
+  };
+  await configure();
   const procs: (ChildProcess | undefined)[] = new Array(n).fill(undefined);
   const expectedExit: boolean[] = new Array(n).fill(false);
   const stderrs: string[] = new Array(n).fill('');
   const nodes: NatsNode[] = specs.map((s) => ({ name: s.name, clientPort: s.client, monitorPort: s.monitor, url: `nats://127.0.0.1:${s.client}`, running: false, pid: undefined }));
+  const renumber = () =>
+    specs.forEach((s, i) => Object.assign(nodes[i]!, { clientPort: s.client, monitorPort: s.monitor, url: `nats://127.0.0.1:${s.client}` }));
   const timeoutMs = (options.startTimeoutSec ?? 20) * 1000;
 
   const launch = (i: number) => {
@@ -191,6 +232,11 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
   };
 
   const healthy = async (i: number) => {
+    // The server must be running and own its client port: another process may have taken a
+    // port between freePort and the server's start, while the monitor port already answers.
+    if (!nodes[i]!.running) return false;
+    const varz = (await (await fetch(`http://127.0.0.1:${specs[i]!.monitor}/varz`, { signal: AbortSignal.timeout(1000) })).json()) as { server_id?: string };
+    if (!varz.server_id || (await clientPortServerId(specs[i]!.client)) !== varz.server_id) return false;
     const res = await fetch(`http://127.0.0.1:${specs[i]!.monitor}/jsz`, { signal: AbortSignal.timeout(1000) });
     if (!res.ok) return false;
     if (n === 1) return true;
@@ -198,7 +244,9 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
     return Boolean(body.meta_cluster?.leader);
   };
 
-  const stop = async () => {
+  /** A server that exited at start because one of its ports was taken. */
+  const portTaken = (i: number) => !nodes[i]!.running && /address already in use/.test(stderrs[i]!);
+  const stopProcesses = async () => {
     await Promise.all(
       procs.map(
         (p, i) =>
@@ -211,17 +259,30 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsCluster>
           }),
       ),
     );
+  };
+  const stop = async () => {
+    await stopProcesses();
     if (!persistent) await rm(dir, { recursive: true, force: true });
   };
 
-  try {
-    specs.forEach((_, i) => launch(i));
-    for (let i = 0; i < n; i++) {
-      await waitUntilHealthy(() => healthy(i), timeoutMs, () => `nats-server ${specs[i]!.name} (stderr: ${stderrs[i]})`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      specs.forEach((_, i) => launch(i));
+      for (let i = 0; i < n; i++) {
+        await waitUntilHealthy(async () => portTaken(i) || (await healthy(i)), timeoutMs, () => `nats-server ${specs[i]!.name} (stderr: ${stderrs[i]})`);
+        if (portTaken(i)) throw new PortTakenError(stderrs[i]!);
+      }
+      break;
+    } catch (err) {
+      const retry = err instanceof PortTakenError && attempt < 3;
+      await stopProcesses();
+      if (!retry) {
+        if (!persistent) await rm(dir, { recursive: true, force: true });
+        throw err instanceof PortTakenError ? new NatsStartError(`nats-server could not listen: ${err.message}`) : err;
+      }
+      await configure();
+      renumber();
     }
-  } catch (err) {
-    await stop();
-    throw err;
   }
 
   return {
