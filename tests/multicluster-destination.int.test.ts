@@ -99,4 +99,28 @@ describe('destination serving a service mirrored from a linked cluster', () => {
     expect(tombstone.data).toMatchObject({ reason: 'service removed' });
     expect((await last(nc, subjects.profile('shop', 'web-east')))?.type).toBe('io.meshbus.v1.profile.deleted');
   });
+
+  it('converges when the mirrors changed while no destination ran: the next one publishes the new and removes the gone', async () => {
+    const apiSubject = subjects.endpoints('shop', 'api-west', 8080);
+    await multicluster.publish('mirroredService', mirrorSubject, 'shop/web-east', mirror(true));
+    await waitFor(async () => ((await last(nc, endpointsSubject))?.data?.endpoints as unknown[] | undefined)?.length === 1, { what: 'web-east served again' });
+
+    await mesh.destination[Symbol.asyncDispose]();
+    await multicluster.publish('mirroredServiceDeleted', mirrorSubject, 'shop/web-east', { reason: 'the export was withdrawn' });
+    await multicluster.publish('mirroredService', subjects.mirroredService('shop', 'api-west'), 'shop/api-west', {
+      ...mirror(true),
+      service: 'api-west',
+      cluster: 'west',
+      remoteService: 'api',
+      ports: [{ port: 8080, ready: 1 }],
+      identities: [meshIdentity('shop', 'api')],
+    });
+    expect((await last(nc, endpointsSubject))?.type).toBe('io.meshbus.v1.endpoints.snapshot');
+    expect(await last(nc, apiSubject)).toBeUndefined();
+
+    await mesh.add('destination');
+    const api = await waitFor(async () => (await last(nc, apiSubject))?.data, { what: 'the endpoint set of shop/api-west:8080' });
+    expect(api.endpoints).toEqual([expect.objectContaining({ identity: meshIdentity('shop', 'api'), gateway: { cluster: 'west', identity: gatewayIdentity, authority: 'api.shop.svc.cluster.local:8080' } })]);
+    await waitFor(async () => (await last(nc, endpointsSubject))?.type === 'io.meshbus.v1.endpoints.deleted', { what: 'the stale endpoint set of web-east removed' });
+  });
 });
