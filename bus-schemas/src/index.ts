@@ -31,6 +31,7 @@ export type { ManifestRejected } from './generated/manifest-rejected.js';
 export type { PublishFailed } from './generated/publish-failed.js';
 export type { LeaderChanged } from './generated/leader-changed.js';
 export type { WorkloadExpired } from './generated/workload-expired.js';
+export type { MirroredService } from './generated/mirrored-service.js';
 export type { CertifyRequest } from './generated/certify-request.js';
 export type { CertifyResponse } from './generated/certify-response.js';
 export type { TrustBundle } from './generated/trust-bundle.js';

@@ -1,6 +1,7 @@
-import { subjects, type EndpointSet, type ServiceProfileState, type WorkloadRegistration } from '@meshbus/bus-schemas';
+import { subjects, type EndpointSet, type MirroredService, type ServiceProfileState, type WorkloadRegistration } from '@meshbus/bus-schemas';
 import type { EndpointSlice, MeshResources, ServiceProfile, Workload } from '@meshbus/manifests';
 import { endpointSet } from './endpoints.js';
+import { mirrorEndpointSets, mirrorProfile } from './mirrors.js';
 import { resolveDestinationOptions, type DestinationOptions } from './options.js';
 import { opaqueServicePorts, profileState } from './profiles.js';
 import { mergeWorkloads } from './workloads.js';
@@ -23,11 +24,16 @@ export interface DestinationState {
  * cluster domain are ignored. A
  * ServiceProfile whose Service does not exist is still published, as proxies
  * may ask for the profile of any name.
+ *
+ * Services mirrored from linked clusters (`mirrors`) are served like
+ * Services whose endpoints are the linked cluster's gateway (see
+ * {@link mirrorEndpointSets}); a local Service of the same name wins.
  */
 export function computeDestinationState(
   resources: MeshResources,
   registered: readonly WorkloadRegistration[],
   options: DestinationOptions,
+  mirrors: readonly MirroredService[] = [],
 ): DestinationState {
   const resolved = resolveDestinationOptions(options);
   const workloads = mergeWorkloads(resources.workloads, registered);
@@ -61,6 +67,16 @@ export function computeDestinationState(
       endpointSets.set(subjects.endpoints(service.namespace, service.name, port.port), set);
     }
     profiles.set(subjects.profile(service.namespace, service.name), profileState({ namespace: service.namespace, service: service.name }, service, profile));
+  }
+  const local = new Set(resources.services.map((s) => `${s.namespace}/${s.name}`));
+  const mirrored = new Set<string>();
+  for (const mirror of mirrors) {
+    const key = `${mirror.namespace}/${mirror.service}`;
+    if (local.has(key) || mirrored.has(key)) continue;
+    mirrored.add(key);
+    for (const [subject, set] of mirrorEndpointSets(mirror, resolved)) endpointSets.set(subject, set);
+    profiles.set(subjects.profile(mirror.namespace, mirror.service), mirrorProfile(mirror, profilesByService.get(key)));
+    profilesByService.delete(key);
   }
   for (const profile of profilesByService.values()) {
     const { namespace, service } = profile.target;

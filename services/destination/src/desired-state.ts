@@ -1,8 +1,9 @@
-import { subjects, type EndpointSet, type ServiceProfileState, type WorkloadRegistration } from '@meshbus/bus-schemas';
+import { subjects, type EndpointSet, type MirroredService, type ServiceProfileState, type WorkloadRegistration } from '@meshbus/bus-schemas';
 import type { EndpointSlice, MeshResources, Service, ServiceProfile, StringMap, Workload } from '@meshbus/manifests';
 import { canonicalJson } from '@meshbus/runtime';
 import type { DestinationState } from './compute.js';
 import { endpointSet } from './endpoints.js';
+import { mirrorEndpointSets, mirrorProfile } from './mirrors.js';
 import { resolveDestinationOptions, type DestinationOptions, type ResolvedDestinationOptions } from './options.js';
 import { opaqueServicePorts, profileState } from './profiles.js';
 import type { StateData, StateLookup } from './reconcile.js';
@@ -159,6 +160,8 @@ function selects(selector: StringMap, labels: StringMap): boolean {
  * changed Service, ServiceProfile or EndpointSlice only that service.
  * Resources are compared by object identity first (a {@link MeshResources}
  * keeps the objects of unchanged files), so unchanged ones cost a lookup.
+ * Mirrored services are told one by one ({@link setMirror}); a changed mirror
+ * recomputes only its service, at the next update.
  */
 export class DesiredStateIndex implements StateLookup {
   readonly #options: ResolvedDestinationOptions;
@@ -185,9 +188,26 @@ export class DesiredStateIndex implements StateLookup {
   readonly #subjectsOf = new Map<string, string[]>();
   readonly #state = new Map<string, StateData>();
   #dirty = new Set<string>();
+  /** Services mirrored from linked clusters, by `<namespace>/<service>`. */
+  readonly #mirrors = new Map<string, MirroredService>();
+  /** Mirrors told since the last update. */
+  #pendingMirrors = new Set<string>();
+  /** Mirrors a local Service of the same name hides. */
+  readonly #shadowed = new Set<string>();
+  readonly #onShadowed: ((key: string, mirror: MirroredService) => void) | undefined;
 
-  constructor(options: DestinationOptions) {
+  /** `onShadowed` is told when a local Service starts to hide a mirrored service of its name. */
+  constructor(options: DestinationOptions, events: { onShadowed?: (key: string, mirror: MirroredService) => void } = {}) {
     this.#options = resolveDestinationOptions(options);
+    this.#onShadowed = events.onShadowed;
+  }
+
+  /** A mirrored service changed (undefined: it went away); its state follows at the next update. */
+  setMirror(key: string, mirror: MirroredService | undefined): void {
+    if (this.#mirrors.get(key) === mirror) return;
+    if (mirror) this.#mirrors.set(key, mirror);
+    else this.#mirrors.delete(key);
+    this.#pendingMirrors.add(key);
   }
 
   /** The desired value of a subject; undefined when it should not exist. */
@@ -248,6 +268,8 @@ export class DesiredStateIndex implements StateLookup {
       this.#refreshWorkload(key, targets);
       yield 0;
     }
+    for (const key of this.#pendingMirrors) targets.add(key);
+    this.#pendingMirrors = new Set();
     let recomputed = 0;
     for (const target of targets) {
       this.#recompute(target);
@@ -376,6 +398,13 @@ export class DesiredStateIndex implements StateLookup {
     const next = new Map<string, StateData>();
     const service = this.#services.byKey.get(target);
     const profile = this.#profileFor(target);
+    const mirror = this.#mirrors.get(target);
+    if (service && mirror) {
+      if (!this.#shadowed.has(target)) this.#onShadowed?.(target, mirror);
+      this.#shadowed.add(target);
+    } else {
+      this.#shadowed.delete(target);
+    }
     if (service) {
       const opaquePorts = opaqueServicePorts(service, profile);
       const slices = [...(this.#slicesByService.get(target)?.values() ?? [])].sort(compareKeyed);
@@ -384,6 +413,9 @@ export class DesiredStateIndex implements StateLookup {
         next.set(subjects.endpoints(service.namespace, service.name, port.port), endpointSet(service, port, inputs, opaquePorts.includes(port.port), this.#options));
       }
       next.set(subjects.profile(service.namespace, service.name), profileState({ namespace: service.namespace, service: service.name }, service, profile));
+    } else if (mirror) {
+      for (const [subject, set] of mirrorEndpointSets(mirror, this.#options)) next.set(subject, set);
+      next.set(subjects.profile(mirror.namespace, mirror.service), mirrorProfile(mirror, profile));
     } else if (profile) {
       const { namespace, service: name } = profile.target;
       next.set(subjects.profile(namespace, name), profileState({ namespace, service: name }, undefined, profile));

@@ -1,6 +1,6 @@
 import type { NatsConnection } from 'nats';
 import { ensureStreams, failingKeysReadiness, JetStreamPublisher, LeaderElection, StateView, type BusEvent, type Publisher } from '@meshbus/bus';
-import { busValidator, parseStateSubject, subjects } from '@meshbus/bus-schemas';
+import { busValidator, parseStateSubject, subjects, type MirroredService } from '@meshbus/bus-schemas';
 import {
   errorMessage,
   Gauge,
@@ -117,7 +117,9 @@ export class DestinationServiceImpl implements DestinationService {
       onChange: (subject, value) => this.onBusChange(subject, value),
       onFenced: ({ event }) => {
         // Workload state is restored by the workload-state guard; endpoint sets and profiles by the reconciler.
-        if (parseStateSubject(event.natsSubject)?.kind === 'workloads') return;
+        // Mirrored services are the multicluster leader's to restore.
+        const kind = parseStateSubject(event.natsSubject)?.kind;
+        if (kind === 'workloads' || kind === 'mirrors') return;
         this.reconciler.fenced(event.natsSubject);
       },
       onRejected: (subject, error) => workloadState.rejected(subject, error.reason, error.message),
@@ -179,9 +181,29 @@ export class DestinationServiceImpl implements DestinationService {
     if (parsed.kind === 'workloads') {
       this.workloadState?.observe(subject, value);
       this.reconciler.schedule();
+    } else if (parsed.kind === 'mirrors') {
+      this.onMirrorChange(subject, parsed.key, value);
     } else {
       this.reconciler.busChanged(subject);
     }
+  }
+
+  /** A mirrored service as the multicluster leader wrote it: served unless its subject and body disagree. */
+  private onMirrorChange(subject: string, key: readonly string[], value: BusEvent | undefined): void {
+    if (key.length !== 2) return;
+    const name = `${key[0]}/${key[1]}`;
+    if (value === undefined) {
+      this.reconciler.mirrorChanged(name, undefined);
+      return;
+    }
+    if (value.kind !== 'mirroredService') return;
+    const mirror = value.data as MirroredService;
+    if (`${mirror.namespace}/${mirror.service}` !== name) {
+      this.logger.warn({ subject, namespace: mirror.namespace, service: mirror.service }, 'ignored a mirrored service published under another name');
+      this.reconciler.mirrorChanged(name, undefined);
+      return;
+    }
+    this.reconciler.mirrorChanged(name, mirror);
   }
 
   private async onElected(term: number): Promise<void> {

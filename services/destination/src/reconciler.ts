@@ -1,5 +1,5 @@
 import { StateReconciler, type Publisher, type RetryPolicy, type PublishFailure } from '@meshbus/bus';
-import { subjects, type WorkloadRegistration } from '@meshbus/bus-schemas';
+import { subjects, type MirroredService, type WorkloadRegistration } from '@meshbus/bus-schemas';
 import type { ManifestProblem, MeshResources } from '@meshbus/manifests';
 import { canonicalJson, Counter, Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
 import { DesiredStateIndex } from './desired-state.js';
@@ -59,7 +59,9 @@ export class Reconciler {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger;
-    this.#desired = new DesiredStateIndex(options.destination);
+    this.#desired = new DesiredStateIndex(options.destination, {
+      onShadowed: (key, mirror) => this.#logger.warn({ service: key, cluster: mirror.cluster }, 'a local Service hides the mirrored service of its name; the local one is served'),
+    });
     const registers = [options.registry];
     const reconcile = new Histogram({
       name: 'meshbus_destination_reconcile_duration_seconds',
@@ -128,6 +130,12 @@ export class Reconciler {
   /** A state subject changed on the bus (or went away). */
   busChanged(subject: string): void {
     this.#state.busChanged(subject);
+  }
+
+  /** A service mirrored from a linked cluster changed on the bus (undefined: it was removed). */
+  mirrorChanged(key: string, mirror: MirroredService | undefined): void {
+    this.#desired.setMirror(key, mirror);
+    this.schedule();
   }
 
   /** The view refused the newest write of `subject` (a deposed leader's late write): it is written again. */

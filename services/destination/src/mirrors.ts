@@ -1,0 +1,75 @@
+import { subjects, type Endpoint, type EndpointSet, type MirroredService, type ServiceProfileState } from '@meshbus/bus-schemas';
+import { defaultWorkloadWeight, type ServiceProfile } from '@meshbus/manifests';
+import { compareIp } from '@meshbus/core';
+import type { ResolvedDestinationOptions } from './options.js';
+import { profileState } from './profiles.js';
+
+/** Metric label naming the linked cluster a mirrored service lives in. */
+export const mirrorClusterLabel = 'mirror.meshbus.io/cluster';
+
+/**
+ * The endpoint sets of a service mirrored from a linked cluster, by subject:
+ * one per port, whose endpoints are the linked cluster's gateway addresses.
+ *
+ * Each endpoint carries the identity of the remote workloads (the proxy runs
+ * mesh TLS with them inside the gateway's tunnel) and `gateway` (the linked
+ * cluster, the identity its gateway presents, and the authority the gateway
+ * resolves: `<remoteService>.<namespace>.svc.<clusterDomain>:<port>`, with
+ * this cluster's domain, which linked clusters share). When the remote
+ * endpoints present several identities, each gateway address appears once
+ * per identity, each endpoint carrying one of them, in identity order; with
+ * none, the endpoints carry no identity. A mirror that is not ready, and a
+ * port without ready endpoints, have an empty set: the service exists but
+ * has nowhere to go, so that a split over it fails over.
+ */
+export function mirrorEndpointSets(mirror: MirroredService, options: ResolvedDestinationOptions): Map<string, EndpointSet> {
+  const out = new Map<string, EndpointSet>();
+  const identities: (string | undefined)[] = mirror.identities.length > 0 ? [...mirror.identities].sort() : [undefined];
+  const addresses = [...mirror.gateway.addresses].sort((a, b) => compareIp(a.address, b.address) || a.port - b.port);
+  for (const port of mirror.ports) {
+    const opaque = port.opaque ?? false;
+    const endpoints: Endpoint[] = [];
+    if (mirror.ready && port.ready > 0) {
+      const gateway = {
+        cluster: mirror.cluster,
+        identity: mirror.gateway.identity,
+        authority: `${mirror.remoteService}.${mirror.namespace}.svc.${options.clusterDomain}:${port.port}`,
+      };
+      for (const address of addresses) {
+        for (const identity of identities) {
+          endpoints.push({
+            address: address.address,
+            port: address.port,
+            weight: defaultWorkloadWeight,
+            labels: { [mirrorClusterLabel]: mirror.cluster },
+            ...(identity === undefined ? {} : { identity }),
+            protocolHint: identity === undefined ? 'unknown' : opaque ? 'opaque' : 'h2',
+            gateway,
+          });
+        }
+      }
+    }
+    out.set(subjects.endpoints(mirror.namespace, mirror.service, port.port), {
+      namespace: mirror.namespace,
+      service: mirror.service,
+      port: port.port,
+      ...(port.name !== undefined ? { portName: port.name } : {}),
+      opaque,
+      labels: { namespace: mirror.namespace, service: mirror.service, [mirrorClusterLabel]: mirror.cluster },
+      endpoints,
+    });
+  }
+  return out;
+}
+
+/**
+ * The profile of a mirrored service: that of a local ServiceProfile naming
+ * it (`<service>.<namespace>.svc.<clusterDomain>`), if any, with the mirror's
+ * opaque ports added.
+ */
+export function mirrorProfile(mirror: MirroredService, profile: ServiceProfile | undefined): ServiceProfileState {
+  const state = profileState({ namespace: mirror.namespace, service: mirror.service }, undefined, profile);
+  const opaque = new Set(state.opaquePorts);
+  for (const p of mirror.ports) if (p.opaque) opaque.add(p.port);
+  return { ...state, opaquePorts: [...opaque].sort((a, b) => a - b) };
+}
