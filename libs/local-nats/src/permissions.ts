@@ -1,16 +1,13 @@
-import { MeshbusError, natsInboxPrefix } from '@meshbus/runtime';
+import { natsInboxPrefix } from '@meshbus/runtime';
+import { NatsAuthorizationError } from './errors.js';
+import { exportsStream, linkStreamName } from './link-names.js';
+
+export { NatsAuthorizationError } from './errors.js';
 
 /** The NATS users of a meshbus installation, one per kind of client. */
-export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader', 'tap'] as const;
+export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader', 'tap', 'multicluster'] as const;
 export type NatsRole = (typeof natsRoles)[number];
 
-/** A user or password that cannot be written into a nats-server configuration. */
-export class NatsAuthorizationError extends MeshbusError {
-  override name = 'NatsAuthorizationError';
-  constructor(message: string) {
-    super('InvalidNatsAuthorization', message);
-  }
-}
 
 /** What one user may publish and subscribe to. */
 export interface NatsPermissions {
@@ -25,6 +22,17 @@ export interface NatsUser {
   user: string;
   password: string;
   role: NatsRole;
+  /**
+   * For the `multicluster` role: the clusters this one is linked to, whose
+   * link streams (`MESHBUS_LINK_<CLUSTER>`) the login may set up and read.
+   */
+  links?: readonly string[];
+}
+
+/** What a role's permissions depend on besides the role. */
+export interface RoleOptions {
+  /** The linked clusters of the `multicluster` role (see {@link NatsUser.links}). */
+  readonly links?: readonly string[];
 }
 
 const stateStream = 'MESHBUS_STATE';
@@ -115,12 +123,24 @@ const tapRequestSubjects = 'meshbus.v1.tap.requests.*.*';
 const tapEventSubjects = 'meshbus.v1.tap.events.*';
 
 /**
+ * What the multicluster service does with the streams of its own cluster:
+ * MESHBUS_EXPORTS (set up, read, published to) and one link stream per linked
+ * cluster (set up with its source, read). Stream names are single subject
+ * tokens, so each link stream is named: no wildcard over stream names.
+ */
+function multiclusterStreams(links: readonly string[]): string[] {
+  const names = [exportsStream, ...links.map((l) => linkStreamName(l))];
+  return names.flatMap((s) => [streamInfo(s), ...streamWrite(s), ...orderedConsumer(s), ...messageGet(s)]);
+}
+
+/**
  * Least-privilege permissions per role. Everything not listed is denied; none
  * of them may delete or purge a stream, delete a message or a consumer, or
  * create a durable consumer; each subscribes only under its own inbox prefix
  * ({@link natsInboxPrefix}) besides the requests it serves.
  */
-export function rolePermissions(role: NatsRole): NatsPermissions {
+export function rolePermissions(role: NatsRole, options: RoleOptions = {}): NatsPermissions {
+  if (options.links !== undefined && options.links.length > 0 && role !== 'multicluster') throw new NatsAuthorizationError(`role ${role} has no linked clusters; only the multicluster role does`);
   switch (role) {
     case 'destination':
       return {
@@ -197,6 +217,25 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
       // What a reader may do, plus asking proxies for their request metadata and reading it:
       // tapped records carry paths and identities, so a reader login cannot see them.
       return { publish: unique([...streamReading, ...metricsReading, ...serviceDiscovery, tapRequestSubjects]), subscribe: [inbox(role), tapEventSubjects] };
+    case 'multicluster':
+      // Its exports and gateway heartbeat, the mirrors of linked clusters' services and its link
+      // events; the link streams of the clusters it is linked to, and nothing of their content
+      // but what the leaf node delivers into them.
+      return {
+        publish: unique([
+          ...streamReading,
+          ...streamSetup,
+          ...multiclusterStreams(options.links ?? []),
+          ...ownLease('multicluster'),
+          acks,
+          'meshbus.v1.exports.>',
+          'meshbus.v1.state.mirrors.>',
+          'meshbus.v1.events.multicluster.>',
+          'meshbus.v1.events.leader.multicluster',
+          'meshbus.v1.events.publish.failed',
+        ]),
+        subscribe: [inbox(role)],
+      };
   }
 }
 
@@ -258,7 +297,7 @@ export function natsAuthorizationConfig(users: readonly NatsUser[], extraUsers: 
     checkLogin(u.user, u.password);
     if (!natsRoles.includes(u.role)) throw new NatsAuthorizationError(`NATS user ${u.user}: unknown role ${JSON.stringify(u.role)}`);
     once(u.user);
-    return renderUser(u.user, u.password, rolePermissions(u.role));
+    return renderUser(u.user, u.password, rolePermissions(u.role, u.links === undefined ? {} : { links: u.links }));
   });
   for (const u of extraUsers) {
     checkLogin(u.user, u.password);
