@@ -77,7 +77,15 @@ describe('natsAuthorizationConfig', () => {
     expect(rolePermissions('multicluster').publish.filter((s) => s.includes('MESHBUS_LINK_'))).toEqual([]);
     expect(publish.filter((s) => s.startsWith('$JS.') && !s.startsWith('$JS.API.') && s !== '$JS.ACK.>' && s !== '$JS.FC.>')).toEqual([]);
     expect(subscribe).toEqual(['_INBOX_multicluster.>']);
-    expect(() => rolePermissions('reader', { links: ['east'] })).toThrow(/only the multicluster role/);
+    expect(() => rolePermissions('tap', { links: ['east'] })).toThrow(/only the multicluster and reader roles/);
+    // The reader reads the exports and the link streams it is told of; it sets nothing up.
+    const reader = rolePermissions('reader', { links: ['east'] }).publish;
+    expect(reader.filter((s) => /MESHBUS_(EXPORTS|LINK_)/.test(s)).sort()).toEqual(
+      [
+        '$JS.API.STREAM.INFO.MESHBUS_EXPORTS', '$JS.API.CONSUMER.CREATE.MESHBUS_EXPORTS', '$JS.API.STREAM.MSG.GET.MESHBUS_EXPORTS', '$JS.API.DIRECT.GET.MESHBUS_EXPORTS', '$JS.API.DIRECT.GET.MESHBUS_EXPORTS.>',
+        '$JS.API.STREAM.INFO.MESHBUS_LINK_EAST', '$JS.API.CONSUMER.CREATE.MESHBUS_LINK_EAST', '$JS.API.STREAM.MSG.GET.MESHBUS_LINK_EAST', '$JS.API.DIRECT.GET.MESHBUS_LINK_EAST', '$JS.API.DIRECT.GET.MESHBUS_LINK_EAST.>',
+      ].sort(),
+    );
     expect(() => rolePermissions('multicluster', { links: ['East!'] })).toThrow(NatsAuthorizationError);
     expect(natsAuthorizationConfig([{ user: 'mc', password: 'pw', role: 'multicluster', links: ['east'] }])).toContain('"$JS.API.CONSUMER.CREATE.MESHBUS_LINK_EAST"');
   });

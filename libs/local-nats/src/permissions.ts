@@ -24,7 +24,8 @@ export interface NatsUser {
   role: NatsRole;
   /**
    * For the `multicluster` role: the clusters this one is linked to, whose
-   * link streams (`MESHBUS_LINK_<CLUSTER>`) the login may set up and read.
+   * link streams (`MESHBUS_LINK_<CLUSTER>`) the login may set up and read;
+   * for `reader`, the link streams it may read.
    */
   links?: readonly string[];
 }
@@ -133,6 +134,12 @@ function multiclusterStreams(links: readonly string[]): string[] {
   return names.flatMap((s) => [streamInfo(s), ...streamWrite(s), ...orderedConsumer(s), ...messageGet(s)]);
 }
 
+/** What `meshbus multicluster check` and `gateways` read: MESHBUS_EXPORTS and the named link streams, no setup. */
+function multiclusterReading(links: readonly string[]): string[] {
+  const names = [exportsStream, ...links.map((l) => linkStreamName(l))];
+  return names.flatMap((s) => [streamInfo(s), ...orderedConsumer(s), ...messageGet(s)]);
+}
+
 /**
  * Least-privilege permissions per role. Everything not listed is denied; none
  * of them may delete or purge a stream, delete a message or a consumer, or
@@ -140,7 +147,9 @@ function multiclusterStreams(links: readonly string[]): string[] {
  * ({@link natsInboxPrefix}) besides the requests it serves.
  */
 export function rolePermissions(role: NatsRole, options: RoleOptions = {}): NatsPermissions {
-  if (options.links !== undefined && options.links.length > 0 && role !== 'multicluster') throw new NatsAuthorizationError(`role ${role} has no linked clusters; only the multicluster role does`);
+  if (options.links !== undefined && options.links.length > 0 && role !== 'multicluster' && role !== 'reader') {
+    throw new NatsAuthorizationError(`role ${role} has no linked clusters; only the multicluster and reader roles do`);
+  }
   switch (role) {
     case 'destination':
       return {
@@ -212,7 +221,8 @@ export function rolePermissions(role: NatsRole, options: RoleOptions = {}): Nats
       // Requests to the destination replicas and nothing else: no state, no JetStream.
       return { publish: [...workloadRequestSubjects], subscribe: [inbox(role)] };
     case 'reader':
-      return { publish: unique([...streamReading, ...metricsReading, ...serviceDiscovery]), subscribe: [inbox(role)] };
+      // Also the exports and, for the linked clusters it is told of, the link streams (`meshbus multicluster check`).
+      return { publish: unique([...streamReading, ...metricsReading, ...multiclusterReading(options.links ?? []), ...serviceDiscovery]), subscribe: [inbox(role)] };
     case 'tap':
       // What a reader may do, plus asking proxies for their request metadata and reading it:
       // tapped records carry paths and identities, so a reader login cannot see them.
