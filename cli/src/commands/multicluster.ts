@@ -78,7 +78,7 @@ async function linkStreams(nc: NatsConnection): Promise<string[]> {
   return names.sort();
 }
 
-async function checkRows(nc: NatsConnection, logger: Logger, now: number): Promise<LinkCheckRow[]> {
+async function checkRows(nc: NatsConnection, logger: Logger, now: () => number): Promise<LinkCheckRow[]> {
   const jsm = await nc.jetstreamManager();
   const mirrors = (await readLatest(nc, streams.state.name, subjects.allMirroredServices, logger)).map((m) => m.data as EventDataMap['mirroredService']);
   const rows: LinkCheckRow[] = [];
@@ -99,7 +99,8 @@ async function checkRows(nc: NatsConnection, logger: Logger, now: number): Promi
     rows.push({
       cluster,
       health: changed?.health ?? 'unknown',
-      ...(beat ? { heartbeatAgeMs: now - beat.time.getTime() } : {}),
+      // A heartbeat stored while this ran is new, not from the future.
+      ...(beat ? { heartbeatAgeMs: Math.max(0, now() - beat.time.getTime()) } : {}),
       mirrored: mine.length,
       ready: mine.filter((m) => m.ready).length,
       ...source,
@@ -109,12 +110,12 @@ async function checkRows(nc: NatsConnection, logger: Logger, now: number): Promi
   return rows;
 }
 
-async function gatewayRows(nc: NatsConnection, logger: Logger, now: number): Promise<GatewayRow[]> {
+async function gatewayRows(nc: NatsConnection, logger: Logger, now: () => number): Promise<GatewayRow[]> {
   const rows: GatewayRow[] = [];
   const add = (seenIn: string, beats: { data: unknown; time: string }[]) => {
     for (const b of beats) {
       const d = b.data as EventDataMap['clusterGateway'];
-      rows.push({ cluster: d.cluster, seenIn, addresses: d.addresses, identity: d.identity, ageMs: now - Date.parse(b.time) });
+      rows.push({ cluster: d.cluster, seenIn, addresses: d.addresses, identity: d.identity, ageMs: Math.max(0, now() - Date.parse(b.time)) });
     }
   };
   add('local', await readLatest(nc, streams.exports.name, subjects.allClusterGateways, logger).catch(() => []));
@@ -190,7 +191,7 @@ export function registerMulticlusterCommand(program: Command, context: CliContex
         const nc = await connectLocal(flags, context, logger, 'check');
         let rows: LinkCheckRow[];
         try {
-          rows = await checkRows(nc, logger, Date.now());
+          rows = await checkRows(nc, logger, Date.now);
         } finally {
           await nc.close();
         }
@@ -209,7 +210,7 @@ export function registerMulticlusterCommand(program: Command, context: CliContex
         const nc = await connectLocal(flags, context, logger, 'gateways');
         let rows: GatewayRow[];
         try {
-          rows = await gatewayRows(nc, logger, Date.now());
+          rows = await gatewayRows(nc, logger, Date.now);
         } finally {
           await nc.close();
         }
