@@ -96,7 +96,7 @@ export function formatLinkPlan(plan: LinkPlan): string {
     `# 2. On ${plan.local}: its nats-server configuration (JetStream domain: ${plan.local}).`,
     indent(plan.localLeafnodes),
     `#    Its multicluster NATS user (role multicluster) needs the link stream ${plan.linkStream}:`,
-    `#    generate it with links ["${plan.remote}"], which adds:`,
+    `#    generate the users with \`meshbus nats-auth --links ${plan.remote}\` (which also lets the reader read it); that adds:`,
     ...plan.localMulticlusterPermissions.map((s) => `#      ${s}`),
     '',
     `# 3. On ${plan.local}: the multicluster service (add to the list if it already names other clusters).`,
