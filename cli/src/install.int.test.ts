@@ -105,7 +105,7 @@ describe('meshbus install and upgrade against a Kubernetes API server', () => {
   it('upgrade keeps the issuer, the webhook CA, the NATS logins and the stored values, and applies a --set', async () => {
     const upgrade = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--set', 'logLevel=debug,components.gateway.replicas=4'], dir);
     expect(upgrade.exitCode, upgrade.stderr).toBe(0);
-    expect(upgrade.stderr).toContain('kept the issuer, the trust anchors, the webhook CA and certificate, the gateway certificate, 8 NATS logins');
+    expect(upgrade.stderr).toContain('kept the issuer, the trust anchors, the webhook CA and certificate, the gateway certificate, 9 NATS logins');
     const upgraded = objectsOf(upgrade.stdout);
     for (const [kind, name] of [
       ['Secret', 'meshbus-identity-issuer'],

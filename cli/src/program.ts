@@ -10,6 +10,7 @@ import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerInjectCommands } from './commands/inject.js';
 import { registerInstallCommands } from './commands/install.js';
+import { registerMulticlusterCommand } from './commands/multicluster.js';
 import { registerNatsAuthCommand } from './commands/nats-auth.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommands } from './commands/proxy.js';
@@ -49,6 +50,7 @@ export function createProgram(context: CliContext): Command {
   registerIdentityCommands(program, { stdout: context.stdout });
   registerInjectCommands(program, context);
   registerInstallCommands(program, context);
+  registerMulticlusterCommand(program, context);
   registerNatsAuthCommand(program, context);
   registerPolicyCommand(program, context);
   registerAuthzCommand(program, context);

@@ -54,7 +54,7 @@ describe('meshbus install', () => {
   });
 
   it('takes the NATS logins of `meshbus nats-auth --users` for an external NATS', async () => {
-    const roles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader', 'tap'];
+    const roles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader', 'tap', 'multicluster'];
     const users = Object.fromEntries(roles.map((role) => [role, { user: `mesh-${role}`, password: `secret-${role}` }]));
     writeFileSync(join(dir, 'nats-users.json'), JSON.stringify(users));
     const { exitCode, stdout, stderr } = await meshbus(['install', '-o', 'json', '--nats-url', 'nats://nats.example:4222', '--nats-users', 'nats-users.json']);

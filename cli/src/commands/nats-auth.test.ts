@@ -40,6 +40,19 @@ describe('meshbus nats-auth', () => {
     expect(err).toContain(file);
   });
 
+  it('gives the multicluster and reader users the link streams of --links, and no other user', async () => {
+    const { out } = await run('nats-auth', '--users', 'users.json', '--links', 'east,north-1');
+    // Each user's block, from its `user:` line to the next one.
+    const blocks = new Map(out.split(/(?=user: ")/).slice(1).map((b) => [/^user: "([^"]+)"/.exec(b)![1]!, b]));
+    const blockOf = (user: string) => blocks.get(user);
+    expect(blockOf('multicluster')).toContain('"$JS.API.STREAM.CREATE.MESHBUS_LINK_NORTH_1"');
+    expect(blockOf('reader')).toContain('"$JS.API.CONSUMER.CREATE.MESHBUS_LINK_EAST"');
+    expect(blockOf('reader')).not.toContain('STREAM.CREATE.MESHBUS_LINK_EAST');
+    expect(out.match(/MESHBUS_LINK_EAST/g)?.length).toBe((blockOf('multicluster')!.match(/MESHBUS_LINK_EAST/g)?.length ?? 0) + (blockOf('reader')!.match(/MESHBUS_LINK_EAST/g)?.length ?? 0));
+    expect((await run('nats-auth', '--users', 'users.json')).out).not.toContain('MESHBUS_LINK_');
+    await expect(run('nats-auth', '--users', 'users.json', '--links', 'East')).rejects.toThrow(/must be a cluster name/);
+  });
+
   it('keeps the passwords of an existing file', async () => {
     const first = await run('nats-auth', '--users', 'users.json');
     const second = await run('nats-auth', '--users', 'users.json');

@@ -16,8 +16,8 @@ describe('dev NATS users', () => {
 
   it('are created once with random passwords, readable by the owner only, and kept', async () => {
     const first = await loadOrCreateNatsUsers(dir);
-    expect(Object.keys(first).sort()).toEqual(['destination', 'gateway', 'identity', 'injector', 'policy', 'reader', 'tap', 'workload']);
-    expect(new Set(Object.values(first).map((u) => u.password)).size).toBe(8);
+    expect(Object.keys(first).sort()).toEqual(['destination', 'gateway', 'identity', 'injector', 'multicluster', 'policy', 'reader', 'tap', 'workload']);
+    expect(new Set(Object.values(first).map((u) => u.password)).size).toBe(9);
     expect(first.reader.password).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect((await stat(natsUsersPath(dir))).mode & 0o777).toBe(0o600);
     expect(await loadOrCreateNatsUsers(dir)).toEqual(first);

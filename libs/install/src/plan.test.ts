@@ -12,8 +12,8 @@ describe('chooseMaterial', () => {
     const material = chooseMaterial({ values: {}, version, now });
     expect(() => checkIdentityMaterial(material.identity, 'generated', now)).not.toThrow();
     expect(material.gatewayTls?.certificatePem).toContain(material.identity.issuer?.certificatePem);
-    expect(Object.keys(material.natsUsers).sort()).toEqual(['destination', 'gateway', 'identity', 'injector', 'policy', 'reader', 'tap', 'workload']);
-    expect(new Set(Object.values(material.natsUsers).map((l) => l.password)).size).toBe(8);
+    expect(Object.keys(material.natsUsers).sort()).toEqual(['destination', 'gateway', 'identity', 'injector', 'multicluster', 'policy', 'reader', 'tap', 'workload']);
+    expect(new Set(Object.values(material.natsUsers).map((l) => l.password)).size).toBe(9);
   });
 
   it('keeps the running installation\'s material, and adds a login for a role it lacks', () => {

@@ -19,6 +19,7 @@ export {
   type NatsPermissions,
   type NatsRole,
   type NatsUser,
+  type RoleOptions,
 } from './permissions.js';
 export {
   checkClusterName,

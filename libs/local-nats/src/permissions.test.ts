@@ -18,7 +18,7 @@ describe('natsAuthorizationConfig', () => {
       expect(api.filter((s) => /\.(DELETE|PURGE)(\.|$)/.test(s)), role).toEqual([]);
       expect(api.filter((s) => /^\$JS\.API\.CONSUMER\./.test(s) && !/^\$JS\.API\.CONSUMER\.CREATE\.[A-Za-z_-]+$/.test(s)), role).toEqual([]);
       expect(api.filter((s) => s.includes('>') && s.startsWith('$JS.API') && !s.startsWith('$JS.API.DIRECT.GET.')), role).toEqual([]);
-      if (role !== 'destination' && role !== 'policy') expect(publish.filter((s) => s.includes('KV_meshbus-leases')), role).toEqual([]);
+      if (role !== 'destination' && role !== 'policy' && role !== 'multicluster') expect(publish.filter((s) => s.includes('KV_meshbus-leases')), role).toEqual([]);
     }
   });
 
@@ -54,6 +54,42 @@ describe('natsAuthorizationConfig', () => {
     expect(subscribe).toEqual(['_INBOX_policy.>']);
   });
 
+  it('lets multicluster write its exports, mirrors, link events and lease key only, and set up and read its link streams', () => {
+    const { publish, subscribe } = rolePermissions('multicluster', { links: ['east', 'north-1'] });
+    expect(publish.filter((s) => s.startsWith('meshbus.'))).toEqual([
+      'meshbus.v1.exports.>',
+      'meshbus.v1.state.mirrors.>',
+      'meshbus.v1.events.multicluster.>',
+      'meshbus.v1.events.leader.multicluster',
+      'meshbus.v1.events.publish.failed',
+    ]);
+    expect(publish.filter((s) => s.startsWith('$KV.'))).toEqual(['$KV.meshbus-leases.multicluster']);
+    expect(publish).toEqual(
+      expect.arrayContaining([
+        '$JS.API.STREAM.CREATE.MESHBUS_EXPORTS',
+        '$JS.API.CONSUMER.CREATE.MESHBUS_EXPORTS',
+        '$JS.API.STREAM.INFO.MESHBUS_LINK_EAST',
+        '$JS.API.STREAM.UPDATE.MESHBUS_LINK_NORTH_1',
+        '$JS.API.CONSUMER.CREATE.MESHBUS_LINK_NORTH_1',
+      ]),
+    );
+    // Not the link streams of clusters it is not linked to, and no other cluster's API.
+    expect(rolePermissions('multicluster').publish.filter((s) => s.includes('MESHBUS_LINK_'))).toEqual([]);
+    expect(publish.filter((s) => s.startsWith('$JS.') && !s.startsWith('$JS.API.') && s !== '$JS.ACK.>' && s !== '$JS.FC.>')).toEqual([]);
+    expect(subscribe).toEqual(['_INBOX_multicluster.>']);
+    expect(() => rolePermissions('tap', { links: ['east'] })).toThrow(/only the multicluster and reader roles/);
+    // The reader reads the exports and the link streams it is told of; it sets nothing up.
+    const reader = rolePermissions('reader', { links: ['east'] }).publish;
+    expect(reader.filter((s) => /MESHBUS_(EXPORTS|LINK_)/.test(s)).sort()).toEqual(
+      [
+        '$JS.API.STREAM.INFO.MESHBUS_EXPORTS', '$JS.API.CONSUMER.CREATE.MESHBUS_EXPORTS', '$JS.API.STREAM.MSG.GET.MESHBUS_EXPORTS', '$JS.API.DIRECT.GET.MESHBUS_EXPORTS', '$JS.API.DIRECT.GET.MESHBUS_EXPORTS.>',
+        '$JS.API.STREAM.INFO.MESHBUS_LINK_EAST', '$JS.API.CONSUMER.CREATE.MESHBUS_LINK_EAST', '$JS.API.STREAM.MSG.GET.MESHBUS_LINK_EAST', '$JS.API.DIRECT.GET.MESHBUS_LINK_EAST', '$JS.API.DIRECT.GET.MESHBUS_LINK_EAST.>',
+      ].sort(),
+    );
+    expect(() => rolePermissions('multicluster', { links: ['East!'] })).toThrow(NatsAuthorizationError);
+    expect(natsAuthorizationConfig([{ user: 'mc', password: 'pw', role: 'multicluster', links: ['east'] }])).toContain('"$JS.API.CONSUMER.CREATE.MESHBUS_LINK_EAST"');
+  });
+
   it('lets the injector publish its pod-injection events only', () => {
     expect(rolePermissions('injector')).toEqual({ publish: ['meshbus.v1.events.injector.pod.*'], subscribe: ['_INBOX_injector.>'] });
   });
@@ -83,7 +119,7 @@ describe('natsAuthorizationConfig', () => {
       expect(summaries, role).toEqual(role === 'gateway' ? ['meshbus.v1.metrics.*.*'] : []);
       const metricsApi = publish.filter((s) => s.includes('MESHBUS_METRICS')).sort();
       if (role === 'reader' || role === 'tap') expect(metricsApi, role).toEqual(['$JS.API.CONSUMER.CREATE.MESHBUS_METRICS', '$JS.API.STREAM.INFO.MESHBUS_METRICS']);
-      else if (role === 'destination' || role === 'policy' || role === 'identity')
+      else if (role === 'destination' || role === 'policy' || role === 'identity' || role === 'multicluster')
         expect(metricsApi, role).toEqual(['$JS.API.STREAM.CREATE.MESHBUS_METRICS', '$JS.API.STREAM.INFO.MESHBUS_METRICS', '$JS.API.STREAM.UPDATE.MESHBUS_METRICS']);
       else expect(metricsApi, role).toEqual([]);
     }

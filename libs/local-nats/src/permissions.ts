@@ -1,16 +1,13 @@
-import { MeshbusError, natsInboxPrefix } from '@meshbus/runtime';
+import { natsInboxPrefix } from '@meshbus/runtime';
+import { NatsAuthorizationError } from './errors.js';
+import { exportsStream, linkStreamName } from './link-names.js';
+
+export { NatsAuthorizationError } from './errors.js';
 
 /** The NATS users of a meshbus installation, one per kind of client. */
-export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader', 'tap'] as const;
+export const natsRoles = ['destination', 'policy', 'gateway', 'identity', 'injector', 'workload', 'reader', 'tap', 'multicluster'] as const;
 export type NatsRole = (typeof natsRoles)[number];
 
-/** A user or password that cannot be written into a nats-server configuration. */
-export class NatsAuthorizationError extends MeshbusError {
-  override name = 'NatsAuthorizationError';
-  constructor(message: string) {
-    super('InvalidNatsAuthorization', message);
-  }
-}
 
 /** What one user may publish and subscribe to. */
 export interface NatsPermissions {
@@ -25,6 +22,18 @@ export interface NatsUser {
   user: string;
   password: string;
   role: NatsRole;
+  /**
+   * For the `multicluster` role: the clusters this one is linked to, whose
+   * link streams (`MESHBUS_LINK_<CLUSTER>`) the login may set up and read;
+   * for `reader`, the link streams it may read.
+   */
+  links?: readonly string[];
+}
+
+/** What a role's permissions depend on besides the role. */
+export interface RoleOptions {
+  /** The linked clusters of the `multicluster` role (see {@link NatsUser.links}). */
+  readonly links?: readonly string[];
 }
 
 const stateStream = 'MESHBUS_STATE';
@@ -115,12 +124,32 @@ const tapRequestSubjects = 'meshbus.v1.tap.requests.*.*';
 const tapEventSubjects = 'meshbus.v1.tap.events.*';
 
 /**
+ * What the multicluster service does with the streams of its own cluster:
+ * MESHBUS_EXPORTS (set up, read, published to) and one link stream per linked
+ * cluster (set up with its source, read). Stream names are single subject
+ * tokens, so each link stream is named: no wildcard over stream names.
+ */
+function multiclusterStreams(links: readonly string[]): string[] {
+  const names = [exportsStream, ...links.map((l) => linkStreamName(l))];
+  return names.flatMap((s) => [streamInfo(s), ...streamWrite(s), ...orderedConsumer(s), ...messageGet(s)]);
+}
+
+/** What `meshbus multicluster check` and `gateways` read: MESHBUS_EXPORTS and the named link streams, no setup. */
+function multiclusterReading(links: readonly string[]): string[] {
+  const names = [exportsStream, ...links.map((l) => linkStreamName(l))];
+  return names.flatMap((s) => [streamInfo(s), ...orderedConsumer(s), ...messageGet(s)]);
+}
+
+/**
  * Least-privilege permissions per role. Everything not listed is denied; none
  * of them may delete or purge a stream, delete a message or a consumer, or
  * create a durable consumer; each subscribes only under its own inbox prefix
  * ({@link natsInboxPrefix}) besides the requests it serves.
  */
-export function rolePermissions(role: NatsRole): NatsPermissions {
+export function rolePermissions(role: NatsRole, options: RoleOptions = {}): NatsPermissions {
+  if (options.links !== undefined && options.links.length > 0 && role !== 'multicluster' && role !== 'reader') {
+    throw new NatsAuthorizationError(`role ${role} has no linked clusters; only the multicluster and reader roles do`);
+  }
   switch (role) {
     case 'destination':
       return {
@@ -192,11 +221,31 @@ export function rolePermissions(role: NatsRole): NatsPermissions {
       // Requests to the destination replicas and nothing else: no state, no JetStream.
       return { publish: [...workloadRequestSubjects], subscribe: [inbox(role)] };
     case 'reader':
-      return { publish: unique([...streamReading, ...metricsReading, ...serviceDiscovery]), subscribe: [inbox(role)] };
+      // Also the exports and, for the linked clusters it is told of, the link streams (`meshbus multicluster check`).
+      return { publish: unique([...streamReading, ...metricsReading, ...multiclusterReading(options.links ?? []), ...serviceDiscovery]), subscribe: [inbox(role)] };
     case 'tap':
       // What a reader may do, plus asking proxies for their request metadata and reading it:
       // tapped records carry paths and identities, so a reader login cannot see them.
       return { publish: unique([...streamReading, ...metricsReading, ...serviceDiscovery, tapRequestSubjects]), subscribe: [inbox(role), tapEventSubjects] };
+    case 'multicluster':
+      // Its exports and gateway heartbeat, the mirrors of linked clusters' services and its link
+      // events; the link streams of the clusters it is linked to, and nothing of their content
+      // but what the leaf node delivers into them.
+      return {
+        publish: unique([
+          ...streamReading,
+          ...streamSetup,
+          ...multiclusterStreams(options.links ?? []),
+          ...ownLease('multicluster'),
+          acks,
+          'meshbus.v1.exports.>',
+          'meshbus.v1.state.mirrors.>',
+          'meshbus.v1.events.multicluster.>',
+          'meshbus.v1.events.leader.multicluster',
+          'meshbus.v1.events.publish.failed',
+        ]),
+        subscribe: [inbox(role)],
+      };
   }
 }
 
@@ -258,7 +307,7 @@ export function natsAuthorizationConfig(users: readonly NatsUser[], extraUsers: 
     checkLogin(u.user, u.password);
     if (!natsRoles.includes(u.role)) throw new NatsAuthorizationError(`NATS user ${u.user}: unknown role ${JSON.stringify(u.role)}`);
     once(u.user);
-    return renderUser(u.user, u.password, rolePermissions(u.role));
+    return renderUser(u.user, u.password, rolePermissions(u.role, u.links === undefined ? {} : { links: u.links }));
   });
   for (const u of extraUsers) {
     checkLogin(u.user, u.password);

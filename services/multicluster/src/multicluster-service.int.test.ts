@@ -59,10 +59,15 @@ describe('the multicluster service of two linked meshes', () => {
   beforeAll(async () => {
     const leafPort = await freePort();
     const admin = { user: 'admin', password: 'admin-pw', permissions: { publish: ['>'], subscribe: ['>'] } };
-    east = await startNats({ jetstreamDomain: 'east', authorization: natsAuthorizationConfig([], [admin, linkUser('east', 'west', 'link-pw')]), extraConfig: leafnodeListenConfig('127.0.0.1', leafPort) });
+    // The services log in with the generated multicluster role; west's login names its link.
+    east = await startNats({
+      jetstreamDomain: 'east',
+      authorization: natsAuthorizationConfig([{ user: 'multicluster', password: 'mc-pw', role: 'multicluster' }], [admin, linkUser('east', 'west', 'link-pw')]),
+      extraConfig: leafnodeListenConfig('127.0.0.1', leafPort),
+    });
     west = await startNats({
       jetstreamDomain: 'west',
-      authorization: natsAuthorizationConfig([], [admin]),
+      authorization: natsAuthorizationConfig([{ user: 'multicluster', password: 'mc-pw', role: 'multicluster', links: ['east'] }], [admin]),
       extraConfig: leafnodeRemotesConfig([{ url: `nats-leaf://127.0.0.1:${leafPort}`, user: 'link-west', password: 'link-pw' }]),
     });
     eastNc = await connect({ servers: east.url, user: 'admin', pass: 'admin-pw' });
@@ -87,7 +92,7 @@ describe('the multicluster service of two linked meshes', () => {
     });
 
     const env = (cluster: string, url: string, manifests: string, extra: Record<string, string>) =>
-      envToConfig({ MESHBUS_CLUSTER_NAME: cluster, NATS_URL: url, NATS_USER: 'admin', NATS_PASSWORD: 'admin-pw', MESHBUS_MANIFESTS_DIR: manifests, MESHBUS_ADMIN_ADDR: '127.0.0.1:0', MESHBUS_REPLICA_ID: `multicluster-${cluster}-1`, MESHBUS_MULTICLUSTER_HEARTBEAT_INTERVAL: '500ms', MESHBUS_MULTICLUSTER_GRACE: '4s', MESHBUS_MANIFESTS_QUIET_PERIOD: '50ms', ...extra });
+      envToConfig({ MESHBUS_CLUSTER_NAME: cluster, NATS_URL: url, NATS_USER: 'multicluster', NATS_PASSWORD: 'mc-pw', MESHBUS_MANIFESTS_DIR: manifests, MESHBUS_ADMIN_ADDR: '127.0.0.1:0', MESHBUS_REPLICA_ID: `multicluster-${cluster}-1`, MESHBUS_MULTICLUSTER_HEARTBEAT_INTERVAL: '500ms', MESHBUS_MULTICLUSTER_GRACE: '4s', MESHBUS_MANIFESTS_QUIET_PERIOD: '50ms', ...extra });
     eastService = createMulticlusterService(env('east', east.url, eastManifests, { MESHBUS_MULTICLUSTER_GATEWAY_ADDRESSES: '10.1.0.9:4180' }), { logger: silentLogger() });
     westService = createMulticlusterService(env('west', west.url, westManifests, { MESHBUS_MULTICLUSTER_LINKS: 'east' }), { logger: silentLogger() });
     startedAt = Date.now();
@@ -126,6 +131,23 @@ describe('the multicluster service of two linked meshes', () => {
     expect(await lastData(westNc, streams.state.name, subjects.endpoints('shop', 'web', 80))).toBeUndefined();
     expect(westService.links).toMatchObject([{ cluster: 'east', health: 'live', exported: 1, mirrored: 1 }]);
     expect(await lastData(westNc, streams.events.name, subjects.linkChanged('east'))).toMatchObject({ data: { cluster: 'east', health: 'live' } });
+  });
+
+  it('gives the multicluster login no other state to write, and no stream to delete', async () => {
+    const mc = await connect({ servers: west.url, user: 'multicluster', pass: 'mc-pw', inboxPrefix: '_INBOX_multicluster' });
+    try {
+      const js = mc.jetstream();
+      await expect(js.publish(subjects.endpoints('shop', 'web', 80), new Uint8Array())).rejects.toThrow(/permissions|timeout|no responders/i);
+      await expect(js.publish(subjects.leader('destination'), new Uint8Array())).rejects.toThrow(/permissions|timeout|no responders/i);
+      const jsm = await mc.jetstreamManager();
+      await expect(jsm.streams.delete('MESHBUS_LINK_EAST')).rejects.toThrow(/permissions|timeout/i);
+      await expect(jsm.streams.info('MESHBUS_LINK_NORTH')).rejects.toThrow(/permissions|timeout/i);
+      // What it does need works with this login.
+      expect((await jsm.streams.info('MESHBUS_LINK_EAST')).config.sources?.[0]?.external?.api).toBe('$JS.east.API');
+    } finally {
+      await mc.close();
+    }
+    expect(await lastData(westNc, streams.state.name, subjects.endpoints('shop', 'web', 80))).toBeUndefined();
   });
 
   it('removes the mirror when the export is withdrawn, and brings it back', async () => {

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from './errors.js';
+import { clusterOfLinkStream, formatGateways, formatLinkCheck, formatLinkPlan, formatUnlinkPlan, linkIsLive, linkPlan } from './multicluster-format.js';
+
+const request = { remote: 'east', local: 'west', leafnodeUrl: 'nats-leaf://nats.east.example:7422', password: 'pw-123' };
+
+describe('linkPlan', () => {
+  it("gives east the link login of west and a leaf node listener, west the connection, and the multicluster setting", () => {
+    const plan = linkPlan(request);
+    expect(plan.linkUser).toBe('link-west');
+    expect(plan.remoteAuthorization).toContain('user: "link-west"');
+    expect(plan.remoteAuthorization).toContain('"$JS.east.API.CONSUMER.CREATE.MESHBUS_EXPORTS"');
+    expect(plan.remoteAuthorization).toContain('"meshbus.link.west.east.>"');
+    expect(plan.remoteAuthorization).not.toContain('meshbus.v1.state');
+    expect(plan.remoteLeafnodes).toBe('leafnodes {\n  listen: "0.0.0.0:7422"\n}\n');
+    expect(plan.localLeafnodes).toContain('{ url: "nats-leaf://link-west:pw-123@nats.east.example:7422" }');
+    expect(plan.linkStream).toBe('MESHBUS_LINK_EAST');
+    expect(plan.localMulticlusterPermissions).toContain('$JS.API.STREAM.CREATE.MESHBUS_LINK_EAST');
+    expect(plan.localMulticlusterPermissions.every((s) => s.includes('MESHBUS_LINK_EAST'))).toBe(true);
+    expect(plan.serviceEnv).toEqual({ MESHBUS_MULTICLUSTER_LINKS: 'east' });
+    const text = formatLinkPlan(plan);
+    expect(text).toContain('# 1. On east (the exporting cluster)');
+    expect(text).toContain('  MESHBUS_MULTICLUSTER_LINKS=east\n');
+    expect(text.indexOf('# 2. On west')).toBeGreaterThan(text.indexOf('listen: "0.0.0.0:7422"'));
+  });
+
+  it('takes the default leaf node port', () => {
+    expect(linkPlan({ ...request, leafnodeUrl: 'nats-leaf://10.0.0.1' }).remoteLeafnodes).toContain('"0.0.0.0:7422"');
+    expect(linkPlan({ ...request, leafnodeUrl: 'tls://10.0.0.1:7443' }).remoteLeafnodes).toContain('"0.0.0.0:7443"');
+  });
+
+  it.each([
+    [{ leafnodeUrl: 'http://east:7422' }, /use nats-leaf:\/\//],
+    [{ leafnodeUrl: 'not a url' }, /is not a URL/],
+    [{ leafnodeUrl: 'nats-leaf://u:p@east:7422' }, /leave the login out/],
+    [{ password: 'has space' }, /letters, digits/],
+    [{ local: 'east' }, /not linked to itself/],
+  ])('refuses %o', (change, message) => {
+    expect(() => linkPlan({ ...request, ...change })).toThrow(UsageError);
+    expect(() => linkPlan({ ...request, ...change })).toThrow(message);
+  });
+});
+
+describe('the tables', () => {
+  it('shows each link, live or not', () => {
+    const rows = [
+      { cluster: 'east', health: 'live', heartbeatAgeMs: 1200, mirrored: 1, ready: 1, sourceLag: 0, sourceActiveMs: 300 },
+      { cluster: 'north', health: 'gone', mirrored: 0, ready: 0, sourceError: 'stream source not reachable' },
+    ];
+    expect(formatLinkCheck(rows)).toBe(
+      ['CLUSTER  HEALTH  HEARTBEAT  MIRRORED  READY  SOURCE', 'east     live    1.2s       1         1      lag 0, active 0.3s ago', 'north    gone    -          0         0      stream source not reachable', ''].join('\n'),
+    );
+    expect(rows.map(linkIsLive)).toEqual([true, false]);
+    expect(formatLinkCheck([])).toMatch(/no linked clusters/);
+  });
+
+  it('lists gateways with their addresses', () => {
+    const text = formatGateways([{ cluster: 'east', seenIn: 'MESHBUS_LINK_EAST', addresses: [{ address: '10.1.0.9', port: 4180 }, { address: 'fd00::1', port: 4180 }], identity: 'gw.id', ageMs: 65_000 }]);
+    expect(text).toBe('CLUSTER  SEEN IN            ADDRESSES                     IDENTITY  AGE\neast     MESHBUS_LINK_EAST  10.1.0.9:4180,[fd00::1]:4180  gw.id     65s\n');
+  });
+
+  it('says what unlink removes', () => {
+    expect(formatUnlinkPlan('west', 'east', 'MESHBUS_LINK_EAST', false)).toContain('would delete stream MESHBUS_LINK_EAST (run again with --yes)');
+    expect(formatUnlinkPlan('west', 'east', 'MESHBUS_LINK_EAST', true)).toContain("remove from east's nats-server configuration: the user link-west");
+  });
+
+  it('names the cluster of a link stream', () => {
+    expect(clusterOfLinkStream('MESHBUS_LINK_NORTH_1')).toBe('north-1');
+    expect(clusterOfLinkStream('MESHBUS_STATE')).toBeUndefined();
+  });
+});
