@@ -33,7 +33,8 @@ cat > "$nats/users.json" <<JSON
   "injector": { "user": "injector", "password": "$NATS_PASSWORD_INJECTOR" },
   "workload": { "user": "workload", "password": "$NATS_PASSWORD_WORKLOAD" },
   "reader": { "user": "reader", "password": "$NATS_PASSWORD_READER" },
-  "tap": { "user": "tap", "password": "$NATS_PASSWORD_TAP" }
+  "tap": { "user": "tap", "password": "$NATS_PASSWORD_TAP" },
+  "multicluster": { "user": "multicluster", "password": "$NATS_PASSWORD_MULTICLUSTER" }
 }
 JSON
 meshbus nats-auth --users "$nats/users.json" > "$nats/auth.conf"

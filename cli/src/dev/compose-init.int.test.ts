@@ -20,6 +20,7 @@ const passwords = {
   NATS_PASSWORD_WORKLOAD: 'w-secret',
   NATS_PASSWORD_READER: 'r-secret',
   NATS_PASSWORD_TAP: 't-secret',
+  NATS_PASSWORD_MULTICLUSTER: 'm-secret',
 };
 
 /** nats-server's verdict on a configuration file (`-t`: parse it, includes and all, then exit). */
@@ -69,6 +70,7 @@ describe('compose-dev/init.sh', () => {
     expect(users.gateway).toEqual({ user: 'gateway', password: 'g-secret' });
     expect(users.reader).toEqual({ user: 'reader', password: 'r-secret' });
     expect(users.tap).toEqual({ user: 'tap', password: 't-secret' });
+    expect(users.multicluster).toEqual({ user: 'multicluster', password: 'm-secret' });
     const auth = await readFile(join(root, 'nats-auth', 'auth.conf'), 'utf8');
     expect(auth).toContain('password: "d-secret"');
 
