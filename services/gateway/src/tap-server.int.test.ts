@@ -187,7 +187,10 @@ describe('Tap/Watch on the gateway', () => {
     const encoded = encodeEvent('tapRequest', subjects.tapRequest('shop', 'web'), wrong, { source: '/meshbus/cli/test', subject: 'shop/api' }, validator);
     tapNc.publish(subjects.tapRequest('shop', 'web'), encoded.payload, { headers: encoded.headers });
     await requestTap({ sessionId: 'session-web-0002', action: 'start', namespace: 'shop', workload: 'web', filter: {}, maxRps: 5, expiresInMs: 30_000 });
-    await waitFor(() => service.router.sessionCount === 1, { what: 'the valid request after the malformed ones' });
+    // The first valid start already makes one session: wait until the one for another workload was counted too.
+    await waitFor(async () => service.router.sessionCount === 1 && /meshbus_gateway_tap_requests_total\{result="malformed_subject"\} 1/.test(await registry.metrics()), {
+      what: 'the valid request after the malformed ones',
+    });
     expect(service.router.session('session-api-0009')).toBeUndefined();
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/meshbus_gateway_tap_requests_total\{result="malformed_missing-header"\} 1/);
