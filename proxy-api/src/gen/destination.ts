@@ -92,12 +92,37 @@ export interface WeightedAddr {
    * The workload behind this endpoint (for example a Pod or a meshbus
    * Workload). Unset when the server does not know what kind of resource it is.
    */
-  resourceRef?: Metadata1 | undefined;
+  resourceRef?:
+    | Metadata1
+    | undefined;
+  /**
+   * meshbus extension, not in the public API: a proxy built for the public
+   * API ignores it. The number sits far above the public range so that it
+   * never clashes with a future public field. Set on the endpoints of a
+   * service mirrored from a linked cluster: `addr` is that cluster's
+   * multicluster gateway, `tls_identity` the remote workload's, and
+   * `authority_override` the authority to ask the gateway for.
+   */
+  meshbusGateway?: MulticlusterGateway | undefined;
 }
 
 export interface WeightedAddr_MetricLabelsEntry {
   key: string;
   value: string;
+}
+
+/**
+ * meshbus extension: how to reach an endpoint through a linked cluster's
+ * multicluster gateway. The client opens mesh TLS (ALPN `meshbus.tunnel`) to
+ * `addr`, requires the gateway to present `identity`, sends
+ * `CONNECT <authority_override>`, and runs its usual mesh TLS with the
+ * endpoint's `tls_identity` inside the tunnel.
+ */
+export interface MulticlusterGateway {
+  /** Name of the linked cluster. */
+  cluster: string;
+  /** The TLS identity the gateway must present. */
+  identity?: TlsIdentity | undefined;
 }
 
 /** How the client verifies the endpoint's certificate when it speaks mTLS. */
@@ -861,6 +886,7 @@ function createBaseWeightedAddr(): WeightedAddr {
     authorityOverride: undefined,
     http2: undefined,
     resourceRef: undefined,
+    meshbusGateway: undefined,
   };
 }
 
@@ -889,6 +915,9 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
     }
     if (message.resourceRef !== undefined) {
       Metadata1.encode(message.resourceRef, writer.uint32(74).fork()).join();
+    }
+    if (message.meshbusGateway !== undefined) {
+      MulticlusterGateway.encode(message.meshbusGateway, writer.uint32(8002).fork()).join();
     }
     return writer;
   },
@@ -973,6 +1002,14 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
             message.resourceRef = Metadata1.decode(reader, reader.uint32());
             continue;
           }
+          case 1000: {
+            if (tag !== 8002) {
+              break;
+            }
+
+            message.meshbusGateway = MulticlusterGateway.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1037,6 +1074,11 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
         : isSet(object.resource_ref)
         ? Metadata1.fromJSON(object.resource_ref)
         : undefined,
+      meshbusGateway: isSet(object.meshbusGateway)
+        ? MulticlusterGateway.fromJSON(object.meshbusGateway)
+        : isSet(object.meshbus_gateway)
+        ? MulticlusterGateway.fromJSON(object.meshbus_gateway)
+        : undefined,
     };
   },
 
@@ -1071,6 +1113,9 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
     }
     if (message.resourceRef !== undefined) {
       obj.resourceRef = Metadata1.toJSON(message.resourceRef);
+    }
+    if (message.meshbusGateway !== undefined) {
+      obj.meshbusGateway = MulticlusterGateway.toJSON(message.meshbusGateway);
     }
     return obj;
   },
@@ -1107,6 +1152,9 @@ export const WeightedAddr: MessageFns<WeightedAddr> = {
       : undefined;
     message.resourceRef = (object.resourceRef !== undefined && object.resourceRef !== null)
       ? Metadata1.fromPartial(object.resourceRef)
+      : undefined;
+    message.meshbusGateway = (object.meshbusGateway !== undefined && object.meshbusGateway !== null)
+      ? MulticlusterGateway.fromPartial(object.meshbusGateway)
       : undefined;
     return message;
   },
@@ -1195,6 +1243,93 @@ export const WeightedAddr_MetricLabelsEntry: MessageFns<WeightedAddr_MetricLabel
     const message = createBaseWeightedAddr_MetricLabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseMulticlusterGateway(): MulticlusterGateway {
+  return { cluster: "", identity: undefined };
+}
+
+export const MulticlusterGateway: MessageFns<MulticlusterGateway> = {
+  encode(message: MulticlusterGateway, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    if (message.identity !== undefined) {
+      TlsIdentity.encode(message.identity, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MulticlusterGateway {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMulticlusterGateway();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.identity = TlsIdentity.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MulticlusterGateway {
+    return {
+      cluster: isSet(object.cluster) ? globalThis.String(object.cluster) : "",
+      identity: isSet(object.identity) ? TlsIdentity.fromJSON(object.identity) : undefined,
+    };
+  },
+
+  toJSON(message: MulticlusterGateway): unknown {
+    const obj: any = {};
+    if (message.cluster !== "") {
+      obj.cluster = message.cluster;
+    }
+    if (message.identity !== undefined) {
+      obj.identity = TlsIdentity.toJSON(message.identity);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MulticlusterGateway>, I>>(base?: I): MulticlusterGateway {
+    return MulticlusterGateway.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MulticlusterGateway>, I>>(object: I): MulticlusterGateway {
+    const message = createBaseMulticlusterGateway();
+    message.cluster = object.cluster ?? "";
+    message.identity = (object.identity !== undefined && object.identity !== null)
+      ? TlsIdentity.fromPartial(object.identity)
+      : undefined;
     return message;
   },
 };

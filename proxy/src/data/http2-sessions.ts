@@ -13,6 +13,12 @@ export class Http2Sessions {
 
   constructor(private readonly logger: Logger) {}
 
+  /** The open session of `key`, if there is one. */
+  current(key: string): ClientHttp2Session | undefined {
+    const session = this.sessions.get(key);
+    return session && !session.closed && !session.destroyed ? session : undefined;
+  }
+
   /** The open session of `key`, or a new one from `open`. */
   get(key: string, open: () => ClientHttp2Session): ClientHttp2Session {
     const current = this.sessions.get(key);

@@ -8,9 +8,9 @@
  */
 import { Agent, createServer as createHttpServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
-import { connect as http2Connect, performServerHandshake, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { connect as http2Connect, performServerHandshake, type ClientHttp2Session, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { PassThrough } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { destination, httpRoute, outbound } from '@meshbus/proxy-api';
 import { errorMessage, type Logger } from '@meshbus/runtime';
 import { errorResponse, isGrpcRequest, type ProxyResponse } from '../inbound/index.js';
@@ -46,7 +46,7 @@ import {
 import { applyGrpcFilters, applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type GrpcFilter, type HttpFilter } from '../routes/filters.js';
 import type { PortMapping as ControlPortMapping } from '../control/index.js';
 import type { TapHeaderValues, TapRecorder } from '../tap/index.js';
-import type { MeshTls } from '../tls/index.js';
+import { connectTunnel, TunnelError, type MeshTls } from '../tls/index.js';
 import { policyRouteName, type RequestTracer, type SpanEnd } from '../tracing/index.js';
 import { ReplayableBody } from './body-buffer.js';
 import { ConnectionTracker } from './connection-tracker.js';
@@ -190,6 +190,8 @@ export class OutboundProxy {
   private readonly balancers = new Map<string, { balancer: P2cBalancer; stop: () => void }>();
   private readonly agents = new Map<string, Agent>();
   private readonly sessions: Http2Sessions;
+  /** Tunnels being opened to endpoints behind linked clusters' gateways, by session key. */
+  private readonly pendingTunnels = new Map<string, Promise<ClientHttp2Session>>();
   private readonly budgets = new Map<string, { config: RetryBudgetConfig; budget: RetryBudget }>();
   private readonly profiles = new WeakMap<destination.DestinationProfile, CompiledProfile>();
   /** Authorities whose first profile was waited for: later requests take what is there. */
@@ -721,12 +723,15 @@ export class OutboundProxy {
       const upstream = httpRequest({ host, port, method: request.method, path: request.path, headers: { ...request.headers, host: request.authority }, agent });
       return http1Exchange(upstream, on);
     }
-    const headers: OutgoingHttpHeaders = { ...http2RequestHeaders(request.headers), ':method': request.method, ':path': request.path, ':authority': request.authority, ':scheme': 'http' };
+    // Behind a linked cluster's gateway the service has its name in that cluster (authority_override).
+    const authority = endpoint.gateway?.authority ?? request.authority;
+    const headers: OutgoingHttpHeaders = { ...http2RequestHeaders(request.headers), ':method': request.method, ':path': request.path, ':authority': authority, ':scheme': 'http' };
     if (request.teTrailers) headers['te'] = 'trailers';
     if (identity !== undefined) {
-      headers[targetPortHeader] = String(port);
+      headers[targetPortHeader] = String(endpoint.gateway ? authorityPort(endpoint.gateway.authority, port) : port);
       if (request.version === 'http1') headers[origProtoHeader] = 'HTTP/1.1';
     }
+    if (identity !== undefined && endpoint.gateway) return this.tunnelExchange(endpoint, identity, headers, on);
     try {
       const session = identity !== undefined ? this.session(endpoint, identity) : this.sessions.get(`h2c ${host}:${port}`, () => http2Connect(origin(host, port)));
       return http2Exchange(session.request(headers), on);
@@ -734,6 +739,85 @@ export class OutboundProxy {
       const failed = new PassThrough();
       queueMicrotask(() => on.error(error as Error));
       return { body: failed, abort: () => failed.destroy() };
+    }
+  }
+
+  /**
+   * A request to an endpoint behind a linked cluster's gateway: an HTTP/2 stream on the session
+   * inside the tunnel, which is opened on first use (the request body waits meanwhile) and shared.
+   */
+  private tunnelExchange(endpoint: Endpoint, identity: string, headers: OutgoingHttpHeaders, on: UpstreamEvents): UpstreamExchange {
+    const body = new PassThrough();
+    let aborted: Error | undefined;
+    let started: UpstreamExchange | undefined;
+    this.tunnelSession(endpoint, identity).then(
+      (session) => {
+        if (aborted !== undefined) return;
+        try {
+          started = http2Exchange(session.request(headers), on);
+          body.pipe(started.body);
+        } catch (error) {
+          on.error(error as Error);
+        }
+      },
+      (error: unknown) => {
+        if (aborted === undefined) on.error(error as Error);
+      },
+    );
+    return {
+      body,
+      abort: (error?: Error) => {
+        aborted = error ?? new Error('aborted');
+        if (started) started.abort(error);
+        else body.destroy();
+      },
+    };
+  }
+
+  /** The HTTP/2 session inside the tunnel to an endpoint behind a gateway; one tunnel is opened at a time per endpoint. */
+  private tunnelSession(endpoint: Endpoint, identity: string): Promise<ClientHttp2Session> {
+    const gateway = endpoint.gateway!;
+    const key = `tunnel ${gateway.identity} ${endpoint.key} ${gateway.authority} ${identity}`;
+    const open = this.sessions.current(key);
+    if (open) return Promise.resolve(open);
+    let pending = this.pendingTunnels.get(key);
+    if (!pending) {
+      pending = this.meshConnect(endpoint, identity, endpoint.addr.port, ['h2'], false).then((socket) =>
+        this.sessions.get(key, () => http2Connect(origin(endpointHost(endpoint), endpoint.addr.port), { createConnection: () => socket })),
+      );
+      const forget = (): void => {
+        this.pendingTunnels.delete(key);
+      };
+      pending.then(forget, forget);
+      this.pendingTunnels.set(key, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Mesh TLS to a meshed endpoint's proxy at `port`, or, for an endpoint behind a linked cluster's
+   * gateway, the inner mesh TLS through a tunnel to the gateway at the endpoint's address.
+   */
+  private async meshConnect(endpoint: Endpoint, identity: string, port: number, alpn: readonly string[], allowHalfOpen: boolean): Promise<TLSSocket> {
+    const host = endpointHost(endpoint);
+    const gateway = endpoint.gateway;
+    if (!gateway) return this.options.tls.connect({ host, port, serverIdentity: identity, alpn, allowHalfOpen });
+    try {
+      const socket = await connectTunnel(this.options.tls, {
+        host,
+        port: endpoint.addr.port,
+        gatewayIdentity: gateway.identity,
+        authority: gateway.authority,
+        serverIdentity: identity,
+        alpn,
+        allowHalfOpen,
+      });
+      this.options.metrics.tunnelConnect(gateway.cluster, 'ok');
+      return socket;
+    } catch (error) {
+      this.options.metrics.tunnelConnect(gateway.cluster, error instanceof TunnelError && error.code === 'Refused' ? 'refused' : 'error');
+      this.options.logger.debug({ gateway: `${host}:${endpoint.addr.port}`, cluster: gateway.cluster, authority: gateway.authority, err: errorMessage(error) }, 'multicluster tunnel failed');
+      throw error;
     }
   }
 
@@ -831,8 +915,9 @@ export class OutboundProxy {
     let request: ClientRequest;
     try {
       if (identity !== undefined) {
-        const meshSocket = await this.options.tls.connect({ host, port: endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort, serverIdentity: identity, alpn: ['http/1.1'] });
-        request = httpRequest({ createConnection: () => meshSocket, method: logged.method, path: target.path, headers: { ...upstreamHeaders, [targetPortHeader]: String(endpoint.addr.port) } });
+        const meshSocket = await this.meshConnect(endpoint, identity, endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.peerInboundPort, ['http/1.1'], false);
+        const targetPort = endpoint.gateway ? authorityPort(endpoint.gateway.authority, endpoint.addr.port) : endpoint.addr.port;
+        request = httpRequest({ createConnection: () => meshSocket, method: logged.method, path: target.path, headers: { ...upstreamHeaders, [targetPortHeader]: String(targetPort) } });
       } else request = httpRequest({ host, port: endpoint.addr.port, method: logged.method, path: target.path, headers: upstreamHeaders, agent: false });
     } catch (error) {
       lease.release({ latencyMs: Date.now() - started, failure: true });
@@ -969,7 +1054,7 @@ export class OutboundProxy {
               const s = netConnect({ port: endpoint.addr.port, host, allowHalfOpen: true }, () => resolve(s));
               s.once('error', reject);
             })
-          : await this.options.tls.connect({ host, port: this.opaqueMeshPort(endpoint), serverIdentity: identity, alpn: [], allowHalfOpen: true });
+          : await this.meshConnect(endpoint, identity, this.opaqueMeshPort(endpoint), [], true);
       socket.once('close', (hadError) => lease.release({ latencyMs: Date.now() - started, failure: hadError }));
       const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
       return { socket, labels: { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels } };

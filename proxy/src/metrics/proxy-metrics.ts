@@ -145,6 +145,7 @@ export class ProxyMetrics {
   private readonly tcpAuthzAllow: Counter;
   private readonly tcpAuthzDeny: Counter;
   private readonly httpRouteNotFound: Counter;
+  private readonly tunnelConnects: Counter;
 
   constructor(registry: Registry, options: ProxyMetricsOptions = {}) {
     this.now = options.now ?? (() => performance.now());
@@ -211,6 +212,20 @@ export class ProxyMetrics {
       registers,
       collect: flushCounts,
     });
+    this.tunnelConnects = new Counter({
+      name: 'outbound_tunnel_connect_total',
+      help: 'Tunnels opened (or not) through the multicluster gateways of linked clusters, by cluster and result.',
+      labelNames: ['gateway_cluster', 'result'],
+      registers,
+    });
+  }
+
+  /**
+   * A tunnel through a linked cluster's multicluster gateway was opened (`ok`) or could not be
+   * (`refused`: the gateway answered CONNECT with another status; `error`: TLS or the connection failed).
+   */
+  tunnelConnect(cluster: string, result: 'ok' | 'refused' | 'error'): void {
+    this.tunnelConnects.inc({ gateway_cluster: cluster, result });
   }
 
   /** Counts a request in `request_total` and returns its recorder. */

@@ -31,6 +31,28 @@ describe('P2C balancer endpoints', () => {
     expect(b.endpoints()).toEqual([]);
   });
 
+  it('keeps the gateway of an endpoint behind a linked cluster, and only a complete one', () => {
+    const { b } = balancer();
+    const gatewayIdentity = { strategy: { $case: 'dnsLikeIdentity' as const, dnsLikeIdentity: { name: 'gateway.mc.serviceaccount.identity.meshbus.local' } } };
+    b.apply({
+      update: {
+        $case: 'add',
+        add: {
+          addrs: [
+            { addr: ip(1), weight: 1, metricLabels: {}, authorityOverride: { authorityOverride: 'api.shop.svc.cluster.local:8080' }, meshbusGateway: { cluster: 'east', identity: gatewayIdentity } },
+            { addr: ip(2), weight: 1, metricLabels: {}, meshbusGateway: { cluster: 'east', identity: gatewayIdentity } },
+            { addr: ip(3), weight: 1, metricLabels: {}, authorityOverride: { authorityOverride: 'api.shop.svc.cluster.local:8080' } },
+          ],
+          metricLabels: {},
+        },
+      },
+    });
+    const byKey = new Map(b.endpoints().map((e) => [e.key, e]));
+    expect(byKey.get(key(1))?.gateway).toEqual({ cluster: 'east', identity: 'gateway.mc.serviceaccount.identity.meshbus.local', authority: 'api.shop.svc.cluster.local:8080' });
+    expect(byKey.get(key(2))?.gateway).toBeUndefined();
+    expect(byKey.get(key(3))?.gateway).toBeUndefined();
+  });
+
   it('formats IPv6 keys', () => {
     expect(endpointKey({ ip: { ip: { $case: 'ipv6', ipv6: { first: 0xfd00_0000_0000_0000n, last: 1n } } }, port: 80 })).toBe('[fd00:0:0:0:0:0:0:1]:80');
   });

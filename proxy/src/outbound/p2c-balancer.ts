@@ -21,8 +21,29 @@ export interface Endpoint {
   readonly tlsIdentity?: destination.TlsIdentity | undefined;
   readonly protocolHint?: destination.ProtocolHint | undefined;
   readonly authorityOverride?: string | undefined;
+  /**
+   * Set when the endpoint is reached through a linked cluster's multicluster gateway (`addr` is the
+   * gateway): the gateway's cluster and identity, and the authority to ask it for.
+   */
+  readonly gateway?: EndpointGateway | undefined;
   /** The set's labels overlaid with the address's own. */
   readonly labels: Readonly<Record<string, string>>;
+}
+
+/** How to reach an endpoint through a multicluster gateway. */
+export interface EndpointGateway {
+  readonly cluster: string;
+  readonly identity: string;
+  readonly authority: string;
+}
+
+/** The gateway of a Destination address: only with a gateway identity and an authority to ask for. */
+function gatewayOf(a: destination.WeightedAddr): EndpointGateway | undefined {
+  const g = a.meshbusGateway;
+  const strategy = g?.identity?.strategy;
+  const authority = a.authorityOverride?.authorityOverride;
+  if (g === undefined || strategy?.$case !== 'dnsLikeIdentity' || !strategy.dnsLikeIdentity.name || !authority) return undefined;
+  return { cluster: g.cluster, identity: strategy.dnsLikeIdentity.name, authority };
 }
 
 /** Timers the balancer needs for its queue and for waking up when an ejection ends. */
@@ -395,6 +416,7 @@ function toEndpoint(a: destination.WeightedAddr, setLabels: Readonly<Record<stri
     tlsIdentity: a.tlsIdentity,
     protocolHint: a.protocolHint,
     authorityOverride: a.authorityOverride?.authorityOverride || undefined,
+    gateway: gatewayOf(a),
     labels: { ...setLabels, ...a.metricLabels },
   };
 }

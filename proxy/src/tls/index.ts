@@ -12,3 +12,15 @@ export {
   type MeshTlsOptions,
 } from './mesh-tls.js';
 export { certificateDnsNames, certificateIdentity, clientIdentity, peerIdentity, type PeerIdentity } from './peer-identity.js';
+export {
+  MAX_CONNECT_RESPONSE_HEAD,
+  TUNNEL_ALPN,
+  TunnelError,
+  TunnelErrorCode,
+  connectRequest,
+  connectTunnel,
+  parseConnectResponse,
+  requestTunnel,
+  type ConnectResponse,
+  type TunnelTarget,
+} from './tunnel.js';

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { X509Certificate } from 'node:crypto';
 import {
   connect as tlsConnect,
@@ -67,6 +68,11 @@ export interface MeshConnectOptions extends MeshClientTarget {
   readonly timeoutMs?: number;
   /** The connection stays open for writing when the server ends its side (opaque TCP carries half-closes). @default false */
   readonly allowHalfOpen?: boolean;
+  /**
+   * Runs the handshake over this connection instead of dialling `host:port` (which then only name
+   * the peer in errors): the inner mesh TLS inside a multicluster tunnel.
+   */
+  readonly socket?: Duplex;
 }
 
 /** A mesh TLS connection accepted by {@link MeshTls.createServer}. */
@@ -285,7 +291,11 @@ export class MeshTls extends EventEmitter<MeshTlsEvents> {
    */
   connect(options: MeshConnectOptions): Promise<TLSSocket> {
     const where = `${options.host}:${options.port}`;
-    const tlsOptions = { ...this.clientOptions(options), host: options.host, port: options.port, allowHalfOpen: options.allowHalfOpen ?? false };
+    const tlsOptions: ConnectionOptions & { allowHalfOpen: boolean } = {
+      ...this.clientOptions(options),
+      ...(options.socket !== undefined ? { socket: options.socket } : { host: options.host, port: options.port }),
+      allowHalfOpen: options.allowHalfOpen ?? false,
+    };
     return new Promise((resolve, reject) => {
       const socket = tlsConnect(tlsOptions);
       const timer = setTimeout(() => {

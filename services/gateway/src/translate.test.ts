@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { destination } from '@meshbus/proxy-api';
 import { toDestinationProfile, toIpAddress, toWeightedAddr } from './translate.js';
 import { parseDestinationPath, DestinationPathError } from './destination-path.js';
 
@@ -31,6 +32,36 @@ describe('toWeightedAddr', () => {
     expect(a.tlsIdentity?.serverName?.name).toBe('db.shop.serviceaccount.identity.meshbus.cluster.local');
     expect(a.protocolHint).toEqual({ protocol: { $case: 'opaque', opaque: {} }, opaqueTransport: { inboundPort: 4143 } });
     expect(a.metricLabels).toEqual({ workload: 'db-1', zone: 'z1' });
+  });
+
+  it('sends an endpoint behind a linked cluster\'s gateway with authority_override and the gateway identity', () => {
+    const a = toWeightedAddr({
+      address: '192.0.2.10',
+      port: 4180,
+      weight: 10000,
+      identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+      gateway: { cluster: 'east', identity: 'gateway.meshbus-multicluster.serviceaccount.identity.meshbus.cluster.local', authority: 'web.shop.svc.cluster.local:8080' },
+    });
+    expect(a.addr).toEqual({ ip: { ip: { $case: 'ipv4', ipv4: 0xc000020a } }, port: 4180 });
+    expect(a.tlsIdentity?.strategy).toEqual({ $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: 'web.shop.serviceaccount.identity.meshbus.cluster.local' } });
+    expect(a.authorityOverride).toEqual({ authorityOverride: 'web.shop.svc.cluster.local:8080' });
+    expect(a.meshbusGateway).toEqual({
+      cluster: 'east',
+      identity: {
+        strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: 'gateway.meshbus-multicluster.serviceaccount.identity.meshbus.cluster.local' } },
+        serverName: { name: 'gateway.meshbus-multicluster.serviceaccount.identity.meshbus.cluster.local' },
+      },
+    });
+    // Survives the wire.
+    const decoded = destination.WeightedAddr.decode(destination.WeightedAddr.encode(a).finish());
+    expect(decoded.meshbusGateway).toEqual(a.meshbusGateway);
+    expect(decoded.authorityOverride).toEqual(a.authorityOverride);
+  });
+
+  it('sends a local endpoint without a gateway or authority override', () => {
+    const a = toWeightedAddr({ address: '10.0.0.1', port: 8080, weight: 1, identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local' });
+    expect(a.meshbusGateway).toBeUndefined();
+    expect(a.authorityOverride).toBeUndefined();
   });
 
   it('names the Workload behind the endpoint in resource_ref', () => {

@@ -19,7 +19,9 @@ function resource(group: string, kind: string, namespace: string, name: string, 
 }
 
 /**
- * The proxy API form of one endpoint of a set. HTTP/2 client settings
+ * The proxy API form of one endpoint of a set. An endpoint reached through a linked cluster's
+ * gateway gets `authority_override` (the authority to ask the gateway for) and the meshbus
+ * extension `meshbus_gateway` (the gateway's cluster and identity). HTTP/2 client settings
  * (`http2`) stay unset: endpoint sets carry none, so proxies keep their defaults.
  */
 export function toWeightedAddr(e: Endpoint): destination.WeightedAddr {
@@ -39,6 +41,15 @@ export function toWeightedAddr(e: Endpoint): destination.WeightedAddr {
   else if (e.protocolHint === 'opaque') {
     addr.protocolHint = { protocol: { $case: 'opaque', opaque: {} } };
     if (e.opaqueTransportPort) addr.protocolHint.opaqueTransport = { inboundPort: e.opaqueTransportPort };
+  }
+  if (e.gateway) {
+    // Mirrored from a linked cluster: the address is that cluster's gateway, the identity the remote
+    // workload's. The proxy asks the gateway for the service's authority in the remote cluster.
+    addr.authorityOverride = { authorityOverride: e.gateway.authority };
+    addr.meshbusGateway = {
+      cluster: e.gateway.cluster,
+      identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: e.gateway.identity } }, serverName: { name: e.gateway.identity } },
+    };
   }
   const group = e.workload ? workloadGroups[e.workload.kind] : undefined;
   if (e.workload && group !== undefined) addr.resourceRef = resource(group, e.workload.kind, e.workload.namespace, e.workload.name);

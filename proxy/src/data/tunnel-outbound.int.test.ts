@@ -1,0 +1,114 @@
+import { once } from 'node:events';
+import { createServer as createHttpServer, request as httpRequest, type Server as HttpServer } from 'node:http';
+import { connect as netConnect, type AddressInfo, type Server } from 'node:net';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '@meshbus/runtime';
+import { anyone, authz, everywhere, http1Server, inboundHttpRoute, prefixMatch, byDefault } from '../inbound/test-policy.js';
+import { ProxyMetrics } from '../metrics/index.js';
+import { MeshTls, TUNNEL_ALPN } from '../tls/index.js';
+import { createTestMesh, TestCertificateSource, type TestMesh } from '../tls/test-fixtures.js';
+import { tcpAddress } from './discovery.js';
+import { InboundProxy } from './inbound-proxy.js';
+import { OutboundProxy } from './outbound-proxy.js';
+import { TestDiscovery } from './test-fixtures.js';
+import { servicePolicy } from './transparent-test-policies.js';
+
+// An HTTP request from the outbound proxy to a mirrored service's endpoint: through a real test
+// gateway (mesh TLS with the gateway's certificate, CONNECT) to a real inbound proxy of the
+// remote workload, which sees the client's identity and the remote authority.
+
+const clientId = 'web.shop.serviceaccount.identity.meshbus.test';
+const remoteId = 'api.shop.serviceaccount.identity.meshbus.test';
+const gatewayId = 'gateway.mc.serviceaccount.identity.meshbus.test';
+const mirrored = 'api-east.shop.svc.cluster.local:8080';
+
+const listen = async (server: Server | HttpServer): Promise<number> => {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+};
+
+describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
+  let mesh: TestMesh;
+  let workload: HttpServer;
+  let peer: InboundProxy;
+  let gateway: Server;
+  let client: OutboundProxy;
+  let registry: Registry;
+  const connects: string[] = [];
+
+  beforeAll(async () => {
+    mesh = createTestMesh();
+    workload = createHttpServer((req, res) => res.end(`host=${req.headers.host} client=${String(req.headers['l5d-client-id'] ?? '')}`));
+    const workloadPort = await listen(workload);
+    const route = inboundHttpRoute(byDefault('all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')]);
+    const peerTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(remoteId)) });
+    peer = new InboundProxy({ tls: peerTls, policy: () => http1Server([authz(anyone, { networks: everywhere })], [route]), ports: [workloadPort], metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), detectTimeoutMs: 300 });
+    await peer.listen('127.0.0.1', 0);
+    const gatewayTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(gatewayId)), serverAlpn: [TUNNEL_ALPN] });
+    gateway = gatewayTls.createServer(({ socket }) => {
+      let head = Buffer.alloc(0);
+      const onData = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        socket.off('data', onData);
+        connects.push(head.subarray(0, head.indexOf('\r\n')).toString());
+        const upstream = netConnect({ host: '127.0.0.1', port: peer.port }, () => {
+          socket.write('HTTP/1.1 200 OK\r\n\r\n');
+          upstream.write(head.subarray(end + 4));
+          socket.pipe(upstream).pipe(socket);
+        });
+        upstream.on('error', () => socket.destroy());
+        socket.on('error', () => upstream.destroy());
+      };
+      socket.on('data', onData);
+    });
+    const gatewayPort = await listen(gateway);
+    const discovery = new TestDiscovery();
+    discovery.byAuthority.set(mirrored, servicePolicy('api-east', 'shop', 8080));
+    discovery.paths.set(mirrored, [
+      {
+        addr: tcpAddress(`127.0.0.1:${gatewayPort}`),
+        weight: 1,
+        metricLabels: {},
+        tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: remoteId } } },
+        authorityOverride: { authorityOverride: `api.shop.svc.cluster.local:${workloadPort}` },
+        meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } } },
+      },
+    ]);
+    registry = new Registry();
+    const clientTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(clientId)) });
+    client = new OutboundProxy({ tls: clientTls, discovery, metrics: new ProxyMetrics(registry), logger: silentLogger(), policyTimeoutMs: 500 });
+    await client.listen('127.0.0.1', 0);
+  });
+  afterAll(async () => {
+    await client?.close(100);
+    await peer?.close(100);
+    gateway?.close();
+    workload?.close();
+  });
+
+  const get = (): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: client.port, path: '/hello', headers: { host: mirrored }, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('tunnels through the gateway, and the remote workload sees the remote authority and the client identity', async () => {
+    const first = await get();
+    expect(first.status).toBe(200);
+    expect(first.body).toMatch(new RegExp(`^host=api\\.shop\\.svc\\.cluster\\.local:\\d+ client=${clientId.replace(/\./g, '\\.')}$`));
+    // A second request shares the tunnel's HTTP/2 session.
+    expect((await get()).status).toBe(200);
+    expect(connects).toHaveLength(1);
+    expect(connects[0]).toMatch(/^CONNECT api\.shop\.svc\.cluster\.local:\d+ HTTP\/1\.1$/);
+    expect(await registry.getSingleMetricAsString('outbound_tunnel_connect_total')).toContain('outbound_tunnel_connect_total{gateway_cluster="east",result="ok"} 1');
+  });
+});
