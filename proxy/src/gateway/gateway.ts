@@ -138,6 +138,14 @@ export class MulticlusterGateway {
     };
     socket.on('data', onData);
     socket.on('end', onEnd);
+    // A client gone before its CONNECT was complete (a reset) leaves nothing to answer.
+    socket.once('close', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.tunnels.inc({ result: 'malformed' });
+      this.options.logger.debug({ client, clientId: clientId ?? null }, 'tunnel client closed before a complete CONNECT');
+    });
   }
 
   private async relay(socket: TLSSocket, authority: string, rest: Buffer, log: { client: string; clientId: string | null; started: number }): Promise<void> {
