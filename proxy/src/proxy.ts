@@ -1,7 +1,8 @@
 /*
  * The proxy: the composition of its libraries beside one workload. It gets
  * its certificate through Identity, watches the control plane, and runs the
- * outbound, inbound and admin listeners. See docs/proxy.md.
+ * outbound, inbound and admin listeners; in gateway mode, the multicluster
+ * gateway's tunnel listener and the admin listener only. See docs/proxy.md.
  */
 import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
@@ -23,6 +24,7 @@ import {
   type WatchHandle,
 } from './control/index.js';
 import { ControlDiscovery } from './data/discovery.js';
+import { DiscoveryResolver, MulticlusterGateway, trustDomainAllowList, TUNNEL_ALPN } from './gateway/index.js';
 import { InboundProxy } from './data/inbound-proxy.js';
 import { OutboundProxy } from './data/outbound-proxy.js';
 import { listenDualStack, TransparentOutbound, transparentInboundPort } from './data/transparent.js';
@@ -88,6 +90,8 @@ export class Proxy {
   private meshTls: MeshTls | undefined;
   private inboundProxy: InboundProxy | undefined;
   private outboundProxy: OutboundProxy | undefined;
+  /** Gateway mode's tunnel listener. */
+  private gateway: MulticlusterGateway | undefined;
   /** The outbound listener of transparent and ingress modes. */
   private transparentOutbound: TransparentOutbound | undefined;
   private state: State = 'initialized';
@@ -144,7 +148,8 @@ export class Proxy {
       observer: controlMetrics,
       logger: this.logger.child({ component: 'control' }),
     });
-    for (const port of config.inboundPorts) this.inboundWatches.set(port, this.control.inboundPolicy(port));
+    // A gateway serves no workload: it has no inbound policies to wait for.
+    if (config.mode !== 'gateway') for (const port of config.inboundPorts) this.inboundWatches.set(port, this.control.inboundPolicy(port));
     this.discovery = new ControlDiscovery(this.control, this.inboundWatches);
     this.tracer = createRequestTracer(options.tracing ?? tracingConfigFromEnv({}), { registry: this.registry, workload: config.workload, version: proxyVersion });
     if (config.accessLog !== 'off') this.accessLog = new AccessLog({ format: config.accessLog }, overrides.accessLogSink ?? ((line) => process.stdout.write(`${line}\n`)));
@@ -163,6 +168,12 @@ export class Proxy {
   /** Resolves when `POST /shutdown` asked the proxy to stop. */
   get shutdown(): Promise<void> {
     return this.shutdownRequested;
+  }
+
+  /** Gateway mode: the bound port of the tunnel listener (after {@link start}). */
+  get gatewayPort(): number {
+    if (!this.gateway) throw new Error('the proxy is not started in gateway mode');
+    return this.gateway.port;
   }
 
   /** The bound ports (after {@link start}). */
@@ -197,11 +208,21 @@ export class Proxy {
         : await readFile(anchors.path, 'utf8').catch((error: unknown) => {
             throw new Error(`MESHBUS_PROXY_TRUST_ANCHORS: cannot read ${anchors.path}: ${errorMessage(error)}`);
           });
-    const meshTls = new MeshTls({ trustAnchorsPem, certificates: this.certificates, logger: this.logger.child({ component: 'tls' }) });
+    const gatewayMode = config.mode === 'gateway';
+    const meshTls = new MeshTls({
+      trustAnchorsPem,
+      certificates: this.certificates,
+      logger: this.logger.child({ component: 'tls' }),
+      ...(gatewayMode ? { serverAlpn: [TUNNEL_ALPN] } : {}),
+    });
     meshTls.on('error', (error) => this.logger.error({ err: errorMessage(error) }, 'certificate refused; the previous one stays in use'));
     this.meshTls = meshTls;
     if (!this.certificates.current) await this.certificates.start();
     this.logger.info({ identity: meshTls.identity }, 'identity certificate obtained');
+    if (gatewayMode) {
+      await this.startGateway(meshTls);
+      return;
+    }
 
     const transparent = config.mode !== 'explicit';
     const inboundLogger = this.logger.child({ component: 'inbound' });
@@ -264,6 +285,31 @@ export class Proxy {
     this.logger.info({ ...this.ports, mode: config.mode, identity: meshTls.identity }, 'proxy started');
   }
 
+  /** Gateway mode: the tunnel listener on the proxy's Destination watches. */
+  private async startGateway(meshTls: MeshTls): Promise<void> {
+    const { config } = this;
+    const settings = config.multiclusterGateway ?? { listener: { host: PROXY_DEFAULTS.listenHost, port: PROXY_DEFAULTS.gatewayPort }, allowedIdentities: undefined };
+    this.gateway = new MulticlusterGateway({
+      tls: meshTls,
+      resolver: new DiscoveryResolver({
+        discovery: this.discovery,
+        peerInboundPort: this.options.peerInboundPort ?? config.listeners.inbound.port,
+        ...(this.options.policyTimeoutMs !== undefined ? { timeoutMs: this.options.policyTimeoutMs } : {}),
+      }),
+      allowed: settings.allowedIdentities ?? trustDomainAllowList(meshTls.identity ?? config.workload.identity),
+      clusterDomain: config.clusterDomain,
+      registry: this.registry,
+      metrics: this.metrics,
+      accessLog: this.accessLog,
+      logger: this.logger.child({ component: 'gateway' }),
+    });
+    await this.gateway.listen(settings.listener.host, settings.listener.port);
+    this.telemetry?.start();
+    this.tap?.start();
+    this.state = 'started';
+    this.logger.info({ gateway: this.gateway.port, admin: this.admin.port, mode: config.mode, identity: meshTls.identity }, 'proxy started');
+  }
+
   /** The ports of the proxy's listeners bound so far, but for `except`'s own. */
   private listenerPorts(except?: 'inbound' | 'outbound'): number[] {
     const bound = (get: () => number): number[] => {
@@ -289,7 +335,7 @@ export class Proxy {
   private async stopNow(): Promise<void> {
     this.state = 'stopping';
     const grace = this.config.shutdownGraceMs;
-    await Promise.all([this.transparentOutbound?.close(), this.outboundProxy?.close(grace), this.inboundProxy?.close(grace)]);
+    await Promise.all([this.transparentOutbound?.close(), this.outboundProxy?.close(grace), this.inboundProxy?.close(grace), this.gateway?.close(grace)]);
     // Spans still queued go to the collector (within its export timeout); a dead one costs only them.
     await this.tracer.shutdown().catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'spans could not be sent at shutdown'));
     await this.telemetry?.close();

@@ -145,8 +145,13 @@ describe('proxyConfigFromEnv', () => {
     [{ MESHBUS_PROXY_PORT_MAPPINGS: '7000=api.shop:8080,7000=db.shop:1' }, /^MESHBUS_PROXY_PORT_MAPPINGS: local port 7000 is mapped twice/],
     [{ MESHBUS_PROXY_PORT_MAPPINGS: '4143=api.shop:8080' }, /^MESHBUS_PROXY_PORT_MAPPINGS: local port 4143 is the inbound listener's/],
     [{ MESHBUS_PROXY_SKIP_PORTS: '-1' }, /^MESHBUS_PROXY_SKIP_PORTS: "-1" is not a port/],
-    [{ MESHBUS_PROXY_MODE: 'Transparent' }, /^MESHBUS_PROXY_MODE must be one of explicit, transparent, ingress, got "Transparent"/],
-    [{ MESHBUS_PROXY_MODE: 'sidecar' }, /^MESHBUS_PROXY_MODE must be one of explicit, transparent, ingress, got "sidecar"/],
+    [{ MESHBUS_PROXY_MODE: 'Transparent' }, /^MESHBUS_PROXY_MODE must be one of explicit, transparent, ingress, gateway, got "Transparent"/],
+    [{ MESHBUS_PROXY_MODE: 'sidecar' }, /^MESHBUS_PROXY_MODE must be one of explicit, transparent, ingress, gateway, got "sidecar"/],
+    [{ MESHBUS_PROXY_GATEWAY_ADDR: '0.0.0.0:4180' }, /^MESHBUS_PROXY_GATEWAY_ADDR is for MESHBUS_PROXY_MODE=gateway only \(the mode is explicit\)/],
+    [{ MESHBUS_PROXY_MODE: 'transparent', MESHBUS_PROXY_GATEWAY_ALLOWED_IDENTITIES: '*.shop.example.org' }, /^MESHBUS_PROXY_GATEWAY_ALLOWED_IDENTITIES is for MESHBUS_PROXY_MODE=gateway only/],
+    [{ MESHBUS_PROXY_MODE: 'gateway', MESHBUS_PROXY_GATEWAY_ADDR: '4191' }, /^MESHBUS_PROXY_GATEWAY_ADDR: port 4191 is also the admin listener's/],
+    [{ MESHBUS_PROXY_MODE: 'gateway', MESHBUS_PROXY_GATEWAY_ADDR: 'gateway' }, /^MESHBUS_PROXY_GATEWAY_ADDR/],
+    [{ MESHBUS_PROXY_MODE: 'gateway', MESHBUS_PROXY_GATEWAY_ALLOWED_IDENTITIES: 'web*.shop' }, /^MESHBUS_PROXY_GATEWAY_ALLOWED_IDENTITIES: "web\*.shop": a \* may only/],
     [{ MESHBUS_PROXY_LOG_LEVEL: 'loud' }, /^MESHBUS_PROXY_LOG_LEVEL must be one of/],
     [{ MESHBUS_PROXY_LOG_FORMAT: 'xml' }, /^MESHBUS_PROXY_LOG_FORMAT must be json or plain/],
     [{ MESHBUS_PROXY_ACCESS_LOG: 'common' }, /^MESHBUS_PROXY_ACCESS_LOG must be off, apache or json/],
@@ -176,8 +181,18 @@ describe('MESHBUS_PROXY_TAP and MESHBUS_PROXY_TAP_HEADERS', () => {
 });
 
 describe('MESHBUS_PROXY_MODE', () => {
-  it.each(['explicit', 'transparent', 'ingress'] as const)('reads %s', (mode) => {
+  it.each(['explicit', 'transparent', 'ingress', 'gateway'] as const)('reads %s', (mode) => {
     expect(proxyConfigFromEnv({ ...base, MESHBUS_PROXY_MODE: mode }).mode).toBe(mode);
+  });
+
+  it('gives gateway mode its listener (0.0.0.0:4180 by default) and allow-list', () => {
+    const defaults = proxyConfigFromEnv({ ...base, MESHBUS_PROXY_MODE: 'gateway' });
+    expect(defaults.multiclusterGateway).toEqual({ listener: { host: '0.0.0.0', port: 4180 }, allowedIdentities: undefined });
+    const set = proxyConfigFromEnv({ ...base, MESHBUS_PROXY_MODE: 'gateway', MESHBUS_PROXY_GATEWAY_ADDR: '127.0.0.1:5180', MESHBUS_PROXY_GATEWAY_ALLOWED_IDENTITIES: 'web.shop.example.org,*.billing.example.org' });
+    expect(set.multiclusterGateway?.listener).toEqual({ host: '127.0.0.1', port: 5180 });
+    expect([...(set.multiclusterGateway?.allowedIdentities?.exact ?? [])]).toEqual(['web.shop.example.org']);
+    expect(set.multiclusterGateway?.allowedIdentities?.suffixes).toEqual(['.billing.example.org']);
+    expect(proxyConfigFromEnv(base).multiclusterGateway).toBeUndefined();
   });
 });
 

@@ -1,5 +1,6 @@
 import { ConfigError, identityName, isDnsLabel, isDnsSubdomain, isIpAddress, errorMessage } from '@meshbus/core';
 import { envDuration, envString, isLogLevel, logLevels, parseHostPort, type Env } from '@meshbus/runtime';
+import { parseAllowedIdentities, type IdentityAllowList } from '../gateway/allow-list.js';
 import { DEFAULT_TAP_HEADERS, tapHeaderAllowlist } from '../tap/sessions.js';
 
 /** How the proxy connects to the gateways. */
@@ -45,11 +46,21 @@ export type AccessLogFormat = 'off' | 'apache' | 'json';
  * - `transparent`: iptables rules (proxy-init) redirect the pod's TCP to the listeners, and the
  *   proxy carries each connection to its original destination by that address's policy;
  * - `ingress`: transparent, but HTTP is routed by `l5d-dst-override` (or the Host) instead of the
- *   original destination, for ingress controllers.
+ *   original destination, for ingress controllers;
+ * - `gateway`: the multicluster gateway: no workload, a mesh TLS listener that relays CONNECT
+ *   tunnels of linked clusters' proxies to this cluster's services (docs/proxy.md#gateway-mode).
  */
-export type ProxyMode = 'explicit' | 'transparent' | 'ingress';
+export type ProxyMode = 'explicit' | 'transparent' | 'ingress' | 'gateway';
 
-export const proxyModes: readonly ProxyMode[] = ['explicit', 'transparent', 'ingress'];
+export const proxyModes: readonly ProxyMode[] = ['explicit', 'transparent', 'ingress', 'gateway'];
+
+/** The multicluster gateway's settings (gateway mode only). */
+export interface MulticlusterGatewayConfig {
+  /** `MESHBUS_PROXY_GATEWAY_ADDR`. @default 0.0.0.0:4180 */
+  readonly listener: { readonly host: string; readonly port: number };
+  /** `MESHBUS_PROXY_GATEWAY_ALLOWED_IDENTITIES`; undefined admits every identity of the trust domain. */
+  readonly allowedIdentities: IdentityAllowList | undefined;
+}
 
 /** The proxy's typed configuration, as {@link proxyConfigFromEnv} reads it. */
 export interface ProxyConfig {
@@ -94,6 +105,8 @@ export interface ProxyConfig {
   readonly telemetryIntervalMs?: number;
   /** `meshbus tap` on this proxy (`MESHBUS_PROXY_TAP`, `MESHBUS_PROXY_TAP_HEADERS`). @default on, the default header allowlist */
   readonly tap?: TapConfig;
+  /** Gateway mode: the tunnel listener and who may use it; undefined in the other modes. */
+  readonly multiclusterGateway?: MulticlusterGatewayConfig;
 }
 
 /** Whether the proxy answers tap sessions, and which headers its records may carry. */
@@ -121,6 +134,7 @@ export const PROXY_DEFAULTS = {
   outboundPort: 4140,
   inboundPort: 4143,
   adminPort: 4191,
+  gatewayPort: 4180,
   adminHost: '127.0.0.1',
   listenHost: '0.0.0.0',
   workloadAddress: '127.0.0.1',
@@ -289,6 +303,17 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
     inbound: listener(env, `${P}INBOUND_ADDR`, PROXY_DEFAULTS.listenHost, PROXY_DEFAULTS.inboundPort),
     admin: listener(env, `${P}ADMIN_ADDR`, PROXY_DEFAULTS.adminHost, PROXY_DEFAULTS.adminPort),
   };
+  let multiclusterGateway: MulticlusterGatewayConfig | undefined;
+  if (mode === 'gateway') {
+    const gatewayListener = listener(env, `${P}GATEWAY_ADDR`, PROXY_DEFAULTS.listenHost, PROXY_DEFAULTS.gatewayPort);
+    if (gatewayListener.port !== 0 && gatewayListener.port === listeners.admin.port) throw new ConfigError(`${P}GATEWAY_ADDR: port ${gatewayListener.port} is also the admin listener's`);
+    const allowed = envString(env, `${P}GATEWAY_ALLOWED_IDENTITIES`);
+    multiclusterGateway = { listener: gatewayListener, allowedIdentities: allowed === undefined ? undefined : parseAllowedIdentities(allowed, `${P}GATEWAY_ALLOWED_IDENTITIES`) };
+  } else {
+    for (const name of [`${P}GATEWAY_ADDR`, `${P}GATEWAY_ALLOWED_IDENTITIES`]) {
+      if (envString(env, name) !== undefined) throw new ConfigError(`${name} is for ${P}MODE=gateway only (the mode is ${mode})`);
+    }
+  }
   const taken = new Map<number, string>();
   for (const [which, l] of Object.entries(listeners)) {
     if (l.port === 0) continue;
@@ -347,5 +372,6 @@ export function proxyConfigFromEnv(env: Env): ProxyConfig {
     accessLog,
     telemetryIntervalMs,
     tap,
+    ...(multiclusterGateway ? { multiclusterGateway } : {}),
   };
 }

@@ -4,6 +4,7 @@ export {
   proxyConfigFromEnv,
   type AccessLogFormat,
   type GatewayTransport,
+  type MulticlusterGatewayConfig,
   type PortMapping,
   type ProxyConfig,
   type StreamLimits,
