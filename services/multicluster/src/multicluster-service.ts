@@ -4,6 +4,7 @@ import { ensureStreamConfig, ensureStreams, JetStreamPublisher, LeaderElection, 
 import { busValidator, streams, subjects, type EventDataMap } from '@meshbus/bus-schemas';
 import type { MeshResources, ResourceSource } from '@meshbus/manifests';
 import { errorMessage, Gauge, type Logger, type Service, type ServiceHost, type ServiceState } from '@meshbus/runtime';
+import { linkStreamConfig, linkStreamName } from '@meshbus/local-nats';
 import type { MulticlusterConfig } from './config.js';
 import { computeExports, endpointSetKey, type LocalService, type PublishedEndpoints } from './exports.js';
 import { computeMirrors, mirrorChanges, nextMirrorDeadline, type LinkHealth, type LinkObservation, type LinkStatus, type MirroredService, type ServiceExport } from './mirror.js';
@@ -15,16 +16,6 @@ export interface MulticlusterService extends Service {
   readonly adminUrl: string;
   /** The links as last computed. */
   readonly links: readonly LinkStatus[];
-}
-
-/** West's stream of what `remote` exports, as the leaf node link delivers it. */
-export function linkStreamName(remote: string): string {
-  return `MESHBUS_LINK_${remote.toUpperCase().replace(/-/g, '_')}`;
-}
-
-/** The JetStream API of a linked cluster's domain and where it delivers to this cluster. */
-function linkSource(local: string, remote: string): { name: string; external: { api: string; deliver: string } } {
-  return { name: streams.exports.name, external: { api: `$JS.${remote}.API`, deliver: `meshbus.link.${local}.${remote}` } };
 }
 
 /** The bus schemas want at least one port and one gateway address; the computation never makes an empty list of either. */
@@ -133,7 +124,7 @@ export class MulticlusterServiceImpl implements MulticlusterService {
     const common = { retention: RetentionPolicy.Limits, max_msgs_per_subject: 1, discard: DiscardPolicy.Old, storage: StorageType.File, num_replicas: config.streamReplicas, duplicate_window: nanos(60_000) };
     await ensureStreamConfig(jsm, { ...common, name: streams.exports.name, subjects: [...streams.exports.subjects], description: 'meshbus exports: what this cluster offers linked clusters' }, { logger });
     for (const remote of config.links) {
-      await ensureStreamConfig(jsm, { ...common, name: linkStreamName(remote), sources: [linkSource(config.cluster, remote)], description: `meshbus link: what cluster ${remote} exports, as received` }, { logger });
+      await ensureStreamConfig(jsm, { ...common, name: linkStreamName(remote), sources: linkStreamConfig(config.cluster, remote).sources, description: `meshbus link: what cluster ${remote} exports, as received` }, { logger });
     }
     const validator = busValidator();
     this.publisher = new JetStreamPublisher({ js: nc.jetstream(), validator, source: `/meshbus/multicluster/${config.replicaId}`, registry: this.host.registry, term: () => this.election?.term });
