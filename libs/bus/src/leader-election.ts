@@ -79,7 +79,17 @@ export class LeaderElection {
 
   async start(): Promise<void> {
     const js = this.options.nc.jetstream();
-    this.kv = await js.views.kv(leaseBucket, { history: 1, replicas: this.options.replicas ?? 1 });
+    // A JetStream cluster still electing stream leaders, or busy creating the
+    // other replicated streams, can let the bucket's look-up time out: try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.kv = await js.views.kv(leaseBucket, { history: 1, replicas: this.options.replicas ?? 1 });
+        break;
+      } catch (err) {
+        if ((err as { code?: unknown })?.code !== 'TIMEOUT' || attempt >= 6 || this.stopped) throw err;
+        this.options.logger.warn({ bucket: leaseBucket, attempt }, 'JetStream did not answer in time while opening the lease bucket; trying again');
+      }
+    }
     void this.runWatch();
     // The watch tells a standby of every renewal at once; a read now and then
     // covers a watch whose consumer was lost with a NATS node.
