@@ -7,7 +7,16 @@ export interface PolicyInputs {
   readonly resources: MeshResources;
   /** Workloads registered over the bus; a manifest Workload of the same namespace and name wins. */
   readonly registered: readonly Workload[];
+  /**
+   * Which service ports have a ready endpoint, by {@link readinessKey}; a
+   * port missing from the map has none. Only failover routes read it. Absent:
+   * every port counts as ready.
+   */
+  readonly readiness?: ReadonlyMap<string, boolean>;
 }
+
+/** Key of a service port's readiness: `<namespace>/<service>/<port>`. */
+export const readinessKey = (namespace: string, service: string, port: number): string => `${namespace}/${service}/${port}`;
 
 /** Key of an inbound policy: `<namespace>/<workload>`. */
 export const inboundKey = (namespace: string, workload: string): string => `${namespace}/${workload}`;

@@ -15,6 +15,7 @@ import type {
 } from '@meshbus/manifests';
 import { grpcStatusNames } from '@meshbus/manifests';
 import type { Reader, Route } from './lookup.js';
+import { failoverProblemOf } from './failover.js';
 import { compareStrings } from './resource-keys.js';
 import { routeTarget, serverMismatch, servicePortMismatch } from './protocols.js';
 import { allNetworks, type PolicySettings } from './settings.js';
@@ -260,6 +261,8 @@ function retryProblem(route: HttpRoute | GrpcRoute): Problem | undefined {
 function checkRoute(route: HttpRoute | GrpcRoute, reader: Reader): ResourceCheck {
   const retry = retryProblem(route);
   if (retry) return invalid(retry);
+  const failover = failoverProblemOf(route);
+  if (failover) return invalid({ code: 'InvalidResource', message: failover });
   const unresolvedRefs: string[] = [];
   for (const [i, rule] of route.rules.entries()) {
     const problem = checkFilters(rule.filters, route, reader, `rule ${i + 1}`);

@@ -13,6 +13,7 @@ import type {
   Workload,
 } from '@meshbus/manifests';
 import { compareStrings, readKey } from './resource-keys.js';
+import { readinessKey } from './api.js';
 
 /** A route with a parentRef to a Server or a Service. */
 export type Route = HttpRoute | GrpcRoute;
@@ -76,6 +77,8 @@ export class Lookup {
   readonly authorizationsByTarget = new Map<string, AuthorizationPolicy[]>();
   readonly routesByParent = new Map<string, Route[]>();
   readonly rateLimitsByServer = new Map<string, HttpLocalRateLimitPolicy[]>();
+  /** Ready service ports by `readinessKey` (undefined: every port counts as ready). */
+  readiness: ReadonlyMap<string, boolean> | undefined;
 
   /** Puts `after` in place of `before`: the same resource (kind, namespace and name), either absent. */
   replace(before: LookupResource | undefined, after: LookupResource | undefined): void {
@@ -215,6 +218,13 @@ export class Reader {
     const key = readKey.rateLimitsOf(namespace, server);
     this.reads.add(key);
     return this.lookup.rateLimitsByServer.get(key) ?? [];
+  }
+
+  /** Whether port `port` of Service `namespace/name` has a ready endpoint. */
+  ready(namespace: string, name: string, port: number): boolean {
+    const key = readinessKey(namespace, name, port);
+    this.reads.add(readKey.readiness(key));
+    return this.lookup.readiness === undefined || this.lookup.readiness.get(key) === true;
   }
 
   read(key: string): void {

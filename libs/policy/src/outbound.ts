@@ -12,6 +12,7 @@ import type {
 import type { BackendRef, GrpcRoute, HttpRoute, RetrySpec, Service, TimeoutsSpec } from '@meshbus/manifests';
 import { statusKey } from './api.js';
 import { apiGroup, backendProblemOf } from './checks.js';
+import { failoverPrimaryOf, failoverWeights } from './failover.js';
 import type { Route } from './lookup.js';
 import { compareStrings, policyStatusKey } from './resource-keys.js';
 import { faultInjectionRefs, grpcFilters, grpcMatch, hostMatches, httpFilters, httpMatch, orderRoutes } from './routes.js';
@@ -138,6 +139,20 @@ function backendsOf(refs: readonly BackendRef[], route: Route, service: Service,
   });
 }
 
+/**
+ * The backends of a rule with their effective weights: a route with a
+ * failover annotation takes the primary out while it has no ready endpoint.
+ */
+function ruleBackends(refs: readonly BackendRef[], route: Route, service: Service, port: number, ctx: UnitContext): OutboundBackend[] {
+  const backends = backendsOf(refs, route, service, port, ctx);
+  const primaryName = failoverPrimaryOf(route);
+  const primary = refs.findIndex((ref) => ref.name === primaryName);
+  if (primaryName === undefined || primary < 0) return backends;
+  const readiness = backends.map((b) => ({ weight: b.weight, ready: b.service !== undefined && ctx.reader.ready(b.service.namespace, b.service.name, b.service.port) }));
+  const weights = failoverWeights(readiness, primary);
+  return backends.map((b, i) => (b.weight === weights[i] ? b : { ...b, weight: weights[i]! }));
+}
+
 function routeMeta(route: Route) {
   return { group: apiGroup(route.apiVersion), kind: route.kind, namespace: route.namespace, name: route.name };
 }
@@ -152,7 +167,7 @@ function outboundHttpRoute(route: HttpRoute, service: Service, port: number, ctx
       return {
         matches: rule.matches.map(httpMatch),
         ...(filters.length > 0 ? { filters } : {}),
-        backends: backendsOf(rule.backendRefs, route, service, port, ctx),
+        backends: ruleBackends(rule.backendRefs, route, service, port, ctx),
         ...(timeouts ? { timeouts } : {}),
         ...(retry ? { retry } : {}),
       };
@@ -172,7 +187,7 @@ function outboundGrpcRoute(route: GrpcRoute, service: Service, port: number, ctx
       return {
         matches: rule.matches.map(grpcMatch),
         ...(filters.length > 0 ? { filters } : {}),
-        backends: backendsOf(rule.backendRefs, route, service, port, ctx),
+        backends: ruleBackends(rule.backendRefs, route, service, port, ctx),
         ...(timeouts ? { timeouts } : {}),
         ...(retry ? { retry } : {}),
       };

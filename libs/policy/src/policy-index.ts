@@ -151,6 +151,7 @@ class PolicyIndex implements PolicyComputation {
 
     // The lookup takes in every change first: what a change invalidates is worked out on the new state.
     const invalidated = new Set<string>();
+    this.#updateReadiness(inputs.readiness, invalidated);
     const changedServers: Server[] = [];
     const statusDirty = new Set<string>();
     const added: string[] = [];
@@ -222,6 +223,20 @@ class PolicyIndex implements PolicyComputation {
       }
     }
     return changes;
+  }
+
+  /** Takes in the new readiness, invalidating the ports whose readiness changed. */
+  #updateReadiness(next: ReadonlyMap<string, boolean> | undefined, invalidated: Set<string>): void {
+    const before = this.#lookup.readiness;
+    if (before === next) return;
+    this.#lookup.readiness = next;
+    if (before === undefined || next === undefined) {
+      for (const key of this.#readers.keys()) if (key.startsWith('ready|')) invalidated.add(key);
+      return;
+    }
+    const isReady = (m: ReadonlyMap<string, boolean>, key: string) => m.get(key) === true;
+    for (const key of before.keys()) if (isReady(before, key) !== isReady(next, key)) invalidated.add(readKey.readiness(key));
+    for (const key of next.keys()) if (isReady(before, key) !== isReady(next, key)) invalidated.add(readKey.readiness(key));
   }
 
   #updateStatus(key: string, changes: OutputChanges): void {

@@ -18,6 +18,8 @@ export const readKey = {
   rateLimitsOf: (namespace: string, server: string) => `ratelimit|${namespace}|${server}`,
   /** Which Servers select this workload. */
   serversSelecting: (namespace: string, workload: string) => `selects|${namespace}|${workload}`,
+  /** Whether a service port has a ready endpoint (see `readinessKey`). */
+  readiness: (key: string) => `ready|${key}`,
 } as const;
 
 /** The status key of a policy resource. */
