@@ -84,7 +84,7 @@ export class ProblemAwareComputation implements PolicyComputation {
   constructor(private readonly inner: PolicyComputation) {}
 
   update(inputs: PolicyServiceInputs): PolicyChanges {
-    const changes = this.inner.update({ resources: inputs.resources, registered: inputs.registered });
+    const changes = this.inner.update({ resources: inputs.resources, registered: inputs.registered, ...(inputs.readiness ? { readiness: inputs.readiness } : {}) });
     const next = problemsByKey(inputs.problems ?? []);
     let statuses: Set<string> | undefined;
     for (const key of new Set([...this.#problems.keys(), ...next.keys()])) {

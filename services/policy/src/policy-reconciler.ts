@@ -1,6 +1,6 @@
 import { StateReconciler, type Publisher, type PublishFailure, type RetryPolicy } from '@meshbus/bus';
 import { subjects, type PolicyRejected } from '@meshbus/bus-schemas';
-import type { ManifestProblem, MeshResources, Workload } from '@meshbus/manifests';
+import type { ManifestProblem, MeshResources, Service, Workload } from '@meshbus/manifests';
 import type { PolicyComputation } from '@meshbus/policy';
 import { Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
 import { changedSubjects, desiredPolicyState, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
@@ -42,6 +42,9 @@ export class PolicyReconciler {
   #resources: MeshResources | undefined;
   #registered: readonly Workload[] = [];
   #problems: readonly ManifestProblem[] = [];
+  #mirrors: readonly Service[] = [];
+  #readiness: ReadonlyMap<string, boolean> | undefined;
+  #merged: { resources: MeshResources; mirrors: readonly Service[]; value: MeshResources } | undefined;
   #inputsChanged = false;
   #computed = false;
   #knownRejections = new Set<string>();
@@ -112,6 +115,14 @@ export class PolicyReconciler {
     this.schedule();
   }
 
+  /** The mirrored services (as Services) or the readiness of service ports changed on the bus. */
+  busServicesChanged(mirrors: readonly Service[], readiness: ReadonlyMap<string, boolean>): void {
+    this.#mirrors = mirrors;
+    this.#readiness = readiness;
+    this.#inputsChanged = true;
+    this.schedule();
+  }
+
   /** A policy subject changed on the bus (or went away). */
   busChanged(subject: string): void {
     this.#state.busChanged(subject);
@@ -153,7 +164,12 @@ export class PolicyReconciler {
 
   #recompute(resources: MeshResources): string[] {
     const end = this.#metrics.recompute.startTimer();
-    const inputs: PolicyServiceInputs = { resources, registered: this.#registered, problems: this.#problems };
+    const inputs: PolicyServiceInputs = {
+      resources: this.#withMirrors(resources),
+      registered: this.#registered,
+      problems: this.#problems,
+      ...(this.#readiness ? { readiness: this.#readiness } : {}),
+    };
     const changes = this.#options.computation.update(inputs);
     end();
     this.#computed = true;
@@ -166,6 +182,19 @@ export class PolicyReconciler {
       if (this.#options.isLeader()) this.#unannounced.push(r);
     }
     return changedSubjects(changes);
+  }
+
+  /** The resources with the mirrored services among their Services (a local Service of the same name wins). */
+  #withMirrors(resources: MeshResources): MeshResources {
+    const mirrors = this.#mirrors;
+    if (mirrors.length === 0) return resources;
+    const held = this.#merged;
+    if (held?.resources === resources && held.mirrors === mirrors) return held.value;
+    const local = new Set(resources.services.map((s) => `${s.namespace}/${s.name}`));
+    const services = [...resources.services, ...mirrors.filter((m) => !local.has(`${m.namespace}/${m.name}`))];
+    const value = { ...resources, services };
+    this.#merged = { resources, mirrors, value };
+    return value;
   }
 
   async #announce(publisher: Publisher, p: RejectionPublication): Promise<'policyRejected'> {

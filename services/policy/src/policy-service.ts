@@ -6,6 +6,7 @@ import { errorMessage, Gauge, type Logger, type Service, type ServiceHost, type 
 import type { PolicyConfig } from './config.js';
 import { policyStateKind, policyStateKinds, type PolicyStateData } from './policy-state.js';
 import { PolicyReconciler } from './policy-reconciler.js';
+import { BusServices } from './bus-services.js';
 import { RegisteredWorkloads } from './registered-workloads.js';
 import type { ResourceSource } from '@meshbus/manifests';
 
@@ -28,6 +29,7 @@ export class PolicyServiceImpl implements PolicyService {
   private readonly logger: Logger;
   private readonly reconciler: PolicyReconciler;
   private readonly registered = new RegisteredWorkloads();
+  private readonly busServices = new BusServices();
   private readonly leaderGauge: Gauge;
   private view: StateView | undefined;
   private publisher: Publisher | undefined;
@@ -114,6 +116,9 @@ export class PolicyServiceImpl implements PolicyService {
     // The workloads already registered, before the first computation.
     for (const e of view.values('workloadRegistered')) this.registered.observe(e.natsSubject, e);
     this.reconciler.registeredChanged(this.registered.workloads);
+    // Mirrored services and the readiness of service ports, likewise.
+    for (const kind of ['mirroredService', 'endpointSet'] as const) for (const e of view.values(kind)) this.busServices.observe(e.natsSubject, e);
+    this.reconciler.busServicesChanged(this.busServices.services, this.busServices.readiness);
 
     const source = this.source;
     await source.start((meshResources, problems) => {
@@ -161,6 +166,8 @@ export class PolicyServiceImpl implements PolicyService {
     const kind = parseStateSubject(subject)?.kind;
     if (kind === 'workloads') {
       if (this.registered.observe(subject, value)) this.reconciler.registeredChanged(this.registered.workloads);
+    } else if (kind === 'mirrors' || kind === 'endpoints') {
+      if (this.busServices.observe(subject, value)) this.reconciler.busServicesChanged(this.busServices.services, this.busServices.readiness);
     } else if (policyStateKind(subject)) {
       this.reconciler.busChanged(subject);
     }
