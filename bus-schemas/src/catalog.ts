@@ -29,6 +29,7 @@ import type { ServiceExport } from './generated/service-export.js';
 import type { ClusterGateway } from './generated/cluster-gateway.js';
 import type { MirroredService } from './generated/mirrored-service.js';
 import type { LinkChanged } from './generated/link-changed.js';
+import type { FailoverChanged } from './generated/failover-changed.js';
 
 /** Prefix of every subject of this bus version. */
 export const subjectPrefix = 'meshbus.v1';
@@ -108,7 +109,8 @@ export type SchemaName =
   | 'service-export'
   | 'cluster-gateway'
   | 'mirrored-service'
-  | 'link-changed';
+  | 'link-changed'
+  | 'failover-changed';
 
 /** One kind of message on the bus. */
 export interface CatalogEntry {
@@ -377,6 +379,14 @@ export const catalog = {
     publisher: 'policy (leader)',
     description: 'A policy or route resource is invalid or conflicts with another; it is left out, and nothing else changes.',
   },
+  policyFailoverChanged: {
+    type: 'io.meshbus.v1.policy.failover-changed',
+    subject: `${subjectPrefix}.events.policy.failover.{namespace}.{route}`,
+    schema: 'failover-changed',
+    stream: 'events',
+    publisher: 'policy (leader)',
+    description: 'A rule of a failover route took its primary backend out (no ready endpoint), or returned to its declared weights.',
+  },
   podInjection: {
     type: 'io.meshbus.v1.injector.pod-injection',
     subject: `${subjectPrefix}.events.injector.pod.{result}`,
@@ -468,6 +478,7 @@ export interface EventDataMap {
   policyStatus: PolicyStatus;
   policyStatusDeleted: StateDeleted;
   policyRejected: PolicyRejected;
+  policyFailoverChanged: FailoverChanged;
   podInjection: PodInjection;
   metricsSummary: MetricsSummary;
   tapRequest: TapRequest;

@@ -263,6 +263,26 @@ export const eventExamples: { [K in EventKind]: EventExample<K> } = {
     source: '/meshbus/multicluster/multicluster-west-1',
     data: { reason: 'no heartbeat from east for 30.2s, past the grace period of 30s' },
   },
+  policyFailoverChanged: {
+    natsSubject: 'meshbus.v1.events.policy.failover.shop.web-split',
+    subject: 'shop/HTTPRoute/web-split',
+    source: '/meshbus/policy/policy-7f9c',
+    data: {
+      namespace: 'shop',
+      kind: 'HTTPRoute',
+      route: 'web-split',
+      rule: 1,
+      serviceNamespace: 'shop',
+      service: 'web',
+      port: 80,
+      primary: 'web',
+      failedOver: true,
+      backends: [
+        { namespace: 'shop', name: 'web', port: 80, weight: 0 },
+        { namespace: 'shop', name: 'web-east', port: 80, weight: 10 },
+      ],
+    },
+  },
   linkChanged: {
     natsSubject: 'meshbus.v1.events.multicluster.link.east',
     subject: 'east',

@@ -86,6 +86,8 @@ export const subjects = {
   mirroredService: (namespace: string, service: string) =>
     `${subjectPrefix}.state.mirrors.${token(namespace, 'namespace')}.${token(service, 'service')}`,
   allMirroredServices: `${subjectPrefix}.state.mirrors.>`,
+  /** A failover route's rule failed over or came back. */
+  policyFailoverChanged: (namespace: string, route: string) => `${subjectPrefix}.events.policy.failover.${token(namespace, 'namespace')}.${token(route, 'route')}`,
   linkChanged: (cluster: string) => `${subjectPrefix}.events.multicluster.link.${token(cluster, 'cluster')}`,
   allState: `${subjectPrefix}.state.>`,
   allEvents: `${subjectPrefix}.events.>`,
