@@ -97,6 +97,7 @@ export type {
 export type { PolicyDefaults, NamespacePolicyDefault } from './generated/policy-defaults.js';
 export type { PolicyStatus, PolicyCondition } from './generated/policy-status.js';
 export type { PolicyRejected } from './generated/policy-rejected.js';
+export type { FailoverChanged } from './generated/failover-changed.js';
 export type { PodInjection } from './generated/pod-injection.js';
 export { eventExamples, type EventExample } from './examples.js';
 export { asyncApiDocument, asyncApiYaml, messageReferenceMarkdown, replies, withMessageReference } from './asyncapi.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { JetStreamPublisher } from '@meshbus/bus';
-import { busValidator, streams, subjects, type EndpointSet, type MirroredService, type OutboundPolicy } from '@meshbus/bus-schemas';
+import { busValidator, streams, subjects, type EndpointSet, type FailoverChanged, type MirroredService, type OutboundPolicy } from '@meshbus/bus-schemas';
 import { createLogger } from '@meshbus/runtime';
 import { freePort, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,7 @@ describe('policy service: mirrored services as backends, and failover', () => {
   let own: NatsConnection;
   let multicluster: JetStreamPublisher;
   let destination: JetStreamPublisher;
+  const events: FailoverChanged[] = [];
 
   beforeAll(async () => {
     nats = await startNats();
@@ -99,6 +100,7 @@ describe('policy service: mirrored services as backends, and failover', () => {
     const logger = createLogger({ service: 'policy', level: 'warn', destination: { write: () => undefined } });
     service = createPolicyService(config, { logger, nc: own });
     await service.start();
+    nc.subscribe(subjects.policyFailoverChanged('shop', 'web-split'), { callback: (_e, m) => void events.push(JSON.parse(new TextDecoder().decode(m.data)) as FailoverChanged) });
     multicluster = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/meshbus/multicluster/test' });
     destination = new JetStreamPublisher({ js: nc.jetstream(), validator: busValidator(), source: '/meshbus/destination/test' });
   }, 30_000);
@@ -146,8 +148,13 @@ describe('policy service: mirrored services as backends, and failover', () => {
     // web has no ready endpoint: all traffic to web-east; then back.
     await destination.publish('endpointSet', subjects.endpoints('shop', 'web', 80), 'shop/web/80', webEndpoints([]));
     await waitForSplit('web=0, web-east=50', 'web down');
+    const failedOver = await waitFor(() => events.find((e) => e.failedOver), { timeoutMs: 20_000, what: 'policy.failover-changed (failed over)' });
+    expect(failedOver).toMatchObject({ namespace: 'shop', kind: 'HTTPRoute', route: 'web-split', rule: 1, service: 'web', port: 80, primary: 'web' });
+    expect(failedOver.backends.map((b) => `${b.name}=${b.weight}`)).toEqual(['web=0', 'web-east=50']);
     await destination.publish('endpointSet', subjects.endpoints('shop', 'web', 80), 'shop/web/80', webEndpoints(['10.0.0.1', '10.0.0.2']));
     await waitForSplit('web=50, web-east=50', 'web back');
+    await waitFor(() => events.length >= 2 && !events.at(-1)!.failedOver, { timeoutMs: 20_000, what: 'policy.failover-changed (back)' });
+    expect(events.map((e) => e.failedOver)).toEqual([true, false]);
 
     // Down again, then the mirror is not ready either: nothing is ready, the declared weights apply.
     await destination.publish('endpointSetDeleted', subjects.endpoints('shop', 'web', 80), 'shop/web/80', { reason: 'service removed' });

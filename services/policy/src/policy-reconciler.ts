@@ -1,8 +1,9 @@
 import { StateReconciler, type Publisher, type PublishFailure, type RetryPolicy } from '@meshbus/bus';
-import { subjects, type PolicyRejected } from '@meshbus/bus-schemas';
+import { subjects, type FailoverChanged, type PolicyRejected } from '@meshbus/bus-schemas';
 import type { ManifestProblem, MeshResources, Service, Workload } from '@meshbus/manifests';
 import type { PolicyComputation } from '@meshbus/policy';
 import { Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
+import { failoverStates } from './failover-events.js';
 import { changedSubjects, desiredPolicyState, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
 import { newRejections, planPublications, type RejectionPublication } from './publish-plan.js';
 import type { PolicyServiceInputs } from './manifest-problems.js';
@@ -44,6 +45,8 @@ export class PolicyReconciler {
   #problems: readonly ManifestProblem[] = [];
   #mirrors: readonly Service[] = [];
   #readiness: ReadonlyMap<string, boolean> | undefined;
+  /** Where each failover route's rule stands, by the keys of `failoverStates`. */
+  #failovers = new Map<string, FailoverChanged>();
   #merged: { resources: MeshResources; mirrors: readonly Service[]; value: MeshResources } | undefined;
   #inputsChanged = false;
   #computed = false;
@@ -181,7 +184,28 @@ export class PolicyReconciler {
       this.#logger.warn({ file: r.file, kind: r.kind, namespace: r.namespace, name: r.name, reason: r.reason, code: r.code }, 'policy resource rejected');
       if (this.#options.isLeader()) this.#unannounced.push(r);
     }
+    this.#failoverChanges(changes.outbound, inputs.resources);
     return changedSubjects(changes);
+  }
+
+  /** Announces each failover route's rule that failed over or came back (while leading). */
+  #failoverChanges(outbound: ReadonlySet<string>, resources: MeshResources): void {
+    const result = this.#options.computation.result;
+    for (const key of outbound) {
+      const now = failoverStates(key, result.outbound.get(key), resources);
+      for (const id of [...this.#failovers.keys()]) if (id.startsWith(`${key}|`) && !now.has(id)) this.#failovers.delete(id);
+      for (const [id, state] of now) {
+        const before = this.#failovers.get(id);
+        this.#failovers.set(id, state);
+        if ((before?.failedOver ?? false) === state.failedOver) continue;
+        this.#logger.info({ route: `${state.namespace}/${state.route}`, rule: state.rule, service: `${state.serviceNamespace}/${state.service}:${state.port}`, failedOver: state.failedOver }, state.failedOver ? 'failed over from the primary backend' : 'primary backend back');
+        const publisher = this.#options.publisher();
+        if (!publisher || !this.#options.isLeader()) continue;
+        publisher
+          .publish('policyFailoverChanged', subjects.policyFailoverChanged(state.namespace, state.route), `${state.namespace}/${state.kind}/${state.route}`, state)
+          .catch((err: unknown) => this.#logger.warn({ err: String(err), route: state.route }, 'could not publish policy.failover-changed'));
+      }
+    }
   }
 
   /** The resources with the mirrored services among their Services (a local Service of the same name wins). */
