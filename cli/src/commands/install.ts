@@ -224,7 +224,7 @@ export function registerInstallCommands(program: Command, context: CliContext): 
     run(context, async () => {
       const stored = flags.kubeconfig !== undefined ? await readInstalled(flags, context) : undefined;
       const values = composeValues({ ...(stored ? { stored: stored.values } : {}), files: valueFiles(flags, context), sets: flags.set, flags: flagValues(flags) });
-      const material = placeholderMaterial();
+      const material = placeholderMaterial(values);
       // Everything an installation with these values may hold, in HA or not, so nothing is left over.
       const variants: InstallValues[] = [values, { ...values, ha: true, gateway: { tls: true }, identity: { ...values.identity, issuer: { external: false } } }];
       const seen = new Set<string>();
@@ -253,9 +253,11 @@ export function registerInstallCommands(program: Command, context: CliContext): 
 }
 
 /** Stand-ins for key material where only the objects' names matter. */
-function placeholderMaterial(): InstallMaterial {
+function placeholderMaterial(values: InstallValues): InstallMaterial {
   const none = { caPem: '', certificatePem: '', privateKeyPem: '' };
+  const exportTo = values.multicluster?.exportTo ?? [];
   return {
+    ...(exportTo.length > 0 ? { linkPasswords: Object.fromEntries(exportTo.map((cluster) => [cluster, 'unused'])) } : {}),
     identity: { trustAnchorsPem: '', issuer: { certificatePem: '', privateKeyPem: '' } },
     injectorTls: none,
     gatewayTls: none,
