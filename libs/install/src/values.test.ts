@@ -105,6 +105,7 @@ describe('multicluster values', () => {
     ['a password in the values', { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'nats-leaf://a:7422', password: 'pw' }] }, 'multicluster.links.0.password: is not a known value'],
     ['exporting to itself', { enabled: true, clusterName: 'east', exportTo: ['east'] }, 'multicluster.exportTo.0: east is this cluster'],
     ['a gateway address by name', { enabled: true, clusterName: 'east', gateway: { addresses: ['gw.example:4180'] } }, 'multicluster.gateway.addresses.0: "gw.example:4180" must be <ip>:<port>'],
+    ['an empty identity list', { enabled: true, clusterName: 'east', gateway: { allowedIdentities: [] } }, 'multicluster.gateway.allowedIdentities: must NOT have fewer than 1 items'],
     ['a gateway address without a port', { enabled: true, clusterName: 'east', gateway: { addresses: ['203.0.113.7'] } }, 'multicluster.gateway.addresses.0'],
     ['a short grace', { enabled: true, clusterName: 'east', heartbeatInterval: '5s', grace: '10s' }, 'multicluster.grace: must be at least three heartbeat intervals (15000ms)'],
     ['a leaf node port out of range', { enabled: true, clusterName: 'east', leafnode: { port: 70000 } }, 'multicluster.leafnode.port: must be <= 65535'],

@@ -179,7 +179,7 @@ const multicluster = {
       properties: {
         ...expose,
         addresses: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1 } },
-        allowedIdentities: { type: 'array', items: { type: 'string', pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' } },
+        allowedIdentities: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' } },
         replicas: { type: 'integer', minimum: 0, maximum: 100 },
         resources,
       },
