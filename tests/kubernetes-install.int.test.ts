@@ -368,7 +368,9 @@ describe('meshbus install output and meshbus check agree, on the fake API server
 
   it('meshbus check passes every check of the installation', async () => {
     const result = await check(kubeconfig);
-    expect(notPassed(result.checks), result.raw).toEqual([]);
+    // The multicluster checks are skipped: the values do not enable it.
+    expect(result.checks.filter((c) => c.id.startsWith('mc.')).map((c) => c.result)).toEqual(['skip', 'skip', 'skip', 'skip']);
+    expect(notPassed(result.checks.filter((c) => !c.id.startsWith('mc.'))), result.raw).toEqual([]);
     expect(result.code).toBe(0);
     // Every rendered Deployment is one that check looks at, and the other way round.
     const deployments = rendered.filter((o) => o.kind === 'Deployment').map((o) => `deployment ${o.metadata.name} is ready`);
@@ -381,7 +383,7 @@ describe('meshbus install output and meshbus check agree, on the fake API server
   it('meshbus check --proxy passes for a pod the injector meshed, and names a deployment that is not ready', async () => {
     firstPod = await meshPod('web-5c4f7-abcde');
     const proxy = await check(kubeconfig, '--proxy');
-    expect(notPassed(proxy.checks), proxy.raw).toEqual([]);
+    expect(notPassed(proxy.checks.filter((c) => !c.id.startsWith('mc.'))), proxy.raw).toEqual([]);
     expect(proxy.code).toBe(0);
     // The check found the pod (not "no meshed pods").
     expect(proxy.checks.find((c) => c.id === 'proxy.version')?.detail).toMatch(/^1 pod on /);
@@ -415,7 +417,9 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     // The controllers see the new specs and roll the pods: the control plane is healthy again.
     await markWorkloadsReady(upgraded);
     const result = await check(kubeconfig);
-    expect(notPassed(result.checks), result.raw).toEqual([]);
+    // The multicluster checks are skipped: the values do not enable it.
+    expect(result.checks.filter((c) => c.id.startsWith('mc.')).map((c) => c.result)).toEqual(['skip', 'skip', 'skip', 'skip']);
+    expect(notPassed(result.checks.filter((c) => !c.id.startsWith('mc.'))), result.raw).toEqual([]);
     expect(result.code).toBe(0);
 
     // The meshed pod still runs the proxy it was given; check names it until it is rolled.
@@ -431,7 +435,7 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     expect(rolled.metadata.annotations['meshbus.io/proxy-version']).toBe(proxyVersion);
     await kubeOk('DELETE', `/api/v1/namespaces/shop/pods/${firstPod.metadata.name}`);
     const proxy = await check(kubeconfig, '--proxy');
-    expect(notPassed(proxy.checks), proxy.raw).toEqual([]);
+    expect(notPassed(proxy.checks.filter((c) => !c.id.startsWith('mc.'))), proxy.raw).toEqual([]);
     expect(proxy.code).toBe(0);
     expect(proxy.checks.find((c) => c.id === 'proxy.version')?.detail).toBe(`1 pod on ${proxyVersion}`);
   });
@@ -450,5 +454,35 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     expect(result.code).toBe(1);
     const namespaceCheck = result.checks.find((c) => c.id === 'cp.namespace');
     expect(namespaceCheck).toMatchObject({ result: 'fail', hint: expect.stringContaining(`namespace ${namespace} not found`) });
+  });
+
+  it('kubectl applies a multicluster render, and meshbus check looks at its Deployments and Services', async () => {
+    const values = join(dir, 'east.yaml');
+    await writeFile(values, 'multicluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n  gateway:\n    addresses: ["203.0.113.7:4180"]\n');
+    const install = await meshbus(['install', '-f', values]);
+    expect(install.code, install.stderr).toBe(0);
+    const objects = objectsOf(install.stdout);
+    const { applied } = await apply(objects);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    for (const name of ['deployment.apps/meshbus-multicluster', 'deployment.apps/meshbus-multicluster-gateway', 'service/meshbus-multicluster-gateway', 'service/meshbus-nats-leafnodes', 'serviceaccount/multicluster-gateway']) {
+      expect(applied.stdout).toContain(`${name} created`);
+    }
+    await markWorkloadsReady(objects);
+    const before = await check(kubeconfig);
+    expect(before.checks.find((c) => c.id === 'mc.deployment.multicluster')?.result).toBe('pass');
+    expect(before.checks.find((c) => c.id === 'mc.deployment.gateway')?.result).toBe('pass');
+    expect(before.checks.find((c) => c.id === 'mc.service.gateway')?.result).toBe('warn');
+    // The cloud gives the load balancers their addresses.
+    for (const name of ['meshbus-multicluster-gateway', 'meshbus-nats-leafnodes']) {
+      await kubeOk('PATCH', `/api/v1/namespaces/${namespace}/services/${name}/status`, { status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } } }, mergePatch);
+    }
+    const after = await check(kubeconfig);
+    expect(after.checks.filter((c) => c.id.startsWith('mc.')).map((c) => `${c.id} ${c.result}`)).toEqual([
+      'mc.deployment.multicluster pass',
+      'mc.deployment.gateway pass',
+      'mc.service.gateway pass',
+      'mc.service.leafnodes pass',
+    ]);
   });
 });

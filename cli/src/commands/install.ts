@@ -170,6 +170,8 @@ function kept(existing: ExistingMaterial, material: InstallMaterial): string[] {
   if (existing.gatewayTls && existing.gatewayTls.certificatePem === material.gatewayTls?.certificatePem) out.push('the gateway certificate');
   const logins = Object.entries(existing.natsUsers ?? {}).filter(([role, login]) => material.natsUsers[role as keyof InstallMaterial['natsUsers']]?.password === login?.password);
   if (logins.length > 0) out.push(`${logins.length} NATS logins`);
+  const links = Object.entries(existing.linkPasswords ?? {}).filter(([cluster, password]) => material.linkPasswords?.[cluster] === password);
+  if (links.length > 0) out.push(`the link login${links.length === 1 ? '' : 's'} of ${links.map(([cluster]) => cluster).join(', ')}`);
   return out;
 }
 
