@@ -2,14 +2,12 @@ import { multiclusterGatewayName, multiclusterName, natsLeafnodeServiceName } fr
 import { objectPath, type KubeObject } from './cluster.js';
 import { workloadProblem, type WorkloadObject } from './checks-control-plane.js';
 import { Category, readInstallValues, type ClusterCheck } from './context.js';
-import { fail, pass, skip, warn } from './model.js';
+import { fail, pass, warn } from './model.js';
 
 interface ServiceObject extends KubeObject {
   readonly spec?: { readonly type?: string };
   readonly status?: { readonly loadBalancer?: { readonly ingress?: readonly { readonly ip?: string; readonly hostname?: string }[] } };
 }
-
-const notEnabled = 'multicluster is not enabled in the values';
 
 function deploymentCheck(id: string, name: string): ClusterCheck {
   return {
@@ -17,8 +15,8 @@ function deploymentCheck(id: string, name: string): ClusterCheck {
     category: Category.multicluster,
     name: `deployment ${name} is ready`,
     dependsOn: ['cp.values'],
+    applies: async (context, signal) => (await readInstallValues(context, signal)).multicluster !== undefined,
     async run(context, signal) {
-      if ((await readInstallValues(context, signal)).multicluster === undefined) return skip(notEnabled);
       const { cluster, namespace } = context;
       const deployment = await cluster.get<WorkloadObject>(objectPath('apps/v1', 'deployments', { namespace, name }), signal);
       if (!deployment) return fail(`deployment ${name} not found in namespace ${namespace}; apply the output of meshbus install again`);
@@ -29,17 +27,17 @@ function deploymentCheck(id: string, name: string): ClusterCheck {
 }
 
 /** A Service linked clusters connect to: it exists and, as a LoadBalancer, has an address. */
-function exposedServiceCheck(id: string, name: string, what: string, applies: (mc: NonNullable<Awaited<ReturnType<typeof readInstallValues>>['multicluster']>, external: boolean) => string | undefined): ClusterCheck {
+function exposedServiceCheck(id: string, name: string, what: string, relevant: (mc: NonNullable<Awaited<ReturnType<typeof readInstallValues>>['multicluster']>, external: boolean) => boolean): ClusterCheck {
   return {
     id,
     category: Category.multicluster,
     name: `service ${name} ${what}`,
     dependsOn: ['cp.values'],
-    async run(context, signal) {
+    async applies(context, signal) {
       const values = await readInstallValues(context, signal);
-      if (values.multicluster === undefined) return skip(notEnabled);
-      const reason = applies(values.multicluster, values.natsUrl !== undefined);
-      if (reason !== undefined) return skip(reason);
+      return values.multicluster !== undefined && relevant(values.multicluster, values.natsUrl !== undefined);
+    },
+    async run(context, signal) {
       const { cluster, namespace } = context;
       const service = await cluster.get<ServiceObject>(objectPath('v1', 'services', { namespace, name }), signal);
       if (!service) return fail(`service ${name} not found in namespace ${namespace}; apply the output of meshbus install again`);
@@ -51,14 +49,13 @@ function exposedServiceCheck(id: string, name: string, what: string, applies: (m
   };
 }
 
-/** The multicluster service, its gateway and, for an exporting cluster, the leaf node listener's Service. */
+/** The multicluster service, its gateway and, for an exporting cluster, the leaf node listener's Service; left out unless the values enable multicluster. */
 export function multiclusterChecks(): ClusterCheck[] {
   return [
     deploymentCheck('mc.deployment.multicluster', multiclusterName),
     deploymentCheck('mc.deployment.gateway', multiclusterGatewayName),
-    exposedServiceCheck('mc.service.gateway', multiclusterGatewayName, 'has an address for linked clusters', () => undefined),
-    exposedServiceCheck('mc.service.leafnodes', natsLeafnodeServiceName, 'has an address for linked clusters', (mc, external) =>
-      !mc.exports ? 'this cluster exports to no cluster (multicluster.exportTo)' : external ? 'the installation uses an external NATS: its leaf node listener is configured there' : undefined,
-    ),
+    exposedServiceCheck('mc.service.gateway', multiclusterGatewayName, 'has an address for linked clusters', () => true),
+    // Only an exporting cluster with the bundled NATS has the leaf node listener's Service.
+    exposedServiceCheck('mc.service.leafnodes', natsLeafnodeServiceName, 'has an address for linked clusters', (mc, external) => mc.exports && !external),
   ];
 }
