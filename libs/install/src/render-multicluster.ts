@@ -29,8 +29,9 @@ import { antiAffinity, exposedService, resourcesOf, sha256 } from './render-comm
 import { natsClientUrl } from './render-nats.js';
 import type { ResolvedMulticluster, ResolvedValues, ResourceValues } from './values.js';
 
-/** The uid the proxy runs as (the gateway is a proxy). */
+/** The uid the proxy runs as (the gateway is a proxy), and the one of the control-plane services (as render.ts's `controlPlaneUid`). */
 const proxyUid = 2102;
+const serviceUid = 2103;
 /** How long the gateway's projected service-account token lives; the kubelet renews it at 80%. */
 const gatewayTokenSeconds = 86_400;
 const tokenDir = '/var/run/secrets/meshbus.io/identity';
@@ -209,7 +210,7 @@ export function multiclusterObjects(input: MulticlusterRenderInput): KubeObject[
       serviceAccount: multiclusterName,
       automountToken: true,
       replicas: mc.replicas,
-      uid: 2103,
+      uid: serviceUid,
       args: componentArgs('multicluster'),
       env: serviceEnv(v, mc, input.material),
       ports: [{ name: 'admin', containerPort: multiclusterAdminPort, protocol: 'TCP' }],

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { adminPorts, clusterRules, componentName, components, crdName, customResources, issuerSecretName, valuesConfigMapName } from './layout.js';
 import type { KubeObject } from './objects.js';
 import { formatObjects } from './output.js';
-import { renderInstallation } from './render.js';
+import { controlPlaneUid, renderInstallation } from './render.js';
 import { fixedTestMaterial, kubernetesProblems } from './test-fixtures.js';
 import type { InstallValues } from './values.js';
 
@@ -300,6 +300,8 @@ describe('multicluster render', () => {
     expect(find(objects, 'Service', 'meshbus-multicluster-gateway').spec).toMatchObject({ type: 'LoadBalancer', ports: [{ name: 'tunnel', port: 4180, targetPort: 'tunnel' }] });
     const service = find(objects, 'Deployment', 'meshbus-multicluster').spec.template.spec;
     expect(service.containers[0].args).toEqual(['serve', 'multicluster']);
+    expect(service.securityContext.runAsUser).toBe(controlPlaneUid);
+    expect(gateway.securityContext.runAsUser).toBe(2102);
     expect(service.containers[0].readinessProbe.httpGet).toMatchObject({ path: '/ready', port: 'admin' });
     expect(service.containers[0].ports).toEqual([{ name: 'admin', containerPort: 9994, protocol: 'TCP' }]);
     const rules = find(objects, 'ClusterRole', 'meshbus-multicluster').rules as { resources: string[]; verbs: string[] }[];
