@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The meshbus image: every component in one image, run as `meshbus <command>`:
 #   meshbus serve destination|identity|policy|gateway|injector   (the control plane)
+#   meshbus serve multicluster                                   (multicluster exports and mirrors)
 #   meshbus proxy                                                (the injected sidecar)
 #   meshbus proxy-init                                           (the injected init container)
 # Build: docker build -t <registry>/meshbus:<version> .

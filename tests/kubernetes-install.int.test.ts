@@ -368,6 +368,8 @@ describe('meshbus install output and meshbus check agree, on the fake API server
 
   it('meshbus check passes every check of the installation', async () => {
     const result = await check(kubeconfig);
+    // No multicluster checks: the values do not enable it.
+    expect(result.checks.filter((c) => c.id.startsWith('mc.'))).toEqual([]);
     expect(notPassed(result.checks), result.raw).toEqual([]);
     expect(result.code).toBe(0);
     // Every rendered Deployment is one that check looks at, and the other way round.
@@ -415,6 +417,8 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     // The controllers see the new specs and roll the pods: the control plane is healthy again.
     await markWorkloadsReady(upgraded);
     const result = await check(kubeconfig);
+    // No multicluster checks: the values do not enable it.
+    expect(result.checks.filter((c) => c.id.startsWith('mc.'))).toEqual([]);
     expect(notPassed(result.checks), result.raw).toEqual([]);
     expect(result.code).toBe(0);
 
@@ -450,5 +454,35 @@ describe('meshbus install output and meshbus check agree, on the fake API server
     expect(result.code).toBe(1);
     const namespaceCheck = result.checks.find((c) => c.id === 'cp.namespace');
     expect(namespaceCheck).toMatchObject({ result: 'fail', hint: expect.stringContaining(`namespace ${namespace} not found`) });
+  });
+
+  it('kubectl applies a multicluster render, and meshbus check looks at its Deployments and Services', async () => {
+    const values = join(dir, 'east.yaml');
+    await writeFile(values, 'multicluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n  gateway:\n    addresses: ["203.0.113.7:4180"]\n');
+    const install = await meshbus(['install', '-f', values]);
+    expect(install.code, install.stderr).toBe(0);
+    const objects = objectsOf(install.stdout);
+    const { applied } = await apply(objects);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    for (const name of ['deployment.apps/meshbus-multicluster', 'deployment.apps/meshbus-multicluster-gateway', 'service/meshbus-multicluster-gateway', 'service/meshbus-nats-leafnodes', 'serviceaccount/multicluster-gateway']) {
+      expect(applied.stdout).toContain(`${name} created`);
+    }
+    await markWorkloadsReady(objects);
+    const before = await check(kubeconfig);
+    expect(before.checks.find((c) => c.id === 'mc.deployment.multicluster')?.result).toBe('pass');
+    expect(before.checks.find((c) => c.id === 'mc.deployment.gateway')?.result).toBe('pass');
+    expect(before.checks.find((c) => c.id === 'mc.service.gateway')?.result).toBe('warn');
+    // The cloud gives the load balancers their addresses.
+    for (const name of ['meshbus-multicluster-gateway', 'meshbus-nats-leafnodes']) {
+      await kubeOk('PATCH', `/api/v1/namespaces/${namespace}/services/${name}/status`, { status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } } }, mergePatch);
+    }
+    const after = await check(kubeconfig);
+    expect(after.checks.filter((c) => c.id.startsWith('mc.')).map((c) => `${c.id} ${c.result}`)).toEqual([
+      'mc.deployment.multicluster pass',
+      'mc.deployment.gateway pass',
+      'mc.service.gateway pass',
+      'mc.service.leafnodes pass',
+    ]);
   });
 });

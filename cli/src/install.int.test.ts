@@ -173,3 +173,52 @@ describe('meshbus install and upgrade against a Kubernetes API server', () => {
     expect(kept.some((o) => o.kind === 'CustomResourceDefinition')).toBe(false);
   });
 });
+
+describe('meshbus upgrade of a multicluster installation', () => {
+  let api: FakeKubeApi;
+  let dir: string;
+  let kubeconfig: string;
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi();
+    dir = mkdtempSync(join(tmpdir(), 'meshbus-install-mc-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    const config = JSON.parse(api.kubeconfig()) as { clusters: { cluster: Record<string, unknown> }[] };
+    for (const c of config.clusters) c.cluster['insecure-skip-tls-verify'] = true;
+    writeFileSync(kubeconfig, JSON.stringify(config));
+  });
+
+  afterAll(async () => {
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the link login of a cluster still exported to, creates one for a new cluster, and never stores a password in the values', async () => {
+    writeFileSync(join(dir, 'east.yaml'), 'multicluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n');
+    const install = await meshbus(['install', '-f', join(dir, 'east.yaml')], dir);
+    expect(install.exitCode, install.stderr).toBe(0);
+    const installed = objectsOf(install.stdout);
+    for (const object of installed) api.apply(object);
+    const users = (objects: typeof installed) => find(objects, 'Secret', 'meshbus-nats-users').data as Record<string, string>;
+    expect(users(installed)['link-west']).toBeDefined();
+
+    const upgrade = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--set', 'multicluster.exportTo={west,north}'], dir);
+    expect(upgrade.exitCode, upgrade.stderr).toBe(0);
+    expect(upgrade.stderr).toContain('the link login of west');
+    const upgraded = objectsOf(upgrade.stdout);
+    expect(users(upgraded)['link-west']).toBe(users(installed)['link-west']);
+    expect(users(upgraded)['link-north']).toBeDefined();
+    expect(users(upgraded)['link-north']).not.toBe(users(installed)['link-west']);
+    const auth = Buffer.from(users(upgraded)['auth.conf']!, 'base64').toString();
+    expect(auth).toContain('user: "link-north"');
+    expect(find(upgraded, 'Service', 'meshbus-nats-leafnodes').spec.ports[0].port).toBe(7422);
+    const stored = find(upgraded, 'ConfigMap', 'meshbus-install-values').data['values.yaml'] as string;
+    expect(stored).toContain('clusterName: east');
+    expect(stored).not.toContain(Buffer.from(users(installed)['link-west']!, 'base64').toString());
+    // Uninstall lists the multicluster objects, from the stored values.
+    const uninstall = await meshbus(['uninstall', '--kubeconfig', kubeconfig, '--keep-crds'], dir);
+    expect(uninstall.exitCode, uninstall.stderr).toBe(0);
+    const removed = objectsOf(uninstall.stdout).map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(removed).toEqual(expect.arrayContaining(['Deployment/meshbus-multicluster', 'Deployment/meshbus-multicluster-gateway', 'Service/meshbus-nats-leafnodes', 'ServiceAccount/multicluster-gateway']));
+  });
+});

@@ -229,3 +229,52 @@ describe('meshbus serve runs the installed components with their rendered config
     expect(out.text).toContain('MESHBUS_STREAM_REPLICAS');
   });
 });
+
+// The multicluster service of an installation with multicluster values, with the environment of its
+// rendered Deployment: its NATS login (role multicluster) on a server with the rendered logins and
+// JetStream domain, Services from the API server through its ServiceAccount's source.
+describe('meshbus serve multicluster runs with its rendered configuration', () => {
+  let api: FakeKubeApi;
+  let nats: NatsCluster;
+  let dir: string;
+  let objects: Obj[];
+  let kubeconfig: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'meshbus-serve-mc-'));
+    const values = join(dir, 'values.yaml');
+    writeFileSync(values, 'multicluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n  gateway:\n    addresses: ["203.0.113.7:4180"]\n');
+    const out = { text: '' };
+    expect(await meshbus(['install', '-f', values], {}, new AbortController().signal, out)).toBe(0);
+    objects = parseAllDocuments(out.text.slice(out.text.indexOf('---'))).map((d) => d.toJS() as Obj);
+    api = await startFakeKubeApi();
+    for (const o of objects) api.apply(o);
+    const config = JSON.parse(api.kubeconfig()) as { clusters: { cluster: Record<string, unknown> }[] };
+    for (const c of config.clusters) c.cluster['insecure-skip-tls-verify'] = true;
+    kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify(config));
+    nats = await startNats({ jetstreamDomain: 'east', authorization: secretValue(objects, 'meshbus-nats-users', 'auth.conf') });
+  });
+
+  afterAll(async () => {
+    await nats?.stop();
+    await api?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('logs in as multicluster, reads Services through the API, becomes ready and stops cleanly', async () => {
+    const admin = await freePort();
+    const env = { ...deploymentEnv(objects, 'meshbus-multicluster'), NATS_URL: nats.url, MESHBUS_ADMIN_ADDR: `127.0.0.1:${admin}`, KUBECONFIG: kubeconfig };
+    expect(env).toMatchObject({ NATS_USER: 'multicluster', MESHBUS_CLUSTER_NAME: 'east', MESHBUS_RESOURCE_SOURCE: 'kubernetes' });
+    const stop = new AbortController();
+    const out = { text: '' };
+    const exited = meshbus(['serve', 'multicluster'], env, stop.signal, out);
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: 'multicluster to be ready' });
+      expect(api.requests.some((r) => r.path.includes('/services'))).toBe(true);
+    } finally {
+      stop.abort('SIGTERM');
+    }
+    expect(await exited, out.text).toBe(0);
+  });
+});

@@ -113,6 +113,8 @@ describe('meshbus check of an installation', () => {
     fake.apply(meshedPod({ namespace: 'shop', name: 'web-1', version: '0.1.0', anchorsPem: certs.anchors.certificatePem }));
     const run = await check(fake, { proxy: true });
     expect(failures(run)).toEqual([]);
+    // No multicluster checks: the values do not enable it.
+    expect(run.report.categories.map((c) => c.name)).not.toContain('meshbus-multicluster');
     expect(run.report.summary).toEqual({ pass: run.report.categories.flatMap((c) => c.checks).length, fail: 0, warn: 0, skip: 0 });
     expect(run.ok).toBe(true);
     expect(run.check('webhook.answers').result).toBe('pass');
@@ -120,6 +122,27 @@ describe('meshbus check of an installation', () => {
     expect(run.check('proxy.version')).toMatchObject({ result: 'pass', detail: '1 pod on 0.1.0' });
     // The checks read what install names: the fake saw these requests.
     expect(fake.requests.map((r) => r.path)).toContain(`/apis/apps/v1/namespaces/meshbus/deployments/${componentName('policy')}`);
+  });
+
+  it('checks the multicluster service, its gateway and the leaf node Service when the values enable multicluster', async () => {
+    const ready = { replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1, observedGeneration: 1 };
+    const deployment = (name: string, status: object): FakeKubeObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'meshbus', generation: 1 }, spec: { replicas: 1 }, status });
+    const service = (name: string, ingress: object[]): FakeKubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'meshbus' }, spec: { type: 'LoadBalancer', ports: [{ port: 4180 }] }, status: { loadBalancer: { ingress } } });
+    const withValues = (objects: FakeKubeObject[]) =>
+      replace(objects, 'ConfigMap', 'meshbus-install-values', (o) => ({ ...o, data: { 'values.yaml': 'version: 0.1.0\nmulticluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n' } }));
+    await using fake = await installed((objects) => [
+      ...withValues(objects),
+      deployment('meshbus-multicluster', ready),
+      deployment('meshbus-multicluster-gateway', { ...ready, readyReplicas: 0 }),
+      service('meshbus-multicluster-gateway', [{ ip: '203.0.113.7' }]),
+      service('meshbus-nats-leafnodes', []),
+    ]);
+    const run = await check(fake);
+    expect(run.check('mc.deployment.multicluster').result).toBe('pass');
+    expect(run.check('mc.deployment.gateway')).toMatchObject({ result: 'fail', hint: expect.stringContaining('0 of 1 replica ready; see kubectl -n meshbus describe deployment meshbus-multicluster-gateway') });
+    expect(run.check('mc.service.gateway')).toMatchObject({ result: 'pass', detail: '203.0.113.7' });
+    expect(run.check('mc.service.leafnodes')).toMatchObject({ result: 'warn', hint: expect.stringContaining('the load balancer has no address yet') });
+    expect(run.ok).toBe(false);
   });
 
   it('fails a deployment with 1 of 2 replicas ready, names it and the kubectl command, and skips its pods', async () => {

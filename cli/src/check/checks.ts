@@ -1,6 +1,7 @@
 import { apiChecks } from './checks-api.js';
 import { controlPlaneChecks } from './checks-control-plane.js';
 import { identityChecks } from './checks-identity.js';
+import { multiclusterChecks } from './checks-multicluster.js';
 import { natsChecks } from './checks-nats.js';
 import { preChecks } from './checks-pre.js';
 import { proxyChecks } from './checks-proxy.js';
@@ -24,6 +25,7 @@ export function selectChecks(selection: CheckSelection): ClusterCheck[] {
     ...natsChecks(),
     ...webhookChecks(),
     ...identityChecks(),
+    ...multiclusterChecks(),
     ...(selection.proxy ? proxyChecks() : []),
   ];
 }

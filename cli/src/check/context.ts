@@ -24,6 +24,7 @@ export const Category = {
   nats: 'meshbus-nats',
   webhook: 'meshbus-webhook',
   identity: 'meshbus-identity',
+  multicluster: 'meshbus-multicluster',
   dataPlane: 'meshbus-data-plane',
 } as const;
 
@@ -35,6 +36,8 @@ export interface InstallValues {
   /** An external NATS; absent when the installation runs its own. */
   readonly natsUrl?: string;
   readonly ha: boolean;
+  /** Present when `multicluster.enabled`: what the multicluster checks look for. */
+  readonly multicluster?: { readonly clusterName: string; readonly exports: boolean; readonly links: readonly string[] };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -60,9 +63,19 @@ export function parseInstallValues(text: string): InstallValues {
   if (injector !== undefined && injector !== null && !isRecord(injector)) throw new Error(`${valuesKey}: injector must be a mapping`);
   const proxyVersion = isRecord(injector) ? injector.proxyVersion : undefined;
   if (proxyVersion !== undefined && proxyVersion !== null && (typeof proxyVersion !== 'string' || proxyVersion === '')) throw new Error(`${valuesKey}: injector.proxyVersion must be a non-empty string`);
+  const mc = doc.multicluster;
+  if (mc !== undefined && mc !== null && !isRecord(mc)) throw new Error(`${valuesKey}: multicluster must be a mapping`);
+  let multicluster: InstallValues['multicluster'];
+  if (isRecord(mc) && mc.enabled === true) {
+    if (typeof mc.clusterName !== 'string' || mc.clusterName === '') throw new Error(`${valuesKey}: multicluster.clusterName must be a non-empty string`);
+    const exportTo = Array.isArray(mc.exportTo) ? mc.exportTo : [];
+    const links = Array.isArray(mc.links) ? mc.links.map((l: unknown) => (isRecord(l) && typeof l.cluster === 'string' ? l.cluster : '?')) : [];
+    multicluster = { clusterName: mc.clusterName, exports: exportTo.length > 0, links };
+  }
   return {
     version,
     proxyVersion: typeof proxyVersion === 'string' ? proxyVersion : version,
+    ...(multicluster ? { multicluster } : {}),
     ha: doc.ha === true,
     ...(typeof url === 'string' && url !== '' ? { natsUrl: url } : {}),
   };

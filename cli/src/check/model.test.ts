@@ -41,6 +41,36 @@ describe('runChecks', () => {
     expect(anyFailed(results.filter((r) => r.outcome.status !== 'fail'))).toBe(false);
   });
 
+  it('leaves out a check that does not apply, and those depending on it; a failing answer is the check failing', async () => {
+    const ran: string[] = [];
+    const applying = (id: string, applies: () => Promise<boolean>, dependsOn?: string[]): Check<undefined> => ({ ...check(id, async () => (ran.push(id), pass()), dependsOn ? { dependsOn } : {}), applies });
+    const results = await runChecks(
+      [
+        check('a', pass()),
+        applying('b', async () => false, ['a']),
+        check('c', pass(), { dependsOn: ['b'] }),
+        applying('d', async () => true, ['a']),
+        applying('e', async () => {
+          throw new Error('values unreadable');
+        }),
+        check('f', fail('broken')),
+        applying('g', async () => false, ['f']),
+      ],
+      undefined,
+      { timeoutMs: 1000 },
+    );
+    expect(ran).toEqual(['d']);
+    expect(results.map((r) => [r.id, r.outcome.status])).toEqual([
+      ['a', 'pass'],
+      ['d', 'pass'],
+      ['e', 'fail'],
+      ['f', 'fail'],
+      // Its dependency failed before it could be asked: shown as skipped, as any other.
+      ['g', 'skip'],
+    ]);
+    expect(results.find((r) => r.id === 'e')?.outcome).toEqual({ status: 'fail', hint: 'values unreadable' });
+  });
+
   it('turns an exception into a failure and a slow check into a timeout failure', async () => {
     let aborted = false;
     const results = await runChecks(

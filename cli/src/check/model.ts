@@ -29,6 +29,13 @@ export interface Check<C> {
   readonly name: string;
   /** Checks that must pass (or warn) before this one means anything. */
   readonly dependsOn?: readonly string[];
+  /**
+   * Whether the check belongs to what is checked at all (the multicluster checks only when the
+   * values enable multicluster). When it answers false the check is left out of the results, and
+   * so is every check that depends on it. Asked once the dependencies have passed.
+   * @default always
+   */
+  applies?(context: C, signal: AbortSignal): Promise<boolean>;
   run(context: C, signal: AbortSignal): Promise<CheckOutcome>;
 }
 
@@ -85,12 +92,26 @@ export async function runChecks<C>(checks: readonly Check<C>[], context: C, opti
     ids.add(check.id);
   }
   const results = new Map<string, CheckResult>();
+  const omitted = new Set<string>();
   for (const check of checks) {
+    if ((check.dependsOn ?? []).some((id) => omitted.has(id))) {
+      omitted.add(check.id);
+      continue;
+    }
     let outcome: CheckOutcome;
     const blocking = (check.dependsOn ?? []).map((id) => results.get(id)!).find((r) => r.outcome.status === 'fail' || r.outcome.status === 'skip');
     if (options.signal?.aborted) outcome = skip('the check was interrupted');
     else if (blocking) outcome = skip(`needs "${blocking.name}", which ${blocking.outcome.status === 'fail' ? 'failed' : 'was skipped'}`);
-    else outcome = await runOne(check, context, options.timeoutMs);
+    else {
+      const applies = check.applies;
+      let answer: boolean | CheckOutcome = true;
+      if (applies) answer = await applies(context, options.signal ?? new AbortController().signal).catch((error: unknown) => fail(describeError(error)));
+      if (answer === false) {
+        omitted.add(check.id);
+        continue;
+      }
+      outcome = answer === true ? await runOne(check, context, options.timeoutMs) : answer;
+    }
     const result: CheckResult = { id: check.id, category: check.category, name: check.name, outcome };
     results.set(check.id, result);
     options.onResult?.(result);

@@ -81,7 +81,7 @@ describe('meshbus install', () => {
     [['install', '-o', 'xml'], "argument 'xml' is invalid. Allowed choices are yaml, json"],
     [['install', '--replicas', '3'], "unknown option '--replicas'"],
     [['upgrade', '--kubeconfig', 'missing-kubeconfig'], 'cannot load the kubeconfig missing-kubeconfig'],
-    [['serve', 'proxy'], 'serve: unknown component "proxy"; use one of destination, identity, policy, gateway, injector'],
+    [['serve', 'proxy'], 'serve: unknown component "proxy"; use one of destination, identity, policy, gateway, injector, multicluster'],
   ])('%j exits 2: %s', async (args, message) => {
     const { exitCode, stdout, stderr } = await meshbus(args);
     expect(exitCode).toBe(2);

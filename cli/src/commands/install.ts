@@ -170,6 +170,8 @@ function kept(existing: ExistingMaterial, material: InstallMaterial): string[] {
   if (existing.gatewayTls && existing.gatewayTls.certificatePem === material.gatewayTls?.certificatePem) out.push('the gateway certificate');
   const logins = Object.entries(existing.natsUsers ?? {}).filter(([role, login]) => material.natsUsers[role as keyof InstallMaterial['natsUsers']]?.password === login?.password);
   if (logins.length > 0) out.push(`${logins.length} NATS logins`);
+  const links = Object.entries(existing.linkPasswords ?? {}).filter(([cluster, password]) => material.linkPasswords?.[cluster] === password);
+  if (links.length > 0) out.push(`the link login${links.length === 1 ? '' : 's'} of ${links.map(([cluster]) => cluster).join(', ')}`);
   return out;
 }
 
@@ -224,7 +226,7 @@ export function registerInstallCommands(program: Command, context: CliContext): 
     run(context, async () => {
       const stored = flags.kubeconfig !== undefined ? await readInstalled(flags, context) : undefined;
       const values = composeValues({ ...(stored ? { stored: stored.values } : {}), files: valueFiles(flags, context), sets: flags.set, flags: flagValues(flags) });
-      const material = placeholderMaterial();
+      const material = placeholderMaterial(values);
       // Everything an installation with these values may hold, in HA or not, so nothing is left over.
       const variants: InstallValues[] = [values, { ...values, ha: true, gateway: { tls: true }, identity: { ...values.identity, issuer: { external: false } } }];
       const seen = new Set<string>();
@@ -253,9 +255,11 @@ export function registerInstallCommands(program: Command, context: CliContext): 
 }
 
 /** Stand-ins for key material where only the objects' names matter. */
-function placeholderMaterial(): InstallMaterial {
+function placeholderMaterial(values: InstallValues): InstallMaterial {
   const none = { caPem: '', certificatePem: '', privateKeyPem: '' };
+  const exportTo = values.multicluster?.exportTo ?? [];
   return {
+    ...(exportTo.length > 0 ? { linkPasswords: Object.fromEntries(exportTo.map((cluster) => [cluster, 'unused'])) } : {}),
     identity: { trustAnchorsPem: '', issuer: { certificatePem: '', privateKeyPem: '' } },
     injectorTls: none,
     gatewayTls: none,

@@ -1,5 +1,5 @@
 import { CommanderError, type Command } from 'commander';
-import { components, type Component } from '@meshbus/install';
+import { servedComponents, type ServedComponent } from '@meshbus/install';
 import { createLogger, runService, type Service } from '@meshbus/runtime';
 import type { CliContext } from '../context.js';
 import { usageExitCode } from '../policy-args.js';
@@ -11,7 +11,7 @@ interface ServiceEntry {
 }
 
 /** Loaded on demand, so `meshbus serve gateway` does not load the other services. */
-const entries: Readonly<Record<Component, () => Promise<ServiceEntry>>> = {
+const entries: Readonly<Record<ServedComponent, () => Promise<ServiceEntry>>> = {
   destination: async () => {
     const m = await import('@meshbus/destination');
     return { configure: (env) => m.envToConfig(env), create: (config, logger) => m.createDestinationService(config, { logger }) };
@@ -32,6 +32,10 @@ const entries: Readonly<Record<Component, () => Promise<ServiceEntry>>> = {
     const m = await import('@meshbus/injector');
     return { configure: (env) => m.envToConfig(env), create: (config, logger) => m.createInjectorService(config, { logger }) };
   },
+  multicluster: async () => {
+    const m = await import('@meshbus/multicluster-service');
+    return { configure: (env) => m.envToConfig(env), create: (config, logger) => m.createMulticlusterService(config, { logger }) };
+  },
 };
 
 /**
@@ -40,7 +44,7 @@ const entries: Readonly<Record<Component, () => Promise<ServiceEntry>>> = {
  * `runService` of the service host library (started, drained on SIGTERM or
  * Ctrl-C within the drain timeout). Returns the exit code.
  */
-export async function serveComponent(component: Component, context: CliContext): Promise<number> {
+export async function serveComponent(component: ServedComponent, context: CliContext): Promise<number> {
   const entry = await entries[component]();
   let config: { readonly logLevel: string };
   try {
@@ -57,18 +61,18 @@ export async function serveComponent(component: Component, context: CliContext):
 export function registerServeCommand(program: Command, context: CliContext): void {
   program
     .command('serve')
-    .description(`run one control-plane component in this process, configured from its environment (${components.join(', ')}), until Ctrl-C or SIGTERM`)
-    .argument('<component>', components.join(' | '))
+    .description(`run one control-plane component in this process, configured from its environment (${servedComponents.join(', ')}), until Ctrl-C or SIGTERM`)
+    .argument('<component>', servedComponents.join(' | '))
     .addHelpText('after', '\nThe settings are the component\'s environment variables, see docs/services.md.\nExit codes: 0 stopped cleanly, 1 failed to start or to stop, 2 bad arguments or configuration.')
     .exitOverride((error) => {
       throw error.exitCode === 1 ? new CommanderError(usageExitCode, error.code, error.message) : error;
     })
     .action(async (component: string) => {
-      if (!(components as readonly string[]).includes(component)) {
-        context.stderr.write(`meshbus: serve: unknown component ${JSON.stringify(component)}; use one of ${components.join(', ')}\n`);
+      if (!(servedComponents as readonly string[]).includes(component)) {
+        context.stderr.write(`meshbus: serve: unknown component ${JSON.stringify(component)}; use one of ${servedComponents.join(', ')}\n`);
         throw new CommanderError(usageExitCode, 'meshbus.serve', '');
       }
-      const code = await serveComponent(component as Component, context);
+      const code = await serveComponent(component as ServedComponent, context);
       if (code !== 0) throw new CommanderError(code, 'meshbus.serve', '');
     });
 }

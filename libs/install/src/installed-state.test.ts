@@ -35,3 +35,11 @@ describe('materialFromObjects', () => {
     expect(material.injectorTls).toBeUndefined();
   });
 });
+
+describe('materialFromObjects with link logins', () => {
+  it('reads the link passwords an exporting cluster gave, by cluster', () => {
+    const material = materialFromObjects({ natsUsers: { data: { multicluster: b64('pw'), 'link-west': b64('link-pw'), 'link-north-1': b64('pw2'), 'auth.conf': b64('authorization {}') } } });
+    expect(material.linkPasswords).toEqual({ west: 'link-pw', 'north-1': 'pw2' });
+    expect(materialFromObjects({ natsUsers: { data: { multicluster: b64('pw') } } }).linkPasswords).toBeUndefined();
+  });
+});

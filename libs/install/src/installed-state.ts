@@ -65,6 +65,12 @@ export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1Co
   }
   const injectorTls = serving(objects.injectorTls);
   const gatewayTls = serving(objects.gatewayTls);
+  const linkPasswords: Record<string, string> = {};
+  for (const key of Object.keys(objects.natsUsers?.data ?? {})) {
+    const cluster = /^link-([a-z][a-z0-9-]*)$/.exec(key)?.[1];
+    const password = decoded(objects.natsUsers?.data, key);
+    if (cluster !== undefined && password) linkPasswords[cluster] = password;
+  }
   return {
     ...(trustAnchorsPem
       ? { identity: { trustAnchorsPem, ...(issuerCertificate && issuerKey ? { issuer: { certificatePem: issuerCertificate, privateKeyPem: issuerKey } } : {}) } }
@@ -72,6 +78,7 @@ export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1Co
     ...(injectorTls ? { injectorTls } : {}),
     ...(gatewayTls ? { gatewayTls } : {}),
     natsUsers,
+    ...(Object.keys(linkPasswords).length > 0 ? { linkPasswords } : {}),
   };
 }
 

@@ -134,10 +134,47 @@ export function crdName(resource: { readonly group: string; readonly plural: str
  * How a control-plane container is started: the one meshbus image runs the CLI,
  * and `meshbus serve <component>` runs that component's service.
  */
-export function componentArgs(component: Component): string[] {
+export function componentArgs(component: ServedComponent): string[] {
   return ['serve', component];
 }
 
 /** The environment variable that selects where destination, policy and the injector read resources from. */
 export const resourceSourceEnv = 'MESHBUS_RESOURCE_SOURCE';
 export type ResourceSourceMode = 'manifests' | 'kubernetes';
+
+/**
+ * The multicluster objects, rendered when `multicluster.enabled` is true: the
+ * `meshbus-multicluster` service (exports and mirrors), the multicluster
+ * gateway (the proxy in gateway mode, identity `multicluster-gateway`) and the
+ * NATS leaf node listener of an exporting cluster.
+ */
+export const multiclusterName = 'meshbus-multicluster';
+export const multiclusterAdminPort = 9994;
+/** The gateway's Deployment and Service; its ServiceAccount is the identity linked clusters are told of. */
+export const multiclusterGatewayName = 'meshbus-multicluster-gateway';
+export const multiclusterGatewayServiceAccount = 'multicluster-gateway';
+/** The tunnel port of the gateway (`MESHBUS_PROXY_GATEWAY_ADDR`) and the proxy's admin port. */
+export const multiclusterGatewayPort = 4180;
+export const multiclusterGatewayAdminPort = 4191;
+/** The Service exposing the bundled NATS cluster's leaf node listener to linked clusters. */
+export const natsLeafnodeServiceName = 'meshbus-nats-leafnodes';
+export const defaultLeafnodePort = 7422;
+/** Key of a link login's password in {@link natsUsersSecretName}: `link-<cluster>`, as the user is named. */
+export function linkUserName(cluster: string): string {
+  return `link-${cluster}`;
+}
+/** The Secret a mirroring cluster holds the password of its link login to `cluster` in, unless values name another. */
+export function linkPasswordSecretName(cluster: string): string {
+  return `meshbus-link-${cluster}`;
+}
+export const linkPasswordKey = 'password';
+
+/**
+ * The multicluster service's permissions: it reads Services (and their
+ * endpoints) through the same source as destination, and checks no tokens.
+ */
+export const multiclusterClusterRules: readonly PolicyRule[] = clusterRules.destination.filter((r) => !r.apiGroups.includes('authentication.k8s.io'));
+
+/** Everything `meshbus serve` runs: the control-plane components and the multicluster service. */
+export const servedComponents = [...components, 'multicluster'] as const;
+export type ServedComponent = (typeof servedComponents)[number];

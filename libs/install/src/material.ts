@@ -41,6 +41,8 @@ export interface InstallMaterial {
   /** Absent when the gateway serves without TLS, or its certificate comes from elsewhere. */
   readonly gatewayTls?: ServingMaterial;
   readonly natsUsers: Readonly<Record<NatsRole, NatsLogin>>;
+  /** Passwords of the link logins (`link-<cluster>`) this cluster gives the clusters in `multicluster.exportTo`, by cluster. */
+  readonly linkPasswords?: Readonly<Record<string, string>>;
 }
 
 /** Trust material that cannot be used; the message says which file or object and why. */
@@ -127,6 +129,11 @@ export function createIdentityMaterial(trustDomain: string, now: Date): Identity
 /** New random logins for every NATS role (user name = role), as `meshbus nats-auth` creates them. */
 export function createNatsUsers(): Record<NatsRole, NatsLogin> {
   return Object.fromEntries(natsRoles.map((role) => [role, { user: role, password: randomBytes(24).toString('base64url') }])) as Record<NatsRole, NatsLogin>;
+}
+
+/** A new password for a link login (letters, digits, `-` and `_`: it goes into a leaf node URL as it is). */
+export function createLinkPassword(): string {
+  return randomBytes(24).toString('base64url');
 }
 
 /** Checks issuer material the way the identity service will; throws {@link InstallMaterialError} naming `source`. */

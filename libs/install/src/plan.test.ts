@@ -65,3 +65,17 @@ describe('chooseMaterial', () => {
     expect(Buffer.from(decodePem(tls.certificatePem, 'CERTIFICATE')).toString('latin1')).toContain('meshbus-injector.mesh-system.svc');
   });
 });
+
+describe('link logins', () => {
+  const values = { multicluster: { enabled: true, clusterName: 'east', exportTo: ['west', 'north'] } };
+
+  it('creates a password for each cluster in exportTo, keeps it on upgrade, and drops a cluster no longer listed', () => {
+    const first = chooseMaterial({ values, version, now });
+    expect(Object.keys(first.linkPasswords ?? {}).sort()).toEqual(['north', 'west']);
+    expect(first.linkPasswords!.west).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(first.linkPasswords!.west).not.toBe(first.linkPasswords!.north);
+    const second = chooseMaterial({ values: { multicluster: { ...values.multicluster, exportTo: ['west'] } }, version, now, existing: { linkPasswords: first.linkPasswords! } });
+    expect(second.linkPasswords).toEqual({ west: first.linkPasswords!.west });
+    expect(chooseMaterial({ values: {}, version, now }).linkPasswords).toBeUndefined();
+  });
+});

@@ -10,6 +10,7 @@ import {
   createGatewayTls,
   createIdentityMaterial,
   createInjectorTls,
+  createLinkPassword,
   createNatsUsers,
   type IdentityMaterial,
   type InstallMaterial,
@@ -43,6 +44,7 @@ export interface ExistingMaterial {
   readonly injectorTls?: ServingMaterial;
   readonly gatewayTls?: ServingMaterial;
   readonly natsUsers?: Partial<Record<(typeof natsRoles)[number], NatsLogin>>;
+  readonly linkPasswords?: Readonly<Record<string, string>>;
 }
 
 export interface MaterialChoice {
@@ -97,5 +99,8 @@ export function chooseMaterial(choice: MaterialChoice): InstallMaterial {
   }
   const fresh = createNatsUsers();
   const natsUsers = Object.fromEntries(natsRoles.map((role) => [role, choice.natsUsers?.[role] ?? existing.natsUsers?.[role] ?? fresh[role]])) as InstallMaterial['natsUsers'];
-  return { identity, injectorTls, ...(gatewayTls ? { gatewayTls } : {}), natsUsers };
+  // A link login keeps its password while its cluster stays in exportTo: the linked cluster holds a copy.
+  const exportTo = v.multicluster?.exportTo ?? [];
+  const linkPasswords = Object.fromEntries(exportTo.map((cluster) => [cluster, existing.linkPasswords?.[cluster] ?? createLinkPassword()]));
+  return { identity, injectorTls, ...(gatewayTls ? { gatewayTls } : {}), natsUsers, ...(exportTo.length > 0 ? { linkPasswords } : {}) };
 }

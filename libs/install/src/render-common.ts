@@ -1,6 +1,7 @@
 /* Pieces every part of the renderer uses. */
 import { createHash } from 'node:crypto';
-import type { ResourceValues } from './values.js';
+import type { KubeObject } from './objects.js';
+import type { ResolvedExpose, ResourceValues } from './values.js';
 
 export function b64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -25,6 +26,22 @@ export function antiAffinity(selector: Record<string, string>, nodes: 'required'
         ...(nodes === 'preferred' ? [{ weight: 100, podAffinityTerm: term('kubernetes.io/hostname') }] : []),
         { weight: 50, podAffinityTerm: term('topology.kubernetes.io/zone') },
       ],
+    },
+  };
+}
+
+/** A Service that linked clusters reach (LoadBalancer by default), with the annotations and source ranges of its values. */
+export function exposedService(name: string, namespace: string, labels: Record<string, string>, selector: Record<string, string>, expose: ResolvedExpose, ports: object[]): KubeObject {
+  const annotations = Object.keys(expose.serviceAnnotations).length > 0 ? { annotations: { ...expose.serviceAnnotations } } : {};
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace, labels, ...annotations },
+    spec: {
+      type: expose.serviceType,
+      selector,
+      ports,
+      ...(expose.serviceType === 'LoadBalancer' && expose.loadBalancerSourceRanges.length > 0 ? { loadBalancerSourceRanges: [...expose.loadBalancerSourceRanges] } : {}),
     },
   };
 }

@@ -5,12 +5,12 @@
  * `meshbus nats-auth` prints).
  */
 import { createHash } from 'node:crypto';
-import { natsAuthorizationConfig, natsRoles, type NatsRole } from '@meshbus/local-nats';
-import { componentName, natsAuthKey, natsClientServiceName, natsConfigMapName, natsPorts, natsReplicas, natsUsersSecretName } from './layout.js';
+import { linkUser, natsAuthorizationConfig, natsRoles, type NatsRole } from '@meshbus/local-nats';
+import { componentName, linkUserName, natsAuthKey, natsClientServiceName, natsConfigMapName, natsLeafnodeServiceName, natsPorts, natsReplicas, natsUsersSecretName } from './layout.js';
 import type { NatsLogin } from './material.js';
 import type { KubeObject } from './objects.js';
-import { antiAffinity, b64, resourcesOf } from './render-common.js';
-import type { ResolvedValues } from './values.js';
+import { antiAffinity, b64, exposedService, resourcesOf } from './render-common.js';
+import type { ResolvedMulticluster, ResolvedValues } from './values.js';
 
 /** The uid nats-server runs as. */
 export const natsUid = 2104;
@@ -25,8 +25,46 @@ export function natsRouteUrls(v: Pick<ResolvedValues, 'namespace' | 'clusterDoma
   return Array.from({ length: natsReplicas }, (_, i) => `nats://${name}-${i}.${name}.${v.namespace}.svc.${v.clusterDomain}:${natsPorts.cluster}`);
 }
 
+/** The environment variable of a NATS pod holding the leaf node URL (with the link login) to `cluster`; nats.conf names it. */
+export function linkUrlEnv(cluster: string): string {
+  return `MESHBUS_LINK_${cluster.toUpperCase().replace(/-/g, '_')}_URL`;
+}
+
+/** The environment variable of a NATS pod holding the password of the link login to `cluster`, from the Secret values name. */
+export function linkPasswordEnv(cluster: string): string {
+  return `MESHBUS_LINK_${cluster.toUpperCase().replace(/-/g, '_')}_PASSWORD`;
+}
+
+/**
+ * The leaf node URL of a link, with the login `link-<local>` and the password
+ * as the Kubernetes reference `$(<password variable>)`, which the kubelet
+ * fills in from the variable before it (the password never reaches the ConfigMap).
+ */
+export function linkUrlValue(url: string, local: string, remote: string): string {
+  const m = /^([a-z-]+):\/\/(.+)$/.exec(url);
+  if (!m) throw new Error(`leaf node URL ${JSON.stringify(url)} is not scheme://host:port`);
+  return `${m[1]}://${linkUserName(local)}:$(${linkPasswordEnv(remote)})@${m[2]}`;
+}
+
+/** The JetStream domain, and the leaf node listener and remotes, of a cluster in a multicluster mesh. */
+function multiclusterConfig(mc: ResolvedMulticluster | undefined, bundled: boolean): { jetstream: string[]; leafnodes: string[] } {
+  if (!mc) return { jetstream: [], leafnodes: [] };
+  const leafnodes: string[] = [];
+  if (mc.exportTo.length > 0 || mc.links.length > 0) {
+    leafnodes.push(`# multicluster: ${mc.exportTo.length > 0 ? `${mc.exportTo.join(', ')} connect here with their link logins` : 'no cluster connects here'}; ${mc.links.length > 0 ? `this cluster connects to ${mc.links.map((l) => l.cluster).join(', ')}` : 'this cluster connects to none'}`);
+    leafnodes.push(`leafnodes {`);
+    if (mc.exportTo.length > 0) leafnodes.push(`  listen: "0.0.0.0:${mc.leafnode.port}"`, `  no_advertise: true`);
+    if (mc.links.length > 0 && bundled) {
+      leafnodes.push(`  remotes = [`, ...mc.links.map((l, i) => `    { url: $${linkUrlEnv(l.cluster)} }${i < mc.links.length - 1 ? ',' : ''}`), `  ]`);
+    }
+    leafnodes.push(`}`);
+  }
+  return { jetstream: [`  domain: ${mc.clusterName}`], leafnodes };
+}
+
 /** nats.conf of the bundled cluster; the logins are included from the users Secret. */
-export function natsServerConfig(v: Pick<ResolvedValues, 'namespace' | 'clusterDomain'>): string {
+export function natsServerConfig(v: Pick<ResolvedValues, 'namespace' | 'clusterDomain' | 'multicluster'>): string {
+  const mc = multiclusterConfig(v.multicluster, true);
   return [
     `# meshbus NATS cluster: ${natsReplicas} servers, JetStream on each pod's volume`,
     `server_name: $POD_NAME`,
@@ -38,6 +76,7 @@ export function natsServerConfig(v: Pick<ResolvedValues, 'namespace' | 'clusterD
     `lame_duck_grace_period: 10s`,
     `jetstream {`,
     `  store_dir: /data/jetstream`,
+    ...mc.jetstream,
     `}`,
     `cluster {`,
     `  name: meshbus`,
@@ -48,14 +87,30 @@ export function natsServerConfig(v: Pick<ResolvedValues, 'namespace' | 'clusterD
     ...natsRouteUrls(v).map((url) => `    ${url}`),
     `  ]`,
     `}`,
+    ...mc.leafnodes,
     `include ./auth/${natsAuthKey}`,
     ``,
   ].join('\n');
 }
 
 /** The users Secret: a password (key `<role>`) and user name (`<role>.user`) per role, and the authorization block built from them. */
-export function natsUsersSecret(namespace: string, users: Readonly<Record<NatsRole, NatsLogin>>, labels: Record<string, string>): KubeObject {
-  const authorization = natsAuthorizationConfig(natsRoles.map((role) => ({ ...users[role], role })));
+export function natsUsersSecret(
+  namespace: string,
+  users: Readonly<Record<NatsRole, NatsLogin>>,
+  labels: Record<string, string>,
+  multicluster?: { readonly values: ResolvedMulticluster; readonly linkPasswords: Readonly<Record<string, string>> },
+): KubeObject {
+  const mc = multicluster?.values;
+  const links = mc?.links.map((l) => l.cluster) ?? [];
+  const linkLogins = (mc?.exportTo ?? []).map((cluster) => {
+    const password = multicluster?.linkPasswords[cluster];
+    if (password === undefined) throw new Error(`the password of the link login ${linkUserName(cluster)} is missing from the material`);
+    return linkUser(mc!.clusterName, cluster, password);
+  });
+  const authorization = natsAuthorizationConfig(
+    natsRoles.map((role) => ({ ...users[role], role, ...(role === 'multicluster' && links.length > 0 ? { links } : {}) })),
+    linkLogins,
+  );
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -63,6 +118,8 @@ export function natsUsersSecret(namespace: string, users: Readonly<Record<NatsRo
     type: 'Opaque',
     data: {
       ...Object.fromEntries(natsRoles.flatMap((role) => [[role, b64(users[role].password)], [`${role}.user`, b64(users[role].user)]])),
+      // Read by the operator of each cluster in exportTo, who stores it in that cluster (docs/kubernetes.md#multicluster).
+      ...Object.fromEntries(linkLogins.map((login) => [login.user, b64(login.password)])),
       [natsAuthKey]: b64(authorization),
     },
   };
@@ -71,16 +128,24 @@ export function natsUsersSecret(namespace: string, users: Readonly<Record<NatsRo
 export interface NatsRenderInput {
   readonly values: ResolvedValues;
   readonly users: Readonly<Record<NatsRole, NatsLogin>>;
+  readonly linkPasswords?: Readonly<Record<string, string>>;
   readonly labels: Record<string, string>;
   readonly version: string;
 }
 
-export function natsObjects({ values: v, users, labels }: NatsRenderInput): KubeObject[] {
+/** The users Secret of an installation, with the multicluster logins when enabled. */
+export function installationUsersSecret(v: ResolvedValues, users: Readonly<Record<NatsRole, NatsLogin>>, labels: Record<string, string>, linkPasswords?: Readonly<Record<string, string>>): KubeObject {
+  return natsUsersSecret(v.namespace, users, labels, v.multicluster ? { values: v.multicluster, linkPasswords: linkPasswords ?? {} } : undefined);
+}
+
+export function natsObjects({ values: v, users, labels, linkPasswords }: NatsRenderInput): KubeObject[] {
   const name = componentName('nats');
   const ns = v.namespace;
   const selector = { 'app.kubernetes.io/part-of': 'meshbus', 'app.kubernetes.io/component': 'nats' };
   const config = natsServerConfig(v);
-  const usersSecret = natsUsersSecret(ns, users, labels);
+  const usersSecret = installationUsersSecret(v, users, labels, linkPasswords);
+  const mc = v.multicluster;
+  const listensForLeafnodes = mc !== undefined && mc.exportTo.length > 0;
   const checksum = createHash('sha256')
     .update(config)
     .update(JSON.stringify(usersSecret.data))
@@ -90,6 +155,12 @@ export function natsObjects({ values: v, users, labels }: NatsRenderInput): Kube
     { name: 'cluster', port: natsPorts.cluster },
     { name: 'monitor', port: natsPorts.monitor },
   ];
+  const containerPorts = [...ports, ...(listensForLeafnodes ? [{ name: 'leafnodes', port: mc.leafnode.port }] : [])];
+  // Each link's password from the Secret the operator created, then the URL that refers to it ($(...) is expanded by the kubelet).
+  const linkEnv = (mc?.links ?? []).flatMap((l) => [
+    { name: linkPasswordEnv(l.cluster), valueFrom: { secretKeyRef: { name: l.passwordSecret.name, key: l.passwordSecret.key } } },
+    { name: linkUrlEnv(l.cluster), value: linkUrlValue(l.url!, mc!.clusterName, l.cluster) },
+  ]);
   const probe = (path: string, extra: object) => ({ httpGet: { path, port: 'monitor' }, timeoutSeconds: 5, ...extra });
   return [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: natsConfigMapName, namespace: ns, labels }, data: { 'nats.conf': config } },
@@ -135,8 +206,8 @@ export function natsObjects({ values: v, users, labels }: NatsRenderInput): Kube
                 image: v.nats.image,
                 imagePullPolicy: 'IfNotPresent',
                 args: ['--config', '/etc/nats/nats.conf'],
-                env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-                ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
+                env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, ...linkEnv],
+                ports: containerPorts.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
                 livenessProbe: probe('/healthz?js-enabled-only=true', { periodSeconds: 30, failureThreshold: 3 }),
                 readinessProbe: probe('/healthz?js-server-only=true', { periodSeconds: 10, failureThreshold: 3 }),
                 startupProbe: probe('/healthz', { periodSeconds: 10, failureThreshold: 90 }),
@@ -184,7 +255,13 @@ export function natsObjects({ values: v, users, labels }: NatsRenderInput): Kube
         podSelector: { matchLabels: selector },
         policyTypes: ['Ingress'],
         ingress: [
-          { ports: [{ port: natsPorts.client, protocol: 'TCP' }, { port: natsPorts.monitor, protocol: 'TCP' }] },
+          {
+            ports: [
+              { port: natsPorts.client, protocol: 'TCP' },
+              { port: natsPorts.monitor, protocol: 'TCP' },
+              ...(listensForLeafnodes ? [{ port: mc.leafnode.port, protocol: 'TCP' }] : []),
+            ],
+          },
           { from: [{ podSelector: { matchLabels: selector } }], ports: [{ port: natsPorts.cluster, protocol: 'TCP' }] },
         ],
       },
@@ -195,5 +272,6 @@ export function natsObjects({ values: v, users, labels }: NatsRenderInput): Kube
       metadata: { name, namespace: ns, labels },
       spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
     },
+    ...(listensForLeafnodes ? [exposedService(natsLeafnodeServiceName, ns, labels, selector, mc.leafnode, [{ name: 'leafnodes', port: mc.leafnode.port, targetPort: 'leafnodes', protocol: 'TCP' }])] : []),
   ];
 }

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { adminPorts, clusterRules, componentName, components, crdName, customResources, issuerSecretName, valuesConfigMapName } from './layout.js';
 import type { KubeObject } from './objects.js';
 import { formatObjects } from './output.js';
-import { renderInstallation } from './render.js';
+import { controlPlaneUid, renderInstallation } from './render.js';
 import { fixedTestMaterial, kubernetesProblems } from './test-fixtures.js';
 import type { InstallValues } from './values.js';
 
@@ -203,6 +203,121 @@ describe('golden render', () => {
     const actual = formatObjects(render(), 'yaml');
     // Plain YAML for every reader: no anchors and aliases for repeated parts.
     expect(actual).not.toMatch(/[&*]a\d+/);
+    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, actual);
+    expect(actual).toBe(readFileSync(path, 'utf8'));
+  });
+});
+
+// Two linked clusters: east exports to west and listens for its leaf node; west mirrors east and
+// connects to it. Each golden file holds only the objects the multicluster values add to the
+// default render, or change in it. Rewritten as above.
+describe('multicluster render', () => {
+  const east: InstallValues = {
+    multicluster: {
+      enabled: true,
+      clusterName: 'east',
+      exportTo: ['west'],
+      gateway: { addresses: ['203.0.113.7:4180'], serviceAnnotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
+      leafnode: { loadBalancerSourceRanges: ['198.51.100.0/24'] },
+    },
+  };
+  const west: InstallValues = { multicluster: { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'nats-leaf://nats.east.example:7422' }] } };
+  const material = { ...fixedTestMaterial, linkPasswords: { west: 'test-link-password-west' } };
+  const renderMc = (values: InstallValues) => renderInstallation({ values, material, version });
+  const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+  const secretText = (objects: readonly KubeObject[], k: string) => Buffer.from(find(objects, 'Secret', 'meshbus-nats-users').data[k] as string, 'base64').toString();
+  const natsConf = (objects: readonly KubeObject[]) => find(objects, 'ConfigMap', 'meshbus-nats-config').data['nats.conf'] as string;
+
+  it.each<[string, InstallValues]>([
+    ['east', east],
+    ['west', west],
+    ['east with ha and an external NATS', { ...east, ha: true, nats: { url: 'nats://nats.example:4222' } }],
+    ['west without gateway TLS, ClusterIP Services', { ...west, gateway: { tls: false }, multicluster: { ...west.multicluster, gateway: { serviceType: 'ClusterIP' } } }],
+  ])('%s: every object validates against the Kubernetes schemas', (_name, values) => {
+    expect(renderMc(values).flatMap(kubernetesProblems)).toEqual([]);
+  });
+
+  it('changes nothing when not enabled', () => {
+    const off = renderMc({ multicluster: { enabled: false, clusterName: 'east', exportTo: ['west'] } });
+    // Only the stored values differ: they hold what was given.
+    expect(off.filter((o) => o.kind !== 'ConfigMap' || o.metadata.name !== valuesConfigMapName)).toEqual(render().filter((o) => o.kind !== 'ConfigMap' || o.metadata.name !== valuesConfigMapName));
+  });
+
+  it('east: the JetStream domain, the leaf node listener and its Service, the link login of west', () => {
+    const objects = renderMc(east);
+    const conf = natsConf(objects);
+    expect(conf).toMatch(/jetstream \{\n {2}store_dir: \/data\/jetstream\n {2}domain: east\n\}/);
+    expect(conf).toContain('leafnodes {\n  listen: "0.0.0.0:7422"\n  no_advertise: true\n}');
+    expect(conf).not.toContain('remotes');
+    const auth = secretText(objects, 'auth.conf');
+    expect(auth).toContain('user: "link-west"');
+    expect(auth).toContain('"$JS.east.API.CONSUMER.CREATE.MESHBUS_EXPORTS"');
+    expect(secretText(objects, 'link-west')).toBe('test-link-password-west');
+    const leaf = find(objects, 'Service', 'meshbus-nats-leafnodes');
+    expect(leaf.spec).toMatchObject({ type: 'LoadBalancer', ports: [{ port: 7422, targetPort: 'leafnodes' }], loadBalancerSourceRanges: ['198.51.100.0/24'] });
+    const nats = find(objects, 'StatefulSet', 'meshbus-nats').spec.template.spec.containers[0];
+    expect(nats.ports).toContainEqual({ name: 'leafnodes', containerPort: 7422, protocol: 'TCP' });
+    expect(envOf(objects, 'multicluster')).toMatchObject({ MESHBUS_CLUSTER_NAME: 'east', MESHBUS_MULTICLUSTER_GATEWAY_ADDRESSES: '203.0.113.7:4180', NATS_USER: 'multicluster' });
+    expect(envOf(objects, 'multicluster')).not.toHaveProperty('MESHBUS_MULTICLUSTER_LINKS');
+  });
+
+  it('west: the leaf node remote with its login from the Secret the operator created, and the link stream permissions', () => {
+    const objects = renderMc(west);
+    const conf = natsConf(objects);
+    expect(conf).toContain('domain: west');
+    expect(conf).toContain('leafnodes {\n  remotes = [\n    { url: $MESHBUS_LINK_EAST_URL }\n  ]\n}');
+    expect(conf).not.toContain('listen: "0.0.0.0');
+    const env = find(objects, 'StatefulSet', 'meshbus-nats').spec.template.spec.containers[0].env;
+    expect(env).toEqual([
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'MESHBUS_LINK_EAST_PASSWORD', valueFrom: { secretKeyRef: { name: 'meshbus-link-east', key: 'password' } } },
+      { name: 'MESHBUS_LINK_EAST_URL', value: 'nats-leaf://link-west:$(MESHBUS_LINK_EAST_PASSWORD)@nats.east.example:7422' },
+    ]);
+    expect(objects.some((o) => o.metadata.name === 'meshbus-nats-leafnodes')).toBe(false);
+    expect(secretText(objects, 'auth.conf')).toContain('"$JS.API.CONSUMER.CREATE.MESHBUS_LINK_EAST"');
+    expect(envOf(objects, 'multicluster')).toMatchObject({ MESHBUS_CLUSTER_NAME: 'west', MESHBUS_MULTICLUSTER_LINKS: 'east' });
+    // The stored values never hold a password.
+    expect(find(objects, 'ConfigMap', valuesConfigMapName).data['values.yaml']).not.toMatch(/password/i);
+  });
+
+  it('runs the gateway as the proxy in gateway mode with the identity multicluster-gateway, and the service with least privilege', () => {
+    const objects = renderMc({ ...east, multicluster: { ...east.multicluster, gateway: { ...east.multicluster!.gateway, allowedIdentities: ['*.serviceaccount.identity.meshbus.cluster.local'] } } });
+    const gateway = find(objects, 'Deployment', 'meshbus-multicluster-gateway').spec.template.spec;
+    expect(gateway.serviceAccountName).toBe('multicluster-gateway');
+    expect(gateway.automountServiceAccountToken).toBe(false);
+    expect(find(objects, 'ServiceAccount', 'multicluster-gateway').automountServiceAccountToken).toBe(false);
+    expect(gateway.containers[0].args).toEqual(['proxy']);
+    expect(envOf(objects, 'multicluster-gateway')).toMatchObject({
+      MESHBUS_PROXY_MODE: 'gateway',
+      MESHBUS_PROXY_GATEWAY_ADDR: '0.0.0.0:4180',
+      MESHBUS_PROXY_GATEWAYS: 'meshbus-gateway.meshbus.svc.cluster.local:8086',
+      MESHBUS_PROXY_GATEWAY_CA: '/var/run/meshbus/trust-anchors/ca.crt',
+      MESHBUS_PROXY_TRUST_ANCHORS: '/var/run/meshbus/trust-anchors/ca.crt',
+      MESHBUS_PROXY_GATEWAY_ALLOWED_IDENTITIES: '*.serviceaccount.identity.meshbus.cluster.local',
+      MESHBUS_PROXY_IDENTITY_TOKEN_FILE: '/var/run/secrets/meshbus.io/identity/token',
+    });
+    expect(gateway.volumes).toContainEqual({ name: 'identity-token', projected: { sources: [{ serviceAccountToken: { audience: 'identity.meshbus.io', expirationSeconds: 86400, path: 'token' } }] } });
+    expect(find(objects, 'Service', 'meshbus-multicluster-gateway').spec).toMatchObject({ type: 'LoadBalancer', ports: [{ name: 'tunnel', port: 4180, targetPort: 'tunnel' }] });
+    const service = find(objects, 'Deployment', 'meshbus-multicluster').spec.template.spec;
+    expect(service.containers[0].args).toEqual(['serve', 'multicluster']);
+    expect(service.securityContext.runAsUser).toBe(controlPlaneUid);
+    expect(gateway.securityContext.runAsUser).toBe(2102);
+    expect(service.containers[0].readinessProbe.httpGet).toMatchObject({ path: '/ready', port: 'admin' });
+    expect(service.containers[0].ports).toEqual([{ name: 'admin', containerPort: 9994, protocol: 'TCP' }]);
+    const rules = find(objects, 'ClusterRole', 'meshbus-multicluster').rules as { resources: string[]; verbs: string[] }[];
+    expect(rules.flatMap((r) => r.verbs).every((verb) => ['get', 'list', 'watch'].includes(verb))).toBe(true);
+    expect(rules.flatMap((r) => r.resources)).toEqual(expect.arrayContaining(['services', 'endpointslices']));
+    expect(rules.flatMap((r) => r.resources)).not.toContain('secrets');
+  });
+
+  it.each<[string, InstallValues]>([
+    ['east', east],
+    ['west', west],
+  ])('%s matches testdata/install-multicluster-%s.golden.yaml', (name, values) => {
+    const base = new Map(render().map((o) => [key(o), JSON.stringify(o)]));
+    const changed = renderMc(values).filter((o) => base.get(key(o)) !== JSON.stringify(o));
+    const path = fileURLToPath(new URL(`./testdata/install-multicluster-${name}.golden.yaml`, import.meta.url));
+    const actual = formatObjects(changed, 'yaml');
     if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, actual);
     expect(actual).toBe(readFileSync(path, 'utf8'));
   });

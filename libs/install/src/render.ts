@@ -36,7 +36,8 @@ import {
 } from './layout.js';
 import type { InstallMaterial } from './material.js';
 import { antiAffinity, b64, resourcesOf, sha256 } from './render-common.js';
-import { natsClientUrl, natsObjects, natsUsersSecret } from './render-nats.js';
+import { installationUsersSecret, natsClientUrl, natsObjects } from './render-nats.js';
+import { multiclusterObjects } from './render-multicluster.js';
 import type { KubeObject } from './objects.js';
 import { resolveValues, type InstallValues, type ResolvedValues } from './values.js';
 import { stringify } from 'yaml';
@@ -73,7 +74,7 @@ const anchorsDir = '/var/run/meshbus/trust-anchors';
 export function renderInstallation(input: RenderInput): KubeObject[] {
   const v = resolveValues(input.values, input.version);
   const ns = v.namespace;
-  const labels = (component?: Component | 'nats') => ({
+  const labels = (component?: Component | 'nats' | 'multicluster' | 'multicluster-gateway') => ({
     [partOfLabel]: partOf,
     [versionLabel]: input.version,
     ...(component ? { [componentLabel]: component } : {}),
@@ -87,9 +88,22 @@ export function renderInstallation(input: RenderInput): KubeObject[] {
   });
   objects.push(...identityObjects(v, input.material, labels));
   objects.push(...tlsObjects(v, input.material, labels));
-  if (!v.externalNatsUrl) objects.push(...natsObjects({ values: v, users: input.material.natsUsers, labels: labels('nats'), version: input.version }));
-  else objects.push(natsUsersSecret(ns, input.material.natsUsers, labels('nats')));
+  const linkPasswords = input.material.linkPasswords;
+  if (!v.externalNatsUrl) objects.push(...natsObjects({ values: v, users: input.material.natsUsers, labels: labels('nats'), version: input.version, ...(linkPasswords ? { linkPasswords } : {}) }));
+  else objects.push(installationUsersSecret(v, input.material.natsUsers, labels('nats'), linkPasswords));
   for (const component of components) objects.push(...componentObjects(component, v, input, labels));
+  if (v.multicluster) {
+    objects.push(
+      ...multiclusterObjects({
+        values: v,
+        multicluster: v.multicluster,
+        material: input.material,
+        labels,
+        pullSecrets: v.imagePullSecrets.length > 0 ? { imagePullSecrets: v.imagePullSecrets.map((s) => ({ name: s })) } : {},
+        podAnnotations: (adminPort) => ({ [injectAnnotation]: 'disabled', 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(adminPort), 'prometheus.io/path': '/metrics' }),
+      }),
+    );
+  }
   objects.push({
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -101,7 +115,7 @@ export function renderInstallation(input: RenderInput): KubeObject[] {
   return objects;
 }
 
-type Labels = (component?: Component | 'nats') => Record<string, string>;
+type Labels = (component?: Component | 'nats' | 'multicluster' | 'multicluster-gateway') => Record<string, string>;
 
 function identityObjects(v: ResolvedValues, material: InstallMaterial, labels: Labels): KubeObject[] {
   // The injector reads the anchors from here and puts them into each injected proxy's environment.

@@ -80,3 +80,46 @@ describe('values', () => {
     expect(resolveValues({ image: { repository: 'registry.example/meshbus' }, injector: { proxyImage: 'registry.example/proxy' } }, '1').injector.proxyImage).toBe('registry.example/proxy');
   });
 });
+
+describe('multicluster values', () => {
+  const valid = { multicluster: { enabled: true, clusterName: 'east', exportTo: ['west'], links: [{ cluster: 'north', url: 'nats-leaf://nats.north.example:7422' }], gateway: { addresses: ['203.0.113.7:4180', '[2001:db8::7]:4180'] } } };
+
+  it('accepts a cluster that exports and mirrors, and fills in the defaults', () => {
+    expect(validateValues(valid)).toBe(valid);
+    const mc = resolveValues(valid, '0.1.0').multicluster!;
+    expect(mc).toMatchObject({ clusterName: 'east', exportTo: ['west'], replicas: 1, heartbeatInterval: '2s', grace: '30s', leafnode: { port: 7422, serviceType: 'LoadBalancer' }, gateway: { serviceType: 'LoadBalancer', replicas: 1 } });
+    expect(mc.links).toEqual([{ cluster: 'north', url: 'nats-leaf://nats.north.example:7422', passwordSecret: { name: 'meshbus-link-north', key: 'password' } }]);
+    expect(resolveValues({ ...valid, ha: true }, '0.1.0').multicluster).toMatchObject({ replicas: 3, gateway: { replicas: 3 } });
+    // Not enabled: nothing multicluster is resolved, whatever else is set.
+    expect(resolveValues({ multicluster: { clusterName: 'east', exportTo: ['west'] } }, '0.1.0').multicluster).toBeUndefined();
+  });
+
+  it.each<[string, unknown, string]>([
+    ['no cluster name', { enabled: true }, "multicluster.clusterName: is required when multicluster.enabled is true: this cluster's name"],
+    ['a bad cluster name', { enabled: true, clusterName: 'East' }, 'multicluster.clusterName: does not have the right form'],
+    ['an unknown key', { enabled: true, clusterName: 'east', leafnodes: {} }, 'multicluster.leafnodes: is not a known value'],
+    ['a link without a URL', { enabled: true, clusterName: 'west', links: [{ cluster: 'east' }] }, 'multicluster.links.0.url: is required with the bundled NATS'],
+    ['a link to itself', { enabled: true, clusterName: 'east', links: [{ cluster: 'east', url: 'nats-leaf://a:7422' }] }, 'multicluster.links.0.cluster: east is this cluster'],
+    ['a link twice', { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'nats-leaf://a:7422' }, { cluster: 'east', url: 'nats-leaf://b:7422' }] }, 'multicluster.links.1.cluster: east is listed twice'],
+    ['a link URL with a login', { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'nats-leaf://link-west:pw@a:7422' }] }, 'multicluster.links.0.url: does not have the right form'],
+    ['a password in the values', { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'nats-leaf://a:7422', password: 'pw' }] }, 'multicluster.links.0.password: is not a known value'],
+    ['exporting to itself', { enabled: true, clusterName: 'east', exportTo: ['east'] }, 'multicluster.exportTo.0: east is this cluster'],
+    ['a gateway address by name', { enabled: true, clusterName: 'east', gateway: { addresses: ['gw.example:4180'] } }, 'multicluster.gateway.addresses.0: "gw.example:4180" must be <ip>:<port>'],
+    ['an empty identity list', { enabled: true, clusterName: 'east', gateway: { allowedIdentities: [] } }, 'multicluster.gateway.allowedIdentities: must NOT have fewer than 1 items'],
+    ['a gateway address without a port', { enabled: true, clusterName: 'east', gateway: { addresses: ['203.0.113.7'] } }, 'multicluster.gateway.addresses.0'],
+    ['a short grace', { enabled: true, clusterName: 'east', heartbeatInterval: '5s', grace: '10s' }, 'multicluster.grace: must be at least three heartbeat intervals (15000ms)'],
+    ['a leaf node port out of range', { enabled: true, clusterName: 'east', leafnode: { port: 70000 } }, 'multicluster.leafnode.port: must be <= 65535'],
+  ])('refuses %s, naming the key', (_name, multicluster, message) => {
+    expect(() => validateValues({ multicluster } as never, 'mc.yaml')).toThrow(message);
+  });
+
+  it('needs no leaf node URL with an external NATS, whose configuration is the operator\'s', () => {
+    expect(() => validateValues({ nats: { url: 'nats://nats.example:4222' }, multicluster: { enabled: true, clusterName: 'west', links: [{ cluster: 'east' }] } })).not.toThrow();
+  });
+
+  it('takes multicluster values from --set', () => {
+    expect(parseSetValues('multicluster.enabled=true,multicluster.clusterName=east,multicluster.exportTo={west,north},multicluster.leafnode.port=7500')).toEqual({
+      multicluster: { enabled: true, clusterName: 'east', exportTo: ['west', 'north'], leafnode: { port: 7500 } },
+    });
+  });
+});

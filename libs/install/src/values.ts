@@ -4,10 +4,10 @@
  * that depend on other values (`ha` raises replicas, failure policy and
  * stream replicas).
  */
-import { MeshbusError } from '@meshbus/core';
+import { MeshbusError, clusterNameRule, isIpAddress } from '@meshbus/core';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
-import { components, defaultControlNamespace, type Component } from './layout.js';
+import { components, defaultControlNamespace, defaultLeafnodePort, linkPasswordKey, linkPasswordSecretName, type Component } from './layout.js';
 
 /** CPU and memory of a container, as Kubernetes quantities. */
 export interface ResourceValues {
@@ -64,6 +64,58 @@ export interface InstallValues {
   };
   readonly gateway?: { readonly tls?: boolean };
   readonly policy?: { readonly defaultInboundPolicy?: string };
+  readonly multicluster?: MulticlusterValues;
+}
+
+/** A cluster this one mirrors: where its leaf node listener is, and the Secret with this cluster's link password there. */
+export interface LinkValues {
+  /** The linked cluster's name (its `multicluster.clusterName`). */
+  readonly cluster: string;
+  /** `nats-leaf://host:port` (or `tls://`) of its leaf node listener. Required with the bundled NATS. */
+  readonly url?: string;
+  /** The Secret (in the control namespace) holding the password of the login `link-<this cluster>` it gave. @default {name: 'meshbus-link-<cluster>', key: 'password'} */
+  readonly passwordSecret?: { readonly name?: string; readonly key?: string };
+}
+
+/** The Service in front of a multicluster listener. */
+export interface ExposeValues {
+  /** @default 'LoadBalancer' */
+  readonly serviceType?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  readonly serviceAnnotations?: Readonly<Record<string, string>>;
+  /** Source ranges a LoadBalancer admits. */
+  readonly loadBalancerSourceRanges?: readonly string[];
+}
+
+/** Linking this cluster's mesh with others (docs/multicluster.md). */
+export interface MulticlusterValues {
+  /** @default false: nothing multicluster is rendered */
+  readonly enabled?: boolean;
+  /** This cluster's name, also its NATS JetStream domain. Required when enabled. */
+  readonly clusterName?: string;
+  /** Clusters whose exports this one mirrors (this cluster's NATS connects to theirs as a leaf node). */
+  readonly links?: readonly LinkValues[];
+  /** Clusters that mirror this one's exports: each gets the login `link-<name>` to the leaf node listener, which is rendered when the list is not empty. */
+  readonly exportTo?: readonly string[];
+  /** @default 1, 3 with `ha` */
+  readonly replicas?: number;
+  readonly resources?: ResourceValues;
+  /** @default '2s' */
+  readonly heartbeatInterval?: string;
+  /** @default '30s' */
+  readonly grace?: string;
+  readonly gateway?: ExposeValues & {
+    /** `<ip>:<port>` (at most 16) where linked clusters reach the gateway; without them this cluster exports nothing. */
+    readonly addresses?: readonly string[];
+    /** Client identities that may open tunnels (exact, or `*.suffix`). @default every identity of the trust domain */
+    readonly allowedIdentities?: readonly string[];
+    /** @default 1, 3 with `ha` */
+    readonly replicas?: number;
+    readonly resources?: ResourceValues;
+  };
+  readonly leafnode?: ExposeValues & {
+    /** @default 7422 */
+    readonly port?: number;
+  };
 }
 
 /** A value that does not fit the schema; `key` is its dotted path. */
@@ -89,6 +141,52 @@ const resources = {
 const dnsLabel = { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } as const;
 const dnsName = { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' } as const;
 const nonEmpty = { type: 'string', minLength: 1 } as const;
+const clusterName = { type: 'string', maxLength: 32, pattern: '^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$' } as const;
+const duration = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' } as const;
+const expose = {
+  serviceType: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] },
+  serviceAnnotations: { type: 'object', additionalProperties: { type: 'string' } },
+  loadBalancerSourceRanges: { type: 'array', items: { type: 'string', pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$' } },
+} as const;
+const multicluster = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    enabled: { type: 'boolean' },
+    clusterName,
+    links: {
+      type: 'array',
+      maxItems: 32,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['cluster'],
+        properties: {
+          cluster: clusterName,
+          url: { type: 'string', pattern: '^(nats-leaf|nats|tls)://[^\\s@/,]+(:[0-9]{1,5})?$' },
+          passwordSecret: { type: 'object', additionalProperties: false, properties: { name: dnsName, key: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' } } },
+        },
+      },
+    },
+    exportTo: { type: 'array', maxItems: 32, items: clusterName },
+    replicas: { type: 'integer', minimum: 0, maximum: 100 },
+    resources,
+    heartbeatInterval: duration,
+    grace: duration,
+    gateway: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ...expose,
+        addresses: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1 } },
+        allowedIdentities: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' } },
+        replicas: { type: 'integer', minimum: 0, maximum: 100 },
+        resources,
+      },
+    },
+    leafnode: { type: 'object', additionalProperties: false, properties: { ...expose, port: { type: 'integer', minimum: 1, maximum: 65535 } } },
+  },
+} as const;
 const componentValues = {
   type: 'object',
   additionalProperties: false,
@@ -150,6 +248,7 @@ export const valuesSchema = {
       additionalProperties: false,
       properties: { defaultInboundPolicy: { enum: ['all-unauthenticated', 'all-authenticated', 'cluster-unauthenticated', 'cluster-authenticated', 'deny', 'audit'] } },
     },
+    multicluster,
   },
 } as const;
 
@@ -158,10 +257,56 @@ let validator: ValidateFunction | undefined;
 /** Checks values against {@link valuesSchema}; the error names the first bad key. */
 export function validateValues(value: unknown, source = 'values'): InstallValues {
   validator ??= new Ajv2020({ allErrors: true, strict: true }).compile(valuesSchema);
-  if (validator(value)) return value as InstallValues;
+  if (validator(value)) {
+    checkMulticluster(value as InstallValues, source);
+    return value as InstallValues;
+  }
   const [first, ...rest] = (validator.errors ?? []).map(describe);
   const more = rest.length > 0 ? ` (and ${rest.length} more)` : '';
   throw new InstallValuesError(first?.key ?? '', `${first?.message ?? 'is invalid'}${more} (in ${source})`);
+}
+
+/** What the schema cannot say: the rules between multicluster values. */
+function checkMulticluster(values: InstallValues, source: string): void {
+  const mc = values.multicluster;
+  if (!mc) return;
+  const fail = (key: string, message: string): never => {
+    throw new InstallValuesError(`multicluster.${key}`, `${message} (in ${source})`);
+  };
+  const name = mc.clusterName;
+  if (mc.enabled === true && name === undefined) fail('clusterName', `is required when multicluster.enabled is true: this cluster's name (${clusterNameRule}), also its JetStream domain`);
+  const linked = new Set<string>();
+  (mc.links ?? []).forEach((link, i) => {
+    if (link.cluster === name) fail(`links.${i}.cluster`, `${link.cluster} is this cluster (multicluster.clusterName)`);
+    if (linked.has(link.cluster)) fail(`links.${i}.cluster`, `${link.cluster} is listed twice`);
+    linked.add(link.cluster);
+    if (mc.enabled === true && link.url === undefined && (values.nats?.url ?? '') === '') {
+      fail(`links.${i}.url`, `is required with the bundled NATS: the leaf node listener of ${link.cluster}, e.g. nats-leaf://nats.${link.cluster}.example:7422`);
+    }
+  });
+  const exported = new Set<string>();
+  (mc.exportTo ?? []).forEach((cluster, i) => {
+    if (cluster === name) fail(`exportTo.${i}`, `${cluster} is this cluster (multicluster.clusterName)`);
+    if (exported.has(cluster)) fail(`exportTo.${i}`, `${cluster} is listed twice`);
+    exported.add(cluster);
+  });
+  (mc.gateway?.addresses ?? []).forEach((item, i) => {
+    const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(item);
+    const host = m?.[1] ?? m?.[2];
+    const port = Number(m?.[3]);
+    if (!m || host === undefined || !isIpAddress(host) || port < 1 || port > 65535) {
+      fail(`gateway.addresses.${i}`, `${JSON.stringify(item)} must be <ip>:<port> (linked clusters connect to an address, not a name), e.g. 203.0.113.7:4180`);
+    }
+  });
+  const interval = mc.heartbeatInterval === undefined ? 2000 : durationMs(mc.heartbeatInterval);
+  if (interval < 500 || interval > 60_000) fail('heartbeatInterval', `must be between 500ms and 60s, got ${mc.heartbeatInterval}`);
+  if (mc.grace !== undefined && durationMs(mc.grace) < 3 * interval) fail('grace', `must be at least three heartbeat intervals (${3 * interval}ms), got ${mc.grace}`);
+}
+
+function durationMs(text: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(text);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
 }
 
 function dotted(pointer: string): string {
@@ -328,6 +473,56 @@ export interface ResolvedValues {
   readonly injector: { readonly proxyImage: string; readonly proxyVersion: string; readonly proxyInitImage?: string; readonly cni: boolean; readonly nativeSidecar: boolean };
   readonly gatewayTls: boolean;
   readonly defaultInboundPolicy: string;
+  /** Absent unless `multicluster.enabled`. */
+  readonly multicluster?: ResolvedMulticluster;
+}
+
+export interface ResolvedExpose {
+  readonly serviceType: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  readonly serviceAnnotations: Readonly<Record<string, string>>;
+  readonly loadBalancerSourceRanges: readonly string[];
+}
+
+export interface ResolvedMulticluster {
+  readonly clusterName: string;
+  readonly links: readonly { readonly cluster: string; readonly url?: string; readonly passwordSecret: { readonly name: string; readonly key: string } }[];
+  readonly exportTo: readonly string[];
+  readonly replicas: number;
+  readonly resources: ResourceValues;
+  readonly heartbeatInterval: string;
+  readonly grace: string;
+  readonly gateway: ResolvedExpose & { readonly addresses: readonly string[]; readonly allowedIdentities?: readonly string[]; readonly replicas: number; readonly resources: ResourceValues };
+  readonly leafnode: ResolvedExpose & { readonly port: number };
+}
+
+function resolveExpose(e: ExposeValues | undefined): ResolvedExpose {
+  return { serviceType: e?.serviceType ?? 'LoadBalancer', serviceAnnotations: e?.serviceAnnotations ?? {}, loadBalancerSourceRanges: e?.loadBalancerSourceRanges ?? [] };
+}
+
+function resolveMulticluster(mc: MulticlusterValues | undefined, replicas: number, resources: ResourceValues): ResolvedMulticluster | undefined {
+  if (mc?.enabled !== true) return undefined;
+  if (mc.clusterName === undefined) throw new InstallValuesError('multicluster.clusterName', 'is required when multicluster.enabled is true');
+  return {
+    clusterName: mc.clusterName,
+    links: (mc.links ?? []).map((l) => ({
+      cluster: l.cluster,
+      ...(l.url !== undefined ? { url: l.url } : {}),
+      passwordSecret: { name: l.passwordSecret?.name ?? linkPasswordSecretName(l.cluster), key: l.passwordSecret?.key ?? linkPasswordKey },
+    })),
+    exportTo: mc.exportTo ?? [],
+    replicas: mc.replicas ?? replicas,
+    resources: mc.resources ?? resources,
+    heartbeatInterval: mc.heartbeatInterval ?? '2s',
+    grace: mc.grace ?? '30s',
+    gateway: {
+      ...resolveExpose(mc.gateway),
+      addresses: mc.gateway?.addresses ?? [],
+      ...(mc.gateway?.allowedIdentities !== undefined ? { allowedIdentities: mc.gateway.allowedIdentities } : {}),
+      replicas: mc.gateway?.replicas ?? replicas,
+      resources: mc.gateway?.resources ?? resources,
+    },
+    leafnode: { ...resolveExpose(mc.leafnode), port: mc.leafnode?.port ?? defaultLeafnodePort },
+  };
 }
 
 const defaultResources: ResourceValues = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } };
@@ -339,6 +534,7 @@ export function resolveValues(values: InstallValues, version: string): ResolvedV
   const replicas = ha ? 3 : 1;
   const resources = values.resources ?? defaultResources;
   const natsUrl = values.nats?.url;
+  const multicluster = resolveMulticluster(values.multicluster, replicas, resources);
   return {
     namespace: values.namespace ?? defaultControlNamespace,
     ha,
@@ -371,5 +567,6 @@ export function resolveValues(values: InstallValues, version: string): ResolvedV
     },
     gatewayTls: values.gateway?.tls ?? true,
     defaultInboundPolicy: values.policy?.defaultInboundPolicy ?? 'all-unauthenticated',
+    ...(multicluster ? { multicluster } : {}),
   };
 }
