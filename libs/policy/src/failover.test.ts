@@ -12,15 +12,17 @@ const b = (weight: number, ready: boolean) => ({ weight, ready });
 // Declared weights and readiness in, effective weights out.
 const cases: { name: string; backends: { weight: number; ready: boolean }[]; primary: number; expected: number[] }[] = [
   { name: 'primary ready: declared weights', backends: [b(80, true), b(20, true)], primary: 0, expected: [80, 20] },
-  { name: 'primary ready, secondary down: declared weights', backends: [b(80, true), b(20, false)], primary: 0, expected: [80, 20] },
+  { name: 'primary ready, secondary down: the secondary drops out', backends: [b(80, true), b(20, false)], primary: 0, expected: [80, 0] },
+  { name: 'primary ready, secondary declared 0 and down: declared weights', backends: [b(100, true), b(0, false)], primary: 0, expected: [100, 0] },
   { name: 'primary down: secondary takes all', backends: [b(80, false), b(20, true)], primary: 0, expected: [0, 20] },
   { name: 'primary down, secondaries keep their ratio', backends: [b(50, false), b(30, true), b(10, true)], primary: 0, expected: [0, 30, 10] },
   { name: 'primary down, secondaries declared 0: the ready ones share', backends: [b(100, false), b(0, true), b(0, true)], primary: 0, expected: [0, 1, 1] },
   { name: 'primary down, secondaries declared 0, one down', backends: [b(100, false), b(0, true), b(0, false)], primary: 0, expected: [0, 1, 0] },
-  { name: 'primary down, declared weights of down secondaries kept', backends: [b(1, false), b(3, false), b(2, true)], primary: 0, expected: [0, 3, 2] },
+  { name: 'primary down, down secondaries drop out too', backends: [b(1, false), b(3, false), b(2, true)], primary: 0, expected: [0, 0, 2] },
   { name: 'all down: declared weights', backends: [b(80, false), b(20, false)], primary: 0, expected: [80, 20] },
   { name: 'all down, secondaries declared 0: declared weights', backends: [b(100, false), b(0, false)], primary: 0, expected: [100, 0] },
   { name: 'primary not first', backends: [b(10, true), b(90, false)], primary: 1, expected: [10, 0] },
+  { name: 'primary declared 0 and ready, the other down: the primary takes all', backends: [b(0, true), b(5, false)], primary: 0, expected: [1, 0] },
   { name: 'primary alone and down: declared', backends: [b(1, false)], primary: 0, expected: [1] },
   { name: 'primary declared 0 and down: unchanged', backends: [b(0, false), b(5, true)], primary: 0, expected: [0, 5] },
   { name: 'no such primary: declared', backends: [b(1, false), b(1, true)], primary: 5, expected: [1, 1] },
@@ -61,7 +63,7 @@ describe('failover in the policy index', () => {
       { readiness: ready(east), expected: ['web=0', 'web-east=10'] },
       { readiness: undefined, expected: ['web=90', 'web-east=10'] },
       { readiness: new Map([[web, false], [east, true]]), expected: ['web=0', 'web-east=10'] },
-      { readiness: ready(web), expected: ['web=90', 'web-east=10'] },
+      { readiness: ready(web), expected: ['web=90', 'web-east=0'] },
     ];
     index.update({ resources, registered: [] });
     for (const step of steps) {

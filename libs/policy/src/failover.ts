@@ -11,19 +11,19 @@ export interface FailoverBackend {
 
 /**
  * The weights a rule's backends get, `primary` being the index of the
- * primary backend. While the primary is ready, or when no backend at all is
- * ready, the declared weights apply. Otherwise the primary gets 0 and the
- * other backends carry the traffic with their declared weights; when those
- * are all 0, the ready ones share it equally.
+ * primary backend. While the primary is ready, a backend without a ready
+ * endpoint (a mirror whose link went quiet) gets 0 and the others keep their
+ * declared weights. While the primary is not ready, it gets 0 and the ready
+ * backends carry the traffic with their declared weights; when those are all
+ * 0, the ready ones share it equally. When no backend is ready, or the
+ * primary is not one of them, the declared weights apply.
  */
 export function failoverWeights(backends: readonly FailoverBackend[], primary: number): number[] {
   const declared = backends.map((b) => b.weight);
-  const p = backends[primary];
-  if (p === undefined || p.ready) return declared;
-  const others = backends.filter((b, i) => i !== primary);
-  if (!others.some((b) => b.ready)) return declared;
-  if (others.some((b) => b.weight > 0)) return backends.map((b, i) => (i === primary ? 0 : b.weight));
-  return backends.map((b, i) => (i !== primary && b.ready ? 1 : 0));
+  if (backends[primary] === undefined || !backends.some((b) => b.ready)) return declared;
+  const effective = backends.map((b) => (b.ready ? b.weight : 0));
+  if (effective.some((w) => w > 0)) return effective;
+  return backends.map((b) => (b.ready ? 1 : 0));
 }
 
 /** Whether a rule's weights are failed over: the primary gets 0 where it declared more, or others got weight they did not declare. */
