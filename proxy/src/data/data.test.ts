@@ -60,6 +60,7 @@ const endpoint = (address: string, extra: Partial<Endpoint> = {}): Endpoint => (
   weight: 10_000,
   tlsIdentity: undefined,
   serverName: undefined,
+  gateway: undefined,
   protocolHint: undefined,
   opaqueTransportPort: undefined,
   authorityOverride: undefined,

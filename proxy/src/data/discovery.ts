@@ -64,6 +64,7 @@ export function weightedAddr(e: ControlEndpoint): destination.WeightedAddr {
         }
       : {}),
     ...(e.authorityOverride !== undefined ? { authorityOverride: { authorityOverride: e.authorityOverride } } : {}),
+    ...(e.gateway !== undefined ? { meshbusGateway: e.gateway } : {}),
   } as destination.WeightedAddr;
 }
 

@@ -191,7 +191,9 @@ export class OutboundProxy {
   private readonly agents = new Map<string, Agent>();
   private readonly sessions: Http2Sessions;
   /** Tunnels being opened to endpoints behind linked clusters' gateways, by session key. */
-  private readonly pendingTunnels = new Map<string, Promise<ClientHttp2Session>>();
+  private readonly pendingTunnels = new Map<string, Promise<{ session: ClientHttp2Session; targetPort: number | undefined }>>();
+  /** The workload port each open tunnel's gateway announced. */
+  private readonly tunnelTargetPorts = new WeakMap<ClientHttp2Session, number>();
   private readonly budgets = new Map<string, { config: RetryBudgetConfig; budget: RetryBudget }>();
   private readonly profiles = new WeakMap<destination.DestinationProfile, CompiledProfile>();
   /** Authorities whose first profile was waited for: later requests take what is there. */
@@ -751,9 +753,11 @@ export class OutboundProxy {
     let aborted: Error | undefined;
     let started: UpstreamExchange | undefined;
     this.tunnelSession(endpoint, identity).then(
-      (session) => {
+      ({ session, targetPort }) => {
         if (aborted !== undefined) return;
         try {
+          // The gateway chose the workload: its port, not the service's, is the destination port.
+          if (targetPort !== undefined) headers[targetPortHeader] = String(targetPort);
           started = http2Exchange(session.request(headers), on);
           body.pipe(started.body);
         } catch (error) {
@@ -775,16 +779,19 @@ export class OutboundProxy {
   }
 
   /** The HTTP/2 session inside the tunnel to an endpoint behind a gateway; one tunnel is opened at a time per endpoint. */
-  private tunnelSession(endpoint: Endpoint, identity: string): Promise<ClientHttp2Session> {
+  private tunnelSession(endpoint: Endpoint, identity: string): Promise<{ session: ClientHttp2Session; targetPort: number | undefined }> {
     const gateway = endpoint.gateway!;
     const key = `tunnel ${gateway.identity} ${endpoint.key} ${gateway.authority} ${identity}`;
     const open = this.sessions.current(key);
-    if (open) return Promise.resolve(open);
+    if (open) return Promise.resolve({ session: open, targetPort: this.tunnelTargetPorts.get(open) });
     let pending = this.pendingTunnels.get(key);
     if (!pending) {
-      pending = this.meshConnect(endpoint, identity, endpoint.addr.port, ['h2'], false).then((socket) =>
-        this.sessions.get(key, () => http2Connect(origin(endpointHost(endpoint), endpoint.addr.port), { createConnection: () => socket })),
-      );
+      let targetPort: number | undefined;
+      pending = this.meshConnect(endpoint, identity, endpoint.addr.port, ['h2'], false, (port) => (targetPort = port)).then((socket) => {
+        const session = this.sessions.get(key, () => http2Connect(origin(endpointHost(endpoint), endpoint.addr.port), { createConnection: () => socket }));
+        if (targetPort !== undefined) this.tunnelTargetPorts.set(session, targetPort);
+        return { session, targetPort: this.tunnelTargetPorts.get(session) };
+      });
       const forget = (): void => {
         this.pendingTunnels.delete(key);
       };
@@ -798,7 +805,7 @@ export class OutboundProxy {
    * Mesh TLS to a meshed endpoint's proxy at `port`, or, for an endpoint behind a linked cluster's
    * gateway, the inner mesh TLS through a tunnel to the gateway at the endpoint's address.
    */
-  private async meshConnect(endpoint: Endpoint, identity: string, port: number, alpn: readonly string[], allowHalfOpen: boolean): Promise<TLSSocket> {
+  private async meshConnect(endpoint: Endpoint, identity: string, port: number, alpn: readonly string[], allowHalfOpen: boolean, onTunnelOpen?: (targetPort: number | undefined) => void): Promise<TLSSocket> {
     const host = endpointHost(endpoint);
     const gateway = endpoint.gateway;
     if (!gateway) return this.options.tls.connect({ host, port, serverIdentity: identity, alpn, allowHalfOpen });
@@ -811,6 +818,7 @@ export class OutboundProxy {
         serverIdentity: identity,
         alpn,
         allowHalfOpen,
+        ...(onTunnelOpen ? { onOpen: onTunnelOpen } : {}),
       });
       this.options.metrics.tunnelConnect(gateway.cluster, 'ok');
       return socket;

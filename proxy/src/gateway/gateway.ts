@@ -178,7 +178,9 @@ export class MulticlusterGateway {
       upstream.once('close', (hadError) => endpoint.done({ failure: hadError, latencyMs: Date.now() - dialed }));
       this.tunnels.inc({ result: 'established' });
       this.open.inc();
-      socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      // The workload's own port: requests inside the tunnel name it as their destination port.
+      const targetPort = /:(\d{1,5})$/.exec(endpoint.key)?.[1];
+      socket.write(`HTTP/1.1 200 Connection established\r\n${targetPort === undefined ? '' : `Meshbus-Target-Port: ${targetPort}\r\n`}\r\n`);
       if (rest.length > 0) upstream.write(rest);
       const labels = {
         direction: 'outbound' as const,

@@ -62,8 +62,12 @@ export function connectRequest(authority: string): string {
 export type ConnectResponse =
   /** More bytes are needed. */
   | { readonly kind: 'incomplete' }
-  /** 200: the tunnel is open; `rest` are bytes that came after the head (the tunnel's first bytes). */
-  | { readonly kind: 'open'; readonly rest: Buffer }
+  /**
+   * 200: the tunnel is open; `rest` are bytes that came after the head (the tunnel's first bytes);
+   * `targetPort` is the port of the workload the gateway chose (its `Meshbus-Target-Port` header),
+   * which requests inside the tunnel name as their destination port.
+   */
+  | { readonly kind: 'open'; readonly rest: Buffer; readonly targetPort: number | undefined }
   /** Another status; `body` is the body's first line once complete (`bodyComplete`), or what came so far. */
   | { readonly kind: 'refused'; readonly status: number; readonly reason: string; readonly body: string; readonly bodyComplete: boolean }
   | { readonly kind: 'invalid'; readonly problem: string };
@@ -89,7 +93,13 @@ export function parseConnectResponse(received: Buffer, ended = false): ConnectRe
   const status = Number(match[1]);
   const reason = match[2] ?? '';
   const rest = received.subarray(headEnd + 4);
-  if (status === 200) return { kind: 'open', rest };
+  if (status === 200) {
+    const portLine = lines.slice(1).find((l) => /^meshbus-target-port:/i.test(l));
+    const portText = portLine?.slice(portLine.indexOf(':') + 1).trim();
+    const port = portText !== undefined && /^\d{1,5}$/.test(portText) ? Number(portText) : undefined;
+    if (portText !== undefined && (port === undefined || port < 1 || port > 65535)) return { kind: 'invalid', problem: `Meshbus-Target-Port ${JSON.stringify(portText)} is not a port` };
+    return { kind: 'open', rest, targetPort: port };
+  }
   const lengthLine = lines.slice(1).find((l) => /^content-length:/i.test(l));
   const length = lengthLine === undefined ? undefined : Number(lengthLine.slice(lengthLine.indexOf(':') + 1).trim());
   const lineEnd = rest.indexOf('\n');
@@ -103,12 +113,12 @@ function quote(bytes: Buffer): string {
 }
 
 /** Sends CONNECT on `socket` and waits for the answer; on 200 the bytes after the head are put back. */
-export function requestTunnel(socket: TLSSocket, authority: string, where: string, timeoutMs: number): Promise<void> {
+export function requestTunnel(socket: TLSSocket, authority: string, where: string, timeoutMs: number): Promise<number | undefined> {
   const request = connectRequest(authority);
   return new Promise((resolve, reject) => {
     let received = Buffer.alloc(0);
     let done = false;
-    const finish = (error?: TunnelError, rest?: Buffer): void => {
+    const finish = (error?: TunnelError, rest?: Buffer, targetPort?: number): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -123,11 +133,11 @@ export function requestTunnel(socket: TLSSocket, authority: string, where: strin
       }
       socket.pause();
       if (rest !== undefined && rest.length > 0) socket.unshift(rest);
-      resolve();
+      resolve(targetPort);
     };
     const judge = (ended: boolean): void => {
       const answer = parseConnectResponse(received, ended);
-      if (answer.kind === 'open') finish(undefined, answer.rest);
+      if (answer.kind === 'open') finish(undefined, answer.rest, answer.targetPort);
       else if (answer.kind === 'invalid') finish(new TunnelError(TunnelErrorCode.BadResponse, `the gateway at ${where} answered CONNECT ${authority} with no valid response: ${answer.problem}`));
       else if (answer.kind === 'refused' && answer.bodyComplete) {
         const body = answer.body === '' ? '' : `: ${answer.body}`;
@@ -171,6 +181,8 @@ export interface TunnelTarget {
   readonly timeoutMs?: number;
   /** The inner connection stays open for writing when the workload ends its side. @default false */
   readonly allowHalfOpen?: boolean;
+  /** Told the workload's port the gateway announced once the tunnel is open (undefined when it named none). */
+  readonly onOpen?: (targetPort: number | undefined) => void;
 }
 
 /**
@@ -188,7 +200,8 @@ export async function connectTunnel(tls: MeshTls, target: TunnelTarget): Promise
     if (outer.alpnProtocol !== TUNNEL_ALPN) {
       throw new TunnelError(TunnelErrorCode.NotATunnel, `the gateway at ${where} did not select ALPN ${TUNNEL_ALPN} (it selected ${outer.alpnProtocol || 'none'})`);
     }
-    await requestTunnel(outer, target.authority, where, timeoutMs);
+    const targetPort = await requestTunnel(outer, target.authority, where, timeoutMs);
+    target.onOpen?.(targetPort);
     const inner = await tls.connect({
       host: target.host,
       port: target.port,
