@@ -28,6 +28,11 @@ export interface DevProcessSpec {
   grpcAddress?: string;
 }
 
+/** A process of a control-plane service. */
+export interface DevServiceProcessSpec extends DevProcessSpec {
+  service: DevServiceName;
+}
+
 /** Inputs of {@link planDevProcesses}; ports are picked beforehand. */
 export interface DevPlanInput {
   services: readonly DevServiceName[];
@@ -91,8 +96,8 @@ export function serviceScript(servicesDir: string, service: DevServiceName): str
 }
 
 /** Which processes to run, with the environment each one gets. */
-export function planDevProcesses(input: DevPlanInput): DevProcessSpec[] {
-  const specs: DevProcessSpec[] = [];
+export function planDevProcesses(input: DevPlanInput): DevServiceProcessSpec[] {
+  const specs: DevServiceProcessSpec[] = [];
   for (const service of input.services) {
     for (let i = 0; i < input.replicas; i++) {
       const name = `${input.namePrefix ?? ''}${service}-${i + 1}`;
@@ -105,7 +110,7 @@ export function planDevProcesses(input: DevPlanInput): DevProcessSpec[] {
         MESHBUS_LOG_LEVEL: input.logLevel,
       };
       if (input.streamReplicas !== undefined) env.MESHBUS_STREAM_REPLICAS = String(input.streamReplicas);
-      const spec: DevProcessSpec = { name, service, script: serviceScript(input.servicesDir, service), env, adminUrl: `http://127.0.0.1:${adminPort}` };
+      const spec: DevServiceProcessSpec = { name, service, script: serviceScript(input.servicesDir, service), env, adminUrl: `http://127.0.0.1:${adminPort}` };
       const login = input.natsUsers?.[service];
       if (login) {
         env.NATS_USER = login.user;
