@@ -26,6 +26,8 @@ export interface Endpoint {
   readonly opaqueTransportPort: number | undefined;
   readonly authorityOverride: string | undefined;
   readonly metricLabels: Readonly<Record<string, string>>;
+  /** Set for an endpoint behind a linked cluster's multicluster gateway: that cluster and the gateway's identity. */
+  readonly meshbusGateway?: destination.MulticlusterGateway | undefined;
 }
 
 /** The endpoint set of one destination. */
@@ -49,6 +51,7 @@ function toEndpoint(a: destination.WeightedAddr, setLabels: Record<string, strin
     opaqueTransportPort: a.protocolHint?.opaqueTransport?.inboundPort,
     authorityOverride: a.authorityOverride?.authorityOverride || undefined,
     metricLabels: { ...setLabels, ...a.metricLabels },
+    ...(a.meshbusGateway !== undefined ? { meshbusGateway: a.meshbusGateway } : {}),
   };
 }
 

@@ -64,6 +64,8 @@ export function weightedAddr(e: ControlEndpoint): destination.WeightedAddr {
         }
       : {}),
     ...(e.authorityOverride !== undefined ? { authorityOverride: { authorityOverride: e.authorityOverride } } : {}),
+    // Without it, an endpoint of a mirrored service would be dialled directly instead of through the gateway's tunnel.
+    ...(e.meshbusGateway !== undefined ? { meshbusGateway: e.meshbusGateway } : {}),
   } as destination.WeightedAddr;
 }
 
