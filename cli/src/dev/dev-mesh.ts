@@ -202,17 +202,26 @@ export class DevMesh implements AsyncDisposable {
     await writeDevState(statePath, state);
     this.stack.defer(statePath, () => removeDevState(statePath));
     this.#summary = {
-        natsUrl,
-        ...(nats ? { natsMonitorUrl: `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`, natsStoreDir: nats.storeDir } : {}),
-        ...(natsUsers ? { natsUsersPath: natsUsersPath(config.stateDir) } : {}),
-        gateways: state.gateways,
-        admin: state.admin,
-        manifestsDir: manifests.dir,
-        manifestsCopied: manifests.copied,
-        identityDir,
-        identityCreated,
-        statePath,
-        ...(cluster ? { cluster: { name: cluster.name, ...(gatewayTunnel ? { multiclusterGateway: gatewayTunnel } : {}), ...(cluster.leafnodeListenPort !== undefined ? { leafnodeListen: `127.0.0.1:${cluster.leafnodeListenPort}` } : {}), links: cluster.links } } : {}),
+      natsUrl,
+      ...(nats ? { natsMonitorUrl: `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`, natsStoreDir: nats.storeDir } : {}),
+      ...(natsUsers ? { natsUsersPath: natsUsersPath(config.stateDir) } : {}),
+      gateways: state.gateways,
+      admin: state.admin,
+      manifestsDir: manifests.dir,
+      manifestsCopied: manifests.copied,
+      identityDir,
+      identityCreated,
+      statePath,
+      ...(cluster
+        ? {
+            cluster: {
+              name: cluster.name,
+              links: cluster.links,
+              ...(gatewayTunnel ? { multiclusterGateway: gatewayTunnel } : {}),
+              ...(cluster.leafnodeListenPort !== undefined ? { leafnodeListen: `127.0.0.1:${cluster.leafnodeListenPort}` } : {}),
+            },
+          }
+        : {}),
     };
     // Linked meshes print their summaries together, once all of them are ready.
     if (!cluster) io.stdout.write(formatDevSummary(this.#summary));
