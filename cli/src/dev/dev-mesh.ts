@@ -1,18 +1,31 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { freePort, isPortFree, natsAuthorizationConfig, startNats, type NatsCluster } from '@meshbus/local-nats';
+import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import {
+  freePort,
+  isPortFree,
+  leafnodeListenConfig,
+  leafnodeRemotesConfig,
+  natsAuthorizationConfig,
+  startNats,
+  type LeafnodeRemote,
+  type NatsCluster,
+  type NatsExtraUser,
+  type NatsUser,
+} from '@meshbus/local-nats';
 import { errorMessage, ResourceStack, type Logger } from '@meshbus/runtime';
 import type { CliContext } from '../context.js';
+import { identityCommandDefaults, signWorkloadToken } from '../commands/identity.js';
 import { devStatePath, readDevState, removeDevState, writeDevState, type DevState } from '../dev-state.js';
 import { DevStartError } from '../errors.js';
 import { ensureNatsReachable } from '../nats-probe.js';
 import { createDevIdentity } from './identity-material.js';
 import { loadOrCreateNatsUsers, natsUserList, natsUsersPath, type DevNatsUsers } from './nats-users.js';
-import { planDevProcesses, serviceScript, type DevServiceName } from './plan.js';
+import { planDevProcesses, planGatewayProxy, serviceScript, type DevProcessSpec, type DevServiceName } from './plan.js';
 import { waitUntilReady } from './readiness.js';
 import { describeExit, ProcessSupervisor } from './supervisor.js';
-import { formatDevSummary } from './summary.js';
+import { formatDevSummary, type DevSummary } from './summary.js';
 
 /** Configuration of {@link DevMesh}, from the flags of `meshbus dev`. */
 export interface DevMeshConfig {
@@ -40,7 +53,38 @@ export interface DevMeshConfig {
   stopGraceMs?: number;
   /** @default 1000 */
   restartDelayMs?: number;
+  /** Set when this mesh is one of several linked ones (`meshbus dev --clusters 2`). */
+  cluster?: DevClusterConfig;
 }
+
+/** One of the linked meshes of `meshbus dev --clusters 2`. */
+export interface DevClusterConfig {
+  /** The cluster's name: its JetStream domain, `MESHBUS_CLUSTER_NAME`, and the prefix of its process names. */
+  name: string;
+  /** The trust material, shared by the linked meshes: one trust anchor, one trust domain. */
+  identityDir: string;
+  /** Where this mesh's dev.json is written. */
+  statePath: string;
+  /** The clusters whose exports this one mirrors. */
+  links: readonly string[];
+  /** Port of the leaf node listener linked clusters connect to. */
+  leafnodeListenPort?: number;
+  /** The leaf node connections to the clusters in `links`. */
+  leafnodeRemotes?: readonly LeafnodeRemote[];
+  /** The logins of linked clusters on this mesh's nats-server. */
+  linkUsers?: readonly NatsExtraUser[];
+  /** Tunnel port of this mesh's multicluster gateway (a proxy in gateway mode); without it the mesh exports nothing. */
+  gatewayProxyPort?: number;
+  /** Services (`<namespace>/<name>`) labelled `mirror.meshbus.io/exported: "true"` when the manifests are copied. */
+  exportedServices?: readonly string[];
+}
+
+/** The label that exports a Service to linked clusters. */
+export const exportedLabel = 'mirror.meshbus.io/exported';
+
+/** How long the multicluster gateway's workload token is valid; it is signed again well before. */
+const gatewayTokenLifetimeMs = 24 * 3_600_000;
+const gatewayTokenRefreshMs = 3_600_000;
 
 /**
  * The local mesh of `meshbus dev`: nats-server, every service as supervised
@@ -50,6 +94,7 @@ export interface DevMeshConfig {
 export class DevMesh implements AsyncDisposable {
   private readonly stack: ResourceStack;
   private stopping = false;
+  #summary: DevSummary | undefined;
 
   constructor(
     private readonly config: DevMeshConfig,
@@ -62,21 +107,26 @@ export class DevMesh implements AsyncDisposable {
   /** Brings everything up; resolves true once every process is ready, false if aborted first. */
   async start(): Promise<boolean> {
     const { config, io } = this;
+    const cluster = config.cluster;
     await mkdir(config.stateDir, { recursive: true });
-    const statePath = devStatePath(config.stateDir);
-    const running = await readDevState(config.stateDir, '.');
-    if (running) throw new DevStartError(`another meshbus dev (pid ${running.pid ?? '?'}) uses ${config.stateDir}; stop it or pass another --state-dir`);
+    const statePath = cluster?.statePath ?? devStatePath(config.stateDir);
+    const running = await readDevState(dirname(statePath), '.');
+    if (running) throw new DevStartError(`another meshbus dev (pid ${running.pid ?? '?'}) uses ${dirname(statePath)}; stop it or pass another --state-dir`);
 
     const servicesDir = join(config.repoRoot, 'services');
     const services: DevServiceName[] = ['destination', 'policy', 'gateway'];
-    for (const s of services) {
+    const required: DevServiceName[] = cluster ? [...services, 'identity', 'multicluster'] : services;
+    for (const s of required) {
       const script = serviceScript(servicesDir, s);
       if (!existsSync(script)) throw new DevStartError(`${script} is missing: build first (npm run build)`);
     }
-    if (existsSync(serviceScript(servicesDir, 'identity'))) services.push('identity');
+    if (cluster || existsSync(serviceScript(servicesDir, 'identity'))) services.push('identity');
+    if (cluster) services.push('multicluster');
+    const proxyScript = join(config.repoRoot, 'proxy', 'dist', 'main.js');
+    if (cluster?.gatewayProxyPort !== undefined && !existsSync(proxyScript)) throw new DevStartError(`${proxyScript} is missing: build first (npm run build)`);
 
     const manifests = await this.prepareManifests();
-    const identityDir = join(config.stateDir, 'identity');
+    const identityDir = cluster?.identityDir ?? join(config.stateDir, 'identity');
     const identityCreated = !existsSync(identityDir);
     if (identityCreated) await createDevIdentity(identityDir);
 
@@ -99,7 +149,8 @@ export class DevMesh implements AsyncDisposable {
         gatewayPorts.push(port);
       }
     }
-    const specs = planDevProcesses({
+    const gatewayTunnel = cluster?.gatewayProxyPort === undefined ? undefined : `127.0.0.1:${cluster.gatewayProxyPort}`;
+    const specs: DevProcessSpec[] = planDevProcesses({
       services,
       replicas: config.replicas,
       servicesDir,
@@ -111,8 +162,75 @@ export class DevMesh implements AsyncDisposable {
       gatewayPorts,
       ...(natsUsers ? { natsUsers } : {}),
       ...(config.streamReplicas !== undefined ? { streamReplicas: config.streamReplicas } : {}),
+      ...(cluster
+        ? { namePrefix: `${cluster.name}-`, multicluster: { cluster: cluster.name, links: cluster.links, gatewayAddresses: gatewayTunnel ? [gatewayTunnel] : [] } }
+        : {}),
     });
+    // The gateway proxy starts once the control plane it asks for its certificate is ready.
+    const later: DevProcessSpec[] = [];
+    if (cluster && gatewayTunnel) {
+      const tokenFile = join(config.stateDir, 'multicluster-gateway.token');
+      await this.writeGatewayToken(identityDir, tokenFile);
+      later.push(
+        planGatewayProxy({
+          script: proxyScript,
+          name: `${cluster.name}-multicluster-gateway-1`,
+          gateways: specs.flatMap((s) => (s.grpcAddress ? [s.grpcAddress] : [])),
+          tunnelAddress: gatewayTunnel,
+          adminPort: await freePort(),
+          trustAnchors: join(identityDir, 'ca.crt'),
+          tokenFile,
+          logLevel: config.logLevel,
+        }),
+      );
+    }
 
+    if (!(await this.runUntilReady(specs))) return false;
+    if (later.length > 0) {
+      if (!(await this.runUntilReady(later))) return false;
+      specs.push(...later);
+    }
+
+    const state: DevState = {
+      natsUrl,
+      gateways: specs.flatMap((s) => (s.grpcAddress ? [s.grpcAddress] : [])),
+      admin: Object.fromEntries(specs.map((s) => [s.name, s.adminUrl])),
+      pid: process.pid,
+      manifestsDir: manifests.dir,
+      ...(natsUsers ? { natsUsers: { reader: natsUsers.reader, workload: natsUsers.workload, tap: natsUsers.tap } } : {}),
+    };
+    await writeDevState(statePath, state);
+    this.stack.defer(statePath, () => removeDevState(statePath));
+    this.#summary = {
+      natsUrl,
+      ...(nats ? { natsMonitorUrl: `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`, natsStoreDir: nats.storeDir } : {}),
+      ...(natsUsers ? { natsUsersPath: natsUsersPath(config.stateDir) } : {}),
+      gateways: state.gateways,
+      admin: state.admin,
+      manifestsDir: manifests.dir,
+      manifestsCopied: manifests.copied,
+      identityDir,
+      identityCreated,
+      statePath,
+      ...(cluster
+        ? {
+            cluster: {
+              name: cluster.name,
+              links: cluster.links,
+              ...(gatewayTunnel ? { multiclusterGateway: gatewayTunnel } : {}),
+              ...(cluster.leafnodeListenPort !== undefined ? { leafnodeListen: `127.0.0.1:${cluster.leafnodeListenPort}` } : {}),
+            },
+          }
+        : {}),
+    };
+    // Linked meshes print their summaries together, once all of them are ready.
+    if (!cluster) io.stdout.write(formatDevSummary(this.#summary));
+    return true;
+  }
+
+  /** Starts the processes under a supervisor of their own; resolves true once each answers /ready, false if aborted first. */
+  private async runUntilReady(specs: DevProcessSpec[]): Promise<boolean> {
+    const { config, io } = this;
     const supervisor = new ProcessSupervisor({
       specs,
       baseEnv: io.env,
@@ -126,8 +244,7 @@ export class DevMesh implements AsyncDisposable {
     supervisor.start();
     this.stack.defer(supervisor, () => supervisor.stop());
     this.notice(`started ${specs.map((s) => s.name).join(', ')}; waiting until each answers /ready`);
-
-    const ready = await waitUntilReady(specs, {
+    return waitUntilReady(specs, {
       timeoutMs: config.readyTimeoutMs,
       signal: io.signal,
       describe: (name) => {
@@ -137,33 +254,32 @@ export class DevMesh implements AsyncDisposable {
         return `it exited ${exits} time(s), last ${describeExit(p.lastExit)} (see its [${name}] output above)`;
       },
     });
-    if (!ready) return false;
+  }
 
-    const state: DevState = {
-      natsUrl,
-      gateways: specs.flatMap((s) => (s.grpcAddress ? [s.grpcAddress] : [])),
-      admin: Object.fromEntries(specs.map((s) => [s.name, s.adminUrl])),
-      pid: process.pid,
-      manifestsDir: manifests.dir,
-      ...(natsUsers ? { natsUsers: { reader: natsUsers.reader, workload: natsUsers.workload, tap: natsUsers.tap } } : {}),
-    };
-    await writeDevState(statePath, state);
-    this.stack.defer(statePath, () => removeDevState(statePath));
-    io.stdout.write(
-      formatDevSummary({
-        natsUrl,
-        ...(nats ? { natsMonitorUrl: `http://127.0.0.1:${nats.nodes[0]!.monitorPort}`, natsStoreDir: nats.storeDir } : {}),
-        ...(natsUsers ? { natsUsersPath: natsUsersPath(config.stateDir) } : {}),
-        gateways: state.gateways,
-        admin: state.admin,
-        manifestsDir: manifests.dir,
-        manifestsCopied: manifests.copied,
-        identityDir,
-        identityCreated,
-        statePath,
-      }),
-    );
-    return true;
+  /** What the summary shows, once {@link start} resolved true. */
+  get summary(): DevSummary | undefined {
+    return this.#summary;
+  }
+
+  /** Signs the multicluster gateway's workload token into `file`, and again every hour while the mesh runs. */
+  private async writeGatewayToken(identityDir: string, file: string): Promise<void> {
+    const write = async () =>
+      writeFile(
+        file,
+        await signWorkloadToken({
+          namespace: 'meshbus',
+          serviceAccount: 'multicluster-gateway',
+          expiresMs: gatewayTokenLifetimeMs,
+          audience: identityCommandDefaults.audience,
+          keyFile: join(identityDir, 'token.key'),
+          now: new Date(),
+        }),
+        { mode: 0o600 },
+      );
+    await write();
+    const timer = setInterval(() => void write().catch((err: unknown) => this.notice(`cannot sign the multicluster gateway's token again: ${errorMessage(err)}`)), gatewayTokenRefreshMs);
+    timer.unref();
+    this.stack.defer(file, () => clearInterval(timer));
   }
 
   /** Stops the children (SIGTERM, then SIGKILL after the grace period), then NATS; removes the state file. */
@@ -173,7 +289,7 @@ export class DevMesh implements AsyncDisposable {
   }
 
   private notice(text: string): void {
-    this.io.stdout.write(`[dev] ${text}\n`);
+    this.io.stdout.write(`[dev${this.config.cluster ? ` ${this.config.cluster.name}` : ''}] ${text}\n`);
   }
 
   private async prepareManifests(): Promise<{ dir: string; copied: boolean }> {
@@ -186,7 +302,9 @@ export class DevMesh implements AsyncDisposable {
     const dir = join(config.stateDir, 'manifests');
     if (existsSync(dir)) return { dir, copied: false };
     await cp(join(config.repoRoot, 'examples', 'manifests'), dir, { recursive: true });
-    this.notice(`copied examples/manifests to ${dir}: edit the files there`);
+    const exported = config.cluster?.exportedServices ?? [];
+    if (exported.length > 0) await labelExported(dir, exported);
+    this.notice(`copied examples/manifests to ${dir}${exported.length > 0 ? ` (${exported.join(', ')} labelled ${exportedLabel}: "true")` : ''}: edit the files there`);
     return { dir, copied: true };
   }
 
@@ -197,11 +315,20 @@ export class DevMesh implements AsyncDisposable {
       return undefined;
     }
     const delay = config.restartDelayMs ?? 1000;
+    const cluster = config.cluster;
+    // A linked mesh's multicluster service and the CLI's reader name the link streams they may use.
+    const withLinks = (list: NatsUser[]) => list.map((u) => (cluster && (u.role === 'multicluster' || u.role === 'reader') ? { ...u, links: cluster.links } : u));
+    const extraConfig = [
+      ...(cluster?.leafnodeListenPort !== undefined ? [leafnodeListenConfig('127.0.0.1', cluster.leafnodeListenPort)] : []),
+      ...(cluster?.leafnodeRemotes?.length ? [leafnodeRemotesConfig(cluster.leafnodeRemotes)] : []),
+    ].join('');
     const nats: NatsCluster = await startNats({
       nodes: config.natsNodes ?? 1,
       // A cluster keeps its own stores: streams a single server created hold one replica.
       storeDir: join(config.stateDir, (config.natsNodes ?? 1) > 1 ? 'nats-cluster' : 'nats'),
-      ...(users ? { authorization: natsAuthorizationConfig(natsUserList(users)) } : {}),
+      ...(users ? { authorization: natsAuthorizationConfig(withLinks(natsUserList(users)), cluster?.linkUsers ?? []) } : {}),
+      ...(cluster ? { jetstreamDomain: cluster.name } : {}),
+      ...(extraConfig ? { extraConfig } : {}),
       ownProcessGroup: true,
       onExit: (node, exit) => {
         if (this.stopping) return;
@@ -221,4 +348,23 @@ export class DevMesh implements AsyncDisposable {
     this.notice(`${what} listening on ${nats.url} (JetStream store ${nats.storeDir})`);
     return nats;
   }
+}
+
+/** Adds the export label to the named Services (`<namespace>/<name>`) of a copied manifests folder. */
+async function labelExported(dir: string, services: readonly string[]): Promise<void> {
+  const missing = new Set(services);
+  for (const file of (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    const path = join(dir, file);
+    const docs = parseAllDocuments(await readFile(path, 'utf8'));
+    let changed = false;
+    for (const doc of docs) {
+      const key = `${String(doc.getIn(['metadata', 'namespace']) ?? 'default')}/${String(doc.getIn(['metadata', 'name']))}`;
+      if (doc.get('kind') !== 'Service' || !missing.has(key)) continue;
+      doc.setIn(['metadata', 'labels', exportedLabel], 'true');
+      missing.delete(key);
+      changed = true;
+    }
+    if (changed) await writeFile(path, docs.map((d) => String(d)).join(''));
+  }
+  if (missing.size > 0) throw new DevStartError(`${dir} has no Service ${[...missing].join(', ')} to export`);
 }

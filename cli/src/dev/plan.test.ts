@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LineSplitter } from './line-splitter.js';
-import { planDevProcesses, planDevTopology } from './plan.js';
-import { formatDevSummary } from './summary.js';
+import { planDevProcesses, planDevTopology, planGatewayProxy } from './plan.js';
+import { formatDevSummary, formatLinkedDevSummary, type DevSummary } from './summary.js';
 
 describe('planDevProcesses', () => {
   it('gives every replica its name, admin address and service-specific variables', () => {
@@ -136,5 +136,98 @@ describe('formatDevSummary', () => {
     expect(text).toContain('/repo/.meshbus/manifests  (copied from examples/manifests)');
     expect(text).toContain('npm run meshbus -- endpoints web.shop:80 --watch');
     expect(text).toContain('npm run meshbus -- events');
+  });
+});
+
+describe('the plan of a linked mesh (meshbus dev --clusters 2)', () => {
+  const base = {
+    replicas: 1,
+    servicesDir: '/repo/services',
+    natsUrl: 'nats://127.0.0.1:4999',
+    logLevel: 'info',
+    manifestsDir: '/repo/.meshbus/east/manifests',
+    identityDir: '/repo/.meshbus/identity',
+    adminPorts: [9001, 9002],
+    gatewayPorts: [8096],
+  };
+
+  it("names the processes after the cluster and gives the multicluster service its cluster, links and gateway", () => {
+    const [gateway, multicluster] = planDevProcesses({
+      ...base,
+      services: ['gateway', 'multicluster'],
+      namePrefix: 'east-',
+      multicluster: { cluster: 'east', links: [], gatewayAddresses: ['127.0.0.1:4180'] },
+    });
+    expect(gateway!.name).toBe('east-gateway-1');
+    expect(multicluster).toEqual({
+      name: 'east-multicluster-1',
+      service: 'multicluster',
+      script: '/repo/services/multicluster/dist/main.js',
+      adminUrl: 'http://127.0.0.1:9002',
+      env: {
+        NATS_URL: 'nats://127.0.0.1:4999',
+        MESHBUS_ADMIN_ADDR: '127.0.0.1:9002',
+        MESHBUS_REPLICA_ID: 'east-multicluster-1',
+        MESHBUS_LOG_LEVEL: 'info',
+        MESHBUS_CLUSTER_NAME: 'east',
+        MESHBUS_MANIFESTS_DIR: '/repo/.meshbus/east/manifests',
+        MESHBUS_MULTICLUSTER_GATEWAY_ADDRESSES: '127.0.0.1:4180',
+      },
+    });
+    const [west] = planDevProcesses({ ...base, services: ['multicluster'], namePrefix: 'west-', multicluster: { cluster: 'west', links: ['east'], gatewayAddresses: [] } });
+    expect(west!.env).toMatchObject({ MESHBUS_CLUSTER_NAME: 'west', MESHBUS_MULTICLUSTER_LINKS: 'east' });
+    expect(west!.env.MESHBUS_MULTICLUSTER_GATEWAY_ADDRESSES).toBeUndefined();
+  });
+
+  it('refuses a multicluster service without cluster settings', () => {
+    expect(() => planDevProcesses({ ...base, services: ['multicluster'] })).toThrow('no cluster settings for multicluster-1');
+  });
+
+  it('runs the multicluster gateway as a proxy in gateway mode with the identity the multicluster service announces', () => {
+    const spec = planGatewayProxy({
+      script: '/repo/proxy/dist/main.js',
+      name: 'east-multicluster-gateway-1',
+      gateways: ['127.0.0.1:8096'],
+      tunnelAddress: '127.0.0.1:4180',
+      adminPort: 9003,
+      trustAnchors: '/repo/.meshbus/identity/ca.crt',
+      tokenFile: '/repo/.meshbus/east/multicluster-gateway.token',
+      logLevel: 'warn',
+    });
+    expect(spec).toMatchObject({ service: 'multicluster-gateway', adminUrl: 'http://127.0.0.1:9003' });
+    expect(spec.env).toMatchObject({
+      MESHBUS_PROXY_MODE: 'gateway',
+      MESHBUS_PROXY_GATEWAYS: '127.0.0.1:8096',
+      MESHBUS_PROXY_NAMESPACE: 'meshbus',
+      MESHBUS_PROXY_SERVICE_ACCOUNT: 'multicluster-gateway',
+      MESHBUS_PROXY_GATEWAY_ADDR: '127.0.0.1:4180',
+      MESHBUS_PROXY_IDENTITY_TOKEN_FILE: '/repo/.meshbus/east/multicluster-gateway.token',
+      MESHBUS_PROXY_LOG_LEVEL: 'warn',
+    });
+  });
+
+  it('prints both clusters and the commands to try against the mirroring one', () => {
+    const cluster = (name: string, extra: NonNullable<DevSummary['cluster']>): DevSummary => ({
+      natsUrl: `nats://127.0.0.1:${name === 'west' ? 4999 : 5999}`,
+      gateways: ['127.0.0.1:8086'],
+      admin: { [`${name}-multicluster-gateway-1`]: 'http://127.0.0.1:9001' },
+      manifestsDir: `/repo/.meshbus/${name}/manifests`,
+      manifestsCopied: false,
+      identityCreated: false,
+      statePath: `/repo/.meshbus/${name}/dev.json`,
+      cluster: extra,
+    });
+    const text = formatLinkedDevSummary(
+      [cluster('west', { name: 'west', links: ['east'] }), cluster('east', { name: 'east', links: [], leafnodeListen: '127.0.0.1:7422', multiclusterGateway: '127.0.0.1:4180' })],
+      { local: 'west', remote: 'east', service: { namespace: 'shop', name: 'web', port: 80 } },
+    );
+    expect(text).toContain('\ncluster west\n  NATS          nats://127.0.0.1:4999  (external)\n');
+    expect(text).toContain('  links         east  (mirrors their exported services)\n');
+    expect(text).toContain('  admin         east-multicluster-gateway-1  http://127.0.0.1:9001  (/ready /live /metrics)\n');
+    expect(text).toContain('  leaf nodes    127.0.0.1:7422  (linked clusters connect here)\n');
+    expect(text).toContain('  mc gateway    127.0.0.1:4180  (tunnels of linked clusters\' proxies)\n');
+    expect(text).toContain('east exports web.shop; west mirrors it as web-east.shop.');
+    expect(text).toContain('  npm run meshbus -- endpoints web-east.shop:80\n');
+    expect(text).toContain('Ctrl-C stops everything.');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DestinationState, Endpoint } from '../control/index.js';
+import { applyDestinationUpdate, emptyDestination, type DestinationState, type Endpoint } from '../control/index.js';
 import { destinationDiff, tcpAddress, weightedAddr } from './discovery.js';
 import { authorityHost, authorityPort, forwardableHeaders, policyMetadata, serverMetadata } from './http-headers.js';
 import { canonicalAuthority } from './outbound-proxy.js';
@@ -81,6 +81,23 @@ describe('Destination states as balancer updates', () => {
     expect(addr.tlsIdentity?.strategy).toEqual({ $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: 'b.demo.serviceaccount.identity.meshbus.cluster.local' } });
     expect(addr.protocolHint).toEqual({ protocol: { $case: 'opaque', opaque: {} }, opaqueTransport: { inboundPort: 4143 } });
     expect(addr.metricLabels).toEqual({ pod: 'b-1' });
+  });
+
+  it("keeps the authority and the gateway of an endpoint behind a linked cluster's gateway, so that the balancer tunnels to it", () => {
+    const gateway = { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity' as const, dnsLikeIdentity: { name: 'multicluster-gateway.meshbus.serviceaccount.identity.meshbus.cluster.local' } }, serverName: undefined } };
+    const fromDestination = applyDestinationUpdate(emptyDestination, {
+      update: {
+        $case: 'add',
+        add: {
+          addrs: [{ ...weightedAddr(endpoint('10.1.0.9:4180', { tlsIdentity: 'web.shop.serviceaccount.identity.meshbus.cluster.local', protocolHint: 'h2' })), authorityOverride: { authorityOverride: 'web.shop.svc.cluster.local:80' }, meshbusGateway: gateway }],
+          metricLabels: {},
+        },
+      },
+    });
+    const [update] = destinationDiff(undefined, fromDestination);
+    const addr = update?.update?.$case === 'add' ? update.update.add.addrs[0] : undefined;
+    expect(addr?.authorityOverride).toEqual({ authorityOverride: 'web.shop.svc.cluster.local:80' });
+    expect(addr?.meshbusGateway).toEqual(gateway);
   });
 
   it('adds what is new, removes what is gone, and says when nothing is left', () => {
