@@ -25,7 +25,9 @@ const webIdentity = meshIdentity('shop', 'web');
 const clientIdentity = meshIdentity('shop', 'front');
 const strangerIdentity = meshIdentity('other', 'intruder');
 
-function manifests(appPort: number): string {
+/** Services of `manifests` exported to linked clusters unless named in `unexported`. */
+function manifests(appPort: number, unexported: readonly string[] = []): string {
+  const exported = (name: string) => (unexported.includes(name) ? '' : `, labels: {mirror.meshbus.io/exported: "true"}`);
   return `apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
@@ -75,24 +77,32 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: down, namespace: shop}
+metadata: {name: down, namespace: shop${exported('down')}}
 spec:
   selector: {app: down}
   ports: [{name: tcp, port: 7000, targetPort: tcp}]
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: echo, namespace: shop}
+metadata: {name: echo, namespace: shop${exported('echo')}}
 spec:
   selector: {app: echo}
   ports: [{name: tcp, port: 7000, targetPort: tcp}]
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: web, namespace: shop}
+metadata: {name: web, namespace: shop${exported('web')}}
 spec:
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: http}]
+---
+# Served by the same echo workload, never exported.
+apiVersion: v1
+kind: Service
+metadata: {name: private, namespace: shop}
+spec:
+  selector: {app: echo}
+  ports: [{name: tcp, port: 7000, targetPort: tcp}]
 `;
 }
 
@@ -136,6 +146,8 @@ describe('the multicluster gateway (proxy in gateway mode)', () => {
   let gateway: Proxy;
   let web: Proxy;
   let gatewayPort: number;
+  let appPort: number;
+  let manifestsDir: string;
   let echoServer: NetServer;
   let webApp: HttpServer;
   const accessLog: string[] = [];
@@ -201,10 +213,10 @@ describe('the multicluster gateway (proxy in gateway mode)', () => {
       issuerCertificatePem: await readFile(join(identityDir, 'issuer.crt'), 'utf8'),
       issuerKeyPem: await readFile(join(identityDir, 'issuer.key'), 'utf8'),
     });
-    const appPort = await freePort(hosts.echo);
+    appPort = await freePort(hosts.echo);
     const inboundPort = await freePort(hosts.web);
     gatewayPort = await freePort(hosts.gateway);
-    const manifestsDir = join(dir, 'manifests');
+    manifestsDir = join(dir, 'manifests');
     await mkdir(manifestsDir);
     await writeFile(join(manifestsDir, 'shop.yaml'), manifests(appPort));
     mesh = await startMesh({ destination: true, policy: true, identity: true, gateway: true, manifests: manifestsDir, identityDir });
@@ -286,7 +298,8 @@ describe('the multicluster gateway (proxy in gateway mode)', () => {
   it('carries the client’s own mesh TLS to a meshed workload’s proxy, which sees the client’s identity', async () => {
     const client = await certify(clientIdentity);
     const answer = await openTunnel(client, connectTo('web.shop.svc.cluster.local:80'));
-    expect(answer.status).toBe(200);
+    // The gateway names the workload's port and the identity the client must require inside.
+    expect(answer.head).toBe(`HTTP/1.1 200 Connection established\r\nMeshbus-Target-Port: ${appPort}\r\nMeshbus-Target-Identity: ${webIdentity}`);
     expect(answer.rest.length).toBe(0);
     const inner = tlsConnect({ socket: answer.socket, ...meshClientOptions(anchorsPem, client, webIdentity, 'http/1.1') });
     answer.socket.resume();
@@ -306,6 +319,16 @@ describe('the multicluster gateway (proxy in gateway mode)', () => {
     const answer = await openTunnel(await certify(strangerIdentity), connectTo('echo.shop.svc.cluster.local:7000'));
     expect(answer.status).toBe(403);
     expect(await body(answer)).toBe(`the identity ${strangerIdentity} may not open tunnels\n`);
+  });
+
+  it('answers 403 for a service of this cluster that is not exported, and relays nothing to it', async () => {
+    const answer = await openTunnel(await certify(clientIdentity), connectTo('private.shop.svc.cluster.local:7000'));
+    expect(answer.status).toBe(403);
+    expect(await body(answer)).toBe('private.shop.svc.cluster.local:7000 is not exported to linked clusters\n');
+    const metrics = (await httpGet(`${gateway.adminUrl}/metrics`)).body;
+    expect(metrics).toMatch(/meshbus_proxy_gateway_tunnels_total\{result="not_exported"\} [1-9]/);
+    const line = accessLog.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.authority === 'private.shop.svc.cluster.local:7000');
+    expect(line).toMatchObject({ method: 'CONNECT', status: 403 });
   });
 
   it('answers 404 for a service this cluster does not have, and for another cluster domain', async () => {
@@ -350,5 +373,28 @@ describe('the multicluster gateway (proxy in gateway mode)', () => {
       privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     };
     await expect(openTunnel(certificate, connectTo('echo.shop.svc.cluster.local:7000'))).rejects.toThrow(/closed the connection; received ""|ECONNRESET/);
+  });
+
+  it('stops relaying to a service as soon as its export is withdrawn, and relays again once it is back', async () => {
+    const client = await certify(clientIdentity);
+    const statusOf = async (): Promise<number> => {
+      const answer = await openTunnel(client, connectTo('echo.shop.svc.cluster.local:7000'));
+      answer.socket.destroy();
+      return answer.status;
+    };
+    const until = async (status: number): Promise<number> => {
+      const started = Date.now();
+      while ((await statusOf()) !== status) {
+        if (Date.now() - started > 10_000) throw new Error(`echo was not answered ${status} within 10 s`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return Date.now() - started;
+    };
+    expect(await statusOf()).toBe(200);
+    await writeFile(join(manifestsDir, 'shop.yaml'), manifests(appPort, ['echo']));
+    const withdrawn = await until(403);
+    await writeFile(join(manifestsDir, 'shop.yaml'), manifests(appPort));
+    const back = await until(200);
+    console.log(`export withdrawn to 403: ${withdrawn} ms; exported again to 200: ${back} ms`);
   });
 });

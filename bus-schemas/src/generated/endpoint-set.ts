@@ -80,7 +80,7 @@ export interface Endpoint {
     name: string;
   };
   /**
-   * Set on the endpoints of a service mirrored from a linked cluster: address and port are that cluster's multicluster gateway, identity is the remote workload's. The proxy opens mesh TLS to the gateway (which must present the gateway identity below), asks it for the authority, and runs its own mesh TLS with the remote workload inside that tunnel.
+   * Set on the endpoints of a service mirrored from a linked cluster: address and port are that cluster's multicluster gateway, identity is one of the remote workloads'. The proxy opens mesh TLS to the gateway (which must present the gateway identity below), asks it for the authority, and runs its own mesh TLS with the remote workload inside that tunnel.
    */
   gateway?: {
     /**
@@ -95,5 +95,11 @@ export interface Endpoint {
      * host:port of the service in the linked cluster, as its gateway resolves it: <service>.<namespace>.svc.<cluster-domain>:<port>.
      */
     authority: string;
+    /**
+     * Every identity the remote service's workloads present. The gateway names the one of the workload it chose in its answer to CONNECT (Meshbus-Target-Identity); the proxy accepts only one of these. Absent: only the endpoint's identity.
+     *
+     * @maxItems 64
+     */
+    identities?: string[];
   };
 }

@@ -12,3 +12,9 @@ export function isClusterName(text: string): boolean {
 
 /** What a cluster name must be, for error messages. */
 export const clusterNameRule = "1 to 32 lower-case letters, digits and '-', starting with a letter and not ending with '-'";
+
+/** The Service label that exports a service to linked clusters (value `"true"`). */
+export const exportedServiceLabel = 'mirror.meshbus.io/exported';
+
+/** The metric label naming the linked cluster a mirrored service lives in. */
+export const mirrorClusterLabel = 'mirror.meshbus.io/cluster';

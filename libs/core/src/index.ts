@@ -4,4 +4,4 @@ export { IpAddressError, isIpAddress, parseIp, formatIp, canonicalIp, compareIp,
 export { parseCidr, formatCidr, cidrContains, type Cidr, type ParseCidrOptions } from './ip-cidr.js';
 export { Base64Error, encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url } from './base64.js';
 export { meshbusVersion } from './version.js';
-export { isClusterName, clusterNameRule } from './cluster-name.js';
+export { isClusterName, clusterNameRule, exportedServiceLabel, mirrorClusterLabel } from './cluster-name.js';

@@ -116,13 +116,19 @@ export interface WeightedAddr_MetricLabelsEntry {
  * multicluster gateway. The client opens mesh TLS (ALPN `meshbus.tunnel`) to
  * `addr`, requires the gateway to present `identity`, sends
  * `CONNECT <authority_override>`, and runs its usual mesh TLS with the
- * endpoint's `tls_identity` inside the tunnel.
+ * remote workload inside the tunnel: with the identity the gateway names in
+ * its answer (`Meshbus-Target-Identity`) when that is one of `identities`,
+ * else with the endpoint's `tls_identity`.
  */
 export interface MulticlusterGateway {
   /** Name of the linked cluster. */
   cluster: string;
   /** The TLS identity the gateway must present. */
-  identity?: TlsIdentity | undefined;
+  identity?:
+    | TlsIdentity
+    | undefined;
+  /** Every identity the remote service's workloads present (DNS-like names). */
+  identities: string[];
 }
 
 /** How the client verifies the endpoint's certificate when it speaks mTLS. */
@@ -1248,7 +1254,7 @@ export const WeightedAddr_MetricLabelsEntry: MessageFns<WeightedAddr_MetricLabel
 };
 
 function createBaseMulticlusterGateway(): MulticlusterGateway {
-  return { cluster: "", identity: undefined };
+  return { cluster: "", identity: undefined, identities: [] };
 }
 
 export const MulticlusterGateway: MessageFns<MulticlusterGateway> = {
@@ -1258,6 +1264,9 @@ export const MulticlusterGateway: MessageFns<MulticlusterGateway> = {
     }
     if (message.identity !== undefined) {
       TlsIdentity.encode(message.identity, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.identities) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -1291,6 +1300,14 @@ export const MulticlusterGateway: MessageFns<MulticlusterGateway> = {
             message.identity = TlsIdentity.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.identities.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1307,6 +1324,9 @@ export const MulticlusterGateway: MessageFns<MulticlusterGateway> = {
     return {
       cluster: isSet(object.cluster) ? globalThis.String(object.cluster) : "",
       identity: isSet(object.identity) ? TlsIdentity.fromJSON(object.identity) : undefined,
+      identities: globalThis.Array.isArray(object?.identities)
+        ? object.identities.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1317,6 +1337,9 @@ export const MulticlusterGateway: MessageFns<MulticlusterGateway> = {
     }
     if (message.identity !== undefined) {
       obj.identity = TlsIdentity.toJSON(message.identity);
+    }
+    if (message.identities?.length) {
+      obj.identities = message.identities;
     }
     return obj;
   },
@@ -1330,6 +1353,7 @@ export const MulticlusterGateway: MessageFns<MulticlusterGateway> = {
     message.identity = (object.identity !== undefined && object.identity !== null)
       ? TlsIdentity.fromPartial(object.identity)
       : undefined;
+    message.identities = object.identities?.map((e) => e) || [];
     return message;
   },
 };

@@ -84,7 +84,7 @@ describe('Destination states as balancer updates', () => {
   });
 
   it("keeps the authority and the gateway of an endpoint behind a linked cluster's gateway, so that the balancer tunnels to it", () => {
-    const gateway = { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity' as const, dnsLikeIdentity: { name: 'multicluster-gateway.meshbus.serviceaccount.identity.meshbus.cluster.local' } }, serverName: undefined } };
+    const gateway = { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity' as const, dnsLikeIdentity: { name: 'multicluster-gateway.meshbus.serviceaccount.identity.meshbus.cluster.local' } }, serverName: undefined }, identities: [] };
     const fromDestination = applyDestinationUpdate(emptyDestination, {
       update: {
         $case: 'add',

@@ -46,7 +46,7 @@ import {
 import { applyGrpcFilters, applyHttpFilters, modifyHeaders, toHeaderMap, toNodeHeaders, type GrpcFilter, type HttpFilter } from '../routes/filters.js';
 import type { PortMapping as ControlPortMapping } from '../control/index.js';
 import type { TapHeaderValues, TapRecorder } from '../tap/index.js';
-import { connectTunnel, TunnelError, type MeshTls } from '../tls/index.js';
+import { connectTunnel, TunnelError, type MeshTls, type TunnelTarget } from '../tls/index.js';
 import { policyRouteName, type RequestTracer, type SpanEnd } from '../tracing/index.js';
 import { ReplayableBody } from './body-buffer.js';
 import { ConnectionTracker } from './connection-tracker.js';
@@ -787,7 +787,7 @@ export class OutboundProxy {
     let pending = this.pendingTunnels.get(key);
     if (!pending) {
       let targetPort: number | undefined;
-      pending = this.meshConnect(endpoint, identity, endpoint.addr.port, ['h2'], false, (port) => (targetPort = port)).then((socket) => {
+      pending = this.meshConnect(endpoint, identity, endpoint.addr.port, ['h2'], false, (opened) => (targetPort = opened.targetPort)).then((socket) => {
         const session = this.sessions.get(key, () => http2Connect(origin(endpointHost(endpoint), endpoint.addr.port), { createConnection: () => socket }));
         if (targetPort !== undefined) this.tunnelTargetPorts.set(session, targetPort);
         return { session, targetPort: this.tunnelTargetPorts.get(session) };
@@ -805,7 +805,7 @@ export class OutboundProxy {
    * Mesh TLS to a meshed endpoint's proxy at `port`, or, for an endpoint behind a linked cluster's
    * gateway, the inner mesh TLS through a tunnel to the gateway at the endpoint's address.
    */
-  private async meshConnect(endpoint: Endpoint, identity: string, port: number, alpn: readonly string[], allowHalfOpen: boolean, onTunnelOpen?: (targetPort: number | undefined) => void): Promise<TLSSocket> {
+  private async meshConnect(endpoint: Endpoint, identity: string, port: number, alpn: readonly string[], allowHalfOpen: boolean, onTunnelOpen?: TunnelTarget['onOpen']): Promise<TLSSocket> {
     const host = endpointHost(endpoint);
     const gateway = endpoint.gateway;
     if (!gateway) return this.options.tls.connect({ host, port, serverIdentity: identity, alpn, allowHalfOpen });
@@ -816,6 +816,7 @@ export class OutboundProxy {
         gatewayIdentity: gateway.identity,
         authority: gateway.authority,
         serverIdentity: identity,
+        acceptedIdentities: gateway.identities,
         alpn,
         allowHalfOpen,
         ...(onTunnelOpen ? { onOpen: onTunnelOpen } : {}),
@@ -1055,6 +1056,8 @@ export class OutboundProxy {
     const identity = endpointIdentity(endpoint);
     const host = endpointHost(endpoint);
     const started = Date.now();
+    // Behind a gateway, the identity of the workload it chose.
+    let peerIdentity: string | undefined;
     try {
       const socket =
         identity === undefined
@@ -1062,9 +1065,9 @@ export class OutboundProxy {
               const s = netConnect({ port: endpoint.addr.port, host, allowHalfOpen: true }, () => resolve(s));
               s.once('error', reject);
             })
-          : await this.meshConnect(endpoint, identity, this.opaqueMeshPort(endpoint), [], true);
+          : await this.meshConnect(endpoint, identity, this.opaqueMeshPort(endpoint), [], true, (opened) => (peerIdentity = opened.serverIdentity));
       socket.once('close', (hadError) => lease.release({ latencyMs: Date.now() - started, failure: hadError }));
-      const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: identity } : { established: false, reason: 'not_provided_by_service_discovery' };
+      const tls: TlsStatus = identity !== undefined ? { established: true, peerIdentity: peerIdentity ?? identity } : { established: false, reason: 'not_provided_by_service_discovery' };
       return { socket, labels: { direction: 'outbound', targetAddr: endpoint.key, tls, authority, dst: endpoint.labels } };
     } catch (error) {
       lease.release({ latencyMs: Date.now() - started, failure: true });

@@ -75,7 +75,7 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
         metricLabels: {},
         tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: remoteId } } },
         authorityOverride: { authorityOverride: `api.shop.svc.cluster.local:${workloadPort}` },
-        meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } } },
+        meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } }, identities: [] },
       },
     ]);
     registry = new Registry();

@@ -21,7 +21,7 @@ import { NoTunnelEndpointError, TunnelNotFoundError, type TunnelEndpoint, type T
 export const TUNNEL_ALPN = 'meshbus.tunnel';
 
 /** How a tunnel ended, the `result` label of `meshbus_proxy_gateway_tunnels_total`. */
-export type TunnelResult = 'established' | 'malformed' | 'forbidden' | 'not_found' | 'unreachable' | 'refused_tls';
+export type TunnelResult = 'established' | 'malformed' | 'forbidden' | 'not_exported' | 'not_found' | 'unreachable' | 'refused_tls';
 
 const statusText: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway' };
 
@@ -163,6 +163,10 @@ export class MulticlusterGateway {
         endpoint.done({ failure: false, latencyMs: 0 });
         return;
       }
+      if (!endpoint.exported) {
+        endpoint.done({ failure: false, latencyMs: 0 });
+        return this.refuse(socket, 403, 'not_exported', `${authority} is not exported to linked clusters`, { ...log, authority });
+      }
       const dialed = Date.now();
       const upstream = await this.dial(endpoint).catch((error: unknown) => {
         endpoint.done({ failure: true, latencyMs: Date.now() - dialed });
@@ -178,9 +182,10 @@ export class MulticlusterGateway {
       upstream.once('close', (hadError) => endpoint.done({ failure: hadError, latencyMs: Date.now() - dialed }));
       this.tunnels.inc({ result: 'established' });
       this.open.inc();
-      // The workload's own port: requests inside the tunnel name it as their destination port.
-      const targetPort = /:(\d{1,5})$/.exec(endpoint.key)?.[1];
-      socket.write(`HTTP/1.1 200 Connection established\r\n${targetPort === undefined ? '' : `Meshbus-Target-Port: ${targetPort}\r\n`}\r\n`);
+      // The workload's own port, which requests inside the tunnel name as their destination port, and
+      // the identity its proxy proves, which the client requires in its mesh TLS inside the tunnel.
+      const identity = endpoint.identity === undefined ? '' : `Meshbus-Target-Identity: ${endpoint.identity}\r\n`;
+      socket.write(`HTTP/1.1 200 Connection established\r\nMeshbus-Target-Port: ${endpoint.targetPort}\r\n${identity}\r\n`);
       if (rest.length > 0) upstream.write(rest);
       const labels = {
         direction: 'outbound' as const,

@@ -3,7 +3,7 @@
  * proxy's Destination watches, picked by the P2C balancer, and the address
  * a client proxy would dial for mesh TLS to each.
  */
-import { MeshbusError } from '@meshbus/core';
+import { exportedServiceLabel, MeshbusError } from '@meshbus/core';
 import type { destination } from '@meshbus/proxy-api';
 import { UnknownServiceError, type Discovery } from '../data/discovery.js';
 import { endpointIdentity } from '../data/outbound-proxy.js';
@@ -16,8 +16,12 @@ export interface TunnelEndpoint {
   /** Where the gateway connects: the endpoint's proxy (mesh TLS port) when meshed, else the endpoint itself. */
   readonly host: string;
   readonly port: number;
+  /** The workload's own port, which requests inside the tunnel name as their destination port. */
+  readonly targetPort: number;
   /** The identity the endpoint's proxy proves to the client (undefined when not meshed). */
   readonly identity: string | undefined;
+  /** The service is exported to linked clusters (its endpoint set has `mirror.meshbus.io/exported: "true"`). */
+  readonly exported: boolean;
   /** Tells the balancer how the connection went. */
   done(outcome: { readonly failure: boolean; readonly latencyMs: number }): void;
 }
@@ -107,7 +111,15 @@ export class DiscoveryResolver implements TunnelResolver {
     const endpoint = lease.endpoint;
     const identity = endpointIdentity(endpoint);
     const port = identity === undefined ? endpoint.addr.port : (endpoint.protocolHint?.opaqueTransport?.inboundPort ?? this.options.peerInboundPort);
-    return { key: endpoint.key, host: endpointHost(endpoint), port, identity, done: (outcome) => lease.release(outcome) };
+    return {
+      key: endpoint.key,
+      host: endpointHost(endpoint),
+      port,
+      targetPort: endpoint.addr.port,
+      identity,
+      exported: endpoint.labels[exportedServiceLabel] === 'true',
+      done: (outcome) => lease.release(outcome),
+    };
   }
 
   private balancer(authority: string): P2cBalancer {

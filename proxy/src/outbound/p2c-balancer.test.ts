@@ -39,8 +39,8 @@ describe('P2C balancer endpoints', () => {
         $case: 'add',
         add: {
           addrs: [
-            { addr: ip(1), weight: 1, metricLabels: {}, authorityOverride: { authorityOverride: 'api.shop.svc.cluster.local:8080' }, meshbusGateway: { cluster: 'east', identity: gatewayIdentity } },
-            { addr: ip(2), weight: 1, metricLabels: {}, meshbusGateway: { cluster: 'east', identity: gatewayIdentity } },
+            { addr: ip(1), weight: 1, metricLabels: {}, authorityOverride: { authorityOverride: 'api.shop.svc.cluster.local:8080' }, meshbusGateway: { cluster: 'east', identity: gatewayIdentity, identities: ['api.shop.serviceaccount.identity.meshbus.local'] } },
+            { addr: ip(2), weight: 1, metricLabels: {}, meshbusGateway: { cluster: 'east', identity: gatewayIdentity, identities: [] } },
             { addr: ip(3), weight: 1, metricLabels: {}, authorityOverride: { authorityOverride: 'api.shop.svc.cluster.local:8080' } },
           ],
           metricLabels: {},
@@ -48,7 +48,12 @@ describe('P2C balancer endpoints', () => {
       },
     });
     const byKey = new Map(b.endpoints().map((e) => [e.key, e]));
-    expect(byKey.get(key(1))?.gateway).toEqual({ cluster: 'east', identity: 'gateway.mc.serviceaccount.identity.meshbus.local', authority: 'api.shop.svc.cluster.local:8080' });
+    expect(byKey.get(key(1))?.gateway).toEqual({
+      cluster: 'east',
+      identity: 'gateway.mc.serviceaccount.identity.meshbus.local',
+      authority: 'api.shop.svc.cluster.local:8080',
+      identities: ['api.shop.serviceaccount.identity.meshbus.local'],
+    });
     expect(byKey.get(key(2))?.gateway).toBeUndefined();
     expect(byKey.get(key(3))?.gateway).toBeUndefined();
   });

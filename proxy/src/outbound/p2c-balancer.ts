@@ -23,7 +23,7 @@ export interface Endpoint {
   readonly authorityOverride?: string | undefined;
   /**
    * Set when the endpoint is reached through a linked cluster's multicluster gateway (`addr` is the
-   * gateway): the gateway's cluster and identity, and the authority to ask it for.
+   * gateway): the gateway's cluster and identity, the authority to ask it for and the remote identities.
    */
   readonly gateway?: EndpointGateway | undefined;
   /** The set's labels overlaid with the address's own. */
@@ -35,6 +35,8 @@ export interface EndpointGateway {
   readonly cluster: string;
   readonly identity: string;
   readonly authority: string;
+  /** Identities the remote service's workloads present; the gateway names one per tunnel. */
+  readonly identities: readonly string[];
 }
 
 /** The gateway of a Destination address: only with a gateway identity and an authority to ask for. */
@@ -43,7 +45,7 @@ function gatewayOf(a: destination.WeightedAddr): EndpointGateway | undefined {
   const strategy = g?.identity?.strategy;
   const authority = a.authorityOverride?.authorityOverride;
   if (g === undefined || strategy?.$case !== 'dnsLikeIdentity' || !strategy.dnsLikeIdentity.name || !authority) return undefined;
-  return { cluster: g.cluster, identity: strategy.dnsLikeIdentity.name, authority };
+  return { cluster: g.cluster, identity: strategy.dnsLikeIdentity.name, authority, identities: g.identities };
 }
 
 /** Timers the balancer needs for its queue and for waking up when an ejection ends. */

@@ -19,8 +19,10 @@ export {
   TunnelErrorCode,
   connectRequest,
   connectTunnel,
+  innerIdentity,
   parseConnectResponse,
   requestTunnel,
   type ConnectResponse,
+  type TunnelOpened,
   type TunnelTarget,
 } from './tunnel.js';

@@ -32,6 +32,8 @@ export const TunnelErrorCode = {
   Closed: 'Closed',
   /** No answer to CONNECT in time. */
   Timeout: 'Timeout',
+  /** The gateway chose a workload whose identity is not one the service presents. */
+  UnexpectedIdentity: 'UnexpectedIdentity',
 } as const;
 export type TunnelErrorCode = (typeof TunnelErrorCode)[keyof typeof TunnelErrorCode];
 
@@ -65,14 +67,17 @@ export type ConnectResponse =
   /**
    * 200: the tunnel is open; `rest` are bytes that came after the head (the tunnel's first bytes);
    * `targetPort` is the port of the workload the gateway chose (its `Meshbus-Target-Port` header),
-   * which requests inside the tunnel name as their destination port.
+   * which requests inside the tunnel name as their destination port; `targetIdentity` the identity
+   * that workload presents (`Meshbus-Target-Identity`), when the gateway names it.
    */
-  | { readonly kind: 'open'; readonly rest: Buffer; readonly targetPort: number | undefined }
+  | { readonly kind: 'open'; readonly rest: Buffer; readonly targetPort: number | undefined; readonly targetIdentity: string | undefined }
   /** Another status; `body` is the body's first line once complete (`bodyComplete`), or what came so far. */
   | { readonly kind: 'refused'; readonly status: number; readonly reason: string; readonly body: string; readonly bodyComplete: boolean }
   | { readonly kind: 'invalid'; readonly problem: string };
 
 const STATUS_LINE = /^HTTP\/1\.[01] ([0-9]{3})(?: (.*))?$/;
+/** A DNS-like identity of at most 253 characters. */
+const IDENTITY = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /**
  * Reads a gateway's answer to CONNECT from `received` (everything received so far). A refusal's
@@ -98,7 +103,10 @@ export function parseConnectResponse(received: Buffer, ended = false): ConnectRe
     const portText = portLine?.slice(portLine.indexOf(':') + 1).trim();
     const port = portText !== undefined && /^\d{1,5}$/.test(portText) ? Number(portText) : undefined;
     if (portText !== undefined && (port === undefined || port < 1 || port > 65535)) return { kind: 'invalid', problem: `Meshbus-Target-Port ${JSON.stringify(portText)} is not a port` };
-    return { kind: 'open', rest, targetPort: port };
+    const identityLine = lines.slice(1).find((l) => /^meshbus-target-identity:/i.test(l));
+    const identity = identityLine?.slice(identityLine.indexOf(':') + 1).trim().toLowerCase();
+    if (identity !== undefined && !IDENTITY.test(identity)) return { kind: 'invalid', problem: `Meshbus-Target-Identity ${JSON.stringify(identity.slice(0, 80))} is not an identity` };
+    return { kind: 'open', rest, targetPort: port, targetIdentity: identity };
   }
   const lengthLine = lines.slice(1).find((l) => /^content-length:/i.test(l));
   const length = lengthLine === undefined ? undefined : Number(lengthLine.slice(lengthLine.indexOf(':') + 1).trim());
@@ -112,13 +120,21 @@ function quote(bytes: Buffer): string {
   return JSON.stringify(bytes.subarray(0, 80).toString('latin1'));
 }
 
+/** What the gateway said of the workload it chose, in its 200. */
+export interface TunnelOpened {
+  /** The workload's port (`Meshbus-Target-Port`). */
+  readonly targetPort: number | undefined;
+  /** The workload's identity (`Meshbus-Target-Identity`). */
+  readonly targetIdentity: string | undefined;
+}
+
 /** Sends CONNECT on `socket` and waits for the answer; on 200 the bytes after the head are put back. */
-export function requestTunnel(socket: TLSSocket, authority: string, where: string, timeoutMs: number): Promise<number | undefined> {
+export function requestTunnel(socket: TLSSocket, authority: string, where: string, timeoutMs: number): Promise<TunnelOpened> {
   const request = connectRequest(authority);
   return new Promise((resolve, reject) => {
     let received = Buffer.alloc(0);
     let done = false;
-    const finish = (error?: TunnelError, rest?: Buffer, targetPort?: number): void => {
+    const finish = (error?: TunnelError, rest?: Buffer, opened?: TunnelOpened): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -133,11 +149,11 @@ export function requestTunnel(socket: TLSSocket, authority: string, where: strin
       }
       socket.pause();
       if (rest !== undefined && rest.length > 0) socket.unshift(rest);
-      resolve(targetPort);
+      resolve(opened ?? { targetPort: undefined, targetIdentity: undefined });
     };
     const judge = (ended: boolean): void => {
       const answer = parseConnectResponse(received, ended);
-      if (answer.kind === 'open') finish(undefined, answer.rest, answer.targetPort);
+      if (answer.kind === 'open') finish(undefined, answer.rest, { targetPort: answer.targetPort, targetIdentity: answer.targetIdentity });
       else if (answer.kind === 'invalid') finish(new TunnelError(TunnelErrorCode.BadResponse, `the gateway at ${where} answered CONNECT ${authority} with no valid response: ${answer.problem}`));
       else if (answer.kind === 'refused' && answer.bodyComplete) {
         const body = answer.body === '' ? '' : `: ${answer.body}`;
@@ -172,8 +188,13 @@ export interface TunnelTarget {
   readonly gatewayIdentity: string;
   /** `<svc>.<ns>.svc.<domain>:<port>`, what the gateway is asked for. */
   readonly authority: string;
-  /** The identity the remote workload must present inside the tunnel. */
+  /** The identity the remote workload must present inside the tunnel, when the gateway names none. */
   readonly serverIdentity: string;
+  /**
+   * Identities the gateway may name for the workload it chose (`Meshbus-Target-Identity`), besides
+   * `serverIdentity`: those the remote service's workloads present. Another is refused.
+   */
+  readonly acceptedIdentities?: readonly string[];
   readonly serverName?: string | undefined;
   /** ALPN of the inner mesh TLS. @default MESH_CLIENT_ALPN (`h2`) */
   readonly alpn?: readonly string[];
@@ -181,8 +202,8 @@ export interface TunnelTarget {
   readonly timeoutMs?: number;
   /** The inner connection stays open for writing when the workload ends its side. @default false */
   readonly allowHalfOpen?: boolean;
-  /** Told the workload's port the gateway announced once the tunnel is open (undefined when it named none). */
-  readonly onOpen?: (targetPort: number | undefined) => void;
+  /** Told the workload's port the gateway announced (undefined when it named none) and the identity required of it, once the tunnel is open. */
+  readonly onOpen?: (opened: { readonly targetPort: number | undefined; readonly serverIdentity: string }) => void;
 }
 
 /**
@@ -200,13 +221,14 @@ export async function connectTunnel(tls: MeshTls, target: TunnelTarget): Promise
     if (outer.alpnProtocol !== TUNNEL_ALPN) {
       throw new TunnelError(TunnelErrorCode.NotATunnel, `the gateway at ${where} did not select ALPN ${TUNNEL_ALPN} (it selected ${outer.alpnProtocol || 'none'})`);
     }
-    const targetPort = await requestTunnel(outer, target.authority, where, timeoutMs);
-    target.onOpen?.(targetPort);
+    const opened = await requestTunnel(outer, target.authority, where, timeoutMs);
+    const serverIdentity = innerIdentity(target, opened.targetIdentity, where);
+    target.onOpen?.({ targetPort: opened.targetPort, serverIdentity });
     const inner = await tls.connect({
       host: target.host,
       port: target.port,
       socket: outer,
-      serverIdentity: target.serverIdentity,
+      serverIdentity,
       ...(target.serverName !== undefined ? { serverName: target.serverName } : {}),
       ...(target.alpn !== undefined ? { alpn: target.alpn } : {}),
       timeoutMs,
@@ -219,4 +241,17 @@ export async function connectTunnel(tls: MeshTls, target: TunnelTarget): Promise
     outer.destroy();
     throw error;
   }
+}
+
+/**
+ * The identity the workload inside the tunnel must prove: the one the gateway named for the
+ * workload it chose, when the service's workloads present it, else `serverIdentity`.
+ */
+export function innerIdentity(target: Pick<TunnelTarget, 'authority' | 'serverIdentity' | 'acceptedIdentities'>, named: string | undefined, where: string): string {
+  if (named === undefined || named === target.serverIdentity) return target.serverIdentity;
+  if (target.acceptedIdentities?.includes(named)) return named;
+  throw new TunnelError(
+    TunnelErrorCode.UnexpectedIdentity,
+    `the gateway at ${where} chose a workload of ${target.authority} with identity ${named}, which is not one its workloads present (${[target.serverIdentity, ...(target.acceptedIdentities ?? [])].filter((v, i, a) => a.indexOf(v) === i).join(', ')})`,
+  );
 }

@@ -149,6 +149,17 @@ describe('computeDestinationState endpoint sets', () => {
     expect(endpoint?.labels).not.toHaveProperty('zone');
   });
 
+  it('marks the sets of a Service exported to linked clusters, and only with the value "true"', () => {
+    const sets = (labels: Record<string, string>) =>
+      computeDestinationState(resources({ services: [service('web', { labels })], workloads: [workload('a', '10.0.0.1')] }), [], options).endpointSets.get('meshbus.v1.state.endpoints.shop.web.80')!;
+    const exported = sets({ app: 'web', 'mirror.meshbus.io/exported': 'true' });
+    validator.check('endpointSet', exported);
+    expect(exported.labels).toEqual({ namespace: 'shop', service: 'web', 'mirror.meshbus.io/exported': 'true' });
+    // The Service's other labels stay out of the set's, as before.
+    expect(sets({ app: 'web' }).labels).toEqual({ namespace: 'shop', service: 'web' });
+    expect(sets({ 'mirror.meshbus.io/exported': 'yes' }).labels).toEqual({ namespace: 'shop', service: 'web' });
+  });
+
   it('publishes an empty set for a Service without ready endpoints, and none for a Service without TCP ports', () => {
     const state = computeDestinationState(resources({ services: [service('web'), service('headless', { ports: [] })] }), [], options);
     expect([...state.endpointSets.keys()]).toEqual(['meshbus.v1.state.endpoints.shop.web.80']);

@@ -1,6 +1,6 @@
 import type { Endpoint, EndpointSet } from '@meshbus/bus-schemas';
 import { defaultWorkloadWeight, portInRanges, type EndpointSlice, type Service, type ServicePort, type SliceEndpoint, type StringMap, type Workload } from '@meshbus/manifests';
-import { compareIp } from '@meshbus/core';
+import { compareIp, exportedServiceLabel } from '@meshbus/core';
 import { workloadIdentity, type ResolvedDestinationOptions } from './options.js';
 
 /** What the endpoints of a service port are computed from. */
@@ -47,7 +47,8 @@ export function endpointSet(service: Service, port: ServicePort, inputs: Endpoin
     port: port.port,
     ...(port.name !== undefined ? { portName: port.name } : {}),
     opaque,
-    labels: { namespace: service.namespace, service: service.name },
+    // The gateway of this cluster relays tunnels from linked clusters only to exported services.
+    labels: { namespace: service.namespace, service: service.name, ...(service.labels[exportedServiceLabel] === 'true' ? { [exportedServiceLabel]: 'true' } : {}) },
     endpoints,
   };
 }

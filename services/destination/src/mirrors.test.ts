@@ -58,7 +58,7 @@ describe('mirrorEndpointSets', () => {
           labels: { 'mirror.meshbus.io/cluster': 'east' },
           identity: webIdentity,
           protocolHint: 'h2',
-          gateway: { cluster: 'east', identity: gatewayIdentity, authority: 'web.shop.svc.cluster.local:80' },
+          gateway: { cluster: 'east', identity: gatewayIdentity, authority: 'web.shop.svc.cluster.local:80', identities: [webIdentity] },
         },
       ],
     });
@@ -72,24 +72,22 @@ describe('mirrorEndpointSets', () => {
     expect(set.endpoints[0]!.gateway!.authority).toBe('web.shop.svc.mesh.example:80');
   });
 
-  it('repeats each gateway address once per identity when the remote endpoints present several', () => {
+  it('lists each gateway address once, with every remote identity for the gateway to choose among', () => {
     const other = 'web-canary.shop.serviceaccount.identity.meshbus.cluster.local';
     const set = mirrorEndpointSets(
       mirror({ identities: [webIdentity, other], gateway: { identity: gatewayIdentity, addresses: [{ address: '10.1.0.10', port: 4180 }, { address: '10.1.0.9', port: 4180 }] } }),
       resolved,
     ).get(subject80)!;
     validator.check('endpointSet', set);
-    expect(set.endpoints.map((e) => `${e.address}:${e.port} ${e.identity}`)).toEqual([
-      `10.1.0.9:4180 ${other}`,
-      `10.1.0.9:4180 ${webIdentity}`,
-      `10.1.0.10:4180 ${other}`,
-      `10.1.0.10:4180 ${webIdentity}`,
-    ]);
+    // One endpoint per address: the Destination API removes endpoints by address.
+    expect(set.endpoints.map((e) => `${e.address}:${e.port} ${e.identity}`)).toEqual([`10.1.0.9:4180 ${other}`, `10.1.0.10:4180 ${other}`]);
+    for (const e of set.endpoints) expect(e.gateway?.identities).toEqual([other, webIdentity]);
   });
 
   it('leaves the identity out when the remote endpoints present none', () => {
     const [endpoint] = mirrorEndpointSets(mirror({ identities: [] }), resolved).get(subject80)!.endpoints;
     expect(endpoint).not.toHaveProperty('identity');
+    expect(endpoint!.gateway).not.toHaveProperty('identities');
     expect(endpoint).toMatchObject({ protocolHint: 'unknown', gateway: { identity: gatewayIdentity } });
   });
 

@@ -1,30 +1,32 @@
 import { subjects, type Endpoint, type EndpointSet, type MirroredService, type ServiceProfileState } from '@meshbus/bus-schemas';
 import { defaultWorkloadWeight, type ServiceProfile } from '@meshbus/manifests';
-import { compareIp } from '@meshbus/core';
+import { compareIp, mirrorClusterLabel } from '@meshbus/core';
 import type { ResolvedDestinationOptions } from './options.js';
 import { profileState } from './profiles.js';
 
-/** Metric label naming the linked cluster a mirrored service lives in. */
-export const mirrorClusterLabel = 'mirror.meshbus.io/cluster';
+export { mirrorClusterLabel };
 
 /**
  * The endpoint sets of a service mirrored from a linked cluster, by subject:
- * one per port, whose endpoints are the linked cluster's gateway addresses.
+ * one per port, whose endpoints are the linked cluster's gateway addresses,
+ * each once.
  *
- * Each endpoint carries the identity of the remote workloads (the proxy runs
- * mesh TLS with them inside the gateway's tunnel) and `gateway` (the linked
- * cluster, the identity its gateway presents, and the authority the gateway
- * resolves: `<remoteService>.<namespace>.svc.<clusterDomain>:<port>`, with
- * this cluster's domain, which linked clusters share). When the remote
- * endpoints present several identities, each gateway address appears once
- * per identity, each endpoint carrying one of them, in identity order; with
- * none, the endpoints carry no identity. A mirror that is not ready, and a
- * port without ready endpoints, have an empty set: the service exists but
- * has nowhere to go, so that a split over it fails over.
+ * Each endpoint carries `gateway` (the linked cluster, the identity its
+ * gateway presents, the authority the gateway resolves:
+ * `<remoteService>.<namespace>.svc.<clusterDomain>:<port>`, with this
+ * cluster's domain, which linked clusters share, and every identity the
+ * remote workloads present). The proxy runs mesh TLS with the remote workload
+ * inside the gateway's tunnel, with the identity the gateway names for the
+ * workload it chose, which must be one of those. The endpoint's own identity
+ * is the first of them, for readers that know nothing of gateways. With no
+ * identity, the endpoints carry none. A mirror that is not ready, and a port
+ * without ready endpoints, have an empty set: the service exists but has
+ * nowhere to go, so that a split over it fails over.
  */
 export function mirrorEndpointSets(mirror: MirroredService, options: ResolvedDestinationOptions): Map<string, EndpointSet> {
   const out = new Map<string, EndpointSet>();
-  const identities: (string | undefined)[] = mirror.identities.length > 0 ? [...mirror.identities].sort() : [undefined];
+  const identities = [...mirror.identities].sort();
+  const identity = identities[0];
   const addresses = [...mirror.gateway.addresses].sort((a, b) => compareIp(a.address, b.address) || a.port - b.port);
   for (const port of mirror.ports) {
     const opaque = port.opaque ?? false;
@@ -34,19 +36,18 @@ export function mirrorEndpointSets(mirror: MirroredService, options: ResolvedDes
         cluster: mirror.cluster,
         identity: mirror.gateway.identity,
         authority: `${mirror.remoteService}.${mirror.namespace}.svc.${options.clusterDomain}:${port.port}`,
+        ...(identities.length > 0 ? { identities } : {}),
       };
       for (const address of addresses) {
-        for (const identity of identities) {
-          endpoints.push({
-            address: address.address,
-            port: address.port,
-            weight: defaultWorkloadWeight,
-            labels: { [mirrorClusterLabel]: mirror.cluster },
-            ...(identity === undefined ? {} : { identity }),
-            protocolHint: identity === undefined ? 'unknown' : opaque ? 'opaque' : 'h2',
-            gateway,
-          });
-        }
+        endpoints.push({
+          address: address.address,
+          port: address.port,
+          weight: defaultWorkloadWeight,
+          labels: { [mirrorClusterLabel]: mirror.cluster },
+          ...(identity === undefined ? {} : { identity }),
+          protocolHint: identity === undefined ? 'unknown' : opaque ? 'opaque' : 'h2',
+          gateway,
+        });
       }
     }
     out.set(subjects.endpoints(mirror.namespace, mirror.service, port.port), {

@@ -40,7 +40,12 @@ describe('toWeightedAddr', () => {
       port: 4180,
       weight: 10000,
       identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
-      gateway: { cluster: 'east', identity: 'gateway.meshbus-multicluster.serviceaccount.identity.meshbus.cluster.local', authority: 'web.shop.svc.cluster.local:8080' },
+      gateway: {
+        cluster: 'east',
+        identity: 'gateway.meshbus-multicluster.serviceaccount.identity.meshbus.cluster.local',
+        authority: 'web.shop.svc.cluster.local:8080',
+        identities: ['web.shop.serviceaccount.identity.meshbus.cluster.local', 'web-v2.shop.serviceaccount.identity.meshbus.cluster.local'],
+      },
     });
     expect(a.addr).toEqual({ ip: { ip: { $case: 'ipv4', ipv4: 0xc000020a } }, port: 4180 });
     expect(a.tlsIdentity?.strategy).toEqual({ $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: 'web.shop.serviceaccount.identity.meshbus.cluster.local' } });
@@ -51,6 +56,7 @@ describe('toWeightedAddr', () => {
         strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: 'gateway.meshbus-multicluster.serviceaccount.identity.meshbus.cluster.local' } },
         serverName: { name: 'gateway.meshbus-multicluster.serviceaccount.identity.meshbus.cluster.local' },
       },
+      identities: ['web.shop.serviceaccount.identity.meshbus.cluster.local', 'web-v2.shop.serviceaccount.identity.meshbus.cluster.local'],
     });
     // Survives the wire.
     const decoded = destination.WeightedAddr.decode(destination.WeightedAddr.encode(a).finish());

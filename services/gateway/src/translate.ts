@@ -43,12 +43,13 @@ export function toWeightedAddr(e: Endpoint): destination.WeightedAddr {
     if (e.opaqueTransportPort) addr.protocolHint.opaqueTransport = { inboundPort: e.opaqueTransportPort };
   }
   if (e.gateway) {
-    // Mirrored from a linked cluster: the address is that cluster's gateway, the identity the remote
-    // workload's. The proxy asks the gateway for the service's authority in the remote cluster.
+    // Mirrored from a linked cluster: the address is that cluster's gateway, the identity one of the
+    // remote workloads'. The proxy asks the gateway for the service's authority in the remote cluster.
     addr.authorityOverride = { authorityOverride: e.gateway.authority };
     addr.meshbusGateway = {
       cluster: e.gateway.cluster,
       identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: e.gateway.identity } }, serverName: { name: e.gateway.identity } },
+      identities: [...(e.gateway.identities ?? [])],
     };
   }
   const group = e.workload ? workloadGroups[e.workload.kind] : undefined;

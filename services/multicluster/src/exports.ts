@@ -6,10 +6,11 @@
  * and only its ports, their ready counts and the identities of its ready
  * endpoints leave the cluster: never an address, a label or a workload name.
  */
+import { exportedServiceLabel } from '@meshbus/core';
 import type { ExportedPort, ServiceExport } from './mirror.js';
 
 /** The label that exports a service. */
-export const exportLabel = 'mirror.meshbus.io/exported';
+export const exportLabel = exportedServiceLabel;
 
 export interface LocalServicePort {
   readonly port: number;
