@@ -20,8 +20,12 @@ import { servicePolicy } from './transparent-test-policies.js';
 
 const clientId = 'web.shop.serviceaccount.identity.meshbus.test';
 const remoteId = 'api.shop.serviceaccount.identity.meshbus.test';
+const canaryId = 'api-canary.shop.serviceaccount.identity.meshbus.test';
+const strangerId = 'db.data.serviceaccount.identity.meshbus.test';
 const gatewayId = 'gateway.mc.serviceaccount.identity.meshbus.test';
 const mirrored = 'api-east.shop.svc.cluster.local:8080';
+/** Another mirrored service behind the same gateway, whose remote workloads present two identities. */
+const mirroredTwo = 'api2-east.shop.svc.cluster.local:8080';
 
 const listen = async (server: Server | HttpServer): Promise<number> => {
   server.listen(0, '127.0.0.1');
@@ -33,9 +37,15 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
   let mesh: TestMesh;
   let workload: HttpServer;
   let peer: InboundProxy;
+  let canaryPeer: InboundProxy;
+  let strangerPeer: InboundProxy;
   let gateway: Server;
+  /** What the test gateway does with the next CONNECTs: which proxy it relays to, and the identity it names. */
+  const plans: { port: () => number; identity?: string }[] = [];
   let client: OutboundProxy;
   let registry: Registry;
+  let clientTls: MeshTls;
+  let discovery: TestDiscovery;
   const connects: string[] = [];
 
   beforeAll(async () => {
@@ -43,9 +53,15 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
     workload = createHttpServer((req, res) => res.end(`host=${req.headers.host} client=${String(req.headers['l5d-client-id'] ?? '')}`));
     const workloadPort = await listen(workload);
     const route = inboundHttpRoute(byDefault('all'), [authz(anyone, { networks: everywhere })], [prefixMatch('/')]);
-    const peerTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(remoteId)) });
-    peer = new InboundProxy({ tls: peerTls, policy: () => http1Server([authz(anyone, { networks: everywhere })], [route]), ports: [workloadPort], metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), detectTimeoutMs: 300 });
-    await peer.listen('127.0.0.1', 0);
+    const inbound = async (identity: string): Promise<InboundProxy> => {
+      const tls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(identity)) });
+      const proxy = new InboundProxy({ tls, policy: () => http1Server([authz(anyone, { networks: everywhere })], [route]), ports: [workloadPort], metrics: new ProxyMetrics(new Registry()), logger: silentLogger(), detectTimeoutMs: 300 });
+      await proxy.listen('127.0.0.1', 0);
+      return proxy;
+    };
+    peer = await inbound(remoteId);
+    canaryPeer = await inbound(canaryId);
+    strangerPeer = await inbound(strangerId);
     const gatewayTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(gatewayId)), serverAlpn: [TUNNEL_ALPN] });
     gateway = gatewayTls.createServer(({ socket }) => {
       let head = Buffer.alloc(0);
@@ -55,8 +71,9 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
         if (end < 0) return;
         socket.off('data', onData);
         connects.push(head.subarray(0, head.indexOf('\r\n')).toString());
-        const upstream = netConnect({ host: '127.0.0.1', port: peer.port }, () => {
-          socket.write('HTTP/1.1 200 OK\r\n\r\n');
+        const plan = plans.shift() ?? { port: () => peer.port };
+        const upstream = netConnect({ host: '127.0.0.1', port: plan.port() }, () => {
+          socket.write(`HTTP/1.1 200 OK\r\n${plan.identity === undefined ? '' : `Meshbus-Target-Identity: ${plan.identity}\r\n`}\r\n`);
           upstream.write(head.subarray(end + 4));
           socket.pipe(upstream).pipe(socket);
         });
@@ -66,7 +83,7 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
       socket.on('data', onData);
     });
     const gatewayPort = await listen(gateway);
-    const discovery = new TestDiscovery();
+    discovery = new TestDiscovery();
     discovery.byAuthority.set(mirrored, servicePolicy('api-east', 'shop', 8080));
     discovery.paths.set(mirrored, [
       {
@@ -78,21 +95,34 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
         meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } }, identities: [] },
       },
     ]);
+    discovery.byAuthority.set(mirroredTwo, servicePolicy('api2-east', 'shop', 8080));
+    discovery.paths.set(mirroredTwo, [
+      {
+        addr: tcpAddress(`127.0.0.1:${gatewayPort}`),
+        weight: 1,
+        metricLabels: {},
+        tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: remoteId } } },
+        authorityOverride: { authorityOverride: `api2.shop.svc.cluster.local:${workloadPort}` },
+        meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } }, identities: [canaryId, remoteId] },
+      },
+    ]);
     registry = new Registry();
-    const clientTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(clientId)) });
+    clientTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(clientId)) });
     client = new OutboundProxy({ tls: clientTls, discovery, metrics: new ProxyMetrics(registry), logger: silentLogger(), policyTimeoutMs: 500 });
     await client.listen('127.0.0.1', 0);
   });
   afterAll(async () => {
     await client?.close(100);
     await peer?.close(100);
+    await canaryPeer?.close(100);
+    await strangerPeer?.close(100);
     gateway?.close();
     workload?.close();
   });
 
-  const get = (): Promise<{ status: number; body: string }> =>
+  const get = (authority = mirrored): Promise<{ status: number; body: string }> =>
     new Promise((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: client.port, path: '/hello', headers: { host: mirrored }, agent: false }, (res) => {
+      const req = httpRequest({ host: '127.0.0.1', port: client.port, path: '/hello', headers: { host: authority }, agent: false }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -110,5 +140,30 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
     expect(connects).toHaveLength(1);
     expect(connects[0]).toMatch(/^CONNECT api\.shop\.svc\.cluster\.local:\d+ HTTP\/1\.1$/);
     expect(await registry.getSingleMetricAsString('outbound_tunnel_connect_total')).toContain('outbound_tunnel_connect_total{gateway_cluster="east",result="ok"} 1');
+  });
+
+  it('requires inside the tunnel the identity the gateway names, when the remote service presents it', async () => {
+    plans.push({ port: () => canaryPeer.port, identity: canaryId });
+    const answer = await get(mirroredTwo);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatch(/^host=api2\.shop\.svc\.cluster\.local:\d+ client=/);
+    expect(connects.at(-1)).toMatch(/^CONNECT api2\.shop\.svc\.cluster\.local:\d+ HTTP\/1\.1$/);
+    expect(plans).toHaveLength(0);
+  });
+
+  it('refuses a workload whose identity the remote service does not present, even one the anchors trust', async () => {
+    // A new tunnel (the earlier ones are closed), to a workload the gateway names as a stranger, then
+    // one to the same stranger under an identity of the service: its certificate proves otherwise.
+    for (const [client_, server_] of [[strangerId, strangerId], [canaryId, strangerId]] as const) {
+      await client.close(100);
+      const fresh = new Registry();
+      client = new OutboundProxy({ tls: clientTls, discovery, metrics: new ProxyMetrics(fresh), logger: silentLogger(), policyTimeoutMs: 500 });
+      await client.listen('127.0.0.1', 0);
+      plans.push({ port: () => strangerPeer.port, identity: client_ });
+      const answer = await get(mirroredTwo);
+      expect(answer.status, `named ${client_}, proved ${server_}`).toBeGreaterThanOrEqual(500);
+      expect(await fresh.getSingleMetricAsString('outbound_tunnel_connect_total')).toMatch(/outbound_tunnel_connect_total\{gateway_cluster="east",result="error"\} [1-9]/);
+    }
+    expect(plans).toHaveLength(0);
   });
 });
