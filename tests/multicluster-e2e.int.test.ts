@@ -12,7 +12,7 @@ import { createMulticlusterService, envToConfig, type MulticlusterService } from
 import { createPodNetwork, netnsUnavailableReason, type PodNetwork, type PodProcess } from '@meshbus/proxy';
 import { silentLogger } from '@meshbus/runtime';
 import { freePort, httpGet, startNats, waitFor, type NatsCluster } from '@meshbus/testing';
-import { CertificateAuthority } from '@meshbus/trust';
+import { CertificateAuthority, createIssuer, createTrustAnchor } from '@meshbus/trust';
 import { createCsr } from '@meshbus/x509';
 import { meshIdentity, meshProxyEnv, repoRoot, startMesh, type Mesh } from './harness.js';
 
@@ -74,6 +74,14 @@ metadata:
   name: web
   namespace: shop
   labels: {app: web${exported ? ', mirror.meshbus.io/exported: "true"' : ''}}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+# The same workload behind a Service east keeps to itself.
+apiVersion: v1
+kind: Service
+metadata: {name: orders, namespace: shop}
 spec:
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: http}]
@@ -373,13 +381,15 @@ describe.skipIf(unavailable !== undefined)('two meshes linked over the bus, in n
     expect(clientSan.stdout).toContain(`DNS:${clientIdentity}`);
 
     // From west's client pod: mesh TLS to east's gateway, verified against the anchor and the gateway's identity.
-    const sClient = (cert: string, key: string) =>
+    // The client sends its issuer with its leaf (-cert_chain), as a proxy does, then asks for `authority`.
+    const sClient = (cert: string, chain: string, key: string, authority: string) =>
       inPod('wcli', [
         'sh',
         '-c',
-        `printf 'CONNECT nothing.shop.svc.cluster.local:80 HTTP/1.1\\r\\nHost: nothing.shop.svc.cluster.local:80\\r\\n\\r\\n' | timeout 15 openssl s_client -connect ${ip.egw}:${GATEWAY_PORT} -alpn meshbus.tunnel -cert ${cert} -key ${key} -CAfile ${anchor} -verify_hostname ${gatewayIdentity} -verify_return_error -showcerts -ign_eof 2>&1`,
+        `printf 'CONNECT ${authority} HTTP/1.1\\r\\nHost: ${authority}\\r\\n\\r\\n' | timeout 15 openssl s_client -connect ${ip.egw}:${GATEWAY_PORT} -alpn meshbus.tunnel -cert ${cert} -cert_chain ${chain} -key ${key} -CAfile ${anchor} -verify_hostname ${gatewayIdentity} -verify_return_error -showcerts -ign_eof 2>&1`,
       ]);
-    const accepted = await sClient(dirOf('client.crt'), dirOf('client.key'));
+    const westIssuer = dirOf('west-identity', 'issuer.crt');
+    const accepted = await sClient(dirOf('client.crt'), westIssuer, dirOf('client.key'), 'nothing.shop.svc.cluster.local:80');
     if (process.env['MESHBUS_E2E_DEBUG']) console.log(accepted.stdout.replace(/-----BEGIN[\s\S]+?-----END CERTIFICATE-----/g, '<cert>'));
     expect(accepted.stdout).toContain('Verify return code: 0 (ok)');
     expect(accepted.stdout).toContain(`Verified peername: ${gatewayIdentity}`);
@@ -392,7 +402,26 @@ describe.skipIf(unavailable !== undefined)('two meshes linked over the bus, in n
     const gatewayVerified = await execFileAsync('openssl', ['verify', '-CAfile', anchor, '-untrusted', dirOf('east-identity', 'issuer.crt'), dirOf('gateway.crt')]);
     expect(gatewayVerified.stdout).toContain(': OK');
 
-    // (That a certificate of another anchor gets no tunnel is shown in multicluster-gateway.int.test.ts.)
+    // The gateway answers the authenticated client: no such service, and a service east does not export.
+    expect(accepted.stdout).toContain('HTTP/1.1 404 Not Found');
+    expect(accepted.stdout).toContain('no service nothing.shop.svc.cluster.local:80 in this cluster');
+    const unexported = await sClient(dirOf('client.crt'), westIssuer, dirOf('client.key'), 'orders.shop.svc.cluster.local:80');
+    expect(unexported.stdout).toContain(`Verified peername: ${gatewayIdentity}`);
+    expect(unexported.stdout).toContain('HTTP/1.1 403 Forbidden');
+    expect(unexported.stdout).toContain('orders.shop.svc.cluster.local:80 is not exported to linked clusters');
+
+    // A certificate of another anchor, with its own issuer, gets no answer at all.
+    const now = Date.now();
+    const validity = { notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) };
+    const foreignAnchor = createTrustAnchor({ commonName: 'root.elsewhere', validity });
+    const foreignIssuer = createIssuer({ anchor: foreignAnchor, commonName: 'issuer.elsewhere', validity });
+    const foreignCa = CertificateAuthority.fromPem({ trustAnchorsPem: foreignAnchor.certificatePem, issuerCertificatePem: foreignIssuer.certificatePem, issuerKeyPem: foreignIssuer.privateKeyPem });
+    const foreign = await foreignCa.issue({ identity: clientIdentity, csrDer: createCsr({ privateKey, subjectAltNames: [{ type: 'dns', value: clientIdentity }] }) });
+    await writeFile(dirOf('foreign.crt'), pem(foreign.leafDer));
+    await writeFile(dirOf('foreign-issuer.crt'), foreign.intermediatesDer.map(pem).join(''));
+    const refused = await sClient(dirOf('foreign.crt'), dirOf('foreign-issuer.crt'), dirOf('client.key'), 'web.shop.svc.cluster.local:80');
+    expect(refused.stdout).toContain(`Verified peername: ${gatewayIdentity}`);
+    expect(refused.stdout).not.toContain('HTTP/1.1');
   });
 
   it('splits web.shop between west and east, fails over to east when west has no ready endpoint, and back', async () => {
