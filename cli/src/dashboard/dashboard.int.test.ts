@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus, decodeEvent, encodeEvent } from '@meshbus/bus';
-import { busValidator, subjects, type TapEvent, type TapRequest } from '@meshbus/bus-schemas';
+import { connectBus, decodeEvent, encodeEvent, JetStreamPublisher } from '@meshbus/bus';
+import { busValidator, subjects, type MetricsSummary, type TapEvent, type TapRequest } from '@meshbus/bus-schemas';
 import { createDestinationService, envToConfig as destinationEnv } from '@meshbus/destination';
 import { createPolicyService, envToConfig as policyEnv } from '@meshbus/policy-service';
 import { ResourceStack, silentLogger } from '@meshbus/runtime';
@@ -43,6 +43,25 @@ function tapRecord(sessionId: string): TapEvent {
     tls: true,
     peerIdentity: 'front.shop.serviceaccount.identity.meshbus.cluster.local',
     headers: {},
+  };
+}
+
+/** One proxy interval of web's traffic: `ok` and `failed` inbound requests, and `ok` calls to api. */
+function webSummary(intervalStart: Date, ok: number, failed: number): MetricsSummary {
+  return {
+    namespace: 'shop',
+    workload: 'web',
+    identity: 'web.shop.serviceaccount.identity.meshbus.cluster.local',
+    instance: 'web-1',
+    intervalStart: intervalStart.toISOString(),
+    intervalMs: 10_000,
+    latencyBoundsMs: [1, 5, 10, 50],
+    requests: [
+      { direction: 'inbound', authority: 'web.shop.svc.cluster.local:80', route: 'default', statusClass: 2, tls: true, success: ok, failure: 0, latency: [0, ok, 0, 0, 0] },
+      { direction: 'inbound', authority: 'web.shop.svc.cluster.local:80', route: 'default', statusClass: 5, tls: true, success: 0, failure: failed, latency: [0, 0, failed, 0, 0] },
+      { direction: 'outbound', authority: 'api.shop.svc.cluster.local:8080', route: 'default', statusClass: 2, tls: true, success: ok, failure: 0, latency: [0, 0, ok, 0, 0] },
+    ],
+    tcp: [],
   };
 }
 
@@ -98,12 +117,31 @@ describe('meshbus dashboard in a browser', () => {
     await stack.disposeAll();
   }, 60_000);
 
-  it('shows the services, policies and events, and a new Service within a second', async () => {
+  it('shows the services, golden metrics with a chart, policies and events, and a new Service within a second', async () => {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.locator('[data-service="shop/web"]').waitFor({ timeout: 20_000 });
     await expect(page.locator('[data-service="shop/web"]').innerText()).resolves.toContain('127.0.0.11');
     await page.locator('#policies h3').first().waitFor({ timeout: 20_000 });
+
+    // Golden metrics: web's proxy reports three intervals, as the gateway would publish them.
+    const publisher = new JetStreamPublisher({ js: responder.jetstream(), validator, source: '/meshbus/gateway/dashboard-test' });
+    const now = Date.now();
+    for (const [ago, ok, failed] of [[40_000, 4, 0], [30_000, 9, 1], [20_000, 16, 0]] as const) {
+      const summary = webSummary(new Date(now - ago), ok, failed);
+      await publisher.publish('metricsSummary', subjects.metricsSummary('shop', 'web'), summary.identity, summary);
+    }
+    const webRow = page.locator('#metrics tr', { hasText: 'shop/web' }).first();
+    await webRow.locator('svg.spark polyline').waitFor({ state: 'attached', timeout: 10_000 });
+    // 29 of 30 requests succeeded.
+    await expect(webRow.innerText()).resolves.toMatch(/^shop\/web\s+96\.7%\s+\d+\.\d\d\s+\d/);
+    const points = (await webRow.locator('svg.spark polyline').getAttribute('points'))!.split(' ');
+    expect(points.length).toBeGreaterThan(1);
+    // The sparkline rises and falls with the requests per interval: not a flat line.
+    expect(new Set(points.map((p) => p.split(',')[1])).size).toBeGreaterThan(1);
+    const apiRow = page.locator('#metrics tr', { hasText: 'api.shop.svc.cluster.local:8080' }).first();
+    await expect(apiRow.innerText()).resolves.toMatch(/100\.0%/);
+    await expect(apiRow.locator('svg.spark polyline').count()).resolves.toBe(1);
 
     await appendFile(
       join(dir, 'manifests', 'web.yaml'),

@@ -124,6 +124,20 @@ describe('docs/local-development.md, the npm run dev walkthrough', () => {
           });
           expect(output).toMatch(/^NAME +MESHED +SUCCESS +RPS +LATENCY_P50 +LATENCY_P95 +LATENCY_P99 +TCP_CONN$/m);
           expect(output).toMatch(/^demo\/store +1 +100\.00% /m);
+        } else if (command === `${meshbusPrefix}top demo`) {
+          // top redraws every 2 s until Ctrl-C; off a terminal each view follows the previous one.
+          const top = cli(command.slice(meshbusPrefix.length));
+          const lastView = () => top.output().slice(top.output().lastIndexOf('demo: busiest routes'));
+          await waitFor(
+            () => ['api', 'store', 'web'].every((w) => new RegExp(`^demo/${w} +inbound +\\S+ +default +\\d+ `, 'm').test(lastView())) && /^demo\/api +outbound +store\.demo\.svc\.cluster\.local:80 +default +\d+ /m.test(lastView()) && /^demo\/web +outbound +api\.demo\.svc\.cluster\.local:80 +default +\d+ /m.test(lastView()),
+            { timeoutMs: 15_000, intervalMs: 500, what: 'top to rank the routes of the three workloads' },
+          ).catch((error: unknown) => {
+            throw new Error(`${(error as Error).message}\ngot:\n${top.output()}`);
+          });
+          expect(lastView()).toMatch(/^demo: busiest routes over the last 60s, at \S+\n/);
+          expect(lastView()).toMatch(/^WORKLOAD +DIRECTION +AUTHORITY +ROUTE +COUNT +RPS +SUCCESS +LATENCY_P50 +LATENCY_P99$/m);
+          top.child.kill('SIGINT');
+          expect((await top.exited).code).toBe(0);
         } else if (command.startsWith('curl ')) {
           // The walkthrough's policy takes effect "within a second": wait that long, and a little more on a busy machine.
           expect(next, `the output of ${command}`).toBeDefined();
@@ -157,6 +171,7 @@ describe('docs/local-development.md, the npm run dev walkthrough', () => {
       'curl http://127.0.0.71:4143/items',
       'npm run meshbus -- tap',
       'npm run meshbus -- stat',
+      'npm run meshbus -- top',
       "sed -i '/name: api-only/,/name: api$/ s/name: api$/name: web/' .meshbus/manifests/demo/policy.yaml",
       'curl -i http://127.0.0.71:4143/items',
       'npm run meshbus -- authz',
