@@ -1,13 +1,13 @@
 import { cp, mkdtemp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams, subjects } from '@meshbus/bus-schemas';
-import { inbound, outbound } from '@meshbus/proxy-api';
+import { destination, inbound, outbound } from '@meshbus/proxy-api';
 import { httpGet, startProcess, waitFor, type NatsCluster } from '@meshbus/testing';
-import { exampleManifests, policyClients, repoRoot, startMesh, startNats, StreamRecorder, type Mesh } from './harness.js';
+import { destinationClient, exampleManifests, policyClients, repoRoot, startMesh, startNats, StreamRecorder, type Mesh } from './harness.js';
 
 // The whole policy path, as a proxy sees it: YAML files in the manifests folder,
 // read by two real policy replicas (one leads and publishes), state on a real
@@ -265,6 +265,48 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
     const v1 = await call<outbound.OutboundPolicy>((cb) => outboundClient.get(traffic('checkout-v1.store.svc.cluster.local:80'), cb));
     expect(weights(v1)).toEqual(['checkout-v1*1']);
     expect(v1.protocol?.kind?.$case === 'detect' ? v1.protocol.kind.detect.http1?.failureAccrual : 'not detect').toBeUndefined();
+
+    // The retry budget of the retries: checkout's ServiceProfile, served with its profile by Destination.
+    // It has no routes, so a proxy keeps the HTTPRoute above for the routing.
+    const dst = destinationClient(mesh.gateway.grpcPort);
+    try {
+      const profile = (path: string) =>
+        new Promise<destination.DestinationProfile>((resolve, reject) => {
+          const stream = dst.getProfile({ scheme: 'k8s', path, contextToken: '' });
+          stream.on('data', (p: destination.DestinationProfile) => {
+            resolve(p);
+            stream.cancel();
+          });
+          stream.on('error', (err: ServiceError) => {
+            if (err.code !== status.CANCELLED) reject(err);
+          });
+        });
+      // retry_ratio is a float (32 bits) on the wire: 0.1 comes back as the float nearest to it.
+      const budget = { retryRatio: Math.fround(0.1), minRetriesPerSecond: 5, ttl: { seconds: '10' } };
+      let checkout: unknown;
+      await waitFor(
+        async () => {
+          checkout = destination.DestinationProfile.toJSON(await profile('checkout.store.svc.cluster.local:80'));
+          return JSON.stringify((checkout as { retryBudget?: unknown }).retryBudget) === JSON.stringify(budget);
+        },
+        { what: "checkout's retry budget on GetProfile", timeoutMs: updateBoundMs * 3 },
+      ).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; last profile ${JSON.stringify(checkout)}`);
+      });
+      expect(checkout).toMatchObject({
+        fullyQualifiedName: 'checkout.store.svc.cluster.local',
+        retryBudget: budget,
+        parentRef: resource('core', 'Service', 'store', 'checkout', 80),
+        profileRef: resource('linkerd.io', 'ServiceProfile', 'store', 'checkout.store.svc.cluster.local'),
+      });
+      expect((checkout as { routes?: unknown[] }).routes ?? []).toEqual([]);
+      // checkout-v1 has no ServiceProfile: it gets Linkerd's default budget, and no profile_ref.
+      const v1Profile = destination.DestinationProfile.toJSON(await profile('checkout-v1.store.svc.cluster.local:80')) as Record<string, unknown>;
+      expect(v1Profile.retryBudget).toEqual({ retryRatio: Math.fround(0.2), minRetriesPerSecond: 10, ttl: { seconds: '10' } });
+      expect(v1Profile.profileRef).toBeUndefined();
+    } finally {
+      dst.close();
+    }
   });
 
   it('a consumer route in the caller\'s namespace replaces the producer routes for callers from there only', async () => {
