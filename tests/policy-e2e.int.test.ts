@@ -8,12 +8,14 @@ import { streams, subjects } from '@meshbus/bus-schemas';
 import { destination, inbound, outbound } from '@meshbus/proxy-api';
 import { httpGet, startProcess, waitFor, type NatsCluster } from '@meshbus/testing';
 import { destinationClient, exampleManifests, policyClients, repoRoot, startMesh, startNats, StreamRecorder, type Mesh } from './harness.js';
+import { publicClient, publicPolicyApi } from './public-proxy-api.js';
 
 // The whole policy path, as a proxy sees it: YAML files in the manifests folder,
 // read by two real policy replicas (one leads and publishes), state on a real
-// nats-server, served by the real gateway, read by clients generated from the
-// public inbound.proto and outbound.proto. The resources are the worked
-// examples of docs/policy.md (examples/policy/*.yaml).
+// nats-server, served by the real gateway, read by the proxy API clients of
+// @meshbus/proxy-api (generated from proxy-api/proto), and by one built from
+// the public inbound.proto and outbound.proto (tests/public-proxy-api.ts). The
+// resources are the worked examples of docs/policy.md (examples/policy/*.yaml).
 
 const identityDomain = 'identity.meshbus.cluster.local';
 const examples = join(repoRoot, 'examples/policy');
@@ -306,6 +308,67 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
       expect(v1Profile.profileRef).toBeUndefined();
     } finally {
       dst.close();
+    }
+  });
+
+  it('a client built from the public inbound.proto and outbound.proto gets the policies of the examples, and nothing only meshbus fields carry', async () => {
+    const { definition, source } = publicPolicyApi();
+    console.log(`public proxy API client from ${source}`);
+    const pubInbound = publicClient(definition, 'io.linkerd.proxy.inbound.InboundServerPolicies', mesh.gateway.grpcPort);
+    const pubOutbound = publicClient(definition, 'io.linkerd.proxy.outbound.OutboundPolicies', mesh.gateway.grpcPort);
+    type Decoded = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- read by the public field names
+    const ask = (c: typeof pubInbound, method: string, request: object) =>
+      new Promise<Decoded>((resolve, reject) => c.client[method]!(request, (err: ServiceError | null, value: Decoded) => (err ? reject(err) : resolve(value))));
+    try {
+      // Inbound: every port the examples show. The public client's answer, encoded again by the
+      // public definitions, reads the same as ours: no part of it was in a field the public API lacks.
+      const ports: [string, string, number][] = [['library', 'catalog-1', 8080], ['library', 'catalog-1', 9000], ['vault', 'vault-1', 8080], ['vault', 'vault-1', 9990], ['vault', 'unknown-1', 8080]];
+      const servers: Record<string, Decoded> = {};
+      for (const [ns, pod, port] of ports) {
+        const theirs = await ask(pubInbound, 'GetPort', { workload: JSON.stringify({ ns, pod }), port });
+        const ours = await call<inbound.Server>((cb) => inboundClient.getPort(portSpec(ns, pod, port), cb));
+        const again = inbound.Server.decode(pubInbound.methods.GetPort!.responseSerialize(theirs));
+        expect(serverJson(again), `${ns}/${pod} port ${port}`).toEqual(serverJson(ours));
+        servers[`${ns}/${pod}:${port}`] = theirs;
+      }
+      // (a) in the public names: only frontend's identity, on GET /books, nothing on the server itself.
+      const catalog = servers['library/catalog-1:8080']!;
+      expect(catalog.labels).toMatchObject({ kind: 'Server', name: 'catalog-http' });
+      expect(catalog.authorizations ?? []).toEqual([]);
+      expect(catalog.protocol.kind).toBe('http1');
+      const [read] = catalog.protocol.http1.routes;
+      expect(read.authorizations.map((a: Decoded) => a.authentication.meshTLS.identities.identities.map((i: Decoded) => i.name))).toEqual([[`frontend.library.serviceaccount.${identityDomain}`]]);
+      expect(read.rules[0].matches[0]).toMatchObject({ path: { prefix: '/books' }, method: { registered: 'GET' } });
+      // (b): deny on the admin port, but the readiness probe open without authentication.
+      const admin = servers['vault/vault-1:9990']!;
+      expect(admin.labels).toMatchObject({ kind: 'default', name: 'deny' });
+      const probe = admin.protocol.detect.http_routes.find((r: Decoded) => r.metadata?.default === 'probe');
+      expect(probe.authorizations[0].authentication.unauthenticated).toEqual({});
+      expect(probe.rules[0].matches[0]).toMatchObject({ path: { exact: '/ready' }, method: { registered: 'GET' } });
+      expect(servers['vault/unknown-1:8080']!.labels).toMatchObject({ kind: 'default', name: 'deny' });
+
+      // Outbound: the canary, checkout-v1, and an address no service has.
+      const targets: outbound.TrafficSpec[] = [traffic('checkout.store.svc.cluster.local:80'), traffic('checkout-v1.store.svc.cluster.local:80'), { sourceWorkload: '', target: { $case: 'addr', addr: { ip: { ip: { $case: 'ipv4', ipv4: (10 << 24) + 99 } }, port: 8080 } } }];
+      const policies: Decoded[] = [];
+      for (const spec of targets) {
+        const request = spec.target?.$case === 'authority' ? { source_workload: '', authority: spec.target.authority } : { source_workload: '', addr: { ip: { ipv4: (10 << 24) + 99 }, port: 8080 } };
+        const theirs = await ask(pubOutbound, 'Get', request);
+        const ours = await call<outbound.OutboundPolicy>((cb) => outboundClient.get(spec, cb));
+        const again = outbound.OutboundPolicy.decode(pubOutbound.methods.Get!.responseSerialize(theirs));
+        expect(outboundJson(again), JSON.stringify(request)).toEqual(outboundJson(ours));
+        policies.push(theirs);
+      }
+      // (c) in the public names: 90/10, 2 s per call, 500 ms per attempt, two retries on 502 and 503, failure accrual after 5.
+      const canary = policies[0]!.protocol.detect.http1;
+      const rule = canary.routes[0].rules[0];
+      expect(rule.backends.random_available.backends.map((b: Decoded) => [b.backend.backend.metadata.resource.name, b.weight])).toEqual([['checkout-v1', 90], ['checkout-v2', 10]]);
+      expect(rule.timeouts).toMatchObject({ request: { seconds: '2' }, response: { nanos: 500_000_000 } });
+      expect(rule.retry).toMatchObject({ max_retries: 2, conditions: { status_ranges: [{ start: 502, end: 502 }, { start: 503, end: 503 }] } });
+      expect(canary.failure_accrual.consecutive_failures.max_failures).toBe(5);
+      expect(policies[2]!.metadata).toMatchObject({ default: 'forward' });
+    } finally {
+      pubInbound.client.close();
+      pubOutbound.client.close();
     }
   });
 
