@@ -1,19 +1,21 @@
 import { cp, mkdtemp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams, subjects } from '@meshbus/bus-schemas';
-import { inbound, outbound } from '@meshbus/proxy-api';
+import { destination, inbound, outbound } from '@meshbus/proxy-api';
 import { httpGet, startProcess, waitFor, type NatsCluster } from '@meshbus/testing';
-import { exampleManifests, policyClients, repoRoot, startMesh, startNats, StreamRecorder, type Mesh } from './harness.js';
+import { destinationClient, exampleManifests, policyClients, repoRoot, startMesh, startNats, StreamRecorder, type Mesh } from './harness.js';
+import { publicClient, publicPolicyApi } from './public-proxy-api.js';
 
 // The whole policy path, as a proxy sees it: YAML files in the manifests folder,
 // read by two real policy replicas (one leads and publishes), state on a real
-// nats-server, served by the real gateway, read by clients generated from the
-// public inbound.proto and outbound.proto. The resources are the worked
-// examples of docs/policy.md (examples/policy/*.yaml).
+// nats-server, served by the real gateway, read by the proxy API clients of
+// @meshbus/proxy-api (generated from proxy-api/proto), and by one built from
+// the public inbound.proto and outbound.proto (tests/public-proxy-api.ts). The
+// resources are the worked examples of docs/policy.md (examples/policy/*.yaml).
 
 const identityDomain = 'identity.meshbus.cluster.local';
 const examples = join(repoRoot, 'examples/policy');
@@ -265,6 +267,109 @@ describe('policy end to end: manifests folder -> policy replicas -> NATS -> gate
     const v1 = await call<outbound.OutboundPolicy>((cb) => outboundClient.get(traffic('checkout-v1.store.svc.cluster.local:80'), cb));
     expect(weights(v1)).toEqual(['checkout-v1*1']);
     expect(v1.protocol?.kind?.$case === 'detect' ? v1.protocol.kind.detect.http1?.failureAccrual : 'not detect').toBeUndefined();
+
+    // The retry budget of the retries: checkout's ServiceProfile, served with its profile by Destination.
+    // It has no routes, so a proxy keeps the HTTPRoute above for the routing.
+    const dst = destinationClient(mesh.gateway.grpcPort);
+    try {
+      const profile = (path: string) =>
+        new Promise<destination.DestinationProfile>((resolve, reject) => {
+          const stream = dst.getProfile({ scheme: 'k8s', path, contextToken: '' });
+          stream.on('data', (p: destination.DestinationProfile) => {
+            resolve(p);
+            stream.cancel();
+          });
+          stream.on('error', (err: ServiceError) => {
+            if (err.code !== status.CANCELLED) reject(err);
+          });
+        });
+      // retry_ratio is a float (32 bits) on the wire: 0.1 comes back as the float nearest to it.
+      const budget = { retryRatio: Math.fround(0.1), minRetriesPerSecond: 5, ttl: { seconds: '10' } };
+      let checkout: unknown;
+      await waitFor(
+        async () => {
+          checkout = destination.DestinationProfile.toJSON(await profile('checkout.store.svc.cluster.local:80'));
+          return JSON.stringify((checkout as { retryBudget?: unknown }).retryBudget) === JSON.stringify(budget);
+        },
+        { what: "checkout's retry budget on GetProfile", timeoutMs: updateBoundMs * 3 },
+      ).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; last profile ${JSON.stringify(checkout)}`);
+      });
+      expect(checkout).toMatchObject({
+        fullyQualifiedName: 'checkout.store.svc.cluster.local',
+        retryBudget: budget,
+        parentRef: resource('core', 'Service', 'store', 'checkout', 80),
+        profileRef: resource('linkerd.io', 'ServiceProfile', 'store', 'checkout.store.svc.cluster.local'),
+      });
+      expect((checkout as { routes?: unknown[] }).routes ?? []).toEqual([]);
+      // checkout-v1 has no ServiceProfile: it gets Linkerd's default budget, and no profile_ref.
+      const v1Profile = destination.DestinationProfile.toJSON(await profile('checkout-v1.store.svc.cluster.local:80')) as Record<string, unknown>;
+      expect(v1Profile.retryBudget).toEqual({ retryRatio: Math.fround(0.2), minRetriesPerSecond: 10, ttl: { seconds: '10' } });
+      expect(v1Profile.profileRef).toBeUndefined();
+    } finally {
+      dst.close();
+    }
+  });
+
+  it('a client built from the public inbound.proto and outbound.proto gets the policies of the examples, and nothing only meshbus fields carry', async () => {
+    const { definition, source } = publicPolicyApi();
+    console.log(`public proxy API client from ${source}`);
+    const pubInbound = publicClient(definition, 'io.linkerd.proxy.inbound.InboundServerPolicies', mesh.gateway.grpcPort);
+    const pubOutbound = publicClient(definition, 'io.linkerd.proxy.outbound.OutboundPolicies', mesh.gateway.grpcPort);
+    type Decoded = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- read by the public field names
+    const ask = (c: typeof pubInbound, method: string, request: object) =>
+      new Promise<Decoded>((resolve, reject) => c.client[method]!(request, (err: ServiceError | null, value: Decoded) => (err ? reject(err) : resolve(value))));
+    try {
+      // Inbound: every port the examples show. The public client's answer, encoded again by the
+      // public definitions, reads the same as ours: no part of it was in a field the public API lacks.
+      const ports: [string, string, number][] = [['library', 'catalog-1', 8080], ['library', 'catalog-1', 9000], ['vault', 'vault-1', 8080], ['vault', 'vault-1', 9990], ['vault', 'unknown-1', 8080]];
+      const servers: Record<string, Decoded> = {};
+      for (const [ns, pod, port] of ports) {
+        const theirs = await ask(pubInbound, 'GetPort', { workload: JSON.stringify({ ns, pod }), port });
+        const ours = await call<inbound.Server>((cb) => inboundClient.getPort(portSpec(ns, pod, port), cb));
+        const again = inbound.Server.decode(pubInbound.methods.GetPort!.responseSerialize(theirs));
+        expect(serverJson(again), `${ns}/${pod} port ${port}`).toEqual(serverJson(ours));
+        servers[`${ns}/${pod}:${port}`] = theirs;
+      }
+      // (a) in the public names: only frontend's identity, on GET /books, nothing on the server itself.
+      const catalog = servers['library/catalog-1:8080']!;
+      expect(catalog.labels).toMatchObject({ kind: 'Server', name: 'catalog-http' });
+      expect(catalog.authorizations ?? []).toEqual([]);
+      expect(catalog.protocol.kind).toBe('http1');
+      const [read] = catalog.protocol.http1.routes;
+      expect(read.authorizations.map((a: Decoded) => a.authentication.meshTLS.identities.identities.map((i: Decoded) => i.name))).toEqual([[`frontend.library.serviceaccount.${identityDomain}`]]);
+      expect(read.rules[0].matches[0]).toMatchObject({ path: { prefix: '/books' }, method: { registered: 'GET' } });
+      // (b): deny on the admin port, but the readiness probe open without authentication.
+      const admin = servers['vault/vault-1:9990']!;
+      expect(admin.labels).toMatchObject({ kind: 'default', name: 'deny' });
+      const probe = admin.protocol.detect.http_routes.find((r: Decoded) => r.metadata?.default === 'probe');
+      expect(probe.authorizations[0].authentication.unauthenticated).toEqual({});
+      expect(probe.rules[0].matches[0]).toMatchObject({ path: { exact: '/ready' }, method: { registered: 'GET' } });
+      expect(servers['vault/unknown-1:8080']!.labels).toMatchObject({ kind: 'default', name: 'deny' });
+
+      // Outbound: the canary, checkout-v1, and an address no service has.
+      const targets: outbound.TrafficSpec[] = [traffic('checkout.store.svc.cluster.local:80'), traffic('checkout-v1.store.svc.cluster.local:80'), { sourceWorkload: '', target: { $case: 'addr', addr: { ip: { ip: { $case: 'ipv4', ipv4: (10 << 24) + 99 } }, port: 8080 } } }];
+      const policies: Decoded[] = [];
+      for (const spec of targets) {
+        const request = spec.target?.$case === 'authority' ? { source_workload: '', authority: spec.target.authority } : { source_workload: '', addr: { ip: { ipv4: (10 << 24) + 99 }, port: 8080 } };
+        const theirs = await ask(pubOutbound, 'Get', request);
+        const ours = await call<outbound.OutboundPolicy>((cb) => outboundClient.get(spec, cb));
+        const again = outbound.OutboundPolicy.decode(pubOutbound.methods.Get!.responseSerialize(theirs));
+        expect(outboundJson(again), JSON.stringify(request)).toEqual(outboundJson(ours));
+        policies.push(theirs);
+      }
+      // (c) in the public names: 90/10, 2 s per call, 500 ms per attempt, two retries on 502 and 503, failure accrual after 5.
+      const canary = policies[0]!.protocol.detect.http1;
+      const rule = canary.routes[0].rules[0];
+      expect(rule.backends.random_available.backends.map((b: Decoded) => [b.backend.backend.metadata.resource.name, b.weight])).toEqual([['checkout-v1', 90], ['checkout-v2', 10]]);
+      expect(rule.timeouts).toMatchObject({ request: { seconds: '2' }, response: { nanos: 500_000_000 } });
+      expect(rule.retry).toMatchObject({ max_retries: 2, conditions: { status_ranges: [{ start: 502, end: 502 }, { start: 503, end: 503 }] } });
+      expect(canary.failure_accrual.consecutive_failures.max_failures).toBe(5);
+      expect(policies[2]!.metadata).toMatchObject({ default: 'forward' });
+    } finally {
+      pubInbound.client.close();
+      pubOutbound.client.close();
+    }
   });
 
   it('a consumer route in the caller\'s namespace replaces the producer routes for callers from there only', async () => {
