@@ -84,28 +84,22 @@ describe('outbound HTTP to an endpoint behind a multicluster gateway', () => {
     });
     const gatewayPort = await listen(gateway);
     discovery = new TestDiscovery();
-    discovery.byAuthority.set(mirrored, servicePolicy('api-east', 'shop', 8080));
-    discovery.paths.set(mirrored, [
-      {
-        addr: tcpAddress(`127.0.0.1:${gatewayPort}`),
-        weight: 1,
-        metricLabels: {},
-        tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: remoteId } } },
-        authorityOverride: { authorityOverride: `api.shop.svc.cluster.local:${workloadPort}` },
-        meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } }, identities: [] },
-      },
-    ]);
-    discovery.byAuthority.set(mirroredTwo, servicePolicy('api2-east', 'shop', 8080));
-    discovery.paths.set(mirroredTwo, [
-      {
-        addr: tcpAddress(`127.0.0.1:${gatewayPort}`),
-        weight: 1,
-        metricLabels: {},
-        tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: remoteId } } },
-        authorityOverride: { authorityOverride: `api2.shop.svc.cluster.local:${workloadPort}` },
-        meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } }, identities: [canaryId, remoteId] },
-      },
-    ]);
+    // Both mirrored services live behind the one gateway; api2's remote workloads present two identities.
+    const behindGateway = (authority: string, service: string, remoteService: string, identities: string[]): void => {
+      discovery.byAuthority.set(authority, servicePolicy(service, 'shop', 8080));
+      discovery.paths.set(authority, [
+        {
+          addr: tcpAddress(`127.0.0.1:${gatewayPort}`),
+          weight: 1,
+          metricLabels: {},
+          tlsIdentity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: remoteId } } },
+          authorityOverride: { authorityOverride: `${remoteService}.shop.svc.cluster.local:${workloadPort}` },
+          meshbusGateway: { cluster: 'east', identity: { strategy: { $case: 'dnsLikeIdentity', dnsLikeIdentity: { name: gatewayId } } }, identities },
+        },
+      ]);
+    };
+    behindGateway(mirrored, 'api-east', 'api', []);
+    behindGateway(mirroredTwo, 'api2-east', 'api2', [canaryId, remoteId]);
     registry = new Registry();
     clientTls = new MeshTls({ trustAnchorsPem: mesh.anchor.certificatePem, certificates: new TestCertificateSource(await mesh.certify(clientId)) });
     client = new OutboundProxy({ tls: clientTls, discovery, metrics: new ProxyMetrics(registry), logger: silentLogger(), policyTimeoutMs: 500 });
