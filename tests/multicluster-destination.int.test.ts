@@ -70,7 +70,7 @@ describe('destination serving a service mirrored from a linked cluster', () => {
           labels: { 'mirror.meshbus.io/cluster': 'east' },
           identity: webIdentity,
           protocolHint: 'h2',
-          gateway: { cluster: 'east', identity: gatewayIdentity, authority: 'web.shop.svc.cluster.local:80' },
+          gateway: { cluster: 'east', identity: gatewayIdentity, authority: 'web.shop.svc.cluster.local:80', identities: [webIdentity] },
         },
       ],
     });
@@ -120,7 +120,7 @@ describe('destination serving a service mirrored from a linked cluster', () => {
 
     await mesh.add('destination');
     const api = await waitFor(async () => (await last(nc, apiSubject))?.data, { what: 'the endpoint set of shop/api-west:8080' });
-    expect(api.endpoints).toEqual([expect.objectContaining({ identity: meshIdentity('shop', 'api'), gateway: { cluster: 'west', identity: gatewayIdentity, authority: 'api.shop.svc.cluster.local:8080' } })]);
+    expect(api.endpoints).toEqual([expect.objectContaining({ identity: meshIdentity('shop', 'api'), gateway: { cluster: 'west', identity: gatewayIdentity, authority: 'api.shop.svc.cluster.local:8080', identities: [meshIdentity('shop', 'api')] } })]);
     await waitFor(async () => (await last(nc, endpointsSubject))?.type === 'io.meshbus.v1.endpoints.deleted', { what: 'the stale endpoint set of web-east removed' });
   });
 });
