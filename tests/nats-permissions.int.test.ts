@@ -188,6 +188,28 @@ describe('per-service NATS users with least-privilege permissions', () => {
     }
   });
 
+  it('lets no role delete a lease watch: not the running destination\'s, not its own', async () => {
+    const destination = await connectAs(nats.url, 'destination');
+    const policy = await connectAs(nats.url, 'policy');
+    const root = await connect({ servers: nats.url, ...admin });
+    conns.push(destination.nc, policy.nc, root);
+    const rootJsm = await root.jetstreamManager();
+    // The running destination watches its lease key with an ordered consumer on the bucket's stream.
+    const watches = await waitFor(async () => {
+      const list = await rootJsm.consumers.list('KV_meshbus-leases').next();
+      return list.length > 0 && list;
+    }, { what: 'the destination\'s lease watch' });
+    const victim = watches[0]!.name;
+    for (const who of [destination, policy]) {
+      await expect(who.nc.request(`$JS.API.CONSUMER.DELETE.KV_meshbus-leases.${victim}`, undefined, { timeout: 2000 })).rejects.toThrow(
+        new RegExp(`Permissions Violation for Publish to "\\$JS\\.API\\.CONSUMER\\.DELETE\\.KV_meshbus-leases\\.${victim}"`),
+      );
+      await expect(who.nc.request(`$JS.API.CONSUMER.INFO.KV_meshbus-leases.${victim}`, undefined, { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+    }
+    expect((await rootJsm.consumers.list('KV_meshbus-leases').next()).map((c) => c.name)).toContain(victim);
+    expect(dst.isLeader).toBe(true);
+  });
+
   it('keeps the destination off the policy state', async () => {
     const destination = await connectAs(nats.url, 'destination');
     conns.push(destination.nc);

@@ -16,7 +16,7 @@ import { destinationClient, EndpointWatcher, exampleManifests, repoRoot, startMe
 
 // Workload registration as requests to the destination replicas (NATS service
 // meshbus-destination), with two real replicas, a real gateway and a real nats-server.
-// The tests run in order and share the mesh.
+// The tests share the mesh and run in order; each one registers what it needs, so it also passes on its own (`vitest -t`).
 
 const web = 'web.shop.svc.cluster.local:80';
 /** The example's ready web endpoints. */
@@ -62,6 +62,11 @@ describe('workload registration through the destination replicas', () => {
     );
     expect(error).toBeInstanceOf(WorkloadRegistrationError);
     return error as WorkloadRegistrationError;
+  };
+  /** Registers a web workload of shop (again: an unchanged registration changes nothing) and waits until the stream serves it, so each test can run on its own. */
+  const registered = async (name: string, address: string) => {
+    expect(await send('workloadRegisterRequest', { token: token(tokenKey, 'shop', 'web'), registration: vm(name, address) })).toMatchObject({ outcome: expect.stringMatching(/^(registered|unchanged)$/) });
+    await waitFor(() => watcher.addresses().includes(`${address}:8080`), { what: `${name} in web.shop:80` });
   };
   const lastStored = async (name: string) => {
     const jsm = await nc.jetstreamManager();
@@ -223,6 +228,7 @@ describe('workload registration through the destination replicas', () => {
   });
 
   it('refuses workload state that is malformed or names another workload, and the leader restores the registration', async () => {
+    await registered('vm-1', '127.0.0.50');
     const subject = subjects.workload('shop', 'vm-1');
     const js = nc.jetstream();
     const junk = natsHeaders();
@@ -256,6 +262,8 @@ describe('workload registration through the destination replicas', () => {
   });
 
   it('keeps registered workloads when the destination leader is killed twice', async () => {
+    await registered('vm-1', '127.0.0.50');
+    await registered('vm-2', '127.0.0.51');
     for (const round of [1, 2]) {
       const old = leader()!;
       const replacement = await mesh.add('destination', { replicaId: `dst-${round + 2}`, env });

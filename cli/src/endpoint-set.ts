@@ -1,3 +1,4 @@
+import { formatIp as formatParsedIp } from '@meshbus/core';
 import type { destination, net } from '@meshbus/proxy-api';
 
 /** What a proxy knows about one endpoint, decoded from a `WeightedAddr`. */
@@ -38,42 +39,12 @@ export function emptyEndpointSet(): EndpointSetView {
   return { exists: undefined, endpoints: new Map(), labels: {} };
 }
 
-/** Renders an `IPAddress` (IPv4 as a big-endian uint32, IPv6 as two 64-bit halves). */
+/** Renders an `IPAddress` (IPv4 as a big-endian uint32, IPv6 as two 64-bit halves) in canonical text. */
 export function formatIp(ip: net.IPAddress | undefined): string {
   const v = ip?.ip;
   if (!v) return '?';
-  if (v.$case === 'ipv4') {
-    const n = v.ipv4 >>> 0;
-    return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
-  }
-  const words: number[] = [];
-  for (const half of [v.ipv6.first, v.ipv6.last]) {
-    const h = BigInt.asUintN(64, half);
-    for (let shift = 48n; shift >= 0n; shift -= 16n) words.push(Number((h >> shift) & 0xffffn));
-  }
-  return compressIpv6(words);
-}
-
-/** RFC 5952 text form: lowercase, the longest run (of two or more) of zero words as `::`. */
-function compressIpv6(words: number[]): string {
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < words.length; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < words.length && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  if (v.$case === 'ipv4') return formatParsedIp({ family: 4, value: v.ipv4 >>> 0 });
+  return formatParsedIp({ family: 6, high: BigInt.asUintN(64, v.ipv6.first), low: BigInt.asUintN(64, v.ipv6.last) });
 }
 
 /** Renders a `TcpAddress` as `ip:port`, IPv6 in brackets. */

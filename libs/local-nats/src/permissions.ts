@@ -98,8 +98,6 @@ const streamSetup = [stateStream, eventsStream, metricsStream].flatMap((s) => [s
 const leaseWatch = [
   `${api}.CONSUMER.CREATE.${leaseStream}`,
   `${api}.CONSUMER.CREATE.${leaseStream}.*.$KV.${leaseBucket}.>`,
-  `${api}.CONSUMER.INFO.${leaseStream}.*`,
-  `${api}.CONSUMER.DELETE.${leaseStream}.*`,
 ];
 /** The leader-election lease bucket: create it, read, watch and compare-and-set keys. */
 const leases = [streamInfo(leaseStream), ...streamWrite(leaseStream), ...messageGet(leaseStream), ...leaseWatch, `$KV.${leaseBucket}.>`];
@@ -110,8 +108,6 @@ const ownLease = (key: string) => [
   ...messageGet(leaseStream),
   `${api}.CONSUMER.CREATE.${leaseStream}`,
   `${api}.CONSUMER.CREATE.${leaseStream}.*.$KV.${leaseBucket}.${key}`,
-  `${api}.CONSUMER.INFO.${leaseStream}.*`,
-  `${api}.CONSUMER.DELETE.${leaseStream}.*`,
   `$KV.${leaseBucket}.${key}`,
 ];
 

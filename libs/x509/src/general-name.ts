@@ -1,3 +1,4 @@
+import { formatIp, isIpAddress, parseIp } from '@meshbus/core';
 import { DerError, DerErrorCode } from './errors.js';
 import { DerTag, contextTag } from './der-tag.js';
 import { DerReader, derContent, derEncoding, expectTag } from './der-decoder.js';
@@ -38,52 +39,16 @@ function ia5Bytes(type: string, value: string): Uint8Array {
   return textEncoder.encode(value);
 }
 
-function parseIpv4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const bytes: number[] = [];
-  for (const part of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part) || Number(part) > 255) return undefined;
-    bytes.push(Number(part));
-  }
-  return bytes;
-}
-
-function parseIpv6(text: string): number[] | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  // A dotted quad may only end the address: in the part after '::' if there is one.
-  const groupsOf = (half: string, mayEndInQuad: boolean): number[] | undefined => {
-    if (half === '') return [];
-    const words: number[] = [];
-    const pieces = half.split(':');
-    for (let i = 0; i < pieces.length; i++) {
-      const piece = pieces[i]!;
-      if (mayEndInQuad && i === pieces.length - 1 && piece.includes('.')) {
-        const v4 = parseIpv4(piece);
-        if (v4 === undefined) return undefined;
-        words.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(piece)) {
-        words.push(parseInt(piece, 16));
-      } else {
-        return undefined;
-      }
-    }
-    return words;
-  };
-  const head = groupsOf(halves[0]!, halves.length === 1);
-  const tail = halves.length === 2 ? groupsOf(halves[1]!, true) : [];
-  if (head === undefined || tail === undefined) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  const words = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  return words.flatMap((word) => [word >> 8, word & 0xff]);
-}
-
 /** The 4 or 16 bytes of a textual IPv4 or IPv6 address, or undefined if it is neither. */
 export function ipAddressToBytes(text: string): Uint8Array | undefined {
-  const bytes = text.includes(':') ? parseIpv6(text) : parseIpv4(text);
-  return bytes === undefined ? undefined : Uint8Array.from(bytes);
+  if (!isIpAddress(text)) return undefined;
+  const ip = parseIp(text);
+  if (ip.family === 4) return Uint8Array.of(ip.value >>> 24, (ip.value >>> 16) & 0xff, (ip.value >>> 8) & 0xff, ip.value & 0xff);
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0, ip.high, false);
+  view.setBigUint64(8, ip.low, false);
+  return bytes;
 }
 
 /** Text of a 4-byte (dotted quad) or 16-byte (RFC 5952, IPv4-mapped as `::ffff:a.b.c.d`) address. */
@@ -93,26 +58,8 @@ export function ipAddressToText(bytes: Uint8Array): string {
   if (bytes.subarray(0, 10).every((byte) => byte === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
     return `::ffff:${Array.from(bytes.subarray(12)).join('.')}`;
   }
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hexWords = words.map((word) => word.toString(16));
-  if (bestStart < 0) return hexWords.join(':');
-  return `${hexWords.slice(0, bestStart).join(':')}::${hexWords.slice(bestStart + bestLength).join(':')}`;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 16);
+  return formatIp({ family: 6, high: view.getBigUint64(0, false), low: view.getBigUint64(8, false) });
 }
 
 export function encodeGeneralName(name: EncodableGeneralName): Uint8Array {

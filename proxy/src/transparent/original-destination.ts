@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
-import { MeshbusError } from '@meshbus/core';
+import { formatIp, MeshbusError } from '@meshbus/core';
 import type * as Koffi from 'koffi';
 
 /**
@@ -49,32 +49,9 @@ export function parseSockaddr(bytes: Uint8Array): OriginalDestination {
   }
   if (family === AF_INET6) {
     if (bytes.byteLength < 24) throw new OriginalDestinationError('Failed', `an IPv6 socket address of ${bytes.byteLength} bytes is too short`);
-    const groups: string[] = [];
-    for (let i = 0; i < 8; i++) groups.push(view.getUint16(8 + i * 2, false).toString(16));
-    return { family: 6, address: compressIpv6(groups), port };
+    return { family: 6, address: formatIp({ family: 6, high: view.getBigUint64(8, false), low: view.getBigUint64(16, false) }), port };
   }
   throw new OriginalDestinationError('Failed', `the socket address has family ${family}, neither IPv4 (${AF_INET}) nor IPv6 (${AF_INET6})`);
-}
-
-// RFC 5952: the longest run (two or more) of zero groups becomes "::".
-function compressIpv6(groups: readonly string[]): string {
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < groups.length; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === '0') j++;
-    if (j - i > bestLength) {
-      best = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLength).join(':')}`;
 }
 
 /**
