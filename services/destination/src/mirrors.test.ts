@@ -84,11 +84,10 @@ describe('mirrorEndpointSets', () => {
     for (const e of set.endpoints) expect(e.gateway?.identities).toEqual([other, webIdentity]);
   });
 
-  it('leaves the identity out when the remote endpoints present none', () => {
-    const [endpoint] = mirrorEndpointSets(mirror({ identities: [] }), resolved).get(subject80)!.endpoints;
-    expect(endpoint).not.toHaveProperty('identity');
-    expect(endpoint!.gateway).not.toHaveProperty('identities');
-    expect(endpoint).toMatchObject({ protocolHint: 'unknown', gateway: { identity: gatewayIdentity } });
+  it('has empty sets when the remote endpoints present no identity: no mesh TLS could run in the tunnel', () => {
+    const sets = mirrorEndpointSets(mirror({ identities: [] }), resolved);
+    expect([...sets.values()].map((s) => s.endpoints.length)).toEqual([0, 0]);
+    for (const set of sets.values()) validator.check('endpointSet', set);
   });
 
   it('has empty sets for a mirror that is not ready, and for a port without ready endpoints', () => {

@@ -18,9 +18,10 @@ export { mirrorClusterLabel };
  * remote workloads present). The proxy runs mesh TLS with the remote workload
  * inside the gateway's tunnel, with the identity the gateway names for the
  * workload it chose, which must be one of those. The endpoint's own identity
- * is the first of them, for readers that know nothing of gateways. With no
- * identity, the endpoints carry none. A mirror that is not ready, and a port
- * without ready endpoints, have an empty set: the service exists but has
+ * is the first of them, for readers that know nothing of gateways. A mirror
+ * that is not ready, a port without ready endpoints, and a service whose
+ * remote endpoints present no identity (none is meshed, so no mesh TLS can
+ * run inside the tunnel) have an empty set: the service exists but has
  * nowhere to go, so that a split over it fails over.
  */
 export function mirrorEndpointSets(mirror: MirroredService, options: ResolvedDestinationOptions): Map<string, EndpointSet> {
@@ -31,12 +32,13 @@ export function mirrorEndpointSets(mirror: MirroredService, options: ResolvedDes
   for (const port of mirror.ports) {
     const opaque = port.opaque ?? false;
     const endpoints: Endpoint[] = [];
-    if (mirror.ready && port.ready > 0) {
+    // Without an identity there is no mesh TLS to run inside the tunnel: nowhere to go.
+    if (mirror.ready && port.ready > 0 && identity !== undefined) {
       const gateway = {
         cluster: mirror.cluster,
         identity: mirror.gateway.identity,
         authority: `${mirror.remoteService}.${mirror.namespace}.svc.${options.clusterDomain}:${port.port}`,
-        ...(identities.length > 0 ? { identities } : {}),
+        identities,
       };
       for (const address of addresses) {
         endpoints.push({
@@ -44,8 +46,8 @@ export function mirrorEndpointSets(mirror: MirroredService, options: ResolvedDes
           port: address.port,
           weight: defaultWorkloadWeight,
           labels: { [mirrorClusterLabel]: mirror.cluster },
-          ...(identity === undefined ? {} : { identity }),
-          protocolHint: identity === undefined ? 'unknown' : opaque ? 'opaque' : 'h2',
+          identity,
+          protocolHint: opaque ? 'opaque' : 'h2',
           gateway,
         });
       }

@@ -4,14 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { BusServices } from './bus-services.js';
 
 const event = (kind: string, data: unknown) => ({ kind, data }) as unknown as BusEvent;
-const mirror = (ready: boolean, portReady: number, service = 'web-east'): MirroredService => ({
+const mirror = (ready: boolean, portReady: number, service = 'web-east', identities = ['web.shop.serviceaccount.identity.meshbus.cluster.local']): MirroredService => ({
   namespace: 'shop',
   service,
   cluster: 'east',
   remoteService: 'web',
   ports: [{ port: 80, name: 'http', ready: portReady }, { port: 9000, opaque: true, ready: portReady }],
   gateway: { identity: 'gw.meshbus.serviceaccount.identity.meshbus.cluster.local', addresses: [{ address: '10.1.0.9', port: 4180 }] },
-  identities: [],
+  identities,
   ready,
 });
 const endpoints = (n: number): EndpointSet => ({
@@ -50,6 +50,9 @@ describe('BusServices', () => {
     bus.observe(east, event('mirroredService', mirror(false, 2)));
     expect(bus.readiness.get('shop/web-east/80')).toBeUndefined();
     bus.observe(east, event('mirroredService', mirror(true, 0)));
+    expect(bus.readiness.get('shop/web-east/80')).toBeUndefined();
+    // No remote identity: destination publishes no endpoint for it, so it is not ready either.
+    bus.observe(east, event('mirroredService', mirror(true, 2, 'web-east', [])));
     expect(bus.readiness.get('shop/web-east/80')).toBeUndefined();
   });
 });

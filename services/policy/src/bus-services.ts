@@ -9,8 +9,9 @@ import { readinessKey } from '@meshbus/policy';
  * multicluster leader), which are Services for routes and outbound policy,
  * and which service ports have ready endpoints (the destination's endpoint
  * sets `meshbus.v1.state.endpoints.<ns>.<svc>.<port>` hold only ready
- * endpoints; a mirror's port is ready when the mirror is and the port has
- * ready endpoints in its cluster), for failover routes.
+ * endpoints; a mirror's port is ready when the mirror is, the port has
+ * ready endpoints in its cluster and they present an identity), for failover
+ * routes.
  *
  * A mirror keeps the same Service object while it is unchanged, so that the
  * computation sees it as unchanged; `services` and `readiness` are new
@@ -77,7 +78,8 @@ export class BusServices {
     for (const { mirror } of this.#mirrors.values()) {
       for (const p of mirror.ports) {
         const id = readinessKey(mirror.namespace, mirror.service, p.port);
-        if (mirror.ready && p.ready > 0) out.set(id, true);
+        // As destination publishes it: a mirror without remote identities has nowhere to go.
+        if (mirror.ready && p.ready > 0 && mirror.identities.length > 0) out.set(id, true);
         else out.delete(id);
       }
     }
