@@ -260,6 +260,15 @@ export class FolderSource implements AsyncDisposable {
       const seenBatch = await Promise.all(batch.map(([, entry]) => this.lookAt(entry)));
       for (const [k, [file]] of batch.entries()) looks.set(file, seenBatch[k]!);
       if (this.#isDisposed()) return Infinity;
+      // An edit seen while the periodic rescan looks at thousands of files does not wait for it:
+      // the edited files are read and applied now. Those this rescan has looked at already differ
+      // from the stamps now kept, so it reads them again, and finds the same text.
+      if (complete && this.#pendingPaths.size > 0 && !this.#pendingFull) {
+        const edited = this.#pendingPaths;
+        this.#pendingPaths = new Set();
+        await this.#scanFiles(edited);
+        if (this.#isDisposed()) return Infinity;
+      }
     }
     for (const [file, entry] of ordered) {
       const seen = looks.get(file)!;
