@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +213,22 @@ describe('meshbus upgrade of a multicluster installation', () => {
     const auth = Buffer.from(users(upgraded)['auth.conf']!, 'base64').toString();
     expect(auth).toContain('user: "link-north"');
     expect(find(upgraded, 'Service', 'meshbus-nats-leafnodes').spec.ports[0].port).toBe(7422);
+    // The leaf node CA and certificate are kept: west holds a copy of the CA.
+    const leafTls = (objects: typeof installed) => find(objects, 'Secret', 'meshbus-nats-leafnode-tls').data as Record<string, string>;
+    expect(Object.keys(leafTls(installed)).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+    expect(leafTls(upgraded)).toEqual(leafTls(installed));
+    expect(upgrade.stderr).toContain('the leaf node CA and certificate');
+    for (const object of upgraded) api.apply(object);
+    // Other hosts: a new certificate naming them, signed by the same CA.
+    const moved = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--set', 'multicluster.leafnode.tls.hosts={nats.east.example,203.0.113.9}'], dir);
+    expect(moved.exitCode, moved.stderr).toBe(0);
+    expect(moved.stderr).toContain('the leaf node CA (new certificate)');
+    const movedTls = leafTls(objectsOf(moved.stdout));
+    expect(movedTls['ca.crt']).toBe(leafTls(installed)['ca.crt']);
+    const cert = new X509Certificate(Buffer.from(movedTls['tls.crt']!, 'base64'));
+    expect(cert.checkHost('nats.east.example')).toBe('nats.east.example');
+    expect(cert.checkIP('203.0.113.9')).toBe('203.0.113.9');
+    expect(cert.verify(new X509Certificate(Buffer.from(movedTls['ca.crt']!, 'base64')).publicKey)).toBe(true);
     const stored = find(upgraded, 'ConfigMap', 'meshbus-install-values').data['values.yaml'] as string;
     expect(stored).toContain('clusterName: east');
     expect(stored).not.toContain(Buffer.from(users(installed)['link-west']!, 'base64').toString());
@@ -219,6 +236,8 @@ describe('meshbus upgrade of a multicluster installation', () => {
     const uninstall = await meshbus(['uninstall', '--kubeconfig', kubeconfig, '--keep-crds'], dir);
     expect(uninstall.exitCode, uninstall.stderr).toBe(0);
     const removed = objectsOf(uninstall.stdout).map((o) => `${o.kind}/${o.metadata.name}`);
-    expect(removed).toEqual(expect.arrayContaining(['Deployment/meshbus-multicluster', 'Deployment/meshbus-multicluster-gateway', 'Service/meshbus-nats-leafnodes', 'ServiceAccount/multicluster-gateway']));
+    expect(removed).toEqual(
+      expect.arrayContaining(['Deployment/meshbus-multicluster', 'Deployment/meshbus-multicluster-gateway', 'Service/meshbus-nats-leafnodes', 'ServiceAccount/multicluster-gateway', 'Secret/meshbus-nats-leafnode-tls']),
+    );
   });
 });

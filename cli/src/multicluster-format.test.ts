@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from './errors.js';
 import { clusterOfLinkStream, formatGateways, formatLinkCheck, formatLinkPlan, formatUnlinkPlan, linkIsLive, linkPlan } from './multicluster-format.js';
 
+const tls = { caFile: '/etc/nats/east-ca.crt', certFile: '/etc/nats/leaf/tls.crt', keyFile: '/etc/nats/leaf/tls.key' };
 const request = { remote: 'east', local: 'west', leafnodeUrl: 'nats-leaf://nats.east.example:7422', password: 'pw-123' };
 
 describe('linkPlan', () => {
@@ -26,7 +27,34 @@ describe('linkPlan', () => {
 
   it('takes the default leaf node port', () => {
     expect(linkPlan({ ...request, leafnodeUrl: 'nats-leaf://10.0.0.1' }).remoteLeafnodes).toContain('"0.0.0.0:7422"');
-    expect(linkPlan({ ...request, leafnodeUrl: 'tls://10.0.0.1:7443' }).remoteLeafnodes).toContain('"0.0.0.0:7443"');
+    expect(linkPlan({ ...request, leafnodeUrl: 'tls://10.0.0.1:7443', tls }).remoteLeafnodes).toContain('"0.0.0.0:7443"');
+  });
+
+  it("with TLS serves east's certificate and has west check it with the CA, and says so", () => {
+    const plan = linkPlan({ ...request, leafnodeUrl: 'tls://nats.east.example:7422', tls });
+    expect(plan.tls).toBe(true);
+    expect(plan.remoteLeafnodes).toBe('leafnodes {\n  listen: "0.0.0.0:7422"\n  tls {\n    cert_file: "/etc/nats/leaf/tls.crt"\n    key_file: "/etc/nats/leaf/tls.key"\n  }\n}\n');
+    expect(plan.localLeafnodes).toContain('url: "tls://link-west:pw-123@nats.east.example:7422"\n      tls {\n        ca_file: "/etc/nats/east-ca.crt"\n      }');
+    expect(formatLinkPlan(plan)).toContain("certificate must name the host");
+    expect(formatLinkPlan(linkPlan(request))).toContain('No TLS: the link password and the exports cross in clear');
+  });
+
+  it('with client certificates has the listener verify them', () => {
+    const plan = linkPlan({ ...request, tls: { ...tls, clientCertFile: '/etc/nats/west.crt', clientKeyFile: '/etc/nats/west.key', clientCaFile: '/etc/nats/west-ca.crt' } });
+    expect(plan.remoteLeafnodes).toContain('    ca_file: "/etc/nats/west-ca.crt"\n    verify: true\n');
+    expect(plan.localLeafnodes).toContain('        cert_file: "/etc/nats/west.crt"\n        key_file: "/etc/nats/west.key"\n');
+  });
+
+  it.each([
+    [{ leafnodeUrl: 'tls://east:7422' }, /a TLS link needs --leafnode-ca, --leafnode-cert, --leafnode-key too/],
+    [{ tls: { caFile: '/ca' } }, /a TLS link needs --leafnode-cert, --leafnode-key too/],
+    [{ tls: { certFile: '/c', keyFile: '/k' } }, /a TLS link needs --leafnode-ca too/],
+    [{ leafnodeUrl: 'nats://east:7422', tls }, /a TLS link uses tls:\/\/<host>:<port>/],
+    [{ tls: { ...tls, clientCertFile: '/c2' } }, /--leafnode-client-cert, --leafnode-client-key and --leafnode-client-ca go together/],
+    [{ tls: { ...tls, caFile: 'ca.crt' } }, /CA file "ca.crt": use an absolute path/],
+  ])('refuses the TLS request %o', (change, message) => {
+    expect(() => linkPlan({ ...request, ...change })).toThrow(UsageError);
+    expect(() => linkPlan({ ...request, ...change })).toThrow(message);
   });
 
   it.each([

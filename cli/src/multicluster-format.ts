@@ -3,7 +3,16 @@
  * table of the links' health and the gateways seen. Pure: the command reads
  * the bus and hands the results here.
  */
-import { leafnodeListenConfig, leafnodeRemotesConfig, linkStreamName, linkUser, natsAuthorizationConfig, rolePermissions } from '@meshbus/local-nats';
+import {
+  leafnodeListenConfig,
+  leafnodeRemotesConfig,
+  linkStreamName,
+  linkUser,
+  natsAuthorizationConfig,
+  rolePermissions,
+  type LeafnodeListenTls,
+  type LeafnodeRemoteTls,
+} from '@meshbus/local-nats';
 import { UsageError } from './errors.js';
 import { formatTable } from './table.js';
 
@@ -15,6 +24,23 @@ export interface LinkRequest {
   /** `nats-leaf://<host>:<port>` of the remote cluster's leaf node listener. */
   readonly leafnodeUrl: string;
   readonly password: string;
+  /** TLS of the leaf node connection; absent: in clear (only for a network the link does not cross). */
+  readonly tls?: LinkTlsRequest;
+}
+
+/**
+ * The files of a TLS leaf node connection, as the nats-servers read them: the
+ * remote's listener serves `certFile`/`keyFile` and the local server checks it
+ * with `caFile`. With `clientCertFile`/`clientKeyFile` the local server also
+ * presents a certificate, which the listener checks with `clientCaFile`.
+ */
+export interface LinkTlsRequest {
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly clientCertFile?: string;
+  readonly clientKeyFile?: string;
+  readonly clientCaFile?: string;
 }
 
 /** The pieces of configuration a link needs, each for where it goes. */
@@ -34,6 +60,8 @@ export interface LinkPlan {
   readonly linkStream: string;
   /** The setting of the local multicluster service. */
   readonly serviceEnv: { readonly MESHBUS_MULTICLUSTER_LINKS: string };
+  /** Whether the leaf node connection is TLS. */
+  readonly tls: boolean;
 }
 
 /** The port of a leaf node URL: given, or 7422 (the nats-server default). */
@@ -51,11 +79,35 @@ function leafnodePort(text: string): number {
   return url.port === '' ? 7422 : Number(url.port);
 }
 
+/** The TLS settings of both ends, or none; throws UsageError naming the flags. */
+function linkTls(request: LinkRequest): { listen?: LeafnodeListenTls; remote?: LeafnodeRemoteTls } {
+  const t = request.tls ?? {};
+  const scheme = request.leafnodeUrl.split(':')[0];
+  const wanted = Object.values(t).some((v) => v !== undefined) || scheme === 'tls';
+  if (!wanted) return {};
+  const missing = (['caFile', 'certFile', 'keyFile'] as const).filter((k) => t[k] === undefined);
+  if (missing.length > 0) {
+    const flag = { caFile: '--leafnode-ca', certFile: '--leafnode-cert', keyFile: '--leafnode-key' };
+    throw new UsageError(`a TLS link needs ${missing.map((k) => flag[k]).join(', ')} too: --leafnode-cert and --leafnode-key for the listener of --name, --leafnode-ca for --local to check it with`);
+  }
+  if (scheme === 'nats') throw new UsageError(`--leafnode-url ${JSON.stringify(request.leafnodeUrl)}: a TLS link uses tls://<host>:<port> (or nats-leaf://)`);
+  const client = [t.clientCertFile, t.clientKeyFile, t.clientCaFile];
+  if (client.some((v) => v !== undefined) && client.some((v) => v === undefined)) {
+    throw new UsageError('--leafnode-client-cert, --leafnode-client-key and --leafnode-client-ca go together: the certificate --local presents, and the CA the listener of --name checks it with');
+  }
+  const withClient = t.clientCertFile !== undefined;
+  return {
+    listen: { certFile: t.certFile!, keyFile: t.keyFile!, ...(withClient ? { caFile: t.clientCaFile!, verify: true } : {}) },
+    remote: { caFile: t.caFile!, ...(withClient ? { certFile: t.clientCertFile!, keyFile: t.clientKeyFile! } : {}) },
+  };
+}
+
 /** Everything to configure for `local` to mirror what `remote` exports. Throws UsageError on bad input. */
 export function linkPlan(request: LinkRequest): LinkPlan {
   const { remote, local, leafnodeUrl, password } = request;
   if (remote === local) throw new UsageError(`--name and --local are both ${remote}: a cluster is not linked to itself`);
   const port = leafnodePort(leafnodeUrl);
+  const tls = linkTls(request);
   try {
     const user = linkUser(remote, local, password);
     const withLinks = rolePermissions('multicluster', { links: [remote] }).publish;
@@ -65,11 +117,12 @@ export function linkPlan(request: LinkRequest): LinkPlan {
       local,
       linkUser: user.user,
       remoteAuthorization: natsAuthorizationConfig([], [user]),
-      remoteLeafnodes: leafnodeListenConfig('0.0.0.0', port),
-      localLeafnodes: leafnodeRemotesConfig([{ url: leafnodeUrl, user: user.user, password }]),
+      remoteLeafnodes: leafnodeListenConfig('0.0.0.0', port, tls.listen),
+      localLeafnodes: leafnodeRemotesConfig([{ url: leafnodeUrl, user: user.user, password, ...(tls.remote ? { tls: tls.remote } : {}) }]),
       localMulticlusterPermissions: withLinks.filter((s) => !without.has(s)),
       linkStream: linkStreamName(remote),
       serviceEnv: { MESHBUS_MULTICLUSTER_LINKS: remote },
+      tls: tls.remote !== undefined,
     };
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -90,6 +143,9 @@ export function formatLinkPlan(plan: LinkPlan): string {
     `# 1. On ${plan.remote} (the exporting cluster): its nats-server configuration.`,
     `#    Add the user ${plan.linkUser} to the users of its authorization block (it may only source MESHBUS_EXPORTS),`,
     `#    and listen for leaf node connections (JetStream domain: ${plan.remote}).`,
+    plan.tls
+      ? `#    The listener's certificate must name the host of the leaf node URL ${plan.local} connects to.`
+      : `#    No TLS: the link password and the exports cross in clear (see --leafnode-ca, --leafnode-cert, --leafnode-key).`,
     indent(plan.remoteAuthorization),
     indent(plan.remoteLeafnodes),
     '',

@@ -168,6 +168,9 @@ function kept(existing: ExistingMaterial, material: InstallMaterial): string[] {
   if (existing.identity && existing.identity.trustAnchorsPem === material.identity.trustAnchorsPem) out.push('the trust anchors');
   if (existing.injectorTls && existing.injectorTls.caPem === material.injectorTls.caPem) out.push('the webhook CA and certificate');
   if (existing.gatewayTls && existing.gatewayTls.certificatePem === material.gatewayTls?.certificatePem) out.push('the gateway certificate');
+  if (existing.leafnodeTls && existing.leafnodeTls.caPem === material.leafnodeTls?.caPem) {
+    out.push(existing.leafnodeTls.certificatePem === material.leafnodeTls.certificatePem ? 'the leaf node CA and certificate' : 'the leaf node CA (new certificate)');
+  }
   const logins = Object.entries(existing.natsUsers ?? {}).filter(([role, login]) => material.natsUsers[role as keyof InstallMaterial['natsUsers']]?.password === login?.password);
   if (logins.length > 0) out.push(`${logins.length} NATS logins`);
   const links = Object.entries(existing.linkPasswords ?? {}).filter(([cluster, password]) => material.linkPasswords?.[cluster] === password);
@@ -263,6 +266,7 @@ function placeholderMaterial(values: InstallValues): InstallMaterial {
     identity: { trustAnchorsPem: '', issuer: { certificatePem: '', privateKeyPem: '' } },
     injectorTls: none,
     gatewayTls: none,
+    leafnodeTls: { ...none, caKeyPem: '' },
     natsUsers: Object.fromEntries(natsRoles.map((role) => [role, { user: role, password: 'unused' }])) as InstallMaterial['natsUsers'],
   };
 }

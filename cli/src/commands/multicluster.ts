@@ -31,9 +31,24 @@ interface BusFlags {
   natsPassword?: string;
 }
 
+interface LinkFlags {
+  name?: string;
+  local?: string;
+  leafnodeUrl?: string;
+  password?: string;
+  leafnodeCa?: string;
+  leafnodeCert?: string;
+  leafnodeKey?: string;
+  leafnodeClientCert?: string;
+  leafnodeClientKey?: string;
+  leafnodeClientCa?: string;
+  json?: boolean;
+}
+
 const examples = `
 Examples:
-  $ meshbus multicluster link --name east --local west --leafnode-url nats-leaf://nats.east.example:7422
+  $ meshbus multicluster link --name east --local west --leafnode-url tls://nats.east.example:7422 \\
+      --leafnode-cert /etc/nats/leaf/tls.crt --leafnode-key /etc/nats/leaf/tls.key --leafnode-ca /etc/nats/east-ca.crt
   $ meshbus multicluster check
   $ meshbus multicluster gateways
   $ meshbus multicluster unlink --name east --yes --nats-user admin`;
@@ -142,13 +157,27 @@ export function registerMulticlusterCommand(program: Command, context: CliContex
       .option('--local <cluster>', 'this cluster (mirroring)')
       .option('--leafnode-url <url>', "nats-leaf://<host>:<port> of --name's leaf node listener, as this cluster reaches it")
       .option('--password <password>', 'password of the link login (default: a random one)')
+      .option('--leafnode-ca <file>', "TLS: the CA file --local's nats-server checks the listener's certificate with (an absolute path on that server)")
+      .option('--leafnode-cert <file>', "TLS: the certificate file --name's leaf node listener serves; it must name the URL's host")
+      .option('--leafnode-key <file>', "TLS: the key file of --leafnode-cert")
+      .option('--leafnode-client-cert <file>', "TLS: a certificate file --local's nats-server presents to the listener (optional)")
+      .option('--leafnode-client-key <file>', 'TLS: the key file of --leafnode-client-cert')
+      .option('--leafnode-client-ca <file>', "TLS: the CA file the listener checks --leafnode-client-cert with (it then requires one)")
       .option('--json', 'the pieces as one JSON object'),
-  ).action((flags: { name?: string; local?: string; leafnodeUrl?: string; password?: string; json?: boolean }, command: Command) =>
+  ).action((flags: LinkFlags, command: Command) =>
     usage(command, async () => {
       const remote = clusterName(flags.name, '--name');
       const local = clusterName(flags.local, '--local');
       if (flags.leafnodeUrl === undefined) throw new UsageError('--leafnode-url is required');
-      const plan = linkPlan({ remote, local, leafnodeUrl: flags.leafnodeUrl, password: flags.password ?? randomBytes(24).toString('base64url') });
+      const tls = {
+        caFile: flags.leafnodeCa,
+        certFile: flags.leafnodeCert,
+        keyFile: flags.leafnodeKey,
+        clientCertFile: flags.leafnodeClientCert,
+        clientKeyFile: flags.leafnodeClientKey,
+        clientCaFile: flags.leafnodeClientCa,
+      };
+      const plan = linkPlan({ remote, local, leafnodeUrl: flags.leafnodeUrl, password: flags.password ?? randomBytes(24).toString('base64url'), tls });
       context.stdout.write(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : formatLinkPlan(plan));
     }),
   );

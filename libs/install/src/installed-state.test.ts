@@ -43,3 +43,12 @@ describe('materialFromObjects with link logins', () => {
     expect(materialFromObjects({ natsUsers: { data: { multicluster: b64('pw') } } }).linkPasswords).toBeUndefined();
   });
 });
+
+describe('materialFromObjects with the leaf node certificate', () => {
+  it('reads the leaf node CA with its key and the certificate, and no CA without its key', () => {
+    const full = { 'ca.crt': b64('ca'), 'ca.key': b64('ca key'), 'tls.crt': b64('cert'), 'tls.key': b64('key') };
+    expect(materialFromObjects({ leafnodeTls: { data: full } }).leafnodeTls).toEqual({ caPem: 'ca', caKeyPem: 'ca key', certificatePem: 'cert', privateKeyPem: 'key' });
+    const { 'ca.key': _dropped, ...withoutKey } = full;
+    expect(materialFromObjects({ leafnodeTls: { data: withoutKey } }).leafnodeTls).toBeUndefined();
+  });
+});

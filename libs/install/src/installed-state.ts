@@ -5,8 +5,8 @@
 import type { CoreV1Api, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { MeshbusError } from '@meshbus/core';
 import { natsRoles, type NatsRole } from '@meshbus/local-nats';
-import { gatewayTlsSecretName, injectorTlsSecretName, issuerSecretName, natsUsersSecretName, trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from './layout.js';
-import type { NatsLogin, ServingMaterial } from './material.js';
+import { gatewayTlsSecretName, injectorTlsSecretName, issuerSecretName, natsLeafnodeTlsSecretName, natsUsersSecretName, trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from './layout.js';
+import type { LeafnodeTlsMaterial, NatsLogin, ServingMaterial } from './material.js';
 import type { ExistingMaterial } from './plan.js';
 import { parse as parseYaml } from 'yaml';
 import { InstallValuesError, validateValues, type InstallValues } from './values.js';
@@ -53,8 +53,21 @@ function serving(secret: V1Secret | undefined): ServingMaterial | undefined {
   return caPem && certificatePem && privateKeyPem ? { caPem, certificatePem, privateKeyPem } : undefined;
 }
 
+function leafnodeServing(secret: V1Secret | undefined): LeafnodeTlsMaterial | undefined {
+  const m = serving(secret);
+  const caKeyPem = decoded(secret?.data, 'ca.key');
+  return m && caKeyPem ? { ...m, caKeyPem } : undefined;
+}
+
 /** The material held by the Secrets and ConfigMaps of an installation (pure, for tests too). */
-export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1ConfigMap; injectorTls?: V1Secret; gatewayTls?: V1Secret; natsUsers?: V1Secret }): ExistingMaterial {
+export function materialFromObjects(objects: {
+  issuer?: V1Secret;
+  anchors?: V1ConfigMap;
+  injectorTls?: V1Secret;
+  gatewayTls?: V1Secret;
+  leafnodeTls?: V1Secret;
+  natsUsers?: V1Secret;
+}): ExistingMaterial {
   const trustAnchorsPem = objects.anchors?.data?.[trustAnchorsKey] ?? decoded(objects.issuer?.data, trustAnchorsKey);
   const issuerCertificate = decoded(objects.issuer?.data, 'tls.crt');
   const issuerKey = decoded(objects.issuer?.data, 'tls.key');
@@ -65,6 +78,7 @@ export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1Co
   }
   const injectorTls = serving(objects.injectorTls);
   const gatewayTls = serving(objects.gatewayTls);
+  const leafnodeTls = leafnodeServing(objects.leafnodeTls);
   const linkPasswords: Record<string, string> = {};
   for (const key of Object.keys(objects.natsUsers?.data ?? {})) {
     const cluster = /^link-([a-z][a-z0-9-]*)$/.exec(key)?.[1];
@@ -77,6 +91,7 @@ export function materialFromObjects(objects: { issuer?: V1Secret; anchors?: V1Co
       : {}),
     ...(injectorTls ? { injectorTls } : {}),
     ...(gatewayTls ? { gatewayTls } : {}),
+    ...(leafnodeTls ? { leafnodeTls } : {}),
     natsUsers,
     ...(Object.keys(linkPasswords).length > 0 ? { linkPasswords } : {}),
   };
@@ -106,12 +121,13 @@ export async function readInstalledState(core: CoreV1Api, namespace: string): Pr
   const values = await optional(() => core.readNamespacedConfigMap({ name: valuesConfigMapName, namespace }), `ConfigMap ${namespace}/${valuesConfigMapName}`);
   if (!values) throw new InstalledStateError(`no meshbus installation in namespace ${namespace}: ConfigMap ${valuesConfigMapName} is not there (install with \`meshbus install | kubectl apply -f -\`, or give --namespace)`);
   const secret = (name: string) => optional(() => core.readNamespacedSecret({ name, namespace }), `Secret ${namespace}/${name}`);
-  const [issuer, anchors, injectorTls, gatewayTls, natsUsers] = await Promise.all([
+  const [issuer, anchors, injectorTls, gatewayTls, natsUsers, leafnodeTls] = await Promise.all([
     secret(issuerSecretName),
     optional(() => core.readNamespacedConfigMap({ name: trustAnchorsConfigMapName, namespace }), `ConfigMap ${namespace}/${trustAnchorsConfigMapName}`),
     secret(injectorTlsSecretName),
     secret(gatewayTlsSecretName),
     secret(natsUsersSecretName),
+    secret(natsLeafnodeTlsSecretName),
   ]);
   const { values: stored, version } = storedValues(values.data?.[valuesKey] ?? '', `ConfigMap ${namespace}/${valuesConfigMapName}`);
   return {
@@ -123,6 +139,7 @@ export async function readInstalledState(core: CoreV1Api, namespace: string): Pr
       ...(injectorTls ? { injectorTls } : {}),
       ...(gatewayTls ? { gatewayTls } : {}),
       ...(natsUsers ? { natsUsers } : {}),
+      ...(leafnodeTls ? { leafnodeTls } : {}),
     }),
   };
 }

@@ -168,6 +168,16 @@ export function linkPasswordSecretName(cluster: string): string {
   return `meshbus-link-${cluster}`;
 }
 export const linkPasswordKey = 'password';
+/** Key of the CA that checks a linked cluster's leaf node certificate, by default in the link's password Secret. */
+export const linkCaKey = 'ca.crt';
+/** Where a NATS pod of a mirroring cluster finds the CA of its link to `cluster`. */
+export function linkCaDir(cluster: string): string {
+  return `/etc/nats/links/${cluster}`;
+}
+/** The Secret with the leaf node listener's certificate (`tls.crt`, `tls.key`), its CA (`ca.crt`) and the CA's key (`ca.key`). */
+export const natsLeafnodeTlsSecretName = 'meshbus-nats-leafnode-tls';
+/** Where a NATS pod of an exporting cluster finds the listener's certificate and key. */
+export const natsLeafnodeTlsDir = '/etc/nats/leafnode-tls';
 
 /**
  * The multicluster service's permissions: it reads Services (and their

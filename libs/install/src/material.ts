@@ -10,9 +10,33 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshbusError } from '@meshbus/core';
 import { CertificateAuthority, createIssuer, createTrustAnchor, TrustMaterialFile } from '@meshbus/trust';
-import { createLeafCertificate, createRootCaCertificate, decodePem, encodePem, parseCertificate } from '@meshbus/x509';
+import { isIpAddress } from '@meshbus/core';
+import {
+  Oid,
+  authorityKeyIdentifierExtension,
+  basicConstraintsExtension,
+  createLeafCertificate,
+  createRootCaCertificate,
+  decodeDer,
+  decodeGeneralNames,
+  decodePem,
+  encodeCommonName,
+  encodePem,
+  extendedKeyUsageExtension,
+  ipAddressToBytes,
+  ipAddressToText,
+  keyIdentifierOf,
+  keyUsageExtension,
+  parseCertificate,
+  randomSerialNumber,
+  signCertificate,
+  subjectAltNameExtension,
+  subjectKeyIdentifierExtension,
+  subjectPublicKeyInfoOf,
+  type EncodableGeneralName,
+} from '@meshbus/x509';
 import { natsRoles, type NatsRole } from '@meshbus/local-nats';
-import { componentName } from './layout.js';
+import { componentName, natsLeafnodeServiceName } from './layout.js';
 
 /** The mesh identity: anchors, and the issuer that signs workload certificates. */
 export interface IdentityMaterial {
@@ -29,6 +53,16 @@ export interface ServingMaterial {
   readonly privateKeyPem: string;
 }
 
+/**
+ * The leaf node listener's serving certificate and the CA that signed it. The
+ * CA's key is kept (in the Secret, not in the NATS pods) so that a new
+ * certificate, for other hosts or near its end, is signed by the CA the linked
+ * clusters already hold.
+ */
+export interface LeafnodeTlsMaterial extends ServingMaterial {
+  readonly caKeyPem: string;
+}
+
 export interface NatsLogin {
   readonly user: string;
   readonly password: string;
@@ -41,6 +75,8 @@ export interface InstallMaterial {
   /** Absent when the gateway serves without TLS, or its certificate comes from elsewhere. */
   readonly gatewayTls?: ServingMaterial;
   readonly natsUsers: Readonly<Record<NatsRole, NatsLogin>>;
+  /** The leaf node listener's certificate and its CA, when this cluster exports (`multicluster.exportTo`) over TLS. */
+  readonly leafnodeTls?: LeafnodeTlsMaterial;
   /** Passwords of the link logins (`link-<cluster>`) this cluster gives the clusters in `multicluster.exportTo`, by cluster. */
   readonly linkPasswords?: Readonly<Record<string, string>>;
 }
@@ -116,6 +152,82 @@ export function createGatewayTls(identity: IdentityMaterial, namespace: string, 
     validity: { notBefore: new Date(now.getTime() - backdateMs), notAfter: new Date(Math.min(issuerEnd, now.getTime() + 365 * day)) },
   });
   return { caPem: identity.trustAnchorsPem, certificatePem: encodePem('CERTIFICATE', certificateDer) + identity.issuer.certificatePem, privateKeyPem: pkcs8(key) };
+}
+
+/** The names the leaf node listener's certificate carries: the Service's in-cluster names, then the hosts linked clusters use. */
+export function leafnodeTlsHosts(namespace: string, clusterDomain: string, hosts: readonly string[]): string[] {
+  const service = `${natsLeafnodeServiceName}.${namespace}.svc`;
+  return [...new Set([service, `${service}.${clusterDomain}`, ...hosts])];
+}
+
+/** A host as a certificate's subjectAltName gives it back: an IP address in RFC 5952 text. */
+function canonicalHost(host: string): string {
+  const ip = isIpAddress(host) ? ipAddressToBytes(host) : undefined;
+  return ip ? ipAddressToText(ip) : host;
+}
+
+/** The DNS names and IP addresses a certificate names, sorted. */
+export function certificateHosts(certificatePem: string): string[] {
+  const san = parseCertificate(decodePem(certificatePem, 'CERTIFICATE')).extensions.find((e) => e.oid === Oid.subjectAltName);
+  if (!san) return [];
+  return decodeGeneralNames(decodeDer(san.value))
+    .flatMap((n) => (n.type === 'dns' || n.type === 'ip' ? [n.value] : []))
+    .sort();
+}
+
+/** Whether a certificate names exactly `hosts`. */
+export function namesExactly(certificatePem: string, hosts: readonly string[]): boolean {
+  const have = certificateHosts(certificatePem);
+  const want = [...new Set(hosts.map(canonicalHost))].sort();
+  return have.length === want.length && have.every((h, i) => h === want[i]);
+}
+
+/**
+ * The leaf node listener's serving certificate (ECDSA P-256, 10 years, as the
+ * injector's), naming every host in `hosts` (DNS names and IP addresses), for
+ * server and client authentication, signed by the CA of `ca`, or by a new CA
+ * (ECDSA P-256, 10 years) without one.
+ */
+export function createLeafnodeTls(namespace: string, hosts: readonly string[], now: Date, ca?: { readonly caPem: string; readonly caKeyPem: string }): LeafnodeTlsMaterial {
+  if (hosts.length === 0) throw new InstallMaterialError('the leaf node certificate needs at least one host');
+  const notBefore = new Date(now.getTime() - backdateMs);
+  const notAfter = new Date(now.getTime() + 3650 * day);
+  let caDer: Uint8Array;
+  let caKey: KeyObject;
+  if (ca) {
+    caDer = decodePem(ca.caPem, 'CERTIFICATE');
+    caKey = createPrivateKey(ca.caKeyPem);
+  } else {
+    caKey = p256();
+    caDer = createRootCaCertificate({ commonName: `meshbus-nats-leafnode-ca.${namespace}`, privateKey: caKey, validity: { notBefore, notAfter }, pathLen: 0 });
+  }
+  const caCertificate = parseCertificate(caDer);
+  const caEnd = caCertificate.notAfter.getTime();
+  if (caEnd <= now.getTime() + backdateMs) throw new InstallMaterialError(`the leaf node CA expired on ${new Date(caEnd).toISOString()}: delete the Secret ${namespace}/meshbus-nats-leafnode-tls for a new one, and give the linked clusters its ca.crt`);
+  const key = p256();
+  const spki = subjectPublicKeyInfoOf(key);
+  const names: EncodableGeneralName[] = hosts.map((h) => (isIpAddress(h) ? { type: 'ip', value: h } : { type: 'dns', value: h }));
+  const commonName = hosts.find((h) => !isIpAddress(h) && h.length <= 64);
+  const der = signCertificate(
+    {
+      serialNumber: randomSerialNumber(),
+      issuer: caCertificate.subject.der,
+      subject: encodeCommonName(commonName),
+      notBefore,
+      notAfter: new Date(Math.min(caEnd, notAfter.getTime())),
+      subjectPublicKeyInfo: spki.der,
+      extensions: [
+        basicConstraintsExtension({ ca: false }),
+        keyUsageExtension(['digitalSignature', 'keyEncipherment']),
+        extendedKeyUsageExtension([Oid.serverAuth, Oid.clientAuth]),
+        subjectKeyIdentifierExtension(keyIdentifierOf(spki)),
+        authorityKeyIdentifierExtension(keyIdentifierOf(caCertificate.subjectPublicKeyInfo)),
+        subjectAltNameExtension(names, { critical: commonName === undefined }),
+      ],
+    },
+    caKey,
+  );
+  return { caPem: encodePem('CERTIFICATE', caDer), caKeyPem: pkcs8(caKey), certificatePem: encodePem('CERTIFICATE', der), privateKeyPem: pkcs8(key) };
 }
 
 /** A new trust anchor (10 years) and issuer (1 year), as `meshbus identity init` makes them. */

@@ -1,3 +1,4 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodePem, parseCertificate } from '@meshbus/x509';
 import { InstallMaterialError, checkIdentityMaterial, createIdentityMaterial, createInjectorTls } from './material.js';
@@ -77,5 +78,46 @@ describe('link logins', () => {
     const second = chooseMaterial({ values: { multicluster: { ...values.multicluster, exportTo: ['west'] } }, version, now, existing: { linkPasswords: first.linkPasswords! } });
     expect(second.linkPasswords).toEqual({ west: first.linkPasswords!.west });
     expect(chooseMaterial({ values: {}, version, now }).linkPasswords).toBeUndefined();
+  });
+});
+
+describe('the leaf node certificate', () => {
+  const values = { multicluster: { enabled: true, clusterName: 'east', exportTo: ['west'], leafnode: { tls: { hosts: ['nats.east.example', '203.0.113.9'] } } } };
+  const x509 = (pem: string) => new X509Certificate(pem);
+
+  it('is ECDSA P-256, names the Service and the given hosts, and is signed by a CA of its own', () => {
+    const tls = chooseMaterial({ values, version, now }).leafnodeTls!;
+    const cert = x509(tls.certificatePem);
+    const ca = x509(tls.caPem);
+    expect(cert.checkIssued(ca)).toBe(true);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect(cert.publicKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
+    expect(cert.checkPrivateKey(createPrivateKey(tls.privateKeyPem))).toBe(true);
+    expect(ca.checkPrivateKey(createPrivateKey(tls.caKeyPem))).toBe(true);
+    expect(ca.ca).toBe(true);
+    expect(cert.ca).toBe(false);
+    expect(cert.checkHost('nats.east.example')).toBe('nats.east.example');
+    expect(cert.checkIP('203.0.113.9')).toBe('203.0.113.9');
+    expect(cert.checkHost('meshbus-nats-leafnodes.meshbus.svc.cluster.local')).toBe('meshbus-nats-leafnodes.meshbus.svc.cluster.local');
+    expect(cert.checkHost('other.example')).toBeUndefined();
+    expect(cert.keyUsage).toEqual(expect.arrayContaining(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
+    expect(ca.subject).toBe('CN=meshbus-nats-leafnode-ca.meshbus');
+  });
+
+  it('keeps the CA and certificate on upgrade, re-signs with the same CA for new hosts or near its end, and is not made in clear or without exports', () => {
+    const first = chooseMaterial({ values, version, now }).leafnodeTls!;
+    expect(chooseMaterial({ values, version, now, existing: { leafnodeTls: first } }).leafnodeTls).toEqual(first);
+    const moved = chooseMaterial({ values: { multicluster: { ...values.multicluster, leafnode: { tls: { hosts: ['leaf.east.example'] } } } }, version, now, existing: { leafnodeTls: first } }).leafnodeTls!;
+    expect(moved.caPem).toBe(first.caPem);
+    expect(moved.certificatePem).not.toBe(first.certificatePem);
+    expect(x509(moved.certificatePem).checkHost('leaf.east.example')).toBe('leaf.east.example');
+    expect(x509(moved.certificatePem).checkHost('nats.east.example')).toBeUndefined();
+    expect(x509(moved.certificatePem).checkIssued(x509(first.caPem))).toBe(true);
+    const later = new Date(notAfter(first.certificatePem).getTime() - 10 * 86_400_000);
+    const renewed = chooseMaterial({ values, version, now: later, existing: { leafnodeTls: first } }).leafnodeTls!;
+    expect(renewed.caPem).toBe(first.caPem);
+    expect(notAfter(renewed.certificatePem).getTime()).toBeLessThanOrEqual(notAfter(first.caPem).getTime());
+    expect(chooseMaterial({ values: { multicluster: { ...values.multicluster, leafnode: { tls: { enabled: false } } } }, version, now }).leafnodeTls).toBeUndefined();
+    expect(chooseMaterial({ values: { multicluster: { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'tls://a:7422' }] } }, version, now }).leafnodeTls).toBeUndefined();
   });
 });

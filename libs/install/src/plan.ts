@@ -8,12 +8,16 @@ import { decodePem, parseCertificate } from '@meshbus/x509';
 import {
   InstallMaterialError,
   createGatewayTls,
+  createLeafnodeTls,
+  leafnodeTlsHosts,
+  namesExactly,
   createIdentityMaterial,
   createInjectorTls,
   createLinkPassword,
   createNatsUsers,
   type IdentityMaterial,
   type InstallMaterial,
+  type LeafnodeTlsMaterial,
   type NatsLogin,
   type ServingMaterial,
 } from './material.js';
@@ -43,6 +47,7 @@ export interface ExistingMaterial {
   readonly identity?: IdentityMaterial;
   readonly injectorTls?: ServingMaterial;
   readonly gatewayTls?: ServingMaterial;
+  readonly leafnodeTls?: LeafnodeTlsMaterial;
   readonly natsUsers?: Partial<Record<(typeof natsRoles)[number], NatsLogin>>;
   readonly linkPasswords?: Readonly<Record<string, string>>;
 }
@@ -74,7 +79,8 @@ function expiresSoon(material: ServingMaterial, now: Date): boolean {
  * and anchors (unless `--identity-dir` gives new ones), the webhook CA and
  * certificate, the gateway certificate (re-signed when the issuer changes or
  * it is near its end), the NATS passwords (a role added since gets a new
- * one). Given material (`identity`, `natsUsers`) wins; generated where
+ * one), the leaf node CA (its certificate re-signed by it for other hosts or
+ * near its end). Given material (`identity`, `natsUsers`) wins; generated where
  * there is nothing to keep.
  */
 export function chooseMaterial(choice: MaterialChoice): InstallMaterial {
@@ -102,5 +108,14 @@ export function chooseMaterial(choice: MaterialChoice): InstallMaterial {
   // A link login keeps its password while its cluster stays in exportTo: the linked cluster holds a copy.
   const exportTo = v.multicluster?.exportTo ?? [];
   const linkPasswords = Object.fromEntries(exportTo.map((cluster) => [cluster, existing.linkPasswords?.[cluster] ?? createLinkPassword()]));
-  return { identity, injectorTls, ...(gatewayTls ? { gatewayTls } : {}), natsUsers, ...(exportTo.length > 0 ? { linkPasswords } : {}) };
+  // The linked clusters hold a copy of the leaf node CA: it is kept, and signs a new certificate when the hosts change.
+  let leafnodeTls: LeafnodeTlsMaterial | undefined;
+  const listenTls = v.multicluster?.leafnode.tls;
+  if (listenTls && exportTo.length > 0 && !v.externalNatsUrl) {
+    const hosts = leafnodeTlsHosts(v.namespace, v.clusterDomain, listenTls.hosts);
+    const kept = existing.leafnodeTls;
+    if (kept && namesExactly(kept.certificatePem, hosts) && !expiresSoon(kept, choice.now)) leafnodeTls = kept;
+    else leafnodeTls = createLeafnodeTls(v.namespace, hosts, choice.now, kept);
+  }
+  return { identity, injectorTls, ...(gatewayTls ? { gatewayTls } : {}), natsUsers, ...(exportTo.length > 0 ? { linkPasswords } : {}), ...(leafnodeTls ? { leafnodeTls } : {}) };
 }

@@ -6,8 +6,21 @@
  */
 import { createHash } from 'node:crypto';
 import { linkUser, natsAuthorizationConfig, natsRoles, type NatsRole } from '@meshbus/local-nats';
-import { componentName, linkUserName, natsAuthKey, natsClientServiceName, natsConfigMapName, natsLeafnodeServiceName, natsPorts, natsReplicas, natsUsersSecretName } from './layout.js';
-import type { NatsLogin } from './material.js';
+import {
+  componentName,
+  linkCaDir,
+  linkUserName,
+  natsAuthKey,
+  natsClientServiceName,
+  natsConfigMapName,
+  natsLeafnodeServiceName,
+  natsLeafnodeTlsDir,
+  natsLeafnodeTlsSecretName,
+  natsPorts,
+  natsReplicas,
+  natsUsersSecretName,
+} from './layout.js';
+import type { LeafnodeTlsMaterial, NatsLogin } from './material.js';
 import type { KubeObject } from './objects.js';
 import { antiAffinity, b64, exposedService, resourcesOf } from './render-common.js';
 import type { ResolvedMulticluster, ResolvedValues } from './values.js';
@@ -53,9 +66,23 @@ function multiclusterConfig(mc: ResolvedMulticluster | undefined, bundled: boole
   if (mc.exportTo.length > 0 || mc.links.length > 0) {
     leafnodes.push(`# multicluster: ${mc.exportTo.length > 0 ? `${mc.exportTo.join(', ')} connect here with their link logins` : 'no cluster connects here'}; ${mc.links.length > 0 ? `this cluster connects to ${mc.links.map((l) => l.cluster).join(', ')}` : 'this cluster connects to none'}`);
     leafnodes.push(`leafnodes {`);
-    if (mc.exportTo.length > 0) leafnodes.push(`  listen: "0.0.0.0:${mc.leafnode.port}"`, `  no_advertise: true`);
+    if (mc.exportTo.length > 0) {
+      leafnodes.push(`  listen: "0.0.0.0:${mc.leafnode.port}"`, `  no_advertise: true`);
+      if (mc.leafnode.tls) {
+        // The certificate the installation made (Secret meshbus-nats-leafnode-tls); linked clusters check it with its ca.crt.
+        leafnodes.push(`  tls {`, `    cert_file: "${natsLeafnodeTlsDir}/tls.crt"`, `    key_file: "${natsLeafnodeTlsDir}/tls.key"`, `  }`);
+      } else {
+        leafnodes.push(`  # no TLS (multicluster.leafnode.tls.enabled: false): link passwords and exports cross in clear`);
+      }
+    }
     if (mc.links.length > 0 && bundled) {
-      leafnodes.push(`  remotes = [`, ...mc.links.map((l, i) => `    { url: $${linkUrlEnv(l.cluster)} }${i < mc.links.length - 1 ? ',' : ''}`), `  ]`);
+      const remote = (l: ResolvedMulticluster['links'][number], last: boolean): string[] => {
+        const comma = last ? '' : ',';
+        if (!l.tls) return [`    { url: $${linkUrlEnv(l.cluster)} }${comma}`];
+        // A tls block makes nats-server do the handshake and check the listener's certificate with this CA, whatever the URL's scheme.
+        return [`    {`, `      url: $${linkUrlEnv(l.cluster)}`, `      tls {`, `        ca_file: "${linkCaDir(l.cluster)}/ca.crt"`, `      }`, `    }${comma}`];
+      };
+      leafnodes.push(`  remotes = [`, ...mc.links.flatMap((l, i) => remote(l, i === mc.links.length - 1)), `  ]`);
     }
     leafnodes.push(`}`);
   }
@@ -129,8 +156,21 @@ export interface NatsRenderInput {
   readonly values: ResolvedValues;
   readonly users: Readonly<Record<NatsRole, NatsLogin>>;
   readonly linkPasswords?: Readonly<Record<string, string>>;
+  /** Required when the leaf node listener is rendered with TLS. */
+  readonly leafnodeTls?: LeafnodeTlsMaterial;
   readonly labels: Record<string, string>;
   readonly version: string;
+}
+
+/** The Secret of the leaf node listener's certificate; `ca.key` stays here, the NATS pods mount only the certificate and its key. */
+export function leafnodeTlsSecret(namespace: string, labels: Record<string, string>, m: LeafnodeTlsMaterial): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: natsLeafnodeTlsSecretName, namespace, labels },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': b64(m.certificatePem), 'tls.key': b64(m.privateKeyPem), 'ca.crt': b64(m.caPem), 'ca.key': b64(m.caKeyPem) },
+  };
 }
 
 /** The users Secret of an installation, with the multicluster logins when enabled. */
@@ -138,7 +178,7 @@ export function installationUsersSecret(v: ResolvedValues, users: Readonly<Recor
   return natsUsersSecret(v.namespace, users, labels, v.multicluster ? { values: v.multicluster, linkPasswords: linkPasswords ?? {} } : undefined);
 }
 
-export function natsObjects({ values: v, users, labels, linkPasswords }: NatsRenderInput): KubeObject[] {
+export function natsObjects({ values: v, users, labels, linkPasswords, leafnodeTls }: NatsRenderInput): KubeObject[] {
   const name = componentName('nats');
   const ns = v.namespace;
   const selector = { 'app.kubernetes.io/part-of': 'meshbus', 'app.kubernetes.io/component': 'nats' };
@@ -146,10 +186,24 @@ export function natsObjects({ values: v, users, labels, linkPasswords }: NatsRen
   const usersSecret = installationUsersSecret(v, users, labels, linkPasswords);
   const mc = v.multicluster;
   const listensForLeafnodes = mc !== undefined && mc.exportTo.length > 0;
+  const listenTls = listensForLeafnodes && mc.leafnode.tls !== undefined;
+  if (listenTls && !leafnodeTls) throw new Error('the leaf node certificate is missing from the material');
+  const tlsLinks = (mc?.links ?? []).filter((l) => l.tls !== undefined);
   const checksum = createHash('sha256')
     .update(config)
     .update(JSON.stringify(usersSecret.data))
+    .update(listenTls ? leafnodeTls!.certificatePem : '')
     .digest('hex');
+  const tlsVolumes = [
+    ...(listenTls
+      ? [{ name: 'leafnode-tls', secret: { secretName: natsLeafnodeTlsSecretName, defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } }]
+      : []),
+    ...tlsLinks.map((l) => ({ name: `link-${l.cluster}-ca`, secret: { secretName: l.tls!.caSecret.name, defaultMode: 0o440, items: [{ key: l.tls!.caSecret.key, path: 'ca.crt' }] } })),
+  ];
+  const tlsMounts = [
+    ...(listenTls ? [{ name: 'leafnode-tls', mountPath: natsLeafnodeTlsDir, readOnly: true }] : []),
+    ...tlsLinks.map((l) => ({ name: `link-${l.cluster}-ca`, mountPath: linkCaDir(l.cluster), readOnly: true })),
+  ];
   const ports = [
     { name: 'client', port: natsPorts.client },
     { name: 'cluster', port: natsPorts.cluster },
@@ -165,6 +219,7 @@ export function natsObjects({ values: v, users, labels, linkPasswords }: NatsRen
   return [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: natsConfigMapName, namespace: ns, labels }, data: { 'nats.conf': config } },
     usersSecret,
+    ...(listenTls ? [leafnodeTlsSecret(ns, labels, leafnodeTls!)] : []),
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -224,6 +279,7 @@ export function natsObjects({ values: v, users, labels, linkPasswords }: NatsRen
                   { name: 'auth', mountPath: '/etc/nats/auth', readOnly: true },
                   { name: 'data', mountPath: '/data' },
                   { name: 'run', mountPath: '/var/run/nats' },
+                  ...tlsMounts,
                 ],
               },
             ],
@@ -231,6 +287,7 @@ export function natsObjects({ values: v, users, labels, linkPasswords }: NatsRen
               { name: 'config', configMap: { name: natsConfigMapName } },
               { name: 'auth', secret: { secretName: natsUsersSecretName, items: [{ key: natsAuthKey, path: natsAuthKey }] } },
               { name: 'run', emptyDir: {} },
+              ...tlsVolumes,
             ],
           },
         },

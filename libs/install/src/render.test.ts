@@ -247,8 +247,17 @@ describe('multicluster render', () => {
     const objects = renderMc(east);
     const conf = natsConf(objects);
     expect(conf).toMatch(/jetstream \{\n {2}store_dir: \/data\/jetstream\n {2}domain: east\n\}/);
-    expect(conf).toContain('leafnodes {\n  listen: "0.0.0.0:7422"\n  no_advertise: true\n}');
+    expect(conf).toContain('leafnodes {\n  listen: "0.0.0.0:7422"\n  no_advertise: true\n  tls {\n    cert_file: "/etc/nats/leafnode-tls/tls.crt"\n    key_file: "/etc/nats/leafnode-tls/tls.key"\n  }\n}');
     expect(conf).not.toContain('remotes');
+    // The listener's certificate and key are mounted into NATS; the CA's key stays in the Secret.
+    const tlsSecret = find(objects, 'Secret', 'meshbus-nats-leafnode-tls');
+    expect(Object.keys(tlsSecret.data).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+    const natsPod = find(objects, 'StatefulSet', 'meshbus-nats').spec.template.spec;
+    expect(natsPod.volumes).toContainEqual({
+      name: 'leafnode-tls',
+      secret: { secretName: 'meshbus-nats-leafnode-tls', defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] },
+    });
+    expect(natsPod.containers[0].volumeMounts).toContainEqual({ name: 'leafnode-tls', mountPath: '/etc/nats/leafnode-tls', readOnly: true });
     const auth = secretText(objects, 'auth.conf');
     expect(auth).toContain('user: "link-west"');
     expect(auth).toContain('"$JS.east.API.CONSUMER.CREATE.MESHBUS_EXPORTS"');
@@ -265,8 +274,13 @@ describe('multicluster render', () => {
     const objects = renderMc(west);
     const conf = natsConf(objects);
     expect(conf).toContain('domain: west');
-    expect(conf).toContain('leafnodes {\n  remotes = [\n    { url: $MESHBUS_LINK_EAST_URL }\n  ]\n}');
+    expect(conf).toContain('leafnodes {\n  remotes = [\n    {\n      url: $MESHBUS_LINK_EAST_URL\n      tls {\n        ca_file: "/etc/nats/links/east/ca.crt"\n      }\n    }\n  ]\n}');
     expect(conf).not.toContain('listen: "0.0.0.0');
+    const natsPod = find(objects, 'StatefulSet', 'meshbus-nats').spec.template.spec;
+    // By default the CA is in the Secret the operator created for the password, as ca.crt.
+    expect(natsPod.volumes).toContainEqual({ name: 'link-east-ca', secret: { secretName: 'meshbus-link-east', defaultMode: 0o440, items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    expect(natsPod.containers[0].volumeMounts).toContainEqual({ name: 'link-east-ca', mountPath: '/etc/nats/links/east', readOnly: true });
+    expect(objects.some((o) => o.metadata.name === 'meshbus-nats-leafnode-tls')).toBe(false);
     const env = find(objects, 'StatefulSet', 'meshbus-nats').spec.template.spec.containers[0].env;
     expect(env).toEqual([
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -308,6 +322,21 @@ describe('multicluster render', () => {
     expect(rules.flatMap((r) => r.verbs).every((verb) => ['get', 'list', 'watch'].includes(verb))).toBe(true);
     expect(rules.flatMap((r) => r.resources)).toEqual(expect.arrayContaining(['services', 'endpointslices']));
     expect(rules.flatMap((r) => r.resources)).not.toContain('secrets');
+  });
+
+  it('renders links and the listener in clear when TLS is turned off, and a link CA from another Secret', () => {
+    const plain = renderMc({ multicluster: { ...east.multicluster, leafnode: { tls: { enabled: false } }, links: [{ cluster: 'north', url: 'nats://nats.north.example:7422', tls: { enabled: false } }] } });
+    const conf = natsConf(plain);
+    expect(conf).toContain('  # no TLS (multicluster.leafnode.tls.enabled: false): link passwords and exports cross in clear\n');
+    expect(conf).toContain('    { url: $MESHBUS_LINK_NORTH_URL }\n');
+    expect(conf).not.toContain('tls {');
+    expect(plain.some((o) => o.metadata.name === 'meshbus-nats-leafnode-tls')).toBe(false);
+    expect(JSON.stringify(find(plain, 'StatefulSet', 'meshbus-nats').spec.template.spec.volumes)).not.toMatch(/leafnode-tls|link-north-ca/);
+    const other = renderMc({ multicluster: { ...west.multicluster, links: [{ cluster: 'east', url: 'tls://nats.east.example:7422', tls: { caSecret: { name: 'east-leaf-ca', key: 'root.pem' } } }] } });
+    expect(find(other, 'StatefulSet', 'meshbus-nats').spec.template.spec.volumes).toContainEqual({
+      name: 'link-east-ca',
+      secret: { secretName: 'east-leaf-ca', defaultMode: 0o440, items: [{ key: 'root.pem', path: 'ca.crt' }] },
+    });
   });
 
   it.each<[string, InstallValues]>([

@@ -89,8 +89,12 @@ export function renderInstallation(input: RenderInput): KubeObject[] {
   objects.push(...identityObjects(v, input.material, labels));
   objects.push(...tlsObjects(v, input.material, labels));
   const linkPasswords = input.material.linkPasswords;
-  if (!v.externalNatsUrl) objects.push(...natsObjects({ values: v, users: input.material.natsUsers, labels: labels('nats'), version: input.version, ...(linkPasswords ? { linkPasswords } : {}) }));
-  else objects.push(installationUsersSecret(v, input.material.natsUsers, labels('nats'), linkPasswords));
+  const leafnodeTls = input.material.leafnodeTls;
+  if (!v.externalNatsUrl) {
+    objects.push(
+      ...natsObjects({ values: v, users: input.material.natsUsers, labels: labels('nats'), version: input.version, ...(linkPasswords ? { linkPasswords } : {}), ...(leafnodeTls ? { leafnodeTls } : {}) }),
+    );
+  } else objects.push(installationUsersSecret(v, input.material.natsUsers, labels('nats'), linkPasswords));
   for (const component of components) objects.push(...componentObjects(component, v, input, labels));
   if (v.multicluster) {
     objects.push(

@@ -23,6 +23,12 @@ export const fixedTestMaterial: InstallMaterial = {
   injectorTls: { caPem: pem('CERTIFICATE', 'webhook CA'), certificatePem: pem('CERTIFICATE', 'injector serving certificate'), privateKeyPem: pem('PRIVATE KEY', 'injector key') },
   gatewayTls: { caPem: pem('CERTIFICATE', 'trust anchor'), certificatePem: pem('CERTIFICATE', 'gateway serving certificate'), privateKeyPem: pem('PRIVATE KEY', 'gateway key') },
   natsUsers: Object.fromEntries(natsRoles.map((role) => [role, { user: role, password: `test-password-${role}` }])) as Record<NatsRole, NatsLogin>,
+  leafnodeTls: {
+    caPem: pem('CERTIFICATE', 'leaf node CA'),
+    caKeyPem: pem('PRIVATE KEY', 'leaf node CA key'),
+    certificatePem: pem('CERTIFICATE', 'leaf node serving certificate'),
+    privateKeyPem: pem('PRIVATE KEY', 'leaf node key'),
+  },
 };
 
 type Model = new (data: never) => { validate(): void };

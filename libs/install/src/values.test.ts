@@ -88,7 +88,11 @@ describe('multicluster values', () => {
     expect(validateValues(valid)).toBe(valid);
     const mc = resolveValues(valid, '0.1.0').multicluster!;
     expect(mc).toMatchObject({ clusterName: 'east', exportTo: ['west'], replicas: 1, heartbeatInterval: '2s', grace: '30s', leafnode: { port: 7422, serviceType: 'LoadBalancer' }, gateway: { serviceType: 'LoadBalancer', replicas: 1 } });
-    expect(mc.links).toEqual([{ cluster: 'north', url: 'nats-leaf://nats.north.example:7422', passwordSecret: { name: 'meshbus-link-north', key: 'password' } }]);
+    expect(mc.links).toEqual([
+      { cluster: 'north', url: 'nats-leaf://nats.north.example:7422', passwordSecret: { name: 'meshbus-link-north', key: 'password' }, tls: { caSecret: { name: 'meshbus-link-north', key: 'ca.crt' } } },
+    ]);
+    // TLS by default: the listener with the installation's certificate, each link checking it with the CA beside its password.
+    expect(mc.leafnode.tls).toEqual({ hosts: [] });
     expect(resolveValues({ ...valid, ha: true }, '0.1.0').multicluster).toMatchObject({ replicas: 3, gateway: { replicas: 3 } });
     // Not enabled: nothing multicluster is resolved, whatever else is set.
     expect(resolveValues({ multicluster: { clusterName: 'east', exportTo: ['west'] } }, '0.1.0').multicluster).toBeUndefined();
@@ -109,8 +113,23 @@ describe('multicluster values', () => {
     ['a gateway address without a port', { enabled: true, clusterName: 'east', gateway: { addresses: ['203.0.113.7'] } }, 'multicluster.gateway.addresses.0'],
     ['a short grace', { enabled: true, clusterName: 'east', heartbeatInterval: '5s', grace: '10s' }, 'multicluster.grace: must be at least three heartbeat intervals (15000ms)'],
     ['a leaf node port out of range', { enabled: true, clusterName: 'east', leafnode: { port: 70000 } }, 'multicluster.leafnode.port: must be <= 65535'],
+    ['a TLS link with a nats:// URL', { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'nats://a:7422' }] }, 'multicluster.links.0.url: nats://a:7422: a TLS link uses tls://<host>:<port> (or nats-leaf://)'],
+    ['a leaf node host that is no name', { enabled: true, clusterName: 'east', leafnode: { tls: { hosts: ['Nats.East.example'] } } }, 'multicluster.leafnode.tls.hosts.0: "Nats.East.example" must be a DNS name (lower case) or an IP address'],
+    ['an unknown leaf node TLS key', { enabled: true, clusterName: 'east', leafnode: { tls: { verify: true } } }, 'multicluster.leafnode.tls.verify: is not a known value'],
+    ['a link CA Secret without a name', { enabled: true, clusterName: 'west', links: [{ cluster: 'east', url: 'tls://a:7422', tls: { caSecret: { name: 'Bad_Name' } } }] }, 'multicluster.links.0.tls.caSecret.name'],
   ])('refuses %s, naming the key', (_name, multicluster, message) => {
     expect(() => validateValues({ multicluster } as never, 'mc.yaml')).toThrow(message);
+  });
+
+  it('turns TLS off per link and for the listener, and takes the hosts the certificate names', () => {
+    const mc = resolveValues(
+      { multicluster: { enabled: true, clusterName: 'east', exportTo: ['west'], leafnode: { tls: { enabled: false } }, links: [{ cluster: 'north', url: 'nats://a:7422', tls: { enabled: false } }] } },
+      '0.1.0',
+    ).multicluster!;
+    expect(mc.leafnode.tls).toBeUndefined();
+    expect(mc.links[0]!.tls).toBeUndefined();
+    const hosts = ['nats.east.example', '203.0.113.9', '2001:db8::9'];
+    expect(resolveValues({ multicluster: { enabled: true, clusterName: 'east', exportTo: ['west'], leafnode: { tls: { hosts } } } }, '0.1.0').multicluster!.leafnode.tls).toEqual({ hosts });
   });
 
   it('needs no leaf node URL with an external NATS, whose configuration is the operator\'s', () => {

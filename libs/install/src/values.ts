@@ -7,7 +7,7 @@
 import { MeshbusError, clusterNameRule, isIpAddress } from '@meshbus/core';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
-import { components, defaultControlNamespace, defaultLeafnodePort, linkPasswordKey, linkPasswordSecretName, type Component } from './layout.js';
+import { components, defaultControlNamespace, defaultLeafnodePort, linkCaKey, linkPasswordKey, linkPasswordSecretName, type Component } from './layout.js';
 
 /** CPU and memory of a container, as Kubernetes quantities. */
 export interface ResourceValues {
@@ -75,6 +75,13 @@ export interface LinkValues {
   readonly url?: string;
   /** The Secret (in the control namespace) holding the password of the login `link-<this cluster>` it gave. @default {name: 'meshbus-link-<cluster>', key: 'password'} */
   readonly passwordSecret?: { readonly name?: string; readonly key?: string };
+  /** TLS of the leaf node connection to it (docs/kubernetes.md#multicluster). */
+  readonly tls?: {
+    /** @default true: the connection checks the listener's certificate with the CA of `caSecret` */
+    readonly enabled?: boolean;
+    /** The Secret holding the CA of its leaf node listener (its `meshbus-nats-leafnode-tls` `ca.crt`). @default {name: the passwordSecret's name, key: 'ca.crt'} */
+    readonly caSecret?: { readonly name?: string; readonly key?: string };
+  };
 }
 
 /** The Service in front of a multicluster listener. */
@@ -115,6 +122,13 @@ export interface MulticlusterValues {
   readonly leafnode?: ExposeValues & {
     /** @default 7422 */
     readonly port?: number;
+    /** TLS of the leaf node listener, with a certificate the installation makes (docs/kubernetes.md#multicluster). */
+    readonly tls?: {
+      /** @default true */
+      readonly enabled?: boolean;
+      /** DNS names and IP addresses (at most 16) linked clusters reach the listener at: the certificate names them, besides the Service's in-cluster names. */
+      readonly hosts?: readonly string[];
+    };
   };
 }
 
@@ -148,6 +162,7 @@ const expose = {
   serviceAnnotations: { type: 'object', additionalProperties: { type: 'string' } },
   loadBalancerSourceRanges: { type: 'array', items: { type: 'string', pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$' } },
 } as const;
+const secretKeyRef = { type: 'object', additionalProperties: false, properties: { name: dnsName, key: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' } } } as const;
 const multicluster = {
   type: 'object',
   additionalProperties: false,
@@ -164,7 +179,8 @@ const multicluster = {
         properties: {
           cluster: clusterName,
           url: { type: 'string', pattern: '^(nats-leaf|nats|tls)://[^\\s@/,]+(:[0-9]{1,5})?$' },
-          passwordSecret: { type: 'object', additionalProperties: false, properties: { name: dnsName, key: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' } } },
+          passwordSecret: secretKeyRef,
+          tls: { type: 'object', additionalProperties: false, properties: { enabled: { type: 'boolean' }, caSecret: secretKeyRef } },
         },
       },
     },
@@ -184,7 +200,19 @@ const multicluster = {
         resources,
       },
     },
-    leafnode: { type: 'object', additionalProperties: false, properties: { ...expose, port: { type: 'integer', minimum: 1, maximum: 65535 } } },
+    leafnode: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ...expose,
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { enabled: { type: 'boolean' }, hosts: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 253 } } },
+        },
+      },
+    },
   },
 } as const;
 const componentValues = {
@@ -281,7 +309,10 @@ function checkMulticluster(values: InstallValues, source: string): void {
     if (linked.has(link.cluster)) fail(`links.${i}.cluster`, `${link.cluster} is listed twice`);
     linked.add(link.cluster);
     if (mc.enabled === true && link.url === undefined && (values.nats?.url ?? '') === '') {
-      fail(`links.${i}.url`, `is required with the bundled NATS: the leaf node listener of ${link.cluster}, e.g. nats-leaf://nats.${link.cluster}.example:7422`);
+      fail(`links.${i}.url`, `is required with the bundled NATS: the leaf node listener of ${link.cluster}, e.g. tls://nats.${link.cluster}.example:7422`);
+    }
+    if (link.tls?.enabled !== false && link.url?.startsWith('nats://')) {
+      fail(`links.${i}.url`, `${link.url}: a TLS link uses tls://<host>:<port> (or nats-leaf://); set links.${i}.tls.enabled to false for a link in clear`);
     }
   });
   const exported = new Set<string>();
@@ -289,6 +320,11 @@ function checkMulticluster(values: InstallValues, source: string): void {
     if (cluster === name) fail(`exportTo.${i}`, `${cluster} is this cluster (multicluster.clusterName)`);
     if (exported.has(cluster)) fail(`exportTo.${i}`, `${cluster} is listed twice`);
     exported.add(cluster);
+  });
+  (mc.leafnode?.tls?.hosts ?? []).forEach((host, i) => {
+    if (!isIpAddress(host) && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(host)) {
+      fail(`leafnode.tls.hosts.${i}`, `${JSON.stringify(host)} must be a DNS name (lower case) or an IP address: a host linked clusters connect to`);
+    }
   });
   (mc.gateway?.addresses ?? []).forEach((item, i) => {
     const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(item);
@@ -485,14 +521,21 @@ export interface ResolvedExpose {
 
 export interface ResolvedMulticluster {
   readonly clusterName: string;
-  readonly links: readonly { readonly cluster: string; readonly url?: string; readonly passwordSecret: { readonly name: string; readonly key: string } }[];
+  readonly links: readonly {
+    readonly cluster: string;
+    readonly url?: string;
+    readonly passwordSecret: { readonly name: string; readonly key: string };
+    /** Absent: the link is in clear. */
+    readonly tls?: { readonly caSecret: { readonly name: string; readonly key: string } };
+  }[];
   readonly exportTo: readonly string[];
   readonly replicas: number;
   readonly resources: ResourceValues;
   readonly heartbeatInterval: string;
   readonly grace: string;
   readonly gateway: ResolvedExpose & { readonly addresses: readonly string[]; readonly allowedIdentities?: readonly string[]; readonly replicas: number; readonly resources: ResourceValues };
-  readonly leafnode: ResolvedExpose & { readonly port: number };
+  /** `tls` absent: the listener is in clear. */
+  readonly leafnode: ResolvedExpose & { readonly port: number; readonly tls?: { readonly hosts: readonly string[] } };
 }
 
 function resolveExpose(e: ExposeValues | undefined): ResolvedExpose {
@@ -504,11 +547,15 @@ function resolveMulticluster(mc: MulticlusterValues | undefined, replicas: numbe
   if (mc.clusterName === undefined) throw new InstallValuesError('multicluster.clusterName', 'is required when multicluster.enabled is true');
   return {
     clusterName: mc.clusterName,
-    links: (mc.links ?? []).map((l) => ({
-      cluster: l.cluster,
-      ...(l.url !== undefined ? { url: l.url } : {}),
-      passwordSecret: { name: l.passwordSecret?.name ?? linkPasswordSecretName(l.cluster), key: l.passwordSecret?.key ?? linkPasswordKey },
-    })),
+    links: (mc.links ?? []).map((l) => {
+      const passwordSecret = { name: l.passwordSecret?.name ?? linkPasswordSecretName(l.cluster), key: l.passwordSecret?.key ?? linkPasswordKey };
+      return {
+        cluster: l.cluster,
+        ...(l.url !== undefined ? { url: l.url } : {}),
+        passwordSecret,
+        ...(l.tls?.enabled !== false ? { tls: { caSecret: { name: l.tls?.caSecret?.name ?? passwordSecret.name, key: l.tls?.caSecret?.key ?? linkCaKey } } } : {}),
+      };
+    }),
     exportTo: mc.exportTo ?? [],
     replicas: mc.replicas ?? replicas,
     resources: mc.resources ?? resources,
@@ -521,7 +568,11 @@ function resolveMulticluster(mc: MulticlusterValues | undefined, replicas: numbe
       replicas: mc.gateway?.replicas ?? replicas,
       resources: mc.gateway?.resources ?? resources,
     },
-    leafnode: { ...resolveExpose(mc.leafnode), port: mc.leafnode?.port ?? defaultLeafnodePort },
+    leafnode: {
+      ...resolveExpose(mc.leafnode),
+      port: mc.leafnode?.port ?? defaultLeafnodePort,
+      ...(mc.leafnode?.tls?.enabled !== false ? { tls: { hosts: mc.leafnode?.tls?.hosts ?? [] } } : {}),
+    },
   };
 }
 

@@ -33,5 +33,7 @@ export {
   linkStreamConfig,
   linkStreamName,
   linkUser,
+  type LeafnodeListenTls,
   type LeafnodeRemote,
+  type LeafnodeRemoteTls,
 } from './multicluster.js';

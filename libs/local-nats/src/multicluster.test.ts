@@ -62,6 +62,46 @@ describe('leaf node configuration', () => {
     expect(() => leafnodeRemotesConfig([{ url, user: 'link-west', password: 'pw' }])).toThrow(message);
   });
 
+  it('listens with TLS: the certificate and key, and the CA with verify for client certificates', () => {
+    expect(leafnodeListenConfig('0.0.0.0', 7422, { certFile: '/etc/leaf/tls.crt', keyFile: '/etc/leaf/tls.key' })).toBe(
+      'leafnodes {\n  listen: "0.0.0.0:7422"\n  tls {\n    cert_file: "/etc/leaf/tls.crt"\n    key_file: "/etc/leaf/tls.key"\n  }\n}\n',
+    );
+    expect(leafnodeListenConfig('0.0.0.0', 7422, { certFile: '/c', keyFile: '/k', caFile: '/ca', verify: true })).toBe(
+      'leafnodes {\n  listen: "0.0.0.0:7422"\n  tls {\n    cert_file: "/c"\n    key_file: "/k"\n    ca_file: "/ca"\n    verify: true\n  }\n}\n',
+    );
+  });
+
+  it.each([
+    [{ certFile: '/c', keyFile: '/k', verify: true }, /verify needs a CA file/],
+    [{ certFile: 'tls.crt', keyFile: '/k' }, /certificate file "tls.crt": use an absolute path/],
+    [{ certFile: '/c', keyFile: '/k"\n}' }, /key file .*: use an absolute path without quotes/],
+    [{ certFile: '/c', keyFile: '' }, /key file "": use an absolute path/],
+  ])('refuses the listener TLS %j', (tls, message) => {
+    expect(() => leafnodeListenConfig('0.0.0.0', 7422, tls)).toThrow(message);
+  });
+
+  it('connects out over TLS, checking the listener with the CA and presenting a client certificate when given one', () => {
+    expect(leafnodeRemotesConfig([{ url: 'tls://east.example:7422', user: 'link-west', password: 'pw', tls: { caFile: '/etc/east/ca.crt' } }])).toBe(
+      'leafnodes {\n  remotes = [\n    {\n      url: "tls://link-west:pw@east.example:7422"\n      tls {\n        ca_file: "/etc/east/ca.crt"\n      }\n    }\n  ]\n}\n',
+    );
+    expect(
+      leafnodeRemotesConfig([
+        { url: 'nats-leaf://a.example:7422', user: 'link-west', password: 'pw', tls: { caFile: '/ca', certFile: '/c', keyFile: '/k' } },
+        { url: 'nats-leaf://b.example:7422', user: 'link-west', password: 'pw' },
+      ]),
+    ).toBe(
+      'leafnodes {\n  remotes = [\n    {\n      url: "nats-leaf://link-west:pw@a.example:7422"\n      tls {\n        ca_file: "/ca"\n        cert_file: "/c"\n        key_file: "/k"\n      }\n    },\n    { url: "nats-leaf://link-west:pw@b.example:7422" }\n  ]\n}\n',
+    );
+  });
+
+  it.each([
+    ['nats://east:7422', { caFile: '/ca' }, /with TLS use tls:\/\/<host>:<port> or nats-leaf:/],
+    ['tls://east:7422', { caFile: 'ca.crt' }, /CA file "ca.crt": use an absolute path/],
+    ['tls://east:7422', { caFile: '/ca', certFile: '/c' }, /give both a client certificate file and its key file, or neither/],
+  ])('refuses the remote %j with TLS %j', (url, tls, message) => {
+    expect(() => leafnodeRemotesConfig([{ url, user: 'link-west', password: 'pw', tls }])).toThrow(message);
+  });
+
   it("sources the remote cluster's exports into the local link stream", () => {
     expect(linkStreamConfig('west', 'east')).toEqual({
       name: 'MESHBUS_LINK_EAST',

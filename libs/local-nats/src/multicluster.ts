@@ -59,17 +59,81 @@ export function linkUser(exporting: string, linked: string, password: string): N
   };
 }
 
-/** East's leaf node listener. */
-export function leafnodeListenConfig(host: string, port: number): string {
+/** A file path as a quoted nats-server configuration string: absolute, one line. */
+function configPath(what: string, path: string): string {
+  if (typeof path !== 'string' || path === '' || /[\x00-\x1f"\\]/.test(path) || !path.startsWith('/')) {
+    throw new NatsAuthorizationError(`leaf node TLS ${what} ${JSON.stringify(path)}: use an absolute path without quotes, backslashes or control characters`);
+  }
+  return JSON.stringify(path);
+}
+
+/**
+ * TLS of east's leaf node listener: the certificate and key it serves and,
+ * with `verify`, the CA that remotes' client certificates must chain to.
+ */
+export interface LeafnodeListenTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA of the remotes' client certificates; required with `verify`. */
+  readonly caFile?: string;
+  /** Require each remote to present a certificate signed by `caFile`. @default false */
+  readonly verify?: boolean;
+}
+
+/**
+ * TLS of west's connection to a leaf node listener: the CA that verifies the
+ * listener's certificate (for the URL's host name) and, when the listener
+ * verifies client certificates, this server's certificate and key.
+ */
+export interface LeafnodeRemoteTls {
+  readonly caFile: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+function tlsBlock(indent: string, entries: [string, string][]): string[] {
+  return [`${indent}tls {`, ...entries.map(([k, v]) => `${indent}  ${k}: ${v}`), `${indent}}`];
+}
+
+function listenTlsLines(tls: LeafnodeListenTls): string[] {
+  if (tls.verify && tls.caFile === undefined) throw new NatsAuthorizationError('leaf node TLS: verify needs a CA file (caFile) to check the remotes\' certificates against');
+  const entries: [string, string][] = [
+    ['cert_file', configPath('certificate file', tls.certFile)],
+    ['key_file', configPath('key file', tls.keyFile)],
+  ];
+  if (tls.caFile !== undefined) entries.push(['ca_file', configPath('CA file', tls.caFile)]);
+  if (tls.verify) entries.push(['verify', 'true']);
+  return tlsBlock('  ', entries);
+}
+
+/** East's leaf node listener, with TLS when `tls` is given. */
+export function leafnodeListenConfig(host: string, port: number, tls?: LeafnodeListenTls): string {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new NatsAuthorizationError(`leaf node port ${port}: use 1 to 65535`);
-  return `leafnodes {\n  listen: ${JSON.stringify(`${host}:${port}`)}\n}\n`;
+  const lines = ['leafnodes {', `  listen: ${JSON.stringify(`${host}:${port}`)}`, ...(tls ? listenTlsLines(tls) : []), '}'];
+  return `${lines.join('\n')}\n`;
 }
 
 export interface LeafnodeRemote {
-  /** `nats-leaf://host:port` or `nats://host:port` of the exporting cluster's leaf node listener. */
+  /**
+   * `nats-leaf://host:port`, `nats://host:port` or `tls://host:port` of the
+   * exporting cluster's leaf node listener. With `tls` the scheme must be
+   * `tls://` or `nats-leaf://`: nats-server then always does the TLS handshake,
+   * and checks the listener's certificate against the URL's host.
+   */
   readonly url: string;
   readonly user: string;
   readonly password: string;
+  readonly tls?: LeafnodeRemoteTls;
+}
+
+function remoteTlsLines(url: string, tls: LeafnodeRemoteTls): string[] {
+  if (!url.startsWith('tls://') && !url.startsWith('nats-leaf://')) {
+    throw new NatsAuthorizationError(`leaf node URL ${JSON.stringify(url)}: with TLS use tls://<host>:<port> or nats-leaf://<host>:<port>`);
+  }
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new NatsAuthorizationError('leaf node TLS: give both a client certificate file and its key file, or neither');
+  const entries: [string, string][] = [['ca_file', configPath('CA file', tls.caFile)]];
+  if (tls.certFile !== undefined) entries.push(['cert_file', configPath('certificate file', tls.certFile)], ['key_file', configPath('key file', tls.keyFile!)]);
+  return tlsBlock('      ', entries);
 }
 
 /** West's leaf node connections to the clusters it is linked to. */
@@ -87,9 +151,12 @@ export function leafnodeRemotesConfig(remotes: readonly LeafnodeRemote[]): strin
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(r.user) || !/^[A-Za-z0-9_.-]{1,128}$/.test(r.password)) {
       throw new NatsAuthorizationError(`leaf node login ${JSON.stringify(r.user)}: use letters, digits, '.', '_' and '-' only`);
     }
+    const tls = r.tls ? remoteTlsLines(r.url, r.tls) : undefined;
     url.username = r.user;
     url.password = r.password;
-    return `    { url: ${JSON.stringify(url.toString().replace(/\/$/, ''))} }`;
+    const quoted = JSON.stringify(url.toString().replace(/\/$/, ''));
+    if (!tls) return `    { url: ${quoted} }`;
+    return ['    {', `      url: ${quoted}`, ...tls, '    }'].join('\n');
   });
   return `leafnodes {\n  remotes = [\n${entries.join(',\n')}\n  ]\n}\n`;
 }
