@@ -31,7 +31,7 @@ export const adminPorts: Readonly<Record<Component, number>> = {
   identity: 9990,
   policy: 9997,
   gateway: 9995,
-  injector: 9995,
+  injector: 9998,
 };
 
 /** The gateway's gRPC port (the proxy API). */

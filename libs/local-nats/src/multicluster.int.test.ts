@@ -1,4 +1,4 @@
-import { connect, StringCodec, type NatsConnection } from 'nats';
+import { AckPolicy, connect, StringCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './free-port.js';
 import { exportsStream, leafnodeListenConfig, leafnodeRemotesConfig, linkStreamConfig, linkUser } from './multicluster.js';
@@ -118,6 +118,35 @@ describe('two meshes linked over a leaf node', () => {
     const jsm = await eastAdmin.jetstreamManager();
     const m = await jsm.streams.getMessage(exportsStream, { last_by_subj: 'meshbus.v1.exports.shop.web' });
     expect(sc.decode(m.data)).toBe('web v2');
+  });
+
+  it("lets nothing on the link delete or look up a consumer on the exports stream, such as another linked cluster's", async () => {
+    // A stand-in for the source consumer of another cluster linked to east (north).
+    const ejsm = await eastAdmin.jetstreamManager();
+    await ejsm.consumers.add(exportsStream, { durable_name: 'JS_SRC_north', deliver_subject: 'meshbus.link.north.east', ack_policy: AckPolicy.None });
+    // (West's own source consumer is a direct consumer, which the list leaves out.)
+    const names = async () => (await ejsm.consumers.list(exportsStream).next()).map((c) => c.name).sort();
+    const before = await names();
+    expect(before).toContain('JS_SRC_north');
+    // Anything west sends to east's domain API crosses the leaf node as the link login, whose
+    // replies come back under $JSC.R: a client in west asking east to delete or describe them.
+    const westClient = await connect({ servers: west.url, user: 'admin', pass: 'admin-pw', inboxPrefix: '$JSC.R' });
+    try {
+      for (const name of before) {
+        for (const op of ['DELETE', 'INFO']) {
+          const subject = `$JS.east.API.CONSUMER.${op}.${exportsStream}.${name}`;
+          const answer = await westClient.request(subject, undefined, { timeout: 1500 }).then((m) => sc.decode(m.data), (e: unknown) => `no answer: ${String(e)}`);
+          expect(answer, subject).toMatch(/^no answer/);
+        }
+      }
+    } finally {
+      await westClient.close().catch(() => undefined);
+    }
+    expect(await names()).toEqual(before);
+    await ejsm.consumers.delete(exportsStream, 'JS_SRC_north');
+    // The source goes on.
+    await eastAdmin.jetstream().publish('meshbus.v1.exports.shop.web', sc.encode('web v2.1'));
+    expect(await until('the next update in west', async () => ((await lastExport('meshbus.v1.exports.shop.web')) === 'web v2.1' ? 'ok' : undefined))).toBe('ok');
   });
 
   it('catches up after the link is cut and comes back', async () => {

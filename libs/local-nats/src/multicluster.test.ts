@@ -21,8 +21,6 @@ describe('the link login', () => {
         '$JS.east.API.STREAM.INFO.MESHBUS_EXPORTS',
         '$JS.east.API.CONSUMER.CREATE.MESHBUS_EXPORTS',
         '$JS.east.API.CONSUMER.CREATE.MESHBUS_EXPORTS.>',
-        '$JS.east.API.CONSUMER.INFO.MESHBUS_EXPORTS.>',
-        '$JS.east.API.CONSUMER.DELETE.MESHBUS_EXPORTS.>',
         '$JS.ACK.MESHBUS_EXPORTS.>',
         '$JS.FC.>',
       ],

@@ -27,11 +27,16 @@ export function domainApiPrefix(domain: string): string {
 }
 
 /**
- * What the login of `linked` on `exporting`'s NATS may do: create, look up and
- * delete its source consumer on the exports stream, acknowledge and answer flow
- * control, and receive its deliveries and the JetStream API's replies. The
- * consumer is created through the domain prefix, which the server maps to its
- * own API; the permissions are checked on the subjects as the leaf node sends them.
+ * What the login of `linked` on `exporting`'s NATS may do: create its source
+ * consumer on the exports stream, acknowledge and answer flow control, and
+ * receive its deliveries and the JetStream API's replies. The consumer is
+ * created through the domain prefix, which the server maps to its own API; the
+ * permissions are checked on the subjects as the leaf node sends them. No
+ * CONSUMER.DELETE or CONSUMER.INFO: sourcing does not use them (nats-server 2.9
+ * and 2.10 only create the consumer; 2.14 and later also try, once, to delete it
+ * when the source is removed, and the consumer then ends by inactivity), and
+ * with them anything in the linked cluster could delete or read the consumers
+ * of every other linked cluster, whose names the permissions cannot tell apart.
  */
 export function linkPermissions(exporting: string, linked: string): NatsPermissions {
   const api = domainApiPrefix(exporting);
@@ -40,8 +45,6 @@ export function linkPermissions(exporting: string, linked: string): NatsPermissi
       `${api}.STREAM.INFO.${exportsStream}`,
       `${api}.CONSUMER.CREATE.${exportsStream}`,
       `${api}.CONSUMER.CREATE.${exportsStream}.>`,
-      `${api}.CONSUMER.INFO.${exportsStream}.>`,
-      `${api}.CONSUMER.DELETE.${exportsStream}.>`,
       `$JS.ACK.${exportsStream}.>`,
       '$JS.FC.>',
     ],

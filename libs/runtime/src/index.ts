@@ -5,6 +5,6 @@ export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './me
 export { AdminServer, isLoopback, type AdminServerOptions, type LogLevelControl } from './admin-server.js';
 export { ReadinessChecks, type Readiness, type ReadinessCheck } from './readiness.js';
 export { ServiceHost, type ServiceHostOptions, type HostOverrides, type HostConnection, type ConnectionFactory } from './service-host.js';
-export { ResourceStack, runService, runUntilSignalled, loadConfig, type Service, type ServiceState, type RunOptions, type RunServiceOptions } from './lifecycle.js';
+export { ResourceStack, releaseAllowanceMs, runService, runUntilSignalled, loadConfig, type Service, type ServiceState, type RunOptions, type RunServiceOptions } from './lifecycle.js';
 export { envString, envRequired, envInt, envBool, envDuration, envByteSize, envLogLevel, parseDuration, parseByteSize, parseHostPort, type Env } from './env.js';
 export { natsInboxPrefix } from './nats-inbox.js';

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { runService, type Service } from './lifecycle.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { releaseAllowanceMs, runService, type Service } from './lifecycle.js';
 import { silentLogger } from './logger.js';
 
 /** A service that records what was called, and whose start and dispose do what the test says. */
@@ -52,5 +52,38 @@ describe('runService', () => {
     const timedOut = new Promise<void>((resolve) => void runService(service, { logger: silentLogger(), signal: AbortSignal.abort('SIGTERM'), drainTimeoutMs: 10, onDrainTimeout: resolve }));
     await timedOut;
     expect(service.calls).toEqual(['start', 'dispose']);
+  });
+
+  describe('the drain deadline', () => {
+    afterEach(() => void vi.useRealTimers());
+
+    /** Runs a service whose drain takes `drainTakesMs`; resolves with whether the deadline cut it, and the exit code. */
+    async function drain(service: Service, drainTakesMs: number): Promise<{ timedOut: boolean; code: number }> {
+      vi.useFakeTimers();
+      let timedOut = false;
+      const slow: Service = {
+        drainMs: service.drainMs,
+        start: () => service.start(),
+        [Symbol.asyncDispose]: () => new Promise<void>((resolve) => setTimeout(resolve, drainTakesMs)),
+      };
+      const run = runService(slow, { logger: silentLogger(), signal: AbortSignal.abort('SIGTERM'), onDrainTimeout: () => void (timedOut = true) });
+      await vi.advanceTimersByTimeAsync(drainTakesMs);
+      return { timedOut, code: await run };
+    }
+
+    it('follows the drain time of the service: 90 s of streams ending are waited for, not cut at 20 s', async () => {
+      const result = await drain({ ...recordingService(), drainMs: 90_000 }, 90_000 + releaseAllowanceMs - 1);
+      expect(result).toEqual({ timedOut: false, code: 0 });
+    });
+
+    it('still gives up once the drain outlasts the drain time of the service plus the release allowance', async () => {
+      expect((await drain({ ...recordingService(), drainMs: 90_000 }, 90_000 + releaseAllowanceMs + 1)).timedOut).toBe(true);
+    });
+
+    it('gives a service without a drain time of its own 20 s', async () => {
+      expect(releaseAllowanceMs).toBe(20_000);
+      expect((await drain(recordingService(), 19_999)).timedOut).toBe(false);
+      expect((await drain(recordingService(), 20_001)).timedOut).toBe(true);
+    });
   });
 });

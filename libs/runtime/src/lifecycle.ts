@@ -4,7 +4,16 @@ import type { Logger } from 'pino';
 export interface Service {
   start(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+  /**
+   * How long the service's own drain may take at shutdown (the gateway's open streams, from
+   * `MESHBUS_DRAIN_MS`). {@link runService} waits this long plus {@link releaseAllowanceMs}
+   * before it gives up on the stop. @default 0
+   */
+  readonly drainMs?: number;
 }
+
+/** What {@link runService} allows, beyond the service's own `drainMs`, for releasing everything else at shutdown. */
+export const releaseAllowanceMs = 20_000;
 
 /** Lifecycle state of a {@link Service}. */
 export type ServiceState = 'initialized' | 'started' | 'destroyed';
@@ -46,7 +55,10 @@ export class ResourceStack {
 /** Options of {@link runService} and {@link runUntilSignalled}. */
 export interface RunOptions {
   logger: Logger;
-  /** Longest time a drain may take before the process gives up waiting. @default 20000 */
+  /**
+   * Longest time a drain may take before the process gives up waiting.
+   * @default the service's `drainMs` plus {@link releaseAllowanceMs} (20 s)
+   */
   drainTimeoutMs?: number;
   /** What happens when the drain takes longer than `drainTimeoutMs`. @default process.exit(1) */
   onDrainTimeout?: () => void;
@@ -62,7 +74,7 @@ export interface RunServiceOptions extends RunOptions {
  * Starts the service, waits until `signal` is aborted (also during start-up), then disposes it
  * (draining streams and connections). Resolves with the exit code: 0 after a clean stop, 1 when
  * it failed to start or to stop; never rejects. A drain that takes longer than `drainTimeoutMs`
- * ends the process (see `onDrainTimeout`). The one way every component runs, from its main.ts
+ * (by default the service's own `drainMs` plus 20 s) ends the process (see `onDrainTimeout`). The one way every component runs, from its main.ts
  * or from `meshbus serve`.
  */
 export async function runService(service: Service, options: RunServiceOptions): Promise<number> {
@@ -80,11 +92,12 @@ export async function runService(service: Service, options: RunServiceOptions): 
     logger.fatal({ err }, 'start failed');
     code = 1;
   }
+  const deadlineMs = options.drainTimeoutMs ?? (service.drainMs ?? 0) + releaseAllowanceMs;
   const timer = setTimeout(() => {
-    logger.error('drain timed out');
+    logger.error({ deadlineMs }, 'drain timed out');
     logger.flush?.();
     (options.onDrainTimeout ?? (() => process.exit(1)))();
-  }, options.drainTimeoutMs ?? 20_000);
+  }, deadlineMs);
   timer.unref();
   try {
     await service[Symbol.asyncDispose]();

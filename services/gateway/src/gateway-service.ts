@@ -21,6 +21,8 @@ export interface Gateway extends Service {
   readonly grpcPort: number;
   readonly adminUrl: string;
   readonly openStreams: number;
+  /** `MESHBUS_DRAIN_MS`: how long open streams get at shutdown; the shutdown deadline follows it. */
+  readonly drainMs: number;
 }
 
 /** The gRPC side of the gateway, as the composition root builds it. */
@@ -70,6 +72,10 @@ export class GatewayImpl implements Gateway {
 
   get adminUrl(): string {
     return this.host.adminUrl;
+  }
+
+  get drainMs(): number {
+    return this.config.drainMs;
   }
 
   get openStreams(): number {

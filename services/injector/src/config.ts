@@ -13,7 +13,7 @@ export interface InjectorConfig {
   readonly webhook: { readonly host: string; readonly port: number };
   readonly tlsCertFile: string;
   readonly tlsKeyFile: string;
-  /** Where /live, /ready and /metrics are served. @default 0.0.0.0:9995 */
+  /** Where /live, /ready and /metrics are served. @default 0.0.0.0:9998 */
   readonly admin: { readonly host: string; readonly port: number };
   readonly logLevel: string;
   readonly replicaId: string;
@@ -87,7 +87,7 @@ export function envToConfig(env: Env): InjectorConfig {
     webhook: parseHostPort(envString(env, 'MESHBUS_INJECTOR_ADDR', '0.0.0.0:8443'), 'MESHBUS_INJECTOR_ADDR'),
     tlsCertFile: envRequired(env, 'MESHBUS_INJECTOR_TLS_CERT'),
     tlsKeyFile: envRequired(env, 'MESHBUS_INJECTOR_TLS_KEY'),
-    admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9995'), 'MESHBUS_ADMIN_ADDR'),
+    admin: parseHostPort(envString(env, 'MESHBUS_ADMIN_ADDR', '0.0.0.0:9998'), 'MESHBUS_ADMIN_ADDR'),
     logLevel: envLogLevel(env),
     replicaId,
     namespaces,

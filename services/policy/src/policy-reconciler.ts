@@ -1,11 +1,11 @@
-import { StateReconciler, type Publisher, type PublishFailure, type RetryPolicy } from '@meshbus/bus';
+import { NotLeaderError, StateReconciler, type Publisher, type PublishFailure, type RetryPolicy } from '@meshbus/bus';
 import { subjects, type FailoverChanged, type PolicyRejected } from '@meshbus/bus-schemas';
 import type { ManifestProblem, MeshResources, Service, Workload } from '@meshbus/manifests';
 import type { PolicyComputation } from '@meshbus/policy';
-import { Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
+import { Counter, errorMessage, Gauge, Histogram, type Logger, type Registry } from '@meshbus/runtime';
 import { failoverStates } from './failover-events.js';
 import { changedSubjects, desiredPolicyState, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
-import { newRejections, planPublications, type RejectionPublication } from './publish-plan.js';
+import { failoverFingerprint, newRejections, planPublications, type FailoverPublication, type RejectionPublication } from './publish-plan.js';
 import type { PolicyServiceInputs } from './manifest-problems.js';
 
 /** What the reconciler reads of the bus. */
@@ -28,7 +28,14 @@ export interface PolicyReconcilerOptions {
   /** @default Date.now */
   readonly now?: () => number;
   readonly retryPolicy?: RetryPolicy;
+  /** Failover changes held while the bus does not store them; the oldest is dropped beyond. @default 1000 */
+  readonly failoverCapacity?: number;
 }
+
+/** What the reconciler publishes besides the policy state. */
+type OwnPolicyPublication = RejectionPublication | FailoverPublication;
+
+const routeOf = (c: FailoverChanged) => `${c.namespace}/${c.route}`;
 
 /**
  * The policy service's side of the leader's {@link StateReconciler}: feeds
@@ -39,7 +46,7 @@ export interface PolicyReconcilerOptions {
 export class PolicyReconciler {
   readonly #options: PolicyReconcilerOptions;
   readonly #logger: Logger;
-  readonly #state: StateReconciler<PolicyStateData, RejectionPublication>;
+  readonly #state: StateReconciler<PolicyStateData, OwnPolicyPublication>;
   #resources: MeshResources | undefined;
   #registered: readonly Workload[] = [];
   #problems: readonly ManifestProblem[] = [];
@@ -52,26 +59,32 @@ export class PolicyReconciler {
   #computed = false;
   #knownRejections = new Set<string>();
   #unannounced: PolicyRejected[] = [];
-  readonly #metrics: { recompute: Histogram; rejected: Gauge };
+  /** Failover changes announced while leading and not yet stored, oldest first. */
+  #failoverQueue: FailoverPublication[] = [];
+  readonly #metrics: { recompute: Histogram; rejected: Gauge; failoversDropped: Counter };
 
   constructor(options: PolicyReconcilerOptions) {
     this.#options = options;
     this.#logger = options.logger;
     const registers = [options.registry];
-    this.#state = new StateReconciler<PolicyStateData, RejectionPublication>({
+    this.#state = new StateReconciler<PolicyStateData, OwnPolicyPublication>({
       desired: desiredPolicyState(() => options.computation.result),
       bus: options.bus,
       refresh: () => this.#refresh(),
-      plan: (slice) => planPublications({ ...slice, rejections: slice.first ? this.#unannounced.splice(0) : [] }),
+      plan: (slice) =>
+        planPublications({ ...slice, rejections: slice.first ? this.#unannounced.splice(0) : [], ...(slice.first ? { failovers: this.#failoverQueue } : {}) }),
       own: {
-        publish: (publisher, p) => this.#announce(publisher, p),
-        retry: (p) => ({
-          kind: 'policyRejected',
-          requeue: (error) => {
-            this.#unannounced.push(p.rejection);
-            this.#logger.warn({ file: p.rejection.file, err: error }, 'could not publish policy.rejected; retrying');
-          },
-        }),
+        publish: (publisher, p) => (p.type === 'rejected' ? this.#announce(publisher, p) : this.#announceFailover(publisher, p)),
+        retry: (p) =>
+          p.type === 'failover'
+            ? { kind: 'policyFailoverChanged', key: { subject: p.subject, fingerprint: failoverFingerprint } }
+            : {
+                kind: 'policyRejected',
+                requeue: (error) => {
+                  this.#unannounced.push(p.rejection);
+                  this.#logger.warn({ file: p.rejection.file, err: error }, 'could not publish policy.rejected; retrying');
+                },
+              },
       },
       publisher: options.publisher,
       mayPublish: options.mayPublish,
@@ -90,6 +103,11 @@ export class PolicyReconciler {
         registers,
       }),
       rejected: new Gauge({ name: 'meshbus_policy_rejected_resources', help: 'Policy and route resources currently rejected.', registers }),
+      failoversDropped: new Counter({
+        name: 'meshbus_policy_failover_events_dropped_total',
+        help: 'policy.failover-changed events given up on: more were waiting for the bus than the service holds.',
+        registers,
+      }),
     };
   }
 
@@ -144,6 +162,7 @@ export class PolicyReconciler {
   deposed(): void {
     this.#state.deposed();
     this.#unannounced = [];
+    this.#failoverQueue = [];
   }
 
   /** Asks for a reconciliation soon; several requests made meanwhile are served by one. */
@@ -199,13 +218,43 @@ export class PolicyReconciler {
         this.#failovers.set(id, state);
         if ((before?.failedOver ?? false) === state.failedOver) continue;
         this.#logger.info({ route: `${state.namespace}/${state.route}`, rule: state.rule, service: `${state.serviceNamespace}/${state.service}:${state.port}`, failedOver: state.failedOver }, state.failedOver ? 'failed over from the primary backend' : 'primary backend back');
-        const publisher = this.#options.publisher();
-        if (!publisher || !this.#options.isLeader()) continue;
-        publisher
-          .publish('policyFailoverChanged', subjects.policyFailoverChanged(state.namespace, state.route), `${state.namespace}/${state.kind}/${state.route}`, state)
-          .catch((err: unknown) => this.#logger.warn({ err: String(err), route: state.route }, 'could not publish policy.failover-changed'));
+        if (this.#options.isLeader()) this.#queueFailover({ type: 'failover', subject: subjects.policyFailoverChanged(state.namespace, state.route), change: state });
       }
     }
+  }
+
+  /** Holds a failover change until the bus stores it (published by the reconciliation this recomputation belongs to). */
+  #queueFailover(p: FailoverPublication): void {
+    const capacity = this.#options.failoverCapacity ?? 1000;
+    while (this.#failoverQueue.length >= capacity) {
+      const dropped = this.#failoverQueue.shift()!;
+      this.#metrics.failoversDropped.inc();
+      this.#logger.error(
+        { route: routeOf(dropped.change), rule: dropped.change.rule, failedOver: dropped.change.failedOver, waiting: capacity },
+        'dropped a policy.failover-changed event the bus has not stored: too many are waiting',
+      );
+    }
+    this.#failoverQueue.push(p);
+  }
+
+  /** Publishes a failover change; once stored it leaves the queue. A failure is logged and thrown, to be retried with the route's backoff. */
+  async #announceFailover(publisher: Publisher, p: FailoverPublication): Promise<'policyFailoverChanged'> {
+    const c = p.change;
+    const failure = this.#state.failing.get(p.subject);
+    try {
+      await publisher.publish('policyFailoverChanged', p.subject, `${c.namespace}/${c.kind}/${c.route}`, c);
+    } catch (err) {
+      if (err instanceof NotLeaderError) throw err;
+      this.#logger.warn(
+        { route: routeOf(c), rule: c.rule, failedOver: c.failedOver, attempts: (failure?.attempts ?? 0) + 1, err: errorMessage(err) },
+        'could not publish policy.failover-changed; retrying with backoff',
+      );
+      throw err;
+    }
+    const i = this.#failoverQueue.indexOf(p);
+    if (i >= 0) this.#failoverQueue.splice(i, 1);
+    if (failure) this.#logger.info({ route: routeOf(c), rule: c.rule, failedOver: c.failedOver, failedAttempts: failure.attempts }, 'published policy.failover-changed after failed attempts');
+    return 'policyFailoverChanged';
   }
 
   /** The resources with the mirrored services among their Services (a local Service of the same name wins). */

@@ -1,7 +1,7 @@
-import { subjects, type InboundPolicy, type PolicyRejected } from '@meshbus/bus-schemas';
+import { subjects, type FailoverChanged, type InboundPolicy, type PolicyRejected } from '@meshbus/bus-schemas';
 import { describe, expect, it } from 'vitest';
 import type { PolicyStateData } from './policy-state.js';
-import { newRejections, planPublications, type PublishPlanInput } from './publish-plan.js';
+import { failoverFingerprint, newRejections, planPublications, type FailoverPublication, type PublishPlanInput } from './publish-plan.js';
 import { recordFailure } from '@meshbus/bus';
 
 const inbound = (workload: string, port = 8080): InboundPolicy => ({
@@ -47,6 +47,37 @@ describe('planPublications', () => {
   it('puts rejections first', () => {
     const r: PolicyRejected = { file: 'a.yaml', kind: 'Server', namespace: 'shop', name: 'x', reason: 'bad' };
     expect(plan({ desired: lookup({ [web]: inbound('web') }), keys: [web], rejections: [r] }).publications.map((p) => p.type)).toEqual(['rejected', 'upsert']);
+  });
+});
+
+describe('planPublications: failover changes', () => {
+  const change = (route: string, failedOver: boolean): FailoverPublication => ({
+    type: 'failover',
+    subject: subjects.policyFailoverChanged('shop', route),
+    change: { namespace: 'shop', kind: 'HTTPRoute', route, rule: 1, serviceNamespace: 'shop', service: 'web', port: 80, primary: 'web', failedOver, backends: [] } satisfies FailoverChanged,
+  });
+  const split = change('web-split', true);
+  const back = change('web-split', false);
+  const other = change('api-split', true);
+
+  it('publishes the waiting changes after the rejections and before the state, oldest first', () => {
+    const r: PolicyRejected = { file: 'a.yaml', kind: 'Server', namespace: 'shop', name: 'x', reason: 'bad' };
+    const p = plan({ desired: lookup({ [web]: inbound('web') }), keys: [web], rejections: [r], failovers: [split, back, other] });
+    expect(p.publications.map((x) => x.type)).toEqual(['rejected', 'failover', 'failover', 'failover', 'upsert']);
+    expect(p.publications.slice(1, 4)).toEqual([split, back, other]);
+  });
+
+  it('holds back the changes of a route that waits out its backoff, with the time to try again; other routes go on', () => {
+    const failures = new Map([[split.subject, recordFailure(recordFailure(undefined, { error: 'no stream', fingerprint: failoverFingerprint, now: 1000 }), { error: 'no stream', fingerprint: failoverFingerprint, now: 1250 })]]);
+    expect(plan({ failovers: [split, back, other], failures, now: 1300 })).toMatchObject({ publications: [other], retryAt: 1750 });
+    expect(plan({ failovers: [split, back, other], failures, now: 1750 }).publications).toEqual([split, back, other]);
+  });
+
+  it('settles the failure of a route with nothing left to announce, and of no other subject', () => {
+    const failed = recordFailure(undefined, { error: 'no stream', fingerprint: failoverFingerprint, now: 1000 });
+    const failures = new Map([[split.subject, failed], [web, failed]]);
+    expect(plan({ failovers: [other], failures, now: 1100 }).settled).toEqual([split.subject]);
+    expect(plan({ failovers: [back], failures, now: 1100 }).settled).toEqual([]);
   });
 });
 

@@ -1,6 +1,6 @@
-import type { PolicyRejected } from '@meshbus/bus-schemas';
+import { subjects, type FailoverChanged, type PolicyRejected } from '@meshbus/bus-schemas';
 import { canonicalJson } from '@meshbus/runtime';
-import { planStatePublications, type PublishFailures, type StatePublication } from '@meshbus/bus';
+import { attemptDue, planStatePublications, type PublishFailures, type StatePublication } from '@meshbus/bus';
 import { policyStateKind, policyStateKinds, type PolicyStateData, type PolicyStateLookup } from './policy-state.js';
 
 /** A rejected resource to announce. */
@@ -9,8 +9,22 @@ export interface RejectionPublication {
   readonly rejection: PolicyRejected;
 }
 
+/**
+ * A failover change to announce (`policy.failover-changed`), kept until the bus has stored it.
+ * Its failures are retried under `subject` (the route's event subject) with that subject's
+ * backoff, like a state key.
+ */
+export interface FailoverPublication {
+  readonly type: 'failover';
+  readonly subject: string;
+  readonly change: FailoverChanged;
+}
+
+/** Every failover publication of a route shares its retry state; nothing else is compared. */
+export const failoverFingerprint = 'failover-changed';
+
 /** One thing for the leader to publish. */
-export type PolicyPublication = StatePublication<PolicyStateData> | RejectionPublication;
+export type PolicyPublication = StatePublication<PolicyStateData> | RejectionPublication | FailoverPublication;
 
 /** What the leader knows when it plans. */
 export interface PublishPlanInput {
@@ -22,6 +36,8 @@ export interface PublishPlanInput {
   readonly keys: Iterable<string>;
   /** Rejections not yet announced. */
   readonly rejections: readonly PolicyRejected[];
+  /** Failover changes not yet stored, oldest first. @default none */
+  readonly failovers?: readonly FailoverPublication[];
   /** Keys whose last publication failed. */
   readonly failures: PublishFailures;
   readonly now: number;
@@ -45,17 +61,40 @@ const kindOf = (subject: string) => {
   return kind === undefined ? undefined : policyStateKinds[kind];
 };
 
+const failoverSubjectPrefix = subjects.policyFailoverChanged('ns', 'route').replace(/ns\.route$/, '');
+
+/** Whether `subject` is one of `policy.failover-changed` (`meshbus.v1.events.policy.failover.<ns>.<route>`). */
+function isFailoverSubject(subject: string): boolean {
+  return subject.startsWith(failoverSubjectPrefix);
+}
+
 /**
- * Decides what the leader publishes: the rejections not yet announced, then
- * the policy subjects that differ ({@link planStatePublications}; the
- * defaults always exist, so nothing deletes them). Pure: the clock and both
- * states are inputs.
+ * Decides what the leader publishes: the rejections not yet announced, the
+ * failover changes not yet stored whose route is not waiting out the backoff
+ * of an earlier failure, then the policy subjects that differ
+ * ({@link planStatePublications}; the defaults always exist, so nothing
+ * deletes them). The failure of a route with nothing left to announce is
+ * settled. Pure: the clock and both states are inputs.
  */
 export function planPublications(input: PublishPlanInput): PublishPlan {
   const state = planStatePublications({ ...input, kindOf });
   const rejections = input.rejections.map((rejection): RejectionPublication => ({ type: 'rejected', rejection }));
-  return { ...state, publications: [...rejections, ...state.publications] };
+  const failovers: FailoverPublication[] = [];
+  let retryAt = state.retryAt;
+  const waiting = new Set<string>();
+  for (const f of input.failovers ?? []) {
+    waiting.add(f.subject);
+    const failure = input.failures.get(f.subject);
+    if (attemptDue(failure, failoverFingerprint, input.now)) failovers.push(f);
+    else retryAt = Math.min(retryAt ?? Infinity, failure!.nextAttemptAt);
+  }
+  const settled = [...state.settled];
+  if (input.failovers !== undefined) {
+    for (const subject of input.failures.keys()) if (isFailoverSubject(subject) && !waiting.has(subject)) settled.push(subject);
+  }
+  return { ...state, publications: [...rejections, ...failovers, ...state.publications], retryAt, settled };
 }
+
 
 /** The identity of a rejection: a resource rejected again for the same reason is not announced twice. */
 export function rejectionKey(r: PolicyRejected): string {
