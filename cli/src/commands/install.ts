@@ -10,6 +10,8 @@ import {
   customResources,
   defaultControlNamespace,
   formatObjects,
+  linkPasswordSecretName,
+  natsLeafnodeTlsSecretName,
   readIdentityDir,
   renderInstallation,
   resolveValues,
@@ -20,6 +22,7 @@ import {
   type KubeObject,
   type OutputFormat,
 } from '@meshbus/install';
+import type { LeafnodesInClear } from '@meshbus/install/kubernetes';
 import type { CliContext } from '../context.js';
 import { usageExitCode } from '../policy-args.js';
 import { parseNatsUsers, type DevNatsUsers } from '../dev/nats-users.js';
@@ -178,6 +181,30 @@ function kept(existing: ExistingMaterial, material: InstallMaterial): string[] {
   return out;
 }
 
+/** What the upgrade keeps in clear (as it runs) of an installation made before leaf node TLS, unless the given values turn TLS on. */
+function inClearWarnings(inClear: LeafnodesInClear | undefined, values: InstallValues): string[] {
+  const mc = resolveValues(values, version).multicluster;
+  if (!inClear || !mc) return [];
+  const out: string[] = [];
+  if (inClear.listener && mc.leafnode.tls === undefined && mc.exportTo.length > 0) {
+    out.push(
+      `the leaf node listener stays in clear, as it runs (the installation predates leaf node TLS): the link passwords and the exports of ${mc.exportTo.join(', ')} cross the network unencrypted. ` +
+        `To turn TLS on: \`meshbus upgrade --set multicluster.leafnode.tls.enabled=true | kubectl apply -f -\` here (give the hosts linked clusters connect to with --set multicluster.leafnode.tls.hosts={...}), ` +
+        `then in each of ${mc.exportTo.join(', ')} put ca.crt of Secret ${natsLeafnodeTlsSecretName} under key ca.crt of its link Secret (${linkPasswordSecretName(mc.clusterName)}) and upgrade it with the link's tls.enabled: true (docs/kubernetes.md#multicluster)`,
+    );
+  }
+  for (const cluster of inClear.links) {
+    const link = mc.links.find((l) => l.cluster === cluster);
+    if (!link || link.tls !== undefined) continue;
+    out.push(
+      `the leaf node link to ${cluster} stays in clear, as it runs (the installation predates leaf node TLS): its password and the exports cross the network unencrypted. ` +
+        `To turn TLS on once ${cluster} serves it (multicluster.leafnode.tls.enabled=true there): put ca.crt of ${cluster}'s Secret ${natsLeafnodeTlsSecretName} under key ca.crt of Secret ${link.passwordSecret.name} here, ` +
+        `and upgrade with -f a values file whose multicluster.links entry for ${cluster} has tls.enabled: true and a tls:// url (docs/kubernetes.md#multicluster)`,
+    );
+  }
+  return out;
+}
+
 /**
  * `meshbus install`, `meshbus upgrade` and `meshbus uninstall`: the objects of
  * a Kubernetes installation, printed for `kubectl apply -f -` (or delete);
@@ -213,6 +240,7 @@ export function registerInstallCommands(program: Command, context: CliContext): 
       if (resolveValues(values, version).namespace !== from) {
         throw new InstallUsageError(`upgrade cannot move the installation from namespace ${from}; uninstall and install again`);
       }
+      for (const line of inClearWarnings(installed.inClear, values)) context.stderr.write(`meshbus: warning: ${line}\n`);
       const keptParts = kept(installed.material, material);
       context.stderr.write(`meshbus: upgrading the installation in ${from}${installed.version ? ` from ${installed.version}` : ''} to ${version}${keptParts.length > 0 ? `; kept ${keptParts.join(', ')}` : ''}\n`);
       context.stdout.write(formatObjects(renderInstallation({ values, material, version }), flags.output));

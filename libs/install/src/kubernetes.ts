@@ -1,2 +1,2 @@
 // Kept apart from index.ts so that importing the library does not load @kubernetes/client-node.
-export { readInstalledState, materialFromObjects, storedValues, InstalledStateError, type InstalledState } from './installed-state.js';
+export { readInstalledState, materialFromObjects, storedValues, keepLeafnodesInClear, InstalledStateError, type InstalledState, type LeafnodesInClear, type RunningLeafnodes } from './installed-state.js';
