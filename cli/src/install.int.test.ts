@@ -241,3 +241,87 @@ describe('meshbus upgrade of a multicluster installation', () => {
     );
   });
 });
+
+describe('meshbus upgrade of a multicluster installation made before leaf node TLS', () => {
+  let api: FakeKubeApi;
+  let dir: string;
+  let kubeconfig: string;
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi();
+    dir = mkdtempSync(join(tmpdir(), 'meshbus-install-clear-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    const config = JSON.parse(api.kubeconfig()) as { clusters: { cluster: Record<string, unknown> }[] };
+    for (const c of config.clusters) c.cluster['insecure-skip-tls-verify'] = true;
+    writeFileSync(kubeconfig, JSON.stringify(config));
+  });
+
+  afterAll(async () => {
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Installs with the leaf node TLS off (`clear`) and stores `values` without their tls keys, as an installation made before the setting. */
+  async function installOld(namespace: string, values: string, clear: string): Promise<void> {
+    writeFileSync(join(dir, `${namespace}.yaml`), clear);
+    const install = await meshbus(['install', '--namespace', namespace, '-f', join(dir, `${namespace}.yaml`)], dir);
+    expect(install.exitCode, install.stderr).toBe(0);
+    const objects = objectsOf(install.stdout);
+    expect(objects.some((o) => o.metadata.name === 'meshbus-nats-leafnode-tls')).toBe(false);
+    const stored = find(objects, 'ConfigMap', 'meshbus-install-values');
+    stored.data['values.yaml'] = `${values}namespace: ${namespace}\nversion: 0.0.9\n`;
+    for (const object of objects) api.apply(object);
+  }
+
+  const natsConf = (objects: ReturnType<typeof objectsOf>) => find(objects, 'ConfigMap', 'meshbus-nats-config').data['nats.conf'] as string;
+
+  it('keeps an exporting cluster\'s leaf node listener in clear, warns how to turn TLS on, and turns it on when asked', async () => {
+    const values = 'multicluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n';
+    await installOld('east', values, `${values}  leafnode:\n    tls:\n      enabled: false\n`);
+    const upgrade = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--namespace', 'east'], dir);
+    expect(upgrade.exitCode, upgrade.stderr).toBe(0);
+    expect(upgrade.stderr).toContain('meshbus: warning: the leaf node listener stays in clear');
+    expect(upgrade.stderr).toContain('--set multicluster.leafnode.tls.enabled=true');
+    expect(upgrade.stderr).toContain('under key ca.crt of its link Secret (meshbus-link-east)');
+    const upgraded = objectsOf(upgrade.stdout);
+    expect(natsConf(upgraded)).toContain('# no TLS (multicluster.leafnode.tls.enabled: false)');
+    expect(natsConf(upgraded)).not.toContain('cert_file');
+    expect(upgraded.some((o) => o.metadata.name === 'meshbus-nats-leafnode-tls')).toBe(false);
+    // The values stored say what runs: the next upgrade keeps it so without a warning.
+    expect(find(upgraded, 'ConfigMap', 'meshbus-install-values').data['values.yaml']).toMatch(/leafnode:\n\s+tls:\n\s+enabled: false/);
+    for (const object of upgraded) api.apply(object);
+    const again = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--namespace', 'east'], dir);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain('warning');
+    expect(natsConf(objectsOf(again.stdout))).not.toContain('cert_file');
+
+    const on = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--namespace', 'east', '--set', 'multicluster.leafnode.tls.enabled=true'], dir);
+    expect(on.exitCode, on.stderr).toBe(0);
+    expect(on.stderr).not.toContain('warning');
+    expect(natsConf(objectsOf(on.stdout))).toContain('cert_file: "/etc/nats/leafnode-tls/tls.crt"');
+    expect(find(objectsOf(on.stdout), 'Secret', 'meshbus-nats-leafnode-tls').data['ca.crt']).toBeDefined();
+  });
+
+  it('keeps a linking cluster\'s link in clear, its nats:// url included, and turns it on with a values file', async () => {
+    const values = 'multicluster:\n  enabled: true\n  clusterName: west\n  links:\n    - cluster: east\n      url: nats://nats.east.example:7422\n';
+    await installOld('west', values, `${values}      tls:\n        enabled: false\n`);
+
+    const upgrade = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--namespace', 'west'], dir);
+    expect(upgrade.exitCode, upgrade.stderr).toBe(0);
+    expect(upgrade.stderr).toContain('meshbus: warning: the leaf node link to east stays in clear');
+    expect(upgrade.stderr).toContain('under key ca.crt of Secret meshbus-link-east here');
+    expect(natsConf(objectsOf(upgrade.stdout))).toContain('{ url: $MESHBUS_LINK_EAST_URL }');
+    expect(natsConf(objectsOf(upgrade.stdout))).not.toContain('ca_file');
+
+    const file = writeValues('west-tls.yaml', values.replace('nats://', 'tls://'));
+    const on = await meshbus(['upgrade', '--kubeconfig', kubeconfig, '--namespace', 'west', '-f', file], dir);
+    expect(on.exitCode, on.stderr).toBe(0);
+    expect(on.stderr).not.toContain('warning');
+    expect(natsConf(objectsOf(on.stdout))).toContain('ca_file: "/etc/nats/links/east/ca.crt"');
+  });
+
+  function writeValues(name: string, text: string): string {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  }
+});
