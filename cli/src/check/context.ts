@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from '@meshbus/install';
+import { defaultControlNamespace, leafnodeTlsHosts, linkCaKey, linkPasswordSecretName, trustAnchorsConfigMapName, trustAnchorsKey, valuesConfigMapName, valuesKey } from '@meshbus/install';
 import { objectPath, type ClusterReader, type KubeObject } from './cluster.js';
 import type { Check } from './model.js';
 import type { NatsGreeting } from './nats-greeting.js';
@@ -37,7 +37,15 @@ export interface InstallValues {
   readonly natsUrl?: string;
   readonly ha: boolean;
   /** Present when `multicluster.enabled`: what the multicluster checks look for. */
-  readonly multicluster?: { readonly clusterName: string; readonly exports: boolean; readonly links: readonly string[] };
+  readonly multicluster?: {
+    readonly clusterName: string;
+    readonly exports: boolean;
+    readonly links: readonly string[];
+    /** Present when this cluster's bundled NATS serves its leaf node listener with TLS: the hosts its certificate must name. */
+    readonly leafnodeTls?: { readonly hosts: readonly string[] };
+    /** The links the bundled NATS checks with a CA, and the Secret key holding it. */
+    readonly tlsLinks: readonly { readonly cluster: string; readonly caSecret: { readonly name: string; readonly key: string } }[];
+  };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -69,8 +77,34 @@ export function parseInstallValues(text: string): InstallValues {
   if (isRecord(mc) && mc.enabled === true) {
     if (typeof mc.clusterName !== 'string' || mc.clusterName === '') throw new Error(`${valuesKey}: multicluster.clusterName must be a non-empty string`);
     const exportTo = Array.isArray(mc.exportTo) ? mc.exportTo : [];
-    const links = Array.isArray(mc.links) ? mc.links.map((l: unknown) => (isRecord(l) && typeof l.cluster === 'string' ? l.cluster : '?')) : [];
-    multicluster = { clusterName: mc.clusterName, exports: exportTo.length > 0, links };
+    const linkEntries: unknown[] = Array.isArray(mc.links) ? mc.links : [];
+    const links = linkEntries.map((l) => (isRecord(l) && typeof l.cluster === 'string' ? l.cluster : '?'));
+    const bundled = !(typeof url === 'string' && url !== '');
+    const exports = exportTo.length > 0;
+    // As the installation resolves them: TLS unless enabled is false; the CA in the link's password Secret, key ca.crt, by default.
+    const leafnode = isRecord(mc.leafnode) ? mc.leafnode : {};
+    const listenTls = isRecord(leafnode.tls) ? leafnode.tls : {};
+    const clusterDomain = typeof doc.clusterDomain === 'string' ? doc.clusterDomain : 'cluster.local';
+    const namespace = typeof doc.namespace === 'string' ? doc.namespace : defaultControlNamespace;
+    const hosts = Array.isArray(listenTls.hosts) ? listenTls.hosts.filter((h): h is string => typeof h === 'string') : [];
+    const tlsLinks = bundled
+      ? linkEntries.flatMap((l) => {
+          if (!isRecord(l) || typeof l.cluster !== 'string') return [];
+          const tls = isRecord(l.tls) ? l.tls : {};
+          if (tls.enabled === false) return [];
+          const password = isRecord(l.passwordSecret) ? l.passwordSecret : {};
+          const ca = isRecord(tls.caSecret) ? tls.caSecret : {};
+          const name = typeof ca.name === 'string' ? ca.name : typeof password.name === 'string' ? password.name : linkPasswordSecretName(l.cluster);
+          return [{ cluster: l.cluster, caSecret: { name, key: typeof ca.key === 'string' ? ca.key : linkCaKey } }];
+        })
+      : [];
+    multicluster = {
+      clusterName: mc.clusterName,
+      exports,
+      links,
+      ...(exports && bundled && listenTls.enabled !== false ? { leafnodeTls: { hosts: leafnodeTlsHosts(namespace, clusterDomain, hosts) } } : {}),
+      tlsLinks,
+    };
   }
   return {
     version,
