@@ -1,7 +1,7 @@
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
-import { componentName, crdName, customResources, issuerSecretName, natsPorts, partOf, partOfLabel, webhookConfigurationName } from '@meshbus/install';
+import { componentName, createLeafnodeTls, crdName, customResources, issuerSecretName, leafnodeTlsHosts, natsPorts, partOf, partOfLabel, webhookConfigurationName } from '@meshbus/install';
 import { freePort, startFakeKubeApi, startNats, type FakeKubeApi, type FakeKubeObject, type NatsCluster } from '@meshbus/testing';
 import type { TrustMaterial } from '@meshbus/trust';
 import { runClusterChecks } from '../commands/check.js';
@@ -129,8 +129,19 @@ describe('meshbus check of an installation', () => {
     const deployment = (name: string, status: object): FakeKubeObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'meshbus', generation: 1 }, spec: { replicas: 1 }, status });
     const service = (name: string, ingress: object[]): FakeKubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'meshbus' }, spec: { type: 'LoadBalancer', ports: [{ port: 4180 }] }, status: { loadBalancer: { ingress } } });
     const withValues = (objects: FakeKubeObject[]) =>
-      replace(objects, 'ConfigMap', 'meshbus-install-values', (o) => ({ ...o, data: { 'values.yaml': 'version: 0.1.0\nmulticluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n' } }));
+      replace(objects, 'ConfigMap', 'meshbus-install-values', (o) => ({
+        ...o,
+        data: { 'values.yaml': 'version: 0.1.0\nmulticluster:\n  enabled: true\n  clusterName: east\n  exportTo: [west]\n  links:\n    - cluster: north\n      url: tls://nats.north.example:7422\n' },
+      }));
+    const leafTls = createLeafnodeTls('meshbus', leafnodeTlsHosts('meshbus', 'cluster.local', []), new Date());
     await using fake = await installed((objects) => [
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'meshbus-nats-leafnode-tls', namespace: 'meshbus' },
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': b64(leafTls.certificatePem), 'tls.key': b64(leafTls.privateKeyPem), 'ca.crt': b64(leafTls.caPem), 'ca.key': b64(leafTls.caKeyPem) },
+      },
       ...withValues(objects),
       deployment('meshbus-multicluster', ready),
       deployment('meshbus-multicluster-gateway', { ...ready, readyReplicas: 0 }),
@@ -142,6 +153,10 @@ describe('meshbus check of an installation', () => {
     expect(run.check('mc.deployment.gateway')).toMatchObject({ result: 'fail', hint: expect.stringContaining('0 of 1 replica ready; see kubectl -n meshbus describe deployment meshbus-multicluster-gateway') });
     expect(run.check('mc.service.gateway')).toMatchObject({ result: 'pass', detail: '203.0.113.7' });
     expect(run.check('mc.service.leafnodes')).toMatchObject({ result: 'warn', hint: expect.stringContaining('the load balancer has no address yet') });
+    expect(run.check('mc.leafnode-tls.certificate')).toMatchObject({ result: 'pass', detail: expect.stringContaining('names meshbus-nats-leafnodes.meshbus.svc') });
+    expect(run.check('mc.leafnode-tls.chain').result).toBe('pass');
+    // The link to north checks north's listener with a CA nobody copied here yet.
+    expect(run.check('mc.link-ca')).toMatchObject({ result: 'fail', hint: expect.stringContaining('link to north: secret meshbus-link-north not found') });
     expect(run.ok).toBe(false);
   });
 
