@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type X509Certificate } from 'node:crypto';
 import { isIpAddress } from '@meshbus/core';
 import { multiclusterGatewayName, multiclusterName, natsLeafnodeServiceName, natsLeafnodeTlsSecretName } from '@meshbus/install';
 import { describeExpiry, expiryOf, issuerOf, parseCertificateBundle } from './certificates.js';
