@@ -483,6 +483,8 @@ describe('meshbus install output and meshbus check agree, on the fake API server
       'mc.deployment.gateway pass',
       'mc.service.gateway pass',
       'mc.service.leafnodes pass',
+      'mc.leafnode-tls.certificate pass',
+      'mc.leafnode-tls.chain pass',
     ]);
   });
 });
