@@ -57,7 +57,7 @@ describe('the leaf node TLS material of meshbus dev --clusters 2', () => {
 
     await writeFile(join(dir, leafnodeTlsFiles.cert), 'not a certificate\n');
     const broken = await loadOrCreateLeafnodeTls(dir, 'east');
-    expect(broken.made).toMatch(/^the serving certificate is unreadable: .*; signed a new leaf node serving certificate with the CA in /);
+    expect(broken.made).toMatch(/^the serving certificate tls\.crt is unreadable: .*; signed a new leaf node serving certificate with the CA in /);
     const second = await read(dir);
     expect(second.ca).toBe(first.ca);
     expect(second.caKey).toBe(first.caKey);

@@ -66,7 +66,7 @@ async function readCa(dir: string, now: Date): Promise<Pems | string> {
     if (new Date(ca.validTo).getTime() <= now.getTime() + renewBeforeMs) return `the CA expired (${new Date(ca.validTo).toISOString()})`;
     if (!ca.checkPrivateKey(createPrivateKey(caKeyPem))) return `${leafnodeTlsFiles.caKey} is not the key of ${leafnodeTlsFiles.ca}`;
   } catch (err) {
-    return `the CA is unreadable: ${why(err)}`;
+    return `the CA ${leafnodeTlsFiles.ca} is unreadable: ${why(err)}`;
   }
   return { caPem, caKeyPem };
 }
@@ -86,7 +86,7 @@ async function checkServing(dir: string, caPem: string, now: Date): Promise<stri
     if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return `${leafnodeTlsFiles.key} is not the key of ${leafnodeTlsFiles.cert}`;
     if (cert.checkIP('127.0.0.1') === undefined || cert.checkHost('localhost') === undefined) return 'the serving certificate does not name 127.0.0.1 and localhost';
   } catch (err) {
-    return `the serving certificate is unreadable: ${why(err)}`;
+    return `the serving certificate ${leafnodeTlsFiles.cert} is unreadable: ${why(err)}`;
   }
   return undefined;
 }
