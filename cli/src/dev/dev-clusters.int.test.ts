@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPortFree } from '@meshbus/local-nats';
@@ -39,6 +42,39 @@ async function processesOf(dir: string): Promise<number[]> {
 
 function portOf(address: string): number {
   return Number(/:(\d+)$/.exec(address)![1]);
+}
+
+/**
+ * A TLS handshake with the leaf node listener on 127.0.0.1:`port`, checking
+ * its certificate with `ca` (the system's CAs without) for the IP 127.0.0.1.
+ * nats-server first sends its INFO line in clear; it is read off the socket,
+ * then the handshake is done on the same connection.
+ */
+async function leafHandshake(port: number, ca: string | undefined): Promise<{ info: Record<string, unknown>; authorized: boolean; error?: string; peer?: PeerCertificate }> {
+  const socket = createConnection({ host: '127.0.0.1', port });
+  const infoLine = await new Promise<string>((resolve, reject) => {
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      const end = head.indexOf('\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      socket.pause();
+      resolve(head.slice(0, end));
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    setTimeout(() => reject(new Error('no INFO from the leaf node port')), 5000);
+  });
+  const info = JSON.parse(/^INFO\s+(\{.*\})\s*$/.exec(infoLine)![1]!) as Record<string, unknown>;
+  return await new Promise((resolve) => {
+    const tls = tlsConnect({ socket, host: '127.0.0.1', ...(ca ? { ca } : {}), rejectUnauthorized: false }, () => {
+      const result = { info, authorized: tls.authorized, peer: tls.getPeerCertificate(), ...(tls.authorizationError ? { error: String(tls.authorizationError) } : {}) };
+      tls.destroy();
+      resolve(result);
+    });
+    tls.once('error', (err) => resolve({ info, authorized: false, error: err.message }));
+  });
 }
 
 describe('meshbus dev --clusters 2', () => {
@@ -83,6 +119,47 @@ describe('meshbus dev --clusters 2', () => {
     expect(await readFile(join(cwd, '.meshbus', 'west', 'manifests', 'web.yaml'), 'utf8')).not.toContain('mirror.meshbus.io/exported');
     expect(dev.output()).toContain('npm run meshbus -- endpoints web-east.shop:80');
   });
+
+  it("links west to east's leaf node listener over TLS, checked with east's leaf node CA", async () => {
+    const tlsDir = join(cwd, '.meshbus', 'east', 'leafnode-tls');
+    const caFile = join(tlsDir, 'ca.crt');
+    const leafPort = portOf(/leaf nodes +(127\.0\.0\.1:\d+)/.exec(dev.output())![1]!);
+    expect(dev.output()).toContain(`[dev east] created the leaf node CA and serving certificate in ${tlsDir}`);
+    expect(dev.output()).toMatch(/leaf nodes +127\.0\.0\.1:\d+ +\(TLS; linked clusters connect here\)/);
+    expect(dev.output()).toContain(`leaf node CA  ${caFile}`);
+    expect(dev.output()).toMatch(new RegExp(`links +east +\\(mirrors their exported services; over TLS, certificate checked with ${caFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+    for (const key of ['ca.key', 'tls.key']) expect((await stat(join(tlsDir, key))).mode & 0o777, key).toBe(0o600);
+
+    const eastConf = await readFile(join(cwd, '.meshbus', 'east', 'nats', 'n1.conf'), 'utf8');
+    expect(eastConf).toContain(`cert_file: ${JSON.stringify(join(tlsDir, 'tls.crt'))}`);
+    const westConf = await readFile(join(cwd, '.meshbus', 'west', 'nats', 'n1.conf'), 'utf8');
+    expect(westConf).toContain(`@127.0.0.1:${leafPort}"`);
+    expect(westConf).toMatch(/url: "tls:\/\/link-west:/);
+    expect(westConf).toContain(`ca_file: ${JSON.stringify(caFile)}`);
+
+    // The link is up: east's monitoring port shows west's leaf node connection.
+    const eastMonitor = /cluster east\n {2}NATS +\S+ +\(monitor (http:\/\/127\.0\.0\.1:\d+)/.exec(dev.output())![1]!;
+    let leafs: { account?: string; ip?: string }[] = [];
+    await waitFor(
+      async () => {
+        leafs = ((await (await fetch(`${eastMonitor}/leafz`)).json()) as { leafs?: { account?: string; ip?: string }[] }).leafs ?? [];
+        return leafs.length === 1;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: "west's leaf node connection on east" },
+    );
+    expect(leafs[0]!.ip).toBe('127.0.0.1');
+
+    // It is TLS: the port requires it, and serves the certificate of east's leaf node CA for 127.0.0.1.
+    const ca = await readFile(caFile, 'utf8');
+    const good = await leafHandshake(leafPort, ca);
+    expect(good.info.tls_required).toBe(true);
+    expect(good.error).toBeUndefined();
+    expect(good.authorized).toBe(true);
+    expect(new X509Certificate(good.peer!.raw).checkIssued(new X509Certificate(ca))).toBe(true);
+    const withoutCa = await leafHandshake(leafPort, undefined);
+    expect(withoutCa.authorized).toBe(false);
+    expect(withoutCa.error).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|unable to verify|unable to get local issuer/i);
+  }, 30_000);
 
   it("mirrors east's web in west as web-east, live and ready, behind east's multicluster gateway", async () => {
     let check = { code: -1, output: '' };

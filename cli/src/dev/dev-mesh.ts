@@ -9,6 +9,7 @@ import {
   leafnodeRemotesConfig,
   natsAuthorizationConfig,
   startNats,
+  type LeafnodeListenTls,
   type LeafnodeRemote,
   type NatsCluster,
   type NatsExtraUser,
@@ -69,6 +70,8 @@ export interface DevClusterConfig {
   links: readonly string[];
   /** Port of the leaf node listener linked clusters connect to. */
   leafnodeListenPort?: number;
+  /** TLS of the leaf node listener: the certificate it serves, and the CA linked clusters check it with (shown in the summary). */
+  leafnodeListenTls?: LeafnodeListenTls & { readonly caFile: string };
   /** The leaf node connections to the clusters in `links`. */
   leafnodeRemotes?: readonly LeafnodeRemote[];
   /** The logins of linked clusters on this mesh's nats-server. */
@@ -219,6 +222,8 @@ export class DevMesh implements AsyncDisposable {
               links: cluster.links,
               ...(gatewayTunnel ? { multiclusterGateway: gatewayTunnel } : {}),
               ...(cluster.leafnodeListenPort !== undefined ? { leafnodeListen: `127.0.0.1:${cluster.leafnodeListenPort}` } : {}),
+              ...(cluster.leafnodeListenTls ? { leafnodeCaFile: cluster.leafnodeListenTls.caFile } : {}),
+              ...(cluster.leafnodeRemotes?.some((r) => r.tls) ? { linkCaFiles: [...new Set(cluster.leafnodeRemotes.flatMap((r) => (r.tls ? [r.tls.caFile] : [])))] } : {}),
             },
           }
         : {}),
@@ -319,7 +324,10 @@ export class DevMesh implements AsyncDisposable {
     // A linked mesh's multicluster service and the CLI's reader name the link streams they may use.
     const withLinks = (list: NatsUser[]) => list.map((u) => (cluster && (u.role === 'multicluster' || u.role === 'reader') ? { ...u, links: cluster.links } : u));
     const extraConfig = [
-      ...(cluster?.leafnodeListenPort !== undefined ? [leafnodeListenConfig('127.0.0.1', cluster.leafnodeListenPort)] : []),
+      // Only the serving certificate: the CA is for the remotes, which log in with a password, not a client certificate.
+      ...(cluster?.leafnodeListenPort !== undefined
+        ? [leafnodeListenConfig('127.0.0.1', cluster.leafnodeListenPort, cluster.leafnodeListenTls ? { certFile: cluster.leafnodeListenTls.certFile, keyFile: cluster.leafnodeListenTls.keyFile } : undefined)]
+        : []),
       ...(cluster?.leafnodeRemotes?.length ? [leafnodeRemotesConfig(cluster.leafnodeRemotes)] : []),
     ].join('');
     const nats: NatsCluster = await startNats({

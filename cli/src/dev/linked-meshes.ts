@@ -9,6 +9,7 @@ import { devStatePath, readDevState } from '../dev-state.js';
 import { DevStartError } from '../errors.js';
 import { DevMesh, type DevMeshConfig } from './dev-mesh.js';
 import { createDevIdentity } from './identity-material.js';
+import { loadOrCreateLeafnodeTls } from './leafnode-tls.js';
 import { formatLinkedDevSummary } from './summary.js';
 
 /** The two clusters of `meshbus dev --clusters 2`: east exports, west mirrors. */
@@ -53,7 +54,9 @@ async function loadOrCreateLinkLogin(path: string, user: string): Promise<{ user
  * with its own nats-server (JetStream domain = cluster name), store, manifests
  * folder and control plane with the multicluster service, one trust anchor
  * for both. East listens for leaf nodes and runs a multicluster gateway; west
- * connects to east with the login `link-west` and mirrors what east exports.
+ * connects to east over TLS (east's leaf node CA and serving certificate are
+ * kept in `<stateDir>/east/leafnode-tls`) with the login `link-west` and
+ * mirrors what east exports.
  * West's dev.json is `<stateDir>/dev.json`, so the CLI talks to west.
  */
 export class LinkedDevMeshes implements AsyncDisposable {
@@ -77,6 +80,8 @@ export class LinkedDevMeshes implements AsyncDisposable {
     if (!existsSync(identityDir)) await createDevIdentity(identityDir);
 
     const login = await loadOrCreateLinkLogin(join(config.stateDir, east, `link-${west}.json`), `link-${west}`);
+    const tls = await loadOrCreateLeafnodeTls(join(config.stateDir, east, 'leafnode-tls'), east);
+    if (tls.made) this.io.stdout.write(`[dev ${east}] ${tls.made}\n`);
     const leafnodePort = await freePort();
     const tunnelPort = (await isPortFree(multiclusterGatewayPort)) ? multiclusterGatewayPort : await freePort();
     const eastMesh = new DevMesh(
@@ -90,6 +95,7 @@ export class LinkedDevMeshes implements AsyncDisposable {
           statePath: devStatePath(join(config.stateDir, east)),
           links: [],
           leafnodeListenPort: leafnodePort,
+          leafnodeListenTls: { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.caFile },
           linkUsers: [linkUser(east, west, login.password)],
           gatewayProxyPort: tunnelPort,
           exportedServices: [`${exportedService.namespace}/${exportedService.name}`],
@@ -110,7 +116,8 @@ export class LinkedDevMeshes implements AsyncDisposable {
           identityDir,
           statePath: devStatePath(config.stateDir),
           links: [east],
-          leafnodeRemotes: [{ url: `nats-leaf://127.0.0.1:${leafnodePort}`, ...login }],
+          // tls://: nats-server does the TLS handshake and checks east's certificate, with east's leaf node CA, for 127.0.0.1.
+          leafnodeRemotes: [{ url: `tls://127.0.0.1:${leafnodePort}`, ...login, tls: { caFile: tls.caFile } }],
         },
       },
       this.io,

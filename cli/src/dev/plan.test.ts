@@ -218,16 +218,29 @@ describe('the plan of a linked mesh (meshbus dev --clusters 2)', () => {
       cluster: extra,
     });
     const text = formatLinkedDevSummary(
-      [cluster('west', { name: 'west', links: ['east'] }), cluster('east', { name: 'east', links: [], leafnodeListen: '127.0.0.1:7422', multiclusterGateway: '127.0.0.1:4180' })],
+      [
+        cluster('west', { name: 'west', links: ['east'], linkCaFiles: ['/repo/.meshbus/east/leafnode-tls/ca.crt'] }),
+        cluster('east', { name: 'east', links: [], leafnodeListen: '127.0.0.1:7422', leafnodeCaFile: '/repo/.meshbus/east/leafnode-tls/ca.crt', multiclusterGateway: '127.0.0.1:4180' }),
+      ],
       { local: 'west', remote: 'east', service: { namespace: 'shop', name: 'web', port: 80 } },
     );
     expect(text).toContain('\ncluster west\n  NATS          nats://127.0.0.1:4999  (external)\n');
-    expect(text).toContain('  links         east  (mirrors their exported services)\n');
+    expect(text).toContain('  links         east  (mirrors their exported services; over TLS, certificate checked with /repo/.meshbus/east/leafnode-tls/ca.crt)\n');
     expect(text).toContain('  admin         east-multicluster-gateway-1  http://127.0.0.1:9001  (/ready /live /metrics)\n');
-    expect(text).toContain('  leaf nodes    127.0.0.1:7422  (linked clusters connect here)\n');
+    expect(text).toContain('  leaf nodes    127.0.0.1:7422  (TLS; linked clusters connect here)\n');
+    expect(text).toContain("  leaf node CA  /repo/.meshbus/east/leafnode-tls/ca.crt  (linked clusters check the listener's certificate with it)\n");
     expect(text).toContain('  mc gateway    127.0.0.1:4180  (tunnels of linked clusters\' proxies)\n');
     expect(text).toContain('east exports web.shop; west mirrors it as web-east.shop.');
     expect(text).toContain('  npm run meshbus -- endpoints web-east.shop:80\n');
     expect(text).toContain('Ctrl-C stops everything.');
+
+    // Without TLS settings the summary says the link is in clear, and shows no CA.
+    const clear = formatLinkedDevSummary(
+      [cluster('west', { name: 'west', links: ['east'] }), cluster('east', { name: 'east', links: [], leafnodeListen: '127.0.0.1:7422' })],
+      { local: 'west', remote: 'east', service: { namespace: 'shop', name: 'web', port: 80 } },
+    );
+    expect(clear).toContain('  links         east  (mirrors their exported services; in clear)\n');
+    expect(clear).toContain('  leaf nodes    127.0.0.1:7422  (no TLS; linked clusters connect here)\n');
+    expect(clear).not.toContain('leaf node CA');
   });
 });

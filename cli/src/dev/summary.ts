@@ -23,6 +23,10 @@ export interface DevSummary {
     multiclusterGateway?: string;
     /** Its leaf node listener (`ip:port`). */
     leafnodeListen?: string;
+    /** The CA linked clusters check the leaf node listener's TLS certificate with. */
+    leafnodeCaFile?: string;
+    /** The CAs its leaf node connections to `links` check their TLS certificates with. */
+    linkCaFiles?: readonly string[];
     links: readonly string[];
   };
 }
@@ -39,9 +43,15 @@ function summaryTable(s: DevSummary): string {
   if (s.identityDir) rows.push(['identity', `${s.identityDir}${s.identityCreated ? '  (trust anchor, issuer and token key created)' : ''}`]);
   rows.push(['state file', s.statePath]);
   if (s.cluster) {
-    if (s.cluster.leafnodeListen) rows.push(['leaf nodes', `${s.cluster.leafnodeListen}  (linked clusters connect here)`]);
+    if (s.cluster.leafnodeListen) {
+      rows.push(['leaf nodes', `${s.cluster.leafnodeListen}  (${s.cluster.leafnodeCaFile ? 'TLS; ' : 'no TLS; '}linked clusters connect here)`]);
+      if (s.cluster.leafnodeCaFile) rows.push(['leaf node CA', `${s.cluster.leafnodeCaFile}  (linked clusters check the listener's certificate with it)`]);
+    }
     if (s.cluster.multiclusterGateway) rows.push(['mc gateway', `${s.cluster.multiclusterGateway}  (tunnels of linked clusters' proxies)`]);
-    if (s.cluster.links.length > 0) rows.push(['links', `${s.cluster.links.join(', ')}  (mirrors their exported services)`]);
+    if (s.cluster.links.length > 0) {
+      const tls = s.cluster.linkCaFiles?.length ? `over TLS, certificate checked with ${s.cluster.linkCaFiles.join(', ')}` : 'in clear';
+      rows.push(['links', `${s.cluster.links.join(', ')}  (mirrors their exported services; ${tls})`]);
+    }
   }
   return formatTable(['', ''], rows).split('\n').slice(1).map((l) => (l ? `  ${l}` : l)).join('\n').trimEnd();
 }
